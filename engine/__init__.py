@@ -1,0 +1,1 @@
+"""tickpipe engine: segment, atomics, rings, wait strategies, clock, histograms, supervisor."""

@@ -1,0 +1,72 @@
+"""C atomics, futex, clock and mlockall, for Python callers and numba nopython code.
+
+Two faces over one compiled library (engine/atomics.c, built by cffi at install):
+
+- Python: `lib.tp_*` (cffi); each call costs ~100 ns, fine for tools and tests.
+- numba: the module-level names below are `numba.types.ExternalFunction`s bound by
+  symbol name after llvmlite loads the library. numba refuses to cache functions
+  that call cffi objects, but caches these, so a worker's loop compiles once per
+  machine and later starts load it from cache.
+
+All addresses are integers (uintptr_t): `array.ctypes.data + offset`.
+"""
+
+import llvmlite.binding as llvm
+from numba import types
+
+from engine import _atomics
+
+ffi = _atomics.ffi
+lib = _atomics.lib
+
+# Make the exported tp_* symbols resolvable by numba's JIT linker.
+llvm.load_library_permanently(_atomics.__file__)
+
+# futex_wait return codes (see engine/atomics.c).
+FUTEX_WOKEN = 0
+FUTEX_VALUE_CHANGED = 1
+FUTEX_TIMED_OUT = 2
+FUTEX_INTERRUPTED = 3
+
+MCL_CURRENT = lib.tp_mcl_current()
+MCL_FUTURE = lib.tp_mcl_future()
+MCL_ONFAULT = lib.tp_mcl_onfault()
+
+_u64, _u32, _i32, _i64, _ptr = types.uint64, types.uint32, types.int32, types.int64, types.uintp
+
+load_acquire_u64 = types.ExternalFunction("tp_load_acquire_u64", _u64(_ptr))
+load_relaxed_u64 = types.ExternalFunction("tp_load_relaxed_u64", _u64(_ptr))
+store_release_u64 = types.ExternalFunction("tp_store_release_u64", types.void(_ptr, _u64))
+store_relaxed_u64 = types.ExternalFunction("tp_store_relaxed_u64", types.void(_ptr, _u64))
+fetch_add_u64 = types.ExternalFunction("tp_fetch_add_u64", _u64(_ptr, _u64))
+cas_u64 = types.ExternalFunction("tp_cas_u64", _i32(_ptr, _u64, _u64))
+load_acquire_u32 = types.ExternalFunction("tp_load_acquire_u32", _u32(_ptr))
+store_release_u32 = types.ExternalFunction("tp_store_release_u32", types.void(_ptr, _u32))
+store_seqcst_u32 = types.ExternalFunction("tp_store_seqcst_u32", types.void(_ptr, _u32))
+fetch_add_u32 = types.ExternalFunction("tp_fetch_add_u32", _u32(_ptr, _u32))
+fence_seqcst = types.ExternalFunction("tp_fence_seqcst", types.void())
+cpu_pause = types.ExternalFunction("tp_cpu_pause", types.void())
+futex_wait = types.ExternalFunction("tp_futex_wait", _i32(_ptr, _u32, _i64))
+futex_wake = types.ExternalFunction("tp_futex_wake", _i32(_ptr, _i32))
+store_index_and_notify = types.ExternalFunction(
+    "tp_store_index_and_notify", _i32(_ptr, _u64, _ptr))
+monotonic_ns = types.ExternalFunction("tp_monotonic_ns", _i64())
+sched_yield = types.ExternalFunction("tp_sched_yield", _i32())
+
+
+def mlockall_current_and_future(on_fault: bool = True) -> int:
+    """mlockall(MCL_CURRENT|MCL_FUTURE[|MCL_ONFAULT]); returns 0 or errno.
+
+    Falls back to no MCL_ONFAULT when the kernel rejects it (EINVAL, before 4.4).
+    """
+    flags = MCL_CURRENT | MCL_FUTURE
+    if on_fault:
+        rc = lib.tp_mlockall(flags | MCL_ONFAULT)
+        if rc == 0:
+            return 0
+    return lib.tp_mlockall(flags)
+
+
+def monotonic_ns_py() -> int:
+    """The same clock as the jitted `monotonic_ns`, from Python."""
+    return lib.tp_monotonic_ns()

@@ -1,0 +1,1 @@
+"""tickpipe tuning."""
