@@ -1,1 +1,1 @@
-"""tickpipe cli."""
+"""Click commands of `tickpipe`: thin; parse, call engine/ or bench/, print."""

@@ -17,7 +17,8 @@ offset | size | field              | unit          | written by | read by  | ord
        |      |                    |               |            |          | are read; alone in 256..383
    384 |    4 | doorbell_armed     | 0/1           | consumer   | producer | seq_cst (Dekker with head)
    388 |    4 | doorbell_wake_seq  | count         | producer   | consumer | the futex word
-   512 |    8 | high_water         | records       | producer   | tools    | relaxed; max head - tail seen
+   512 |    8 | high_water         | records       | consumer   | tools    | relaxed; max backlog (head - tail)
+       |      |                    |               |            |          | seen each time it re-read head
    520 |    8 | full_waits         | count         | producer   | tools    | relaxed; claims that found it full
   1024 |  cap | records            | record_size   | producer   | consumer | slot = seq & mask
 

@@ -1,0 +1,56 @@
+"""`tickpipe bench ringrtt`: round trip of one 64-byte record between two pinned processes.
+
+Rows, all measured in this one run under the same pinning:
+- tickpipe-<wait> for each wait strategy (numba loops on both sides);
+- c-cacheline: a C cache-line ping-pong compiled on the spot (the physical limit);
+- the peers a Python user would pick instead (bench/peers), skipped with a reason
+  when not installed.
+"""
+
+from bench import ring_runs
+from bench.stats import latency_row, machine_info, skipped_row
+
+TICKPIPE_WAITS = ("spin", "yield", "backoff", "block")
+# A sleeping round trip costs two futex wakes (~tens of us): fewer iterations.
+SLEEPING_WAITS = ("backoff", "block")
+
+
+def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = True,
+                progress=lambda message: None) -> dict:
+    rows = []
+    for wait in waits:
+        count = iterations // 10 if wait in SLEEPING_WAITS else iterations
+        progress(f"tickpipe-{wait}: {count:,} round trips")
+        samples = ring_runs.tickpipe_rtt_samples(cores, wait, count, warmup=min(10_000, count))
+        rows.append(latency_row(f"tickpipe-{wait}", samples))
+    progress(f"c-cacheline: {iterations:,} round trips")
+    rows.append(_c_cacheline_row(cores, iterations))
+    if peers:
+        rows.extend(_peer_rows(cores, max(iterations // 20, 1000), progress))
+    return {"results": rows, "machine": machine_info(cores)}
+
+
+def _c_cacheline_row(cores, iterations):
+    try:
+        from bench.native import NativeUnavailable, c_cacheline_rtt_samples
+    except ImportError as exc:
+        return skipped_row("c-cacheline", f"bench.native missing: {exc}")
+    try:
+        return latency_row("c-cacheline", c_cacheline_rtt_samples(tuple(cores), iterations))
+    except NativeUnavailable as exc:
+        return skipped_row("c-cacheline", str(exc))
+
+
+def _peer_rows(cores, iterations, progress):
+    try:
+        from bench.peers import PEER_NAMES, PeerUnavailable, peer_rtt_samples
+    except ImportError as exc:
+        return [skipped_row("peers", f"bench.peers missing: {exc}")]
+    rows = []
+    for name in PEER_NAMES:
+        progress(f"{name}: {iterations:,} round trips")
+        try:
+            rows.append(latency_row(name, peer_rtt_samples(name, tuple(cores), iterations)))
+        except PeerUnavailable as exc:
+            rows.append(skipped_row(name, str(exc)))
+    return rows

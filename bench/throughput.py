@@ -1,0 +1,57 @@
+"""`tickpipe bench throughput`: 64-byte records/s from one pinned process to another.
+
+Rows: tickpipe-single (one record per claim/publish), tickpipe-batch64, the C
+ring reference (c-ring-single, c-ring-batch64) and the peers, one at a time and
+batched where the mechanism allows.
+"""
+
+from bench import ring_runs
+from bench.stats import machine_info, skipped_row
+
+BATCH = 64
+
+
+def run_throughput(cores, n_records: int, *, peers: bool = True,
+                   progress=lambda message: None) -> dict:
+    rows = []
+    for label, batch in (("single", 1), (f"batch{BATCH}", BATCH)):
+        progress(f"tickpipe-{label}: {n_records:,} records")
+        rate = ring_runs.tickpipe_throughput(cores, "spin", n_records, batch)
+        rows.append({"name": f"tickpipe-{label}", "records_per_s": rate})
+    rows.extend(_c_ring_rows(cores, n_records, progress))
+    if peers:
+        rows.extend(_peer_rows(cores, max(n_records // 100, 10_000), progress))
+    return {"results": rows, "machine": machine_info(cores)}
+
+
+def _c_ring_rows(cores, n_records, progress):
+    try:
+        from bench.native import NativeUnavailable, c_ring_throughput
+    except ImportError as exc:
+        return [skipped_row("c-ring", f"bench.native missing: {exc}")]
+    rows = []
+    for label, batch in (("single", 1), (f"batch{BATCH}", BATCH)):
+        progress(f"c-ring-{label}: {n_records:,} records")
+        try:
+            rows.append({"name": f"c-ring-{label}",
+                         "records_per_s": c_ring_throughput(tuple(cores), n_records, batch)})
+        except NativeUnavailable as exc:
+            rows.append(skipped_row(f"c-ring-{label}", str(exc)))
+    return rows
+
+
+def _peer_rows(cores, n_records, progress):
+    try:
+        from bench.peers import PEER_NAMES, PeerUnavailable, peer_throughput
+    except ImportError as exc:
+        return [skipped_row("peers", f"bench.peers missing: {exc}")]
+    rows = []
+    for name in PEER_NAMES:
+        for label, batch in (("single", 1), (f"batch{BATCH}", BATCH)):
+            progress(f"{name}-{label}: {n_records:,} records")
+            try:
+                rows.append({"name": f"{name}-{label}",
+                             "records_per_s": peer_throughput(name, tuple(cores), n_records, batch)})
+            except PeerUnavailable as exc:
+                rows.append(skipped_row(f"{name}-{label}", str(exc)))
+    return rows

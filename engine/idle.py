@@ -1,0 +1,137 @@
+"""Wait strategies: what a worker does when a pass of its loop found no work.
+
+Contract (two methods, as the Disruptor's): the consumer calls
+`idle(state, work_count, inputs)` after every pass; the producer side is the
+notify in ring.producer_publish, which makes a wake syscall only when this
+consumer armed its doorbell. So the fast path of both sides has no syscall.
+
+Strategies:
+- spin:    pause instruction; lowest latency; only sane on a core of its own.
+- yield:   sched_yield; lets a core be shared, still burns it.
+- backoff: spin a while, then yield a while, then sleep on the doorbell.
+- block:   sleep on the doorbell at once (futex); a core can be shared by many.
+
+Sleeping (the doorbell handshake, with engine/atomics.c):
+  1. read wake_seq;  2. store armed = 1 (seq_cst);  3. re-check every input
+  ring's head;  4. futex_wait(wake_seq, value read in 1, timeout);  5. armed = 0.
+The producer stores head (seq_cst), then reads armed; if set it bumps wake_seq
+and wakes. Either the consumer's re-check sees the record, or the producer sees
+armed = 1; a bump between 1 and 4 makes futex_wait return at once. The timeout
+bounds how late a stop flag is seen; nothing depends on it for correctness.
+"""
+
+import numpy as np
+from numba import njit
+
+from engine.atomics import (
+    cpu_pause, futex_wait, load_acquire_u32, sched_yield, store_release_u32, store_seqcst_u32,
+)
+from engine.ring import consumer_has_data
+
+WAIT_SPIN = 0
+WAIT_YIELD = 1
+WAIT_BACKOFF = 2
+WAIT_BLOCK = 3
+WAIT_CODES = {"spin": WAIT_SPIN, "yield": WAIT_YIELD, "backoff": WAIT_BACKOFF, "block": WAIT_BLOCK}
+WAIT_NAMES = {code: name for name, code in WAIT_CODES.items()}
+SLEEPING_STRATEGIES = (WAIT_BACKOFF, WAIT_BLOCK)
+
+# Idle-state slots (process-local int64 array, one per worker).
+I_STRATEGY = 0
+I_STREAK = 1           # consecutive passes without work
+I_SPIN_LIMIT = 2       # backoff: passes spent spinning before yielding
+I_YIELD_LIMIT = 3      # backoff: passes (after spinning) spent yielding before sleeping
+I_SLEEP_TIMEOUT_NS = 4
+I_DOORBELL_ADDR = 5
+I_SLEEPS = 6           # futex sleeps taken
+I_IDLE_PASSES = 7      # passes without work, in total
+IDLE_SLOTS = 8
+
+DEFAULT_SPIN_LIMIT = 2000
+DEFAULT_YIELD_LIMIT = 50
+DEFAULT_SLEEP_TIMEOUT_NS = 20_000_000  # 20 ms: how late a stop flag is seen at worst
+
+# idle() return codes
+IDLE_WORKED = 0        # the pass had work; nothing done
+IDLE_PAUSED = 1        # spun or yielded
+IDLE_SLEPT = 2         # slept on the doorbell (woken, or timed out)
+IDLE_DATA_ON_RECHECK = 3  # armed the doorbell but found data: did not sleep
+
+
+def check_wait(name: str) -> int:
+    """The code of a wait strategy name; ValueError naming the bad value otherwise."""
+    try:
+        return WAIT_CODES[name]
+    except KeyError:
+        raise ValueError(f"wait strategy {name!r} is not one of {', '.join(WAIT_CODES)}") from None
+
+
+def make_idle_state(strategy: int, doorbell_address: int, *, spin_limit: int = DEFAULT_SPIN_LIMIT,
+                    yield_limit: int = DEFAULT_YIELD_LIMIT,
+                    sleep_timeout_ns: int = DEFAULT_SLEEP_TIMEOUT_NS) -> np.ndarray:
+    state = np.zeros(IDLE_SLOTS, dtype=np.int64)
+    state[I_STRATEGY] = strategy
+    state[I_SPIN_LIMIT] = spin_limit
+    state[I_YIELD_LIMIT] = yield_limit
+    state[I_SLEEP_TIMEOUT_NS] = sleep_timeout_ns
+    state[I_DOORBELL_ADDR] = doorbell_address
+    return state
+
+
+@njit(cache=True)
+def sleep_on_doorbell(state, inputs):
+    """Arm the doorbell, re-check every input ring, sleep until rung or timed out.
+
+    inputs: 2-D int64 array, one consumer handle per row, all sharing this doorbell.
+    Returns IDLE_SLEPT or IDLE_DATA_ON_RECHECK.
+    """
+    armed_addr = state[I_DOORBELL_ADDR]
+    wake_seq_addr = armed_addr + 4
+    wake_seq = load_acquire_u32(wake_seq_addr)
+    store_seqcst_u32(armed_addr, 1)
+    for row in range(inputs.shape[0]):
+        if consumer_has_data(inputs[row]):
+            store_release_u32(armed_addr, 0)
+            return IDLE_DATA_ON_RECHECK
+    futex_wait(wake_seq_addr, wake_seq, state[I_SLEEP_TIMEOUT_NS])
+    store_release_u32(armed_addr, 0)
+    state[I_SLEEPS] += 1
+    return IDLE_SLEPT
+
+
+@njit(cache=True)
+def idle(state, work_count, inputs):
+    """Wait according to state[I_STRATEGY] when the last pass found no work."""
+    if work_count > 0:
+        state[I_STREAK] = 0
+        return IDLE_WORKED
+    state[I_STREAK] += 1
+    state[I_IDLE_PASSES] += 1
+    strategy = state[I_STRATEGY]
+    if strategy == WAIT_SPIN:
+        cpu_pause()
+        return IDLE_PAUSED
+    if strategy == WAIT_YIELD:
+        sched_yield()
+        return IDLE_PAUSED
+    if strategy == WAIT_BACKOFF:
+        streak = state[I_STREAK]
+        if streak <= state[I_SPIN_LIMIT]:
+            cpu_pause()
+            return IDLE_PAUSED
+        if streak <= state[I_SPIN_LIMIT] + state[I_YIELD_LIMIT]:
+            sched_yield()
+            return IDLE_PAUSED
+    return sleep_on_doorbell(state, inputs)
+
+
+@njit(cache=True)
+def pause_while_full(state, streak):
+    """Backpressure: a producer whose output ring is full waits without sleeping.
+
+    Spinners pause; everyone else yields, so on a shared core the consumer runs.
+    """
+    if state[I_STRATEGY] == WAIT_SPIN and streak < 1000:
+        cpu_pause()
+    else:
+        sched_yield()
