@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <linux/futex.h>
 
 #ifndef MCL_ONFAULT
@@ -142,3 +143,7 @@ int tp_sched_yield(void) { return sched_yield() == 0 ? 0 : errno; }
 int tp_mcl_current(void) { return MCL_CURRENT; }
 int tp_mcl_future(void) { return MCL_FUTURE; }
 int tp_mcl_onfault(void) { return MCL_ONFAULT; }
+
+/* Deliver `sig` to this process when its parent dies, so a worker never
+ * outlives a killed supervisor. 0 on success, else errno. */
+int tp_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig) == 0 ? 0 : errno; }

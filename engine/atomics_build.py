@@ -38,6 +38,7 @@ int tp_sched_yield(void);
 int tp_mcl_current(void);
 int tp_mcl_future(void);
 int tp_mcl_onfault(void);
+int tp_set_parent_death_signal(int sig);
 """
 
 

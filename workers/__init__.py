@@ -1,1 +1,1 @@
-"""tickpipe workers."""
+"""The four worker roles (feed, strategy, risk, gateway) and the simulated exchange."""

@@ -1,0 +1,120 @@
+"""The engine's segment: which sections it has, the ring topology, and initialising it.
+
+Topology (every arrow its own SPSC ring; a fan-out is two rings):
+
+    feed --quotes--> strategy --intents--> risk --orders--> gateway
+    gateway --fills_risk--> risk,  gateway --fills_strategy--> strategy
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.idle import SLEEPING_STRATEGIES
+from engine.ring import init_ring
+from engine.segment import SectionSpec
+from shm_layouts.book import BOOK_DTYPE
+from shm_layouts.control_block import CONTROL_DTYPE
+from shm_layouts.fill import FILL_DTYPE
+from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from shm_layouts.market_data import MARKET_DATA_DTYPE
+from shm_layouts.order import ORDER_DTYPE
+from shm_layouts.order_intent import ORDER_INTENT_DTYPE
+from shm_layouts.ring_directory import (
+    RECORD_FILL, RECORD_MARKET_DATA, RECORD_ORDER, RECORD_ORDER_INTENT, RING_DIRECTORY_DTYPE,
+    MAX_RINGS,
+)
+from shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from shm_layouts.worker_table import (
+    DOORBELL_OFFSET, MAX_WORKERS, ROLE_IDS, WORKER_DTYPE,
+)
+
+ROLES = ("feed", "strategy", "risk", "gateway")
+
+
+@dataclass(frozen=True)
+class RingSpec:
+    section: str
+    producer: str
+    consumer: str
+    dtype: np.dtype
+    record_kind: int
+    input_index: int  # the consumer's input slot (its row in the consumer's inputs array)
+
+
+RINGS = (
+    RingSpec("quotes", "feed", "strategy", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
+    RingSpec("fills_strategy", "gateway", "strategy", FILL_DTYPE, RECORD_FILL, 1),
+    RingSpec("intents", "strategy", "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, 0),
+    RingSpec("fills_risk", "gateway", "risk", FILL_DTYPE, RECORD_FILL, 1),
+    RingSpec("orders", "risk", "gateway", ORDER_DTYPE, RECORD_ORDER, 0),
+)
+RING_BY_SECTION = {ring.section: ring for ring in RINGS}
+assert len(RINGS) <= MAX_RINGS
+
+
+def inputs_of(role: str) -> list[RingSpec]:
+    return sorted((r for r in RINGS if r.consumer == role), key=lambda r: r.input_index)
+
+
+def outputs_of(role: str) -> list[RingSpec]:
+    return [r for r in RINGS if r.producer == role]
+
+
+def section_specs(config: dict) -> list[SectionSpec]:
+    """Sections of an engine with this config, in segment order."""
+    n_symbols = config["feed"]["symbols"]
+    capacity = config["engine"]["ring_capacity"]
+    specs = [
+        SectionSpec("control", CONTROL_DTYPE.itemsize),
+        SectionSpec("workers", MAX_WORKERS * WORKER_DTYPE.itemsize),
+        SectionSpec("ring_dir", MAX_RINGS * RING_DIRECTORY_DTYPE.itemsize),
+        SectionSpec("histograms", len(HOPS) * HISTOGRAM_DTYPE.itemsize),
+        SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
+        SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
+    ]
+    specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
+              for ring in RINGS]
+    return specs
+
+
+def worker_index(role: str) -> int:
+    return ROLES.index(role)
+
+
+def initialise(segment, config: dict, placement) -> None:
+    """Write the control block, worker table, ring directory and rings (before mark_ready)."""
+    from shm_layouts.control_block import ENGINE_STARTING, check_trading_state
+
+    control = segment.view("control", CONTROL_DTYPE)[0]
+    control["engine_state"] = ENGINE_STARTING
+    control["trading_state"] = check_trading_state(config["risk"]["trading_state"])
+    control["n_symbols"] = config["feed"]["symbols"]
+    control["rate"] = config["engine"]["rate"]
+    control["n_workers"] = len(ROLES)
+    control["n_rings"] = len(RINGS)
+
+    workers = segment.view("workers", WORKER_DTYPE)
+    workers_offset, _ = segment.section("workers")
+    for index, role in enumerate(ROLES):
+        row = workers[index]
+        row["role_id"] = ROLE_IDS[role]
+        row["role_name"] = role.encode()
+        row["core"] = placement.cores[role]
+        row["wait"] = placement.wait_codes[role]
+
+    directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
+    capacity = config["engine"]["ring_capacity"]
+    for index, ring in enumerate(RINGS):
+        consumer = worker_index(ring.consumer)
+        doorbell = workers_offset + consumer * WORKER_DTYPE.itemsize + DOORBELL_OFFSET
+        init_ring(segment, ring.section, capacity, ring.dtype.itemsize, ring_id=index,
+                  doorbell_offset=doorbell,
+                  consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES)
+        entry = directory[index]
+        entry["section"] = ring.section.encode()
+        entry["producer_role"] = ROLE_IDS[ring.producer]
+        entry["consumer_role"] = ROLE_IDS[ring.consumer]
+        entry["record_kind"] = ring.record_kind
+        entry["input_index"] = ring.input_index

@@ -1,0 +1,333 @@
+"""The supervisor: owns the segment and the workers' lifecycle.
+
+It creates and initialises the segment, starts the four workers as separate
+processes (by role, through engine/registry.py), waits for all of them to
+report READY (the start barrier) before it lets the feed go, watches pids and
+heartbeats, applies the restart policy, and on a stop (SIGINT/SIGTERM or the
+end of --seconds) stops the feed first and drains every ring downstream before
+it stops the rest, so nothing in flight is lost.
+"""
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections import deque
+
+from engine.atomics import lib
+from engine.engine_layout import RINGS, ROLES, initialise, section_specs
+from engine.lifecycle import (
+    DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, WARMING, Lifecycle,
+)
+from engine.placement import place_workers
+from engine.procinfo import is_alive, process_start_ticks
+from engine.report import counts, final_report, histogram_snapshot, ring_positions, status_line
+from engine.segment import (
+    SegmentError, create_segment, read_owner, segment_locations,
+)
+from shm_layouts.control_block import (
+    CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
+)
+from shm_layouts.worker_table import (
+    DOORBELL_OFFSET, STATE_OFFSET, WORKER_DTYPE, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
+    WORKER_STOPPED,
+)
+
+POLL_S = 0.02
+JOIN_TIMEOUT_S = 5.0
+
+
+class EngineError(Exception):
+    """The engine cannot start or run; one line for a person."""
+
+
+def reclaim_leftover(name: str) -> str | None:
+    """Remove a leftover segment of a dead engine; refuse a live one. Returns a note or None."""
+    for location in segment_locations():
+        if location.name != name:
+            continue
+        owner = read_owner(location)
+        if not owner.is_tickpipe:
+            raise EngineError(f"{location.path} exists and is not a tickpipe segment; "
+                              "remove it or pick another engine name")
+        if is_alive(owner.pid, owner.start_ticks):
+            raise EngineError(f"engine {name!r} is already running (owner pid {owner.pid}); "
+                              "stop it first or pick another name")
+        os.unlink(location.path)
+        return f"reclaimed the segment of a dead engine {name!r} (owner pid {owner.pid} is gone)"
+    return None
+
+
+class Supervisor:
+    def __init__(self, config: dict, *, keep: bool = False, say=lambda line: None,
+                 status=lambda line: None):
+        self.config = config
+        self.engine = config["engine"]
+        self.keep = keep
+        self.say = say            # one-off lines (placement, reclaim, restarts)
+        self.status = status      # the per-second status line
+        self.notes: list[str] = []
+        self.placement = place_workers(ROLES, self.engine["cores"], self.engine["wait"])
+        self.lifecycle = Lifecycle(self._on_transition)
+        self.segment = None
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.restart_times: deque[float] = deque()
+        self.stop_signal: str | None = None
+        self.dma_latency_fd: int | None = None
+        self.feed_started = 0.0
+
+    # ---- wiring ---------------------------------------------------------
+    def _on_transition(self, old, trigger, new):
+        if self.segment is not None:
+            lib.tp_store_release_u32(self.control_address + ENGINE_STATE_OFFSET, SHM_CODES[new])
+
+    @property
+    def control_address(self) -> int:
+        return self.segment.base_address + self.segment.section("control")[0]
+
+    def _row(self, role):
+        return self.segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
+
+    def _row_address(self, role) -> int:
+        offset, _ = self.segment.section("workers")
+        return self.segment.base_address + offset + ROLES.index(role) * WORKER_DTYPE.itemsize
+
+    def _worker_state(self, role) -> int:
+        return lib.tp_load_acquire_u32(self._row_address(role) + STATE_OFFSET)
+
+    def _set_flag(self, offset: int) -> None:
+        lib.tp_store_release_u32(self.control_address + offset, 1)
+
+    def ring_doorbell(self, role) -> None:
+        """Wake a worker sleeping on its doorbell (to see a stop flag at once)."""
+        wake_seq = self._row_address(role) + DOORBELL_OFFSET + 4
+        lib.tp_fetch_add_u32(wake_seq, 1)
+        lib.tp_futex_wake(wake_seq, 1 << 30)
+
+    # ---- start ----------------------------------------------------------
+    def start(self) -> None:
+        self.say(self.placement.summary())
+        note = reclaim_leftover(self.engine["name"])
+        if note:
+            self.say(note)
+            self.notes.append(note)
+        try:
+            self.segment = create_segment(self.engine["name"], section_specs(self.config),
+                                          lock=self.engine["lock_memory"],
+                                          use_hugetlbfs=self.engine["use_hugetlbfs"])
+        except SegmentError as exc:
+            raise EngineError(str(exc)) from None
+        initialise(self.segment, self.config, self.placement)
+        control = self.segment.view("control", CONTROL_DTYPE)[0]
+        control["started_unix_ns"] = time.time_ns()
+        self.segment.mark_ready()
+        if self.engine["cpu_dma_latency"]:
+            self._hold_cpu_dma_latency()
+        self.lifecycle.fire("spawn")
+        for role in ROLES:
+            self._spawn(role)
+        self.lifecycle.fire("spawned")
+
+    def _hold_cpu_dma_latency(self) -> None:
+        try:
+            self.dma_latency_fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(self.dma_latency_fd, struct.pack("i", 0))
+        except OSError as exc:
+            self.notes.append(f"cpu_dma_latency not held: {exc.strerror}")
+
+    def _spawn(self, role: str) -> None:
+        command = [sys.executable, "-m", "engine.worker_main", "--engine", self.engine["name"],
+                   "--role", role, "--config-json", json.dumps(self.config)]
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.procs[role] = proc
+        row = self._row(role)
+        row["pid"] = proc.pid
+        row["start_ticks"] = process_start_ticks(proc.pid) or 0
+        row["started_unix_ns"] = time.time_ns()
+        if self.engine["sched_fifo"] and self.placement.waits[role] == "spin" \
+                and not self.placement.shared:
+            try:
+                os.sched_setscheduler(proc.pid, os.SCHED_FIFO, os.sched_param(50))
+                row["sched_fifo"] = 1
+            except OSError as exc:
+                self.notes.append(f"SCHED_FIFO for {role} refused: {exc.strerror}")
+
+    def wait_until_ready(self) -> None:
+        """The start barrier: every worker READY, then the feed may go."""
+        deadline = time.monotonic() + self.engine["ready_timeout_s"]
+        while True:
+            states = {role: self._worker_state(role) for role in ROLES}
+            if all(state == WORKER_READY or state == WORKER_RUNNING for state in states.values()):
+                break
+            dead = [role for role, proc in self.procs.items() if proc.poll() is not None]
+            if dead:
+                self.lifecycle.fire("worker_died")
+                raise EngineError(f"worker {dead[0]} died while warming up "
+                                  f"(exit code {self.procs[dead[0]].returncode})")
+            if self.stop_signal:
+                self.lifecycle.fire("stop_requested")
+                raise EngineError(f"stopped by {self.stop_signal} while warming up")
+            if time.monotonic() > deadline:
+                self.lifecycle.fire("ready_timeout")
+                slow = [role for role, state in states.items() if state != WORKER_READY]
+                raise EngineError(f"workers {', '.join(slow)} not ready after "
+                                  f"{self.engine['ready_timeout_s']} s")
+            time.sleep(POLL_S)
+        self.lifecycle.fire("all_ready")
+        self.feed_started = time.monotonic()
+        self._set_flag(FEED_GO_OFFSET)
+
+    # ---- run ------------------------------------------------------------
+    def monitor(self) -> None:
+        """Watch the workers until the run time is up or a stop is asked for."""
+        seconds = self.engine["seconds"]
+        last_status = time.monotonic()
+        last_counts, last_hist = counts(self.segment), histogram_snapshot(self.segment)
+        while self.lifecycle.state == RUNNING:
+            time.sleep(POLL_S)
+            self._check_workers()
+            now = time.monotonic()
+            if now - last_status >= 1.0:
+                current, hist = counts(self.segment), histogram_snapshot(self.segment)
+                self.status(status_line(now - self.feed_started, last_counts, current,
+                                        now - last_status, last_hist, hist))
+                last_status, last_counts, last_hist = now, current, hist
+            if self.stop_signal:
+                self.lifecycle.fire("stop_requested")
+            elif seconds and now - self.feed_started >= seconds:
+                self.lifecycle.fire("time_up")
+
+    def _check_workers(self) -> None:
+        timeout_ns = int(self.engine["heartbeat_timeout_s"] * 1e9)
+        now_ns = lib.tp_monotonic_ns()
+        for role, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                state = self._worker_state(role)
+                heartbeat = int(self._row(role)["heartbeat_ns"])
+                if state == WORKER_RUNNING and heartbeat and now_ns - heartbeat > timeout_ns:
+                    self.say(f"{role} (pid {proc.pid}) missed its heartbeat for "
+                             f"{(now_ns - heartbeat) / 1e9:.1f} s: killing it")
+                    proc.kill()
+                    proc.wait()
+                else:
+                    continue
+            if self._worker_state(role) == WORKER_STOPPED and proc.returncode == 0:
+                continue  # left cleanly (the feed after stop_feed)
+            self._handle_death(role, proc.returncode)
+
+    def _handle_death(self, role: str, returncode) -> None:
+        lib.tp_store_release_u32(self._row_address(role) + STATE_OFFSET, WORKER_FAILED)
+        how = f"signal {-returncode}" if returncode and returncode < 0 else f"exit code {returncode}"
+        if self.engine["restart"] == "fail-fast":
+            self._give_up(f"{role} died ({how}); restart policy fail-fast: stopping all")
+            return
+        now = time.monotonic()
+        window = self.engine["restart_window_s"]
+        while self.restart_times and now - self.restart_times[0] > window:
+            self.restart_times.popleft()
+        if len(self.restart_times) >= self.engine["max_restarts"]:
+            self._give_up(f"{role} died ({how}); {len(self.restart_times)} restarts in the last "
+                          f"{window:g} s reached the limit: stopping all")
+            return
+        self.restart_times.append(now)
+        row = self._row(role)
+        row["restarts"] += 1
+        self.say(f"{role} died ({how}); restarting it (restart {int(row['restarts'])})")
+        self.notes.append(f"{role} restarted after {how}")
+        self._spawn(role)
+        self.lifecycle.fire("worker_restarted")
+
+    def _give_up(self, reason: str) -> None:
+        self.say(reason)
+        self.notes.append(reason)
+        del self.procs[[r for r, p in self.procs.items() if p.poll() is not None][0]]
+        self.lifecycle.fire("give_up")
+
+    # ---- stop -----------------------------------------------------------
+    def drain_and_stop(self) -> None:
+        """Stop the feed, wait until every ring is empty, then stop everyone else."""
+        self._set_flag(STOP_FEED_OFFSET)
+        self.ring_doorbell("feed")
+        deadline = time.monotonic() + self.engine["drain_timeout_s"]
+        trigger = "drain_timeout"
+        empty_checks = 0
+        while time.monotonic() < deadline:
+            self._check_workers()
+            positions = ring_positions(self.segment)
+            feed_done = self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \
+                or "feed" not in self.procs or self.procs["feed"].poll() is not None
+            if feed_done and all(head == tail for head, tail in positions.values()):
+                # Twice in a row: a worker releases its input only after publishing
+                # what it made of it, so empty rings twice mean nothing is in flight.
+                empty_checks += 1
+                if empty_checks >= 2:
+                    trigger = "drained"
+                    break
+            else:
+                empty_checks = 0
+            time.sleep(POLL_S)
+        self._set_flag(STOP_ALL_OFFSET)
+        for role in ROLES:
+            self.ring_doorbell(role)
+        self._join_all()
+        self.lifecycle.fire(trigger)
+        if trigger == "drain_timeout":
+            self.notes.append(f"rings not empty after {self.engine['drain_timeout_s']} s")
+
+    def _join_all(self) -> None:
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for role, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                self.notes.append(f"{role} did not stop in {JOIN_TIMEOUT_S} s: killed")
+
+    def shutdown(self) -> None:
+        """Release what the supervisor holds; unlink the segment unless --keep."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if self.dma_latency_fd is not None:
+            os.close(self.dma_latency_fd)
+            self.dma_latency_fd = None
+        if self.segment is not None and not self.keep:
+            try:
+                os.unlink(self.segment.path)
+            except FileNotFoundError:
+                pass
+
+    # ---- the whole run --------------------------------------------------
+    def run(self) -> dict:
+        """Start, run, drain, report. Signals SIGINT/SIGTERM start the drain."""
+        previous = {sig: signal.signal(sig, self._on_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            self.wait_until_ready()
+            self.monitor()
+            if self.lifecycle.state in (DRAINING, FAILING):
+                self.drain_and_stop()
+            seconds = time.monotonic() - self.feed_started
+            return final_report(self.segment, state=self.lifecycle.state, seconds=seconds,
+                                notes=self.notes)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.shutdown()
+
+    def _on_signal(self, signum, frame):
+        self.stop_signal = signal.Signals(signum).name
+
+
+def run_engine(config: dict, **kwargs) -> dict:
+    """Run one engine to the end; returns the final report."""
+    supervisor = Supervisor(config, **kwargs)
+    report = supervisor.run()
+    assert supervisor.lifecycle.state in FINAL_STATES, supervisor.lifecycle.state
+    return report

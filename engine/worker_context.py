@@ -1,0 +1,82 @@
+"""Everything a worker process needs from the segment, as arrays its jitted loop takes."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.engine_layout import inputs_of, outputs_of, worker_index
+from engine.idle import make_idle_state
+from engine.ring import H_POSITION, H_MASK, consumer_handle, producer_handle, ring_records
+from shm_layouts.book import BOOK_DTYPE
+from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from shm_layouts.worker_table import DOORBELL_OFFSET, W_INPUT_DONE_SEQ, WORKER_DTYPE
+
+
+@dataclass
+class WorkerContext:
+    segment: object
+    role: str
+    config: dict
+    index: int
+    row: object                 # this worker's row (numpy record in the segment)
+    row_words: np.ndarray       # the same row as uint64 words, for jitted loops
+    control_address: int
+    inputs: np.ndarray          # (n_inputs, HANDLE_SLOTS) consumer handles, doorbell-sharing
+    outputs: dict = field(default_factory=dict)   # section -> producer handle
+    records: dict = field(default_factory=dict)   # section -> typed records array
+    idle_state: np.ndarray = None
+    histograms: np.ndarray = None                 # (len(HOPS), words) uint64
+    book: np.ndarray = None
+    symbols: np.ndarray = None
+
+    def input_handle(self, slot: int) -> np.ndarray:
+        return self.inputs[slot]
+
+    def last_published(self, section: str, field_name: str) -> int:
+        """`field_name` of the last record this worker published on `section` (0 if none).
+
+        After a restart this says how far the dead predecessor got: an output
+        carries the sequence number of the input it came from.
+        """
+        handle = self.outputs[section]
+        position = int(handle[H_POSITION])
+        if position == 0:
+            return 0
+        return int(self.records[section][(position - 1) & int(handle[H_MASK])][field_name])
+
+    def resume_after(self, slot: int, output_section: str | None, backref_field: str | None) -> int:
+        """Input seq up to which a restarted worker must skip records (already applied)."""
+        done = int(self.row_words[W_INPUT_DONE_SEQ + slot])
+        if output_section is not None:
+            done = max(done, self.last_published(output_section, backref_field))
+        return done
+
+
+def build_context(segment, role: str, config: dict) -> WorkerContext:
+    index = worker_index(role)
+    workers = segment.view("workers", WORKER_DTYPE)
+    row = workers[index]
+    workers_offset, _ = segment.section("workers")
+    row_start = workers_offset + index * WORKER_DTYPE.itemsize
+    row_words = segment.buf[row_start:row_start + WORKER_DTYPE.itemsize].view(np.uint64)
+    control_offset, _ = segment.section("control")
+    input_specs = inputs_of(role)
+    inputs = np.zeros((max(len(input_specs), 1), 12), dtype=np.int64)
+    records = {}
+    for spec in input_specs:
+        inputs[spec.input_index] = consumer_handle(segment, spec.section)
+        records[spec.section] = ring_records(segment, spec.section, spec.dtype)
+    outputs = {}
+    for spec in outputs_of(role):
+        outputs[spec.section] = producer_handle(segment, spec.section)
+        records[spec.section] = ring_records(segment, spec.section, spec.dtype)
+    doorbell = segment.base_address + row_start + DOORBELL_OFFSET
+    return WorkerContext(
+        segment=segment, role=role, config=config, index=index, row=row, row_words=row_words,
+        control_address=segment.base_address + control_offset, inputs=inputs, outputs=outputs,
+        records=records, idle_state=make_idle_state(int(row["wait"]), doorbell),
+        histograms=segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS)).view(np.uint64)
+        .reshape(len(HOPS), -1),
+        book=segment.view("book", BOOK_DTYPE), symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),
+    )

@@ -1,0 +1,36 @@
+"""Per-symbol positions and P&L: the risk half written by risk, the exchange half by
+the gateway; one row per symbol, two cache lines, one per writer.
+
+offset | size | field            | unit               | written by | read by | notes
+-------+------+------------------+--------------------+------------+---------+--------------------------
+     0 |    8 | position         | lots, signed       | risk       | tools   | from fills
+     8 |    8 | realised_pnl     | price units x lots | risk       | tools   | average-cost method
+    16 |    8 | avg_cost_px      | price units        | risk       | tools   | of the open position
+    24 |    8 | open_buy_qty     | lots               | risk       | risk    | sent, not yet done
+    32 |    8 | open_sell_qty    | lots               | risk       | risk    |
+    40 |    8 | orders_sent      | count              | risk       | tools   |
+    48 |    8 | filled_qty       | lots               | risk       | tools   | unsigned, all fills
+    56 |    8 | _reserved0       |                    |            |         |
+    64 |    8 | venue_net_qty    | lots, signed       | gateway    | tests   | signed sum of fills sent
+    72 |    8 | venue_orders     | count              | gateway    | tools   |
+    80 |   48 | _reserved1       |                    |            |         |
+"""
+
+import numpy as np
+
+import shm_layouts
+from shm_layouts.layout_rules import assert_layout
+
+SYMBOL_STATS_DTYPE = np.dtype(
+    [("position", np.int64), ("realised_pnl", np.int64), ("avg_cost_px", np.int64),
+     ("open_buy_qty", np.int64), ("open_sell_qty", np.int64), ("orders_sent", np.int64),
+     ("filled_qty", np.int64), ("_reserved0", np.int64),
+     ("venue_net_qty", np.int64), ("venue_orders", np.int64), ("_reserved1", np.uint8, (48,))],
+    align=True,
+)
+SYMBOL_STATS_OFFSETS = {"position": 0, "realised_pnl": 8, "avg_cost_px": 16, "open_buy_qty": 24,
+                        "open_sell_qty": 32, "orders_sent": 40, "filled_qty": 48, "_reserved0": 56,
+                        "venue_net_qty": 64, "venue_orders": 72, "_reserved1": 80}
+SYMBOL_STATS_SIZE = 128
+assert_layout(SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS, SYMBOL_STATS_SIZE)
+shm_layouts.register_dtype("symbol_stats", SYMBOL_STATS_DTYPE)

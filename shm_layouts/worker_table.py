@@ -1,0 +1,130 @@
+"""Worker table: one row per worker process, MAX_WORKERS rows.
+
+Each row is five cache lines, split by writer so that the supervisor's writes
+never share a line with the worker's hot counters.
+
+offset | size | field           | unit / value   | written by | read by          | ordering
+-------+------+-----------------+----------------+------------+------------------+---------------------
+     0 |    4 | role_id         | ROLE_*         | supervisor | worker, tools    | before ready
+     4 |    4 | core            | cpu number     | supervisor | worker, tools    |
+     8 |    8 | pid             | pid            | supervisor | tools            | after each spawn
+    16 |    8 | start_ticks     | clock ticks    | supervisor | tools            | pid identity
+    24 |    4 | wait            | WAIT_* code    | supervisor | worker, tools    |
+    28 |    4 | restarts        | count          | supervisor | tools            |
+    32 |    4 | sched_fifo      | 0/1            | supervisor | tools            |
+    36 |    4 | state           | WORKER_*       | worker     | supervisor       | release
+    40 |    8 | started_unix_ns | ns, realtime   | supervisor | tools            |
+    48 |    4 | mem_locked      | 0/1            | worker     | tools            | after mlockall
+    52 |   12 | _reserved0      |                |            |                  |
+    64 |    8 | heartbeat_ns    | ns, monotonic  | worker     | supervisor       | relaxed, per batch
+    72 |    8 | processed       | records        | worker     | tools            | relaxed
+    80 |    8 | published       | records        | worker     | tools            | relaxed
+    88 |    8 | errors          | count          | worker     | tools            | relaxed
+    96 |    8 | busy_passes     | count          | worker     | tools            | passes with work
+   104 |    8 | idle_passes     | count          | worker     | tools            | passes without
+   112 |    8 | sleeps          | count          | worker     | tools            | futex sleeps
+   120 |    8 | _reserved1      |                |            |                  |
+   128 |  128 | counters[16]    | see ROLE_COUNTERS | worker  | tools            | relaxed
+   256 |    4 | doorbell_armed  | 0/1            | worker     | its producers    | seq_cst (engine/idle.py)
+   260 |    4 | doorbell_wake_seq | count        | producers  | worker           | the futex word
+   264 |   56 | _pad_doorbell   |                |            |                  |
+   320 |   16 | role_name       | ASCII          | supervisor | tools            |
+   336 |   48 | input_done_seq[6] | seq          | worker     | worker (restart) | the last input record
+       |      |                 |                |            |                  | whose effects are applied
+   384 |      | (row end)       |                |            |                  |
+"""
+
+import numpy as np
+
+import shm_layouts
+from shm_layouts.layout_rules import assert_layout
+
+MAX_WORKERS = 8
+MAX_INPUTS = 6
+N_COUNTERS = 16
+
+ROLE_FEED = 1
+ROLE_STRATEGY = 2
+ROLE_RISK = 3
+ROLE_GATEWAY = 4
+ROLE_NAMES = {ROLE_FEED: "feed", ROLE_STRATEGY: "strategy", ROLE_RISK: "risk", ROLE_GATEWAY: "gateway"}
+ROLE_IDS = {name: role_id for role_id, name in ROLE_NAMES.items()}
+
+# Worker states (written by the worker; the supervisor's start barrier waits for READY).
+WORKER_EMPTY = 0
+WORKER_STARTING = 1
+WORKER_READY = 2      # compiled, warmed up, waiting for the go
+WORKER_RUNNING = 3
+WORKER_STOPPED = 4    # left its loop cleanly
+WORKER_FAILED = 5
+WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER_READY: "ready",
+                      WORKER_RUNNING: "running", WORKER_STOPPED: "stopped", WORKER_FAILED: "failed"}
+
+# Named counter slots per role (counters[16]).
+FEED_TICKS, FEED_TRADES = 0, 1
+STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
+RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ = 0, 1, 2
+RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
+GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
+    GATEWAY_REJECTS = 0, 1, 2, 3, 4, 5
+
+ROLE_COUNTERS = {
+    "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},
+    "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
+                 "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED},
+    "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
+             "fills_read": RISK_FILLS_READ},
+    "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
+                "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
+                "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS},
+}
+
+WORKER_DTYPE = np.dtype(
+    [
+        ("role_id", np.uint32), ("core", np.int32), ("pid", np.uint64), ("start_ticks", np.uint64),
+        ("wait", np.uint32), ("restarts", np.uint32), ("sched_fifo", np.uint32),
+        ("state", np.uint32), ("started_unix_ns", np.int64), ("mem_locked", np.uint32),
+        ("_reserved0", np.uint8, (12,)),
+        ("heartbeat_ns", np.int64), ("processed", np.uint64), ("published", np.uint64),
+        ("errors", np.uint64), ("busy_passes", np.uint64), ("idle_passes", np.uint64),
+        ("sleeps", np.uint64), ("_reserved1", np.uint64),
+        ("counters", np.uint64, (N_COUNTERS,)),
+        ("doorbell_armed", np.uint32), ("doorbell_wake_seq", np.uint32),
+        ("_pad_doorbell", np.uint8, (56,)),
+        ("role_name", "S16"),
+        ("input_done_seq", np.uint64, (MAX_INPUTS,)),
+    ],
+    align=True,
+)
+WORKER_OFFSETS = {
+    "role_id": 0, "core": 4, "pid": 8, "start_ticks": 16, "wait": 24, "restarts": 28,
+    "sched_fifo": 32, "state": 36, "started_unix_ns": 40, "mem_locked": 48, "_reserved0": 52,
+    "heartbeat_ns": 64, "processed": 72, "published": 80, "errors": 88, "busy_passes": 96,
+    "idle_passes": 104, "sleeps": 112, "_reserved1": 120, "counters": 128,
+    "doorbell_armed": 256, "doorbell_wake_seq": 260, "_pad_doorbell": 264, "role_name": 320,
+    "input_done_seq": 336,
+}
+WORKER_ROW_SIZE = 384
+assert_layout(WORKER_DTYPE, WORKER_OFFSETS, WORKER_ROW_SIZE)
+shm_layouts.register_dtype("worker_row", WORKER_DTYPE)
+
+# Word indices into a row viewed as int64/uint64 words (for jitted loops).
+W_HEARTBEAT_NS = 64 // 8
+W_PROCESSED = 72 // 8
+W_PUBLISHED = 80 // 8
+W_ERRORS = 88 // 8
+W_BUSY_PASSES = 96 // 8
+W_IDLE_PASSES = 104 // 8
+W_SLEEPS = 112 // 8
+W_COUNTERS = 128 // 8
+W_INPUT_DONE_SEQ = 336 // 8
+STATE_OFFSET = 36
+DOORBELL_OFFSET = 256
+
+
+def check_role(name: str) -> int:
+    """The role id of a role name; ValueError naming the bad value otherwise."""
+    try:
+        return ROLE_IDS[name]
+    except KeyError:
+        raise ValueError(f"role {name!r} is not one of {', '.join(ROLE_IDS)}") from None

@@ -1,0 +1,152 @@
+"""Feed worker: synthetic quotes and trades for N symbols, at a set rate or flat out.
+
+Each symbol's mid takes a random walk of one tick up, down or none per quote;
+the spread and sizes come from the config. Every record is stamped with its
+origin time (when the tick was made) and its sequence number equals the ring
+position + 1, so a restarted feed simply continues at the ring's head.
+"""
+
+import numpy as np
+from numba import njit
+
+from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
+from engine.ring import H_MASK, H_POSITION, producer_publish
+from engine.idle import I_DOORBELL_ADDR, I_STRATEGY, WAIT_SPIN
+from engine.worker_main import wait_for_flag
+from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
+from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
+from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
+from workers.loop_support import BATCH, account_pass, book_write, claim_at_least_one, stop_requested
+
+# params slots
+P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)
+
+
+@njit(cache=True)
+def next_random(rng):
+    """xorshift64*: fast, allocation-free, good enough for a synthetic walk."""
+    x = rng[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[0] = x
+    return (x * np.uint64(2685821657736338717)) >> np.uint64(11)
+
+
+@njit(cache=True)
+def wait_for_next_tick(idle_state, wait_ns):
+    """Rate pacing: spinners pause; others sleep on their doorbell until the tick is due
+    (the supervisor rings it to stop them early)."""
+    if idle_state[I_STRATEGY] == WAIT_SPIN or wait_ns < 2_000:
+        cpu_pause()
+    else:
+        doorbell = idle_state[I_DOORBELL_ADDR]
+        futex_wait(doorbell + 4, load_acquire_u32(doorbell + 4), wait_ns)
+
+
+@njit(cache=True)
+def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control_address,
+              row_words, idle_state, max_passes):
+    """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0."""
+    n_symbols = params[P_SYMBOLS]
+    tick = params[P_TICK]
+    half_spread = params[P_SPREAD_TICKS] * tick
+    max_qty = params[P_MAX_QTY]
+    trade_every = params[P_TRADE_EVERY]
+    rate = params[P_RATE]
+    mask = out_handle[H_MASK]
+    start_ns = monotonic_ns()
+    sent = 0
+    passes = 0
+    while max_passes < 0 or passes < max_passes:
+        if load_acquire_u32(control_address + STOP_FEED_OFFSET) or stop_requested(control_address):
+            break
+        passes += 1
+        now = monotonic_ns()
+        due = BATCH
+        if rate > 0:
+            due = min((now - start_ns) * rate // 1_000_000_000 - sent, BATCH)
+            if due <= 0:
+                next_due_ns = start_ns + (sent + 1) * 1_000_000_000 // rate
+                wait_for_next_tick(idle_state, next_due_ns - now)
+                account_pass(row_words, idle_state, 0, passes)
+                continue
+        got = claim_at_least_one(out_handle, due, idle_state, control_address)
+        if got == 0:
+            break
+        position = out_handle[H_POSITION]
+        trades = 0
+        for i in range(got):
+            seq = position + i + 1
+            symbol = next_random(rng) % n_symbols
+            step = np.int64(next_random(rng) % 3) - 1
+            mid = mids[symbol] + step * tick
+            if mid <= half_spread + tick:
+                mid = half_spread + tick  # keep the bid above zero
+            mids[symbol] = mid
+            record = quotes[(position + i) & mask]
+            record.seq = seq
+            record.origin_ns = now
+            record.publish_ns = now
+            record.symbol_id = symbol
+            record.bid_px = mid - half_spread
+            record.ask_px = mid + half_spread
+            record.bid_qty = 1 + np.int32(next_random(rng) % max_qty)
+            record.ask_qty = 1 + np.int32(next_random(rng) % max_qty)
+            if trade_every > 0 and seq % trade_every == 0:
+                record.kind = MD_KIND_TRADE
+                record.aggressor_side = 1 if step >= 0 else -1
+                record.trade_px = record.ask_px if step >= 0 else record.bid_px
+                record.trade_qty = 1 + np.int32(next_random(rng) % max_qty)
+                trades += 1
+            else:
+                record.kind = MD_KIND_QUOTE
+                record.aggressor_side = 0
+                record.trade_px = 0
+                record.trade_qty = 0
+            book_write(book, book_address, symbol, record.bid_px, record.ask_px,
+                       record.bid_qty, record.ask_qty, now, seq)
+        producer_publish(out_handle, got)
+        sent += got
+        row_words[W_PUBLISHED] += got
+        row_words[W_COUNTERS + FEED_TICKS] += got
+        row_words[W_COUNTERS + FEED_TRADES] += trades
+        account_pass(row_words, idle_state, got, passes)
+    return 0
+
+
+class Agent:
+    """The feed process: owns the quotes ring's producer side and the book."""
+
+    def __init__(self, context):
+        self.context = context
+        feed = context.config["feed"]
+        engine = context.config["engine"]
+        n = feed["symbols"]
+        self.params = np.array([n, feed["tick_size"], feed["spread_ticks"], feed["max_qty"],
+                                feed["trade_every"], engine["rate"]], dtype=np.int64)
+        self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
+                            dtype=np.uint64)
+        # Resume each walk where the book stands (after a restart), else at start_px.
+        book = context.book
+        self.mids = np.where(book["version"] > 0, (book["bid_px"] + book["ask_px"]) // 2,
+                             feed["start_px"]).astype(np.int64)
+        self.out = context.outputs["quotes"]
+
+    def _loop(self, max_passes):
+        c = self.context
+        return feed_loop(self.out, c.records["quotes"], c.book, c.book.ctypes.data, self.mids,
+                         self.rng, self.params, c.control_address, c.row_words, c.idle_state,
+                         max_passes)
+
+    def warm_up(self):
+        self._loop(0)  # compiles, or loads from numba's cache; touches no ring
+
+    def wait_for_start(self) -> bool:
+        return wait_for_flag(self.context, FEED_GO_OFFSET)
+
+    def run(self) -> int:
+        return self._loop(-1)
+
+    def close(self):
+        pass

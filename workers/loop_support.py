@@ -1,0 +1,90 @@
+"""Jitted pieces every worker loop shares: stop flags, heartbeat, backpressure, the book.
+
+All return codes or values; none raises.
+"""
+
+from numba import njit
+
+from engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
+    store_release_u64
+from engine.idle import pause_while_full
+from engine.ring import producer_claim
+from shm_layouts.book import BOOK_ROW_SIZE
+from shm_layouts.control_block import STOP_ALL_OFFSET
+from shm_layouts.worker_table import (
+    W_BUSY_PASSES, W_HEARTBEAT_NS, W_IDLE_PASSES, W_SLEEPS,
+)
+from engine.idle import I_SLEEPS
+
+BATCH = 256  # records per read/claim: bounds the latency one batch adds
+
+
+@njit(cache=True)
+def stop_requested(control_address):
+    return load_acquire_u32(control_address + STOP_ALL_OFFSET) != 0
+
+
+@njit(cache=True)
+def account_pass(row_words, idle_state, work, passes):
+    """Heartbeat and pass counters: every idle pass, and every 64th busy one."""
+    if work > 0:
+        row_words[W_BUSY_PASSES] += 1
+        if passes & 63:
+            return
+    else:
+        row_words[W_IDLE_PASSES] += 1
+    row_words[W_HEARTBEAT_NS] = monotonic_ns()
+    row_words[W_SLEEPS] = idle_state[I_SLEEPS]
+
+
+@njit(cache=True)
+def claim_at_least_one(handle, wanted, idle_state, control_address):
+    """Claim up to `wanted` slots, waiting while the ring is full; 0 only when stopping."""
+    streak = 0
+    while True:
+        got = producer_claim(handle, wanted)
+        if got > 0:
+            return got
+        if stop_requested(control_address):
+            return 0
+        pause_while_full(idle_state, streak)
+        streak += 1
+
+
+@njit(cache=True)
+def book_write(book, book_address, symbol, bid_px, ask_px, bid_qty, ask_qty, now_ns, md_seq):
+    """Seqlock write of one symbol's top of book (the feed is its only writer)."""
+    version_address = book_address + symbol * BOOK_ROW_SIZE
+    version = book[symbol].version
+    store_release_u64(version_address, version + 1)  # odd: being written
+    row = book[symbol]
+    row.bid_px = bid_px
+    row.ask_px = ask_px
+    row.bid_qty = bid_qty
+    row.ask_qty = ask_qty
+    row.update_ns = now_ns
+    row.md_seq = md_seq
+    store_release_u64(version_address, version + 2)  # even: consistent
+
+
+@njit(cache=True)
+def book_read(book, book_address, symbol, out):
+    """Consistent copy of one symbol's top of book into out[0:4] (bid, ask, bid_qty, ask_qty).
+
+    Returns 1 on success, 0 when the symbol has no market yet.
+    """
+    version_address = book_address + symbol * BOOK_ROW_SIZE
+    while True:
+        before = load_acquire_u64(version_address)
+        if before == 0:
+            return 0
+        if before & 1:
+            continue
+        row = book[symbol]
+        out[0] = row.bid_px
+        out[1] = row.ask_px
+        out[2] = row.bid_qty
+        out[3] = row.ask_qty
+        fence_seqcst()  # the field loads complete before the version is re-read
+        if load_acquire_u64(version_address) == before:
+            return 1

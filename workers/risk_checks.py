@@ -1,0 +1,90 @@
+"""Pre-trade checks: each returns NO_REJECT (-1) or a REJECT_* reason code.
+
+One small jitted function per check, so each denial reason has its own test
+(tests/test_risk_checks.py). `check_order` runs them in a fixed order and
+returns the first reason.
+"""
+
+from numba import njit
+
+from shm_layouts.control_block import (
+    REJECT_HALTED, REJECT_MAX_NOTIONAL, REJECT_MAX_QTY, REJECT_NO_MARKET, REJECT_POSITION_LIMIT,
+    REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING, TRADING_HALTED, TRADING_REDUCING,
+)
+
+NO_REJECT = -1
+ONE_SECOND_NS = 1_000_000_000
+
+
+@njit(cache=True)
+def check_trading_state(trading_state, side, qty, position, open_same_side):
+    """HALTED: nothing. REDUCING: only orders that shrink |position| without flipping it."""
+    if trading_state == TRADING_HALTED:
+        return REJECT_HALTED
+    if trading_state == TRADING_REDUCING:
+        if side * position >= 0 or qty + open_same_side > abs(position):
+            return REJECT_REDUCING
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_max_qty(qty, max_qty):
+    return REJECT_MAX_QTY if qty > max_qty else NO_REJECT
+
+
+@njit(cache=True)
+def check_max_notional(qty, limit_px, max_notional):
+    return REJECT_MAX_NOTIONAL if qty * limit_px > max_notional else NO_REJECT
+
+
+@njit(cache=True)
+def check_price_band(limit_px, mid_px, band_bps):
+    """Fat finger: the limit must lie within band_bps of the last mid (no mid: no market)."""
+    if mid_px <= 0:
+        return REJECT_NO_MARKET
+    if abs(limit_px - mid_px) * 10_000 > band_bps * mid_px:
+        return REJECT_PRICE_BAND
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_position_limit(side, qty, position, open_buy, open_sell, max_position):
+    """Worst case: the position if every open order on this side and this one fill."""
+    if side > 0 and position + open_buy + qty > max_position:
+        return REJECT_POSITION_LIMIT
+    if side < 0 and position - open_sell - qty < -max_position:
+        return REJECT_POSITION_LIMIT
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_rate(now_ns, send_times, sent_count):
+    """At most len(send_times) orders in any rolling second: the one that many sends
+    ago must be more than a second old."""
+    limit = send_times.shape[0]
+    if sent_count >= limit and now_ns - send_times[sent_count % limit] < ONE_SECOND_NS:
+        return REJECT_RATE_LIMIT
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_order(trading_state, side, qty, limit_px, mid_px, position, open_buy, open_sell,
+                now_ns, send_times, sent_count, max_qty, max_notional, band_bps, max_position):
+    """All checks in order; the first reason, or NO_REJECT."""
+    open_same_side = open_buy if side > 0 else open_sell
+    reason = check_trading_state(trading_state, side, qty, position, open_same_side)
+    if reason != NO_REJECT:
+        return reason
+    reason = check_max_qty(qty, max_qty)
+    if reason != NO_REJECT:
+        return reason
+    reason = check_max_notional(qty, limit_px, max_notional)
+    if reason != NO_REJECT:
+        return reason
+    reason = check_price_band(limit_px, mid_px, band_bps)
+    if reason != NO_REJECT:
+        return reason
+    reason = check_position_limit(side, qty, position, open_buy, open_sell, max_position)
+    if reason != NO_REJECT:
+        return reason
+    return check_rate(now_ns, send_times, sent_count)

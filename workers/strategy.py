@@ -1,0 +1,217 @@
+"""Strategy worker: mean reversion on the mid, by z-score over a rolling window.
+
+When a symbol's mid is `entry_z` standard deviations above its rolling mean it
+sells at the bid, below it buys at the ask (IOC intents), while its position
+stays within `max_position`. It knows its position from the gateway's fills
+and keeps one intent per symbol in flight: a new one waits for the last one's
+final report, or for PENDING_TIMEOUT_NS if risk rejected it (no report comes).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.atomics import monotonic_ns
+from engine.histogram import record_value
+from engine.idle import idle
+from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release, producer_publish
+from engine.worker_main import wait_for_flag  # noqa: F401  (same agent interface as the feed)
+from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
+from shm_layouts.market_data import MD_KIND_QUOTE
+from shm_layouts.order_intent import ORDER_TYPE_IOC
+from shm_layouts.worker_table import (
+    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ, W_COUNTERS, W_INPUT_DONE_SEQ,
+    W_PROCESSED, W_PUBLISHED,
+)
+from workers.loop_support import BATCH, account_pass, claim_at_least_one, stop_requested
+
+PENDING_TIMEOUT_NS = 1_000_000
+
+# params slots
+P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX, P_SKIP_QUOTES, P_SKIP_FILLS = range(6)
+F_ENTRY_Z = 0
+
+
+@njit(cache=True)
+def update_window(window, filled, cursor, sums, sumsq, symbol, value):
+    """Push `value` into the symbol's rolling window; returns how many values it holds."""
+    size = window.shape[1]
+    slot = cursor[symbol]
+    if filled[symbol] == size:
+        old = window[symbol, slot]
+        sums[symbol] -= old
+        sumsq[symbol] -= old * old
+    else:
+        filled[symbol] += 1
+    window[symbol, slot] = value
+    sums[symbol] += value
+    sumsq[symbol] += value * value
+    cursor[symbol] = slot + 1 if slot + 1 < size else 0
+    return filled[symbol]
+
+
+@njit(cache=True)
+def signal_side(value, total, total_sq, size, entry_z, position, max_position):
+    """+1 buy, -1 sell or 0 from the z-score of `value` in its window."""
+    mean = total / size
+    variance = total_sq / size - mean * mean
+    if variance <= 0.0:
+        return 0
+    z = (value - mean) / math.sqrt(variance)
+    if z >= entry_z and position > -max_position:
+        return -1
+    if z <= -entry_z and position < max_position:
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cursor, sums, sumsq,
+                  position, pending_since, params, fparams, histograms, control_address,
+                  row_words, idle_state, max_passes):
+    """Quotes in, intents out, fills in; until stop_all. Returns 0."""
+    quotes_handle = inputs[0]
+    fills_handle = inputs[1]
+    size = params[P_WINDOW]
+    order_qty = params[P_ORDER_QTY]
+    max_position = params[P_MAX_POSITION]
+    start_px = params[P_START_PX]
+    skip_quotes = params[P_SKIP_QUOTES]
+    skip_fills = params[P_SKIP_FILLS]
+    entry_z = fparams[F_ENTRY_Z]
+    out_mask = out_handle[H_MASK]
+    passes = 0
+    while max_passes < 0 or passes < max_passes:
+        if stop_requested(control_address):
+            break
+        passes += 1
+        work = 0
+        n = consumer_available(quotes_handle, BATCH)
+        if n > 0:
+            now = monotonic_ns()
+            start = quotes_handle[H_POSITION]
+            mask = quotes_handle[H_MASK]
+            written = 0
+            room = 0
+            last_seq = 0
+            for i in range(n):
+                tick = quotes[(start + i) & mask]
+                last_seq = tick.seq
+                record_value(histograms[HOP_FEED_TO_STRATEGY], now - tick.publish_ns)
+                if tick.seq <= skip_quotes or tick.kind != MD_KIND_QUOTE:
+                    continue
+                symbol = tick.symbol_id
+                mid = (tick.bid_px + tick.ask_px) // 2
+                value = float(mid - start_px)
+                if update_window(window, filled, cursor, sums, sumsq, symbol, value) < size:
+                    continue
+                if pending_since[symbol] != 0 and now - pending_since[symbol] < PENDING_TIMEOUT_NS:
+                    continue
+                side = signal_side(value, sums[symbol], sumsq[symbol], size, entry_z,
+                                   position[symbol], max_position)
+                if side == 0:
+                    continue
+                if written == room:
+                    if written > 0:
+                        producer_publish(out_handle, written)
+                        row_words[W_PUBLISHED] += written
+                        row_words[W_COUNTERS + STRATEGY_INTENTS] += written
+                        written = 0
+                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address)
+                    if room == 0:
+                        break
+                out_position = out_handle[H_POSITION] + written
+                intent = intents[out_position & out_mask]
+                intent.seq = out_position + 1
+                intent.origin_ns = tick.origin_ns
+                intent.md_seq = tick.seq
+                intent.symbol_id = symbol
+                intent.side = side
+                intent.order_type = ORDER_TYPE_IOC
+                intent.qty = order_qty
+                intent.limit_px = tick.ask_px if side > 0 else tick.bid_px
+                intent.ref_mid_px = mid
+                intent._reserved = 0
+                intent.publish_ns = monotonic_ns()
+                pending_since[symbol] = now
+                written += 1
+            if written > 0:
+                producer_publish(out_handle, written)
+                row_words[W_PUBLISHED] += written
+                row_words[W_COUNTERS + STRATEGY_INTENTS] += written
+            row_words[W_PROCESSED] += n
+            row_words[W_COUNTERS + STRATEGY_MD_READ] += n
+            row_words[W_INPUT_DONE_SEQ + 0] = last_seq
+            consumer_release(quotes_handle, n)
+            work += n
+        m = consumer_available(fills_handle, BATCH)
+        if m > 0:
+            now = monotonic_ns()
+            start = fills_handle[H_POSITION]
+            mask = fills_handle[H_MASK]
+            last_seq = 0
+            for i in range(m):
+                report = fills[(start + i) & mask]
+                last_seq = report.seq
+                record_value(histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
+                if report.seq <= skip_fills:
+                    continue
+                symbol = report.symbol_id
+                if report.exec_type == EXEC_FILL or report.exec_type == EXEC_PARTIAL_FILL:
+                    position[symbol] += report.side * report.last_qty
+                if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
+                        or report.exec_type == EXEC_REJECTED:
+                    pending_since[symbol] = 0
+            row_words[W_PROCESSED] += m
+            row_words[W_COUNTERS + STRATEGY_FILLS_READ] += m
+            row_words[W_INPUT_DONE_SEQ + 1] = last_seq
+            consumer_release(fills_handle, m)
+            work += m
+        idle(idle_state, work, inputs)
+        account_pass(row_words, idle_state, work, passes)
+    return 0
+
+
+class Agent:
+    """The strategy process: consumes quotes and its fills, produces intents."""
+
+    def __init__(self, context):
+        self.context = context
+        cfg = context.config["strategy"]
+        n = context.config["feed"]["symbols"]
+        skip_quotes = context.resume_after(0, "intents", "md_seq")
+        skip_fills = context.resume_after(1, None, None)
+        self.params = np.array([cfg["window"], cfg["order_qty"], cfg["max_position"],
+                                context.config["feed"]["start_px"], skip_quotes, skip_fills],
+                               dtype=np.int64)
+        self.fparams = np.array([cfg["entry_z"]], dtype=np.float64)
+        self.window = np.zeros((n, cfg["window"]), dtype=np.float64)
+        self.filled = np.zeros(n, dtype=np.int64)
+        self.cursor = np.zeros(n, dtype=np.int64)
+        self.sums = np.zeros(n, dtype=np.float64)
+        self.sumsq = np.zeros(n, dtype=np.float64)
+        # After a restart, start from risk's positions (the same fills, in shm).
+        self.position = np.array(context.symbols["position"], dtype=np.int64)
+        self.pending_since = np.zeros(n, dtype=np.int64)
+
+    def _loop(self, max_passes):
+        c = self.context
+        return strategy_loop(c.inputs, c.records["quotes"], c.records["fills_strategy"],
+                             c.outputs["intents"], c.records["intents"], self.window, self.filled,
+                             self.cursor, self.sums, self.sumsq, self.position, self.pending_since,
+                             self.params, self.fparams, c.histograms, c.control_address,
+                             c.row_words, c.idle_state, max_passes)
+
+    def warm_up(self):
+        self._loop(0)
+
+    def wait_for_start(self) -> bool:
+        return True  # consumers start at once and idle on their empty rings
+
+    def run(self) -> int:
+        return self._loop(-1)
+
+    def close(self):
+        pass
