@@ -7,6 +7,8 @@ on stderr, exit 1, no traceback.
 import click
 
 from cli.bench_cmd import bench
+from cli.run_cmd import run
+from tuning.cli import tune
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +22,9 @@ def tickpipe():
     """
 
 
+tickpipe.add_command(run)
 tickpipe.add_command(bench)
+tickpipe.add_command(tune)
 
 
 def main():

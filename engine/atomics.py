@@ -14,23 +14,13 @@ All addresses are integers (uintptr_t): `array.ctypes.data + offset`.
 import llvmlite.binding as llvm
 from numba import types
 
-from engine import _atomics
-
-ffi = _atomics.ffi
-lib = _atomics.lib
+from engine.atomics_lib import (  # noqa: F401  (re-exported: one import for loop code)
+    FUTEX_INTERRUPTED, FUTEX_TIMED_OUT, FUTEX_VALUE_CHANGED, FUTEX_WOKEN, LIBRARY_PATH, MCL_CURRENT,
+    MCL_FUTURE, MCL_ONFAULT, ffi, lib, mlockall_current_and_future,
+)
 
 # Make the exported tp_* symbols resolvable by numba's JIT linker.
-llvm.load_library_permanently(_atomics.__file__)
-
-# futex_wait return codes (see engine/atomics.c).
-FUTEX_WOKEN = 0
-FUTEX_VALUE_CHANGED = 1
-FUTEX_TIMED_OUT = 2
-FUTEX_INTERRUPTED = 3
-
-MCL_CURRENT = lib.tp_mcl_current()
-MCL_FUTURE = lib.tp_mcl_future()
-MCL_ONFAULT = lib.tp_mcl_onfault()
+llvm.load_library_permanently(LIBRARY_PATH)
 
 _u64, _u32, _i32, _i64, _ptr = types.uint64, types.uint32, types.int32, types.int64, types.uintp
 
@@ -53,18 +43,6 @@ store_index_and_notify = types.ExternalFunction(
 monotonic_ns = types.ExternalFunction("tp_monotonic_ns", _i64())
 sched_yield = types.ExternalFunction("tp_sched_yield", _i32())
 
-
-def mlockall_current_and_future(on_fault: bool = True) -> int:
-    """mlockall(MCL_CURRENT|MCL_FUTURE[|MCL_ONFAULT]); returns 0 or errno.
-
-    Falls back to no MCL_ONFAULT when the kernel rejects it (EINVAL, before 4.4).
-    """
-    flags = MCL_CURRENT | MCL_FUTURE
-    if on_fault:
-        rc = lib.tp_mlockall(flags | MCL_ONFAULT)
-        if rc == 0:
-            return 0
-    return lib.tp_mlockall(flags)
 
 
 def monotonic_ns_py() -> int:

@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-from engine.idle import WAIT_CODES
+from engine.wait_codes import WAIT_CODES
 from shm_layouts.control_block import TRADING_STATE_CODES
 from shm_layouts.market_data import PRICE_SCALE
 from shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY

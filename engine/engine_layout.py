@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.idle import SLEEPING_STRATEGIES
-from engine.ring import init_ring
+from engine.ring_layout import init_ring
+from engine.wait_codes import SLEEPING_STRATEGIES
 from engine.segment import SectionSpec
 from shm_layouts.book import BOOK_DTYPE
 from shm_layouts.control_block import CONTROL_DTYPE

@@ -1,18 +1,15 @@
-"""Record into and read from the log-linear latency histograms in the segment.
+"""Record into the log-linear latency histograms in the segment (jitted writers).
 
-Writers are the jitted hot loops (one writer per histogram, plain stores, no
-lock, no syscall); readers are the supervisor's report and the inspector.
+One writer per histogram, plain stores, no lock, no syscall. Reading is in
+engine/histogram_read.py, which tools import without numba.
 """
 
-import numpy as np
 from numba import njit
 
 from shm_layouts.histogram import (
-    HISTOGRAM_DTYPE, HW_BUCKETS, HW_COUNT, HW_MAX, HW_MIN, HW_OVERFLOW, HW_SUM, LINEAR_LIMIT,
-    MAX_EXPONENT, N_BUCKETS, bucket_low_value,
+    HW_BUCKETS, HW_COUNT, HW_MAX, HW_MIN, HW_OVERFLOW, HW_SUM, LINEAR_LIMIT, MAX_EXPONENT,
+    N_BUCKETS,
 )
-
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 
 @njit(cache=True, inline="always")
@@ -62,34 +59,3 @@ def record_value(words, value):
         words[HW_MAX] = value
     words[HW_COUNT] += 1
 
-
-def percentiles(histogram) -> dict:
-    """{"count", "p50", "p90", "p99", "p999", "max"} in ns from one histogram record.
-
-    A percentile is reported as the low edge of its bucket (within 3.1%), as
-    HdrHistogram does, except max, which is exact.
-    """
-    buckets = np.asarray(histogram["buckets"], dtype=np.uint64)
-    return percentiles_of_buckets(buckets, int(histogram["max_ns"]))
-
-
-def percentiles_of_buckets(buckets: np.ndarray, max_ns: int | None = None) -> dict:
-    """Percentiles of a bucket array (also of the difference of two snapshots)."""
-    total = int(buckets.sum())
-    result = {"count": total}
-    if total == 0:
-        result.update({name: None for name in PERCENTILES})
-        result["max"] = None
-        return result
-    cumulative = np.cumsum(buckets)
-    for name, pct in PERCENTILES.items():
-        rank = max(1, int(np.ceil(pct / 100.0 * total)))
-        index = int(np.searchsorted(cumulative, rank))
-        result[name] = bucket_low_value(index)
-    last = int(np.flatnonzero(buckets)[-1])
-    result["max"] = max_ns if max_ns is not None else bucket_low_value(last)
-    return result
-
-
-def empty_histograms(count: int) -> np.ndarray:
-    return np.zeros(count, dtype=HISTOGRAM_DTYPE)

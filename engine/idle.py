@@ -27,14 +27,11 @@ from engine.atomics import (
     cpu_pause, futex_wait, load_acquire_u32, sched_yield, store_release_u32, store_seqcst_u32,
 )
 from engine.ring import consumer_has_data
+from engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
+    SLEEPING_STRATEGIES, WAIT_BACKOFF, WAIT_BLOCK, WAIT_CODES, WAIT_NAMES, WAIT_SPIN, WAIT_YIELD,
+    check_wait,
+)
 
-WAIT_SPIN = 0
-WAIT_YIELD = 1
-WAIT_BACKOFF = 2
-WAIT_BLOCK = 3
-WAIT_CODES = {"spin": WAIT_SPIN, "yield": WAIT_YIELD, "backoff": WAIT_BACKOFF, "block": WAIT_BLOCK}
-WAIT_NAMES = {code: name for name, code in WAIT_CODES.items()}
-SLEEPING_STRATEGIES = (WAIT_BACKOFF, WAIT_BLOCK)
 
 # Idle-state slots (process-local int64 array, one per worker).
 I_STRATEGY = 0
@@ -56,14 +53,6 @@ IDLE_WORKED = 0        # the pass had work; nothing done
 IDLE_PAUSED = 1        # spun or yielded
 IDLE_SLEPT = 2         # slept on the doorbell (woken, or timed out)
 IDLE_DATA_ON_RECHECK = 3  # armed the doorbell but found data: did not sleep
-
-
-def check_wait(name: str) -> int:
-    """The code of a wait strategy name; ValueError naming the bad value otherwise."""
-    try:
-        return WAIT_CODES[name]
-    except KeyError:
-        raise ValueError(f"wait strategy {name!r} is not one of {', '.join(WAIT_CODES)}") from None
 
 
 def make_idle_state(strategy: int, doorbell_address: int, *, spin_limit: int = DEFAULT_SPIN_LIMIT,

@@ -12,7 +12,7 @@ workers run on a 2-core machine without starving each other.
 import os
 from dataclasses import dataclass, field
 
-from engine.idle import WAIT_CODES
+from engine.wait_codes import WAIT_CODES
 
 SYSFS_CPU = "/sys/devices/system/cpu"
 

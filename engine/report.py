@@ -7,9 +7,9 @@ head), so they stay exact across a worker's restart.
 import numpy as np
 
 from engine.engine_layout import RINGS, ROLES
-from engine.histogram import percentiles, percentiles_of_buckets
-from engine.idle import WAIT_NAMES
-from engine.ring import ring_header
+from engine.histogram_read import percentiles, percentiles_of_buckets
+from engine.ring_layout import ring_header
+from engine.wait_codes import WAIT_NAMES
 from shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
 from shm_layouts.histogram import HISTOGRAM_DTYPE, HOP_TICK_TO_TRADE, HOPS
 from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE

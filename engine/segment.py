@@ -28,7 +28,7 @@ import posix_ipc
 
 import shm_layouts
 from engine import hugepages
-from engine.atomics import lib
+from engine.atomics_lib import lib
 from engine.procinfo import own_identity
 from shm_layouts.segment_header import (
     BACKING_HUGETLBFS, BACKING_NAMES, BACKING_SHM, HEADER_REGION_SIZE,

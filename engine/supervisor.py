@@ -17,7 +17,7 @@ import sys
 import time
 from collections import deque
 
-from engine.atomics import lib
+from engine.atomics_lib import lib
 from engine.engine_layout import RINGS, ROLES, initialise, section_specs
 from engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, WARMING, Lifecycle,
@@ -311,9 +311,9 @@ class Supervisor:
             self.start()
             self.wait_until_ready()
             self.monitor()
+            seconds = time.monotonic() - self.feed_started  # the run, without the drain
             if self.lifecycle.state in (DRAINING, FAILING):
                 self.drain_and_stop()
-            seconds = time.monotonic() - self.feed_started
             return final_report(self.segment, state=self.lifecycle.state, seconds=seconds,
                                 notes=self.notes)
         finally:
