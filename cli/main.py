@@ -10,6 +10,11 @@ from cli.bench_cmd import bench
 from cli.run_cmd import run
 from tuning.cli import tune
 
+try:  # the inspector commands (tickpipe ls, inspect, cleanup, halt, reduce, resume)
+    from cli.inspect_cmd import COMMANDS as INSPECT_COMMANDS
+except ImportError:  # pragma: no cover - only while the module is being written
+    INSPECT_COMMANDS = ()
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tickpipe")
@@ -25,6 +30,8 @@ def tickpipe():
 tickpipe.add_command(run)
 tickpipe.add_command(bench)
 tickpipe.add_command(tune)
+for _command in INSPECT_COMMANDS:
+    tickpipe.add_command(_command)
 
 
 def main():

@@ -141,7 +141,10 @@ class Supervisor:
     def _spawn(self, role: str) -> None:
         command = [sys.executable, "-m", "engine.worker_main", "--engine", self.engine["name"],
                    "--role", role, "--config-json", json.dumps(self.config)]
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # Own process group: a signal meant for the engine (Ctrl-C, `kill -- -PGID`,
+        # `timeout`) reaches the supervisor alone, which drains; PDEATHSIG still ties
+        # every worker to the supervisor (engine/worker_main.py).
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, process_group=0)
         self.procs[role] = proc
         row = self._row(role)
         row["pid"] = proc.pid

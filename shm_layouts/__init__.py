@@ -7,34 +7,40 @@ check_* function. Everything here is asserted at import.
 
 import hashlib
 
+from shm_layouts.book import BOOK_DTYPE
+from shm_layouts.control_block import CONTROL_DTYPE
 from shm_layouts.fill import FILL_DTYPE
+from shm_layouts.histogram import HISTOGRAM_DTYPE
 from shm_layouts.layout_rules import describe
 from shm_layouts.market_data import MARKET_DATA_DTYPE
 from shm_layouts.order import ORDER_DTYPE
 from shm_layouts.order_intent import ORDER_INTENT_DTYPE
+from shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from shm_layouts.ring_header import RING_HEADER_DTYPE
 from shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
+from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
 LAYOUT_VERSION = 1
 
-# Every dtype that lives in shared memory; the layout hash covers all of them,
-# so two builds that disagree on any offset refuse to attach to each other.
+# Every dtype that lives in shared memory, listed here (not registered by the
+# modules as they load), so every process computes the same hash whatever it
+# imported. Two builds that disagree on any offset refuse to attach.
 SHM_DTYPES = {
     "segment_header": SEGMENT_HEADER_DTYPE,
     "ring_header": RING_HEADER_DTYPE,
+    "ring_directory_row": RING_DIRECTORY_DTYPE,
+    "control": CONTROL_DTYPE,
+    "worker_row": WORKER_DTYPE,
+    "histogram": HISTOGRAM_DTYPE,
+    "book_row": BOOK_DTYPE,
+    "symbol_stats": SYMBOL_STATS_DTYPE,
     "market_data": MARKET_DATA_DTYPE,
     "order_intent": ORDER_INTENT_DTYPE,
     "order": ORDER_DTYPE,
     "fill": FILL_DTYPE,
 }
-
-
-def register_dtype(name: str, dtype) -> None:
-    """Add a region's dtype to the layout hash (called by region modules at import)."""
-    if name in SHM_DTYPES and SHM_DTYPES[name] != dtype:
-        raise AssertionError(f"shm dtype {name!r} registered twice with different layouts")
-    SHM_DTYPES[name] = dtype
 
 
 def layout_hash() -> int:

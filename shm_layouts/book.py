@@ -19,7 +19,6 @@ retries otherwise; a row of version 0 has never been written (no market yet).
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 BOOK_DTYPE = np.dtype(
@@ -32,4 +31,3 @@ BOOK_OFFSETS = {"version": 0, "bid_px": 8, "ask_px": 16, "bid_qty": 24, "ask_qty
                 "update_ns": 32, "md_seq": 40, "_reserved": 48}
 BOOK_ROW_SIZE = 64
 assert_layout(BOOK_DTYPE, BOOK_OFFSETS, BOOK_ROW_SIZE)
-shm_layouts.register_dtype("book_row", BOOK_DTYPE)

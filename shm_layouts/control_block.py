@@ -22,7 +22,6 @@ orders that reduce a position), HALTED (no orders).
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 ENGINE_INIT = 0
@@ -72,7 +71,6 @@ CONTROL_OFFSETS = {
 }
 CONTROL_SIZE = 64
 assert_layout(CONTROL_DTYPE, CONTROL_OFFSETS, CONTROL_SIZE)
-shm_layouts.register_dtype("control", CONTROL_DTYPE)
 
 ENGINE_STATE_OFFSET = 0
 TRADING_STATE_OFFSET = 4

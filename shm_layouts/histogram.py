@@ -18,7 +18,6 @@ offset | size | field        | unit   | written by   | read by | ordering
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 SUB_BUCKET_BITS = 5          # 32 sub-buckets per power of two above 64
@@ -41,7 +40,6 @@ HISTOGRAM_OFFSETS = {"count": 0, "sum_ns": 8, "min_ns": 16, "max_ns": 24, "overf
                      "_reserved": 40, "buckets": 64}
 HISTOGRAM_SIZE = 64 + N_BUCKETS * 8
 assert_layout(HISTOGRAM_DTYPE, HISTOGRAM_OFFSETS, HISTOGRAM_SIZE)
-shm_layouts.register_dtype("histogram", HISTOGRAM_DTYPE)
 
 # Word indices of a histogram viewed as uint64 words (for jitted writers).
 HW_COUNT, HW_SUM, HW_MIN, HW_MAX, HW_OVERFLOW = 0, 1, 2, 3, 4

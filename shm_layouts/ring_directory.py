@@ -12,7 +12,6 @@ offset | size | field          | unit / value  | written by | read by | notes
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 MAX_RINGS = 8
@@ -33,4 +32,3 @@ RING_DIRECTORY_OFFSETS = {"section": 0, "producer_role": 16, "consumer_role": 20
                           "record_kind": 24, "input_index": 28, "_reserved": 32}
 RING_DIRECTORY_ROW_SIZE = 64
 assert_layout(RING_DIRECTORY_DTYPE, RING_DIRECTORY_OFFSETS, RING_DIRECTORY_ROW_SIZE)
-shm_layouts.register_dtype("ring_directory_row", RING_DIRECTORY_DTYPE)

@@ -18,7 +18,6 @@ offset | size | field            | unit               | written by | read by | n
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 SYMBOL_STATS_DTYPE = np.dtype(
@@ -33,4 +32,3 @@ SYMBOL_STATS_OFFSETS = {"position": 0, "realised_pnl": 8, "avg_cost_px": 16, "op
                         "venue_net_qty": 64, "venue_orders": 72, "_reserved1": 80}
 SYMBOL_STATS_SIZE = 128
 assert_layout(SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS, SYMBOL_STATS_SIZE)
-shm_layouts.register_dtype("symbol_stats", SYMBOL_STATS_DTYPE)

@@ -36,7 +36,6 @@ offset | size | field           | unit / value   | written by | read by         
 
 import numpy as np
 
-import shm_layouts
 from shm_layouts.layout_rules import assert_layout
 
 MAX_WORKERS = 8
@@ -106,7 +105,6 @@ WORKER_OFFSETS = {
 }
 WORKER_ROW_SIZE = 384
 assert_layout(WORKER_DTYPE, WORKER_OFFSETS, WORKER_ROW_SIZE)
-shm_layouts.register_dtype("worker_row", WORKER_DTYPE)
 
 # Word indices into a row viewed as int64/uint64 words (for jitted loops).
 W_HEARTBEAT_NS = 64 // 8

@@ -1,0 +1,153 @@
+"""End-to-end runs of the real engine: four worker processes over one segment."""
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from engine.atomics_lib import lib
+from engine.report import counts, positions
+from engine.segment import SectionSpec, attach_segment, create_segment, unlink_segment
+from shm_layouts.control_block import CONTROL_DTYPE, TRADING_REDUCING, TRADING_STATE_OFFSET
+from shm_layouts.worker_table import WORKER_DTYPE
+from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_paths.py)
+from engine_runs import EngineProcess, assert_reconciles, unique_name
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_default_pipeline_when_stopped_by_time_then_every_count_reconciles():
+    name = unique_name("e2e")
+    engine = EngineProcess(name, "--seconds", "2", "--rate", "200000")
+    try:
+        report = engine.result(timeout=120)
+    finally:
+        engine.kill()
+    assert_reconciles(report)
+    assert report["orders_sent"] > 0 and report["fills"] > 0
+    assert report["tick_to_trade_ns"]["count"] == report["orders_sent"]
+    for key in ("p50", "p90", "p99", "p999", "max"):
+        assert report["tick_to_trade_ns"][key] > 0
+        for hop in report["hops_ns"].values():
+            assert key in hop
+    assert [w["role"] for w in report["workers"]] == list(ROLES)
+    assert report["memory"]["backing"] in ("shm", "hugetlbfs")
+    assert not os.path.exists(f"/dev/shm/tickpipe.{name}")  # unlinked without --keep
+
+
+def test_run_when_sigterm_arrives_mid_run_then_rings_drain_and_nothing_is_lost():
+    name = unique_name("term")
+    engine = EngineProcess(name, "--seconds", "0", "--rate", "0")
+    try:
+        engine.wait_running().close()
+        time.sleep(1.0)
+        report = engine.stop()
+    finally:
+        engine.kill()
+    assert_reconciles(report)
+    assert report["ticks"] > 100_000  # flat out for a second
+
+
+@pytest.mark.parametrize("role", ["strategy", "risk", "gateway"])
+def test_run_when_a_worker_is_sigkilled_then_it_restarts_and_the_run_reconciles(role):
+    name = unique_name(f"kill-{role}")
+    engine = EngineProcess(name, "--seconds", "0", "--rate", "100000")
+    try:
+        segment = engine.wait_running()
+        time.sleep(0.5)
+        row = segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
+        os.kill(int(row["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while int(row["restarts"]) == 0 or counts(segment)["ticks_consumed"] == 0:
+            assert time.monotonic() < deadline, "worker was not restarted"
+            time.sleep(0.05)
+        time.sleep(1.0)
+        before = counts(segment)
+        time.sleep(0.5)
+        assert counts(segment)["orders_sent"] >= before["orders_sent"]
+        segment.close()
+        report = engine.stop()
+    finally:
+        engine.kill()
+    assert_reconciles(report)
+    restarted = {w["role"]: w["restarts"] for w in report["workers"]}
+    assert restarted[role] == 1
+    assert any(role in note for note in report["notes"])
+
+
+def test_run_when_trading_state_is_halted_then_no_order_is_sent(tmp_path):
+    config = tmp_path / "halted.toml"
+    config.write_text('[risk]\ntrading_state = "HALTED"\n')
+    name = unique_name("halt")
+    engine = EngineProcess(name, "--seconds", "1.5", config_file=str(config))
+    try:
+        report = engine.result(timeout=120)
+    finally:
+        engine.kill()
+    assert_reconciles(report)
+    assert report["intents"] > 0
+    assert report["orders_sent"] == 0
+    assert report["rejected"]["halted"] == report["intents"]
+
+
+def test_run_when_switched_to_reducing_then_only_position_reducing_orders_pass():
+    name = unique_name("reduce")
+    engine = EngineProcess(name, "--seconds", "0", "--rate", "200000")
+    try:
+        segment = engine.wait_running()
+        time.sleep(1.5)  # build positions
+        writable = attach_segment(name)  # the read-only mapping cannot take the write
+        control_address = writable.base_address + writable.section("control")[0]
+        lib.tp_store_release_u32(control_address + TRADING_STATE_OFFSET, TRADING_REDUCING)
+        writable.close()
+        time.sleep(0.3)  # IOC orders already at the venue are done within microseconds
+        at_switch = {s: abs(p["position"]) for s, p in positions(segment).items()}
+        time.sleep(1.5)
+        after = {s: abs(p["position"]) for s, p in positions(segment).items()}
+        segment.close()
+        report = engine.stop()
+    finally:
+        engine.kill()
+    assert_reconciles(report)
+    assert report["trading_state"] == "REDUCING"
+    assert report["rejected"]["reducing_only"] > 0
+    for symbol, size in after.items():
+        assert size <= at_switch[symbol], (symbol, at_switch[symbol], size)
+
+
+def _create_and_exit(name):
+    create_segment(name, [SectionSpec("control", CONTROL_DTYPE.itemsize)]).mark_ready()
+
+
+def test_run_when_a_dead_engines_segment_is_left_then_it_is_reclaimed():
+    name = unique_name("stale")
+    child = multiprocessing.get_context("spawn").Process(target=_create_and_exit, args=(name,))
+    child.start()
+    child.join(30)
+    assert os.path.exists(f"/dev/shm/tickpipe.{name}")
+    engine = EngineProcess(name, "--seconds", "0.5")
+    try:
+        report = engine.result(timeout=120)
+    finally:
+        engine.kill()
+    assert report["state"] == "stopped"
+    assert any("reclaimed" in note for note in report["notes"])
+
+
+def test_run_when_a_live_engine_holds_the_name_then_it_is_refused():
+    name = unique_name("live")
+    segment = create_segment(name, [SectionSpec("control", CONTROL_DTYPE.itemsize)])
+    segment.mark_ready()
+    try:
+        engine = EngineProcess(name, "--seconds", "0.5")
+        out, err = engine.proc.communicate(timeout=60)
+    finally:
+        segment.close()
+        unlink_segment(name)
+    assert engine.proc.returncode == 1
+    assert f"engine {name!r} is already running (owner pid {os.getpid()})" in err
+    assert "Traceback" not in err
+    assert out == ""

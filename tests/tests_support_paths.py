@@ -1,0 +1,3 @@
+"""Names the engine tests share (kept apart from conftest.py, which another file owns)."""
+
+from engine.engine_layout import ROLES  # noqa: F401
