@@ -1,16 +1,34 @@
-"""`tickpipe bench ...`: latency and throughput runs, tickpipe beside its peers."""
+"""`tickpipe bench ...`: latency and throughput runs, tickpipe beside its peers, in one run."""
 
 import json
+import os
+import time
 
 import click
 
 from bench.stats import format_latency_table, format_throughput_table, machine_line, parse_cores
 
+PEER_COUNT = 6  # bench/peers: PEER_NAMES
 
-def _cores_option(needed=2):
-    return click.option("--cores", default=None, metavar="A,B",
-                        help=f"The {needed} cores to pin the two sides to (default: the first "
-                             f"{needed} this process may use).")
+
+class ProgressBar:
+    """`[####......] 3/8  12.4s  running tickpipe-block ...` on stderr, one line per step.
+
+    Silent with --json (stdout stays pure JSON; stderr then carries nothing)."""
+
+    def __init__(self, total: int, quiet: bool, width: int = 20):
+        self.total, self.quiet, self.width = max(total, 1), quiet, width
+        self.done = 0
+        self.start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        filled = min(self.width, self.width * (self.done - 1) // self.total)
+        bar = "#" * filled + "." * (self.width - filled)
+        click.echo(f"[{bar}] {self.done}/{self.total} {time.monotonic() - self.start:6.1f}s  "
+                   f"{message}", err=True)
 
 
 def _parse_cores(text, needed=2):
@@ -20,67 +38,168 @@ def _parse_cores(text, needed=2):
         raise click.BadParameter(str(exc), param_hint="--cores") from None
 
 
-def _progress(quiet):
-    def report(message):
-        if not quiet:
-            click.echo(f"  running {message} ...", err=True)
-    return report
-
-
-def _emit(report, as_json, table):
+def _emit(report, as_json, text):
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(machine_line(report["machine"]))
-        click.echo(table)
+        click.echo(text)
+
+
+def _plot(reports, directory):
+    from bench.plots import PlotUnavailable, write_charts
+    try:
+        for path in write_charts(reports, directory):
+            click.echo(f"wrote {path}", err=True)
+    except PlotUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _guard(run):
+    """Run a bench, turning its failures into one line (exit 1)."""
+    from bench.ring_runs import BenchError
+    from engine.config import ConfigError
+    from engine.supervisor import EngineError
+    try:
+        return run()
+    except (BenchError, EngineError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+cores_option = click.option("--cores", default=None, metavar="A,B",
+                            help="The two cores to pin the two sides to "
+                                 "(default: the first two this process may use).")
+quick_option = click.option("--quick", is_flag=True, help="A short run (tests and smoke checks).")
+no_peers_option = click.option("--no-peers", is_flag=True, help="Leave out the peers.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+plot_option = click.option("--plot", "plot_dir", default=None, metavar="DIR",
+                           help="Write PNG charts to DIR (needs the 'plot' extra: matplotlib).")
 
 
 @click.group()
 def bench():
-    """Latency and throughput benchmarks, measured beside the alternatives in one run."""
+    """Latency and throughput benchmarks, measured beside the alternatives in one run.
+
+    Every run names the machine (CPU, cores, kernel, pinning, page size); timings
+    are meant as ratios against the reference rows measured in the same run.
+    """
+
+
+def _ringrtt(cores, iterations, no_peers, quiet):
+    from bench.ringrtt import TICKPIPE_WAITS, run_ringrtt
+    total = len(TICKPIPE_WAITS) + 1 + (0 if no_peers else PEER_COUNT)
+    return _guard(lambda: run_ringrtt(cores, iterations, peers=not no_peers,
+                                      progress=ProgressBar(total, quiet)))
 
 
 @bench.command()
-@_cores_option()
+@cores_option
 @click.option("--iterations", type=click.IntRange(min=100), default=200_000, show_default=True,
               help="Round trips per spinning row (sleeping rows and peers run fewer).")
-@click.option("--quick", is_flag=True, help="A short run (for tests and smoke checks).")
-@click.option("--no-peers", is_flag=True, help="Only tickpipe and the C limit.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def ringrtt(cores, iterations, quick, no_peers, as_json):
+@quick_option
+@no_peers_option
+@json_option
+@plot_option
+def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
     """Round trip of one 64-byte record between two pinned processes.
 
     Rows: tickpipe with each wait strategy, c-cacheline (a C cache-line
     ping-pong compiled here: the physical limit) and the Python peers.
     """
-    from bench.ring_runs import BenchError
-    from bench.ringrtt import run_ringrtt
-
-    chosen = _parse_cores(cores)
-    try:
-        report = run_ringrtt(chosen, 5_000 if quick else iterations, peers=not no_peers,
-                             progress=_progress(as_json))
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = _ringrtt(_parse_cores(cores), 5_000 if quick else iterations, no_peers, as_json)
     _emit(report, as_json, format_latency_table(report["results"], "c-cacheline"))
+    if plot_dir:
+        _plot({"ringrtt": report}, plot_dir)
+
+
+def _throughput(cores, records, no_peers, quiet):
+    from bench.throughput import run_throughput
+    total = 4 + (0 if no_peers else 2 * PEER_COUNT)
+    return _guard(lambda: run_throughput(cores, records, peers=not no_peers,
+                                         progress=ProgressBar(total, quiet)))
 
 
 @bench.command()
-@_cores_option()
+@cores_option
 @click.option("--records", type=click.IntRange(min=1000), default=20_000_000, show_default=True,
               help="Records per tickpipe row (peers move fewer).")
-@click.option("--quick", is_flag=True, help="A short run (for tests and smoke checks).")
-@click.option("--no-peers", is_flag=True, help="Only tickpipe and the C ring.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@quick_option
+@no_peers_option
+@json_option
 def throughput(cores, records, quick, no_peers, as_json):
-    """64-byte records per second from one pinned process to another."""
-    from bench.ring_runs import BenchError
-    from bench.throughput import run_throughput
-
-    chosen = _parse_cores(cores)
-    try:
-        report = run_throughput(chosen, 200_000 if quick else records, peers=not no_peers,
-                                progress=_progress(as_json))
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from None
+    """64-byte records per second from one pinned process to another, single and batched."""
+    report = _throughput(_parse_cores(cores), 200_000 if quick else records, no_peers, as_json)
     _emit(report, as_json, format_throughput_table(report["results"], "tickpipe-batch64"))
+
+
+def _pipeline(cores, seconds, quick, no_peers, quiet):
+    from bench.pipeline import RATES, run_pipeline
+    from engine.config import ConfigError, parse_core_list
+    try:
+        chosen = parse_core_list(cores) if cores else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cores") from None
+    rates = RATES[1:2] if quick else RATES
+    total = len(rates) * (1 if no_peers else 2)
+    return _guard(lambda: run_pipeline(chosen, 1.0 if quick else seconds, rates=rates,
+                                       peers=not no_peers, progress=ProgressBar(total, quiet)))
+
+
+@bench.command()
+@click.option("--cores", default=None, metavar="LIST",
+              help="Cores for feed, strategy, risk, gateway (default: automatic placement).")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=3.0, show_default=True,
+              help="Run time per offered rate.")
+@quick_option
+@no_peers_option
+@json_option
+@plot_option
+def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
+    """Tick-to-trade through the four real workers at 10k, 100k, 1M ticks/s and flat out,
+    beside the same stages over multiprocessing.Queue (mp.Queue-pipeline)."""
+    from bench.pipeline import format_pipeline_table
+    report = _pipeline(cores, seconds, quick, no_peers, as_json)
+    _emit(report, as_json, format_pipeline_table(report["results"]))
+    if plot_dir:
+        _plot({"pipeline": report}, plot_dir)
+
+
+@bench.command()
+@click.option("--runs", type=click.IntRange(min=1), default=7, show_default=True)
+@quick_option
+@json_option
+def risk(runs, quick, as_json):
+    """Nanoseconds per pre-trade check, all checks on, in the risk worker's jitted loop."""
+    from bench.risk_bench import run_risk_bench
+    ProgressBar(1, as_json)("risk loop and checks")
+    report = run_risk_bench(2 if quick else runs)
+    lines = [f"{row['name']:<22} {row['ns_per_order']:>8.1f} ns per order" for row in report["results"]]
+    _emit(report, as_json, "\n".join(lines))
+
+
+@bench.command(name="all")
+@click.option("--out", "out_dir", default="bench/out", show_default=True, metavar="DIR",
+              help="Where bench-all.json and the charts go.")
+@quick_option
+@no_peers_option
+def all_benches(out_dir, quick, no_peers):
+    """Run every bench; write DIR/bench-all.json and the charts (charts need matplotlib)."""
+    from bench.risk_bench import run_risk_bench
+    cores = _parse_cores(None)
+    reports = {
+        "ringrtt": _ringrtt(cores, 5_000 if quick else 200_000, no_peers, False),
+        "throughput": _throughput(cores, 200_000 if quick else 20_000_000, no_peers, False),
+        "pipeline": _pipeline(None, 3.0, quick, no_peers, False),
+        "risk": run_risk_bench(2 if quick else 7),
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "bench-all.json")
+    with open(path, "w") as f:
+        json.dump(reports, f, indent=2)
+    click.echo(f"wrote {path}")
+    try:
+        from bench.plots import PlotUnavailable, write_charts
+        for chart in write_charts(reports, out_dir):
+            click.echo(f"wrote {chart}")
+    except PlotUnavailable as exc:
+        click.echo(f"charts skipped: {exc}", err=True)

@@ -1,0 +1,141 @@
+"""`tickpipe bench risk`: nanoseconds per pre-trade check, all checks on, per order.
+
+Measured in the risk worker's own jitted loop (workers/risk.py) over a real
+segment: the intents ring is filled with orders that pass every check (so every
+check runs to the end), the book holds a market for every symbol, and the loop
+reads, checks, writes the order and records its histogram, batch by batch.
+Beside it, `risk-checks-only`: check_order alone in a jitted loop.
+"""
+
+import os
+import time
+
+import numpy as np
+from numba import njit
+
+from engine.config import load_config
+from engine.engine_layout import ROLES, initialise, section_specs
+from engine.placement import place_workers
+from engine.ring import H_MASK, H_POSITION, producer_handle, producer_publish
+from engine.segment import create_segment, unlink_segment
+from engine.worker_context import build_context
+from shm_layouts.order_intent import ORDER_TYPE_IOC
+from shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
+from workers.loop_support import BATCH, book_write
+from workers.risk import Agent as RiskAgent, risk_loop
+from workers.risk_checks import NO_REJECT, check_order
+
+ORDERS_PER_RUN = 50_000
+
+
+@njit(cache=True)
+def checks_only(n, send_times, mids, max_qty, max_notional, band_bps, max_position):
+    """check_order on n varying orders; returns how many passed (all should)."""
+    passed = 0
+    for i in range(n):
+        side = 1 if i & 1 else -1
+        mid = mids[i % mids.shape[0]]
+        now = i * 1000
+        if check_order(1, side, 10, mid + side * 100, mid, 0, i, i, now, send_times, i, max_qty,
+                       max_notional, band_bps, max_position) == NO_REJECT:
+            send_times[i % send_times.shape[0]] = now
+            passed += 1
+    return passed
+
+
+def _config():
+    return load_config(overrides={
+        "engine": {"name": f"bench-{os.getpid()}-risk", "wait": "spin"},
+        "risk": {"max_orders_per_s": 1_000_000, "max_position": 10 ** 12}})
+
+
+def _fill_intents(context, count, mids):
+    handle = producer_handle(context.segment, "intents")
+    intents = context.records["intents"]
+    mask, start = int(handle[H_MASK]), int(handle[H_POSITION])
+    slots = (start + np.arange(count)) & mask
+    block = intents[slots]
+    block["seq"] = start + 1 + np.arange(count)
+    block["symbol_id"] = np.arange(count) % len(mids)
+    block["side"] = np.where(np.arange(count) & 1, 1, -1)
+    block["order_type"] = ORDER_TYPE_IOC
+    block["qty"] = 10
+    block["limit_px"] = mids[block["symbol_id"]] + block["side"] * 100
+    block["origin_ns"] = block["publish_ns"] = time.monotonic_ns()
+    intents[slots] = block
+    producer_publish(handle, count)
+
+
+def risk_ns_per_order(runs: int = 7) -> dict:
+    """Median ns per order through the risk loop, and through check_order alone."""
+    config = _config()
+    name = config["engine"]["name"]
+    unlink_segment(name)
+    placement = place_workers(ROLES, None, "spin")
+    per_order = []
+    segment = create_segment(name, section_specs(config), use_hugetlbfs=False)
+    try:
+        initialise(segment, config, placement)
+        segment.mark_ready()
+        context = build_context(segment, "risk", config)
+        n_symbols = config["feed"]["symbols"]
+        mids = np.full(n_symbols, config["feed"]["start_px"], dtype=np.int64)
+        for symbol in range(n_symbols):
+            book_write(context.book, context.book.ctypes.data, symbol, mids[symbol] - 100,
+                       mids[symbol] + 100, 500, 500, 0, 1)
+        agent = RiskAgent(context)
+        agent.warm_up()
+        passes = (ORDERS_PER_RUN + BATCH - 1) // BATCH
+        for _ in range(runs + 1):  # the first run warms caches and branch predictors
+            context.symbols[:] = 0
+            _fill_intents(context, ORDERS_PER_RUN, mids)
+            start = time.perf_counter_ns()
+            risk_loop(context.inputs, context.records["intents"], context.records["fills_risk"],
+                      context.outputs["orders"], context.records["orders"], context.symbols,
+                      context.book, context.book.ctypes.data, agent.send_times, agent.params,
+                      context.histograms, context.control_address, context.row_words,
+                      context.idle_state, passes)
+            per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
+            _drain_orders(context)
+        sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])
+        rejects = int(context.row_words[W_COUNTERS + RISK_REJECT_BASE:W_COUNTERS + N_COUNTERS].sum())
+    finally:
+        segment.close()
+        unlink_segment(name)
+    checks = _checks_only_ns(config, mids)
+    return {"loop_ns": float(np.median(per_order[1:])), "checks_ns": checks,
+            "orders_sent": sent, "rejected": rejects}
+
+
+def _drain_orders(context):
+    from engine.ring import consumer_handle, consumer_release
+    handle = consumer_handle(context.segment, "orders")
+    head = int(context.outputs["orders"][H_POSITION])
+    consumer_release(handle, head - int(handle[H_POSITION]))
+
+
+def _checks_only_ns(config, mids, n=1_000_000):
+    risk = config["risk"]
+    send_times = np.zeros(risk["max_orders_per_s"], dtype=np.int64)
+    args = (send_times, mids, risk["max_order_qty"], risk["max_notional"], risk["price_band_bps"],
+            risk["max_position"])
+    checks_only(1000, *args)
+    best = None
+    for _ in range(5):
+        send_times[:] = 0
+        start = time.perf_counter_ns()
+        passed = checks_only(n, *args)
+        elapsed = (time.perf_counter_ns() - start) / n
+        assert passed == n, f"only {passed} of {n} orders passed the checks"
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def run_risk_bench(runs: int = 7) -> dict:
+    from bench.stats import machine_info
+
+    figures = risk_ns_per_order(runs)
+    rows = [{"name": "tickpipe-risk-loop", "ns_per_order": round(figures["loop_ns"], 1),
+             "orders_sent": figures["orders_sent"], "rejected": figures["rejected"]},
+            {"name": "risk-checks-only", "ns_per_order": round(figures["checks_ns"], 1)}]
+    return {"results": rows, "machine": machine_info([os.sched_getaffinity(0).pop()])}
