@@ -203,3 +203,34 @@ def all_benches(out_dir, quick, no_peers):
             click.echo(f"wrote {chart}")
     except PlotUnavailable as exc:
         click.echo(f"charts skipped: {exc}", err=True)
+
+
+@bench.command()
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@json_option
+def startup(repeats, as_json):
+    """Start-up with a warm numba cache: `tickpipe run` to the first tick, and a worker
+    process's launch to its first record."""
+    from bench.startup import run_startup
+    ProgressBar(1, as_json)(f"{repeats} engine starts and {repeats} worker starts")
+    report = _guard(lambda: run_startup(repeats))
+    lines = [f"{r['name']:<32} median {r['median_s']:.3f} s  max {r['max_s']:.3f} s"
+             for r in report["results"]]
+    _emit(report, as_json, "\n".join(lines))
+
+
+@bench.command()
+@click.option("--seconds", type=click.FloatRange(min=5), default=60.0, show_default=True)
+@click.option("--rate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Offered ticks/s; 0 = flat out.")
+@json_option
+def soak(seconds, rate, as_json):
+    """Resident memory of every worker over a long run: flat means no allocation on the hot path."""
+    from bench.soak import run_soak
+    ProgressBar(1, as_json)(f"engine at rate {rate or 'max'} for {seconds:g} s")
+    report = _guard(lambda: run_soak(seconds, rate=rate))
+    lines = [f"{r['name']:<18} first {r['first_bytes']:>12,} B  last {r['last_bytes']:>12,} B  "
+             f"growth {r['growth_bytes']:>+10,} B  ({r['samples']} samples)"
+             for r in report["results"]]
+    lines.append(f"run: {report['run']}")
+    _emit(report, as_json, "\n".join(lines))

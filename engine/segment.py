@@ -312,7 +312,10 @@ def attach_location(location: SegmentLocation, *, readonly: bool = False) -> Seg
             raise SegmentError(f"segment {name!r} is truncated: {file_size} bytes, "
                                f"smaller than its {HEADER_REGION_SIZE}-byte header")
         prot = mmap.PROT_READ if readonly else mmap.PROT_READ | mmap.PROT_WRITE
-        mm = mmap.mmap(fd, file_size, flags=mmap.MAP_SHARED, prot=prot)
+        # A worker (read-write) maps every page now, so its hot loop takes no
+        # page fault on first touch of a ring slot; a read-only tool stays light.
+        flags = mmap.MAP_SHARED if readonly else mmap.MAP_SHARED | mmap.MAP_POPULATE
+        mm = mmap.mmap(fd, file_size, flags=flags, prot=prot)
     finally:
         os.close(fd)
     segment = Segment(location, mm, file_size, readonly)

@@ -1,0 +1,63 @@
+"""Steady memory: the resident size of every worker over a long run at full rate.
+
+Samples each worker's private resident memory (RssAnon: heap, stacks, JIT
+code) and its resident shared memory (RssShmem: the segment's pages it has
+mapped) every few seconds; flat means the last sample equals the first one
+taken after warm-up.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+from engine.engine_layout import ROLES
+from engine.segment import SegmentError, attach_segment
+from shm_layouts.worker_table import WORKER_DTYPE
+
+
+def _rss(pid: int) -> dict | None:
+    """{"RssAnon": bytes, "RssShmem": bytes} from /proc/PID/status, None if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith("Rss"))
+    except OSError:
+        return None
+    return {key: int(fields[key].split()[0]) * 1024 for key in ("RssAnon", "RssShmem")}
+
+
+def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
+    from bench.stats import machine_info
+    name = f"bench-{os.getpid()}-soak"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", str(seconds),
+                             "--rate", str(rate), "--json", "--name", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    samples = {role: [] for role in ROLES}
+    segment = None
+    while proc.poll() is None:
+        time.sleep(every if segment else 0.2)
+        try:
+            segment = segment or attach_segment(name, readonly=True)
+        except SegmentError:
+            continue
+        for index, role in enumerate(ROLES):
+            pid = int(segment.view("workers", WORKER_DTYPE)[index]["pid"])
+            usage = _rss(pid)
+            if usage:
+                samples[role].append(usage)
+    report = __import__("json").loads(proc.stdout.read())
+    rows = []
+    for role, series in samples.items():
+        steady = series[1:] or series  # the first sample may still be warming up
+        for kind in ("RssAnon", "RssShmem"):
+            rows.append({"name": f"{role}-{kind}", "first_bytes": steady[0][kind],
+                         "last_bytes": steady[-1][kind],
+                         "growth_bytes": steady[-1][kind] - steady[0][kind],
+                         "samples": len(series)})
+    return {"results": rows, "run": {k: report[k] for k in ("seconds", "ticks", "lost")},
+            "machine": machine_info(sorted(os.sched_getaffinity(0)))}
+
+
+if __name__ == "__main__":
+    import json
+    print(json.dumps(run_soak(), indent=2))
