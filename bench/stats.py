@@ -48,18 +48,24 @@ def machine_line(machine: dict) -> str:
             f"page size {machine['page_size']} B")
 
 
-def format_latency_table(rows: list[dict], reference: str) -> str:
-    """Text table of latency rows with each row's p50 ratio to the `reference` row."""
-    ref = next((r for r in rows if r["name"] == reference and "p50_ns" in r), None)
+def format_latency_table(rows: list[dict], reference: str, ours: str = "tickpipe-spin") -> str:
+    """Text table of latency rows with each row's p50 as a ratio to the `reference` row
+    (the physical limit) and to `ours` (tickpipe's row)."""
+    def p50_of(name):
+        row = next((r for r in rows if r["name"] == name and "p50_ns" in r), None)
+        return row["p50_ns"] if row and row["p50_ns"] else None
+
+    ref, mine = p50_of(reference), p50_of(ours)
     lines = [f"{'name':<20} {'p50 ns':>10} {'p99 ns':>10} {'p99.9 ns':>10} {'max ns':>11} "
-             f"{'p50 vs ' + reference:>18}"]
+             f"{'p50 / ' + reference:>20} {'p50 / ' + ours:>22}"]
     for row in rows:
         if "skipped" in row:
             lines.append(f"{row['name']:<20} skipped: {row['skipped']}")
             continue
-        ratio = f"{row['p50_ns'] / ref['p50_ns']:.2f}x" if ref and ref["p50_ns"] else "-"
+        to_ref = f"{row['p50_ns'] / ref:.2f}x" if ref else "-"
+        to_ours = f"{row['p50_ns'] / mine:.2f}x" if mine else "-"
         lines.append(f"{row['name']:<20} {row['p50_ns']:>10,} {row['p99_ns']:>10,} "
-                     f"{row['p999_ns']:>10,} {row['max_ns']:>11,} {ratio:>18}")
+                     f"{row['p999_ns']:>10,} {row['max_ns']:>11,} {to_ref:>20} {to_ours:>22}")
     return "\n".join(lines)
 
 

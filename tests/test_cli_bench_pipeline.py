@@ -1,0 +1,52 @@
+"""`tickpipe bench pipeline` and `tickpipe bench risk` in their short modes: every row and key."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import tickpipe
+
+pytestmark = pytest.mark.slow
+
+LATENCY_KEYS = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
+MACHINE_KEYS = ("cpu_model", "cores", "kernel", "python", "pinning", "page_size")
+
+
+def _bench_json(*args):
+    result = CliRunner().invoke(tickpipe, ["bench", *args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_bench_pipeline_quick_when_run_then_both_pipelines_report_latency_and_nothing_lost():
+    report = _bench_json("pipeline", "--quick")
+    rows = {row["name"]: row for row in report["results"]}
+    assert set(rows) == {"tickpipe-100k", "mp.Queue-pipeline-100k"}
+    for row in rows.values():
+        for key in LATENCY_KEYS + ("offered_rate", "achieved_rate", "lost"):
+            assert key in row, (row["name"], key)
+        assert row["offered_rate"] == 100_000
+        assert 0 < row["p50_ns"] <= row["p99_ns"] <= row["max_ns"]
+    assert rows["tickpipe-100k"]["lost"] == 0
+    assert rows["tickpipe-100k"]["achieved_rate"] > 50_000
+    for key in MACHINE_KEYS:
+        assert key in report["machine"]
+    assert report["machine"]["placement"].startswith("placement: ")
+
+
+def test_bench_risk_quick_when_run_then_every_order_passes_all_checks_and_is_timed():
+    report = _bench_json("risk", "--quick")
+    rows = {row["name"]: row for row in report["results"]}
+    assert set(rows) == {"tickpipe-risk-loop", "risk-checks-only"}
+    assert rows["tickpipe-risk-loop"]["rejected"] == 0
+    assert rows["tickpipe-risk-loop"]["orders_sent"] > 0
+    for row in rows.values():
+        assert row["ns_per_order"] > 0
+
+
+def test_bench_pipeline_when_cores_are_bad_then_one_line_error_and_exit_2():
+    result = CliRunner().invoke(tickpipe, ["bench", "pipeline", "--cores", "x,y"])
+    assert result.exit_code == 2
+    assert "--cores 'x,y'" in result.output
+    assert "Traceback" not in result.output
