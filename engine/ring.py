@@ -150,6 +150,8 @@ class RingProducer:
 
     def try_push(self, batch: np.ndarray) -> int:
         """Copy as many of `batch` as fit and publish them; returns how many."""
+        if len(batch) == 0:
+            return 0
         count = int(producer_claim(self.handle, len(batch)))
         if count:
             start = int(self.handle[H_POSITION])
@@ -168,6 +170,8 @@ class RingConsumer:
 
     def try_pop(self, max_count: int) -> np.ndarray:
         """Copy out up to `max_count` records and release them; empty array when none."""
+        if max_count <= 0:
+            return self.records[:0].copy()  # never hand a negative count to the release
         count = int(consumer_available(self.handle, max_count))
         start = int(self.handle[H_POSITION])
         slots = (start + np.arange(count)) & int(self.handle[H_MASK])

@@ -79,7 +79,10 @@ class SegmentLocation:
 
 def plan_sections(specs: list[SectionSpec]) -> tuple[dict[str, tuple[int, int]], int]:
     """Offsets for the sections in order after the header; returns ({name: (offset, size)}, end)."""
-    check_section_count(len(specs))
+    try:
+        check_section_count(len(specs))
+    except ValueError as exc:
+        raise SegmentError(str(exc)) from None
     offset, table = HEADER_REGION_SIZE, {}
     for spec in specs:
         if len(spec.name.encode()) > 15 or spec.name in table:
@@ -146,6 +149,9 @@ class Segment:
 
     def mark_ready(self) -> None:
         """Publish the layout version (release): the segment is now attachable."""
+        if self.readonly:
+            raise SegmentError(f"segment {self.name!r} is mapped read-only: only its creator "
+                               "marks it ready")
         lib.tp_store_release_u32(self.base_address + LAYOUT_VERSION_OFFSET, shm_layouts.LAYOUT_VERSION)
 
     def close(self) -> None:

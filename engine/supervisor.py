@@ -18,9 +18,9 @@ import time
 from collections import deque
 
 from engine.atomics_lib import lib
-from engine.engine_layout import RINGS, ROLES, initialise, section_specs
+from engine.engine_layout import ROLES, initialise, section_specs
 from engine.lifecycle import (
-    DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, WARMING, Lifecycle,
+    DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
 from engine.placement import place_workers
 from engine.procinfo import is_alive, process_start_ticks

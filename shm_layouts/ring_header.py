@@ -30,6 +30,8 @@ and tail are 64-bit sequence numbers that never wrap in practice (584 years at
 sharing and the adjacent-line prefetcher.
 """
 
+import operator
+
 import numpy as np
 
 from shm_layouts.layout_rules import assert_layout
@@ -82,8 +84,11 @@ MAX_CAPACITY = 1 << 24
 
 def check_ring_capacity(capacity: int) -> None:
     """Raise ValueError naming the bad value unless capacity is a power of two in range."""
-    if not isinstance(capacity, int) or capacity < MIN_CAPACITY or capacity > MAX_CAPACITY \
-            or capacity & (capacity - 1):
+    try:
+        capacity = operator.index(capacity)  # int or numpy integer; not float, not str
+    except TypeError:
+        raise ValueError(f"ring capacity {capacity!r} is not an integer") from None
+    if capacity < MIN_CAPACITY or capacity > MAX_CAPACITY or capacity & (capacity - 1):
         raise ValueError(
             f"ring capacity {capacity!r} must be a power of two in {MIN_CAPACITY}..{MAX_CAPACITY}")
 

@@ -12,6 +12,11 @@ from engine.segment import SegmentError, attach_segment, unlink_segment
 _counter = [0]
 
 
+def _die_with_parent():
+    from engine.atomics_lib import lib
+    lib.tp_set_parent_death_signal(signal.SIGTERM)
+
+
 def unique_name(tag: str) -> str:
     _counter[0] += 1
     return f"t-{tag}-{os.getpid()}-{_counter[0]}"
@@ -25,8 +30,9 @@ class EngineProcess:
         command = [sys.executable, "-m", "cli", "run", "--json", "--name", name, *args]
         if config_file:
             command.insert(4, config_file)
+        # If the test process dies, its engine goes too (no orphan running forever).
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, preexec_fn=_die_with_parent)
 
     def wait_running(self, timeout: float = 90.0):
         """Wait until the feed has published ticks; returns a read-only attached segment."""

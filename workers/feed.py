@@ -9,6 +9,7 @@ position + 1, so a restarted feed simply continues at the ring's head.
 import numpy as np
 from numba import njit
 
+from engine.agent import LoopAgent
 from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
 from engine.ring import H_MASK, H_POSITION, producer_publish
 from engine.idle import I_DOORBELL_ADDR, I_STRATEGY, WAIT_SPIN
@@ -115,11 +116,11 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
     return 0
 
 
-class Agent:
+class Agent(LoopAgent):
     """The feed process: owns the quotes ring's producer side and the book."""
 
     def __init__(self, context):
-        self.context = context
+        super().__init__(context)
         feed = context.config["feed"]
         engine = context.config["engine"]
         n = feed["symbols"]
@@ -133,20 +134,13 @@ class Agent:
                              feed["start_px"]).astype(np.int64)
         self.out = context.outputs["quotes"]
 
-    def _loop(self, max_passes):
+    def loop(self, max_passes):
         c = self.context
         return feed_loop(self.out, c.records["quotes"], c.book, c.book.ctypes.data, self.mids,
                          self.rng, self.params, c.control_address, c.row_words, c.idle_state,
                          max_passes)
 
-    def warm_up(self):
-        self._loop(0)  # compiles, or loads from numba's cache; touches no ring
-
     def wait_for_start(self) -> bool:
+        # The start barrier: the feed waits for the supervisor's go; everyone else
+        # is already idling on empty rings.
         return wait_for_flag(self.context, FEED_GO_OFFSET)
-
-    def run(self) -> int:
-        return self._loop(-1)
-
-    def close(self):
-        pass

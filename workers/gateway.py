@@ -9,6 +9,7 @@ moment the order is handed to the venue.
 import numpy as np
 from numba import njit
 
+from engine.agent import LoopAgent
 from engine.atomics import monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
@@ -157,11 +158,11 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
     return 0
 
 
-class Agent:
+class Agent(LoopAgent):
     """The gateway process: consumes orders, produces reports on two rings."""
 
     def __init__(self, context):
-        self.context = context
+        super().__init__(context)
         self._realign_report_rings()
         skip = max(context.resume_after(0, "fills_risk", "order_seq"),
                    context.resume_after(0, "fills_strategy", "order_seq"))
@@ -186,7 +187,7 @@ class Agent:
             c.records[behind][position & mask] = c.records[ahead][position & mask]
         producer_publish(handle, missing)
 
-    def _loop(self, max_passes):
+    def loop(self, max_passes):
         c = self.context
         return gateway_loop(c.inputs, c.records["orders"], c.outputs["fills_risk"],
                             c.records["fills_risk"], c.outputs["fills_strategy"],
@@ -194,14 +195,3 @@ class Agent:
                             TRANSITIONS, self.params, c.histograms, c.control_address,
                             c.row_words, c.idle_state, max_passes)
 
-    def warm_up(self):
-        self._loop(0)
-
-    def wait_for_start(self) -> bool:
-        return True
-
-    def run(self) -> int:
-        return self._loop(-1)
-
-    def close(self):
-        pass

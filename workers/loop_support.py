@@ -8,11 +8,11 @@ from numba import njit
 from engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
     store_release_u64
 from engine.idle import pause_while_full
-from engine.ring import producer_claim
+from engine.ring import producer_claim, producer_publish
 from shm_layouts.book import BOOK_ROW_SIZE
 from shm_layouts.control_block import STOP_ALL_OFFSET
 from shm_layouts.worker_table import (
-    W_BUSY_PASSES, W_HEARTBEAT_NS, W_IDLE_PASSES, W_SLEEPS,
+    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PUBLISHED, W_SLEEPS,
 )
 from engine.idle import I_SLEEPS
 
@@ -88,3 +88,23 @@ def book_read(book, book_address, symbol, out):
         fence_seqcst()  # the field loads complete before the version is re-read
         if load_acquire_u64(version_address) == before:
             return 1
+
+
+@njit(cache=True)
+def publish_counted(out_handle, written, row_words, counter_slot):
+    """Publish `written` records (one index store) and count them in the worker's row."""
+    if written > 0:
+        producer_publish(out_handle, written)
+        row_words[W_PUBLISHED] += written
+        row_words[W_COUNTERS + counter_slot] += written
+
+
+@njit(cache=True)
+def flush_and_claim(out_handle, written, wanted, row_words, counter_slot, idle_state,
+                    control_address):
+    """Publish what is written so far, then claim room for up to `wanted` more.
+
+    Returns the room claimed; 0 only when stopping.
+    """
+    publish_counted(out_handle, written, row_words, counter_slot)
+    return claim_at_least_one(out_handle, wanted, idle_state, control_address)

@@ -12,15 +12,18 @@ from numba import njit
 from engine.atomics import load_acquire_u32, monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
-from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release, producer_publish
+from engine.agent import LoopAgent
+from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release
 from shm_layouts.control_block import TRADING_STATE_OFFSET
 from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
 from shm_layouts.worker_table import (
     RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS,
-    W_INPUT_DONE_SEQ, W_PROCESSED, W_PUBLISHED,
+    W_INPUT_DONE_SEQ, W_PROCESSED,
 )
-from workers.loop_support import BATCH, account_pass, book_read, claim_at_least_one, stop_requested
+from workers.loop_support import (
+    BATCH, account_pass, book_read, flush_and_claim, publish_counted, stop_requested,
+)
 from workers.positions import apply_fill
 from workers.risk_checks import NO_REJECT, check_order
 
@@ -106,12 +109,9 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                     row_words[W_COUNTERS + RISK_REJECT_BASE + reason] += 1
                     continue
                 if written == room:
-                    if written > 0:
-                        producer_publish(out_handle, written)
-                        row_words[W_PUBLISHED] += written
-                        row_words[W_COUNTERS + RISK_ORDERS_SENT] += written
-                        written = 0
-                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address)
+                    room = flush_and_claim(out_handle, written, n - i, row_words,
+                                           RISK_ORDERS_SENT, idle_state, control_address)
+                    written = 0
                     if room == 0:
                         break
                 out_position = out_handle[H_POSITION] + written
@@ -135,10 +135,7 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                 send_times[params[P_SENT_COUNT] % send_times.shape[0]] = now
                 params[P_SENT_COUNT] += 1
                 written += 1
-            if written > 0:
-                producer_publish(out_handle, written)
-                row_words[W_PUBLISHED] += written
-                row_words[W_COUNTERS + RISK_ORDERS_SENT] += written
+            publish_counted(out_handle, written, row_words, RISK_ORDERS_SENT)
             row_words[W_PROCESSED] += n
             row_words[W_COUNTERS + RISK_INTENTS_READ] += n
             row_words[W_INPUT_DONE_SEQ + 0] = last_seq
@@ -149,32 +146,21 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
     return 0
 
 
-class Agent:
+class Agent(LoopAgent):
     """The risk process: consumes intents and its fills, produces orders."""
 
     def __init__(self, context):
-        self.context = context
+        super().__init__(context)
         cfg = context.config["risk"]
         self.params = np.array([cfg["max_order_qty"], cfg["max_notional"], cfg["price_band_bps"],
                                 cfg["max_position"], context.resume_after(0, "orders", "intent_seq"),
                                 context.resume_after(1, None, None), 0], dtype=np.int64)
         self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
 
-    def _loop(self, max_passes):
+    def loop(self, max_passes):
         c = self.context
         return risk_loop(c.inputs, c.records["intents"], c.records["fills_risk"],
                          c.outputs["orders"], c.records["orders"], c.symbols, c.book,
                          c.book.ctypes.data, self.send_times, self.params, c.histograms,
                          c.control_address, c.row_words, c.idle_state, max_passes)
 
-    def warm_up(self):
-        self._loop(0)
-
-    def wait_for_start(self) -> bool:
-        return True
-
-    def run(self) -> int:
-        return self._loop(-1)
-
-    def close(self):
-        pass

@@ -15,17 +15,19 @@ from numba import njit
 from engine.atomics import monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
-from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release, producer_publish
-from engine.worker_main import wait_for_flag  # noqa: F401  (same agent interface as the feed)
+from engine.agent import LoopAgent
+from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release
 from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from shm_layouts.market_data import MD_KIND_QUOTE
 from shm_layouts.order_intent import ORDER_TYPE_IOC
 from shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ, W_COUNTERS, W_INPUT_DONE_SEQ,
-    W_PROCESSED, W_PUBLISHED,
+    W_PROCESSED,
 )
-from workers.loop_support import BATCH, account_pass, claim_at_least_one, stop_requested
+from workers.loop_support import (
+    BATCH, account_pass, flush_and_claim, publish_counted, stop_requested,
+)
 
 PENDING_TIMEOUT_NS = 1_000_000
 
@@ -114,12 +116,9 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 if side == 0:
                     continue
                 if written == room:
-                    if written > 0:
-                        producer_publish(out_handle, written)
-                        row_words[W_PUBLISHED] += written
-                        row_words[W_COUNTERS + STRATEGY_INTENTS] += written
-                        written = 0
-                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address)
+                    room = flush_and_claim(out_handle, written, n - i, row_words,
+                                           STRATEGY_INTENTS, idle_state, control_address)
+                    written = 0
                     if room == 0:
                         break
                 out_position = out_handle[H_POSITION] + written
@@ -137,10 +136,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 intent.publish_ns = monotonic_ns()
                 pending_since[symbol] = now
                 written += 1
-            if written > 0:
-                producer_publish(out_handle, written)
-                row_words[W_PUBLISHED] += written
-                row_words[W_COUNTERS + STRATEGY_INTENTS] += written
+            publish_counted(out_handle, written, row_words, STRATEGY_INTENTS)
             row_words[W_PROCESSED] += n
             row_words[W_COUNTERS + STRATEGY_MD_READ] += n
             row_words[W_INPUT_DONE_SEQ + 0] = last_seq
@@ -174,11 +170,11 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
     return 0
 
 
-class Agent:
+class Agent(LoopAgent):
     """The strategy process: consumes quotes and its fills, produces intents."""
 
     def __init__(self, context):
-        self.context = context
+        super().__init__(context)
         cfg = context.config["strategy"]
         n = context.config["feed"]["symbols"]
         skip_quotes = context.resume_after(0, "intents", "md_seq")
@@ -196,7 +192,7 @@ class Agent:
         self.position = np.array(context.symbols["position"], dtype=np.int64)
         self.pending_since = np.zeros(n, dtype=np.int64)
 
-    def _loop(self, max_passes):
+    def loop(self, max_passes):
         c = self.context
         return strategy_loop(c.inputs, c.records["quotes"], c.records["fills_strategy"],
                              c.outputs["intents"], c.records["intents"], self.window, self.filled,
@@ -204,14 +200,3 @@ class Agent:
                              self.params, self.fparams, c.histograms, c.control_address,
                              c.row_words, c.idle_state, max_passes)
 
-    def warm_up(self):
-        self._loop(0)
-
-    def wait_for_start(self) -> bool:
-        return True  # consumers start at once and idle on their empty rings
-
-    def run(self) -> int:
-        return self._loop(-1)
-
-    def close(self):
-        pass

@@ -1,0 +1,67 @@
+"""The kill switch from outside: set a running engine's trading state.
+
+The one path of the inspector tools that writes. It maps the segment
+read-write, release-stores the new state into the control block's
+trading_state word (the risk worker acquire-loads it once per batch) and bumps
+trading_state_changes. Only the segment's owner (header owner_uid) or root may
+do it; the segment file is 0600, so the owner check matters when someone has
+widened its mode.
+"""
+
+import os
+from dataclasses import dataclass
+
+from engine.atomics_lib import lib
+from engine.procinfo import is_alive
+from engine.segment import SegmentError, attach_segment
+from shm_layouts.control_block import (
+    CONTROL_DTYPE, TRADING_STATE_NAMES, TRADING_STATE_OFFSET,
+    check_trading_state,
+)
+
+# Not a named constant in control_block.py; the dtype is the layout's source of truth.
+TRADING_STATE_CHANGES_OFFSET = CONTROL_DTYPE.fields["trading_state_changes"][1]
+
+
+@dataclass(frozen=True)
+class TradingStateChange:
+    engine: str
+    before: str
+    after: str
+    changes: int  # trading_state_changes after this one
+
+
+def set_trading_state(name: str, state: str) -> TradingStateChange:
+    """Store `state` (ACTIVE, REDUCING or HALTED) in engine `name`'s control block.
+
+    Raises SegmentError (one line) when the engine is missing, invalid, dead, or
+    belongs to another user and we are not root.
+    """
+    try:
+        code = check_trading_state(state)
+    except ValueError as exc:
+        raise SegmentError(str(exc)) from None
+    segment = attach_segment(name, readonly=False)
+    try:
+        _check_may_control(segment)
+        control_address = segment.base_address + segment.section("control")[0]
+        before = lib.tp_load_acquire_u32(control_address + TRADING_STATE_OFFSET)
+        lib.tp_store_release_u32(control_address + TRADING_STATE_OFFSET, code)
+        changes = lib.tp_fetch_add_u64(control_address + TRADING_STATE_CHANGES_OFFSET, 1) + 1
+        return TradingStateChange(name, TRADING_STATE_NAMES.get(before, f"unknown ({before})"),
+                                  TRADING_STATE_NAMES[code], changes)
+    finally:
+        segment.close()
+
+
+def _check_may_control(segment) -> None:
+    owner_uid = int(segment.header["owner_uid"])
+    euid = os.geteuid()
+    if euid not in (0, owner_uid):
+        raise SegmentError(f"engine {segment.name!r} belongs to uid {owner_uid}; only its owner "
+                           f"or root may change its trading state (you are uid {euid})")
+    owner_pid = int(segment.header["owner_pid"])
+    if not is_alive(owner_pid, int(segment.header["owner_start_ticks"])):
+        raise SegmentError(f"engine {segment.name!r} is not running (owner pid {owner_pid} "
+                           "is gone): there is nothing to halt or resume")
+

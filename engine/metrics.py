@@ -1,0 +1,214 @@
+"""Prometheus exposition of an engine's snapshot (`tickpipe inspect ENGINE --serve PORT`).
+
+A custom collector takes a fresh read-only snapshot per scrape, so the figures
+are the ones `tickpipe inspect --json` shows, in Prometheus conventions: base
+units (seconds), counters for everything that only grows (PromQL's rate() makes
+the rates), gauges for levels, and each hop's latency histogram re-bucketed at
+power-of-two nanosecond edges so histogram_quantile() works over any window.
+Every series carries an `engine` label.
+
+prometheus_client is the optional extra `metrics`; import this module only
+when it is installed (MetricsUnavailable says how to get it).
+"""
+
+import threading
+
+import numpy as np
+
+try:
+    from prometheus_client.core import (
+        CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, StateSetMetricFamily,
+    )
+    from prometheus_client.registry import CollectorRegistry
+except ImportError:  # pragma: no cover - depends on the environment
+    CollectorRegistry = None
+
+from engine.snapshot import Inspector
+from shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
+from shm_layouts.histogram import HOPS, N_BUCKETS, bucket_low_value
+
+NS = 1e-9
+QUANTILES = {"p50": "0.5", "p90": "0.9", "p99": "0.99", "p999": "0.999", "max": "1"}
+# Histogram edges: 64 ns .. 2^36 ns (~69 s), each a bucket low edge of the segment's histogram.
+EDGE_EXPONENTS = range(6, 37)
+_LOW_EDGES = np.array([bucket_low_value(i) for i in range(N_BUCKETS)], dtype=np.int64)
+
+
+class MetricsUnavailable(Exception):
+    pass
+
+
+def require_prometheus_client() -> None:
+    if CollectorRegistry is None:
+        raise MetricsUnavailable("--serve needs prometheus_client: "
+                                 "pip install 'tickpipe[metrics]'")
+
+
+class EngineCollector:
+    """A prometheus_client collector: one snapshot of `inspector` per scrape."""
+
+    def __init__(self, inspector: Inspector):
+        self.inspector = inspector
+        self._lock = threading.Lock()  # the HTTP server scrapes from several threads
+
+    def collect(self):
+        with self._lock:
+            snapshot = self.inspector.snapshot()
+        yield from families(snapshot.data, snapshot.histograms)
+
+
+def registry_for(inspector: Inspector):
+    require_prometheus_client()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(inspector))
+    return registry
+
+
+def serve(inspector: Inspector, port: int, bind: str = "127.0.0.1"):
+    """Start the /metrics HTTP server in a daemon thread; returns (host, port) it listens on."""
+    from prometheus_client import start_http_server
+
+    started = start_http_server(port, addr=bind, registry=registry_for(inspector))
+    server = started[0] if isinstance(started, tuple) else None
+    return (bind, server.server_address[1] if server is not None else port)
+
+
+def families(data: dict, histograms: np.ndarray) -> list:
+    engine = data["engine"]["name"]
+    out = _engine_families(engine, data["engine"])
+    out += _worker_families(engine, data["workers"])
+    out += _ring_families(engine, data["rings"])
+    out += _latency_families(engine, data["latency_ns"], histograms)
+    out += _risk_families(engine, data["risk"])
+    return out
+
+
+def _gauge(name, doc, labels=()):
+    return GaugeMetricFamily(name, doc, labels=["engine", *labels])
+
+
+def _counter(name, doc, labels=()):
+    return CounterMetricFamily(name, doc, labels=["engine", *labels])
+
+
+def _state_set(name, doc, engine, names, current):
+    family = StateSetMetricFamily(name, doc, labels=["engine"])
+    family.add_metric([engine], {state: state == current for state in names})
+    return family
+
+
+def _engine_families(engine: str, info: dict) -> list:
+    up = _gauge("tickpipe_engine_up", "1 while the segment's owner process runs")
+    up.add_metric([engine], 1 if info["alive"] else 0)
+    uptime = _gauge("tickpipe_engine_uptime_seconds", "Time since the engine started")
+    if info["uptime_s"] is not None:
+        uptime.add_metric([engine], info["uptime_s"])
+    segment = _gauge("tickpipe_segment_info", "The segment's backing, page size and lock",
+                     ("backing", "page_size", "locked"))
+    segment.add_metric([engine, info["backing"], str(info["page_size"]), str(info["locked"]).lower()], 1)
+    size = _gauge("tickpipe_segment_size_bytes", "Size of the shared-memory segment")
+    size.add_metric([engine], info["size"])
+    return [up, uptime, segment, size,
+            _state_set("tickpipe_engine_state", "The supervisor's lifecycle state", engine,
+                       ENGINE_STATE_NAMES.values(), info["state"])]
+
+
+WORKER_COUNTERS = {
+    "records": ("tickpipe_worker_records", "Records processed (published, for the feed)"),
+    "published": ("tickpipe_worker_published_records", "Records published"),
+    "errors": ("tickpipe_worker_errors", "Errors counted by the worker"),
+    "restarts": ("tickpipe_worker_restarts", "Times the supervisor restarted the worker"),
+    "sleeps": ("tickpipe_worker_sleeps", "Futex sleeps of the worker's wait strategy"),
+}
+
+
+def _worker_families(engine: str, workers: list[dict]) -> list:
+    labels = ("role", "core", "wait")
+    counters = {key: _counter(name, doc, labels) for key, (name, doc) in WORKER_COUNTERS.items()}
+    up = _gauge("tickpipe_worker_up", "1 while the worker process runs", labels)
+    heartbeat = _gauge("tickpipe_worker_heartbeat_age_seconds", "Time since the last heartbeat",
+                       labels)
+    idle = _gauge("tickpipe_worker_idle_share", "Share of loop passes without work since the "
+                  "previous scrape", labels)
+    for worker in workers:
+        values = [engine, worker["role"], str(worker["core"]), worker["wait"]]
+        for key, family in counters.items():
+            family.add_metric(values, worker[key])
+        up.add_metric(values, 1 if worker["alive"] else 0)
+        if worker["heartbeat_age_s"] is not None:
+            heartbeat.add_metric(values, worker["heartbeat_age_s"])
+        if worker["idle_share"] is not None:
+            idle.add_metric(values, worker["idle_share"])
+    return [*counters.values(), up, heartbeat, idle]
+
+
+RING_FIGURES = {
+    "head": (_counter, "tickpipe_ring_published_records", "Records published (the head index)"),
+    "tail": (_counter, "tickpipe_ring_consumed_records", "Records consumed (the tail index)"),
+    "full_waits": (_counter, "tickpipe_ring_full_waits", "Producer claims that found the ring full"),
+    "occupancy": (_gauge, "tickpipe_ring_occupancy_records", "Records in flight (head - tail)"),
+    "high_water": (_gauge, "tickpipe_ring_high_water_records", "Largest occupancy seen"),
+    "capacity": (_gauge, "tickpipe_ring_capacity_records", "Ring capacity"),
+}
+
+
+def _ring_families(engine: str, rings: list[dict]) -> list:
+    labels = ("ring", "producer", "consumer")
+    families_by_key = {key: make(name, doc, labels) for key, (make, name, doc) in RING_FIGURES.items()}
+    for ring in rings:
+        values = [engine, ring["name"], ring["producer"], ring["consumer"]]
+        for key, family in families_by_key.items():
+            family.add_metric(values, ring[key])
+    return list(families_by_key.values())
+
+
+def _latency_families(engine: str, latency: dict, histograms: np.ndarray) -> list:
+    histogram = HistogramMetricFamily("tickpipe_latency_seconds", "Per-hop latency over the run",
+                                      labels=["engine", "hop"])
+    quantiles = _gauge("tickpipe_latency_run_quantile_seconds",
+                       "Per-hop latency percentiles over the whole run (bucket low edge; "
+                       "1 = exact max)", ("hop", "quantile"))
+    for index, hop in enumerate(HOPS):
+        buckets = histograms[index]["buckets"].astype(np.int64)
+        cumulative = np.cumsum(buckets)
+        edges = [(f"{(1 << k) * NS:.9g}", float(_count_below(cumulative, 1 << k)))
+                 for k in EDGE_EXPONENTS]
+        edges.append(("+Inf", float(cumulative[-1])))
+        histogram.add_metric([engine, hop], edges, float(histograms[index]["sum_ns"]) * NS)
+        for key, quantile in QUANTILES.items():
+            value = latency[hop]["run"][key]
+            if value is not None:
+                quantiles.add_metric([engine, hop, quantile], value * NS)
+    return [histogram, quantiles]
+
+
+def _count_below(cumulative: np.ndarray, edge_ns: int) -> int:
+    """Values recorded below `edge_ns` (an edge of the segment's buckets)."""
+    last = int(np.searchsorted(_LOW_EDGES, edge_ns)) - 1  # the last bucket starting below it
+    return int(cumulative[last]) if last >= 0 else 0
+
+
+def _risk_families(engine: str, risk: dict) -> list:
+    rejects = _counter("tickpipe_risk_rejects", "Orders pre-trade risk refused", ("reason",))
+    for reason, count in risk["rejects"].items():
+        rejects.add_metric([engine, reason], count)
+    totals = []
+    for key, name, doc in (
+            ("intents_read", "tickpipe_risk_intents", "Order intents risk has read"),
+            ("orders_sent", "tickpipe_risk_orders_sent", "Orders risk let through"),
+            ("exchange_rejects", "tickpipe_exchange_rejects", "Orders the venue rejected"),
+            ("fills", "tickpipe_fills", "Fills and partial fills from the venue"),
+            ("trading_state_changes", "tickpipe_trading_state_changes",
+             "Times the trading state was set")):
+        family = _counter(name, doc)
+        family.add_metric([engine], risk[key])
+        totals.append(family)
+    position = _gauge("tickpipe_position_lots", "Position per symbol, lots", ("symbol",))
+    pnl = _gauge("tickpipe_realised_pnl_price_units", "Realised PnL per symbol, price units x lots",
+                 ("symbol",))
+    for symbol, row in risk["positions"].items():
+        position.add_metric([engine, symbol], row["position"])
+        pnl.add_metric([engine, symbol], row["realised_pnl"])
+    trading = _state_set("tickpipe_trading_state", "The kill switch: ACTIVE, REDUCING or HALTED",
+                         engine, TRADING_STATE_NAMES.values(), risk["trading_state"])
+    return [rejects, *totals, position, pnl, trading]

@@ -1,0 +1,283 @@
+"""A read-only snapshot of an engine's segment, for `tickpipe inspect` and its /metrics.
+
+The inspector maps the segment PROT_READ (engine.segment.attach_segment with
+readonly=True validates magic, version, layout hash, ready flag and size
+before anything else is read); it never writes, takes no lock and makes no
+syscall against the engine. Every figure comes from words the engine already
+publishes: the control block, the worker table, the ring headers, the
+histograms and the symbol stats. numba-free, so it starts fast.
+
+A snapshot is plain data (`Snapshot.data`, the JSON the CLI prints: keys
+engine, workers, rings, latency_ns, risk) plus what the next snapshot needs to
+compute rates and interval percentiles "since the previous refresh".
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# engine_layout registers every region's dtype (shm_layouts.register_dtype), so the
+# layout hash this process checks is the one the engine wrote.
+from engine.engine_layout import inputs_of
+from engine.atomics_lib import lib
+from engine.histogram_read import percentiles, percentiles_of_buckets
+from engine.procinfo import is_alive
+from engine.segment import Segment, attach_segment
+from engine.wait_codes import WAIT_NAMES
+from shm_layouts.control_block import (
+    CONTROL_DTYPE, ENGINE_STATE_NAMES, REJECT_NAMES, TRADING_STATE_NAMES,
+)
+from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
+from shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
+from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from shm_layouts.worker_table import (
+    GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_REJECTS, RISK_FILLS_READ, RISK_INTENTS_READ,
+    RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES, WORKER_DTYPE,
+    WORKER_STATE_NAMES,
+)
+
+SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk")
+
+
+@dataclass
+class Snapshot:
+    data: dict                                 # the JSON view: SNAPSHOT_KEYS
+    taken_ns: int                              # CLOCK_MONOTONIC, the engine's heartbeat clock
+    histograms: np.ndarray                     # a copy, for the next interval's percentiles
+    totals: dict = field(default_factory=dict)  # running counts the next snapshot turns into rates
+
+
+@dataclass(frozen=True)
+class _Ring:
+    name: str
+    producer: str
+    consumer: str
+    header: np.ndarray  # the ring header record (read-only view)
+    head_address: int
+    tail_address: int
+
+
+class Inspector:
+    """One engine's segment mapped PROT_READ, with its views built once; `snapshot()` reads.
+
+    The section table, counts and roles are fixed once a segment is ready, so
+    they are looked up at attach; each snapshot only reads the live words.
+    """
+
+    def __init__(self, segment: Segment):
+        self.segment = segment
+        self.name = segment.name
+        control = segment.view("control", CONTROL_DTYPE)[0]
+        self.control = control
+        table = segment.view("workers", WORKER_DTYPE)
+        self.worker_rows = {
+            row["role_name"].decode(errors="replace") or ROLE_NAMES.get(int(row["role_id"]), "?"): row
+            for row in table[:min(int(control["n_workers"]), len(table))]}
+        self.rings = self._ring_views(segment, int(control["n_rings"]))
+        self.histograms = segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS))
+        self.symbols = segment.view("symbols", SYMBOL_STATS_DTYPE)[:int(control["n_symbols"])]
+        self.previous: Snapshot | None = None
+
+    @classmethod
+    def attach(cls, name: str) -> "Inspector":
+        """Map engine `name` PROT_READ after validating it; raises SegmentError."""
+        segment = attach_segment(name, readonly=True)
+        try:
+            return cls(segment)
+        except BaseException:
+            segment.close()
+            raise
+
+    @staticmethod
+    def _ring_views(segment, n_rings: int) -> list[_Ring]:
+        directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
+        base = segment.base_address
+        rings = []
+        for entry in directory[:min(n_rings, len(directory))]:
+            section = entry["section"].decode(errors="replace")
+            offset, _ = segment.section(section)
+            header = segment.buf[offset:offset + RING_HEADER_DTYPE.itemsize].view(RING_HEADER_DTYPE)[0]
+            rings.append(_Ring(section, ROLE_NAMES.get(int(entry["producer_role"]), "?"),
+                               ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
+                               base + offset + RING_HEAD_OFFSET, base + offset + RING_TAIL_OFFSET))
+        return rings
+
+    def owner_alive(self) -> bool:
+        header = self.segment.header
+        return is_alive(int(header["owner_pid"]), int(header["owner_start_ticks"]))
+
+    def snapshot(self) -> Snapshot:
+        """Read everything once. Rates and interval figures are over the time since the
+        previous snapshot of this inspector; on the first, rates are run averages and
+        interval figures are None."""
+        previous = self.previous
+        now_ns = time.monotonic_ns()
+        now_unix_ns = time.time_ns()
+        control = self.control
+        owner_alive = self.owner_alive()
+        interval_s = (now_ns - previous.taken_ns) / 1e9 if previous is not None else None
+        started_ns = int(control["started_unix_ns"])
+        run_s = (now_unix_ns - started_ns) / 1e9 if owner_alive and started_ns > 0 else None
+        rate = _RateBasis(previous.totals if previous is not None else None, interval_s or None,
+                          run_s)
+        histograms = np.array(self.histograms)
+        totals: dict = {}
+        workers = [_worker(role, row, now_ns, rate, totals) for role, row in self.worker_rows.items()]
+        data = {
+            "engine": _engine(self.segment, control, owner_alive, now_unix_ns, interval_s, run_s,
+                              workers),
+            "workers": workers,
+            "rings": [_ring(ring, rate, totals) for ring in self.rings],
+            "latency_ns": _latency(histograms, previous.histograms if previous is not None else None),
+            "risk": _risk(control, self.worker_rows, self.symbols),
+        }
+        self.previous = Snapshot(data, now_ns, histograms, totals)
+        return self.previous
+
+    def close(self) -> None:
+        self.worker_rows = self.rings = self.histograms = self.symbols = self.control = None
+        self.segment.close()
+
+
+@dataclass(frozen=True)
+class _RateBasis:
+    """How a count becomes a rate: over the interval when there is a previous snapshot
+    holding the same count, else averaged over the run (None for a dead engine)."""
+    previous: dict | None
+    interval_s: float | None
+    run_s: float | None
+
+    def rate(self, key, total: int) -> float | None:
+        if self.previous is not None and self.interval_s and key in self.previous:
+            return round((total - self.previous[key]) / self.interval_s, 1)
+        if self.run_s:
+            return round(total / self.run_s, 1)
+        return None
+
+
+def _engine(segment, control, owner_alive, now_unix_ns, interval_s, run_s, workers) -> dict:
+    header = segment.header
+    created_ns = int(header["created_unix_ns"])
+    return {
+        "name": segment.name,
+        "state": ENGINE_STATE_NAMES.get(int(control["engine_state"]), "?"),
+        "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),
+        "alive": owner_alive,
+        "owner": {"pid": int(header["owner_pid"]), "uid": int(header["owner_uid"]),
+                  "alive": owner_alive},
+        "uptime_s": None if run_s is None else round(run_s, 3),
+        "age_s": round((now_unix_ns - created_ns) / 1e9, 3),
+        "created_unix_ns": created_ns,
+        "path": segment.path,
+        "size": segment.size,
+        "backing": segment.backing,
+        "page_size": segment.page_size,
+        "locked": segment.locked,
+        "workers_mem_locked": bool(workers) and all(w["mem_locked"] for w in workers),
+        "rate_offered": int(control["rate"]),
+        "symbols": int(control["n_symbols"]),
+        "interval_s": None if interval_s is None else round(interval_s, 3),
+    }
+
+
+def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict) -> dict:
+    # A source (the feed) has no input: its records are what it published.
+    records = int(row["processed"]) if inputs_of(role) else int(row["published"])
+    busy, idle = int(row["busy_passes"]), int(row["idle_passes"])
+    totals[("records", role)] = records
+    totals[("passes", role)] = (busy, idle)
+    heartbeat = int(row["heartbeat_ns"])
+    return {
+        "role": role, "pid": int(row["pid"]), "core": int(row["core"]),
+        "state": WORKER_STATE_NAMES.get(int(row["state"]), "?"),
+        "alive": is_alive(int(row["pid"]), int(row["start_ticks"])),
+        "heartbeat_age_s": round(max(0, now_ns - heartbeat) / 1e9, 4) if heartbeat else None,
+        "records": records,
+        "processed": int(row["processed"]), "published": int(row["published"]),
+        "rate_per_s": rate.rate(("records", role), records),
+        "restarts": int(row["restarts"]), "errors": int(row["errors"]),
+        "wait": WAIT_NAMES.get(int(row["wait"]), "?"),
+        "idle_share": _idle_share(busy, idle, rate.previous, role),
+        "idle_share_run": _share(idle, busy + idle),
+        "sleeps": int(row["sleeps"]),
+        "sched_fifo": bool(row["sched_fifo"]), "mem_locked": bool(row["mem_locked"]),
+        "counters": {name: int(row["counters"][slot])
+                     for name, slot in ROLE_COUNTERS.get(role, {}).items()},
+    }
+
+
+def _idle_share(busy: int, idle: int, previous: dict | None, role: str) -> float | None:
+    """Share of the worker's loop passes that found no work, since the previous snapshot
+    (over the run without one). A pass, not a nanosecond: a proxy for idle time."""
+    if previous is not None and ("passes", role) in previous:
+        busy0, idle0 = previous[("passes", role)]
+        return _share(idle - idle0, (busy - busy0) + (idle - idle0))
+    return _share(idle, busy + idle)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+def _ring(ring: _Ring, rate: _RateBasis, totals: dict) -> dict:
+    # tail first, then head (acquire loads): head only grows, so head >= tail always.
+    tail = lib.tp_load_acquire_u64(ring.tail_address)
+    head = lib.tp_load_acquire_u64(ring.head_address)
+    capacity = int(ring.header["capacity"])
+    # The consumer updates its mark only when it re-reads head, so a backlog seen here
+    # can be larger: report the largest either side has seen.
+    high_water = max(int(ring.header["high_water"]), head - tail,
+                     (rate.previous or {}).get(("high_water", ring.name), 0))
+    totals[("head", ring.name)] = head
+    totals[("high_water", ring.name)] = high_water
+    return {
+        "name": ring.name, "producer": ring.producer, "consumer": ring.consumer,
+        "capacity": capacity, "head": head, "tail": tail, "occupancy": head - tail,
+        "fill_share": _share(head - tail, capacity),
+        "high_water": high_water,
+        "full_waits": int(ring.header["full_waits"]),
+        "rate_per_s": rate.rate(("head", ring.name), head),
+    }
+
+
+def _latency(histograms: np.ndarray, previous: np.ndarray | None) -> dict:
+    """Per hop: percentiles over the whole run, and over the interval since `previous`."""
+    latency = {}
+    for index, hop in enumerate(HOPS):
+        interval = None
+        if previous is not None:
+            delta = histograms[index]["buckets"].astype(np.int64) \
+                - previous[index]["buckets"].astype(np.int64)
+            interval = percentiles_of_buckets(np.clip(delta, 0, None))
+        latency[hop] = {"run": percentiles(histograms[index]), "interval": interval}
+    return latency
+
+
+def _risk(control, rows: dict, symbols: np.ndarray) -> dict:
+    risk = rows["risk"]["counters"] if "risk" in rows else None
+    gateway = rows["gateway"]["counters"] if "gateway" in rows else None
+    positions = {str(index): {"position": int(row["position"]),
+                              "realised_pnl": int(row["realised_pnl"]),
+                              "avg_cost_px": int(row["avg_cost_px"]),
+                              "filled_qty": int(row["filled_qty"]),
+                              "orders_sent": int(row["orders_sent"])}
+                 for index, row in enumerate(symbols)}
+    return {
+        "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),
+        "trading_state_changes": int(control["trading_state_changes"]),
+        "intents_read": _counter(risk, RISK_INTENTS_READ),
+        "orders_sent": _counter(risk, RISK_ORDERS_SENT),
+        "fills_read": _counter(risk, RISK_FILLS_READ),
+        "rejects": {name: _counter(risk, RISK_REJECT_BASE + code)
+                    for code, name in REJECT_NAMES.items()},
+        "exchange_rejects": _counter(gateway, GATEWAY_REJECTS),
+        "fills": _counter(gateway, GATEWAY_FILLS) + _counter(gateway, GATEWAY_PARTIALS),
+        "realised_pnl": sum(p["realised_pnl"] for p in positions.values()),
+        "positions": positions,
+    }
+
+
+def _counter(counters, slot: int) -> int:
+    return 0 if counters is None else int(counters[slot])

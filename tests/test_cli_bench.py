@@ -1,0 +1,72 @@
+"""`tickpipe bench ...` through click's CliRunner: JSON rows, and one-line errors for bad input."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import tickpipe
+
+LATENCY_KEYS = ("p50_ns", "p99_ns", "p999_ns", "max_ns")
+
+
+def run(*args):
+    return CliRunner().invoke(tickpipe, ["bench", *args], catch_exceptions=False)
+
+
+def rows_by_name(report):
+    return {row["name"]: row for row in report["results"]}
+
+
+@pytest.mark.slow
+def test_bench_ringrtt_quick_json_should_report_percentiles_for_every_wait_and_the_c_limit(two_cores):
+    result = run("ringrtt", "--quick", "--no-peers", "--json", "--cores", f"{two_cores[0]},{two_cores[1]}")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = rows_by_name(report)
+    for wait in ("spin", "yield", "backoff", "block"):
+        row = rows[f"tickpipe-{wait}"]
+        assert all(isinstance(row[key], int) and row[key] > 0 for key in LATENCY_KEYS), row
+        assert row["p50_ns"] <= row["p99_ns"] <= row["p999_ns"] <= row["max_ns"]
+        assert row["samples"] == (500 if wait in ("backoff", "block") else 5000)
+    c_row = rows["c-cacheline"]
+    assert c_row.get("skipped") or all(c_row[key] > 0 for key in LATENCY_KEYS), c_row
+    assert report["machine"]["pinning"] == list(two_cores)
+    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
+
+
+@pytest.mark.slow
+def test_bench_throughput_quick_json_should_report_records_per_second_for_single_and_batch():
+    result = run("throughput", "--quick", "--no-peers", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = rows_by_name(report)
+    for name in ("tickpipe-single", "tickpipe-batch64"):
+        assert rows[name]["records_per_s"] > 0
+    for row in report["results"]:
+        assert row.get("skipped") or row["records_per_s"] > 0, row
+    assert "machine" in report and report["machine"]["page_size"] > 0
+
+
+@pytest.mark.parametrize("command", ["ringrtt", "throughput"])
+@pytest.mark.parametrize("cores, says", [
+    ("0,9999", "core 9999 is not available"),
+    ("0", "expected 2 core numbers, got 1"),
+    ("0,1,2", "expected 2 core numbers, got 3"),
+    ("a,b", "expected 2 comma-separated core numbers"),
+    ("", "expected 2 comma-separated core numbers"),
+])
+def test_bench_when_cores_are_bad_then_exit_2_with_one_error_line_and_no_traceback(command, cores, says):
+    result = run(command, "--quick", "--no-peers", "--json", "--cores", cores)
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and says in errors[0] and repr(cores) in errors[0], result.output
+    assert "Traceback" not in result.output
+    assert result.stdout == ""  # nothing that looks like a report
+
+
+def test_bench_help_should_list_both_benches():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "ringrtt" in result.output and "throughput" in result.output
+
