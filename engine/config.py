@@ -7,6 +7,7 @@ built-in simulated exchange. `tickpipe run --print-config` prints it as TOML.
 Every error is a ConfigError whose message names the field and the bad value.
 """
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -142,6 +143,8 @@ def validate(config: dict) -> None:
                 value = config[section][key] = float(value)
             if spec.kind is not bool and isinstance(value, bool) or not isinstance(value, spec.kind):
                 raise ConfigError(f"config {where}: expected {spec.kind.__name__}")
+            if spec.kind is float and not math.isfinite(value):
+                raise ConfigError(f"config {where}: must be a finite number")
             if spec.minimum is not None and value < spec.minimum:
                 raise ConfigError(f"config {where}: must be >= {spec.minimum}")
             if spec.choices is not None and value not in spec.choices:
@@ -176,6 +179,8 @@ def parse_core_list(text: str) -> list[int]:
         for part in text.split(","):
             if "-" in part:
                 low, high = (int(x) for x in part.split("-"))
+                if low > high:
+                    raise ConfigError(f"--cores {text!r}: range {part} runs backwards")
                 cores.extend(range(low, high + 1))
             else:
                 cores.append(int(part))

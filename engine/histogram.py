@@ -4,6 +4,7 @@ One writer per histogram, plain stores, no lock, no syscall. Reading is in
 engine/histogram_read.py, which tools import without numba.
 """
 
+import numpy as np
 from numba import njit
 
 from shm_layouts.histogram import (
@@ -52,10 +53,11 @@ def record_value(words, value):
         index = N_BUCKETS - 1
         words[HW_OVERFLOW] += 1
     words[HW_BUCKETS + index] += 1
-    words[HW_SUM] += value
-    if words[HW_COUNT] == 0 or value < words[HW_MIN]:
-        words[HW_MIN] = value
-    if value > words[HW_MAX]:
-        words[HW_MAX] = value
+    exact = np.uint64(value)  # uint64 against the uint64 words: no detour through float64
+    words[HW_SUM] += exact
+    if words[HW_COUNT] == 0 or exact < words[HW_MIN]:
+        words[HW_MIN] = exact
+    if exact > words[HW_MAX]:
+        words[HW_MAX] = exact
     words[HW_COUNT] += 1
 

@@ -8,7 +8,10 @@ import numpy as np
 
 from shm_layouts.histogram import bucket_low_value
 
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+# Percentiles in per-mille, so ranks are exact integer arithmetic (99.9 / 100 * n in
+# floats can land a hair above a whole number and round up one rank too far).
+PERCENTILES_PER_MILLE = {"p50": 500, "p90": 900, "p99": 990, "p999": 999}
+PERCENTILES = {name: per_mille / 10 for name, per_mille in PERCENTILES_PER_MILLE.items()}
 
 
 def percentiles(histogram) -> dict:
@@ -30,8 +33,8 @@ def percentiles_of_buckets(buckets: np.ndarray, max_ns: int | None = None) -> di
         result["max"] = None
         return result
     cumulative = np.cumsum(buckets)
-    for name, pct in PERCENTILES.items():
-        rank = max(1, int(np.ceil(pct / 100.0 * total)))
+    for name, per_mille in PERCENTILES_PER_MILLE.items():
+        rank = max(1, (per_mille * total + 999) // 1000)  # ceil, in integers
         index = int(np.searchsorted(cumulative, rank))
         result[name] = bucket_low_value(index)
     last = int(np.flatnonzero(buckets)[-1])

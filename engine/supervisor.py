@@ -225,14 +225,14 @@ class Supervisor:
         lib.tp_store_release_u32(self._row_address(role) + STATE_OFFSET, WORKER_FAILED)
         how = f"signal {-returncode}" if returncode and returncode < 0 else f"exit code {returncode}"
         if self.engine["restart"] == "fail-fast":
-            self._give_up(f"{role} died ({how}); restart policy fail-fast: stopping all")
+            self._give_up(role, f"{role} died ({how}); restart policy fail-fast: stopping all")
             return
         now = time.monotonic()
         window = self.engine["restart_window_s"]
         while self.restart_times and now - self.restart_times[0] > window:
             self.restart_times.popleft()
         if len(self.restart_times) >= self.engine["max_restarts"]:
-            self._give_up(f"{role} died ({how}); {len(self.restart_times)} restarts in the last "
+            self._give_up(role, f"{role} died ({how}); {len(self.restart_times)} restarts in the last "
                           f"{window:g} s reached the limit: stopping all")
             return
         self.restart_times.append(now)
@@ -243,10 +243,11 @@ class Supervisor:
         self._spawn(role)
         self.lifecycle.fire("worker_restarted")
 
-    def _give_up(self, reason: str) -> None:
+    def _give_up(self, role: str, reason: str) -> None:
+        """Leave the dead `role` dead (no longer watched) and start stopping the rest."""
         self.say(reason)
         self.notes.append(reason)
-        del self.procs[[r for r, p in self.procs.items() if p.poll() is not None][0]]
+        del self.procs[role]
         self.lifecycle.fire("give_up")
 
     # ---- stop -----------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Bucketing: values below 64 ns get a bucket each; above, every power of two is
 split into 32 linear sub-buckets, so a bucket is at most 1/32 (3.1%) wide
-relative to its value. 1184 buckets reach 2^40 ns (18 minutes); larger values
+relative to its value. 1184 buckets reach 2^41 - 1 ns (36 minutes); larger values
 land in the last bucket and count as overflow.
 
 offset | size | field        | unit   | written by   | read by | ordering

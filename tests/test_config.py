@@ -1,0 +1,173 @@
+"""Engine config: the embedded default, the TOML round trip, and one clear line per bad value.
+
+Errors go through `tickpipe run --print-config` (click's CliRunner), so each
+case also checks the CLI boundary: one line on stderr, exit code 1, no traceback.
+"""
+
+import math
+import os
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import tickpipe
+from engine.config import SCHEMA, ConfigError, default_config, load_config, parse_core_list, to_toml
+
+ABSENT_CORE = max(os.sched_getaffinity(0)) + 1
+
+
+def print_config(*args):
+    return CliRunner().invoke(tickpipe, ["run", "--print-config", *args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_load_config_when_nothing_is_given_then_it_is_the_embedded_default():
+    assert load_config() == default_config()
+    assert set(load_config()) == set(SCHEMA)
+
+
+def test_to_toml_when_read_back_then_it_loads_to_the_same_config(tmp_path):
+    config = load_config()
+    text = to_toml(config)
+    assert tomllib.loads(text) == config
+    path = tmp_path / "engine.toml"
+    path.write_text(text)
+    assert load_config(str(path)) == config
+
+
+def test_to_toml_when_written_then_every_key_carries_its_help_as_a_comment():
+    lines = iter(to_toml(default_config()).splitlines())
+    for section, fields in SCHEMA.items():
+        assert next(line for line in lines if line.startswith("[")) == f"[{section}]"
+        for key, spec in fields.items():
+            line = next(lines)
+            assert line.startswith(f"{key} = ") and line.endswith(f"  # {spec.help}"), line
+
+
+def test_print_config_when_options_are_given_then_it_prints_the_effective_config():
+    result = print_config("--rate", "7", "--cores", "0", "--wait", "block", "--seconds", "2.5")
+    assert result.exit_code == 0, result.output
+    printed = tomllib.loads(result.stdout)
+    assert printed["engine"]["rate"] == 7
+    assert printed["engine"]["cores"] == [0]
+    assert printed["engine"]["wait"] == "block"
+    assert printed["engine"]["seconds"] == 2.5
+    assert printed["risk"] == default_config()["risk"]
+
+
+def test_print_config_when_a_config_file_is_given_then_options_override_it(tmp_path):
+    path = tmp_path / "engine.toml"
+    path.write_text('[engine]\nrate = 5\nseconds = 3\n[feed]\nsymbols = 2\n')
+    result = print_config(str(path), "--rate", "9")
+    assert result.exit_code == 0, result.output
+    printed = tomllib.loads(result.stdout)
+    assert (printed["engine"]["rate"], printed["engine"]["seconds"], printed["feed"]["symbols"]) \
+        == (9, 3.0, 2)
+
+
+@pytest.mark.parametrize("toml_text, fragments", [
+    pytest.param("[fed]\nsymbols = 3\n", ["unknown config section [fed]"], id="unknown-section"),
+    pytest.param("[engine]\nspeed = 3\n", ["unknown config key [engine] speed = 3"],
+                 id="unknown-key"),
+    pytest.param("engine = 3\n", ["config [engine] must be a table, got 3"], id="section-not-table"),
+    pytest.param('[engine]\nseconds = "ten"\n', ["[engine] seconds = 'ten'", "expected float"],
+                 id="wrong-type"),
+    pytest.param("[feed]\nsymbols = true\n", ["[feed] symbols = True", "expected int"],
+                 id="bool-for-int"),
+    pytest.param("[engine]\nuse_hugetlbfs = 1\n", ["[engine] use_hugetlbfs = 1", "expected bool"],
+                 id="int-for-bool"),
+    pytest.param("[risk]\nmax_order_qty = -1\n", ["[risk] max_order_qty = -1", "must be >= 1"],
+                 id="negative-limit"),
+    pytest.param("[engine]\nring_capacity = 1000\n", ["[engine] ring_capacity = 1000",
+                                                       "power of two"], id="capacity-not-power-of-2"),
+    pytest.param("[engine]\nring_capacity = 33554432\n", ["ring_capacity = 33554432",
+                                                           "power of two <= 16777216"],
+                 id="capacity-too-large"),
+    pytest.param('[engine]\nwait = "sideways"\n', ["[engine] wait = 'sideways'", "must be one of"],
+                 id="bad-wait-choice"),
+    pytest.param('[engine]\nrestart = "twice"\n', ["[engine] restart = 'twice'"],
+                 id="bad-restart-choice"),
+    pytest.param('[risk]\ntrading_state = "PAUSED"\n', ["[risk] trading_state = 'PAUSED'",
+                                                         "ACTIVE, REDUCING, HALTED"],
+                 id="bad-trading-state"),
+    pytest.param('[engine]\nname = "Bad Name"\n', ["[engine] name", "bad engine name 'Bad Name'"],
+                 id="bad-engine-name"),
+    pytest.param(f"[engine]\ncores = [{ABSENT_CORE}]\n",
+                 [f"cores = [{ABSENT_CORE}]", f"core {ABSENT_CORE} does not exist"],
+                 id="absent-core"),
+    pytest.param('[engine]\ncores = ["0"]\n', ["core '0' is not a core number"],
+                 id="core-not-a-number"),
+    pytest.param("[engine\nseconds = 1\n", ["is not valid TOML", "line 1"], id="bad-toml-syntax"),
+])
+def test_run_when_the_config_file_has_a_bad_value_then_one_line_names_field_and_value(
+        tmp_path, toml_text, fragments):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml_text)
+    assert_one_line_error(print_config(str(path)), *fragments)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    pytest.param(["--cores", str(ABSENT_CORE)],
+                 [f"cores = [{ABSENT_CORE}]", f"core {ABSENT_CORE} does not exist", "usable: "],
+                 id="absent-core"),
+    pytest.param(["--cores", "a,b"], ["--cores 'a,b'", "expected a list like 0,1 or 0-3"],
+                 id="bad-cores-text"),
+    pytest.param(["--cores", "0-"], ["--cores '0-'"], id="open-range"),
+    pytest.param(["--cores", "0,0,0,0,0"], ["cores = [0, 0, 0, 0, 0]", "give 1 to 4 cores"],
+                 id="five-cores"),
+    pytest.param(["--rate", "-5"], ["[engine] rate = -5", "must be >= 0"], id="negative-rate"),
+    pytest.param(["--seconds", "-1"], ["[engine] seconds = -1.0", "must be >= 0"],
+                 id="negative-seconds"),
+    pytest.param(["--name", "Bad Name"], ["bad engine name 'Bad Name'"], id="bad-engine-name"),
+    pytest.param(["no-such-config.toml"], ["config file 'no-such-config.toml' not found"],
+                 id="missing-file"),
+])
+def test_run_when_an_option_has_a_bad_value_then_one_line_names_field_and_value(args, fragments):
+    assert_one_line_error(print_config(*args), *fragments)
+
+
+def test_run_when_wait_option_is_not_a_choice_then_click_names_option_and_value():
+    # --wait is a click.Choice: a usage error (click's exit code 2), still no traceback.
+    result = print_config("--wait", "sideways")
+    assert result.exit_code == 2
+    assert "Invalid value for '--wait': 'sideways' is not one of" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_parse_core_list_when_given_lists_and_ranges_then_it_expands_them():
+    assert parse_core_list("0,1") == [0, 1]
+    assert parse_core_list("0-3") == [0, 1, 2, 3]
+    assert parse_core_list("5,1-2") == [5, 1, 2]
+
+
+def test_parse_core_list_when_a_range_runs_backwards_then_it_is_refused():
+    with pytest.raises(ConfigError, match="3-1"):
+        parse_core_list("3-1")
+
+
+def test_load_config_when_seconds_is_nan_then_it_is_refused():
+    with pytest.raises(ConfigError, match="seconds"):
+        load_config(overrides={"engine": {"seconds": math.nan}})
+
+
+def test_run_help_when_asked_then_it_explains_every_option():
+    result = CliRunner().invoke(tickpipe, ["run", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "CONFIG_FILE" in text and "Run the engine" in text
+    for option, words in [("--seconds", "Run time in seconds"), ("--rate", "Ticks per second"),
+                          ("--cores", "Cores for feed, strategy, risk, gateway"),
+                          ("--wait", "Wait strategy"), ("--name", "segment) name"),
+                          ("--keep", "Keep the segment"), ("--lock-memory", "mlockall"),
+                          ("--json", "as JSON"), ("--print-config", "Print the effective config")]:
+        assert option in text and words in text, option

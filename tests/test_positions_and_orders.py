@@ -1,0 +1,199 @@
+"""Positions and P&L, the order state machine, the simulated exchange, the seqlocked book
+and the strategy's signal: the jitted pieces, called directly on small numpy arrays."""
+
+import numpy as np
+import pytest
+
+from shm_layouts.book import BOOK_DTYPE
+from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from workers.loop_support import book_read, book_write
+from workers.order_states import (
+    CANCELLED, EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, FILLED, INVALID, NEW,
+    PARTIALLY_FILLED, PENDING_NEW, REJECTED, STATE_NAMES, TRANSITIONS, next_state,
+)
+from workers.positions import apply_fill
+from workers.sim_exchange import MATCH_FILLED, MATCH_NO_MARKET, match_ioc
+from workers.strategy import signal_side, update_window
+
+BUY, SELL = 1, -1
+
+
+# ---- positions: average cost, realised P&L ------------------------------------------
+
+def fills(*trades, symbol=1):
+    """Stats of 3 symbols after applying (side, qty, price) fills to `symbol`."""
+    stats = np.zeros(3, dtype=SYMBOL_STATS_DTYPE)
+    for side, qty, price in trades:
+        apply_fill(stats, symbol, side, qty, price)
+    return stats
+
+
+def book_of(stats, symbol=1):
+    row = stats[symbol]
+    return int(row["position"]), int(row["avg_cost_px"]), int(row["realised_pnl"])
+
+
+def test_apply_fill_when_flat_then_it_opens_at_the_fill_price():
+    assert book_of(fills((BUY, 10, 100))) == (10, 100, 0)
+    assert book_of(fills((SELL, 10, 100))) == (-10, 100, 0)
+
+
+def test_apply_fill_when_adding_then_the_average_cost_is_size_weighted():
+    assert book_of(fills((BUY, 10, 100), (BUY, 30, 120))) == (40, 115, 0)
+    assert book_of(fills((SELL, 10, 100), (SELL, 10, 90))) == (-20, 95, 0)
+
+
+def test_apply_fill_when_partly_closing_then_pnl_is_realised_and_the_cost_kept():
+    assert book_of(fills((BUY, 10, 100), (SELL, 4, 110))) == (6, 100, 40)
+    assert book_of(fills((SELL, 10, 100), (BUY, 4, 110))) == (-6, 100, -40)
+
+
+def test_apply_fill_when_fully_closing_then_the_position_is_flat_with_no_cost():
+    assert book_of(fills((BUY, 10, 100), (BUY, 10, 110), (SELL, 20, 90))) == (0, 0, -300)
+    assert book_of(fills((SELL, 10, 100), (BUY, 10, 80))) == (0, 0, 200)
+
+
+def test_apply_fill_when_a_fill_flips_the_position_then_the_rest_opens_at_the_fill_price():
+    assert book_of(fills((BUY, 10, 100), (SELL, 25, 90))) == (-15, 90, -100)
+    assert book_of(fills((SELL, 10, 100), (BUY, 25, 90))) == (15, 90, 100)
+
+
+def test_apply_fill_when_filling_then_filled_qty_counts_every_lot_and_other_symbols_stay():
+    stats = fills((BUY, 10, 100), (SELL, 25, 90), (BUY, 5, 95))
+    assert int(stats[1]["filled_qty"]) == 40
+    assert not stats[[0, 2]].tobytes().strip(b"\0")
+
+
+# ---- order states ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("events, final", [
+    ([EV_ACCEPT, EV_FILL_ALL], FILLED),
+    ([EV_ACCEPT, EV_FILL_PART, EV_FILL_PART, EV_FILL_ALL], FILLED),
+    ([EV_ACCEPT, EV_CANCEL], CANCELLED),
+    ([EV_ACCEPT, EV_FILL_PART, EV_CANCEL], CANCELLED),
+    ([EV_REJECT], REJECTED),
+], ids=["fill", "partial-then-fill", "cancel", "partial-then-cancel", "reject"])
+def test_next_state_when_an_order_takes_a_legal_path_then_it_ends_in_its_final_state(events, final):
+    state = PENDING_NEW
+    for event in events:
+        state = next_state(TRANSITIONS, state, event)
+        assert state != INVALID, STATE_NAMES[state]
+    assert state == final
+
+
+LEGAL = {(PENDING_NEW, EV_ACCEPT), (PENDING_NEW, EV_REJECT), (NEW, EV_FILL_PART),
+         (NEW, EV_FILL_ALL), (NEW, EV_CANCEL), (PARTIALLY_FILLED, EV_FILL_PART),
+         (PARTIALLY_FILLED, EV_FILL_ALL), (PARTIALLY_FILLED, EV_CANCEL)}
+
+
+def test_next_state_when_a_move_is_not_in_the_table_then_invalid():
+    for state in range(len(STATE_NAMES)):
+        for event in range(TRANSITIONS.shape[1]):
+            if (state, event) not in LEGAL:
+                assert next_state(TRANSITIONS, state, event) == INVALID, (STATE_NAMES[state], event)
+
+
+def test_next_state_when_final_then_every_event_is_invalid():
+    for state in (FILLED, CANCELLED, REJECTED):
+        assert (TRANSITIONS[state] == INVALID).all(), STATE_NAMES[state]
+
+
+# ---- the seqlocked book and the simulated exchange ------------------------------------
+
+@pytest.fixture
+def book():
+    """A 4-symbol book; symbol 2 quoted 99 x 101, 30 bid / 20 offered; the rest never written."""
+    rows = np.zeros(4, dtype=BOOK_DTYPE)
+    book_write(rows, rows.ctypes.data, 2, 99, 101, 30, 20, 123, 7)
+    return rows
+
+
+def read(book, symbol):
+    top = np.zeros(4, dtype=np.int64)
+    return book_read(book, book.ctypes.data, symbol, top), list(top)
+
+
+def test_book_read_when_a_symbol_was_written_then_it_returns_what_was_written(book):
+    assert read(book, 2) == (1, [99, 101, 30, 20])
+    assert (int(book[2]["update_ns"]), int(book[2]["md_seq"]), int(book[2]["version"])) == (123, 7, 2)
+
+
+def test_book_read_when_a_symbol_was_never_written_then_zero(book):
+    assert read(book, 1) == (0, [0, 0, 0, 0])
+
+
+def test_book_write_when_rewritten_then_the_reader_sees_the_latest_and_the_version_stays_even(book):
+    book_write(book, book.ctypes.data, 2, 100, 102, 5, 6, 124, 8)
+    assert read(book, 2) == (1, [100, 102, 5, 6])
+    assert int(book[2]["version"]) == 4
+
+
+def match(book, symbol, side, qty, limit_px):
+    top, out = np.zeros(4, dtype=np.int64), np.full(2, -1, dtype=np.int64)
+    code = match_ioc(book, book.ctypes.data, symbol, side, qty, limit_px, top, out)
+    return code, int(out[0]), int(out[1])
+
+
+@pytest.mark.parametrize("side, qty, limit_px, filled", [
+    (BUY, 10, 101, (10, 101)), (BUY, 50, 105, (20, 101)),
+    (SELL, 10, 99, (10, 99)), (SELL, 50, 90, (30, 99)),
+])
+def test_match_ioc_when_the_limit_crosses_then_it_fills_up_to_the_quoted_size_at_the_quote(
+        book, side, qty, limit_px, filled):
+    assert match(book, 2, side, qty, limit_px) == (MATCH_FILLED, *filled)
+
+
+@pytest.mark.parametrize("side, limit_px", [(BUY, 100), (SELL, 100)])
+def test_match_ioc_when_the_limit_does_not_cross_then_nothing_fills(book, side, limit_px):
+    assert match(book, 2, side, 10, limit_px) == (MATCH_FILLED, 0, 0)
+
+
+def test_match_ioc_when_the_symbol_has_no_quote_then_no_market(book):
+    assert match(book, 0, BUY, 10, 10**9) == (MATCH_NO_MARKET, 0, 0)
+
+
+# ---- the strategy's rolling window and signal -----------------------------------------
+
+def test_update_window_when_it_wraps_then_sums_cover_only_the_last_size_values():
+    n_symbols, size = 2, 3
+    window = np.zeros((n_symbols, size))
+    filled, cursor = np.zeros(n_symbols, np.int64), np.zeros(n_symbols, np.int64)
+    sums, sumsq = np.zeros(n_symbols), np.zeros(n_symbols)
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    held = [update_window(window, filled, cursor, sums, sumsq, 1, v) for v in values]
+    assert held == [1, 2, 3, 3, 3]
+    assert (sums[1], sumsq[1]) == (12.0, 50.0)  # 3 + 4 + 5, 9 + 16 + 25
+    assert sorted(window[1]) == [3.0, 4.0, 5.0]
+    assert (filled[0], sums[0], sumsq[0]) == (0, 0.0, 0.0)
+
+
+def signal(value, window_values, position=0, max_position=100, entry_z=2.0):
+    values = np.asarray(window_values, dtype=np.float64)
+    return signal_side(value, values.sum(), (values ** 2).sum(), len(values), entry_z, position,
+                       max_position)
+
+
+WINDOW = [0.0] * 9 + [10.0]  # mean 1, standard deviation 3: z(10) = 3, z(-5) = -2
+
+
+def test_signal_side_when_the_mid_is_far_above_its_mean_then_sell():
+    assert signal(10.0, WINDOW) == -1
+
+
+def test_signal_side_when_the_mid_is_far_below_its_mean_then_buy():
+    assert signal(-5.0, WINDOW) == 1
+
+
+def test_signal_side_when_the_z_score_is_inside_the_entry_band_then_no_signal():
+    assert signal(5.0, WINDOW) == 0
+    assert signal(10.0, WINDOW, entry_z=3.5) == 0
+
+
+def test_signal_side_when_the_window_is_flat_then_no_signal():
+    assert signal(1.0, [1.0] * 8) == 0
+
+
+def test_signal_side_when_the_position_is_at_its_limit_then_it_does_not_add():
+    assert signal(10.0, WINDOW, position=-100) == 0
+    assert signal(-5.0, WINDOW, position=100) == 0
+    assert signal(10.0, WINDOW, position=100) == -1  # selling reduces a long
