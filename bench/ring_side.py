@@ -13,7 +13,7 @@ import numpy as np
 
 from bench import ring_loops
 from engine.idle import check_wait, make_idle_state
-from engine.ring import consumer_handle, producer_handle, ring_words as _words
+from engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_words as _words
 from engine.segment import attach_segment
 
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     in_handle = consumer_handle(segment, in_ring) if args.role != "produce" else None
     doorbell = int(in_handle[2]) if in_handle is not None else 0
     state = make_idle_state(strategy, doorbell)
-    inputs = in_handle.reshape(1, -1) if in_handle is not None else np.zeros((0, 12), np.int64)
+    inputs = in_handle.reshape(1, -1) if in_handle is not None else np.zeros((0, HANDLE_SLOTS), np.int64)
     if in_handle is not None:
         in_handle = inputs[0]  # the same memory the idle re-check reads
 

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from engine.atomics import (
-    load_acquire_u64, store_index_and_notify, store_relaxed_u64, store_release_u64, lib,
+    lib, load_acquire_u64, store_index_and_notify, store_relaxed_u64, store_release_u64,
 )
 from engine.ring_layout import (  # noqa: F401  (re-exported)
     init_ring, ring_header, ring_records, ring_words,

@@ -6,7 +6,9 @@ import numpy as np
 
 from engine.engine_layout import inputs_of, outputs_of, worker_index
 from engine.idle import make_idle_state
-from engine.ring import H_POSITION, H_MASK, consumer_handle, producer_handle, ring_records
+from engine.ring import (
+    H_MASK, H_POSITION, HANDLE_SLOTS, consumer_handle, producer_handle, ring_records,
+)
 from shm_layouts.book import BOOK_DTYPE
 from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -62,7 +64,7 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
     row_words = segment.buf[row_start:row_start + WORKER_DTYPE.itemsize].view(np.uint64)
     control_offset, _ = segment.section("control")
     input_specs = inputs_of(role)
-    inputs = np.zeros((max(len(input_specs), 1), 12), dtype=np.int64)
+    inputs = np.zeros((max(len(input_specs), 1), HANDLE_SLOTS), dtype=np.int64)
     records = {}
     for spec in input_specs:
         inputs[spec.input_index] = consumer_handle(segment, spec.section)

@@ -1,0 +1,106 @@
+"""Compile the native references on first use and run them under a deadline.
+
+A program is built with the system's C compiler (`$CC`, else `cc`) as
+`cc -O2 -o <cache>/<name>-<hash> <name>.c`, where the hash covers the flags and every
+C source in this folder (a reference #includes pinned_pair.c), so an edited source
+never runs a stale binary, and a binary built once runs without a compiler. The cache
+is $XDG_CACHE_HOME/tickpipe/native (default ~/.cache/tickpipe/native).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).resolve().parent
+CFLAGS = ("-O2",)
+
+# The exit code of a program whose own wall-clock guard ran out (pinned_pair.c).
+EXIT_TIMEOUT = 3
+# Time the Python side grants beyond the program's own wall-clock guard before it
+# kills the process group: enough to fork, map and write the samples out.
+_KILL_GRACE_S = 10.0
+
+
+class NativeUnavailable(Exception):
+    """The native references cannot be built here; str(exc) is the reason."""
+
+
+class NativeBuildError(RuntimeError):
+    """The compiler was found but rejected a source: a bug, not a missing tool."""
+
+
+def find_compiler() -> str:
+    name = os.environ.get("CC") or "cc"
+    path = shutil.which(name)
+    if path is None:
+        raise NativeUnavailable(f"no C compiler ({name}) found")
+    return path
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tickpipe" / "native"
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256(" ".join(CFLAGS).encode())
+    for source in sorted(SOURCE_DIR.glob("*.c")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def built_program(name: str) -> Path:
+    """Path of the compiled program `name` (from `name`.c), compiling it if needed."""
+    target = cache_dir() / f"{name}-{_sources_hash()}"
+    if target.exists():
+        return target
+    compiler = find_compiler()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build under a temporary name and rename: a concurrent run never sees half a binary.
+    fd, partial = tempfile.mkstemp(prefix=f"{name}-", dir=target.parent)
+    os.close(fd)
+    try:
+        result = subprocess.run(
+            [compiler, *CFLAGS, "-o", partial, str(SOURCE_DIR / f"{name}.c")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise NativeBuildError(f"{compiler} failed on {name}.c:\n{result.stderr.strip()}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+def run_program(name: str, args: list[str], guard_s: int) -> bytes:
+    """Run a built program with args and then guard_s; its stdout. The program stops
+    itself after guard_s seconds; should it not, its whole process group is killed."""
+    program = built_program(name)
+    process = subprocess.Popen(
+        [str(program), *args, str(guard_s)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so the forked child dies with it
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=guard_s + _KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise TimeoutError(f"{name} ignored its {guard_s} s guard and was killed") from None
+    message = stderr.decode(errors="replace").strip()
+    if process.returncode == EXIT_TIMEOUT:
+        raise TimeoutError(f"{name}: {message} ({guard_s} s)")
+    if process.returncode != 0:
+        raise RuntimeError(f"{name} {' '.join(args)} exited with {process.returncode}: {message}")
+    return stdout

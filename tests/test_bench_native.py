@@ -1,0 +1,81 @@
+"""Native C references: compiled on the spot with cc, run pinned, always bounded."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy
+import pytest
+
+from bench.native import NativeUnavailable, c_cacheline_rtt_samples, c_ring_throughput
+from bench.native.build import find_compiler
+
+CORES = tuple(sorted(os.sched_getaffinity(0))[:2])
+
+
+@pytest.fixture(scope="module")
+def fresh_cache(tmp_path_factory):
+    """A cache of its own, so this module really compiles the sources once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture
+def compiler(fresh_cache):
+    try:
+        return find_compiler()
+    except NativeUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_cacheline_ping_pong_gives_one_positive_sample_per_iteration(compiler):
+    samples = c_cacheline_rtt_samples(CORES, 20000, warmup=1000)
+
+    assert samples.dtype == numpy.int64
+    assert len(samples) == 20000
+    assert (samples > 0).all()
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_ring_throughput_is_a_positive_rate_one_at_a_time_and_in_batches(compiler, batch):
+    assert c_ring_throughput(CORES, 200_000, batch=batch) > 0
+
+
+def test_both_sides_may_share_one_core(compiler):
+    assert len(c_cacheline_rtt_samples(CORES[:1], 200, warmup=20)) == 200
+    assert c_ring_throughput(CORES[:1], 10_000, batch=4) > 0
+
+
+def test_ring_refuses_a_batch_larger_than_its_capacity(compiler):
+    with pytest.raises(RuntimeError, match="batch 4096 exceeds the ring's capacity"):
+        c_ring_throughput(CORES, 10_000, batch=4096)
+
+
+def test_reference_still_running_at_its_guard_stops_by_itself(compiler):
+    started = time.monotonic()
+
+    with pytest.raises(TimeoutError, match="wall-clock guard ran out"):
+        c_ring_throughput(CORES, 10**12, timeout_s=1)
+
+    assert time.monotonic() - started < 5
+
+
+def test_built_reference_runs_from_the_cache_without_a_compiler(compiler, monkeypatch, tmp_path):
+    c_ring_throughput(CORES, 1000)  # built (or already cached) while cc is there
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+
+    assert c_ring_throughput(CORES, 1000) > 0
+
+
+def test_without_a_compiler_the_references_are_unavailable_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+
+    with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
+        c_cacheline_rtt_samples(CORES, 10)
+    with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
+        c_ring_throughput(CORES, 10)
