@@ -1,22 +1,44 @@
 """`tickpipe`: the command-line launcher.
 
 Library errors become click.ClickException at this boundary: one clear line
-on stderr, exit 1, no traceback.
+on stderr, exit 1, no traceback. Commands are imported only when used, so
+`tickpipe inspect` does not pay for the bench's or the engine's imports
+(numba above all): the inspector must start in well under 300 ms.
 """
+
+import importlib
 
 import click
 
-from cli.bench_cmd import bench
-from cli.run_cmd import run
-from tuning.cli import tune
+# command name -> "module:attribute" of its click command
+LAZY_COMMANDS = {
+    "run": "cli.run_cmd:run",
+    "ls": "cli.inspect_cmd:ls_command",
+    "inspect": "cli.inspect_cmd:inspect_command",
+    "halt": "cli.inspect_cmd:halt_command",
+    "reduce": "cli.inspect_cmd:reduce_command",
+    "resume": "cli.inspect_cmd:resume_command",
+    "cleanup": "cli.inspect_cmd:cleanup_command",
+    "bench": "cli.bench_cmd:bench",
+    "tune": "tuning.cli:tune",
+}
 
-try:  # the inspector commands (tickpipe ls, inspect, cleanup, halt, reduce, resume)
-    from cli.inspect_cmd import COMMANDS as INSPECT_COMMANDS
-except ImportError:  # pragma: no cover - only while the module is being written
-    INSPECT_COMMANDS = ()
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module the first time it is asked for."""
+
+    def list_commands(self, ctx):
+        return sorted(LAZY_COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = LAZY_COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tickpipe")
 def tickpipe():
     """Shared-memory engine of pinned worker processes for low-latency trading.
@@ -25,13 +47,6 @@ def tickpipe():
     separate processes and pass 64-byte records through lock-free rings in
     one shared-memory segment.
     """
-
-
-tickpipe.add_command(run)
-tickpipe.add_command(bench)
-tickpipe.add_command(tune)
-for _command in INSPECT_COMMANDS:
-    tickpipe.add_command(_command)
 
 
 def main():

@@ -15,12 +15,9 @@ from engine.atomics_lib import lib
 from engine.procinfo import is_alive
 from engine.segment import SegmentError, attach_segment
 from shm_layouts.control_block import (
-    CONTROL_DTYPE, TRADING_STATE_NAMES, TRADING_STATE_OFFSET,
+    TRADING_STATE_CHANGES_OFFSET, TRADING_STATE_NAMES, TRADING_STATE_OFFSET,
     check_trading_state,
 )
-
-# Not a named constant in control_block.py; the dtype is the layout's source of truth.
-TRADING_STATE_CHANGES_OFFSET = CONTROL_DTYPE.fields["trading_state_changes"][1]
 
 
 @dataclass(frozen=True)

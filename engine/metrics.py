@@ -23,15 +23,14 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     CollectorRegistry = None
 
-from engine.snapshot import Inspector
+from engine.snapshot import BUCKET_LOW_EDGES, Inspector
 from shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
-from shm_layouts.histogram import HOPS, N_BUCKETS, bucket_low_value
+from shm_layouts.histogram import HOPS
 
 NS = 1e-9
 QUANTILES = {"p50": "0.5", "p90": "0.9", "p99": "0.99", "p999": "0.999", "max": "1"}
 # Histogram edges: 64 ns .. 2^36 ns (~69 s), each a bucket low edge of the segment's histogram.
 EDGE_EXPONENTS = range(6, 37)
-_LOW_EDGES = np.array([bucket_low_value(i) for i in range(N_BUCKETS)], dtype=np.int64)
 
 
 class MetricsUnavailable(Exception):
@@ -65,7 +64,8 @@ def registry_for(inspector: Inspector):
 
 
 def serve(inspector: Inspector, port: int, bind: str = "127.0.0.1"):
-    """Start the /metrics HTTP server in a daemon thread; returns (host, port) it listens on."""
+    """Start the /metrics HTTP server in a daemon thread; returns (host, port) it listens on.
+    Raises MetricsUnavailable without prometheus_client, OSError when it cannot listen."""
     from prometheus_client import start_http_server
 
     started = start_http_server(port, addr=bind, registry=registry_for(inspector))
@@ -184,7 +184,7 @@ def _latency_families(engine: str, latency: dict, histograms: np.ndarray) -> lis
 
 def _count_below(cumulative: np.ndarray, edge_ns: int) -> int:
     """Values recorded below `edge_ns` (an edge of the segment's buckets)."""
-    last = int(np.searchsorted(_LOW_EDGES, edge_ns)) - 1  # the last bucket starting below it
+    last = int(np.searchsorted(BUCKET_LOW_EDGES, edge_ns)) - 1  # the last bucket starting below it
     return int(cumulative[last]) if last >= 0 else 0
 
 

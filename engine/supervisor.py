@@ -181,6 +181,8 @@ class Supervisor:
             time.sleep(POLL_S)
         self.lifecycle.fire("all_ready")
         self.feed_started = time.monotonic()
+        control = self.segment.view("control", CONTROL_DTYPE)[0]
+        control["feed_started_ns"] = lib.tp_monotonic_ns()  # tools' run-average rates start here
         self._set_flag(FEED_GO_OFFSET)
 
     # ---- run ------------------------------------------------------------

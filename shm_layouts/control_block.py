@@ -8,7 +8,7 @@ offset | size | field          | unit / value   | written by            | read b
     12 |    4 | stop_feed      | 0/1            | supervisor            | feed           | release
     16 |    4 | stop_all       | 0/1            | supervisor            | all workers    | release
     20 |    4 | n_symbols      | count          | supervisor            | workers, tools |
-    24 |    8 | feed_started_ns| ns, monotonic  | feed                  | tools          |
+    24 |    8 | feed_started_ns| ns, monotonic  | supervisor            | tools          | at the start barrier
     32 |    8 | rate           | ticks/s, 0=max | supervisor            | feed, tools    |
     40 |    8 | started_unix_ns| ns, realtime   | supervisor            | tools          |
     48 |    4 | n_workers      | count          | supervisor            | tools          |
@@ -77,6 +77,7 @@ TRADING_STATE_OFFSET = 4
 FEED_GO_OFFSET = 8
 STOP_FEED_OFFSET = 12
 STOP_ALL_OFFSET = 16
+TRADING_STATE_CHANGES_OFFSET = 56
 
 
 def check_trading_state(name: str) -> int:

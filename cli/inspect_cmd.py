@@ -1,0 +1,360 @@
+"""`tickpipe ls`, `inspect`, `cleanup`, `halt`, `reduce`, `resume`: the attach inspector.
+
+Thin: parse, call engine.snapshot / engine.cleanup / engine.control, print.
+The engine modules are imported inside the commands, so `tickpipe --help` and
+the other commands do not pay for them; none of them imports numba or the
+workers (`tickpipe inspect ENGINE --json` must start and finish in < 300 ms).
+Library errors become click.ClickException: one line, exit 1, no traceback.
+"""
+
+import json
+import sys
+import time
+
+import click
+
+
+def _attach(engine: str):
+    from engine.segment import SegmentError
+    from engine.snapshot import Inspector
+
+    try:
+        return Inspector.attach(engine)
+    except SegmentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def ls_command(as_json):
+    """List every engine segment on this host (POSIX shm and hugetlbfs mounts).
+
+    Shows name, owner pid, state, alive or dead (pid and process start time
+    both checked), size, backing, page size and age.
+    """
+    from engine.cleanup import list_segments
+
+    infos = list_segments()
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+    else:
+        click.echo(format_listing(infos))
+
+
+@click.command("inspect")
+@click.argument("engine")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk); "
+                   "with --watch, one JSON line per refresh.")
+@click.option("--watch", type=click.FloatRange(min=0.01), is_flag=False, flag_value=1.0,
+              default=None, metavar="[SECONDS]",
+              help="Refresh in place every SECONDS (default 1) like top; rates and interval "
+                   "percentiles are over the time between refreshes.")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="With --watch: stop after this many refreshes.")
+@click.option("--hist", "hist_hop", default=None, metavar="HOP",
+              help="Print this hop's latency histogram (e.g. tick_to_trade) as text bars.")
+@click.option("--serve", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve the figures at http://BIND:PORT/metrics for Prometheus (0: any port).")
+@click.option("--bind", default="127.0.0.1", show_default=True,
+              help="Address --serve listens on.")
+def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind):
+    """Look inside a running (or dead) engine without touching it.
+
+    Maps the segment read-only after checking magic, version, layout hash,
+    ready flag and size; never writes, takes no lock. Shows the engine,
+    every worker, ring and hop (p50..max, over the run and the last
+    interval) and risk: trading state, positions, PnL, rejects.
+    """
+    from shm_layouts.histogram import HOPS
+
+    if hist_hop is not None and hist_hop not in HOPS:
+        raise click.BadParameter(f"{hist_hop!r} is not a hop; hops: {', '.join(HOPS)}",
+                                 param_hint="--hist")
+    if serve is not None and (as_json or watch is not None or hist_hop is not None):
+        raise click.UsageError("--serve runs a server; it does not combine with --json, "
+                               "--watch or --hist")
+    if as_json and hist_hop is not None:
+        raise click.UsageError("--hist prints text bars; it does not combine with --json")
+    if count is not None and watch is None:
+        raise click.UsageError("--count needs --watch")
+    inspector = _attach(engine)
+    try:
+        if serve is None and watch is None:
+            _show(inspector.snapshot(), as_json, hist_hop, HOPS)
+            return
+        if serve is not None:
+            _serve(inspector, serve, bind)
+        else:
+            _step_aside(inspector)
+            _watch(inspector, watch, count, as_json, hist_hop, HOPS)
+    finally:
+        inspector.close()
+
+
+def _show(snapshot, as_json, hist_hop, hops, *, compact=False):
+    if as_json:
+        click.echo(json.dumps(snapshot.data, separators=(",", ":")) if compact
+                   else json.dumps(snapshot.data, indent=2))
+        return
+    click.echo(format_snapshot(snapshot.data))
+    if hist_hop is not None:
+        click.echo()
+        click.echo(format_histogram(hist_hop, snapshot.histograms[hops.index(hist_hop)]))
+
+
+def _watch(inspector, seconds, count, as_json, hist_hop, hops):
+    clear = sys.stdout.isatty() and not as_json
+    refreshes = 0
+    try:
+        while True:
+            snapshot = inspector.snapshot()
+            if clear:
+                click.echo("\x1b[H\x1b[2J", nl=False)  # home and clear, like top
+            _show(snapshot, as_json, hist_hop, hops, compact=True)
+            refreshes += 1
+            if count is not None and refreshes >= count:
+                return
+            if not clear and not as_json:
+                click.echo()
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+
+
+def _step_aside(inspector) -> str:
+    """A long-running inspector keeps off the workers' cores (this process and the
+    threads it starts afterwards: scheduling policy and affinity are inherited)."""
+    from engine.snapshot import step_aside
+
+    return step_aside(inspector)
+
+
+def _serve(inspector, port, bind):
+    from engine.metrics import MetricsUnavailable, require_prometheus_client, serve
+
+    try:
+        require_prometheus_client()
+    except MetricsUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    aside = _step_aside(inspector)  # before the server thread starts, so that it inherits it
+    try:
+        host, bound_port = serve(inspector, port, bind)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"serving engine {inspector.name!r} at http://{host}:{bound_port}/metrics "
+               f"(Ctrl-C stops); {aside}", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+@click.command("cleanup")
+@click.argument("engines", nargs=-1, metavar="[ENGINE]...")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def cleanup_command(engines, dry_run, as_json):
+    """Remove the segments of dead engines (never a live one) and say what was removed.
+
+    With ENGINE names, only those segments are considered; without, every one
+    on this host.
+    """
+    from engine.cleanup import cleanup_dead
+    from engine.segment import segment_locations
+
+    locations = None
+    if engines:
+        locations = [location for location in segment_locations() if location.name in engines]
+        missing = sorted(set(engines) - {location.name for location in locations})
+        if missing:
+            raise click.ClickException(f"no tickpipe segment named {', '.join(missing)}")
+    results = cleanup_dead(dry_run=dry_run, locations=locations)
+    if as_json:
+        click.echo(json.dumps([result.as_dict() for result in results], indent=2))
+        return
+    if not results:
+        click.echo("no tickpipe segments on this host")
+    for result in results:
+        click.echo(f"{result.info.name} ({result.info.path}): {result.reason}")
+
+
+def _trading_state_command(verb: str, state: str, summary: str):
+    @click.command(verb, help=f"{summary}\n\nSets the trading state in ENGINE's control block "
+                              f"to {state}; only the engine's owner or root may.")
+    @click.argument("engine")
+    def command(engine):
+        from engine.control import set_trading_state
+        from engine.segment import SegmentError
+
+        try:
+            change = set_trading_state(engine, state)
+        except SegmentError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"engine {change.engine}: trading state {change.before} -> {change.after} "
+                   f"(change #{change.changes})")
+    return command
+
+
+halt_command = _trading_state_command("halt", "HALTED", "Stop all new orders (the kill switch).")
+reduce_command = _trading_state_command("reduce", "REDUCING",
+                                        "Let through only orders that reduce a position.")
+resume_command = _trading_state_command("resume", "ACTIVE", "Let all orders through again.")
+
+COMMANDS = (ls_command, inspect_command, cleanup_command, halt_command, reduce_command,
+            resume_command)
+
+
+# ---- text for people ---------------------------------------------------------------
+
+def _table(columns, rows, indent: str = "") -> list[str]:
+    """Fixed-width text table. columns: (title, width, cell(row) -> str); width < 0 aligns left."""
+    def pad(text, width):
+        return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
+    lines = [indent + "".join(pad(title, width) for title, width, _ in columns).rstrip()]
+    lines += [indent + "".join(pad(cell(row), width) for _, width, cell in columns).rstrip()
+              for row in rows]
+    return lines
+
+
+_GAP = ("", 2, lambda _: "")
+LISTING_COLUMNS = (
+    ("NAME", -24, lambda i: i.name), ("PID", 8, lambda i: i.owner_pid or "-"), _GAP,
+    ("ALIVE", -6, lambda i: {True: "alive", False: "DEAD", None: "?"}[i.alive]),
+    ("STATE", -10, lambda i: i.state or "-"), ("SIZE", 9, lambda i: _bytes(i.size)),
+    _GAP, ("BACKING", -10, lambda i: i.backing), ("PAGE", 7, lambda i: _bytes(i.page_size)),
+    ("AGE", 8, lambda i: _seconds(i.age_s)),
+    ("  NOTE", -20, lambda i: "" if i.kind == "segment" else "  " + i.kind),
+)
+WORKER_COLUMNS = (
+    ("WORKER", -10, lambda w: w["role"]), ("PID", 8, lambda w: w["pid"]),
+    ("CORE", 5, lambda w: w["core"]), _GAP, ("STATE", -9, lambda w: w["state"]),
+    ("ALIVE", -6, lambda w: "yes" if w["alive"] else "NO"),
+    ("BEAT", 7, lambda w: _seconds(w["heartbeat_age_s"])), ("RECORDS", 13, lambda w: f"{w['records']:,}"),
+    ("RATE/s", 11, lambda w: _rate(w["rate_per_s"])), ("IDLE", 6, lambda w: _percent(w["idle_share"])),
+    ("RESTARTS", 9, lambda w: w["restarts"]), ("ERRORS", 7, lambda w: w["errors"]),
+    ("  WAIT", -8, lambda w: "  " + w["wait"]),
+)
+RING_COLUMNS = (
+    ("RING", -16, lambda r: r["name"]),
+    ("PRODUCER -> CONSUMER", -22, lambda r: f"{r['producer']} -> {r['consumer']}"),
+    ("CAPACITY", 10, lambda r: f"{r['capacity']:,}"), ("HEAD", 13, lambda r: f"{r['head']:,}"),
+    ("TAIL", 13, lambda r: f"{r['tail']:,}"), ("OCC", 8, lambda r: f"{r['occupancy']:,}"),
+    ("HIGH", 8, lambda r: f"{r['high_water']:,}"), ("RATE/s", 11, lambda r: _rate(r["rate_per_s"])),
+)
+_RUN_FIGURES = ("p50", "p90", "p99", "p999", "max")
+LATENCY_COLUMNS = (
+    ("LATENCY (us)", -20, lambda hop: hop[0]), ("count", 11, lambda hop: f"{hop[1]['run']['count']:,}"),
+    *((name.replace("p999", "p99.9"), 10, lambda hop, k=name: _us(hop[1]["run"][k]))
+      for name in _RUN_FIGURES),
+    ("  | last interval:", -18, lambda hop: "  |"),
+    ("count", 9, lambda hop: _dash((hop[1]["interval"] or {}).get("count"))),
+    *((name, 10, lambda hop, k=name: _us((hop[1]["interval"] or {}).get(k)))
+      for name in ("p50", "p99", "max")),
+)
+POSITION_COLUMNS = (
+    ("SYMBOL", -8, lambda p: p[0]), ("POSITION", 10, lambda p: f"{p[1]['position']:,}"),
+    ("REALISED PNL", 16, lambda p: f"{p[1]['realised_pnl']:,}"),
+)
+
+
+def format_listing(infos) -> str:
+    if not infos:
+        return "no tickpipe segments on this host"
+    return "\n".join(_table(LISTING_COLUMNS, infos))
+
+
+def format_snapshot(data: dict) -> str:
+    engine, risk = data["engine"], data["risk"]
+    owner = engine["owner"]
+    locked = engine["locked"] or engine["workers_mem_locked"]
+    lines = [
+        f"engine {engine['name']}: {engine['state']}, trading {engine['trading_state']}, "
+        f"owner pid {owner['pid']} uid {owner['uid']} "
+        f"{'alive' if engine['alive'] else 'DEAD'}, up {_seconds(engine['uptime_s'])}",
+        f"  segment {engine['path']}: {_bytes(engine['size'])}, {engine['backing']}, "
+        f"{_bytes(engine['page_size'])} pages, {'locked' if locked else 'not locked'}, "
+        + (f"rates over {engine['interval_s']} s" if engine["interval_s"] else "rates over the run"),
+    ]
+    if not engine["alive"]:
+        lines.append(f"  POST-MORTEM: the owner (pid {owner['pid']}) is dead; these are the last "
+                     f"figures it left, {_seconds(engine['age_s'])} after it made the segment")
+    rejects = ", ".join(f"{k} {v:,}" for k, v in risk["rejects"].items() if v) or "none"
+    return "\n".join([
+        *lines, "", *_table(WORKER_COLUMNS, data["workers"]),
+        "", *_table(RING_COLUMNS, data["rings"]),
+        "", *_table(LATENCY_COLUMNS, data["latency_ns"].items()),
+        "", f"risk: trading {risk['trading_state']} (set {risk['trading_state_changes']} times), "
+            f"intents {risk['intents_read']:,}, orders sent {risk['orders_sent']:,}, "
+            f"fills {risk['fills']:,}, exchange rejects {risk['exchange_rejects']:,}, "
+            f"realised PnL {risk['realised_pnl']:,}",
+        f"  rejects: {rejects}",
+        *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
+    ])
+
+
+def format_histogram(hop: str, histogram, width: int = 50) -> str:
+    """One bar per power-of-two range of latency, from the first to the last non-empty one."""
+    from shm_layouts.histogram import LINEAR_LIMIT, bucket_low_value
+
+    buckets = [int(v) for v in histogram["buckets"]]
+    total = sum(buckets)
+    if total == 0:
+        return f"{hop}: no values recorded yet"
+    rows = {}  # power of two (the range's low edge) -> count
+    for index, value in enumerate(buckets):
+        if value:
+            low = bucket_low_value(index)
+            edge = 0 if low < LINEAR_LIMIT else 1 << (low.bit_length() - 1)
+            rows[edge] = rows.get(edge, 0) + value
+    edges = sorted(rows)
+    peak = max(rows.values())
+    lines = [f"{hop}: {total:,} values, max {_us(int(histogram['max_ns']))} us",
+             f"  {'from (us)':>12} {'to (us)':>12} {'count':>12}  {'cum %':>7}"]
+    cumulative = 0
+    for edge in edges:
+        count = rows[edge]
+        cumulative += count
+        upper = LINEAR_LIMIT if edge == 0 else edge * 2
+        bar = "#" * max(1, round(width * count / peak))
+        lines.append(f"  {_us(edge):>12} {_us(upper):>12} {count:>12,}  {100 * cumulative / total:>6.2f}%"
+                     f"  {bar}")
+    return "\n".join(lines)
+
+
+def _us(ns) -> str:
+    return "-" if ns is None else f"{ns / 1000:,.1f}"
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _percent(share) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
+
+
+def _dash(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _seconds(seconds) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _bytes(size) -> str:
+    if size is None:
+        return "-"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}{unit}" if size % scale else f"{size // scale}{unit}"
+    return f"{size}B"
