@@ -14,15 +14,15 @@ from engine.atomics import monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
 from engine.ring import (
-    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
+    H_MASK, H_POSITION, consumer_available, producer_claim, producer_publish,
 )
 from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
 from shm_layouts.worker_table import (
     GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS,
-    GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_INPUT_DONE_SEQ, W_PROCESSED, W_PUBLISHED,
+    GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
 )
-from workers.loop_support import BATCH, account_pass, stop_requested
+from workers.loop_support import BATCH, account_pass, finish_batch, stop_requested
 from workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
     next_state,
@@ -149,10 +149,7 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                 producer_publish(strategy_handle, written)
                 row_words[W_PUBLISHED] += written
                 row_words[W_COUNTERS + GATEWAY_REPORTS_SENT] += written
-            row_words[W_PROCESSED] += n
-            row_words[W_COUNTERS + GATEWAY_ORDERS_READ] += n
-            row_words[W_INPUT_DONE_SEQ + 0] = last_seq
-            consumer_release(orders_handle, n)
+            finish_batch(orders_handle, n, last_seq, row_words, 0, GATEWAY_ORDERS_READ)
         idle(idle_state, n, inputs)
         account_pass(row_words, idle_state, n, passes)
     return 0

@@ -8,11 +8,12 @@ from numba import njit
 from engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
     store_release_u64
 from engine.idle import pause_while_full
-from engine.ring import producer_claim, producer_publish
+from engine.ring import consumer_release, producer_claim, producer_publish
 from shm_layouts.book import BOOK_ROW_SIZE
 from shm_layouts.control_block import STOP_ALL_OFFSET
 from shm_layouts.worker_table import (
-    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PUBLISHED, W_SLEEPS,
+    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_INPUT_DONE_SEQ, W_PROCESSED,
+    W_PUBLISHED, W_SLEEPS,
 )
 from engine.idle import I_SLEEPS
 
@@ -108,3 +109,13 @@ def flush_and_claim(out_handle, written, wanted, row_words, counter_slot, idle_s
     """
     publish_counted(out_handle, written, row_words, counter_slot)
     return claim_at_least_one(out_handle, wanted, idle_state, control_address)
+
+
+@njit(cache=True)
+def finish_batch(handle, count, last_seq, row_words, input_slot, counter_slot):
+    """End a consumed batch: count it, record the last input seq whose effects are
+    applied (a restarted worker skips up to it), then release the slots."""
+    row_words[W_PROCESSED] += count
+    row_words[W_COUNTERS + counter_slot] += count
+    row_words[W_INPUT_DONE_SEQ + input_slot] = last_seq
+    consumer_release(handle, count)

@@ -13,16 +13,17 @@ from engine.atomics import load_acquire_u32, monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
 from engine.agent import LoopAgent
-from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release
+from engine.ring import H_MASK, H_POSITION, consumer_available
 from shm_layouts.control_block import TRADING_STATE_OFFSET
 from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
 from shm_layouts.worker_table import (
     RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS,
-    W_INPUT_DONE_SEQ, W_PROCESSED,
+    W_INPUT_DONE_SEQ,
 )
 from workers.loop_support import (
-    BATCH, account_pass, book_read, flush_and_claim, publish_counted, stop_requested,
+    BATCH, account_pass, book_read, finish_batch, flush_and_claim, publish_counted,
+    stop_requested,
 )
 from workers.positions import apply_fill
 from workers.risk_checks import NO_REJECT, check_order
@@ -76,10 +77,7 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                     else:
                         stats[symbol].open_sell_qty -= report.last_qty
                 row_words[W_INPUT_DONE_SEQ + 1] = report.seq
-            row_words[W_PROCESSED] += m
-            row_words[W_COUNTERS + RISK_FILLS_READ] += m
-            row_words[W_INPUT_DONE_SEQ + 1] = last_seq
-            consumer_release(fills_handle, m)
+            finish_batch(fills_handle, m, last_seq, row_words, 1, RISK_FILLS_READ)
             work += m
         n = consumer_available(intents_handle, BATCH)
         if n > 0:
@@ -136,10 +134,7 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                 params[P_SENT_COUNT] += 1
                 written += 1
             publish_counted(out_handle, written, row_words, RISK_ORDERS_SENT)
-            row_words[W_PROCESSED] += n
-            row_words[W_COUNTERS + RISK_INTENTS_READ] += n
-            row_words[W_INPUT_DONE_SEQ + 0] = last_seq
-            consumer_release(intents_handle, n)
+            finish_batch(intents_handle, n, last_seq, row_words, 0, RISK_INTENTS_READ)
             work += n
         idle(idle_state, work, inputs)
         account_pass(row_words, idle_state, work, passes)

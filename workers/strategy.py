@@ -16,17 +16,16 @@ from engine.atomics import monotonic_ns
 from engine.histogram import record_value
 from engine.idle import idle
 from engine.agent import LoopAgent
-from engine.ring import H_MASK, H_POSITION, consumer_available, consumer_release
+from engine.ring import H_MASK, H_POSITION, consumer_available
 from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from shm_layouts.market_data import MD_KIND_QUOTE
 from shm_layouts.order_intent import ORDER_TYPE_IOC
 from shm_layouts.worker_table import (
-    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ, W_COUNTERS, W_INPUT_DONE_SEQ,
-    W_PROCESSED,
+    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 from workers.loop_support import (
-    BATCH, account_pass, flush_and_claim, publish_counted, stop_requested,
+    BATCH, account_pass, finish_batch, flush_and_claim, publish_counted, stop_requested,
 )
 
 PENDING_TIMEOUT_NS = 1_000_000
@@ -137,10 +136,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 pending_since[symbol] = now
                 written += 1
             publish_counted(out_handle, written, row_words, STRATEGY_INTENTS)
-            row_words[W_PROCESSED] += n
-            row_words[W_COUNTERS + STRATEGY_MD_READ] += n
-            row_words[W_INPUT_DONE_SEQ + 0] = last_seq
-            consumer_release(quotes_handle, n)
+            finish_batch(quotes_handle, n, last_seq, row_words, 0, STRATEGY_MD_READ)
             work += n
         m = consumer_available(fills_handle, BATCH)
         if m > 0:
@@ -160,10 +156,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
                         or report.exec_type == EXEC_REJECTED:
                     pending_since[symbol] = 0
-            row_words[W_PROCESSED] += m
-            row_words[W_COUNTERS + STRATEGY_FILLS_READ] += m
-            row_words[W_INPUT_DONE_SEQ + 1] = last_seq
-            consumer_release(fills_handle, m)
+            finish_batch(fills_handle, m, last_seq, row_words, 1, STRATEGY_FILLS_READ)
             work += m
         idle(idle_state, work, inputs)
         account_pass(row_words, idle_state, work, passes)
