@@ -20,7 +20,8 @@ class BenchError(Exception):
     """A bench side failed; the message says which and why."""
 
 
-def _make_segment(tag: str, ring_names: list[str], capacity: int, wait: str):
+def make_ring_segment(tag: str, ring_names: list[str], capacity: int, wait: str):
+    """A fresh ready segment holding one empty 64-byte-record ring per name."""
     name = f"bench-{os.getpid()}-{tag}"
     unlink_segment(name)
     size = ring_section_size(capacity, RECORD_SIZE)
@@ -52,7 +53,7 @@ def _run_sides(sides: list[list[str]]) -> None:
 def tickpipe_rtt_samples(cores: tuple[int, int], wait: str, iterations: int,
                          warmup: int = 10_000, capacity: int = 1024) -> np.ndarray:
     """Round-trip ns samples of one 64-byte record: ping on cores[0], pong on cores[1]."""
-    segment = _make_segment(f"rtt-{wait}", ["ping", "pong"], capacity, wait)
+    segment = make_ring_segment(f"rtt-{wait}", ["ping", "pong"], capacity, wait)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "samples.npy")
@@ -68,7 +69,7 @@ def tickpipe_rtt_samples(cores: tuple[int, int], wait: str, iterations: int,
 def tickpipe_throughput(cores: tuple[int, int], wait: str, n_records: int, batch: int,
                         capacity: int = 4096) -> float:
     """Records/s from a producer on cores[0] to a consumer on cores[1], checked in order."""
-    segment = _make_segment(f"tput-{wait}-{batch}", ["data"], capacity, wait)
+    segment = make_ring_segment(f"tput-{wait}-{batch}", ["data"], capacity, wait)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "times.npy")

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from bench.ring_runs import _make_segment
+from bench.ring_runs import make_ring_segment
 from engine.atomics_lib import lib
 from engine.ring import RingProducer, ring_records
 from engine.segment import SegmentError, attach_segment, unlink_segment
@@ -46,7 +46,7 @@ def engine_first_tick_s(timeout: float = 120.0) -> float:
 
 
 def worker_first_record_s() -> float:
-    segment = _make_segment("startup", ["data"], 1024, "spin")
+    segment = make_ring_segment("startup", ["data"], 1024, "spin")
     try:
         record = np.zeros(1, dtype=MARKET_DATA_DTYPE)
         record["seq"] = 1

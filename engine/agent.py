@@ -9,13 +9,20 @@ A role implements `loop(max_passes)`: its one jitted loop, max_passes < 0 for
 "until stopped", 0 for "return at once" (which is how warm-up compiles it).
 """
 
+import time
+from abc import ABC, abstractmethod
 
-class LoopAgent:
+from engine.atomics_lib import lib
+from shm_layouts.control_block import STOP_ALL_OFFSET
+
+
+class LoopAgent(ABC):
     def __init__(self, context):
         self.context = context
 
+    @abstractmethod
     def loop(self, max_passes: int) -> int:
-        raise NotImplementedError
+        """Run the role's jitted loop for `max_passes` passes (< 0: until stopped)."""
 
     def warm_up(self) -> None:
         self.loop(0)
@@ -28,3 +35,12 @@ class LoopAgent:
 
     def close(self) -> None:
         pass
+
+    def wait_for_flag(self, flag_offset: int, poll_s: float = 0.0005) -> bool:
+        """Sleep-poll until a control word is set; False if stop_all came first."""
+        control = self.context.control_address
+        while not lib.tp_load_acquire_u32(control + flag_offset):
+            if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
+                return False
+            time.sleep(poll_s)
+        return True

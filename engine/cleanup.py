@@ -147,11 +147,12 @@ def cleanup_dead(*, dry_run: bool = False,
             results.append(CleanupResult(info, False, f"would remove: owner pid {info.owner_pid} "
                                                       "is gone"))
         else:
-            results.append(_remove_if_still_dead(info))
+            results.append(remove_if_still_dead(info))
     return results
 
 
-def _remove_if_still_dead(info: SegmentInfo) -> CleanupResult:
+def remove_if_still_dead(info: SegmentInfo) -> CleanupResult:
+    """Unlink a dead engine's segment, after checking the owner again on the same inode."""
     again = describe(SegmentLocation(info.name, info.path, 0))
     if again is None:
         return CleanupResult(info, False, "already gone")

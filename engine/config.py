@@ -12,6 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
+from engine.cpulist import CpuListError, expand_cpu_list
 from engine.wait_codes import WAIT_CODES
 from shm_layouts.control_block import TRADING_STATE_CODES
 from shm_layouts.market_data import PRICE_SCALE
@@ -173,20 +174,12 @@ def _validate_cores(cores: list) -> None:
 
 
 def parse_core_list(text: str) -> list[int]:
-    """'0,1' or '0-3' -> [0, 1] / [0, 1, 2, 3]; ConfigError naming the text otherwise."""
-    cores = []
+    """'5,1-2' -> [5, 1, 2], in the order given (one core per role); ConfigError otherwise."""
     try:
-        for part in text.split(","):
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-"))
-                if low > high:
-                    raise ConfigError(f"--cores {text!r}: range {part} runs backwards")
-                cores.extend(range(low, high + 1))
-            else:
-                cores.append(int(part))
-    except ValueError:
-        raise ConfigError(f"--cores {text!r}: expected a list like 0,1 or 0-3") from None
-    return cores
+        return expand_cpu_list(text)
+    except CpuListError as exc:
+        raise ConfigError(f"--cores {text!r}: {exc.detail}; expected a list like 0,1 or 0-3") \
+            from None
 
 
 def to_toml(config: dict) -> str:

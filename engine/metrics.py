@@ -23,7 +23,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     CollectorRegistry = None
 
-from engine.snapshot import BUCKET_LOW_EDGES, Inspector
+from engine.histogram_read import BUCKET_LOW_EDGES
+from engine.snapshot import Inspector
 from shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
 from shm_layouts.histogram import HOPS
 

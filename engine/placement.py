@@ -12,23 +12,10 @@ workers run on a 2-core machine without starving each other.
 import os
 from dataclasses import dataclass, field
 
+from engine.cpulist import parse_cpu_list
 from engine.wait_codes import WAIT_CODES
 
 SYSFS_CPU = "/sys/devices/system/cpu"
-
-
-def parse_cpu_list(text: str) -> list[int]:
-    """Kernel cpulist ('0-3,8,10-11') -> [0, 1, 2, 3, 8, 10, 11]; '' -> []."""
-    cores = []
-    for part in text.strip().split(","):
-        if not part:
-            continue
-        if "-" in part:
-            low, high = part.split("-")
-            cores.extend(range(int(low), int(high) + 1))
-        else:
-            cores.append(int(part))
-    return cores
 
 
 def isolated_cores(sysfs: str = SYSFS_CPU) -> list[int]:

@@ -362,28 +362,6 @@ def _validate(segment: Segment, file_size: int) -> None:
                                f"at {offset}+{size} lies outside its {file_size} bytes")
 
 
-@dataclass(frozen=True)
-class SegmentOwner:
-    is_tickpipe: bool
-    pid: int
-    start_ticks: int
-    ready: bool
-
-
-def read_owner(location: SegmentLocation) -> SegmentOwner:
-    """Who created a segment, read without attaching (works on dead and half-made ones)."""
-    try:
-        with open(location.path, "rb") as f:
-            raw = f.read(SEGMENT_HEADER_DTYPE.itemsize)
-    except OSError:
-        return SegmentOwner(False, 0, 0, False)
-    if len(raw) < SEGMENT_HEADER_DTYPE.itemsize:
-        return SegmentOwner(False, 0, 0, False)
-    header = np.frombuffer(raw, dtype=SEGMENT_HEADER_DTYPE)[0]
-    return SegmentOwner(int(header["magic"]) == SEGMENT_MAGIC, int(header["owner_pid"]),
-                        int(header["owner_start_ticks"]), int(header["layout_version"]) != 0)
-
-
 def unlink_segment(name: str) -> bool:
     """Remove the segment's name (mappings stay valid until unmapped); False if none."""
     check_engine_name(name)

@@ -21,14 +21,14 @@ import numpy as np
 
 from engine.engine_layout import inputs_of
 from engine.atomics_lib import lib
-from engine.histogram_read import PERCENTILES
+from engine.histogram_read import percentiles_by_row
 from engine.procinfo import is_alive
 from engine.segment import Segment, attach_segment
 from engine.wait_codes import WAIT_NAMES
 from shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_NAMES, REJECT_NAMES, TRADING_STATE_NAMES,
 )
-from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS, N_BUCKETS, bucket_low_value
+from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
 from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -311,34 +311,6 @@ def _latency(histograms: np.ndarray, previous: np.ndarray | None) -> dict:
     if previous is not None:
         interval = percentiles_by_row(np.clip(buckets - previous["buckets"].astype(np.int64), 0, None))
     return {hop: {"run": run[index], "interval": interval[index]} for index, hop in enumerate(HOPS)}
-
-
-PERCENTILE_NAMES = tuple(PERCENTILES)
-_PERCENTILE_FRACTIONS = np.array([PERCENTILES[name] / 100.0 for name in PERCENTILE_NAMES])
-BUCKET_LOW_EDGES = np.array([bucket_low_value(i) for i in range(N_BUCKETS)], dtype=np.int64)
-
-
-def percentiles_by_row(buckets: np.ndarray, max_ns: np.ndarray | None = None) -> list[dict]:
-    """engine.histogram_read.percentiles_of_buckets for every row of a (hops, buckets) array
-    in one pass of numpy, not one call per hop: a refresh is then a fraction of a ms."""
-    cumulative = np.cumsum(buckets, axis=1)
-    totals = cumulative[:, -1]
-    ranks = np.maximum(1, np.ceil(_PERCENTILE_FRACTIONS[None, :] * totals[:, None])).astype(np.int64)
-    # One searchsorted for all rows: lift each row above the one before it.
-    rows, width = buckets.shape
-    lift = np.arange(rows, dtype=np.int64)[:, None] * (int(totals.max(initial=0)) + 1)
-    flat = np.searchsorted((cumulative + lift).ravel(), (ranks + lift).ravel())
-    indices = flat.reshape(ranks.shape) - np.arange(rows)[:, None] * width
-    lows = BUCKET_LOW_EDGES[np.minimum(indices, N_BUCKETS - 1)].tolist()
-    last_nonzero = (buckets.shape[1] - 1 - np.argmax(buckets[:, ::-1] > 0, axis=1)).tolist()
-    result = []
-    for row, total in enumerate(totals.tolist()):
-        if total == 0:
-            result.append({"count": 0, **{name: None for name in PERCENTILE_NAMES}, "max": None})
-            continue
-        top = int(max_ns[row]) if max_ns is not None else int(BUCKET_LOW_EDGES[last_nonzero[row]])
-        result.append({"count": total, **dict(zip(PERCENTILE_NAMES, lows[row])), "max": top})
-    return result
 
 
 def _risk(control, rows: dict, symbols: np.ndarray) -> dict:

@@ -23,10 +23,11 @@ from engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
 from engine.placement import place_workers
-from engine.procinfo import is_alive, process_start_ticks
+from engine.cleanup import NOT_TICKPIPE, UNREADABLE, describe, remove_if_still_dead
+from engine.procinfo import process_start_ticks
 from engine.report import counts, final_report, histogram_snapshot, ring_positions, status_line
 from engine.segment import (
-    SegmentError, create_segment, read_owner, segment_locations,
+    SegmentError, create_segment, segment_locations,
 )
 from shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
@@ -49,15 +50,25 @@ def reclaim_leftover(name: str) -> str | None:
     for location in segment_locations():
         if location.name != name:
             continue
-        owner = read_owner(location)
-        if not owner.is_tickpipe:
+        info = describe(location)
+        if info is None:
+            continue  # it went away meanwhile
+        if info.kind == NOT_TICKPIPE:
             raise EngineError(f"{location.path} exists and is not a tickpipe segment; "
                               "remove it or pick another engine name")
-        if is_alive(owner.pid, owner.start_ticks):
-            raise EngineError(f"engine {name!r} is already running (owner pid {owner.pid}); "
+        if info.kind == UNREADABLE:
+            raise EngineError(f"{location.path} exists and cannot be read (it belongs to uid "
+                              f"{info.file_uid}); pick another engine name")
+        if info.alive:
+            raise EngineError(f"engine {name!r} is already running (owner pid {info.owner_pid}); "
                               "stop it first or pick another name")
-        os.unlink(location.path)
-        return f"reclaimed the segment of a dead engine {name!r} (owner pid {owner.pid} is gone)"
+        if info.alive is None:
+            raise EngineError(f"segment {location.path} is being created by another process; "
+                              "wait, or remove it if that process is gone")
+        result = remove_if_still_dead(info)
+        if not result.removed:
+            raise EngineError(f"segment {name!r}: {result.reason}")
+        return f"reclaimed the segment of a dead engine {name!r} (owner pid {info.owner_pid} is gone)"
     return None
 
 

@@ -14,13 +14,11 @@ import json
 import os
 import signal
 import sys
-import time
 
 from engine.atomics import lib, mlockall_current_and_future
 from engine.registry import ROLE_MODULES
 from engine.segment import SegmentError, attach_segment
 from engine.worker_context import build_context
-from shm_layouts.control_block import STOP_ALL_OFFSET
 from shm_layouts.worker_table import (
     STATE_OFFSET, W_ERRORS, W_HEARTBEAT_NS, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
     WORKER_STARTING, WORKER_STOPPED,
@@ -75,16 +73,6 @@ def main(argv=None) -> int:
         return 1
     set_state(context, WORKER_STOPPED)
     return 0 if status == 0 else 2
-
-
-def wait_for_flag(context, flag_offset: int, poll_s: float = 0.0005) -> bool:
-    """Sleep-poll until a control word is set; False if stop_all came first."""
-    control = context.control_address
-    while not lib.tp_load_acquire_u32(control + flag_offset):
-        if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
-            return False
-        time.sleep(poll_s)
-    return True
 
 
 if __name__ == "__main__":

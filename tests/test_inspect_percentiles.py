@@ -4,8 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.histogram_read import percentiles_of_buckets
-from engine.snapshot import percentiles_by_row
+from engine.histogram_read import percentiles_by_row, percentiles_of_buckets
 from shm_layouts.histogram import N_BUCKETS
 
 sparse_rows = st.lists(

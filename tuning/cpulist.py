@@ -7,28 +7,7 @@ and the workqueue cpumask use masks in comma-separated 32-bit hex groups.
 from __future__ import annotations
 
 
-class CpuListError(ValueError):
-    """A CPU list or mask that cannot be parsed; the message quotes the bad text."""
-
-
-def parse_cpu_list(text: str) -> list[int]:
-    """'0-2,5' -> [0, 1, 2, 5]; an empty or blank string is the empty list."""
-    cpus: set[int] = set()
-    text = text.strip()
-    if not text:
-        return []
-    for part in text.split(","):
-        part = part.strip()
-        low, dash, high = part.partition("-")
-        try:
-            first = int(low)
-            last = int(high) if dash else first
-        except ValueError:
-            raise CpuListError(f"bad CPU list {text!r}: {part!r} is not a core number or range") from None
-        if first < 0 or last < first:
-            raise CpuListError(f"bad CPU list {text!r}: {part!r} is not an ascending range")
-        cpus.update(range(first, last + 1))
-    return sorted(cpus)
+from engine.cpulist import CpuListError, parse_cpu_list  # noqa: F401  (one parser, re-exported)
 
 
 def format_cpu_list(cpus: list[int] | set[int]) -> str:
@@ -52,7 +31,7 @@ def parse_cpu_mask(text: str) -> list[int]:
     try:
         value = int(digits, 16) if digits else 0
     except ValueError:
-        raise CpuListError(f"bad CPU mask {text!r}") from None
+        raise CpuListError(text, digits, "is not a hexadecimal CPU mask") from None
     return [bit for bit in range(value.bit_length()) if value >> bit & 1]
 
 

@@ -13,7 +13,6 @@ from engine.agent import LoopAgent
 from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
 from engine.ring import H_MASK, H_POSITION, producer_publish
 from engine.idle import I_DOORBELL_ADDR, I_STRATEGY, WAIT_SPIN
-from engine.worker_main import wait_for_flag
 from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
@@ -143,4 +142,4 @@ class Agent(LoopAgent):
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else
         # is already idling on empty rings.
-        return wait_for_flag(self.context, FEED_GO_OFFSET)
+        return self.wait_for_flag(FEED_GO_OFFSET)

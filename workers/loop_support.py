@@ -3,11 +3,12 @@
 All return codes or values; none raises.
 """
 
+import numpy as np
 from numba import njit
 
 from engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
     store_release_u64
-from engine.idle import pause_while_full
+from engine.idle import I_SLEEPS, pause_while_full
 from engine.ring import consumer_release, producer_claim, producer_publish
 from shm_layouts.book import BOOK_ROW_SIZE
 from shm_layouts.control_block import STOP_ALL_OFFSET
@@ -15,7 +16,6 @@ from shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_INPUT_DONE_SEQ, W_PROCESSED,
     W_PUBLISHED, W_SLEEPS,
 )
-from engine.idle import I_SLEEPS
 
 BATCH = 256  # records per read/claim: bounds the latency one batch adds
 
@@ -27,15 +27,17 @@ def stop_requested(control_address):
 
 @njit(cache=True)
 def account_pass(row_words, idle_state, work, passes):
-    """Heartbeat and pass counters: every idle pass, and every 64th busy one."""
+    """Pass counters on every pass; the heartbeat on every 64th pass and after every
+    futex sleep. A spinning worker does not read the clock on each spin, and a
+    sleeping one (at most one sleep timeout per pass) still looks alive."""
     if work > 0:
         row_words[W_BUSY_PASSES] += 1
-        if passes & 63:
-            return
     else:
         row_words[W_IDLE_PASSES] += 1
-    row_words[W_HEARTBEAT_NS] = monotonic_ns()
-    row_words[W_SLEEPS] = idle_state[I_SLEEPS]
+    slept = np.uint64(idle_state[I_SLEEPS]) != row_words[W_SLEEPS]
+    if slept or (passes & 63) == 0:
+        row_words[W_HEARTBEAT_NS] = monotonic_ns()
+        row_words[W_SLEEPS] = idle_state[I_SLEEPS]
 
 
 @njit(cache=True)
