@@ -25,10 +25,11 @@ NOBODY = 65534
 TICKPIPE = click.Group(commands={command.name: command for command in COMMANDS})
 
 # The interpreter lives under /root (mode 0700), so a process cannot exec it as nobody:
-# this one imports everything the CLI needs as root, then drops to nobody and runs it.
+# this one imports everything the CLI needs as root (commands load lazily, so by name),
+# then drops to nobody and runs it.
 _DROP_TO_NOBODY_AND_RUN = f"""
 import os, sys
-import cli.main, engine.snapshot, engine.control, engine.cleanup
+import cli.main, cli.inspect_cmd, engine.snapshot, engine.control, engine.cleanup
 import click.exceptions, json
 os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})
 sys.argv = ["tickpipe", *sys.argv[1:]]
