@@ -20,11 +20,18 @@ from shm_layouts.worker_table import (
 
 
 def ring_positions(segment) -> dict:
-    """{section: (head, tail)} for every ring."""
+    """{section: (head, tail)} for every ring.
+
+    Tail is read before head: while the engine runs, the consumer may move tail
+    past a head read earlier, and head - tail (records in flight) would go
+    negative. Head only grows, so a head read after tail is never behind it.
+    """
     positions = {}
     for ring in RINGS:
         header = ring_header(segment, ring.section)
-        positions[ring.section] = (int(header["head"]), int(header["tail"]))
+        tail = int(header["tail"])
+        head = int(header["head"])
+        positions[ring.section] = (head, tail)
     return positions
 
 
