@@ -3,6 +3,8 @@
 Rows, all measured in this one run under the same pinning:
 - tickpipe-<wait> for each wait strategy (numba loops on both sides);
 - c-cacheline: a C cache-line ping-pong compiled on the spot (the physical limit);
+- c-ring: the same round trip through two C rings built like tickpipe's (the floor
+  of the ring design: the reader loads head, then the record, two serial misses);
 - the peers a Python user would pick instead (bench/peers), skipped with a reason
   when not installed.
 """
@@ -13,6 +15,8 @@ from bench.stats import latency_row, machine_info, skipped_row
 TICKPIPE_WAITS = ("spin", "yield", "backoff", "block")
 # A sleeping round trip costs two futex wakes (~tens of us): fewer iterations.
 SLEEPING_WAITS = ("backoff", "block")
+# Native reference rows: name -> the bench.native function that samples it.
+NATIVE_RTT = {"c-cacheline": "c_cacheline_rtt_samples", "c-ring": "c_ring_rtt_samples"}
 
 
 def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = True,
@@ -23,22 +27,23 @@ def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = T
         progress(f"tickpipe-{wait}: {count:,} round trips")
         samples = ring_runs.tickpipe_rtt_samples(cores, wait, count, warmup=min(10_000, count))
         rows.append(latency_row(f"tickpipe-{wait}", samples))
-    progress(f"c-cacheline: {iterations:,} round trips")
-    rows.append(_c_cacheline_row(cores, iterations))
+    for name in NATIVE_RTT:
+        progress(f"{name}: {iterations:,} round trips")
+        rows.append(_native_row(name, cores, iterations))
     if peers:
         rows.extend(_peer_rows(cores, max(iterations // 20, 1000), progress))
     return {"results": rows, "machine": machine_info(cores)}
 
 
-def _c_cacheline_row(cores, iterations):
+def _native_row(name, cores, iterations):
     try:
-        from bench.native import NativeUnavailable, c_cacheline_rtt_samples
+        from bench import native
     except ImportError as exc:
-        return skipped_row("c-cacheline", f"bench.native missing: {exc}")
+        return skipped_row(name, f"bench.native missing: {exc}")
     try:
-        return latency_row("c-cacheline", c_cacheline_rtt_samples(tuple(cores), iterations))
-    except NativeUnavailable as exc:
-        return skipped_row("c-cacheline", str(exc))
+        return latency_row(name, getattr(native, NATIVE_RTT[name])(tuple(cores), iterations))
+    except native.NativeUnavailable as exc:
+        return skipped_row(name, str(exc))
 
 
 def _peer_rows(cores, iterations, progress):

@@ -86,8 +86,8 @@ def bench():
 
 
 def _ringrtt(cores, iterations, no_peers, quiet):
-    from bench.ringrtt import TICKPIPE_WAITS, run_ringrtt
-    total = len(TICKPIPE_WAITS) + 1 + (0 if no_peers else PEER_COUNT)
+    from bench.ringrtt import NATIVE_RTT, TICKPIPE_WAITS, run_ringrtt
+    total = len(TICKPIPE_WAITS) + len(NATIVE_RTT) + (0 if no_peers else PEER_COUNT)
     return _guard(lambda: run_ringrtt(cores, iterations, peers=not no_peers,
                                       progress=ProgressBar(total, quiet)))
 
@@ -104,7 +104,9 @@ def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
     """Round trip of one 64-byte record between two pinned processes.
 
     Rows: tickpipe with each wait strategy, c-cacheline (a C cache-line
-    ping-pong compiled here: the physical limit) and the Python peers.
+    ping-pong compiled here: the physical limit), c-ring (the same trip through
+    two C rings built like tickpipe's: the floor of the ring design) and the
+    Python peers.
     """
     report = _ringrtt(_parse_cores(cores), 5_000 if quick else iterations, no_peers, as_json)
     _emit(report, as_json, format_latency_table(report["results"], "c-cacheline"))

@@ -8,7 +8,9 @@ import time
 import numpy
 import pytest
 
-from bench.native import NativeUnavailable, c_cacheline_rtt_samples, c_ring_throughput
+from bench.native import (
+    NativeUnavailable, c_cacheline_rtt_samples, c_ring_rtt_samples, c_ring_throughput,
+)
 from bench.native.build import find_compiler
 
 CORES = tuple(sorted(os.sched_getaffinity(0))[:2])
@@ -30,8 +32,9 @@ def compiler(fresh_cache):
         pytest.skip(str(exc))
 
 
-def test_cacheline_ping_pong_gives_one_positive_sample_per_iteration(compiler):
-    samples = c_cacheline_rtt_samples(CORES, 20000, warmup=1000)
+@pytest.mark.parametrize("rtt_samples", [c_cacheline_rtt_samples, c_ring_rtt_samples])
+def test_round_trip_references_give_one_positive_sample_per_iteration(compiler, rtt_samples):
+    samples = rtt_samples(CORES, 20000, warmup=1000)
 
     assert samples.dtype == numpy.int64
     assert len(samples) == 20000
@@ -45,6 +48,7 @@ def test_ring_throughput_is_a_positive_rate_one_at_a_time_and_in_batches(compile
 
 def test_both_sides_may_share_one_core(compiler):
     assert len(c_cacheline_rtt_samples(CORES[:1], 200, warmup=20)) == 200
+    assert len(c_ring_rtt_samples(CORES[:1], 3000, warmup=20)) == 3000  # laps its 1024 slots
     assert c_ring_throughput(CORES[:1], 10_000, batch=4) > 0
 
 
@@ -77,5 +81,7 @@ def test_without_a_compiler_the_references_are_unavailable_with_the_reason(monke
 
     with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
         c_cacheline_rtt_samples(CORES, 10)
+    with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
+        c_ring_rtt_samples(CORES, 10)
     with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
         c_ring_throughput(CORES, 10)

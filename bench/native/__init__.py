@@ -3,7 +3,8 @@
 c-cacheline: a 64-byte cache-line ping-pong between two processes pinned to two
 cores, the floor of any shared-memory round trip (cacheline_pingpong.c).
 c-ring: a minimal C SPSC ring of 64-byte records between two pinned processes, the
-ceiling of one-way throughput (spsc_ring.c).
+ceiling of one-way throughput (spsc_ring.c), and its round trip over two such rings,
+the floor of tickpipe's index-published ring design (ring_pingpong.c).
 
 Both are compiled on first use with the system's C compiler (see build.py); without
 one they raise NativeUnavailable. Each program stops by itself at a wall-clock guard,
@@ -19,7 +20,8 @@ import numpy
 from bench.native.build import NativeBuildError, NativeUnavailable, run_program
 from bench.peers.pairing import check_rtt_counts, check_throughput_counts, resolve_cores
 
-__all__ = ["NativeBuildError", "NativeUnavailable", "c_cacheline_rtt_samples", "c_ring_throughput"]
+__all__ = ["NativeBuildError", "NativeUnavailable", "c_cacheline_rtt_samples", "c_ring_rtt_samples",
+           "c_ring_throughput"]
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -43,11 +45,29 @@ def c_cacheline_rtt_samples(
     The initiator runs on cores[0], the echo side on cores[1]; `warmup` round trips
     run first, unsampled. Raises TimeoutError when not done within timeout_s.
     """
+    return _rtt_samples("cacheline_pingpong", cores, iterations, warmup, timeout_s)
+
+
+def c_ring_rtt_samples(
+    cores: tuple[int, int],
+    iterations: int,
+    warmup: int = 10000,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> numpy.ndarray:
+    """Round-trip times through two C rings built like tickpipe's, int64 ns, one per iteration.
+
+    Same arguments and errors as c_cacheline_rtt_samples.
+    """
+    return _rtt_samples("ring_pingpong", cores, iterations, warmup, timeout_s)
+
+
+def _rtt_samples(program, cores, iterations, warmup, timeout_s) -> numpy.ndarray:
     check_rtt_counts(iterations, warmup)
-    raw = _run_pair("cacheline_pingpong", cores, (iterations, warmup), timeout_s)
+    raw = _run_pair(program, cores, (iterations, warmup), timeout_s)
     samples = numpy.frombuffer(raw, dtype=numpy.int64).copy()
     if len(samples) != iterations:
-        raise RuntimeError(f"cacheline_pingpong wrote {len(samples)} samples, want {iterations}")
+        raise RuntimeError(f"{program} wrote {len(samples)} samples, want {iterations}")
     return samples
 
 

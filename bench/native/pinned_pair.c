@@ -1,10 +1,10 @@
-/* pinned_pair.c: what both native references share. Two processes, one on each of two
+/* pinned_pair.c: what the native references share. Two processes, one on each of two
  * cores, over one MAP_SHARED|MAP_ANONYMOUS mapping made before fork, and spin waits
  * that give up at a wall-clock deadline, so no run can hang.
  *
- * Not a program of its own: cacheline_pingpong.c and spsc_ring.c #include it, so each
- * reference stays one compilation unit built by one `cc -O2` call, and only *.c files
- * need shipping as package data.
+ * Not a program of its own: cacheline_pingpong.c, ring_pingpong.c and spsc_ring.c
+ * #include it, so each reference stays one compilation unit built by one `cc -O2`
+ * call, and only *.c files need shipping as package data.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,0 +1,143 @@
+/* ring_pingpong.c: the floor of a round trip through tickpipe's ring design, in C.
+ *
+ * Two SPSC rings of 64-byte records between two pinned processes, one each way, under
+ * the same rules as tickpipe's rings (and spsc_ring.c): head and tail each alone in
+ * 128 bytes, a cached copy of the peer's index in local memory, and a record visible
+ * to the consumer only after the producer's release store of head.
+ *
+ * The parent publishes a record on the ping ring and spins on the pong ring's head;
+ * the child spins on the ping ring's head, copies the record into the pong ring,
+ * publishes it and releases its slot. Against cacheline_pingpong.c, where the reader
+ * spins on the record itself, each direction here takes a second, serial cache miss:
+ * the reader learns from head that a record is there, and only then loads it. The gap
+ * between the two references is what the index-published design costs; the gap
+ * between this one and tickpipe-spin is what numba and cffi cost.
+ *
+ * usage: ring_pingpong CORE_A CORE_B ITERATIONS WARMUP TIMEOUT_S > samples.bin
+ * stdout: ITERATIONS native-endian int64 round-trip times in ns (CLOCK_MONOTONIC).
+ * Exit codes: see pinned_pair.c.
+ */
+#include "pinned_pair.c"
+
+#define CAPACITY 1024u /* as tickpipe's bench rings */
+#define MASK (CAPACITY - 1)
+
+struct ring {
+    _Alignas(128) _Atomic uint64_t head; /* written by the producer only */
+    _Alignas(128) _Atomic uint64_t tail; /* written by the consumer only */
+    _Alignas(128) struct record slots[CAPACITY];
+};
+
+struct rings {
+    struct ring ping; /* parent -> child */
+    struct ring pong; /* child -> parent */
+};
+
+/* One side's view of one ring: its own index and its cached copy of the peer's. */
+struct side {
+    struct ring *ring;
+    uint64_t position;
+    uint64_t peer_cache;
+};
+
+/* Producer: wait for a free slot, copy `src` in, publish it with one release store. */
+static int send_record(const struct pair *pair, struct side *out, const struct record *src) {
+    if (out->position - out->peer_cache == CAPACITY) {
+        int timed_out = 0;
+        out->peer_cache = spin_until_changed(pair, &out->ring->tail, out->peer_cache, &timed_out);
+        if (timed_out)
+            return -1;
+    }
+    struct record *slot = &out->ring->slots[out->position & MASK];
+    memcpy(slot->payload, src->payload, sizeof slot->payload);
+    atomic_store_explicit(&slot->seq, atomic_load_explicit(&src->seq, memory_order_relaxed),
+                          memory_order_relaxed);
+    out->position++;
+    atomic_store_explicit(&out->ring->head, out->position, memory_order_release);
+    return 0;
+}
+
+/* Consumer: wait until head passes our position (acquire); the record now in reach. */
+static const struct record *await_record(const struct pair *pair, struct side *in) {
+    if (in->peer_cache == in->position) {
+        int timed_out = 0;
+        in->peer_cache = spin_until_changed(pair, &in->ring->head, in->position, &timed_out);
+        if (timed_out)
+            return NULL;
+    }
+    return &in->ring->slots[in->position & MASK];
+}
+
+static void release_record(struct side *in) {
+    in->position++;
+    atomic_store_explicit(&in->ring->tail, in->position, memory_order_release);
+}
+
+static int echo(const struct pair *pair, struct rings *rings, uint64_t round_trips) {
+    struct side in = {&rings->ping, 0, 0}, out = {&rings->pong, 0, 0};
+    for (uint64_t n = 1; n <= round_trips; n++) {
+        const struct record *record = await_record(pair, &in);
+        if (record == NULL || send_record(pair, &out, record) != 0) {
+            fail_timeout("echo side");
+            return EXIT_TIMEOUT;
+        }
+        release_record(&in);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static const long count_min[2] = {1, 0};
+    struct pair pair;
+    uint64_t counts[2];
+    parse_command_line(argc, argv, "ring_pingpong CORE_A CORE_B ITERATIONS WARMUP TIMEOUT_S > samples.bin",
+                       count_min, &pair, counts);
+    uint64_t iterations = counts[0], warmup = counts[1];
+    int64_t *samples = malloc(iterations * sizeof *samples);
+    if (samples == NULL) {
+        fprintf(stderr, "cannot allocate %llu samples\n", (unsigned long long)iterations);
+        return EXIT_SETUP;
+    }
+    memset(samples, 0xff, iterations * sizeof *samples); /* fault in now (see cacheline_pingpong.c) */
+    struct rings *rings = map_shared(sizeof *rings);
+
+    if (fork_pinned(&pair))
+        _exit(echo(&pair, rings, warmup + iterations));
+
+    struct side out = {&rings->ping, 0, 0}, in = {&rings->pong, 0, 0};
+    struct record message;
+    memset(&message, 0xab, sizeof message);
+    int status = 0;
+    for (uint64_t seq = 1; seq <= warmup + iterations; seq++) {
+        int64_t start = now_ns();
+        atomic_store_explicit(&message.seq, seq, memory_order_relaxed);
+        const struct record *echoed = NULL;
+        if (send_record(&pair, &out, &message) == 0)
+            echoed = await_record(&pair, &in);
+        if (echoed == NULL) {
+            fail_timeout("initiator side");
+            kill(pair.child, SIGKILL);
+            status = EXIT_TIMEOUT;
+            break;
+        }
+        uint64_t echoed_seq = atomic_load_explicit(&echoed->seq, memory_order_relaxed);
+        release_record(&in);
+        if (seq > warmup)
+            samples[seq - warmup - 1] = now_ns() - start;
+        if (echoed_seq != seq) {
+            fprintf(stderr, "initiator: echo carried seq %llu, want %llu\n", (unsigned long long)echoed_seq,
+                    (unsigned long long)seq);
+            kill(pair.child, SIGKILL);
+            status = EXIT_CORRUPT;
+            break;
+        }
+    }
+    int child_status = wait_child(&pair);
+    if (status == 0)
+        status = child_status;
+    if (status == 0 && fwrite(samples, sizeof *samples, iterations, stdout) != iterations) {
+        fprintf(stderr, "writing the samples failed\n");
+        status = EXIT_SETUP;
+    }
+    return status;
+}
