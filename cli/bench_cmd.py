@@ -175,34 +175,55 @@ def risk(runs, quick, as_json):
     from bench.risk_bench import run_risk_bench
     ProgressBar(1, as_json)("risk loop and checks")
     report = run_risk_bench(2 if quick else runs)
-    lines = [f"{row['name']:<22} {row['ns_per_order']:>8.1f} ns per order" for row in report["results"]]
-    _emit(report, as_json, "\n".join(lines))
+    _emit(report, as_json, _risk_table(report["results"]))
+
+
+def _risk_table(rows):
+    return "\n".join(f"{row['name']:<22} {row['ns_per_order']:>8.1f} ns per order" for row in rows)
 
 
 @bench.command(name="all")
+@cores_option
 @click.option("--out", "out_dir", default="bench/out", show_default=True, metavar="DIR",
               help="Where bench-all.json and the charts go.")
 @quick_option
 @no_peers_option
-def all_benches(out_dir, quick, no_peers):
-    """Run every bench; write DIR/bench-all.json and the charts (charts need matplotlib)."""
+@json_option
+def all_benches(cores, out_dir, quick, no_peers, as_json):
+    """Run ringrtt, throughput, pipeline and risk; print each table as it ends, and
+    write DIR/bench-all.json and the charts (charts need matplotlib).
+
+    --cores picks the two cores of ringrtt and throughput; the pipeline places its
+    four workers itself. --json prints the combined report instead of the tables.
+    """
+    from bench.pipeline import format_pipeline_table
     from bench.risk_bench import run_risk_bench
-    cores = _parse_cores(None)
-    reports = {
-        "ringrtt": _ringrtt(cores, 5_000 if quick else 200_000, no_peers, False),
-        "throughput": _throughput(cores, 200_000 if quick else 20_000_000, no_peers, False),
-        "pipeline": _pipeline(None, 3.0, quick, no_peers, False),
-        "risk": run_risk_bench(2 if quick else 7),
+    pair = _parse_cores(cores)
+    runs = {
+        "ringrtt": (lambda: _ringrtt(pair, 5_000 if quick else 200_000, no_peers, as_json),
+                    lambda rows: format_latency_table(rows, "c-cacheline")),
+        "throughput": (lambda: _throughput(pair, 200_000 if quick else 20_000_000, no_peers, as_json),
+                       lambda rows: format_throughput_table(rows, "tickpipe-batch64")),
+        "pipeline": (lambda: _pipeline(None, 3.0, quick, no_peers, as_json), format_pipeline_table),
+        "risk": (lambda: run_risk_bench(2 if quick else 7), _risk_table),
     }
+    reports = {}
+    for section, (run, table) in runs.items():
+        reports[section] = run()
+        if not as_json:
+            click.echo(f"\n== {section} ==")
+            _emit(reports[section], False, table(reports[section]["results"]))
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "bench-all.json")
     with open(path, "w") as f:
         json.dump(reports, f, indent=2)
-    click.echo(f"wrote {path}")
+    if as_json:
+        click.echo(json.dumps(reports, indent=2))
+    click.echo(f"wrote {path}", err=True)
     try:
         from bench.plots import PlotUnavailable, write_charts
         for chart in write_charts(reports, out_dir):
-            click.echo(f"wrote {chart}")
+            click.echo(f"wrote {chart}", err=True)
     except PlotUnavailable as exc:
         click.echo(f"charts skipped: {exc}", err=True)
 

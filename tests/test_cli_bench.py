@@ -71,3 +71,23 @@ def test_bench_help_should_list_both_benches():
     assert result.exit_code == 0
     assert "ringrtt" in result.output and "throughput" in result.output
 
+
+
+@pytest.mark.slow
+def test_bench_all_quick_should_print_every_table_and_write_one_json_with_every_section(tmp_path):
+    result = run("all", "--quick", "--no-peers", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    for section in ("ringrtt", "throughput", "pipeline", "risk"):
+        assert f"== {section} ==" in result.stdout
+    assert "c-ring" in result.stdout and "tickpipe-batch64" in result.stdout
+    assert "ns per order" in result.stdout
+    report = json.loads((tmp_path / "bench-all.json").read_text())
+    assert set(report) == {"ringrtt", "throughput", "pipeline", "risk"}
+    for section in report.values():
+        assert section["results"] and section["machine"]["cores"] >= 1
+
+
+def test_bench_all_when_cores_are_bad_then_exit_2_before_running_anything(tmp_path):
+    result = run("all", "--quick", "--no-peers", "--cores", "0,9999", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "core 9999 is not available" in result.output
+    assert not (tmp_path / "bench-all.json").exists()
