@@ -67,7 +67,10 @@ def pong_loop(in_handle, in_words, out_handle, out_words, idle_state, inputs, co
 
 @njit(cache=True)
 def produce_loop(handle, words, idle_state, count, batch):
-    """Publish records 1..count in batches of up to `batch`; returns 0."""
+    """Publish records 1..count in batches of up to `batch`; returns 0.
+
+    Every record is written whole, 8 words: its number first and last, and a
+    payload the consumer checks (a worker writes all of its record too)."""
     mask = handle[H_MASK]
     sent = 0
     streak = 0
@@ -84,6 +87,8 @@ def produce_loop(handle, words, idle_state, count, batch):
             slot = (position + i) & mask
             sent += 1
             words[slot, 0] = sent
+            for w in range(1, 7):
+                words[slot, w] = sent + w
             words[slot, 7] = sent
         producer_publish(handle, got)
     return 0
@@ -91,7 +96,8 @@ def produce_loop(handle, words, idle_state, count, batch):
 
 @njit(cache=True)
 def consume_loop(handle, words, idle_state, inputs, count, batch, times):
-    """Read `count` records in batches of up to `batch`, checking 1, 2, 3 ... in order.
+    """Read `count` records in batches of up to `batch`, checking 1, 2, 3 ... in order
+    and every word of each.
 
     times[0] = ns at the first record, times[1] = ns after the last.
     Returns how many records were out of order or torn (0 when correct).
@@ -111,7 +117,10 @@ def consume_loop(handle, words, idle_state, inputs, count, batch, times):
         for i in range(got):
             slot = (position + i) & mask
             received += 1
-            if words[slot, 0] != received or words[slot, 7] != received:
+            payload = 0
+            for w in range(1, 7):
+                payload += words[slot, w]
+            if words[slot, 0] != received or words[slot, 7] != received or payload != 6 * received + 21:
                 errors += 1
         consumer_release(handle, got)
     times[1] = monotonic_ns()
