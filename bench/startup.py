@@ -9,13 +9,17 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-from bench.ring_runs import make_ring_segment
+from bench import ring_loops
+from bench.ring_runs import BenchError, make_ring_segment
 from engine.atomics_lib import lib
-from engine.ring import RingProducer, ring_records
+from engine.idle import make_idle_state
+from engine.wait_codes import WAIT_SPIN
+from engine.ring import producer_handle, ring_records, ring_words
 from engine.segment import SegmentError, attach_segment, unlink_segment
 from shm_layouts.market_data import MARKET_DATA_DTYPE
 
@@ -48,17 +52,21 @@ def engine_first_tick_s(timeout: float = 120.0) -> float:
 def worker_first_record_s() -> float:
     segment = make_ring_segment("startup", ["data"], 1024, "spin")
     try:
-        record = np.zeros(1, dtype=MARKET_DATA_DTYPE)
-        record["seq"] = 1
-        record.view(np.uint64).reshape(-1, 8)[:, 7] = 1  # what consume_loop checks
-        RingProducer(segment, "data", MARKET_DATA_DTYPE).try_push(record)
-        out = f"/tmp/tickpipe-startup-{os.getpid()}.npy"
-        launched = lib.tp_monotonic_ns()
-        subprocess.run([sys.executable, "-m", "bench.ring_side", "consume", segment.name,
-                        "--core", str(min(os.sched_getaffinity(0))), "--count", "1",
-                        "--wait", "spin", "--out", out], check=True, timeout=120)
-        first = int(np.load(out)[0])
-        os.unlink(out)
+        # Record 1 written by the throughput bench's own producer loop, so it is
+        # exactly what consume_loop checks.
+        ring_loops.produce_loop(producer_handle(segment, "data"), ring_words(segment, "data"),
+                                make_idle_state(WAIT_SPIN, 0), 1, 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "times.npy")
+            launched = lib.tp_monotonic_ns()
+            result = subprocess.run([sys.executable, "-m", "bench.ring_side", "consume", segment.name,
+                                     "--core", str(min(os.sched_getaffinity(0))), "--count", "1",
+                                     "--wait", "spin", "--out", out],
+                                    stderr=subprocess.PIPE, text=True, timeout=120)
+            if result.returncode:
+                last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+                raise BenchError(f"startup: the consumer exited {result.returncode}: {last}")
+            first = int(np.load(out)[0])
         return (first - launched) / 1e9
     finally:
         segment.close()

@@ -50,3 +50,22 @@ def test_bench_pipeline_when_cores_are_bad_then_one_line_error_and_exit_2():
     assert result.exit_code == 2
     assert "--cores 'x,y'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bench_startup_when_run_once_then_both_start_times_are_positive_and_under_a_minute():
+    report = _bench_json("startup", "--repeats", "1")
+    rows = {row["name"]: row for row in report["results"]}
+    assert set(rows) == {"engine-run-to-first-tick", "worker-launch-to-first-record"}
+    for row in rows.values():
+        assert 0 < row["median_s"] <= row["max_s"] < 60
+
+
+def test_bench_soak_shortest_when_run_then_every_worker_has_both_memory_rows_and_nothing_is_lost():
+    report = _bench_json("soak", "--seconds", "5")
+    names = {row["name"] for row in report["results"]}
+    assert names == {f"{role}-{kind}" for role in ("feed", "strategy", "risk", "gateway")
+                     for kind in ("RssAnon", "RssShmem")}
+    assert report["run"]["ticks"] > 0 and report["run"]["lost"] == 0
+    for row in report["results"]:
+        assert row["samples"] >= 2 and row["first_bytes"] > 0
+        assert row["growth_bytes"] == row["last_bytes"] - row["first_bytes"]
