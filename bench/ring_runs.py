@@ -37,15 +37,22 @@ def _run_sides(sides: list[list[str]]) -> None:
     procs = [subprocess.Popen([sys.executable, "-m", "bench.ring_side", *side],
                               stderr=subprocess.PIPE, text=True) for side in sides]
     failures = []
-    for proc, side in zip(procs, sides):
-        try:
-            _, err = proc.communicate(timeout=SIDE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            for p in procs:
-                p.kill()
-            raise BenchError(f"bench side {side[0]} did not finish in {SIDE_TIMEOUT_S} s") from None
-        if proc.returncode:
-            failures.append(f"{side[0]} exited {proc.returncode}: {err.strip().splitlines()[-1:]}")
+    try:
+        for proc, side in zip(procs, sides):
+            try:
+                _, err = proc.communicate(timeout=SIDE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"bench side {side[0]} did not finish in {SIDE_TIMEOUT_S} s") from None
+            if proc.returncode:
+                last = (err.strip().splitlines() or ["no message"])[-1]
+                failures.append(f"{side[0]} exited {proc.returncode}: {last}")
+    finally:
+        # On a timeout, a failure or a signal here, a side left spinning on a
+        # ring would hold its core for good.
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     if failures:
         raise BenchError("; ".join(failures))
 

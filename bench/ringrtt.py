@@ -25,6 +25,12 @@ def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = T
     for wait in waits:
         count = iterations // 10 if wait in SLEEPING_WAITS else iterations
         progress(f"tickpipe-{wait}: {count:,} round trips")
+        if wait == "spin" and cores[0] == cores[1]:
+            # Each side would spin out its whole time slice before the other ran:
+            # milliseconds a round trip, and a figure that means nothing.
+            rows.append(skipped_row("tickpipe-spin", f"both sides on core {cores[0]}: a spinning "
+                                    "side holds the core its peer needs (give two with --cores)"))
+            continue
         samples = ring_runs.tickpipe_rtt_samples(cores, wait, count, warmup=min(10_000, count))
         rows.append(latency_row(f"tickpipe-{wait}", samples))
     for name in NATIVE_RTT:

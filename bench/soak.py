@@ -6,11 +6,13 @@ mapped) every few seconds; flat means the last sample equals the first one
 taken after warm-up.
 """
 
+import json
 import os
 import subprocess
 import sys
 import time
 
+from bench.ring_runs import BenchError
 from engine.engine_layout import ROLES
 from engine.segment import SegmentError, attach_segment
 from shm_layouts.worker_table import WORKER_DTYPE
@@ -31,21 +33,22 @@ def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
     name = f"bench-{os.getpid()}-soak"
     proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", str(seconds),
                              "--rate", str(rate), "--json", "--name", name],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    samples = {role: [] for role in ROLES}
-    segment = None
-    while proc.poll() is None:
-        time.sleep(every if segment else 0.2)
-        try:
-            segment = segment or attach_segment(name, readonly=True)
-        except SegmentError:
-            continue
-        for index, role in enumerate(ROLES):
-            pid = int(segment.view("workers", WORKER_DTYPE)[index]["pid"])
-            usage = _rss(pid)
-            if usage:
-                samples[role].append(usage)
-    report = __import__("json").loads(proc.stdout.read())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    every = min(every, seconds / 5)  # a short run still gets a handful of samples
+    try:
+        samples = _sample_workers(proc, name, every)
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:  # stopped early (Ctrl-C, SIGTERM): the engine drains and goes
+            proc.terminate()
+            proc.wait()
+    if proc.returncode:
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise BenchError(f"soak: the engine exited {proc.returncode}: {last}")
+    empty = [role for role, series in samples.items() if not series]
+    if empty:
+        raise BenchError(f"soak: no memory sample of {', '.join(empty)}; run longer than {every:g} s")
+    report = json.loads(out)
     rows = []
     for role, series in samples.items():
         steady = series[1:] or series  # the first sample may still be warming up
@@ -58,6 +61,18 @@ def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
             "machine": machine_info(sorted(os.sched_getaffinity(0)))}
 
 
-if __name__ == "__main__":
-    import json
-    print(json.dumps(run_soak(), indent=2))
+def _sample_workers(proc, name: str, every: float) -> dict:
+    """{role: [rss, ...]} every `every` seconds while the engine runs."""
+    samples = {role: [] for role in ROLES}
+    segment = None
+    while proc.poll() is None:
+        time.sleep(every if segment else 0.2)
+        try:
+            segment = segment or attach_segment(name, readonly=True)
+        except SegmentError:
+            continue
+        for index, role in enumerate(ROLES):
+            usage = _rss(int(segment.view("workers", WORKER_DTYPE)[index]["pid"]))
+            if usage:
+                samples[role].append(usage)
+    return samples

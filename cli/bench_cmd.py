@@ -2,11 +2,14 @@
 
 import json
 import os
+import signal
+import threading
 import time
 
 import click
 
 from bench.stats import format_latency_table, format_throughput_table, machine_line, parse_cores
+from cli.params import FiniteFloatRange
 
 PEER_COUNT = 6  # bench/peers: PEER_NAMES
 
@@ -72,7 +75,22 @@ cores_option = click.option("--cores", default=None, metavar="A,B",
 quick_option = click.option("--quick", is_flag=True, help="A short run (tests and smoke checks).")
 no_peers_option = click.option("--no-peers", is_flag=True, help="Leave out the peers.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-plot_option = click.option("--plot", "plot_dir", default=None, metavar="DIR",
+
+
+def _writable_dir(ctx, param, value):
+    """Make DIR now and check it takes files, so a bad path fails before the run, not after."""
+    if value is None:
+        return None
+    try:
+        os.makedirs(value, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {value!r}: {exc.strerror}") from None
+    if not os.access(value, os.W_OK):
+        raise click.BadParameter(f"{value!r} is not writable")
+    return value
+
+
+plot_option = click.option("--plot", "plot_dir", default=None, metavar="DIR", callback=_writable_dir,
                            help="Write PNG charts to DIR (needs the 'plot' extra: matplotlib).")
 
 
@@ -83,6 +101,14 @@ def bench():
     Every run names the machine (CPU, cores, kernel, pinning, page size); timings
     are meant as ratios against the reference rows measured in the same run.
     """
+    # SIGTERM (a `timeout`, a CI runner) ends a bench the way Ctrl-C does: through
+    # the finally blocks that kill its side processes and unlink its segments.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _ringrtt(cores, iterations, no_peers, quiet):
@@ -94,7 +120,7 @@ def _ringrtt(cores, iterations, no_peers, quiet):
 
 @bench.command()
 @cores_option
-@click.option("--iterations", type=click.IntRange(min=100), default=200_000, show_default=True,
+@click.option("--iterations", type=click.IntRange(min=100, max=50_000_000), default=200_000, show_default=True,
               help="Round trips per spinning row (sleeping rows and peers run fewer).")
 @quick_option
 @no_peers_option
@@ -123,7 +149,7 @@ def _throughput(cores, records, no_peers, quiet):
 
 @bench.command()
 @cores_option
-@click.option("--records", type=click.IntRange(min=1000), default=20_000_000, show_default=True,
+@click.option("--records", type=click.IntRange(min=1000, max=10_000_000_000), default=20_000_000, show_default=True,
               help="Records per tickpipe row (peers move fewer).")
 @quick_option
 @no_peers_option
@@ -150,7 +176,7 @@ def _pipeline(cores, seconds, quick, no_peers, quiet):
 @bench.command()
 @click.option("--cores", default=None, metavar="LIST",
               help="Cores for feed, strategy, risk, gateway (default: automatic placement).")
-@click.option("--seconds", type=click.FloatRange(min=0.5), default=3.0, show_default=True,
+@click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=3.0, show_default=True,
               help="Run time per offered rate.")
 @quick_option
 @no_peers_option
@@ -167,7 +193,7 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
 
 
 @bench.command()
-@click.option("--runs", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--runs", type=click.IntRange(min=1, max=1000), default=7, show_default=True)
 @quick_option
 @json_option
 def risk(runs, quick, as_json):
@@ -185,6 +211,7 @@ def _risk_table(rows):
 @bench.command(name="all")
 @cores_option
 @click.option("--out", "out_dir", default="bench/out", show_default=True, metavar="DIR",
+              callback=_writable_dir,
               help="Where bench-all.json and the charts go.")
 @quick_option
 @no_peers_option
@@ -213,7 +240,6 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
         if not as_json:
             click.echo(f"\n== {section} ==")
             _emit(reports[section], False, table(reports[section]["results"]))
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "bench-all.json")
     with open(path, "w") as f:
         json.dump(reports, f, indent=2)
@@ -229,7 +255,7 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
 
 
 @bench.command()
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1, max=100), default=5, show_default=True)
 @json_option
 def startup(repeats, as_json):
     """Start-up with a warm numba cache: `tickpipe run` to the first tick, and a worker
@@ -243,8 +269,8 @@ def startup(repeats, as_json):
 
 
 @bench.command()
-@click.option("--seconds", type=click.FloatRange(min=5), default=60.0, show_default=True)
-@click.option("--rate", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seconds", type=FiniteFloatRange(min=5, max=7 * 86400), default=60.0, show_default=True)
+@click.option("--rate", type=click.IntRange(min=0, max=1_000_000_000), default=0, show_default=True,
               help="Offered ticks/s; 0 = flat out.")
 @json_option
 def soak(seconds, rate, as_json):

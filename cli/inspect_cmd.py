@@ -13,6 +13,8 @@ import time
 
 import click
 
+from cli.params import FiniteFloatRange
+
 
 def _attach(engine: str):
     from engine.segment import SegmentError
@@ -46,7 +48,7 @@ def ls_command(as_json):
 @click.option("--json", "as_json", is_flag=True,
               help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk); "
                    "with --watch, one JSON line per refresh.")
-@click.option("--watch", type=click.FloatRange(min=0.01), is_flag=False, flag_value=1.0,
+@click.option("--watch", type=FiniteFloatRange(min=0.01), is_flag=False, flag_value=1.0,
               default=None, metavar="[SECONDS]",
               help="Refresh in place every SECONDS (default 1) like top; rates and interval "
                    "percentiles are over the time between refreshes.")

@@ -1,7 +1,13 @@
 """`tickpipe bench ...` through click's CliRunner: JSON rows, and one-line errors for bad input."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -91,3 +97,36 @@ def test_bench_all_when_cores_are_bad_then_exit_2_before_running_anything(tmp_pa
     result = run("all", "--quick", "--no-peers", "--cores", "0,9999", "--out", str(tmp_path))
     assert result.exit_code == 2 and "core 9999 is not available" in result.output
     assert not (tmp_path / "bench-all.json").exists()
+
+
+@pytest.mark.slow
+def test_bench_ringrtt_when_both_sides_share_one_core_then_spin_is_skipped_and_the_rest_runs():
+    result = run("ringrtt", "--quick", "--no-peers", "--json", "--cores", "0,0")
+    assert result.exit_code == 0, result.output
+    rows = rows_by_name(json.loads(result.stdout))
+    assert "both sides on core 0" in rows["tickpipe-spin"]["skipped"]
+    for wait in ("yield", "backoff", "block"):
+        assert rows[f"tickpipe-{wait}"]["p50_ns"] > 0
+
+
+@pytest.mark.slow
+def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
+    command = [sys.executable, "-m", "cli", "bench", "ringrtt", "--no-peers", "--iterations", "50000000"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prefix = f"tickpipe.bench-{proc.pid}-"
+    try:
+        deadline = time.monotonic() + 60
+        while not any(name.startswith(prefix) for name in os.listdir("/dev/shm")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no bench segment appeared"
+            time.sleep(0.05)
+        sides = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.5)  # the sides are up and spinning
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith(prefix)]
+    gone, alive = psutil.wait_procs(sides, timeout=10)
+    assert not alive
