@@ -19,6 +19,23 @@ from shm_layouts.market_data import PRICE_SCALE
 from shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
 
 
+# Upper bounds. Every int in the config ends up in an int64 (a params array, a shm
+# record) and in arithmetic there, where an overflow is silent: these keep it in range.
+MAX_RATE = 100_000_000          # ticks/s; above what flat out (rate = 0) reaches, ~30 M/s
+MAX_SYMBOLS = 1 << 16           # records carry symbol_id as a uint16
+MAX_PRICE = 10 ** 11            # price units: 10,000,000.00 a lot at PRICE_SCALE 10_000
+MAX_QTY = 1_000_000             # lots in one quote or order (the records' qty is int32)
+MAX_NOTIONAL = MAX_PRICE * MAX_QTY  # 1e17: risk's qty x price stays ~90x below int64's max
+MAX_POSITION = 10 ** 12         # lots; bench/risk_bench.py sets 10**12 to take the limit away
+MAX_BAND_BPS = 10_000           # 100 %; risk computes band_bps x mid
+MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 MB at most
+MAX_SEED = 2 ** 32 - 1          # the feed multiplies the seed by 2654435761 in a uint64
+MAX_EVERY = 1_000_000_000       # "every N ticks/orders"; larger means never anyway
+MAX_WINDOW = 1_000_000          # ticks
+# The strategy keeps symbols x window float64s: 2^24 of them is 128 MiB.
+MAX_WINDOW_CELLS = 1 << 24
+
+
 class ConfigError(Exception):
     """A bad config value; the message is one line naming the field and the value."""
 
@@ -29,6 +46,7 @@ class Field:
     default: object
     help: str
     minimum: float | None = None
+    maximum: int | None = None
     choices: tuple | None = None
     power_of_two: bool = False
 
@@ -38,7 +56,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "name": Field(str, "tickpipe", "segment name: a-z, 0-9, '-', '_'"),
         "seconds": Field(float, 10.0, "run time; 0 runs until Ctrl-C", minimum=0),
         "rate": Field(int, 100_000, "ticks/s offered by the feed; 0 = as fast as the rings take them",
-                      minimum=0),
+                      minimum=0, maximum=MAX_RATE),
         "cores": Field(list, [], "cores for feed, strategy, risk, gateway; empty = automatic"),
         "wait": Field(str, "auto", "wait strategy; auto = spin only for a worker that owns a core",
                       choices=("auto",) + tuple(WAIT_CODES)),
@@ -59,35 +77,40 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "drain_timeout_s": Field(float, 10.0, "time to drain the rings at stop", minimum=0.1),
     },
     "feed": {
-        "symbols": Field(int, 8, "number of synthetic symbols", minimum=1),
-        "start_px": Field(int, 100 * PRICE_SCALE, "first mid, price units", minimum=1),
-        "tick_size": Field(int, PRICE_SCALE // 100, "price increment, price units", minimum=1),
-        "spread_ticks": Field(int, 1, "quoted spread, ticks", minimum=1),
-        "max_qty": Field(int, 500, "largest quoted size, lots", minimum=1),
-        "trade_every": Field(int, 10, "one trade event every N ticks; 0 = none", minimum=0),
-        "seed": Field(int, 42, "random seed", minimum=0),
+        "symbols": Field(int, 8, "number of synthetic symbols", minimum=1, maximum=MAX_SYMBOLS),
+        "start_px": Field(int, 100 * PRICE_SCALE, "first mid, price units", minimum=1,
+                          maximum=MAX_PRICE),
+        "tick_size": Field(int, PRICE_SCALE // 100, "price increment, price units", minimum=1,
+                           maximum=MAX_PRICE),
+        "spread_ticks": Field(int, 1, "quoted spread, ticks", minimum=1, maximum=MAX_PRICE),
+        "max_qty": Field(int, 500, "largest quoted size, lots", minimum=1, maximum=MAX_QTY),
+        "trade_every": Field(int, 10, "one trade event every N ticks; 0 = none", minimum=0,
+                             maximum=MAX_EVERY),
+        "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
     },
     "strategy": {
-        "window": Field(int, 64, "rolling window of mids, ticks", minimum=2),
+        "window": Field(int, 64, "rolling window of mids, ticks", minimum=2, maximum=MAX_WINDOW),
         "entry_z": Field(float, 2.0, "z-score that triggers an order", minimum=0.0),
-        "order_qty": Field(int, 10, "lots per order", minimum=1),
-        "max_position": Field(int, 100, "the strategy stops adding past this, lots", minimum=0),
+        "order_qty": Field(int, 10, "lots per order", minimum=1, maximum=MAX_QTY),
+        "max_position": Field(int, 100, "the strategy stops adding past this, lots", minimum=0,
+                              maximum=MAX_POSITION),
     },
     "risk": {
         "trading_state": Field(str, "ACTIVE", "initial trading state",
                                choices=tuple(TRADING_STATE_CODES)),
-        "max_order_qty": Field(int, 100, "largest order, lots", minimum=1),
+        "max_order_qty": Field(int, 100, "largest order, lots", minimum=1, maximum=MAX_QTY),
         "max_notional": Field(int, 100_000 * PRICE_SCALE, "largest qty x price, price units",
-                              minimum=1),
+                              minimum=1, maximum=MAX_NOTIONAL),
         "price_band_bps": Field(int, 500, "fat finger: limit within this of the mid, bps",
-                                minimum=0),
+                                minimum=0, maximum=MAX_BAND_BPS),
         "max_position": Field(int, 200, "largest absolute position incl. open orders, lots",
-                              minimum=0),
-        "max_orders_per_s": Field(int, 50_000, "orders per rolling second", minimum=1),
+                              minimum=0, maximum=MAX_POSITION),
+        "max_orders_per_s": Field(int, 50_000, "orders per rolling second", minimum=1,
+                                  maximum=MAX_ORDERS_PER_S),
     },
     "gateway": {
         "reject_every": Field(int, 0, "simulated exchange rejects every Nth order; 0 = none",
-                              minimum=0),
+                              minimum=0, maximum=MAX_EVERY),
     },
 }
 
@@ -112,6 +135,9 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError(f"config file {path!r} not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses
+            raise ConfigError(f"config file {path!r} is not valid TOML: not UTF-8 "
+                              f"({exc.reason} at byte {exc.start})") from None
         except OSError as exc:
             raise ConfigError(f"config file {path!r}: {exc.strerror}") from None
         _merge(config, data)
@@ -148,16 +174,32 @@ def validate(config: dict) -> None:
                 raise ConfigError(f"config {where}: must be a finite number")
             if spec.minimum is not None and value < spec.minimum:
                 raise ConfigError(f"config {where}: must be >= {spec.minimum}")
+            if spec.maximum is not None and value > spec.maximum:
+                raise ConfigError(f"config {where}: must be <= {spec.maximum}")
             if spec.choices is not None and value not in spec.choices:
                 raise ConfigError(f"config {where}: must be one of {', '.join(spec.choices)}")
             if spec.power_of_two and (value & (value - 1) or value > MAX_CAPACITY):
                 raise ConfigError(f"config {where}: must be a power of two <= {MAX_CAPACITY}")
+    _validate_products(config)
     _validate_cores(config["engine"]["cores"])
     from engine.segment import SegmentError, check_engine_name
     try:
         check_engine_name(config["engine"]["name"])
     except SegmentError as exc:
         raise ConfigError(f"config [engine] name: {exc}") from None
+
+
+def _validate_products(config: dict) -> None:
+    """Bounds on two fields together: each alone is in range, their product may not be."""
+    feed, strategy = config["feed"], config["strategy"]
+    half_spread = feed["spread_ticks"] * feed["tick_size"]
+    if half_spread > MAX_PRICE:  # the feed quotes mid +- this
+        raise ConfigError(f"config [feed] spread_ticks = {feed['spread_ticks']!r}: spread_ticks x "
+                          f"tick_size = {half_spread} must be <= {MAX_PRICE}")
+    cells = feed["symbols"] * strategy["window"]
+    if cells > MAX_WINDOW_CELLS:  # the strategy allocates one window per symbol
+        raise ConfigError(f"config [strategy] window = {strategy['window']!r}: window x [feed] "
+                          f"symbols = {cells} must be <= {MAX_WINDOW_CELLS}")
 
 
 def _validate_cores(cores: list) -> None:

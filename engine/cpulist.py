@@ -1,8 +1,13 @@
 """CPU lists as people and the kernel write them: '0-2,5' -> 0, 1, 2, 5.
 
 One parser for `--cores`, the config, the isolated/nohz_full files and the
-tuning script; a descending or negative range is refused, not read as empty.
+tuning script; a descending or negative range is refused, not read as empty,
+and a range past the largest CPU number Linux can have is refused before it is
+expanded (a typo like 0-999999999999 would otherwise eat all memory).
 """
+
+# Linux builds for at most 8192 CPUs (NR_CPUS), numbered 0 .. 8191.
+MAX_CPU = 8191
 
 
 class CpuListError(ValueError):
@@ -29,6 +34,10 @@ def expand_cpu_list(text: str) -> list[int]:
             raise CpuListError(text, part, "is not a core number or range") from None
         if first < 0 or last < first:
             raise CpuListError(text, part, "is not an ascending range")
+        if last > MAX_CPU:
+            raise CpuListError(text, part, f"goes past CPU {MAX_CPU}, the largest Linux has")
+        if len(cpus) + last - first + 1 > MAX_CPU + 1:  # repeated parts: bound the total too
+            raise CpuListError(text, part, f"makes the list longer than {MAX_CPU + 1} CPUs")
         cpus.extend(range(first, last + 1))
     return cpus
 

@@ -11,6 +11,7 @@ prometheus_client is the optional extra `metrics`; import this module only
 when it is installed (MetricsUnavailable says how to get it).
 """
 
+import socket
 import threading
 
 import numpy as np
@@ -29,6 +30,7 @@ from shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
 from shm_layouts.histogram import HOPS
 
 NS = 1e-9
+METRICS_PATH = "/metrics"
 QUANTILES = {"p50": "0.5", "p90": "0.9", "p99": "0.99", "p999": "0.999", "max": "1"}
 # Histogram edges: 64 ns .. 2^36 ns (~69 s), each a bucket low edge of the segment's histogram.
 EDGE_EXPONENTS = range(6, 37)
@@ -67,11 +69,45 @@ def registry_for(inspector: Inspector):
 def serve(inspector: Inspector, port: int, bind: str = "127.0.0.1"):
     """Start the /metrics HTTP server in a daemon thread; returns (host, port) it listens on.
     Raises MetricsUnavailable without prometheus_client, OSError when it cannot listen."""
-    from prometheus_client import start_http_server
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    started = start_http_server(port, addr=bind, registry=registry_for(inspector))
-    server = started[0] if isinstance(started, tuple) else None
-    return (bind, server.server_address[1] if server is not None else port)
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format, *args):  # a scrape per second must not fill the terminal
+            pass
+
+    class Server(ThreadingWSGIServer):
+        # IPv4 or IPv6, as `bind` resolves; the class attribute is what socketserver reads.
+        address_family = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM,
+                                            flags=socket.AI_PASSIVE)[0][0]
+
+    app = metrics_only(make_wsgi_app(registry_for(inspector)))
+    server = make_server(bind, port, app, Server, handler_class=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return (bind, server.server_address[1])
+
+
+def metrics_only(metrics_app):
+    """prometheus_client answers every path with the metrics; a typo'd scrape path should
+    fail loudly (404), not look healthy. / gets a pointer to /metrics."""
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == METRICS_PATH:
+            return metrics_app(environ, start_response)
+        if path == "/":
+            return _plain(start_response, "200 OK", f"tickpipe metrics: see {METRICS_PATH}\n")
+        return _plain(start_response, "404 Not Found",
+                      f"404 not found: {path}; tickpipe metrics are at {METRICS_PATH}\n")
+    return app
+
+
+def _plain(start_response, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def families(data: dict, histograms: np.ndarray) -> list:

@@ -108,6 +108,31 @@ def test_print_config_when_a_config_file_is_given_then_options_override_it(tmp_p
     pytest.param('[engine]\ncores = ["0"]\n', ["core '0' is not a core number"],
                  id="core-not-a-number"),
     pytest.param("[engine\nseconds = 1\n", ["is not valid TOML", "line 1"], id="bad-toml-syntax"),
+    pytest.param("[feed]\nsymbols = 100000000\n", ["[feed] symbols = 100000000",
+                                                     "must be <= 65536"], id="symbols-past-uint16"),
+    pytest.param("[strategy]\nwindow = 1000000000\n", ["[strategy] window = 1000000000",
+                                                         "must be <= 1000000"], id="huge-window"),
+    pytest.param("[feed]\nsymbols = 65536\n[strategy]\nwindow = 1000\n",
+                 ["[strategy] window = 1000", "window x [feed] symbols = 65536000",
+                  "must be <= 16777216"], id="window-times-symbols"),
+    pytest.param("[feed]\nstart_px = 9223372036854775807\n",
+                 ["[feed] start_px = 9223372036854775807", "must be <= 100000000000"],
+                 id="start-px-at-int64-max"),
+    pytest.param("[feed]\ntick_size = 100000000000\nspread_ticks = 2\n",
+                 ["[feed] spread_ticks = 2", "tick_size = 200000000000 must be <= 100000000000"],
+                 id="half-spread-too-wide"),
+    pytest.param("[feed]\nseed = 18446744073709551616\n", ["[feed] seed = 18446744073709551616",
+                                                             "must be <= 4294967295"],
+                 id="seed-past-uint64"),
+    pytest.param("[risk]\nmax_notional = 99999999999999999999\n",
+                 ["[risk] max_notional = 99999999999999999999", "must be <= 100000000000000000"],
+                 id="notional-past-int64"),
+    pytest.param("[risk]\nmax_orders_per_s = 1000000000\n",
+                 ["[risk] max_orders_per_s = 1000000000", "must be <= 10000000"],
+                 id="rate-limit-table-too-big"),
+    pytest.param("[gateway]\nreject_every = 9223372036854775808\n",
+                 ["[gateway] reject_every = 9223372036854775808", "must be <= 1000000000"],
+                 id="reject-every-past-int64"),
 ])
 def test_run_when_the_config_file_has_a_bad_value_then_one_line_names_field_and_value(
         tmp_path, toml_text, fragments):
@@ -126,6 +151,11 @@ def test_run_when_the_config_file_has_a_bad_value_then_one_line_names_field_and_
     pytest.param(["--cores", "0,0,0,0,0"], ["cores = [0, 0, 0, 0, 0]", "give 1 to 4 cores"],
                  id="five-cores"),
     pytest.param(["--rate", "-5"], ["[engine] rate = -5", "must be >= 0"], id="negative-rate"),
+    pytest.param(["--rate", "99999999999999999999"],
+                 ["config [engine] rate = 99999999999999999999: must be <= 100000000"],
+                 id="rate-past-int64"),
+    pytest.param(["--cores", "0-999999999999"],
+                 ["--cores '0-999999999999'", "goes past CPU 8191"], id="huge-core-range"),
     pytest.param(["--seconds", "-1"], ["[engine] seconds = -1.0", "must be >= 0"],
                  id="negative-seconds"),
     pytest.param(["--name", "Bad Name"], ["bad engine name 'Bad Name'"], id="bad-engine-name"),
@@ -134,6 +164,32 @@ def test_run_when_the_config_file_has_a_bad_value_then_one_line_names_field_and_
 ])
 def test_run_when_an_option_has_a_bad_value_then_one_line_names_field_and_value(args, fragments):
     assert_one_line_error(print_config(*args), *fragments)
+
+
+def test_run_when_the_config_file_is_not_utf8_then_one_line_says_it_is_not_valid_toml(tmp_path):
+    path = tmp_path / "latin.toml"
+    path.write_bytes(b"\xff\xfe[engine]\n")
+    assert_one_line_error(print_config(str(path)), f"config file {str(path)!r} is not valid TOML",
+                          "not UTF-8", "at byte 0")
+
+
+def test_load_config_when_every_int_is_at_its_maximum_then_it_is_accepted():
+    # The bounds are the largest legal values, not one past them.
+    overrides = {section: {key: spec.maximum for key, spec in fields.items()
+                           if spec.maximum is not None}
+                 for section, fields in SCHEMA.items()}
+    overrides["feed"].update(spread_ticks=1, symbols=16)
+    config = load_config(overrides=overrides)
+    assert config["feed"]["start_px"] == overrides["feed"]["start_px"]
+
+
+def test_load_config_when_an_int_field_could_overflow_int64_then_it_has_a_maximum():
+    # Ints land in int64s (params arrays, shm records): none may go unbounded. max_restarts
+    # is the exception: only the supervisor's Python compares against it.
+    unbounded = [f"[{section}] {key}" for section, fields in SCHEMA.items()
+                 for key, spec in fields.items()
+                 if spec.kind is int and spec.maximum is None and not spec.power_of_two]
+    assert unbounded == ["[engine] max_restarts"]
 
 
 def test_run_when_wait_option_is_not_a_choice_then_click_names_option_and_value():

@@ -76,6 +76,10 @@ def test_check_when_cores_not_given_on_2_cores_then_core_1_and_says_so(tmp_path)
     (["--engine-size", "-5"], "expected a positive number of bytes"),
     (["--engine-size", "0"], "must be positive"),
     (["--engine-size", "lots"], "expected a positive number of bytes"),
+    (["--engine-size", "99999999999999999999G"],
+     "--engine-size '99999999999999999999G': must be <= 25273344000 bytes (this host's memory, 23.5 GiB)"),
+    (["--engine-size", "24681001K"], "must be <= 25273344000 bytes"),
+    (["--cores", "0-999999999999"], "'0-999999999999' goes past CPU 8191, the largest Linux has"),
     (["--user", "no-such-user-here"], "no such user"),
 ])
 def test_check_when_input_bad_then_one_line_and_exit_2(host, args, message):
@@ -84,6 +88,12 @@ def test_check_when_input_bad_then_one_line_and_exit_2(host, args, message):
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_check_when_engine_size_is_the_hosts_whole_memory_then_accepted(host):
+    items, result = statuses(host, "--engine-size", "24681000K")
+    assert result.exit_code in (0, 1), result.output
+    assert result.stderr == ""
 
 
 def test_check_when_file_missing_then_item_unsupported(host):

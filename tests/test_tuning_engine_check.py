@@ -55,6 +55,14 @@ def test_check_engine_when_no_worker_running_then_one_line_and_exit_2():
                                      "for '-m engine.worker_main --engine no-such-engine-xyz' in /proc/*/cmdline)")
 
 
+@pytest.mark.parametrize("name", ["../x", "Bad Name", "a" * 32])
+def test_check_engine_when_name_is_bad_then_the_same_bad_engine_name_line_and_exit_2(name):
+    result = run_check(Host("/"), "--engine", name)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"Error: bad engine name {name!r}: use 1-31 characters of a-z, "
+                                     "0-9, '-' and '_', starting with a letter or digit")
+
+
 def _fake_worker(root, pid, role, cpus, policy, vmlck, switches):
     proc = root / f"proc/{pid}"
     proc.mkdir(parents=True)

@@ -81,6 +81,7 @@ def _sched_policy(host, pid: int) -> tuple[str, int]:
 
 def check_engine_workers(host, engine: str, targets: TuningTargets,
                          sample_seconds: float = SWITCH_SAMPLE_SECONDS) -> list[Finding]:
+    _check_engine_name(engine)
     workers = find_engine_workers(host, engine)
     if not workers:
         raise TuningError(f"no worker of engine {engine!r} is running (looked for "
@@ -101,6 +102,16 @@ def check_engine_workers(host, engine: str, targets: TuningTargets,
             _involuntary_switches(label, status, after, sample_seconds),
         ]
     return findings
+
+
+def _check_engine_name(engine: str) -> None:
+    """The same rule and words as every other command that takes an engine name."""
+    from engine.segment import SegmentError, check_engine_name
+
+    try:
+        check_engine_name(engine)
+    except SegmentError as err:
+        raise TuningError(str(err)) from None
 
 
 def _affinity(label, worker, affinities, targets) -> Finding:

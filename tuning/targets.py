@@ -13,6 +13,10 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
+# Without the host's MemTotal: far above any segment a valid config makes (~5 GiB).
+FALLBACK_MAX_ENGINE_BYTES = 2**40
+
+
 def parse_engine_size(text: str | None) -> int:
     """'23068672', '22M', '1GiB' -> bytes; the default engine's segment size when None."""
     if text is None:
@@ -29,6 +33,15 @@ def parse_engine_size(text: str | None) -> int:
     if size <= 0:
         raise TuningError(f"--engine-size {text!r}: the segment size must be positive")
     return size
+
+
+def check_engine_size(text: str | None, size: int, host) -> None:
+    """Huge pages for a segment larger than the host's memory can never be reserved."""
+    total_kb = host.meminfo().get("MemTotal", 0)
+    limit = total_kb * 1024 if total_kb else FALLBACK_MAX_ENGINE_BYTES
+    if size > limit:
+        where = f"this host's memory, {limit / 2**30:.1f} GiB" if total_kb else "1 TiB"
+        raise TuningError(f"--engine-size {text!r}: must be <= {limit} bytes ({where})")
 
 
 def default_worker_cores(all_cpus: list[int]) -> tuple[list[int], str]:
@@ -76,11 +89,13 @@ def engine_user(name: str | None) -> EngineUser:
 def resolve_targets(host, cores: str | None, engine_size: str | None, user: str | None) -> TuningTargets:
     all_cpus = host.online_cpus()
     workers, reason = parse_worker_cores(cores, all_cpus)
+    engine_bytes = parse_engine_size(engine_size)
+    check_engine_size(engine_size, engine_bytes, host)
     return TuningTargets(
         all_cpus=tuple(all_cpus),
         worker_cores=tuple(workers),
         housekeeping_cores=tuple(cpu for cpu in all_cpus if cpu not in workers),
         cores_reason=reason,
-        engine_bytes=parse_engine_size(engine_size),
+        engine_bytes=engine_bytes,
         user=engine_user(user),
     )
