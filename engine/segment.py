@@ -259,7 +259,14 @@ def _create_on_shm(name: str, needed: int):
     except posix_ipc.ExistentialError:
         raise SegmentExists(f"a segment named {name!r} already exists in {SHM_DIR}") from None
     try:
+        # Reserve the memory now: on a full /dev/shm this fails with ENOSPC, where
+        # touching a sparse page later would kill us with SIGBUS.
+        os.posix_fallocate(shm.fd, 0, size)
         mm = mmap.mmap(shm.fd, size, flags=mmap.MAP_SHARED)
+    except OSError as exc:
+        shm.unlink()  # nothing half-made may stay behind under the engine's name
+        raise SegmentError(f"cannot make a {size >> 20} MiB segment in {SHM_DIR}: "
+                           f"{exc.strerror}") from None
     finally:
         shm.close_fd()
     try:
