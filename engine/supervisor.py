@@ -120,7 +120,6 @@ class Supervisor:
 
     # ---- start ----------------------------------------------------------
     def start(self) -> None:
-        self.say(self.placement.summary())
         note = reclaim_leftover(self.engine["name"])
         if note:
             self.say(note)
@@ -131,6 +130,7 @@ class Supervisor:
                                           use_hugetlbfs=self.engine["use_hugetlbfs"])
         except SegmentError as exc:
             raise EngineError(str(exc)) from None
+        self.say(self.placement.summary())  # once the engine is sure to start
         initialise(self.segment, self.config, self.placement)
         control = self.segment.view("control", CONTROL_DTYPE)[0]
         control["started_unix_ns"] = time.time_ns()

@@ -12,7 +12,7 @@ from numba import njit
 from engine.agent import LoopAgent
 from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
 from engine.ring import H_MASK, H_POSITION, producer_publish
-from engine.idle import I_DOORBELL_ADDR, I_STRATEGY, WAIT_SPIN
+from engine.idle import I_DOORBELL_ADDR, I_SLEEPS, I_STRATEGY, WAIT_SPIN
 from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
@@ -20,6 +20,11 @@ from workers.loop_support import BATCH, account_pass, book_write, claim_at_least
 
 # params slots
 P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)
+
+NS_PER_S = 1_000_000_000
+# The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
+# rate (1 tick/s) still beats well inside any heartbeat timeout.
+MAX_PACING_SLEEP_NS = 100_000_000
 
 
 @njit(cache=True)
@@ -34,14 +39,33 @@ def next_random(rng):
 
 
 @njit(cache=True)
+def ticks_due(elapsed_ns, rate):
+    """Ticks owed `elapsed_ns` after the start at `rate` per second, without the
+    int64 overflow of elapsed_ns * rate (past ~92 s at 100 M/s)."""
+    seconds, rest_ns = elapsed_ns // NS_PER_S, elapsed_ns % NS_PER_S
+    return seconds * rate + rest_ns * rate // NS_PER_S
+
+
+@njit(cache=True)
+def tick_time_ns(count, rate):
+    """ns after the start at which tick number `count` is due (count * 1e9 // rate, split
+    so that it cannot overflow)."""
+    whole, rest = count // rate, count % rate
+    return whole * NS_PER_S + rest * NS_PER_S // rate
+
+
+@njit(cache=True)
 def wait_for_next_tick(idle_state, wait_ns):
     """Rate pacing: spinners pause; others sleep on their doorbell until the tick is due
-    (the supervisor rings it to stop them early)."""
+    (the supervisor rings it to stop them early), at most MAX_PACING_SLEEP_NS at a
+    time. A sleep counts as one (I_SLEEPS), so account_pass stamps the heartbeat after
+    it: a feed at 1 tick/s sleeps most of the time and is alive all the same."""
     if idle_state[I_STRATEGY] == WAIT_SPIN or wait_ns < 2_000:
         cpu_pause()
     else:
         doorbell = idle_state[I_DOORBELL_ADDR]
-        futex_wait(doorbell + 4, load_acquire_u32(doorbell + 4), wait_ns)
+        futex_wait(doorbell + 4, load_acquire_u32(doorbell + 4), min(wait_ns, MAX_PACING_SLEEP_NS))
+        idle_state[I_SLEEPS] += 1
 
 
 @njit(cache=True)
@@ -65,10 +89,9 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
         now = monotonic_ns()
         due = BATCH
         if rate > 0:
-            due = min((now - start_ns) * rate // 1_000_000_000 - sent, BATCH)
+            due = min(ticks_due(now - start_ns, rate) - sent, BATCH)
             if due <= 0:
-                next_due_ns = start_ns + (sent + 1) * 1_000_000_000 // rate
-                wait_for_next_tick(idle_state, next_due_ns - now)
+                wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
                 account_pass(row_words, idle_state, 0, passes)
                 continue
         got = claim_at_least_one(out_handle, due, idle_state, control_address)
