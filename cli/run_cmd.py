@@ -49,7 +49,8 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
             overrides["engine"]["lock_memory"] = True
         config = load_config(config_file, overrides)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_option_error(exc, overrides["engine"], {
+            "seconds": seconds, "rate": rate, "cores": cores, "name": name})) from None
     if print_config:
         click.echo(to_toml(config), nl=False)
         return
@@ -68,3 +69,13 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
         click.echo(format_report(report))
     if report["state"] != "stopped":
         raise SystemExit(1)
+
+
+def _option_error(exc: ConfigError, given: dict, typed: dict) -> str:
+    """The error line, naming the option the user typed rather than the config key it set."""
+    section, key = exc.field or (None, None)
+    if section != "engine" or key not in given:
+        return str(exc)
+    if key == "name":  # the reason already quotes the name
+        return exc.reason
+    return f"--{key.replace('_', '-')} {typed.get(key, given[key])!r}: {exc.reason}"

@@ -37,7 +37,15 @@ MAX_WINDOW_CELLS = 1 << 24
 
 
 class ConfigError(Exception):
-    """A bad config value; the message is one line naming the field and the value."""
+    """A bad config value; the message is one line naming the field and the value.
+
+    For one field's own check, `field` is (section, key) and `reason` what is wrong
+    with its value, so a caller that set the field from an option can name the option.
+    """
+
+    def __init__(self, message: str, field: tuple[str, str] | None = None, reason: str = ""):
+        super().__init__(message)
+        self.field, self.reason = field, reason
 
 
 @dataclass(frozen=True)
@@ -165,28 +173,37 @@ def validate(config: dict) -> None:
     for section, fields in SCHEMA.items():
         for key, spec in fields.items():
             value = config[section][key]
-            where = f"[{section}] {key} = {value!r}"
             if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = config[section][key] = float(value)
-            if spec.kind is not bool and isinstance(value, bool) or not isinstance(value, spec.kind):
-                raise ConfigError(f"config {where}: expected {spec.kind.__name__}")
-            if spec.kind is float and not math.isfinite(value):
-                raise ConfigError(f"config {where}: must be a finite number")
-            if spec.minimum is not None and value < spec.minimum:
-                raise ConfigError(f"config {where}: must be >= {spec.minimum}")
-            if spec.maximum is not None and value > spec.maximum:
-                raise ConfigError(f"config {where}: must be <= {spec.maximum}")
-            if spec.choices is not None and value not in spec.choices:
-                raise ConfigError(f"config {where}: must be one of {', '.join(spec.choices)}")
-            if spec.power_of_two and (value & (value - 1) or value > MAX_CAPACITY):
-                raise ConfigError(f"config {where}: must be a power of two <= {MAX_CAPACITY}")
+            reason = _field_problem(spec, value)
+            if reason:
+                raise ConfigError(f"config [{section}] {key} = {value!r}: {reason}",
+                                  field=(section, key), reason=reason)
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
     from engine.segment import SegmentError, check_engine_name
     try:
         check_engine_name(config["engine"]["name"])
     except SegmentError as exc:
-        raise ConfigError(f"config [engine] name: {exc}") from None
+        raise ConfigError(f"config [engine] name: {exc}", field=("engine", "name"),
+                          reason=str(exc)) from None
+
+
+def _field_problem(spec: Field, value) -> str | None:
+    """What is wrong with one field's value, or None."""
+    if spec.kind is not bool and isinstance(value, bool) or not isinstance(value, spec.kind):
+        return f"expected {spec.kind.__name__}"
+    if spec.kind is float and not math.isfinite(value):
+        return "must be a finite number"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"must be >= {spec.minimum}"
+    if spec.maximum is not None and value > spec.maximum:
+        return f"must be <= {spec.maximum}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"must be one of {', '.join(spec.choices)}"
+    if spec.power_of_two and (value & (value - 1) or value > MAX_CAPACITY):
+        return f"must be a power of two <= {MAX_CAPACITY}"
+    return None
 
 
 def _validate_products(config: dict) -> None:
@@ -203,16 +220,23 @@ def _validate_products(config: dict) -> None:
 
 
 def _validate_cores(cores: list) -> None:
+    reason = _cores_problem(cores)
+    if reason:
+        raise ConfigError(f"config [engine] cores = {cores!r}: {reason}", field=("engine", "cores"),
+                          reason=reason)
+
+
+def _cores_problem(cores: list) -> str | None:
     allowed = os.sched_getaffinity(0)
-    where = f"[engine] cores = {cores!r}"
     if len(cores) > 4:
-        raise ConfigError(f"config {where}: give 1 to 4 cores (feed, strategy, risk, gateway)")
+        return "give 1 to 4 cores (feed, strategy, risk, gateway)"
     for core in cores:
         if not isinstance(core, int) or isinstance(core, bool):
-            raise ConfigError(f"config {where}: core {core!r} is not a core number")
+            return f"core {core!r} is not a core number"
         if core not in allowed:
-            raise ConfigError(f"config {where}: core {core} does not exist or is not allowed "
-                              f"(usable: {','.join(map(str, sorted(allowed)))})")
+            return (f"core {core} does not exist or is not allowed "
+                    f"(usable: {','.join(map(str, sorted(allowed)))})")
+    return None
 
 
 def parse_core_list(text: str) -> list[int]:
