@@ -164,10 +164,15 @@ def cleanup_command(engines, dry_run, as_json):
     on this host.
     """
     from engine.cleanup import cleanup_dead
-    from engine.segment import segment_locations
+    from engine.segment import SegmentError, check_engine_name, segment_locations
 
     locations = None
     if engines:
+        for engine in engines:
+            try:
+                check_engine_name(engine)
+            except SegmentError as exc:
+                raise click.ClickException(str(exc)) from None
         locations = [location for location in segment_locations() if location.name in engines]
         missing = sorted(set(engines) - {location.name for location in locations})
         if missing:

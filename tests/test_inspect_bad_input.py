@@ -33,8 +33,9 @@ def test_command_when_engine_does_not_exist_then_one_line_not_found(segments, co
     assert_one_line_error(invoke(*command, segments.name()), "no tickpipe engine named")
 
 
-def test_inspect_when_name_is_not_an_engine_name_then_one_line_bad_name():
-    assert_one_line_error(invoke("inspect", "../etc/passwd"), "bad engine name")
+@pytest.mark.parametrize("command", ["inspect", "halt", "cleanup"])
+def test_command_when_name_is_not_an_engine_name_then_one_line_bad_name(command):
+    assert_one_line_error(invoke(command, "../etc/passwd"), "bad engine name")
 
 
 def test_inspect_when_file_is_not_a_tickpipe_segment_then_says_so(segments):
