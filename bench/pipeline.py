@@ -9,6 +9,7 @@ Both under the same placement (engine/placement.py) and the same config.
 """
 
 import os
+import signal
 
 import numpy as np
 
@@ -26,6 +27,10 @@ def _tickpipe_row(label, rate, seconds, cores, wait):
     overrides = {"engine": {"rate": rate, "seconds": seconds, "name": f"bench-{os.getpid()}-pipe",
                             "cores": list(cores), "wait": wait}}
     report = run_engine(load_config(overrides=overrides))
+    if report["stopped_by"] == "SIGINT":  # the engine took the signal for its drain;
+        raise KeyboardInterrupt           # the rest of the bench must stop too
+    if report["stopped_by"] == "SIGTERM":
+        raise SystemExit(128 + signal.SIGTERM)
     t2t = report["tick_to_trade_ns"]
     row = {"name": f"tickpipe-{label}", "offered_rate": rate,
            "achieved_rate": round(report["ticks"] / report["seconds"]),

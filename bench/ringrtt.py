@@ -48,7 +48,7 @@ def _native_row(name, cores, iterations):
         return skipped_row(name, f"bench.native missing: {exc}")
     try:
         return latency_row(name, getattr(native, NATIVE_RTT[name])(tuple(cores), iterations))
-    except native.NativeUnavailable as exc:
+    except (native.NativeUnavailable, TimeoutError) as exc:
         return skipped_row(name, str(exc))
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench.ring_runs import BenchError
@@ -31,20 +32,24 @@ def _rss(pid: int) -> dict | None:
 def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
     from bench.stats import machine_info
     name = f"bench-{os.getpid()}-soak"
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", str(seconds),
-                             "--rate", str(rate), "--json", "--name", name],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     every = min(every, seconds / 5)  # a short run still gets a handful of samples
-    try:
-        samples = _sample_workers(proc, name, every)
-        out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:  # stopped early (Ctrl-C, SIGTERM): the engine drains and goes
-            proc.terminate()
-            proc.wait()
+    # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe
+    # would stall the engine and its workers, who share it.
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", str(seconds),
+                                 "--rate", str(rate), "--json", "--name", name],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            samples = _sample_workers(proc, name, every)
+            out, _ = proc.communicate()
+        finally:
+            if proc.poll() is None:  # stopped early (Ctrl-C, SIGTERM): the engine drains, goes
+                proc.terminate()
+                proc.wait()
+        err.seek(0)
+        errors = err.read()
     if proc.returncode:
-        last = (err.strip().splitlines() or ["no message"])[-1]
-        raise BenchError(f"soak: the engine exited {proc.returncode}: {last}")
+        raise BenchError(f"soak: the engine exited {proc.returncode}: {_why(out, errors)}")
     empty = [role for role, series in samples.items() if not series]
     if empty:
         raise BenchError(f"soak: no memory sample of {', '.join(empty)}; run longer than {every:g} s")
@@ -59,6 +64,18 @@ def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
                          "samples": len(series)})
     return {"results": rows, "run": {k: report[k] for k in ("seconds", "ticks", "lost")},
             "machine": machine_info(sorted(os.sched_getaffinity(0)))}
+
+
+def _why(out: str, errors: str) -> str:
+    """The engine's own reason: its error line, else the notes of its JSON report."""
+    lines = errors.strip().splitlines()
+    if lines:
+        return lines[-1]
+    try:
+        report = json.loads(out)
+    except ValueError:
+        return "no message"
+    return "; ".join(report.get("notes") or []) or f"state {report.get('state')}"
 
 
 def _sample_workers(proc, name: str, every: float) -> dict:

@@ -37,7 +37,7 @@ def _c_ring_rows(cores, n_records, progress):
         try:
             rows.append({"name": f"c-ring-{label}",
                          "records_per_s": c_ring_throughput(tuple(cores), n_records, batch)})
-        except NativeUnavailable as exc:
+        except (NativeUnavailable, TimeoutError) as exc:
             rows.append(skipped_row(f"c-ring-{label}", str(exc)))
     return rows
 

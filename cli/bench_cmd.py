@@ -10,6 +10,7 @@ import click
 
 from bench.stats import format_latency_table, format_throughput_table, machine_line, parse_cores
 from cli.params import FiniteFloatRange
+from engine.config import MAX_RATE
 
 PEER_COUNT = 6  # bench/peers: PEER_NAMES
 
@@ -95,19 +96,23 @@ plot_option = click.option("--plot", "plot_dir", default=None, metavar="DIR", ca
 
 
 @click.group()
-def bench():
+@click.pass_context
+def bench(ctx):
     """Latency and throughput benchmarks, measured beside the alternatives in one run.
 
     Every run names the machine (CPU, cores, kernel, pinning, page size); timings
     are meant as ratios against the reference rows measured in the same run.
     """
     # SIGTERM (a `timeout`, a CI runner) ends a bench the way Ctrl-C does: through
-    # the finally blocks that kill its side processes and unlink its segments.
+    # the finally blocks that kill its side processes and unlink its segments. The
+    # handler is this command's only: a process that ran it in-process gets its own back.
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _exit_on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
     raise SystemExit(128 + signum)
 
 
@@ -120,7 +125,7 @@ def _ringrtt(cores, iterations, no_peers, quiet):
 
 @bench.command()
 @cores_option
-@click.option("--iterations", type=click.IntRange(min=100, max=50_000_000), default=200_000, show_default=True,
+@click.option("--iterations", type=click.IntRange(min=100, max=10_000_000), default=200_000, show_default=True,
               help="Round trips per spinning row (sleeping rows and peers run fewer).")
 @quick_option
 @no_peers_option
@@ -149,7 +154,7 @@ def _throughput(cores, records, no_peers, quiet):
 
 @bench.command()
 @cores_option
-@click.option("--records", type=click.IntRange(min=1000, max=10_000_000_000), default=20_000_000, show_default=True,
+@click.option("--records", type=click.IntRange(min=1000, max=100_000_000), default=20_000_000, show_default=True,
               help="Records per tickpipe row (peers move fewer).")
 @quick_option
 @no_peers_option
@@ -270,7 +275,7 @@ def startup(repeats, as_json):
 
 @bench.command()
 @click.option("--seconds", type=FiniteFloatRange(min=5, max=7 * 86400), default=60.0, show_default=True)
-@click.option("--rate", type=click.IntRange(min=0, max=1_000_000_000), default=0, show_default=True,
+@click.option("--rate", type=click.IntRange(min=0, max=MAX_RATE), default=0, show_default=True,
               help="Offered ticks/s; 0 = flat out.")
 @json_option
 def soak(seconds, rate, as_json):

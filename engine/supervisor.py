@@ -331,8 +331,12 @@ class Supervisor:
             seconds = time.monotonic() - self.feed_started  # the run, without the drain
             if self.lifecycle.state in (DRAINING, FAILING):
                 self.drain_and_stop()
-            return final_report(self.segment, state=self.lifecycle.state, seconds=seconds,
-                                notes=self.notes)
+            report = final_report(self.segment, state=self.lifecycle.state, seconds=seconds,
+                                  notes=self.notes)
+            # A caller running several engines in turn (bench pipeline) must learn that
+            # the user asked everything to stop, not just this engine.
+            report["stopped_by"] = self.stop_signal
+            return report
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy
+import psutil
 import pytest
 
 from bench.native import (
@@ -85,3 +89,33 @@ def test_without_a_compiler_the_references_are_unavailable_with_the_reason(monke
         c_ring_rtt_samples(CORES, 10)
     with pytest.raises(NativeUnavailable, match=r"no C compiler \(cc\) found"):
         c_ring_throughput(CORES, 10)
+
+
+INTERRUPTED_RUN = """
+import signal, sys
+from bench.native import c_ring_rtt_samples
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # as `tickpipe bench` does
+c_ring_rtt_samples((0, 0), 10**9, timeout_s=60)
+"""
+
+
+def test_reference_when_its_caller_is_terminated_then_both_its_processes_go_too(compiler):
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN])
+    try:
+        deadline = time.monotonic() + 30
+        while not _reference_processes("ring_pingpong"):
+            assert proc.poll() is None and time.monotonic() < deadline, "the reference never ran"
+            time.sleep(0.05)
+        time.sleep(0.3)  # forked and spinning
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _, alive = psutil.wait_procs(_reference_processes("ring_pingpong"), timeout=5)
+    assert not alive
+
+
+def _reference_processes(program):
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith(program)]

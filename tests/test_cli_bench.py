@@ -111,7 +111,7 @@ def test_bench_ringrtt_when_both_sides_share_one_core_then_spin_is_skipped_and_t
 
 @pytest.mark.slow
 def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
-    command = [sys.executable, "-m", "cli", "bench", "ringrtt", "--no-peers", "--iterations", "50000000"]
+    command = [sys.executable, "-m", "cli", "bench", "ringrtt", "--no-peers", "--iterations", "10000000"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     prefix = f"tickpipe.bench-{proc.pid}-"
     try:
@@ -119,8 +119,9 @@ def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
         while not any(name.startswith(prefix) for name in os.listdir("/dev/shm")):
             assert proc.poll() is None and time.monotonic() < deadline, "no bench segment appeared"
             time.sleep(0.05)
-        sides = psutil.Process(proc.pid).children(recursive=True)
         time.sleep(0.5)  # the sides are up and spinning
+        sides = psutil.Process(proc.pid).children(recursive=True)
+        assert len(sides) == 2, sides  # pong and ping
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     finally:
@@ -130,3 +131,32 @@ def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
     assert not [name for name in os.listdir("/dev/shm") if name.startswith(prefix)]
     gone, alive = psutil.wait_procs(sides, timeout=10)
     assert not alive
+
+
+def test_bench_when_run_in_process_then_the_previous_sigterm_handler_is_put_back():
+    before = signal.getsignal(signal.SIGTERM)
+    result = run("pipeline", "--cores", "x,y")  # the group callback runs, the command fails
+    assert result.exit_code == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.slow
+def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops():
+    command = [sys.executable, "-m", "cli", "bench", "pipeline", "--no-peers", "--seconds", "30"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    segment = f"tickpipe.bench-{proc.pid}-pipe"
+    try:
+        deadline = time.monotonic() + 60
+        while segment not in os.listdir("/dev/shm"):
+            assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
+            time.sleep(0.05)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)  # not the 3 more rates of 30 s each
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert out == ""  # no table made of a run cut short
+    assert segment not in os.listdir("/dev/shm")

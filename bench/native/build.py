@@ -95,12 +95,24 @@ def run_program(name: str, args: list[str], guard_s: int) -> bytes:
     try:
         stdout, stderr = process.communicate(timeout=guard_s + _KILL_GRACE_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        _kill_group(process)
         raise TimeoutError(f"{name} ignored its {guard_s} s guard and was killed") from None
+    except BaseException:
+        # Ctrl-C or SIGTERM here: its own session does not get the signal, and its two
+        # spinning processes would hold both cores until their guard ran out.
+        _kill_group(process)
+        raise
     message = stderr.decode(errors="replace").strip()
     if process.returncode == EXIT_TIMEOUT:
         raise TimeoutError(f"{name}: {message} ({guard_s} s)")
     if process.returncode != 0:
         raise RuntimeError(f"{name} {' '.join(args)} exited with {process.returncode}: {message}")
     return stdout
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # already gone, reaped below
+    process.communicate()
