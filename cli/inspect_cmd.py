@@ -144,7 +144,8 @@ def _serve(inspector, port, bind):
         host, bound_port = serve(inspector, port, bind)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"serving engine {inspector.name!r} at http://{host}:{bound_port}/metrics "
+    url_host = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets
+    click.echo(f"serving engine {inspector.name!r} at http://{url_host}:{bound_port}/metrics "
                f"(Ctrl-C stops); {aside}", err=True)
     try:
         while True:

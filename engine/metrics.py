@@ -155,7 +155,8 @@ WORKER_COUNTERS = {
     "published": ("tickpipe_worker_published_records", "Records published"),
     "errors": ("tickpipe_worker_errors", "Errors counted by the worker"),
     "restarts": ("tickpipe_worker_restarts", "Times the supervisor restarted the worker"),
-    "sleeps": ("tickpipe_worker_sleeps", "Futex sleeps of the worker's wait strategy"),
+    "sleeps": ("tickpipe_worker_sleeps",
+               "Futex sleeps of the worker's wait strategy (the feed's include rate pacing)"),
 }
 
 

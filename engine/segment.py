@@ -17,6 +17,7 @@ line that says what is wrong; nothing past the validated size is ever read, so
 a truncated file cannot raise SIGBUS.
 """
 
+import errno
 import mmap
 import os
 import re
@@ -251,6 +252,11 @@ def _create_on_hugetlbfs(name: str, needed: int):
     return None, 0, None
 
 
+# madvise(MADV_POPULATE_WRITE) (Linux 5.14): fault every page in now, and fail with
+# an error where touching a page would raise SIGBUS (a full /dev/shm).
+MADV_POPULATE_WRITE = 23
+
+
 def _create_on_shm(name: str, needed: int):
     size = (needed + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
     shm_name = "/" + FILE_PREFIX + name
@@ -259,21 +265,36 @@ def _create_on_shm(name: str, needed: int):
     except posix_ipc.ExistentialError:
         raise SegmentExists(f"a segment named {name!r} already exists in {SHM_DIR}") from None
     try:
-        # Reserve the memory now: on a full /dev/shm this fails with ENOSPC, where
-        # touching a sparse page later would kill us with SIGBUS.
-        os.posix_fallocate(shm.fd, 0, size)
         mm = mmap.mmap(shm.fd, size, flags=mmap.MAP_SHARED)
+        try:
+            mm.madvise(mmap.MADV_HUGEPAGE)  # a request; smaps says what we got
+        except (AttributeError, OSError):
+            pass
+        _populate(mm, shm.fd, size)
     except OSError as exc:
         shm.unlink()  # nothing half-made may stay behind under the engine's name
-        raise SegmentError(f"cannot make a {size >> 20} MiB segment in {SHM_DIR}: "
+        raise SegmentError(f"cannot make a {_size_text(size)} segment in {SHM_DIR}: "
                            f"{exc.strerror}") from None
     finally:
         shm.close_fd()
-    try:
-        mm.madvise(mmap.MADV_HUGEPAGE)  # a request; smaps says what we got
-    except (AttributeError, OSError):
-        pass
     return mm, size, SegmentLocation(name, os.path.join(SHM_DIR, FILE_PREFIX + name), BACKING_SHM)
+
+
+def _populate(mm: mmap.mmap, fd: int, size: int) -> None:
+    """Allocate every page now, as an error rather than a later SIGBUS when /dev/shm is
+    full. Populating through the mapping, after MADV_HUGEPAGE, lets a huge=advise tmpfs
+    give huge pages; fallocate (the fallback before Linux 5.14) allocates without a
+    mapping, so there it would not."""
+    try:
+        mm.madvise(MADV_POPULATE_WRITE)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EFAULT/ENOMEM: no room for the pages
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+        os.posix_fallocate(fd, 0, size)  # an older kernel
+
+
+def _size_text(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
 
 
 def _prefault(segment: Segment) -> None:

@@ -12,7 +12,7 @@ from numba import njit
 from engine.agent import LoopAgent
 from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
 from engine.ring import H_MASK, H_POSITION, producer_publish
-from engine.idle import I_DOORBELL_ADDR, I_SLEEPS, I_STRATEGY, WAIT_SPIN
+from engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_DOORBELL_ADDR, I_SLEEPS, I_STRATEGY, WAIT_SPIN
 from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
@@ -23,8 +23,9 @@ P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)
 
 NS_PER_S = 1_000_000_000
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
-# rate (1 tick/s) still beats well inside any heartbeat timeout.
-MAX_PACING_SLEEP_NS = 100_000_000
+# rate (1 tick/s) still beats 5x inside the shortest heartbeat timeout the config
+# allows (0.1 s), as the wait strategies' own sleeps do (engine/idle.py).
+MAX_PACING_SLEEP_NS = DEFAULT_SLEEP_TIMEOUT_NS
 
 
 @njit(cache=True)
