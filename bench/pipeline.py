@@ -18,7 +18,7 @@ from bench.stats import latency_row, machine_info, skipped_row
 from engine.config import load_config
 from engine.engine_layout import ROLES
 from engine.placement import place_workers
-from engine.supervisor import run_engine
+from engine.supervisor import EngineError, run_engine
 
 RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 
@@ -26,11 +26,12 @@ RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 def _tickpipe_row(label, rate, seconds, cores, wait):
     overrides = {"engine": {"rate": rate, "seconds": seconds, "name": f"bench-{os.getpid()}-pipe",
                             "cores": list(cores), "wait": wait}}
-    report = run_engine(load_config(overrides=overrides))
-    if report["stopped_by"] == "SIGINT":  # the engine took the signal for its drain;
-        raise KeyboardInterrupt           # the rest of the bench must stop too
-    if report["stopped_by"] == "SIGTERM":
-        raise SystemExit(128 + signal.SIGTERM)
+    try:
+        report = run_engine(load_config(overrides=overrides))
+    except EngineError as exc:
+        _stop_if_signalled(exc.stopped_by)
+        raise
+    _stop_if_signalled(report["stopped_by"])
     t2t = report["tick_to_trade_ns"]
     row = {"name": f"tickpipe-{label}", "offered_rate": rate,
            "achieved_rate": round(report["ticks"] / report["seconds"]),
@@ -39,6 +40,14 @@ def _tickpipe_row(label, rate, seconds, cores, wait):
         row.update({"p50_ns": t2t["p50"], "p90_ns": t2t["p90"], "p99_ns": t2t["p99"],
                     "p999_ns": t2t["p999"], "max_ns": t2t["max"], "samples": t2t["count"]})
     return row, report
+
+
+def _stop_if_signalled(stopped_by):
+    """The engine took SIGINT/SIGTERM for its own stop; the rest of the bench stops too."""
+    if stopped_by == "SIGINT":
+        raise KeyboardInterrupt
+    if stopped_by == "SIGTERM":
+        raise SystemExit(128 + signal.SIGTERM)
 
 
 def _mp_row(label, rate, seconds, placement):

@@ -20,11 +20,14 @@ from shm_layouts.worker_table import WORKER_DTYPE
 
 
 def _rss(pid: int) -> dict | None:
-    """{"RssAnon": bytes, "RssShmem": bytes} from /proc/PID/status, None if gone."""
+    """{"RssAnon": bytes, "RssShmem": bytes} from /proc/PID/status, None if gone (or a
+    zombie, whose status has no Rss lines: a worker that exited, not yet reaped)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             fields = dict(line.split(":", 1) for line in f if line.startswith("Rss"))
     except OSError:
+        return None
+    if "RssAnon" not in fields or "RssShmem" not in fields:
         return None
     return {key: int(fields[key].split()[0]) * 1024 for key in ("RssAnon", "RssShmem")}
 

@@ -42,7 +42,13 @@ JOIN_TIMEOUT_S = 5.0
 
 
 class EngineError(Exception):
-    """The engine cannot start or run; one line for a person."""
+    """The engine cannot start or run; one line for a person.
+
+    `stopped_by` names the signal (SIGINT, SIGTERM) when a person stopped it."""
+
+    def __init__(self, message: str, stopped_by: str | None = None):
+        super().__init__(message)
+        self.stopped_by = stopped_by
 
 
 def reclaim_leftover(name: str) -> str | None:
@@ -183,7 +189,8 @@ class Supervisor:
                                   f"(exit code {self.procs[dead[0]].returncode})")
             if self.stop_signal:
                 self.lifecycle.fire("stop_requested")
-                raise EngineError(f"stopped by {self.stop_signal} while warming up")
+                raise EngineError(f"stopped by {self.stop_signal} while warming up",
+                                  stopped_by=self.stop_signal)
             if time.monotonic() > deadline:
                 self.lifecycle.fire("ready_timeout")
                 slow = [role for role, state in states.items() if state != WORKER_READY]

@@ -141,7 +141,8 @@ def test_bench_when_run_in_process_then_the_previous_sigterm_handler_is_put_back
 
 
 @pytest.mark.slow
-def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops():
+@pytest.mark.parametrize("delay_s", [0.0, 1.5], ids=["while-warming-up", "while-running"])
+def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops(delay_s):
     command = [sys.executable, "-m", "cli", "bench", "pipeline", "--no-peers", "--seconds", "30"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     segment = f"tickpipe.bench-{proc.pid}-pipe"
@@ -150,7 +151,7 @@ def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops
         while segment not in os.listdir("/dev/shm"):
             assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
             time.sleep(0.05)
-        time.sleep(1.0)
+        time.sleep(delay_s)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)  # not the 3 more rates of 30 s each
     finally:
