@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 
+from engine.config import SCHEMA
 from engine.idle import SLEEPING_STRATEGIES, check_wait
 from engine.ring import init_ring
 from engine.segment import SectionSpec, create_segment, unlink_segment
@@ -14,6 +15,10 @@ from shm_layouts.ring_header import ring_section_size
 
 RECORD_SIZE = 64
 SIDE_TIMEOUT_S = 300
+
+
+# Throughput runs on rings the size `tickpipe run` uses by default (so does the C ring).
+ENGINE_RING_CAPACITY = SCHEMA["engine"]["ring_capacity"].default
 
 
 class BenchError(Exception):
@@ -74,7 +79,7 @@ def tickpipe_rtt_samples(cores: tuple[int, int], wait: str, iterations: int,
 
 
 def tickpipe_throughput(cores: tuple[int, int], wait: str, n_records: int, batch: int,
-                        capacity: int = 4096) -> float:
+                        capacity: int = ENGINE_RING_CAPACITY) -> float:
     """Records/s from a producer on cores[0] to a consumer on cores[1], checked in order."""
     segment = make_ring_segment(f"tput-{wait}-{batch}", ["data"], capacity, wait)
     try:

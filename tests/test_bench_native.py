@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy
 import psutil
 import pytest
 
+from bench import native, ring_runs
 from bench.native import (
     NativeUnavailable, c_cacheline_rtt_samples, c_ring_rtt_samples, c_ring_throughput,
 )
 from bench.native.build import find_compiler
+from engine.config import SCHEMA
 
 CORES = tuple(sorted(os.sched_getaffinity(0))[:2])
 
@@ -57,8 +61,14 @@ def test_both_sides_may_share_one_core(compiler):
 
 
 def test_ring_refuses_a_batch_larger_than_its_capacity(compiler):
-    with pytest.raises(RuntimeError, match="batch 4096 exceeds the ring's capacity"):
-        c_ring_throughput(CORES, 10_000, batch=4096)
+    with pytest.raises(RuntimeError, match="batch 131072 exceeds the ring's capacity 65536"):
+        c_ring_throughput(CORES, 300_000, batch=131072)
+
+
+def test_c_ring_has_the_capacity_of_the_engines_default_ring_like_the_tickpipe_rows():
+    source = (Path(native.__file__).parent / "spsc_ring.c").read_text()
+    capacity = int(re.search(r"#define CAPACITY (\d+)u", source).group(1))
+    assert capacity == SCHEMA["engine"]["ring_capacity"].default == ring_runs.ENGINE_RING_CAPACITY
 
 
 def test_reference_still_running_at_its_guard_stops_by_itself(compiler):

@@ -15,7 +15,11 @@
  */
 #include "pinned_pair.c"
 
-#define CAPACITY 1024u /* power of two; 64 KiB of records stays in L2 on both cores */
+/* The engine's default ring_capacity (engine/config.py; a test keeps the two equal), so
+ * this reference and the tickpipe rows run rings of one size. Depth matters: the
+ * further apart the two sides write and read, the fewer lines they fight over
+ * (measured here, batch 64: 99 M records/s at 1024 slots, 155 M/s at 65536). */
+#define CAPACITY 65536u
 #define MASK (CAPACITY - 1)
 
 struct ring {
