@@ -50,7 +50,7 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
         config = load_config(config_file, overrides)
     except ConfigError as exc:
         raise click.ClickException(_option_error(exc, overrides["engine"], {
-            "seconds": seconds, "rate": rate, "cores": cores, "name": name})) from None
+            "seconds": seconds, "rate": rate, "cores": cores})) from None
     if print_config:
         click.echo(to_toml(config), nl=False)
         return

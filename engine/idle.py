@@ -89,6 +89,15 @@ def sleep_on_doorbell(state, inputs):
 
 
 @njit(cache=True)
+def sleep_for(state, timeout_ns):
+    """A timed sleep on this worker's doorbell, cut short when it is rung (a stop);
+    no ring to re-check, so nothing is armed. Counts as a sleep (I_SLEEPS)."""
+    wake_seq_addr = state[I_DOORBELL_ADDR] + 4
+    futex_wait(wake_seq_addr, load_acquire_u32(wake_seq_addr), timeout_ns)
+    state[I_SLEEPS] += 1
+
+
+@njit(cache=True)
 def idle(state, work_count, inputs):
     """Wait according to state[I_STRATEGY] when the last pass found no work."""
     if work_count > 0:

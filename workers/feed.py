@@ -10,9 +10,9 @@ import numpy as np
 from numba import njit
 
 from engine.agent import LoopAgent
-from engine.atomics import futex_wait, load_acquire_u32, monotonic_ns, cpu_pause
+from engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns
 from engine.ring import H_MASK, H_POSITION, producer_publish
-from engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_DOORBELL_ADDR, I_SLEEPS, I_STRATEGY, WAIT_SPIN
+from engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
 from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
@@ -59,14 +59,12 @@ def tick_time_ns(count, rate):
 def wait_for_next_tick(idle_state, wait_ns):
     """Rate pacing: spinners pause; others sleep on their doorbell until the tick is due
     (the supervisor rings it to stop them early), at most MAX_PACING_SLEEP_NS at a
-    time. A sleep counts as one (I_SLEEPS), so account_pass stamps the heartbeat after
-    it: a feed at 1 tick/s sleeps most of the time and is alive all the same."""
+    time. Each sleep counts as one, so account_pass stamps the heartbeat after it: a
+    feed at 1 tick/s sleeps most of the time and is alive all the same."""
     if idle_state[I_STRATEGY] == WAIT_SPIN or wait_ns < 2_000:
         cpu_pause()
     else:
-        doorbell = idle_state[I_DOORBELL_ADDR]
-        futex_wait(doorbell + 4, load_acquire_u32(doorbell + 4), min(wait_ns, MAX_PACING_SLEEP_NS))
-        idle_state[I_SLEEPS] += 1
+        sleep_for(idle_state, min(wait_ns, MAX_PACING_SLEEP_NS))
 
 
 @njit(cache=True)

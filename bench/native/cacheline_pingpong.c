@@ -45,14 +45,7 @@ int main(int argc, char **argv) {
     parse_command_line(argc, argv, "cacheline_pingpong CORE_A CORE_B ITERATIONS WARMUP TIMEOUT_S > samples.bin",
                        count_min, &pair, counts);
     uint64_t iterations = counts[0], warmup = counts[1];
-    int64_t *samples = malloc(iterations * sizeof *samples);
-    if (samples == NULL) {
-        fprintf(stderr, "cannot allocate %llu samples\n", (unsigned long long)iterations);
-        return EXIT_SETUP;
-    }
-    /* Fault the pages in before timing. Not with 0: the compiler turns malloc+memset(0)
-     * into calloc, whose pages would then fault inside the timed loop. */
-    memset(samples, 0xff, iterations * sizeof *samples);
+    int64_t *samples = allocate_samples(iterations);
     struct pingpong *lines = map_shared(sizeof *lines);
     struct record message;
     memset(&message, 0xab, sizeof message);
@@ -73,12 +66,5 @@ int main(int argc, char **argv) {
         if (seq > warmup)
             samples[seq - warmup - 1] = now_ns() - start;
     }
-    int child_status = wait_child(&pair);
-    if (status == 0)
-        status = child_status;
-    if (status == 0 && fwrite(samples, sizeof *samples, iterations, stdout) != iterations) {
-        fprintf(stderr, "writing the samples failed\n");
-        status = EXIT_SETUP;
-    }
-    return status;
+    return finish_samples(&pair, status, samples, iterations);
 }

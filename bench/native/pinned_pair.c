@@ -169,3 +169,31 @@ static int wait_child(const struct pair *pair) {
 static void fail_timeout(const char *who) {
     fprintf(stderr, "%s gave up: wall-clock guard ran out\n", who);
 }
+
+/* Round-trip programs: room for one int64 sample per iteration, faulted in before
+ * timing. Not with 0: the compiler turns malloc+memset(0) into calloc, whose pages
+ * would then fault inside the timed loop. Exits with EXIT_SETUP when out of memory.
+ * (`unused`: spsc_ring.c includes this file and needs neither helper.) */
+__attribute__((unused)) static int64_t *allocate_samples(uint64_t iterations) {
+    int64_t *samples = malloc(iterations * sizeof *samples);
+    if (samples == NULL) {
+        fprintf(stderr, "cannot allocate %llu samples\n", (unsigned long long)iterations);
+        exit(EXIT_SETUP);
+    }
+    memset(samples, 0xff, iterations * sizeof *samples);
+    return samples;
+}
+
+/* Round-trip programs, in the parent: reap the child, and on success write the samples
+ * to stdout. Returns the program's exit code (the first failure wins). */
+__attribute__((unused)) static int finish_samples(const struct pair *pair, int status,
+                                                 const int64_t *samples, uint64_t iterations) {
+    int child_status = wait_child(pair);
+    if (status == 0)
+        status = child_status;
+    if (status == 0 && fwrite(samples, sizeof *samples, iterations, stdout) != iterations) {
+        fprintf(stderr, "writing the samples failed\n");
+        status = EXIT_SETUP;
+    }
+    return status;
+}

@@ -93,12 +93,7 @@ int main(int argc, char **argv) {
     parse_command_line(argc, argv, "ring_pingpong CORE_A CORE_B ITERATIONS WARMUP TIMEOUT_S > samples.bin",
                        count_min, &pair, counts);
     uint64_t iterations = counts[0], warmup = counts[1];
-    int64_t *samples = malloc(iterations * sizeof *samples);
-    if (samples == NULL) {
-        fprintf(stderr, "cannot allocate %llu samples\n", (unsigned long long)iterations);
-        return EXIT_SETUP;
-    }
-    memset(samples, 0xff, iterations * sizeof *samples); /* fault in now (see cacheline_pingpong.c) */
+    int64_t *samples = allocate_samples(iterations);
     struct rings *rings = map_shared(sizeof *rings);
 
     if (fork_pinned(&pair))
@@ -132,12 +127,5 @@ int main(int argc, char **argv) {
             break;
         }
     }
-    int child_status = wait_child(&pair);
-    if (status == 0)
-        status = child_status;
-    if (status == 0 && fwrite(samples, sizeof *samples, iterations, stdout) != iterations) {
-        fprintf(stderr, "writing the samples failed\n");
-        status = EXIT_SETUP;
-    }
-    return status;
+    return finish_samples(&pair, status, samples, iterations);
 }
