@@ -29,8 +29,7 @@ def ping_loop(out_handle, out_words, in_handle, in_words, idle_state, inputs, sa
             pause_while_full(idle_state, streak)
             streak += 1
         slot = out_handle[H_POSITION] & out_handle[H_MASK]
-        out_words[slot, 0] = i + 1
-        out_words[slot, 1] = start_ns
+        out_words[slot, 1] = start_ns  # word 0, seq, is stored by publish
         producer_publish(out_handle, 1)
         while consumer_available(in_handle, 1) == 0:
             idle(idle_state, 0, inputs)
@@ -58,7 +57,7 @@ def pong_loop(in_handle, in_words, out_handle, out_words, idle_state, inputs, co
             pause_while_full(idle_state, streak)
             streak += 1
         dst = out_handle[H_POSITION] & out_handle[H_MASK]
-        for w in range(8):
+        for w in range(1, 8):  # all but seq, which publish stores
             out_words[dst, w] = in_words[src, w]
         producer_publish(out_handle, 1)
         consumer_release(in_handle, 1)
@@ -69,8 +68,8 @@ def pong_loop(in_handle, in_words, out_handle, out_words, idle_state, inputs, co
 def produce_loop(handle, words, idle_state, count, batch):
     """Publish records 1..count in batches of up to `batch`; returns 0.
 
-    Every record is written whole, 8 words: its number first and last, and a
-    payload the consumer checks (a worker writes all of its record too)."""
+    Every record is written whole: words 1..7 here (its number last, and a
+    payload the consumer checks), word 0 (seq, its number too) by publish."""
     mask = handle[H_MASK]
     sent = 0
     streak = 0
@@ -86,7 +85,6 @@ def produce_loop(handle, words, idle_state, count, batch):
         for i in range(got):
             slot = (position + i) & mask
             sent += 1
-            words[slot, 0] = sent
             for w in range(1, 7):
                 words[slot, w] = sent + w
             words[slot, 7] = sent

@@ -4,7 +4,9 @@ Rows, all measured in this one run under the same pinning:
 - tickpipe-<wait> for each wait strategy (numba loops on both sides);
 - c-cacheline: a C cache-line ping-pong compiled on the spot (the physical limit);
 - c-ring: the same round trip through two C rings built like tickpipe's (the floor
-  of the ring design: the reader loads head, then the record, two serial misses);
+  of the ring design: each record published by its own seq word, one line a message);
+- c-ring-index: the C rings under the previous rule, a record published by head
+  only (the reader loads head, then the record: two serial misses), for comparison;
 - the peers a Python user would pick instead (bench/peers), skipped with a reason
   when not installed.
 """
@@ -16,7 +18,8 @@ TICKPIPE_WAITS = ("spin", "yield", "backoff", "block")
 # A sleeping round trip costs two futex wakes (~tens of us): fewer iterations.
 SLEEPING_WAITS = ("backoff", "block")
 # Native reference rows: name -> the bench.native function that samples it.
-NATIVE_RTT = {"c-cacheline": "c_cacheline_rtt_samples", "c-ring": "c_ring_rtt_samples"}
+NATIVE_RTT = {"c-cacheline": "c_cacheline_rtt_samples", "c-ring": "c_ring_rtt_samples",
+              "c-ring-index": "c_ring_index_rtt_samples"}
 
 
 def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = True,

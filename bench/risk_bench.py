@@ -16,7 +16,7 @@ from numba import njit
 from engine.config import load_config
 from engine.engine_layout import ROLES, initialise, section_specs
 from engine.placement import place_workers
-from engine.ring import H_MASK, H_POSITION, producer_handle, producer_publish
+from engine.ring import H_POSITION, RingProducer
 from engine.segment import create_segment, unlink_segment
 from engine.worker_context import build_context
 from shm_layouts.order_intent import ORDER_TYPE_IOC
@@ -50,20 +50,16 @@ def _config():
 
 
 def _fill_intents(context, count, mids):
-    handle = producer_handle(context.segment, "intents")
-    intents = context.records["intents"]
-    mask, start = int(handle[H_MASK]), int(handle[H_POSITION])
-    slots = (start + np.arange(count)) & mask
-    block = intents[slots]
-    block["seq"] = start + 1 + np.arange(count)
+    block = np.zeros(count, dtype=context.records["intents"].dtype)
     block["symbol_id"] = np.arange(count) % len(mids)
     block["side"] = np.where(np.arange(count) & 1, 1, -1)
     block["order_type"] = ORDER_TYPE_IOC
     block["qty"] = 10
     block["limit_px"] = mids[block["symbol_id"]] + block["side"] * 100
     block["origin_ns"] = block["publish_ns"] = time.monotonic_ns()
-    intents[slots] = block
-    producer_publish(handle, count)
+    pushed = RingProducer(context.segment, "intents", block.dtype).try_push(block)
+    if pushed != count:
+        raise RuntimeError(f"risk bench: intents ring took {pushed} of {count} intents")
 
 
 def risk_ns_per_order(runs: int = 7) -> dict:

@@ -1,8 +1,9 @@
 """`tickpipe bench throughput`: 64-byte records/s from one pinned process to another.
 
 Rows: tickpipe-single (one record per claim/publish), tickpipe-batch64, the C
-ring reference (c-ring-single, c-ring-batch64) and the peers, one at a time and
-batched where the mechanism allows.
+ring reference (c-ring-single, c-ring-batch64), the C ring under the previous
+publication rule (c-ring-index-*, for comparison) and the peers, one at a time
+and batched where the mechanism allows.
 """
 
 from bench import ring_runs
@@ -32,13 +33,15 @@ def _c_ring_rows(cores, n_records, progress):
     except ImportError as exc:
         return [skipped_row("c-ring", f"bench.native missing: {exc}")]
     rows = []
-    for label, batch in (("single", 1), (f"batch{BATCH}", BATCH)):
-        progress(f"c-ring-{label}: {n_records:,} records")
-        try:
-            rows.append({"name": f"c-ring-{label}",
-                         "records_per_s": c_ring_throughput(tuple(cores), n_records, batch)})
-        except (NativeUnavailable, TimeoutError) as exc:
-            rows.append(skipped_row(f"c-ring-{label}", str(exc)))
+    for prefix, by_index in (("c-ring", False), ("c-ring-index", True)):
+        for label, batch in (("single", 1), (f"batch{BATCH}", BATCH)):
+            name = f"{prefix}-{label}"
+            progress(f"{name}: {n_records:,} records")
+            try:
+                rows.append({"name": name, "records_per_s": c_ring_throughput(
+                    tuple(cores), n_records, batch, publish_by_index=by_index)})
+            except (NativeUnavailable, TimeoutError) as exc:
+                rows.append(skipped_row(name, str(exc)))
     return rows
 
 

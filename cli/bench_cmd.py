@@ -136,8 +136,9 @@ def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
 
     Rows: tickpipe with each wait strategy, c-cacheline (a C cache-line
     ping-pong compiled here: the physical limit), c-ring (the same trip through
-    two C rings built like tickpipe's: the floor of the ring design) and the
-    Python peers.
+    two C rings built like tickpipe's: the floor of the ring design),
+    c-ring-index (the C rings under the previous rule, publication by head
+    index, for comparison) and the Python peers.
     """
     report = _ringrtt(_parse_cores(cores), 5_000 if quick else iterations, no_peers, as_json)
     _emit(report, as_json, format_latency_table(report["results"], "c-cacheline"))
@@ -147,7 +148,7 @@ def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
 
 def _throughput(cores, records, no_peers, quiet):
     from bench.throughput import run_throughput
-    total = 4 + (0 if no_peers else 2 * PEER_COUNT)
+    total = 6 + (0 if no_peers else 2 * PEER_COUNT)
     return _guard(lambda: run_throughput(cores, records, peers=not no_peers,
                                          progress=ProgressBar(total, quiet)))
 

@@ -102,21 +102,58 @@ int tp_futex_wake(uintptr_t addr, int32_t n)
     return rc < 0 ? -errno : (int)rc;
 }
 
-/* Doorbell of a consumer that may sleep: {u32 armed; u32 wake_seq}.
- * Publishes an index with a seq_cst store, then rings the doorbell only when
- * the consumer armed it. The seq_cst store orders the index before the load
- * of `armed` (Dekker): either the consumer's re-check sees the new index, or
- * this load sees armed=1. So the fast path makes no syscall.
+/* ---- SPSC ring publication ----------------------------------------------
+ * The rule (shm_layouts/ring_header.py): each record publishes itself. Its
+ * first word, `seq`, is stored last, with release ordering, as its ring
+ * position + 1; the consumer reads a slot only after an acquire load of that
+ * word returns the position it expects + 1. A slot of the previous lap holds
+ * position + 1 - capacity, a never-written one 0: neither can look ready.
+ * These two functions are the only code that writes or tests a seq word, so
+ * every producer and consumer (workers, benches, tests) follows one rule. */
+static inline uint64_t *ring_seq_word(uintptr_t records, uint64_t mask, uint64_t record_size,
+                                      uint64_t position)
+{ return (uint64_t *)(records + (position & mask) * record_size); }
+
+/* Publishes `count` fully written records from `position` on: seq stores in
+ * ring order (each one the publication of its record), then one store of the
+ * head index, which only tools, the drain and a restarting producer read.
+ * doorbell_addr != 0: the consumer may sleep on the doorbell {u32 armed;
+ * u32 wake_seq}. The seq_cst fence orders the seq stores before the load of
+ * `armed`; it pairs with the consumer's fence between arming and re-checking
+ * the next slot (engine/idle.py, sleep_on_doorbell): either the consumer's
+ * re-check sees the record, or this load sees armed = 1 and wakes it. So the
+ * fast path makes no syscall and no wake-up is lost.
  * Returns 1 when it made the wake syscall, else 0. */
-int tp_store_index_and_notify(uintptr_t index_addr, uint64_t value, uintptr_t doorbell_addr)
+int tp_ring_publish(uintptr_t records, uint64_t mask, uint64_t record_size, uint64_t position,
+                    uint64_t count, uintptr_t head_addr, uintptr_t doorbell_addr)
 {
-    __atomic_store_n((uint64_t *)index_addr, value, __ATOMIC_SEQ_CST);
+    for (uint64_t i = 0; i < count; i++)
+        __atomic_store_n(ring_seq_word(records, mask, record_size, position + i),
+                         position + i + 1, __ATOMIC_RELEASE);
+    __atomic_store_n((uint64_t *)head_addr, position + count, __ATOMIC_RELEASE);
+    if (doorbell_addr == 0) return 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint32_t *armed = (uint32_t *)doorbell_addr;
-    if (__atomic_load_n(armed, __ATOMIC_SEQ_CST) == 0) return 0;
+    if (__atomic_load_n(armed, __ATOMIC_RELAXED) == 0) return 0;
     uint32_t *wake_seq = armed + 1;
     __atomic_fetch_add(wake_seq, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, wake_seq, FUTEX_WAKE, INT_MAX, 0, 0, 0);
     return 1;
+}
+
+/* Records published from `position` on, at most `wanted`: the run of
+ * consecutive slots whose seq (acquire) equals their position + 1. Stops at
+ * the first slot not yet published, so it reads at most one line the producer
+ * has not finished with. */
+uint64_t tp_ring_count_ready(uintptr_t records, uint64_t mask, uint64_t record_size,
+                             uint64_t position, uint64_t wanted)
+{
+    uint64_t ready = 0;
+    while (ready < wanted
+           && __atomic_load_n(ring_seq_word(records, mask, record_size, position + ready),
+                              __ATOMIC_ACQUIRE) == position + ready + 1)
+        ready++;
+    return ready;
 }
 
 /* ---- clocks ------------------------------------------------------------- */

@@ -38,11 +38,12 @@ fence_seqcst = types.ExternalFunction("tp_fence_seqcst", types.void())
 cpu_pause = types.ExternalFunction("tp_cpu_pause", types.void())
 futex_wait = types.ExternalFunction("tp_futex_wait", _i32(_ptr, _u32, _i64))
 futex_wake = types.ExternalFunction("tp_futex_wake", _i32(_ptr, _i32))
-store_index_and_notify = types.ExternalFunction(
-    "tp_store_index_and_notify", _i32(_ptr, _u64, _ptr))
+ring_publish = types.ExternalFunction(
+    "tp_ring_publish", _i32(_ptr, _u64, _u64, _u64, _u64, _ptr, _ptr))
+ring_count_ready = types.ExternalFunction(
+    "tp_ring_count_ready", _u64(_ptr, _u64, _u64, _u64, _u64))
 monotonic_ns = types.ExternalFunction("tp_monotonic_ns", _i64())
 sched_yield = types.ExternalFunction("tp_sched_yield", _i32())
-
 
 
 def monotonic_ns_py() -> int:

@@ -27,7 +27,10 @@ void tp_fence_seqcst(void);
 void tp_cpu_pause(void);
 int tp_futex_wait(uintptr_t addr, uint32_t expected, int64_t timeout_ns);
 int tp_futex_wake(uintptr_t addr, int32_t n);
-int tp_store_index_and_notify(uintptr_t index_addr, uint64_t value, uintptr_t doorbell_addr);
+int tp_ring_publish(uintptr_t records, uint64_t mask, uint64_t record_size, uint64_t position,
+                    uint64_t count, uintptr_t head_addr, uintptr_t doorbell_addr);
+uint64_t tp_ring_count_ready(uintptr_t records, uint64_t mask, uint64_t record_size,
+                             uint64_t position, uint64_t wanted);
 int64_t tp_monotonic_ns(void);
 int64_t tp_realtime_ns(void);
 int tp_mlockall(int flags);

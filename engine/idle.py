@@ -11,20 +11,25 @@ Strategies:
 - backoff: spin a while, then yield a while, then sleep on the doorbell.
 - block:   sleep on the doorbell at once (futex); a core can be shared by many.
 
-Sleeping (the doorbell handshake, with engine/atomics.c):
-  1. read wake_seq;  2. store armed = 1 (seq_cst);  3. re-check every input
-  ring's head;  4. futex_wait(wake_seq, value read in 1, timeout);  5. armed = 0.
-The producer stores head (seq_cst), then reads armed; if set it bumps wake_seq
-and wakes. Either the consumer's re-check sees the record, or the producer sees
-armed = 1; a bump between 1 and 4 makes futex_wait return at once. The timeout
-bounds how late a stop flag is seen; nothing depends on it for correctness.
+Sleeping (the doorbell handshake, with tp_ring_publish in engine/atomics.c):
+  1. read wake_seq;  2. store armed = 1, then a seq_cst fence;  3. re-check the
+  next slot's `seq` of every input ring;  4. futex_wait(wake_seq, value read in
+  1, timeout);  5. armed = 0.
+The producer stores the records' seq words, then a seq_cst fence, then reads
+armed; if set it bumps wake_seq and wakes. The two fences are ordered one way
+or the other: if the consumer's comes first, the producer's load sees armed = 1
+and wakes it; if the producer's comes first, the consumer's re-check sees the
+published seq and it does not sleep. A bump between 1 and 4 makes futex_wait
+return at once, so a wake-up is never lost. The timeout bounds how late a stop
+flag is seen; nothing depends on it for correctness.
 """
 
 import numpy as np
 from numba import njit
 
 from engine.atomics import (
-    cpu_pause, futex_wait, load_acquire_u32, sched_yield, store_release_u32, store_seqcst_u32,
+    cpu_pause, fence_seqcst, futex_wait, load_acquire_u32, sched_yield, store_release_u32,
+    store_seqcst_u32,
 )
 from engine.ring import consumer_has_data
 from engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
@@ -69,7 +74,7 @@ def make_idle_state(strategy: int, doorbell_address: int, *, spin_limit: int = D
 
 @njit(cache=True)
 def sleep_on_doorbell(state, inputs):
-    """Arm the doorbell, re-check every input ring, sleep until rung or timed out.
+    """Arm the doorbell, re-check every input ring's next slot, sleep until rung or timed out.
 
     inputs: 2-D int64 array, one consumer handle per row, all sharing this doorbell.
     Returns IDLE_SLEPT or IDLE_DATA_ON_RECHECK.
@@ -78,6 +83,7 @@ def sleep_on_doorbell(state, inputs):
     wake_seq_addr = armed_addr + 4
     wake_seq = load_acquire_u32(wake_seq_addr)
     store_seqcst_u32(armed_addr, 1)
+    fence_seqcst()  # pairs with the fence in tp_ring_publish (the argument is above)
     for row in range(inputs.shape[0]):
         if consumer_has_data(inputs[row]):
             store_release_u32(armed_addr, 0)

@@ -27,7 +27,9 @@ def init_ring(segment, section: str, capacity: int, record_size: int, *, ring_id
     if ring_section_size(capacity, record_size) > size:
         raise ValueError(f"ring {section!r}: capacity {capacity} x {record_size} B "
                          f"does not fit its {size}-byte section")
-    segment.buf[offset:offset + RING_RECORDS_OFFSET] = 0
+    # Zero the records too: a slot whose seq word still said "published" from an
+    # earlier use of this section would be read as a record of the new ring.
+    segment.buf[offset:offset + ring_section_size(capacity, record_size)] = 0
     header = segment.buf[offset:offset + RING_HEADER_DTYPE.itemsize].view(RING_HEADER_DTYPE)[0]
     header["capacity"] = capacity
     header["record_size"] = record_size

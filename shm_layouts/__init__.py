@@ -22,7 +22,7 @@ from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: each ring record publishes itself through its seq word
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it

@@ -11,23 +11,35 @@ offset | size | field              | unit          | written by | read by  | ord
     36 |    4 | ring_id            | index         | creator    | tools    |
     40 |   24 | name               | ASCII         | creator    | tools    |
     64 |   64 | _reserved0         |               |            |          |
-   128 |    8 | head               | sequence      | producer   | consumer | release-store after the records
-       |      |                    |               |            |          | are written; alone in 128..255
+   128 |    8 | head               | sequence      | producer   | tools,   | release-store once per batch,
+       |      |                    |               |            | drain    | after its seq stores; alone in
+       |      |                    |               |            |          | 128..255; consumers never wait on it
    256 |    8 | tail               | sequence      | consumer   | producer | release-store after the records
        |      |                    |               |            |          | are read; alone in 256..383
-   384 |    4 | doorbell_armed     | 0/1           | consumer   | producer | seq_cst (Dekker with head)
+   384 |    4 | doorbell_armed     | 0/1           | consumer   | producer | seq_cst fences on both sides
+       |      |                    |               |            |          | (Dekker with the next slot's seq)
    388 |    4 | doorbell_wake_seq  | count         | producer   | consumer | the futex word
-   512 |    8 | high_water         | records       | consumer   | tools    | relaxed; max backlog (head - tail)
-       |      |                    |               |            |          | seen each time it re-read head
+   512 |    8 | high_water         | records       | consumer   | tools    | relaxed; most records found ready
+       |      |                    |               |            |          | at once (head - tail on a full batch)
    520 |    8 | full_waits         | count         | producer   | tools    | relaxed; claims that found it full
-  1024 |  cap | records            | record_size   | producer   | consumer | slot = seq & mask
+  1024 |  cap | records            | record_size   | producer   | consumer | slot = position & mask; the
+       |      |                    |               |            |          | record's first word is its seq
 
-Publication rule (the one rule of the ring): a record is visible to the consumer
-only after the producer's release-store of `head` past it; the consumer frees
-slots with a release-store of `tail` after it has finished reading them. head
-and tail are 64-bit sequence numbers that never wrap in practice (584 years at
-10^9 records/s). Each lives alone in 128 bytes, two cache lines, against false
-sharing and the adjacent-line prefetcher.
+Publication rule (the one rule of the ring): each record publishes itself. Its
+first 8 bytes are `seq` = ring position + 1. The producer writes every other
+field, then stores `seq` with release ordering; that store is the publication.
+The consumer reads slot p only after an acquire load of its `seq` returns
+p + 1; a slot from the previous lap holds p + 1 - capacity (a never-written one
+0), so it never looks ready. Record and flag share one cache line, so a message
+costs one line transfer. The producer stores `head` once per batch after the
+batch's seq stores (for tools, the drain and its own restart); the consumer
+frees slots with a release-store of `tail` once per batch after it has finished
+reading them, and the producer re-reads `tail` only when its cached copy says
+the ring is full. head and tail are 64-bit sequence numbers that never wrap in
+practice (584 years at 10^9 records/s). Each lives alone in 128 bytes, two
+cache lines, against false sharing and the adjacent-line prefetcher. The code
+that applies the rule is tp_ring_publish and tp_ring_count_ready
+(engine/atomics.c), and nothing else writes or tests a seq word.
 """
 
 import operator

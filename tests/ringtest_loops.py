@@ -7,8 +7,10 @@ their figures with `Side.finish`, which never waits past its timeout.
 Record patterns (8 uint64 words per 64-byte record, sequence numbers 1, 2, 3 ...):
 - PATTERN_EQUAL: every word holds the sequence number (torn-read detection);
 - PATTERN_MIXED: word k holds seq * (2k + 1) + k (a checksum that sees every word).
-The producer writes the words one by one, so a record read before its publish,
-or overwritten while being read, shows words of two different records.
+Word 0 is the record's seq, which equals its sequence number in both patterns
+and is stored by the ring's publish; the producer writes words 1..7 one by one,
+so a record read before its publish, or overwritten while being read, shows
+words of two different records.
 """
 
 import argparse
@@ -22,14 +24,15 @@ from numba import njit
 
 from engine.atomics import (
     cas_u64, cpu_pause, fence_seqcst, fetch_add_u32, fetch_add_u64, futex_wait, futex_wake,
-    load_acquire_u32, load_acquire_u64, load_relaxed_u64, monotonic_ns, sched_yield,
-    store_index_and_notify, store_relaxed_u64, store_release_u32, store_release_u64,
+    load_acquire_u32, load_acquire_u64, load_relaxed_u64, monotonic_ns, ring_count_ready,
+    ring_publish, sched_yield, store_relaxed_u64, store_release_u32, store_release_u64,
     store_seqcst_u32,
 )
 from engine.idle import SLEEPING_STRATEGIES, check_wait, idle, make_idle_state, pause_while_full
 from engine.ring import (
-    H_DOORBELL_ADDR, H_FULL_WAITS, H_MASK, H_POSITION, consumer_available, consumer_handle,
-    consumer_release, producer_claim, producer_handle, producer_publish, ring_words,
+    H_DOORBELL_ADDR, H_FULL_WAITS, H_MASK, H_POSITION, H_TAIL_ADDR, consumer_available,
+    consumer_handle, consumer_release, producer_claim, producer_handle, producer_publish,
+    ring_words,
 )
 
 PATTERN_EQUAL = 0
@@ -80,10 +83,38 @@ def produce_records(handle, words, idle_state, count, batch, pattern):
             slot = (position + i) & mask
             sent += 1
             seq = np.uint64(sent)
-            for k in range(WORDS):
+            for k in range(1, WORDS):  # word 0 is seq: publish stores it
                 words[slot, k] = word_value(seq, k, pattern)
         wakes += producer_publish(handle, got)
     return wakes
+
+
+@njit(cache=True)
+def produce_in_lockstep(handle, words, count, pattern, wait_ns):
+    """Publish records 1..count one at a time, each only after the consumer has
+    released the one before: a blocking consumer goes back to sleep between any
+    two records, so every publish races its arm-recheck-sleep. A lost wake-up
+    leaves the record unread; the wait for it gives up after `wait_ns`.
+
+    Returns how many records the consumer did not release within `wait_ns`
+    (0 when no wake-up was lost).
+    """
+    mask = handle[H_MASK]
+    lost = 0
+    for sent in range(1, count + 1):
+        while producer_claim(handle, 1) == 0:
+            sched_yield()
+        slot = handle[H_POSITION] & mask
+        for k in range(1, WORDS):
+            words[slot, k] = word_value(np.uint64(sent), k, pattern)
+        producer_publish(handle, 1)
+        deadline = monotonic_ns() + wait_ns
+        while np.int64(load_acquire_u64(handle[H_TAIL_ADDR])) != handle[H_POSITION]:
+            if monotonic_ns() > deadline:
+                lost += 1
+                break
+            cpu_pause()
+    return lost
 
 
 @njit(cache=True)
@@ -129,7 +160,7 @@ def consume_records(handle, words, idle_state, inputs, count, batch, pattern, st
 @njit(cache=True)
 def call_every_atomic(word64_addr, word32_addr, doorbell_addr):
     """Call each ExternalFunction once from jitted code; returns their results in order."""
-    out = np.zeros(12, dtype=np.int64)
+    out = np.zeros(13, dtype=np.int64)
     store_relaxed_u64(word64_addr, 5)
     out[0] = load_relaxed_u64(word64_addr)              # 5
     store_release_u64(word64_addr, 7)
@@ -145,9 +176,11 @@ def call_every_atomic(word64_addr, word32_addr, doorbell_addr):
     cpu_pause()
     out[7] = futex_wait(word32_addr, 99, 1_000_000)     # 1: the value differs
     out[8] = futex_wake(word32_addr, 1)                 # 0: nobody sleeps there
-    out[9] = store_index_and_notify(word64_addr, 40, doorbell_addr)  # 0: not armed
+    # a one-slot "ring" whose records and head share word64: seq 40, then head 40
+    out[9] = ring_publish(word64_addr, 0, 64, 39, 1, word64_addr, doorbell_addr)  # 0: not armed
     out[10] = monotonic_ns()
     out[11] = sched_yield()                             # 0
+    out[12] = ring_count_ready(word64_addr, 0, 64, 39, 5)  # 1: position 39 holds seq 40
     return out
 
 
@@ -170,7 +203,7 @@ def assert_every_record_received(stats, count: int, pattern: int) -> None:
 
 
 def record_words(seq: int, pattern: int) -> np.ndarray:
-    """One record's 8 words as the producer loop writes them (for producers in Python)."""
+    """One record's 8 words as they should arrive (word 0, seq, is stored by publish)."""
     return np.array([word_value(np.uint64(seq), k, pattern) for k in range(WORDS)], np.uint64)
 
 
@@ -178,7 +211,7 @@ def record_words(seq: int, pattern: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ringtest_loops")
-    parser.add_argument("role", choices=["produce", "consume"])
+    parser.add_argument("role", choices=["produce", "produce-lockstep", "consume"])
     parser.add_argument("segment")
     parser.add_argument("--ring", default="data")
     parser.add_argument("--core", type=int, default=None)
@@ -186,7 +219,9 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--pattern", choices=sorted(PATTERNS), default="mixed")
-    parser.add_argument("--sleep-timeout-ns", type=int, default=20_000_000)
+    parser.add_argument("--sleep-timeout-ns", type=int, default=20_000_000,
+                        help="a consumer's futex timeout; < 0: none")
+    parser.add_argument("--lockstep-wait-ns", type=int, default=2_000_000_000)
     parser.add_argument("--times", type=int, default=0, help="record receipt times of the first N")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -202,6 +237,11 @@ def main(argv=None) -> int:
         state = make_idle_state(check_wait(args.wait), 0)
         wakes = produce_records(handle, words, state, args.count, args.batch, pattern)
         np.savez(args.out, wakes=wakes, full_waits=handle[H_FULL_WAITS])
+        return 0
+    if args.role == "produce-lockstep":
+        handle = producer_handle(segment, args.ring)
+        lost = produce_in_lockstep(handle, words, args.count, pattern, args.lockstep_wait_ns)
+        np.savez(args.out, lost=lost)
         return 0
     inputs = consumer_handle(segment, args.ring).reshape(1, -1)
     handle = inputs[0]  # the same memory the idle re-check reads

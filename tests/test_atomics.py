@@ -18,7 +18,7 @@ from engine.atomics import FUTEX_TIMED_OUT, FUTEX_VALUE_CHANGED, FUTEX_WOKEN, li
 @pytest.fixture
 def words():
     """A cache-line-aligned block of zeroed words and its address."""
-    raw = np.zeros(32, dtype=np.uint64)
+    raw = np.zeros(64, dtype=np.uint64)
     return raw, raw.ctypes.data
 
 
@@ -109,15 +109,27 @@ def test_futex_wake_should_wake_a_sleeper_in_another_process(segments):
     assert lib.tp_load_acquire_u32(word) == 0
 
 
-def test_store_index_and_notify_should_wake_only_through_an_armed_doorbell(words):
+def test_ring_publish_should_store_seqs_then_head_and_wake_only_through_an_armed_doorbell(words):
     raw, addr = words
-    doorbell = addr + 64
-    assert lib.tp_store_index_and_notify(addr, 7, doorbell) == 0
-    assert int(raw[0]) == 7
+    records, head, doorbell = addr, addr + 256, addr + 320  # 4 slots of 64 bytes, then head
+    assert lib.tp_ring_publish(records, 3, 64, 5, 3, head, doorbell) == 0
+    assert [int(raw[8 * slot]) for slot in range(4)] == [0, 6, 7, 8]  # positions 5, 6, 7
+    assert int(raw[32]) == 8
     lib.tp_store_seqcst_u32(doorbell, 1)
-    assert lib.tp_store_index_and_notify(addr, 9, doorbell) == 1
-    assert int(raw[0]) == 9
+    assert lib.tp_ring_publish(records, 3, 64, 8, 1, head, doorbell) == 1
+    assert int(raw[0]) == 9 and int(raw[32]) == 9
     assert lib.tp_load_acquire_u32(doorbell + 4) == 1  # wake_seq bumped
+    assert lib.tp_ring_publish(records, 3, 64, 9, 1, head, 0) == 0  # no doorbell: never rings
+
+
+def test_ring_count_ready_should_stop_at_the_first_slot_not_published(words):
+    raw, addr = words
+    lib.tp_ring_publish(addr, 3, 64, 0, 2, addr + 256, 0)
+    assert lib.tp_ring_count_ready(addr, 3, 64, 0, 4) == 2
+    assert lib.tp_ring_count_ready(addr, 3, 64, 0, 1) == 1
+    assert lib.tp_ring_count_ready(addr, 3, 64, 1, 4) == 1
+    assert lib.tp_ring_count_ready(addr, 3, 64, 2, 4) == 0
+    assert lib.tp_ring_count_ready(addr, 3, 64, 4, 4) == 0  # slot 0 of the next lap holds 1, not 5
 
 
 def test_monotonic_clock_should_increase_and_match_python_monotonic():
@@ -148,7 +160,7 @@ def test_every_atomic_should_work_from_jitted_code(words):
     before = time.monotonic_ns()
     out = loops.call_every_atomic(addr, addr + 64, addr + 128)
     assert out[:10].tolist() == [5, 7, 7, 1, 0, 2, 3, FUTEX_VALUE_CHANGED, 0, 0]
-    assert out[10] >= before and out[11] == 0
+    assert out[10] >= before and out[11] == 0 and out[12] == 1
     assert int(raw[0]) == 40
 
 
@@ -161,10 +173,11 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import ringtest_loops as loops
     from engine import idle, ring
-    words = np.zeros(64, dtype=np.uint64)
+    words = np.zeros(256, dtype=np.uint64)
     addr = words.ctypes.data
     loops.call_every_atomic(addr, addr + 64, addr + 128)
     handle = np.zeros(ring.HANDLE_SLOTS, dtype=np.int64)
+    handle[ring.H_RECORDS_ADDR], handle[ring.H_RECORD_SIZE] = addr + 1024, 64
     handle[ring.H_HEAD_ADDR], handle[ring.H_TAIL_ADDR] = addr + 192, addr + 256
     handle[ring.H_DOORBELL_ADDR] = addr + 320
     handle[ring.H_HIGH_WATER_ADDR], handle[ring.H_FULL_WAITS_ADDR] = addr + 384, addr + 448

@@ -16,7 +16,8 @@ import pytest
 
 from bench import native, ring_runs
 from bench.native import (
-    NativeUnavailable, c_cacheline_rtt_samples, c_ring_rtt_samples, c_ring_throughput,
+    NativeUnavailable, c_cacheline_rtt_samples, c_ring_index_rtt_samples, c_ring_rtt_samples,
+    c_ring_throughput,
 )
 from bench.native.build import find_compiler
 from engine.config import SCHEMA
@@ -40,7 +41,8 @@ def compiler(fresh_cache):
         pytest.skip(str(exc))
 
 
-@pytest.mark.parametrize("rtt_samples", [c_cacheline_rtt_samples, c_ring_rtt_samples])
+@pytest.mark.parametrize("rtt_samples", [c_cacheline_rtt_samples, c_ring_rtt_samples,
+                                         c_ring_index_rtt_samples])
 def test_round_trip_references_give_one_positive_sample_per_iteration(compiler, rtt_samples):
     samples = rtt_samples(CORES, 20000, warmup=1000)
 
@@ -50,8 +52,9 @@ def test_round_trip_references_give_one_positive_sample_per_iteration(compiler, 
 
 
 @pytest.mark.parametrize("batch", [1, 64])
-def test_ring_throughput_is_a_positive_rate_one_at_a_time_and_in_batches(compiler, batch):
-    assert c_ring_throughput(CORES, 200_000, batch=batch) > 0
+@pytest.mark.parametrize("by_index", [False, True])
+def test_ring_throughput_is_a_positive_rate_one_at_a_time_and_in_batches(compiler, batch, by_index):
+    assert c_ring_throughput(CORES, 200_000, batch=batch, publish_by_index=by_index) > 0
 
 
 def test_both_sides_may_share_one_core(compiler):

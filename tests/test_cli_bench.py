@@ -35,7 +35,7 @@ def test_bench_ringrtt_quick_json_should_report_percentiles_for_every_wait_and_t
         assert all(isinstance(row[key], int) and row[key] > 0 for key in LATENCY_KEYS), row
         assert row["p50_ns"] <= row["p99_ns"] <= row["p999_ns"] <= row["max_ns"]
         assert row["samples"] == (500 if wait in ("backoff", "block") else 5000)
-    for native in ("c-cacheline", "c-ring"):
+    for native in ("c-cacheline", "c-ring", "c-ring-index"):
         c_row = rows[native]
         assert c_row.get("skipped") or all(c_row[key] > 0 for key in LATENCY_KEYS), c_row
     assert report["machine"]["pinning"] == list(two_cores)

@@ -30,10 +30,11 @@ class Ring:
         return int(producer_claim(self.producer, wanted))
 
     def write(self, count):
-        """Fill `count` claimed slots with the next sequence numbers (not published)."""
+        """Fill `count` claimed slots with the next sequence numbers (not published:
+        word 0, the seq, is stored by publish)."""
         position = int(self.producer[H_POSITION])
         for i in range(count):
-            self.words[(position + i) & int(self.producer[H_MASK])] = self.next_seq
+            self.words[(position + i) & int(self.producer[H_MASK]), 1:] = self.next_seq
             self.next_seq += 1
 
     def push(self, wanted):
@@ -51,7 +52,7 @@ class Ring:
         """Read and release up to `wanted`; returns their sequence numbers."""
         count = self.available(wanted)
         position = int(self.consumer[H_POSITION])
-        seqs = [int(self.words[(position + i) & int(self.consumer[H_MASK]), 0]) for i in range(count)]
+        seqs = [int(self.words[(position + i) & int(self.consumer[H_MASK]), 7]) for i in range(count)]
         if count:
             consumer_release(self.consumer, count)
         return seqs
@@ -172,13 +173,20 @@ def test_new_handles_should_resume_at_the_shared_indices(segments):
     assert second.drain() == [3, 4, 5, 6, 7]
 
 
-def test_consumer_should_reread_the_head_only_when_its_cached_copy_says_empty(ring):
-    ring.push(2)
-    assert ring.pop(1) == [1]
-    ring.push(3)  # the consumer's cached head still says 2
-    assert int(ring.consumer[H_PEER_CACHE]) == 2
-    assert ring.pop(10) == [2]
-    assert ring.pop(10) == [3, 4, 5]
+def test_consumer_should_find_records_by_their_own_seq_and_never_wait_on_head(ring):
+    ring.push(3)
+    ring.header["head"] = 0  # head is for tools: the consumer must not need it
+    assert ring.pop(10) == [1, 2, 3]
+    assert int(ring.consumer[H_PEER_CACHE]) == 3  # seen published up to position 3
+    assert ring.pop(10) == []
+
+
+def test_consumer_should_not_rescan_records_it_already_found_ready(ring):
+    ring.push(4)
+    assert ring.available(4) == 4
+    ring.words[0, 0] = 0  # were the slot read again it would look unpublished
+    assert ring.pop(2) == [1, 2]
+    assert ring.pop(10) == [3, 4]
 
 
 def test_producer_should_reread_the_tail_only_when_its_cached_copy_says_full(ring):
@@ -189,14 +197,19 @@ def test_producer_should_reread_the_tail_only_when_its_cached_copy_says_full(rin
     assert int(ring.producer[H_PEER_CACHE]) == 8
 
 
-def test_high_water_should_record_the_largest_backlog_the_consumer_saw(ring):
+def test_high_water_should_record_the_most_records_the_consumer_found_ready_at_once(ring):
     ring.push(3)
     ring.pop(10)
-    ring.push(7)
-    ring.pop(1)
+    ring.push(5)
     ring.pop(10)
     ring.push(2)
     ring.pop(10)
+    assert int(ring.header["high_water"]) == 5
+
+
+def test_high_water_should_take_the_backlog_from_head_when_a_batch_comes_back_full(ring):
+    ring.push(7)
+    assert ring.pop(2) == [1, 2]  # a full batch: the consumer is behind, so it reads head
     assert int(ring.header["high_water"]) == 7
 
 
@@ -284,9 +297,21 @@ def test_ring_producer_and_consumer_should_move_structured_records_intact(segmen
     assert out.dtype == ORDER_DTYPE
     np.testing.assert_array_equal(out, batch[:5])
     assert producer.try_push(batch[8:]) == 2
-    np.testing.assert_array_equal(consumer.try_pop(100), batch[5:8])
-    np.testing.assert_array_equal(consumer.try_pop(100), batch[8:])
+    np.testing.assert_array_equal(consumer.try_pop(100), batch[5:])
     assert len(consumer.try_pop(100)) == 0
+
+
+def test_try_push_should_stamp_each_records_seq_with_its_ring_position(segments):
+    segment = segments.ring(capacity=4)
+    producer = RingProducer(segment, "data", ORDER_DTYPE)
+    consumer = RingConsumer(segment, "data", ORDER_DTYPE)
+    batch = np.zeros(3, dtype=ORDER_DTYPE)
+    batch["seq"] = 99  # ignored: the ring stamps seq as it publishes
+    batch["order_id"] = [7, 8, 9]
+    assert producer.try_push(batch) == 3
+    out = consumer.try_pop(10)
+    assert out["seq"].tolist() == [1, 2, 3]
+    assert out["order_id"].tolist() == [7, 8, 9]
 
 
 def test_try_pop_with_a_negative_count_should_leave_the_ring_alone(segments):

@@ -1,9 +1,9 @@
 """The ring against a model: a deque bounded by the capacity, under random batch operations.
 
-RingConsumer.try_pop re-reads the shared head only when its cached copy says the
-ring is empty, so it may return fewer records than are there. The model allows
-that: a pop returns a prefix of the model's contents, never more than asked or
-available, at least one when the ring is not empty, and draining gets everything.
+The model allows a pop to return fewer records than are there: a pop returns a
+prefix of the model's contents, never more than asked or available, at least one
+when the ring is not empty, and draining gets everything. Every record arrives
+with seq = its ring position + 1, stamped by the ring, whatever the producer put there.
 """
 
 from collections import deque
@@ -39,13 +39,13 @@ def records(first_seq: int, count: int) -> np.ndarray:
     return batch
 
 
-def check_pop(out: np.ndarray, asked: int, model: deque) -> None:
+def check_pop(out: np.ndarray, asked: int, model: deque, start: int) -> None:
     assert out.dtype == MARKET_DATA_DTYPE
     assert len(out) <= min(asked, len(model))
     if asked and model:
         assert len(out) >= 1, "a pop from a ring that is not empty returned nothing"
     expected = [model.popleft() for _ in range(len(out))]
-    assert out["seq"].tolist() == expected
+    assert out["seq"].tolist() == [start + seq for seq in expected]
     assert out["bid_px"].tolist() == [3 * seq for seq in expected]
     assert out["ask_qty"].tolist() == [-seq for seq in expected]
 
@@ -70,13 +70,13 @@ def test_ring_should_behave_like_a_bounded_deque(ring_segment, capacity_log2, st
             model.extend(range(next_seq, next_seq + pushed))
             next_seq += pushed
         else:
-            check_pop(consumer.try_pop(n), n, model)
+            check_pop(consumer.try_pop(n), n, model, start)
         assert int(header["head"]) - int(header["tail"]) <= capacity
 
     for _ in range(capacity + 1):  # eventually everything
         if not model:
             break
-        check_pop(consumer.try_pop(capacity), capacity, model)
+        check_pop(consumer.try_pop(capacity), capacity, model, start)
     assert not model
     assert len(consumer.try_pop(capacity)) == 0
     assert int(header["head"]) == int(header["tail"]) == start + next_seq - 1

@@ -151,8 +151,8 @@ def test_sleeping_consumer_should_be_woken_by_the_publish_long_before_its_timeou
                        loops.SIDE_TIMEOUT_S, f"the consumer to sleep before record {seq}")
             time.sleep(0.02)
             assert producer_claim(producer, 1) == 1
-            words[int(producer[H_POSITION]) & int(producer[H_MASK])] = loops.record_words(
-                seq, loops.PATTERN_MIXED)
+            slot = int(producer[H_POSITION]) & int(producer[H_MASK])
+            words[slot, 1:] = loops.record_words(seq, loops.PATTERN_MIXED)[1:]  # publish stores seq
             published_ns.append(monotonic_ns_py())
             assert producer_publish(producer, 1) == 1  # it made the wake syscall
         result = consumer.finish(loops.SIDE_TIMEOUT_S)

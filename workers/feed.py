@@ -107,7 +107,6 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
                 mid = half_spread + tick  # keep the bid above zero
             mids[symbol] = mid
             record = quotes[(position + i) & mask]
-            record.seq = seq
             record.origin_ns = now
             record.publish_ns = now
             record.symbol_id = symbol

@@ -51,7 +51,6 @@ def write_report(reports, handle, offset, order, exec_type, last_qty, last_px, c
                  now):
     position = handle[H_POSITION] + offset
     report = reports[position & handle[H_MASK]]
-    report.seq = position + 1
     report.origin_ns = order.origin_ns
     report.order_id = order.order_id
     report.symbol_id = order.symbol_id
@@ -179,9 +178,12 @@ class Agent(LoopAgent):
         if producer_claim(handle, missing) < missing:
             raise RuntimeError(f"cannot realign report rings: {behind} has no room for {missing}")
         mask = int(handle[H_MASK])
+        source, target = c.records[ahead].view(np.uint64), c.records[behind].view(np.uint64)
+        words = source.shape[0] // len(c.records[ahead])
         for k in range(missing):
-            position = int(handle[H_POSITION]) + k
-            c.records[behind][position & mask] = c.records[ahead][position & mask]
+            slot = (int(handle[H_POSITION]) + k) & mask
+            # every word but seq (the first), which publish stores
+            target[slot * words + 1:(slot + 1) * words] = source[slot * words + 1:(slot + 1) * words]
         producer_publish(handle, missing)
 
     def loop(self, max_passes):

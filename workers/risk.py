@@ -114,7 +114,6 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                         break
                 out_position = out_handle[H_POSITION] + written
                 order = orders[out_position & out_mask]
-                order.seq = out_position + 1
                 order.origin_ns = intent.origin_ns
                 order.intent_seq = intent.seq
                 order.symbol_id = symbol

@@ -122,7 +122,6 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                         break
                 out_position = out_handle[H_POSITION] + written
                 intent = intents[out_position & out_mask]
-                intent.seq = out_position + 1
                 intent.origin_ns = tick.origin_ns
                 intent.md_seq = tick.seq
                 intent.symbol_id = symbol

@@ -4,7 +4,10 @@ c-cacheline: a 64-byte cache-line ping-pong between two processes pinned to two
 cores, the floor of any shared-memory round trip (cacheline_pingpong.c).
 c-ring: a minimal C SPSC ring of 64-byte records between two pinned processes, the
 ceiling of one-way throughput (spsc_ring.c), and its round trip over two such rings,
-the floor of tickpipe's index-published ring design (ring_pingpong.c).
+the floor of tickpipe's ring design (ring_pingpong.c); both publish each record
+through its own seq word, as tickpipe's rings do.
+c-ring-index: the same two programs under the previous rule (a record published
+only by the head index), kept as a row for comparison.
 
 Both are compiled on first use with the system's C compiler (see build.py); without
 one they raise NativeUnavailable. Each program stops by itself at a wall-clock guard,
@@ -21,7 +24,7 @@ from bench.native.build import NativeBuildError, NativeUnavailable, run_program
 from bench.peers.pairing import check_rtt_counts, check_throughput_counts, resolve_cores
 
 __all__ = ["NativeBuildError", "NativeUnavailable", "c_cacheline_rtt_samples", "c_ring_rtt_samples",
-           "c_ring_throughput"]
+           "c_ring_index_rtt_samples", "c_ring_throughput"]
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -62,6 +65,18 @@ def c_ring_rtt_samples(
     return _rtt_samples("ring_pingpong", cores, iterations, warmup, timeout_s)
 
 
+def c_ring_index_rtt_samples(
+    cores: tuple[int, int],
+    iterations: int,
+    warmup: int = 10000,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> numpy.ndarray:
+    """As c_ring_rtt_samples, through C rings under the previous rule: a record
+    published only by the head index (two serial cache misses each way)."""
+    return _rtt_samples("ring_pingpong_index", cores, iterations, warmup, timeout_s)
+
+
 def _rtt_samples(program, cores, iterations, warmup, timeout_s) -> numpy.ndarray:
     check_rtt_counts(iterations, warmup)
     raw = _run_pair(program, cores, (iterations, warmup), timeout_s)
@@ -77,14 +92,16 @@ def c_ring_throughput(
     batch: int = 1,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    publish_by_index: bool = False,
 ) -> float:
     """Records/s through a C SPSC ring from a producer on cores[0] to a consumer on cores[1].
 
     The producer publishes `batch` records per index store and the consumer releases
     up to `batch` per store; the consumer times from its first receipt to its last,
-    so n_records must span at least two batches.
+    so n_records must span at least two batches. publish_by_index: the previous rule.
     """
     check_throughput_counts(n_records, batch)
-    out = _run_pair("spsc_ring", cores, (n_records, batch), timeout_s)
+    program = "spsc_ring_index" if publish_by_index else "spsc_ring"
+    out = _run_pair(program, cores, (n_records, batch), timeout_s)
     records, elapsed_ns = (int(field) for field in out.split())
     return records * 1e9 / elapsed_ns

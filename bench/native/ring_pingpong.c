@@ -1,17 +1,21 @@
 /* ring_pingpong.c: the floor of a round trip through tickpipe's ring design, in C.
  *
  * Two SPSC rings of 64-byte records between two pinned processes, one each way, under
- * the same rules as tickpipe's rings (and spsc_ring.c): head and tail each alone in
- * 128 bytes, a cached copy of the peer's index in local memory, and a record visible
- * to the consumer only after the producer's release store of head.
+ * the same rules as tickpipe's rings (and spsc_ring.c): each record publishes itself
+ * through its seq word (= position + 1, stored last with release ordering), head and
+ * tail each alone in 128 bytes, head stored once per publish, a cached copy of the
+ * peer's tail in local memory.
  *
- * The parent publishes a record on the ping ring and spins on the pong ring's head;
- * the child spins on the ping ring's head, copies the record into the pong ring,
- * publishes it and releases its slot. Against cacheline_pingpong.c, where the reader
- * spins on the record itself, each direction here takes a second, serial cache miss:
- * the reader learns from head that a record is there, and only then loads it. The gap
- * between the two references is what the index-published design costs; the gap
- * between this one and tickpipe-spin is what numba and cffi cost.
+ * The parent publishes a record on the ping ring and spins on the pong ring's next
+ * slot; the child spins on the ping ring's next slot, copies the record into the pong
+ * ring, publishes it and releases its slot. Each direction costs one cache-line
+ * transfer, as in cacheline_pingpong.c; the gap between the two is what the ring's
+ * bookkeeping costs, the gap between this one and tickpipe-spin what numba and cffi
+ * cost.
+ *
+ * Built with -DPUBLISH_BY_INDEX it is the previous rule, kept as a row for comparison:
+ * the reader learns from head that a record is there and only then loads it, a second
+ * serial cache miss each way.
  *
  * usage: ring_pingpong CORE_A CORE_B ITERATIONS WARMUP TIMEOUT_S > samples.bin
  * stdout: ITERATIONS native-endian int64 round-trip times in ns (CLOCK_MONOTONIC).
@@ -50,21 +54,29 @@ static int send_record(const struct pair *pair, struct side *out, const struct r
     }
     struct record *slot = &out->ring->slots[out->position & MASK];
     memcpy(slot->payload, src->payload, sizeof slot->payload);
-    atomic_store_explicit(&slot->seq, atomic_load_explicit(&src->seq, memory_order_relaxed),
-                          memory_order_relaxed);
     out->position++;
+#ifdef PUBLISH_BY_INDEX
+    atomic_store_explicit(&slot->seq, out->position, memory_order_relaxed);
+#else
+    atomic_store_explicit(&slot->seq, out->position, memory_order_release); /* publishes it */
+#endif
     atomic_store_explicit(&out->ring->head, out->position, memory_order_release);
     return 0;
 }
 
-/* Consumer: wait until head passes our position (acquire); the record now in reach. */
+/* Consumer: wait until the next record is published; the record now in reach. */
 static const struct record *await_record(const struct pair *pair, struct side *in) {
+#ifdef PUBLISH_BY_INDEX
     if (in->peer_cache == in->position) {
         int timed_out = 0;
         in->peer_cache = spin_until_changed(pair, &in->ring->head, in->position, &timed_out);
         if (timed_out)
             return NULL;
     }
+#else
+    if (spin_until_equal(pair, &in->ring->slots[in->position & MASK].seq, in->position + 1) != 0)
+        return NULL;
+#endif
     return &in->ring->slots[in->position & MASK];
 }
 
@@ -105,7 +117,6 @@ int main(int argc, char **argv) {
     int status = 0;
     for (uint64_t seq = 1; seq <= warmup + iterations; seq++) {
         int64_t start = now_ns();
-        atomic_store_explicit(&message.seq, seq, memory_order_relaxed);
         const struct record *echoed = NULL;
         if (send_record(&pair, &out, &message) == 0)
             echoed = await_record(&pair, &in);

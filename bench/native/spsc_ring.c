@@ -1,12 +1,16 @@
 /* spsc_ring.c: the throughput reference, a minimal single-producer/single-consumer
  * ring of 64-byte records in shared memory between two pinned processes.
  *
- * Same rules as tickpipe's rings: the producer's and the consumer's index each alone
- * in 128 bytes; each side keeps a cached copy of the other's index in its own memory
- * and re-reads the shared one only when the ring looks full (producer) or empty
- * (consumer); one release store of an index per batch. A record is visible to the
- * consumer only after the producer's release store of head; the consumer frees slots
- * with a release store of tail after it has copied them out.
+ * Same rules as tickpipe's rings (shm_layouts/ring_header.py): each record publishes
+ * itself, its seq word (= position + 1) stored last with release ordering, and the
+ * consumer reads a slot once an acquire load of its seq says position + 1; the
+ * producer still stores head once per batch, the consumer frees slots with one
+ * release store of tail per batch, and the producer re-reads tail only when its cached
+ * copy says the ring is full. head and tail each live alone in 128 bytes.
+ *
+ * Built with -DPUBLISH_BY_INDEX it is the previous rule, kept as a row for comparison:
+ * a record is visible only after the producer's release store of head, which the
+ * consumer re-reads when its cached copy says the ring is empty.
  *
  * usage: spsc_ring CORE_PRODUCER CORE_CONSUMER N_RECORDS BATCH TIMEOUT_S
  * stdout: one line "RECORDS ELAPSED_NS": records the consumer received after its first
@@ -49,7 +53,11 @@ static int produce(const struct pair *pair, struct ring *ring, uint64_t n_record
         for (uint64_t i = 0; i < count; i++) {
             struct record *slot = &ring->slots[(head + i) & MASK];
             memcpy(slot->payload, message.payload, sizeof slot->payload);
-            atomic_store_explicit(&slot->seq, head + i, memory_order_relaxed);
+#ifdef PUBLISH_BY_INDEX
+            atomic_store_explicit(&slot->seq, head + i + 1, memory_order_relaxed);
+#else
+            atomic_store_explicit(&slot->seq, head + i + 1, memory_order_release); /* publishes it */
+#endif
         }
         head += count;
         atomic_store_explicit(&ring->head, head, memory_order_release); /* one store per batch */
@@ -58,10 +66,14 @@ static int produce(const struct pair *pair, struct ring *ring, uint64_t n_record
 }
 
 static int consume(const struct pair *pair, struct ring *ring, uint64_t n_records, uint64_t batch) {
-    uint64_t tail = 0, cached_head = 0, first_count = 0, checksum = 0;
+    uint64_t tail = 0, first_count = 0, checksum = 0;
+#ifdef PUBLISH_BY_INDEX
+    uint64_t cached_head = 0;
+#endif
     int64_t first_receipt = 0;
     struct record copy;
     while (tail < n_records) {
+#ifdef PUBLISH_BY_INDEX
         if (cached_head == tail) {
             int timed_out = 0;
             cached_head = spin_until_changed(pair, &ring->head, tail, &timed_out);
@@ -71,9 +83,20 @@ static int consume(const struct pair *pair, struct ring *ring, uint64_t n_record
             }
         }
         uint64_t count = min_u64(batch, cached_head - tail);
+#else
+        /* The run of published slots from tail on (at most a batch); wait on the first. */
+        if (spin_until_equal(pair, &ring->slots[tail & MASK].seq, tail + 1) != 0) {
+            fail_timeout("consumer");
+            return EXIT_TIMEOUT;
+        }
+        uint64_t count = 1, wanted = min_u64(batch, n_records - tail);
+        while (count < wanted && atomic_load_explicit(&ring->slots[(tail + count) & MASK].seq,
+                                                      memory_order_acquire) == tail + count + 1)
+            count++;
+#endif
         for (uint64_t i = 0; i < count; i++) {
             const struct record *slot = &ring->slots[(tail + i) & MASK];
-            uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+            uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed) - 1;
             if (seq != tail + i) {
                 fprintf(stderr, "consumer: slot %llu holds seq %llu\n", (unsigned long long)(tail + i),
                         (unsigned long long)seq);
