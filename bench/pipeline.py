@@ -25,7 +25,7 @@ RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 
 def _tickpipe_row(label, rate, seconds, cores, wait):
     overrides = {"engine": {"rate": rate, "seconds": seconds, "name": f"bench-{os.getpid()}-pipe",
-                            "cores": list(cores), "wait": wait}}
+                            "cores": list(cores or []), "wait": wait}}
     try:
         report = run_engine(load_config(overrides=overrides))
     except EngineError as exc:
@@ -64,20 +64,24 @@ def _mp_row(label, rate, seconds, placement):
 
 def run_pipeline(cores=None, seconds: float = 3.0, *, rates=RATES, wait: str = "auto",
                  peers: bool = True, progress=lambda message: None) -> dict:
-    placement = place_workers(ROLES, list(cores) if cores else None, wait)
-    chosen = [placement.cores[role] for role in ROLES]
-    rows, memory = [], None
+    # Without --cores each rate gets the engine's own automatic placement, which on a
+    # host with fewer cores than workers depends on the offered rate.
+    rows, memory, placements = [], None, {}
     for label, rate in rates:
+        placement = place_workers(ROLES, list(cores) if cores else None, wait, rate)
+        placements[label] = placement
         progress(f"tickpipe pipeline at {label} ticks/s for {seconds:g} s")
-        row, report = _tickpipe_row(label, rate, seconds, chosen, wait)
+        row, report = _tickpipe_row(label, rate, seconds, cores, wait)
         memory = report["memory"]
         rows.append(row)
         if peers:
             progress(f"mp.Queue pipeline at {label} ticks/s for {seconds:g} s")
             rows.append(_mp_row(label, rate, seconds, placement))
-    machine = machine_info(chosen, wait=", ".join(f"{r}:{w}" for r, w in placement.waits.items()),
-                           page_size=memory["page_size"] if memory else None)
-    machine["placement"] = placement.summary()
+    used = sorted({core for chosen in placements.values() for core in chosen.cores.values()})
+    machine = machine_info(used, wait="; ".join(
+        f"{label}: " + ", ".join(f"{r}:{w}" for r, w in chosen.waits.items())
+        for label, chosen in placements.items()), page_size=memory["page_size"] if memory else None)
+    machine["placement"] = {label: chosen.summary() for label, chosen in placements.items()}
     return {"results": rows, "machine": machine}
 
 

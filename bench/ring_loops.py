@@ -1,19 +1,21 @@
 """numba hot loops of the ring benches: ping/pong (round trip) and a producer/consumer pair.
 
 Records are moved as 64-byte rows of a (capacity, 8) uint64 view of the ring,
-the way a worker moves its own dtype. Loops return error counts, never raise.
+the way a worker moves its own dtype. Loops return error counts, never raise;
+they are @hot_loop (engine/hot_loop.py): no reference counting, no allocation.
 """
 
 from numba import njit
 
 from engine.atomics import cpu_pause, monotonic_ns
+from engine.hot_loop import hot_loop
 from engine.idle import idle, pause_while_full
 from engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
 
 
-@njit(cache=True)
+@hot_loop
 def ping_loop(out_handle, out_words, in_handle, in_words, idle_state, inputs, samples, warmup):
     """Send one record, wait for its echo, `warmup + len(samples)` times.
 
@@ -44,7 +46,7 @@ def ping_loop(out_handle, out_words, in_handle, in_words, idle_state, inputs, sa
     return errors
 
 
-@njit(cache=True)
+@hot_loop
 def pong_loop(in_handle, in_words, out_handle, out_words, idle_state, inputs, count):
     """Echo `count` records from the in ring to the out ring, whole 64 bytes each."""
     for _ in range(count):
@@ -64,7 +66,7 @@ def pong_loop(in_handle, in_words, out_handle, out_words, idle_state, inputs, co
     return 0
 
 
-@njit(cache=True)
+@hot_loop
 def produce_loop(handle, words, idle_state, count, batch):
     """Publish records 1..count in batches of up to `batch`; returns 0.
 
@@ -92,7 +94,7 @@ def produce_loop(handle, words, idle_state, count, batch):
     return 0
 
 
-@njit(cache=True)
+@hot_loop
 def consume_loop(handle, words, idle_state, inputs, count, batch, times):
     """Read `count` records in batches of up to `batch`, checking 1, 2, 3 ... in order
     and every word of each.

@@ -198,6 +198,33 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
         _plot({"pipeline": report}, plot_dir)
 
 
+def _placement(cores, seconds, quick, quiet):
+    from bench.placement import PLACEMENTS, RATES, WAITS, run_placement
+    rates = RATES[1:2] if quick else RATES
+    waits = ("block",) if quick else tuple(WAITS)
+    total = len(rates) * len(PLACEMENTS) * len(waits)
+    return _guard(lambda: run_placement(cores, 1.0 if quick else seconds, rates=rates, waits=waits,
+                                        progress=ProgressBar(total, quiet)))
+
+
+@bench.command()
+@cores_option
+@click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=2.0, show_default=True,
+              help="Run time per combination.")
+@quick_option
+@json_option
+def placement(cores, seconds, quick, as_json):
+    """Tick-to-trade of the real pipeline for each placement of the four workers on two
+    cores (one-core, pairs, spread) and each wait strategy (block, yield, backoff,
+    backoff-short), at 10k, 100k and 1M ticks/s: what `wait = "auto"` picks on a
+    host with fewer cores than workers comes from this table."""
+    from bench.placement import format_placement_table
+    report = _placement(_parse_cores(cores), seconds, quick, as_json)
+    best = "; ".join(f"{rate}: {choice}" for rate, choice in report["best"].items())
+    _emit(report, as_json, format_placement_table(report["results"]) +
+          f"\nlowest p99 with nothing lost, per rate: {best or 'none'}")
+
+
 @bench.command()
 @click.option("--runs", type=click.IntRange(min=1, max=1000), default=7, show_default=True)
 @quick_option

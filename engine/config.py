@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 
 from engine.cpulist import CpuListError, expand_cpu_list
-from engine.wait_codes import WAIT_CODES
+from engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
 from shm_layouts.control_block import TRADING_STATE_CODES
 from shm_layouts.market_data import PRICE_SCALE
 from shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
@@ -32,6 +32,7 @@ MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 M
 MAX_SEED = 2 ** 32 - 1          # the feed multiplies the seed by 2654435761 in a uint64
 MAX_EVERY = 1_000_000_000       # "every N ticks/orders"; larger means never anyway
 MAX_WINDOW = 1_000_000          # ticks
+MAX_BACKOFF_PASSES = 10 ** 9    # idle passes; more is a spin or a yield for good
 # The strategy keeps symbols x window float64s: 2^24 of them is 128 MiB.
 MAX_WINDOW_CELLS = 1 << 24
 
@@ -68,6 +69,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "cores": Field(list, [], "cores for feed, strategy, risk, gateway; empty = automatic"),
         "wait": Field(str, "auto", "wait strategy; auto = spin only for a worker that owns a core",
                       choices=("auto",) + tuple(WAIT_CODES)),
+        "backoff_spin": Field(int, DEFAULT_SPIN_LIMIT, "wait = backoff: idle passes spent "
+                              "spinning before yielding", minimum=0, maximum=MAX_BACKOFF_PASSES),
+        "backoff_yield": Field(int, DEFAULT_YIELD_LIMIT, "wait = backoff: idle passes spent "
+                               "yielding before sleeping", minimum=0, maximum=MAX_BACKOFF_PASSES),
         "ring_capacity": Field(int, 1 << 16, "records per ring (a power of two)",
                                minimum=MIN_CAPACITY, power_of_two=True),
         "lock_memory": Field(bool, False, "mlockall in each worker after warm-up; mlock the segment"),

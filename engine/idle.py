@@ -33,7 +33,8 @@ from engine.atomics import (
 )
 from engine.ring import consumer_has_data
 from engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
-    SLEEPING_STRATEGIES, WAIT_BACKOFF, WAIT_BLOCK, WAIT_CODES, WAIT_NAMES, WAIT_SPIN, WAIT_YIELD,
+    DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, SLEEPING_STRATEGIES, WAIT_BACKOFF, WAIT_BLOCK,
+    WAIT_CODES, WAIT_NAMES, WAIT_SPIN, WAIT_YIELD,
     check_wait,
 )
 
@@ -49,8 +50,6 @@ I_SLEEPS = 6           # futex sleeps taken
 I_IDLE_PASSES = 7      # passes without work, in total
 IDLE_SLOTS = 8
 
-DEFAULT_SPIN_LIMIT = 2000
-DEFAULT_YIELD_LIMIT = 50
 DEFAULT_SLEEP_TIMEOUT_NS = 20_000_000  # 20 ms: how late a stop flag is seen at worst
 
 # idle() return codes

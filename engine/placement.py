@@ -7,6 +7,14 @@ cores in pipeline order, so neighbouring stages land on different cores when
 there are at least two. With wait = "auto", a worker busy-spins only if it owns
 its core; a worker that shares one blocks on its doorbell (futex), so four
 workers run on a 2-core machine without starving each other.
+
+A host with fewer cores than workers, automatic cores and wait = "auto" gets
+the combination `tickpipe bench placement` measured best on a 2-core VM
+(bench/RESULTS.md, "Placement on a host with fewer cores than workers"): at
+offered rates up to 100 k ticks/s every worker on one core, yielding (p99 21 us
+against 205 us spread and blocking: a cross-CPU futex wake is a VM exit, a
+same-core hand-over a context switch); above that, one core, blocking (at 1 M
+ticks/s); flat out, spread over the cores, yielding (the most ticks/s).
 """
 
 import os
@@ -51,9 +59,33 @@ class Placement:
         return line + ("; " + "; ".join(self.notes) if self.notes else "")
 
 
-def place_workers(roles, requested: list[int] | None, wait: str) -> Placement:
-    """Choose a core and a wait strategy per role (requested cores are validated by config)."""
+# Oversubscribed hosts (fewer cores than workers), automatic cores, wait = "auto":
+# offered rates up to this many ticks/s put every worker on one core, yielding.
+ONE_CORE_YIELD_MAX_RATE = 100_000
+
+
+def oversubscribed_choice(pool: list[int], rate: int) -> tuple[list[int], str, str]:
+    """(cores to use, wait strategy, why) for a host with fewer cores than workers,
+    as measured by `tickpipe bench placement` (see the module docstring)."""
+    if rate == 0:
+        return pool, "yield", ("flat out, spread and yielding moved the most ticks/s "
+                               "(tickpipe bench placement)")
+    if rate <= ONE_CORE_YIELD_MAX_RATE:
+        return pool[-1:], "yield", (f"at {rate:,} ticks/s one core, yielding, had the lowest "
+                                    "tick-to-trade p99 (tickpipe bench placement)")
+    return pool[-1:], "block", (f"at {rate:,} ticks/s one core, blocking, had the lowest "
+                                "tick-to-trade p99 (tickpipe bench placement)")
+
+
+def place_workers(roles, requested: list[int] | None, wait: str, rate: int | None = None) -> Placement:
+    """Choose a core and a wait strategy per role (requested cores are validated by config).
+
+    rate: the feed's offered ticks/s (0: flat out); with automatic cores and
+    wait = "auto" on a host with fewer cores than workers it picks the measured
+    best combination (oversubscribed_choice). None: keep the round-robin.
+    """
     allowed = sorted(os.sched_getaffinity(0))
+    notes = []
     if requested:
         pool, source = list(requested), "--cores/config"
     else:
@@ -64,12 +96,16 @@ def place_workers(roles, requested: list[int] | None, wait: str) -> Placement:
             # Leave core 0 to the OS and the supervisor when there is room for it.
             pool = allowed[1:] if len(allowed) > len(roles) else allowed
             source = "affinity mask"
+        if wait == "auto" and rate is not None and len(pool) < len(roles):
+            available = len(pool)
+            pool, wait, why = oversubscribed_choice(pool, rate)
+            notes.append(f"auto: {len(roles)} workers on {available} cores: {wait}; {why}")
     cores = {role: pool[index % len(pool)] for index, role in enumerate(roles)}
     owners: dict[int, int] = {}
     for core in cores.values():
         owners[core] = owners.get(core, 0) + 1
     shared = any(count > 1 for count in owners.values())
-    waits, notes = {}, []
+    waits = {}
     for role, core in cores.items():
         owns_core = owners[core] == 1
         if wait == "auto":

@@ -87,7 +87,8 @@ class Supervisor:
         self.say = say            # one-off lines (placement, reclaim, restarts)
         self.status = status      # the per-second status line
         self.notes: list[str] = []
-        self.placement = place_workers(ROLES, self.engine["cores"], self.engine["wait"])
+        self.placement = place_workers(ROLES, self.engine["cores"], self.engine["wait"],
+                                       self.engine["rate"])
         self.lifecycle = Lifecycle(self._on_transition)
         self.segment = None
         self.procs: dict[str, subprocess.Popen] = {}

@@ -18,3 +18,9 @@ def check_wait(name: str) -> int:
         return WAIT_CODES[name]
     except KeyError:
         raise ValueError(f"wait strategy {name!r} is not one of {', '.join(WAIT_CODES)}") from None
+
+
+# backoff: idle passes spent spinning, then yielding, before a futex sleep
+# (engine/idle.py; config engine.backoff_spin / engine.backoff_yield).
+DEFAULT_SPIN_LIMIT = 2000
+DEFAULT_YIELD_LIMIT = 50

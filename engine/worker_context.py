@@ -77,7 +77,9 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
     return WorkerContext(
         segment=segment, role=role, config=config, index=index, row=row, row_words=row_words,
         control_address=segment.base_address + control_offset, inputs=inputs, outputs=outputs,
-        records=records, idle_state=make_idle_state(int(row["wait"]), doorbell),
+        records=records, idle_state=make_idle_state(
+            int(row["wait"]), doorbell, spin_limit=config["engine"]["backoff_spin"],
+            yield_limit=config["engine"]["backoff_yield"]),
         histograms=segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS)).view(np.uint64)
         .reshape(len(HOPS), -1),
         book=segment.view("book", BOOK_DTYPE), symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),

@@ -32,7 +32,7 @@ def test_bench_pipeline_quick_when_run_then_both_pipelines_report_latency_and_no
     assert rows["tickpipe-100k"]["achieved_rate"] > 50_000
     for key in MACHINE_KEYS:
         assert key in report["machine"]
-    assert report["machine"]["placement"].startswith("placement: ")
+    assert report["machine"]["placement"]["100k"].startswith("placement: ")
 
 
 def test_bench_risk_quick_when_run_then_every_order_passes_all_checks_and_is_timed():

@@ -39,6 +39,46 @@ def test_place_workers_when_two_cores_and_none_isolated_then_workers_alternate_a
     assert chosen.wait_codes == {role: WAIT_CODES["block"] for role in ROLES}
 
 
+@pytest.mark.parametrize("rate", [1, 10_000, 100_000])
+def test_place_workers_when_fewer_cores_than_workers_up_to_100k_then_all_on_one_core_yielding(
+        host, rate):
+    host.cores([0, 1])
+    chosen = place_workers(ROLES, [], "auto", rate)
+    assert cores_and_waits(chosen) == [(role, 1, "yield") for role in ROLES]
+    assert "auto: 4 workers on 2 cores: yield" in chosen.summary()
+    assert "lowest tick-to-trade p99" in chosen.summary()
+
+
+def test_place_workers_when_fewer_cores_than_workers_above_100k_then_all_on_one_core_blocking(host):
+    host.cores([0, 1])
+    chosen = place_workers(ROLES, [], "auto", 1_000_000)
+    assert cores_and_waits(chosen) == [(role, 1, "block") for role in ROLES]
+
+
+def test_place_workers_when_fewer_cores_than_workers_flat_out_then_spread_and_yielding(host):
+    host.cores([0, 1])
+    chosen = place_workers(ROLES, [], "auto", 0)
+    assert cores_and_waits(chosen) == [("feed", 0, "yield"), ("strategy", 1, "yield"),
+                                       ("risk", 0, "yield"), ("gateway", 1, "yield")]
+    assert "moved the most ticks/s" in chosen.summary()
+
+
+@pytest.mark.parametrize("requested, wait", [([0, 1], "auto"), ([], "block")])
+def test_place_workers_when_cores_or_wait_are_given_then_the_measured_choice_stays_out(
+        host, requested, wait):
+    host.cores([0, 1])
+    chosen = place_workers(ROLES, requested, wait, 100_000)
+    assert [chosen.cores[role] for role in ROLES] == [0, 1, 0, 1]
+    assert set(chosen.waits.values()) == {"block"}
+    assert "auto:" not in chosen.summary()
+
+
+def test_place_workers_when_a_core_per_worker_then_the_rate_changes_nothing(host):
+    host.cores(range(16))
+    assert cores_and_waits(place_workers(ROLES, [], "auto", 100_000)) == \
+        cores_and_waits(place_workers(ROLES, [], "auto"))
+
+
 def test_place_workers_when_sixteen_cores_then_each_worker_owns_one_spins_and_core_0_is_free(host):
     host.cores(range(16))
     chosen = place_workers(ROLES, [], "auto")
