@@ -1,4 +1,4 @@
-"""The attach inspector's two targets, measured: `python -m bench.inspect_overhead` prints JSON.
+"""The attach inspector's two targets, measured: `python -m tickpipe.bench.inspect_overhead` prints JSON.
 
 1. startup: `tickpipe inspect ENGINE --json` against a live engine, wall time from
    process start to exit (target < 300 ms), beside two references taken in the
@@ -16,7 +16,7 @@
    housekeeping core; without it, on a machine with fewer than five cores, the
    inspector shares the workers' cores.
 
-    python -m bench.inspect_overhead [--only startup|p99] [--runs 8] [--cores 0]
+    python -m tickpipe.bench.inspect_overhead [--only startup|p99] [--runs 8] [--cores 0]
 """
 
 import argparse
@@ -30,11 +30,12 @@ import sys
 import tempfile
 import time
 
-from bench.stats import machine_info
+from tickpipe.bench.stats import machine_info
 
-FORBIDDEN_IMPORTS = ("numba", "engine.ring", "engine.idle", "engine.histogram", "engine.atomics",
-                     "engine.supervisor", "workers")
-TICKPIPE = [sys.executable, "-m", "cli"]
+FORBIDDEN_IMPORTS = ("numba", "tickpipe.engine.ring", "tickpipe.engine.idle",
+                     "tickpipe.engine.histogram", "tickpipe.engine.atomics",
+                     "tickpipe.engine.supervisor", "tickpipe.workers")
+TICKPIPE = [sys.executable, "-m", "tickpipe.cli"]
 INSPECT_ALONE = ("import sys; from cli.inspect_cmd import inspect_command; "
                  "inspect_command(sys.argv[1:], prog_name='tickpipe inspect')")
 
@@ -81,8 +82,8 @@ class LiveEngine:
 
     def wait_segment(self, timeout: float = 120.0) -> None:
         """Until the segment is attachable (the engine may still be warming up)."""
-        from engine.segment import SegmentError
-        from engine.snapshot import Inspector
+        from tickpipe.engine.segment import SegmentError
+        from tickpipe.engine.snapshot import Inspector
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -96,7 +97,7 @@ class LiveEngine:
         raise RuntimeError(f"engine {self.name} made no segment in {timeout} s")
 
     def wait_ticking(self, timeout: float = 120.0) -> None:
-        from engine.snapshot import Inspector
+        from tickpipe.engine.snapshot import Inspector
 
         self.wait_segment(timeout)
         inspector = Inspector.attach(self.name)
@@ -120,7 +121,7 @@ class LiveEngine:
 
     def stop(self) -> None:
         """SIGTERM (the engine drains and exits), else SIGKILL; the segment is unlinked."""
-        from engine.segment import unlink_segment
+        from tickpipe.engine.segment import unlink_segment
 
         try:
             if self.proc.poll() is None:
@@ -177,7 +178,7 @@ def inspect_startup(runs: int = 15, rate: int = 20_000) -> dict:
 
 def imported_modules(engine: str) -> set[str]:
     """Every module `tickpipe inspect ENGINE --json` imports (from python -X importtime)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "inspect", engine,
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tickpipe.cli", "inspect", engine,
                            "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           timeout=30)
     return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
@@ -224,7 +225,7 @@ def _spread(values: list[int]) -> dict:
 
 def refresh_cost(engine: str, refreshes: int = 200) -> dict:
     """CPU one inspector refresh costs (snapshot + JSON), in this process, against `engine`."""
-    from engine.snapshot import Inspector
+    from tickpipe.engine.snapshot import Inspector
 
     inspector = Inspector.attach(engine)
     try:
@@ -246,9 +247,9 @@ def refresh_cost(engine: str, refreshes: int = 200) -> dict:
 INSPECTOR_ALREADY_RUNNING = """
 import os, sys, time
 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-from cli.main import main
-from engine.segment import SegmentError
-from engine.snapshot import Inspector
+from tickpipe.cli.main import main
+from tickpipe.engine.segment import SegmentError
+from tickpipe.engine.snapshot import Inspector
 while True:
     try:
         Inspector.attach(sys.argv[1]).close()

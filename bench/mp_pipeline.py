@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from engine.engine_layout import ROLES
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.engine.engine_layout import ROLES
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 
 STOP = None
 QUEUE_CAPACITY = 1 << 16
@@ -57,7 +57,7 @@ def feed_stage(out_q, core, rate, seconds, config, result_q):
 
 
 def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
-    from workers.strategy import signal_side, update_window
+    from tickpipe.workers.strategy import signal_side, update_window
 
     _pin(core)
     cfg, n = config["strategy"], config["feed"]["symbols"]
@@ -97,8 +97,8 @@ def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
 
 
 def risk_stage(in_q, fills_q, out_q, core, config, result_q):
-    from workers.positions import apply_fill
-    from workers.risk_checks import NO_REJECT, check_order
+    from tickpipe.workers.positions import apply_fill
+    from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
     _pin(core)
     cfg = config["risk"]

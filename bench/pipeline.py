@@ -13,12 +13,12 @@ import signal
 
 import numpy as np
 
-from bench.mp_pipeline import run_mp_pipeline
-from bench.stats import latency_row, machine_info, skipped_row
-from engine.config import load_config
-from engine.engine_layout import ROLES
-from engine.placement import place_workers
-from engine.supervisor import EngineError, run_engine
+from tickpipe.bench.mp_pipeline import run_mp_pipeline
+from tickpipe.bench.stats import latency_row, machine_info, skipped_row
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.placement import place_workers
+from tickpipe.engine.supervisor import EngineError, run_engine
 
 RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 

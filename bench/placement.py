@@ -18,9 +18,9 @@ bench/RESULTS.md chose the automatic placement (engine/placement.py).
 import os
 import signal
 
-from bench.stats import machine_info
-from engine.config import load_config
-from engine.supervisor import EngineError, run_engine
+from tickpipe.bench.stats import machine_info
+from tickpipe.engine.config import load_config
+from tickpipe.engine.supervisor import EngineError, run_engine
 
 RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 PLACEMENTS = ("one-core", "pairs", "spread")

@@ -7,10 +7,10 @@ they are @hot_loop (engine/hot_loop.py): no reference counting, no allocation.
 
 from numba import njit
 
-from engine.atomics import cpu_pause, monotonic_ns
-from engine.hot_loop import hot_loop
-from engine.idle import idle, pause_while_full
-from engine.ring import (
+from tickpipe.engine.atomics import cpu_pause, monotonic_ns
+from tickpipe.engine.hot_loop import hot_loop
+from tickpipe.engine.idle import idle, pause_while_full
+from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
 

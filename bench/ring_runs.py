@@ -7,11 +7,11 @@ import tempfile
 
 import numpy as np
 
-from engine.config import SCHEMA
-from engine.idle import SLEEPING_STRATEGIES, check_wait
-from engine.ring import init_ring
-from engine.segment import SectionSpec, create_segment, unlink_segment
-from shm_layouts.ring_header import ring_section_size
+from tickpipe.engine.config import SCHEMA
+from tickpipe.engine.idle import SLEEPING_STRATEGIES, check_wait
+from tickpipe.engine.ring import init_ring
+from tickpipe.engine.segment import SectionSpec, create_segment, unlink_segment
+from tickpipe.shm_layouts.ring_header import ring_section_size
 
 RECORD_SIZE = 64
 SIDE_TIMEOUT_S = 300
@@ -39,7 +39,7 @@ def make_ring_segment(tag: str, ring_names: list[str], capacity: int, wait: str)
 
 
 def _run_sides(sides: list[list[str]]) -> None:
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.ring_side", *side],
+    procs = [subprocess.Popen([sys.executable, "-m", "tickpipe.bench.ring_side", *side],
                               stderr=subprocess.PIPE, text=True) for side in sides]
     failures = []
     try:

@@ -1,4 +1,4 @@
-"""One side of a ring bench, run as its own pinned process: `python -m bench.ring_side ROLE ...`.
+"""One side of a ring bench, run as its own pinned process: `python -m tickpipe.bench.ring_side ROLE ...`.
 
 Roles: ping / pong (round trip), produce / consume (throughput). The parent
 creates the segment and its rings; this process attaches, pins itself, runs
@@ -11,14 +11,14 @@ import sys
 
 import numpy as np
 
-from bench import ring_loops
-from engine.idle import check_wait, make_idle_state
-from engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_words as _words
-from engine.segment import attach_segment
+from tickpipe.bench import ring_loops
+from tickpipe.engine.idle import check_wait, make_idle_state
+from tickpipe.engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_words as _words
+from tickpipe.engine.segment import attach_segment
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ring_side")
+    parser = argparse.ArgumentParser(prog="python -m tickpipe.bench.ring_side")
     parser.add_argument("role", choices=["ping", "pong", "produce", "consume"])
     parser.add_argument("segment")
     parser.add_argument("--core", type=int, required=True)

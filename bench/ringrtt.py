@@ -11,8 +11,8 @@ Rows, all measured in this one run under the same pinning:
   when not installed.
 """
 
-from bench import ring_runs
-from bench.stats import latency_row, machine_info, skipped_row
+from tickpipe.bench import ring_runs
+from tickpipe.bench.stats import latency_row, machine_info, skipped_row
 
 TICKPIPE_WAITS = ("spin", "yield", "backoff", "block")
 # A sleeping round trip costs two futex wakes (~tens of us): fewer iterations.
@@ -46,7 +46,7 @@ def run_ringrtt(cores, iterations: int, *, waits=TICKPIPE_WAITS, peers: bool = T
 
 def _native_row(name, cores, iterations):
     try:
-        from bench import native
+        from tickpipe.bench import native
     except ImportError as exc:
         return skipped_row(name, f"bench.native missing: {exc}")
     try:
@@ -57,7 +57,7 @@ def _native_row(name, cores, iterations):
 
 def _peer_rows(cores, iterations, progress):
     try:
-        from bench.peers import PEER_NAMES, PeerUnavailable, peer_rtt_samples
+        from tickpipe.bench.peers import PEER_NAMES, PeerUnavailable, peer_rtt_samples
     except ImportError as exc:
         return [skipped_row("peers", f"bench.peers missing: {exc}")]
     rows = []

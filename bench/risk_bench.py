@@ -13,17 +13,17 @@ import time
 import numpy as np
 from numba import njit
 
-from engine.config import load_config
-from engine.engine_layout import ROLES, initialise, section_specs
-from engine.placement import place_workers
-from engine.ring import H_POSITION, RingProducer
-from engine.segment import create_segment, unlink_segment
-from engine.worker_context import build_context
-from shm_layouts.order_intent import ORDER_TYPE_IOC
-from shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
-from workers.loop_support import BATCH, book_write
-from workers.risk import Agent as RiskAgent, risk_loop
-from workers.risk_checks import NO_REJECT, check_order
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.placement import place_workers
+from tickpipe.engine.ring import H_POSITION, RingProducer
+from tickpipe.engine.segment import create_segment, unlink_segment
+from tickpipe.engine.worker_context import build_context
+from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
+from tickpipe.shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
+from tickpipe.workers.loop_support import BATCH, book_write
+from tickpipe.workers.risk import Agent as RiskAgent, risk_loop
+from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
 ORDERS_PER_RUN = 50_000
 
@@ -104,7 +104,7 @@ def risk_ns_per_order(runs: int = 7) -> dict:
 
 
 def _drain_orders(context):
-    from engine.ring import consumer_handle, consumer_release
+    from tickpipe.engine.ring import consumer_handle, consumer_release
     handle = consumer_handle(context.segment, "orders")
     head = int(context.outputs["orders"][H_POSITION])
     consumer_release(handle, head - int(handle[H_POSITION]))
@@ -128,7 +128,7 @@ def _checks_only_ns(config, mids, n=1_000_000):
 
 
 def run_risk_bench(runs: int = 7) -> dict:
-    from bench.stats import machine_info
+    from tickpipe.bench.stats import machine_info
 
     figures = risk_ns_per_order(runs)
     rows = [{"name": "tickpipe-risk-loop", "ns_per_order": round(figures["loop_ns"], 1),

@@ -13,10 +13,10 @@ import sys
 import tempfile
 import time
 
-from bench.ring_runs import BenchError
-from engine.engine_layout import ROLES
-from engine.segment import SegmentError, attach_segment
-from shm_layouts.worker_table import WORKER_DTYPE
+from tickpipe.bench.ring_runs import BenchError
+from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.segment import SegmentError, attach_segment
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 
 def _rss(pid: int) -> dict | None:
@@ -33,13 +33,13 @@ def _rss(pid: int) -> dict | None:
 
 
 def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
-    from bench.stats import machine_info
+    from tickpipe.bench.stats import machine_info
     name = f"bench-{os.getpid()}-soak"
     every = min(every, seconds / 5)  # a short run still gets a handful of samples
     # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe
     # would stall the engine and its workers, who share it.
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", str(seconds),
+        proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "--seconds", str(seconds),
                                  "--rate", str(rate), "--json", "--name", name],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         try:

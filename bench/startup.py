@@ -14,21 +14,21 @@ import time
 
 import numpy as np
 
-from bench import ring_loops
-from bench.ring_runs import BenchError, make_ring_segment
-from engine.atomics_lib import lib
-from engine.idle import make_idle_state
-from engine.wait_codes import WAIT_SPIN
-from engine.ring import producer_handle, ring_records, ring_words
-from engine.segment import SegmentError, attach_segment, unlink_segment
-from shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.bench import ring_loops
+from tickpipe.bench.ring_runs import BenchError, make_ring_segment
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.idle import make_idle_state
+from tickpipe.engine.wait_codes import WAIT_SPIN
+from tickpipe.engine.ring import producer_handle, ring_records, ring_words
+from tickpipe.engine.segment import SegmentError, attach_segment, unlink_segment
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 
 
 def engine_first_tick_s(timeout: float = 120.0) -> float:
     name = f"bench-{os.getpid()}-start"
     unlink_segment(name)
     launched = lib.tp_monotonic_ns()
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", "0.5", "--json",
+    proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "--seconds", "0.5", "--json",
                              "--name", name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + timeout
@@ -59,7 +59,7 @@ def worker_first_record_s() -> float:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "times.npy")
             launched = lib.tp_monotonic_ns()
-            result = subprocess.run([sys.executable, "-m", "bench.ring_side", "consume", segment.name,
+            result = subprocess.run([sys.executable, "-m", "tickpipe.bench.ring_side", "consume", segment.name,
                                      "--core", str(min(os.sched_getaffinity(0))), "--count", "1",
                                      "--wait", "spin", "--out", out],
                                     stderr=subprocess.PIPE, text=True, timeout=120)
@@ -74,7 +74,7 @@ def worker_first_record_s() -> float:
 
 
 def run_startup(repeats: int = 5) -> dict:
-    from bench.stats import machine_info
+    from tickpipe.bench.stats import machine_info
     engine_first_tick_s()  # warms numba's cache if it is cold
     engine = [engine_first_tick_s() for _ in range(repeats)]
     worker = [worker_first_record_s() for _ in range(repeats)]

@@ -6,8 +6,8 @@ publication rule (c-ring-index-*, for comparison) and the peers, one at a time
 and batched where the mechanism allows.
 """
 
-from bench import ring_runs
-from bench.stats import machine_info, skipped_row
+from tickpipe.bench import ring_runs
+from tickpipe.bench.stats import machine_info, skipped_row
 
 BATCH = 64
 
@@ -29,7 +29,7 @@ def run_throughput(cores, n_records: int, *, peers: bool = True,
 
 def _c_ring_rows(cores, n_records, progress):
     try:
-        from bench.native import NativeUnavailable, c_ring_throughput
+        from tickpipe.bench.native import NativeUnavailable, c_ring_throughput
     except ImportError as exc:
         return [skipped_row("c-ring", f"bench.native missing: {exc}")]
     rows = []
@@ -47,7 +47,7 @@ def _c_ring_rows(cores, n_records, progress):
 
 def _peer_rows(cores, n_records, progress):
     try:
-        from bench.peers import PEER_NAMES, PeerUnavailable, peer_throughput
+        from tickpipe.bench.peers import PEER_NAMES, PeerUnavailable, peer_throughput
     except ImportError as exc:
         return [skipped_row("peers", f"bench.peers missing: {exc}")]
     rows = []

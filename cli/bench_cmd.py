@@ -8,9 +8,9 @@ import time
 
 import click
 
-from bench.stats import format_latency_table, format_throughput_table, machine_line, parse_cores
-from cli.params import FiniteFloatRange
-from engine.config import MAX_RATE
+from tickpipe.bench.stats import format_latency_table, format_throughput_table, machine_line, parse_cores
+from tickpipe.cli.params import FiniteFloatRange
+from tickpipe.engine.config import MAX_RATE
 
 PEER_COUNT = 6  # bench/peers: PEER_NAMES
 
@@ -51,7 +51,7 @@ def _emit(report, as_json, text):
 
 
 def _plot(reports, directory):
-    from bench.plots import PlotUnavailable, write_charts
+    from tickpipe.bench.plots import PlotUnavailable, write_charts
     try:
         for path in write_charts(reports, directory):
             click.echo(f"wrote {path}", err=True)
@@ -61,9 +61,9 @@ def _plot(reports, directory):
 
 def _guard(run):
     """Run a bench, turning its failures into one line (exit 1)."""
-    from bench.ring_runs import BenchError
-    from engine.config import ConfigError
-    from engine.supervisor import EngineError
+    from tickpipe.bench.ring_runs import BenchError
+    from tickpipe.engine.config import ConfigError
+    from tickpipe.engine.supervisor import EngineError
     try:
         return run()
     except (BenchError, EngineError, ConfigError) as exc:
@@ -117,7 +117,7 @@ def _exit_on_sigterm(signum, frame):
 
 
 def _ringrtt(cores, iterations, no_peers, quiet):
-    from bench.ringrtt import NATIVE_RTT, TICKPIPE_WAITS, run_ringrtt
+    from tickpipe.bench.ringrtt import NATIVE_RTT, TICKPIPE_WAITS, run_ringrtt
     total = len(TICKPIPE_WAITS) + len(NATIVE_RTT) + (0 if no_peers else PEER_COUNT)
     return _guard(lambda: run_ringrtt(cores, iterations, peers=not no_peers,
                                       progress=ProgressBar(total, quiet)))
@@ -147,7 +147,7 @@ def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
 
 
 def _throughput(cores, records, no_peers, quiet):
-    from bench.throughput import run_throughput
+    from tickpipe.bench.throughput import run_throughput
     total = 6 + (0 if no_peers else 2 * PEER_COUNT)
     return _guard(lambda: run_throughput(cores, records, peers=not no_peers,
                                          progress=ProgressBar(total, quiet)))
@@ -167,8 +167,8 @@ def throughput(cores, records, quick, no_peers, as_json):
 
 
 def _pipeline(cores, seconds, quick, no_peers, quiet):
-    from bench.pipeline import RATES, run_pipeline
-    from engine.config import ConfigError, parse_core_list
+    from tickpipe.bench.pipeline import RATES, run_pipeline
+    from tickpipe.engine.config import ConfigError, parse_core_list
     try:
         chosen = parse_core_list(cores) if cores else None
     except ConfigError as exc:
@@ -191,7 +191,7 @@ def _pipeline(cores, seconds, quick, no_peers, quiet):
 def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
     """Tick-to-trade through the four real workers at 10k, 100k, 1M ticks/s and flat out,
     beside the same stages over multiprocessing.Queue (mp.Queue-pipeline)."""
-    from bench.pipeline import format_pipeline_table
+    from tickpipe.bench.pipeline import format_pipeline_table
     report = _pipeline(cores, seconds, quick, no_peers, as_json)
     _emit(report, as_json, format_pipeline_table(report["results"]))
     if plot_dir:
@@ -199,7 +199,7 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
 
 
 def _placement(cores, seconds, quick, quiet):
-    from bench.placement import PLACEMENTS, RATES, WAITS, run_placement
+    from tickpipe.bench.placement import PLACEMENTS, RATES, WAITS, run_placement
     rates = RATES[1:2] if quick else RATES
     waits = ("block",) if quick else tuple(WAITS)
     total = len(rates) * len(PLACEMENTS) * len(waits)
@@ -218,7 +218,7 @@ def placement(cores, seconds, quick, as_json):
     cores (one-core, pairs, spread) and each wait strategy (block, yield, backoff,
     backoff-short), at 10k, 100k and 1M ticks/s: what `wait = "auto"` picks on a
     host with fewer cores than workers comes from this table."""
-    from bench.placement import format_placement_table
+    from tickpipe.bench.placement import format_placement_table
     report = _placement(_parse_cores(cores), seconds, quick, as_json)
     best = "; ".join(f"{rate}: {choice}" for rate, choice in report["best"].items())
     _emit(report, as_json, format_placement_table(report["results"]) +
@@ -231,7 +231,7 @@ def placement(cores, seconds, quick, as_json):
 @json_option
 def risk(runs, quick, as_json):
     """Nanoseconds per pre-trade check, all checks on, in the risk worker's jitted loop."""
-    from bench.risk_bench import run_risk_bench
+    from tickpipe.bench.risk_bench import run_risk_bench
     ProgressBar(1, as_json)("risk loop and checks")
     report = run_risk_bench(2 if quick else runs)
     _emit(report, as_json, _risk_table(report["results"]))
@@ -256,8 +256,8 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
     --cores picks the two cores of ringrtt and throughput; the pipeline places its
     four workers itself. --json prints the combined report instead of the tables.
     """
-    from bench.pipeline import format_pipeline_table
-    from bench.risk_bench import run_risk_bench
+    from tickpipe.bench.pipeline import format_pipeline_table
+    from tickpipe.bench.risk_bench import run_risk_bench
     pair = _parse_cores(cores)
     runs = {
         "ringrtt": (lambda: _ringrtt(pair, 5_000 if quick else 200_000, no_peers, as_json),
@@ -280,7 +280,7 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
         click.echo(json.dumps(reports, indent=2))
     click.echo(f"wrote {path}", err=True)
     try:
-        from bench.plots import PlotUnavailable, write_charts
+        from tickpipe.bench.plots import PlotUnavailable, write_charts
         for chart in write_charts(reports, out_dir):
             click.echo(f"wrote {chart}", err=True)
     except PlotUnavailable as exc:
@@ -293,7 +293,7 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
 def startup(repeats, as_json):
     """Start-up with a warm numba cache: `tickpipe run` to the first tick, and a worker
     process's launch to its first record."""
-    from bench.startup import run_startup
+    from tickpipe.bench.startup import run_startup
     ProgressBar(1, as_json)(f"{repeats} engine starts and {repeats} worker starts")
     report = _guard(lambda: run_startup(repeats))
     lines = [f"{r['name']:<32} median {r['median_s']:.3f} s  max {r['max_s']:.3f} s"
@@ -308,7 +308,7 @@ def startup(repeats, as_json):
 @json_option
 def soak(seconds, rate, as_json):
     """Resident memory of every worker over a long run: flat means no allocation on the hot path."""
-    from bench.soak import run_soak
+    from tickpipe.bench.soak import run_soak
     ProgressBar(1, as_json)(f"engine at rate {rate or 'max'} for {seconds:g} s")
     report = _guard(lambda: run_soak(seconds, rate=rate))
     lines = [f"{r['name']:<18} first {r['first_bytes']:>12,} B  last {r['last_bytes']:>12,} B  "

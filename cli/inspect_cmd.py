@@ -13,12 +13,12 @@ import time
 
 import click
 
-from cli.params import FiniteFloatRange
+from tickpipe.cli.params import FiniteFloatRange
 
 
 def _attach(engine: str):
-    from engine.segment import SegmentError
-    from engine.snapshot import Inspector
+    from tickpipe.engine.segment import SegmentError
+    from tickpipe.engine.snapshot import Inspector
 
     try:
         return Inspector.attach(engine)
@@ -34,7 +34,7 @@ def ls_command(as_json):
     Shows name, owner pid, state, alive or dead (pid and process start time
     both checked), size, backing, page size and age.
     """
-    from engine.cleanup import list_segments
+    from tickpipe.engine.cleanup import list_segments
 
     infos = list_segments()
     if as_json:
@@ -68,7 +68,7 @@ def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind):
     every worker, ring and hop (p50..max, over the run and the last
     interval) and risk: trading state, positions, PnL, rejects.
     """
-    from shm_layouts.histogram import HOPS
+    from tickpipe.shm_layouts.histogram import HOPS
 
     if hist_hop is not None and hist_hop not in HOPS:
         raise click.BadParameter(f"{hist_hop!r} is not a hop; hops: {', '.join(HOPS)}",
@@ -127,13 +127,13 @@ def _watch(inspector, seconds, count, as_json, hist_hop, hops):
 def _step_aside(inspector) -> str:
     """A long-running inspector keeps off the workers' cores (this process and the
     threads it starts afterwards: scheduling policy and affinity are inherited)."""
-    from engine.snapshot import step_aside
+    from tickpipe.engine.snapshot import step_aside
 
     return step_aside(inspector)
 
 
 def _serve(inspector, port, bind):
-    from engine.metrics import MetricsUnavailable, require_prometheus_client, serve
+    from tickpipe.engine.metrics import MetricsUnavailable, require_prometheus_client, serve
 
     try:
         require_prometheus_client()
@@ -164,8 +164,8 @@ def cleanup_command(engines, dry_run, as_json):
     With ENGINE names, only those segments are considered; without, every one
     on this host.
     """
-    from engine.cleanup import cleanup_dead
-    from engine.segment import SegmentError, check_engine_name, segment_locations
+    from tickpipe.engine.cleanup import cleanup_dead
+    from tickpipe.engine.segment import SegmentError, check_engine_name, segment_locations
 
     locations = None
     if engines:
@@ -193,8 +193,8 @@ def _trading_state_command(verb: str, state: str, summary: str):
                               f"to {state}; only the engine's owner or root may.")
     @click.argument("engine")
     def command(engine):
-        from engine.control import set_trading_state
-        from engine.segment import SegmentError
+        from tickpipe.engine.control import set_trading_state
+        from tickpipe.engine.segment import SegmentError
 
         try:
             change = set_trading_state(engine, state)
@@ -304,7 +304,7 @@ def format_snapshot(data: dict) -> str:
 
 def format_histogram(hop: str, histogram, width: int = 50) -> str:
     """One bar per power-of-two range of latency, from the first to the last non-empty one."""
-    from shm_layouts.histogram import LINEAR_LIMIT, bucket_low_value
+    from tickpipe.shm_layouts.histogram import LINEAR_LIMIT, bucket_low_value
 
     buckets = [int(v) for v in histogram["buckets"]]
     total = sum(buckets)

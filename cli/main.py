@@ -12,15 +12,15 @@ import click
 
 # command name -> "module:attribute" of its click command
 LAZY_COMMANDS = {
-    "run": "cli.run_cmd:run",
-    "ls": "cli.inspect_cmd:ls_command",
-    "inspect": "cli.inspect_cmd:inspect_command",
-    "halt": "cli.inspect_cmd:halt_command",
-    "reduce": "cli.inspect_cmd:reduce_command",
-    "resume": "cli.inspect_cmd:resume_command",
-    "cleanup": "cli.inspect_cmd:cleanup_command",
-    "bench": "cli.bench_cmd:bench",
-    "tune": "tuning.cli:tune",
+    "run": "tickpipe.cli.run_cmd:run",
+    "ls": "tickpipe.cli.inspect_cmd:ls_command",
+    "inspect": "tickpipe.cli.inspect_cmd:inspect_command",
+    "halt": "tickpipe.cli.inspect_cmd:halt_command",
+    "reduce": "tickpipe.cli.inspect_cmd:reduce_command",
+    "resume": "tickpipe.cli.inspect_cmd:resume_command",
+    "cleanup": "tickpipe.cli.inspect_cmd:cleanup_command",
+    "bench": "tickpipe.cli.bench_cmd:bench",
+    "tune": "tickpipe.tuning.cli:tune",
 }
 
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from engine.config import ConfigError, load_config, parse_core_list, to_toml
+from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to_toml
 
 
 @click.command()
@@ -30,8 +30,8 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
     built-in simulated exchange. One status line a second while it runs;
     Ctrl-C (or SIGTERM) stops the feed, drains every ring and prints the report.
     """
-    from engine.report import format_report
-    from engine.supervisor import EngineError, run_engine
+    from tickpipe.engine.report import format_report
+    from tickpipe.engine.supervisor import EngineError, run_engine
 
     overrides = {"engine": {}}
     try:

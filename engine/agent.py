@@ -12,8 +12,8 @@ A role implements `loop(max_passes)`: its one jitted loop, max_passes < 0 for
 import time
 from abc import ABC, abstractmethod
 
-from engine.atomics_lib import lib
-from shm_layouts.control_block import STOP_ALL_OFFSET
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
 
 
 class LoopAgent(ABC):

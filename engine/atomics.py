@@ -14,7 +14,7 @@ All addresses are integers (uintptr_t): `array.ctypes.data + offset`.
 import llvmlite.binding as llvm
 from numba import types
 
-from engine.atomics_lib import (  # noqa: F401  (re-exported: one import for loop code)
+from tickpipe.engine.atomics_lib import (  # noqa: F401  (re-exported: one import for loop code)
     FUTEX_INTERRUPTED, FUTEX_TIMED_OUT, FUTEX_VALUE_CHANGED, FUTEX_WOKEN, LIBRARY_PATH, MCL_CURRENT,
     MCL_FUTURE, MCL_ONFAULT, ffi, lib, mlockall_current_and_future,
 )

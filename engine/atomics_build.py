@@ -1,4 +1,4 @@
-"""cffi build script (API mode) for engine._atomics, run by `pip install .` via setup.py.
+"""cffi build script (API mode) for tickpipe.engine._atomics, run by `pip install .` via setup.py.
 
 The module carries two things: the atomics in engine/atomics.c, and the C view
 of the shm layouts (shm_layouts/tickpipe_layouts.h), so tests can ask the C
@@ -54,7 +54,7 @@ def _layouts_cdef() -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(ATOMICS_CDEF + _layouts_cdef())
 ffibuilder.set_source(
-    "engine._atomics",
+    "tickpipe.engine._atomics",
     '#include "tickpipe_layouts.h"\n' + (HERE / "atomics.c").read_text(),
     include_dirs=[str(LAYOUTS_DIR)],
     extra_compile_args=["-O2"],

@@ -4,7 +4,7 @@ Each call costs ~100 ns: fine for tools, tests and the supervisor. Jitted code
 uses the numba bindings in engine/atomics.py over the same symbols.
 """
 
-from engine import _atomics
+from tickpipe.engine import _atomics
 
 ffi = _atomics.ffi
 lib = _atomics.lib

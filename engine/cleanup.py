@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-import shm_layouts
-from engine.procinfo import is_alive
-from engine.segment import SegmentLocation, segment_locations
-from shm_layouts.control_block import CONTROL_DTYPE, ENGINE_STATE_NAMES, ENGINE_STATE_OFFSET
-from shm_layouts.segment_header import BACKING_NAMES, SEGMENT_HEADER_DTYPE, SEGMENT_MAGIC
+from tickpipe import shm_layouts
+from tickpipe.engine.procinfo import is_alive
+from tickpipe.engine.segment import SegmentLocation, segment_locations
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_STATE_NAMES, ENGINE_STATE_OFFSET
+from tickpipe.shm_layouts.segment_header import BACKING_NAMES, SEGMENT_HEADER_DTYPE, SEGMENT_MAGIC
 
 # What `kind` says about a file named like a segment.
 SEGMENT = "segment"            # a ready tickpipe segment of this layout version

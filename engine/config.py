@@ -12,11 +12,11 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-from engine.cpulist import CpuListError, expand_cpu_list
-from engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
-from shm_layouts.control_block import TRADING_STATE_CODES
-from shm_layouts.market_data import PRICE_SCALE
-from shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
+from tickpipe.engine.cpulist import CpuListError, expand_cpu_list
+from tickpipe.engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
+from tickpipe.shm_layouts.control_block import TRADING_STATE_CODES
+from tickpipe.shm_layouts.market_data import PRICE_SCALE
+from tickpipe.shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
 
 
 # Upper bounds. Every int in the config ends up in an int64 (a params array, a shm
@@ -186,7 +186,7 @@ def validate(config: dict) -> None:
                                   field=(section, key), reason=reason)
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
-    from engine.segment import SegmentError, check_engine_name
+    from tickpipe.engine.segment import SegmentError, check_engine_name
     try:
         check_engine_name(config["engine"]["name"])
     except SegmentError as exc:

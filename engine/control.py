@@ -11,10 +11,10 @@ widened its mode.
 import os
 from dataclasses import dataclass
 
-from engine.atomics_lib import lib
-from engine.procinfo import is_alive
-from engine.segment import SegmentError, attach_segment
-from shm_layouts.control_block import (
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.procinfo import is_alive
+from tickpipe.engine.segment import SegmentError, attach_segment
+from tickpipe.shm_layouts.control_block import (
     TRADING_STATE_CHANGES_OFFSET, TRADING_STATE_NAMES, TRADING_STATE_OFFSET,
     check_trading_state,
 )

@@ -10,23 +10,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.ring_layout import init_ring
-from engine.wait_codes import SLEEPING_STRATEGIES
-from engine.segment import SectionSpec
-from shm_layouts.book import BOOK_DTYPE
-from shm_layouts.control_block import CONTROL_DTYPE
-from shm_layouts.fill import FILL_DTYPE
-from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
-from shm_layouts.market_data import MARKET_DATA_DTYPE
-from shm_layouts.order import ORDER_DTYPE
-from shm_layouts.order_intent import ORDER_INTENT_DTYPE
-from shm_layouts.ring_directory import (
+from tickpipe.engine.ring_layout import init_ring
+from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
+from tickpipe.engine.segment import SectionSpec
+from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
+from tickpipe.shm_layouts.fill import FILL_DTYPE
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.order import ORDER_DTYPE
+from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
+from tickpipe.shm_layouts.ring_directory import (
     RECORD_FILL, RECORD_MARKET_DATA, RECORD_ORDER, RECORD_ORDER_INTENT, RING_DIRECTORY_DTYPE,
     MAX_RINGS,
 )
-from shm_layouts.ring_header import RING_ALIGN, ring_section_size
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from shm_layouts.worker_table import (
+from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, MAX_WORKERS, ROLE_IDS, WORKER_DTYPE,
 )
 
@@ -85,7 +85,7 @@ def worker_index(role: str) -> int:
 
 def initialise(segment, config: dict, placement) -> None:
     """Write the control block, worker table, ring directory and rings (before mark_ready)."""
-    from shm_layouts.control_block import ENGINE_STARTING, check_trading_state
+    from tickpipe.shm_layouts.control_block import ENGINE_STARTING, check_trading_state
 
     control = segment.view("control", CONTROL_DTYPE)[0]
     control["engine_state"] = ENGINE_STARTING

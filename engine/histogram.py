@@ -7,7 +7,7 @@ engine/histogram_read.py, which tools import without numba.
 import numpy as np
 from numba import njit
 
-from shm_layouts.histogram import (
+from tickpipe.shm_layouts.histogram import (
     HW_BUCKETS, HW_COUNT, HW_MAX, HW_MIN, HW_OVERFLOW, HW_SUM, LINEAR_LIMIT, MAX_EXPONENT,
     N_BUCKETS,
 )

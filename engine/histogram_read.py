@@ -6,7 +6,7 @@ HdrHistogram does; max is exact.
 
 import numpy as np
 
-from shm_layouts.histogram import N_BUCKETS, bucket_low_value
+from tickpipe.shm_layouts.histogram import N_BUCKETS, bucket_low_value
 
 # Percentiles in per-mille, so ranks are exact integer arithmetic (99.9 / 100 * n in
 # floats can land a hair above a whole number and round up one rank too far).

@@ -27,12 +27,12 @@ flag is seen; nothing depends on it for correctness.
 import numpy as np
 from numba import njit
 
-from engine.atomics import (
+from tickpipe.engine.atomics import (
     cpu_pause, fence_seqcst, futex_wait, load_acquire_u32, sched_yield, store_release_u32,
     store_seqcst_u32,
 )
-from engine.ring import consumer_has_data
-from engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
+from tickpipe.engine.ring import consumer_has_data
+from tickpipe.engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
     DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, SLEEPING_STRATEGIES, WAIT_BACKOFF, WAIT_BLOCK,
     WAIT_CODES, WAIT_NAMES, WAIT_SPIN, WAIT_YIELD,
     check_wait,

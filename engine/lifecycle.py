@@ -10,7 +10,7 @@
 restart intensity exceeded. A trigger the table lacks is a bug: LifecycleError.
 """
 
-from shm_layouts.control_block import (
+from tickpipe.shm_layouts.control_block import (
     ENGINE_DRAINING, ENGINE_FAILED, ENGINE_INIT, ENGINE_RUNNING, ENGINE_STARTING, ENGINE_STOPPED,
     ENGINE_WARMING,
 )

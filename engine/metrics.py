@@ -24,10 +24,10 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     CollectorRegistry = None
 
-from engine.histogram_read import BUCKET_LOW_EDGES
-from engine.snapshot import Inspector
-from shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
-from shm_layouts.histogram import HOPS
+from tickpipe.engine.histogram_read import BUCKET_LOW_EDGES
+from tickpipe.engine.snapshot import Inspector
+from tickpipe.shm_layouts.control_block import ENGINE_STATE_NAMES, TRADING_STATE_NAMES
+from tickpipe.shm_layouts.histogram import HOPS
 
 NS = 1e-9
 METRICS_PATH = "/metrics"

@@ -20,8 +20,8 @@ ticks/s); flat out, spread over the cores, yielding (the most ticks/s).
 import os
 from dataclasses import dataclass, field
 
-from engine.cpulist import parse_cpu_list
-from engine.wait_codes import WAIT_CODES
+from tickpipe.engine.cpulist import parse_cpu_list
+from tickpipe.engine.wait_codes import WAIT_CODES
 
 SYSFS_CPU = "/sys/devices/system/cpu"
 

@@ -6,8 +6,8 @@ imports workers/ by name. A module here provides `Agent(context)` with
 """
 
 ROLE_MODULES = {
-    "feed": "workers.feed",
-    "strategy": "workers.strategy",
-    "risk": "workers.risk",
-    "gateway": "workers.gateway",
+    "feed": "tickpipe.workers.feed",
+    "strategy": "tickpipe.workers.strategy",
+    "risk": "tickpipe.workers.risk",
+    "gateway": "tickpipe.workers.gateway",
 }

@@ -6,14 +6,14 @@ head), so they stay exact across a worker's restart.
 
 import numpy as np
 
-from engine.engine_layout import RINGS, ROLES
-from engine.histogram_read import percentiles, percentiles_of_buckets
-from engine.ring_layout import ring_header
-from engine.wait_codes import WAIT_NAMES
-from shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
-from shm_layouts.histogram import HISTOGRAM_DTYPE, HOP_TICK_TO_TRADE, HOPS
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from shm_layouts.worker_table import (
+from tickpipe.engine.engine_layout import RINGS, ROLES
+from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
+from tickpipe.engine.ring_layout import ring_header
+from tickpipe.engine.wait_codes import WAIT_NAMES
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOP_TICK_TO_TRADE, HOPS
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import (
     GATEWAY_FILLS, GATEWAY_PARTIALS, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE,
     WORKER_STATE_NAMES,
 )

@@ -26,14 +26,14 @@ caller as records[(position + i) & mask]; a producer never writes a record's
 import numpy as np
 from numba import njit
 
-from engine.atomics import (
+from tickpipe.engine.atomics import (
     lib, load_acquire_u64, load_relaxed_u64, ring_count_ready, ring_publish, store_relaxed_u64,
     store_release_u64,
 )
-from engine.ring_layout import (  # noqa: F401  (re-exported)
+from tickpipe.engine.ring_layout import (  # noqa: F401  (re-exported)
     init_ring, ring_header, ring_records, ring_words,
 )
-from shm_layouts.ring_header import (
+from tickpipe.shm_layouts.ring_header import (
     RING_FULL_WAITS_OFFSET, RING_HEAD_OFFSET, RING_HIGH_WATER_OFFSET, RING_RECORDS_OFFSET,
     RING_TAIL_OFFSET,
 )

@@ -6,7 +6,7 @@ layout and the publication rule in shm_layouts/ring_header.py.
 
 import numpy as np
 
-from shm_layouts.ring_header import (
+from tickpipe.shm_layouts.ring_header import (
     RING_DOORBELL_OFFSET, RING_HEADER_DTYPE, RING_RECORDS_OFFSET, check_record_size,
     check_ring_capacity, ring_section_size,
 )

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import posix_ipc
 
-import shm_layouts
-from engine import hugepages
-from engine.atomics_lib import lib
-from engine.procinfo import own_identity
-from shm_layouts.segment_header import (
+from tickpipe import shm_layouts
+from tickpipe.engine import hugepages
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.procinfo import own_identity
+from tickpipe.shm_layouts.segment_header import (
     BACKING_HUGETLBFS, BACKING_NAMES, BACKING_SHM, HEADER_REGION_SIZE,
     LAYOUT_HASH_OFFSET, LAYOUT_VERSION_OFFSET, MAX_SECTIONS, SEGMENT_HEADER_DTYPE,
     SEGMENT_MAGIC, TOTAL_SIZE_OFFSET, check_section_count,

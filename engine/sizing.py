@@ -4,7 +4,7 @@ The tuning script sizes huge-page reservations from this, so it must agree
 with what engine/segment.py actually maps (tests/test_engine_layout.py checks).
 """
 
-from shm_layouts.segment_header import HEADER_REGION_SIZE
+from tickpipe.shm_layouts.segment_header import HEADER_REGION_SIZE
 
 HUGE_PAGE_SIZE = 2 * 1024 * 1024
 
@@ -15,8 +15,8 @@ def round_up_to_huge_page(size: int) -> int:
 
 def segment_bytes(config: dict) -> int:
     """Bytes of the segment of an engine with this config, rounded up to a 2 MiB page."""
-    from engine.engine_layout import section_specs
-    from engine.segment import plan_sections
+    from tickpipe.engine.engine_layout import section_specs
+    from tickpipe.engine.segment import plan_sections
 
     _, end = plan_sections(section_specs(config))
     return round_up_to_huge_page(max(end, HEADER_REGION_SIZE))
@@ -24,6 +24,6 @@ def segment_bytes(config: dict) -> int:
 
 def default_segment_bytes() -> int:
     """Bytes of the embedded default engine's segment (what `tickpipe run` maps)."""
-    from engine.config import default_config
+    from tickpipe.engine.config import default_config
 
     return segment_bytes(default_config())

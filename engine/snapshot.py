@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.engine_layout import inputs_of
-from engine.atomics_lib import lib
-from engine.histogram_read import percentiles_by_row
-from engine.procinfo import is_alive
-from engine.segment import Segment, attach_segment
-from engine.wait_codes import WAIT_NAMES
-from shm_layouts.control_block import (
+from tickpipe.engine.engine_layout import inputs_of
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.histogram_read import percentiles_by_row
+from tickpipe.engine.procinfo import is_alive
+from tickpipe.engine.segment import Segment, attach_segment
+from tickpipe.engine.wait_codes import WAIT_NAMES
+from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_NAMES, REJECT_NAMES, TRADING_STATE_NAMES,
 )
-from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
-from shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
-from shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from shm_layouts.worker_table import (
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
+from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import (
     GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_REJECTS, RISK_FILLS_READ, RISK_INTENTS_READ,
     RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES, WORKER_DTYPE,
     WORKER_STATE_NAMES,

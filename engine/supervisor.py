@@ -17,22 +17,22 @@ import sys
 import time
 from collections import deque
 
-from engine.atomics_lib import lib
-from engine.engine_layout import ROLES, initialise, section_specs
-from engine.lifecycle import (
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
-from engine.placement import place_workers
-from engine.cleanup import NOT_TICKPIPE, UNREADABLE, describe, remove_if_still_dead
-from engine.procinfo import process_start_ticks
-from engine.report import counts, final_report, histogram_snapshot, ring_positions, status_line
-from engine.segment import (
+from tickpipe.engine.placement import place_workers
+from tickpipe.engine.cleanup import NOT_TICKPIPE, UNREADABLE, describe, remove_if_still_dead
+from tickpipe.engine.procinfo import process_start_ticks
+from tickpipe.engine.report import counts, final_report, histogram_snapshot, ring_positions, status_line
+from tickpipe.engine.segment import (
     SegmentError, create_segment, segment_locations,
 )
-from shm_layouts.control_block import (
+from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
 )
-from shm_layouts.worker_table import (
+from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, STATE_OFFSET, WORKER_DTYPE, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
     WORKER_STOPPED,
 )
@@ -157,7 +157,7 @@ class Supervisor:
             self.notes.append(f"cpu_dma_latency not held: {exc.strerror}")
 
     def _spawn(self, role: str) -> None:
-        command = [sys.executable, "-m", "engine.worker_main", "--engine", self.engine["name"],
+        command = [sys.executable, "-m", "tickpipe.engine.worker_main", "--engine", self.engine["name"],
                    "--role", role, "--config-json", json.dumps(self.config)]
         # Own process group: a signal meant for the engine (Ctrl-C, `kill -- -PGID`,
         # `timeout`) reaches the supervisor alone, which drains; PDEATHSIG still ties

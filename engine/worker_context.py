@@ -4,15 +4,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.engine_layout import inputs_of, outputs_of, worker_index
-from engine.idle import make_idle_state
-from engine.ring import (
+from tickpipe.engine.engine_layout import inputs_of, outputs_of, worker_index
+from tickpipe.engine.idle import make_idle_state
+from tickpipe.engine.ring import (
     H_MASK, H_POSITION, HANDLE_SLOTS, consumer_handle, producer_handle, ring_records,
 )
-from shm_layouts.book import BOOK_DTYPE
-from shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from shm_layouts.worker_table import DOORBELL_OFFSET, W_INPUT_DONE_SEQ, WORKER_DTYPE
+from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, W_INPUT_DONE_SEQ, WORKER_DTYPE
 
 
 @dataclass

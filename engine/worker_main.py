@@ -1,4 +1,4 @@
-"""Entry point of one worker process: `python -m engine.worker_main --engine NAME --role ROLE`.
+"""Entry point of one worker process: `python -m tickpipe.engine.worker_main --engine NAME --role ROLE`.
 
 Lifecycle (the agent pattern): attach and pin -> build the role's Agent ->
 warm up (compile or load the jitted loop from numba's cache) -> lock memory if
@@ -15,11 +15,11 @@ import os
 import signal
 import sys
 
-from engine.atomics import lib, mlockall_current_and_future
-from engine.registry import ROLE_MODULES
-from engine.segment import SegmentError, attach_segment
-from engine.worker_context import build_context
-from shm_layouts.worker_table import (
+from tickpipe.engine.atomics import lib, mlockall_current_and_future
+from tickpipe.engine.registry import ROLE_MODULES
+from tickpipe.engine.segment import SegmentError, attach_segment
+from tickpipe.engine.worker_context import build_context
+from tickpipe.shm_layouts.worker_table import (
     STATE_OFFSET, W_ERRORS, W_HEARTBEAT_NS, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
     WORKER_STARTING, WORKER_STOPPED,
 )
@@ -31,7 +31,7 @@ def set_state(context, state: int) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.worker_main")
+    parser = argparse.ArgumentParser(prog="python -m tickpipe.engine.worker_main")
     parser.add_argument("--engine", required=True)
     parser.add_argument("--role", required=True, choices=sorted(ROLE_MODULES))
     parser.add_argument("--config-json", required=True)

@@ -7,19 +7,19 @@ check_* function. Everything here is asserted at import.
 
 import hashlib
 
-from shm_layouts.book import BOOK_DTYPE
-from shm_layouts.control_block import CONTROL_DTYPE
-from shm_layouts.fill import FILL_DTYPE
-from shm_layouts.histogram import HISTOGRAM_DTYPE
-from shm_layouts.layout_rules import describe
-from shm_layouts.market_data import MARKET_DATA_DTYPE
-from shm_layouts.order import ORDER_DTYPE
-from shm_layouts.order_intent import ORDER_INTENT_DTYPE
-from shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
-from shm_layouts.ring_header import RING_HEADER_DTYPE
-from shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from shm_layouts.worker_table import WORKER_DTYPE
+from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
+from tickpipe.shm_layouts.fill import FILL_DTYPE
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE
+from tickpipe.shm_layouts.layout_rules import describe
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.order import ORDER_DTYPE
+from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
+from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
+from tickpipe.shm_layouts.ring_header import RING_HEADER_DTYPE
+from tickpipe.shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
 LAYOUT_VERSION = 2  # 2: each ring record publishes itself through its seq word

@@ -19,7 +19,7 @@ retries otherwise; a row of version 0 has never been written (no market yet).
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 BOOK_DTYPE = np.dtype(
     [("version", np.uint64), ("bid_px", np.int64), ("ask_px", np.int64), ("bid_qty", np.int32),

@@ -22,7 +22,7 @@ orders that reduce a position), HALTED (no orders).
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 ENGINE_INIT = 0
 ENGINE_STARTING = 1

@@ -22,7 +22,7 @@ Ordering: written in full before the ring's release-publish.
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 # Execution types, after FIX 4.4 ExecType (150): new, partial, fill, cancelled, rejected.
 EXEC_NEW = 1

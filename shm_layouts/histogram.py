@@ -18,7 +18,7 @@ offset | size | field        | unit   | written by   | read by | ordering
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 SUB_BUCKET_BITS = 5          # 32 sub-buckets per power of two above 64
 LINEAR_LIMIT = 64            # values below get one bucket each

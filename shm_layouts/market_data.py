@@ -24,7 +24,7 @@ sequence; nothing in it is written after (see engine/ring.py).
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 # Prices are fixed-point int64: 1.0 currency unit = PRICE_SCALE price units.
 PRICE_SCALE = 10_000

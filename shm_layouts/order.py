@@ -19,7 +19,7 @@ Ordering: written in full before the ring's release-publish.
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 ORDER_DTYPE = np.dtype(
     [

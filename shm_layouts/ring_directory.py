@@ -12,7 +12,7 @@ offset | size | field          | unit / value  | written by | read by | notes
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 MAX_RINGS = 8
 

@@ -46,7 +46,7 @@ import operator
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 RING_HEADER_DTYPE = np.dtype(
     [

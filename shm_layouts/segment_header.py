@@ -26,7 +26,7 @@ Every section offset is a multiple of 64; ring sections a multiple of 4096.
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 SEGMENT_MAGIC = int.from_bytes(b"TICKPIPE", "little")
 HEADER_REGION_SIZE = 4096  # the header region is a page; section 0 starts after it

@@ -18,7 +18,7 @@ offset | size | field            | unit               | written by | read by | n
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 SYMBOL_STATS_DTYPE = np.dtype(
     [("position", np.int64), ("realised_pnl", np.int64), ("avg_cost_px", np.int64),

@@ -36,7 +36,7 @@ offset | size | field           | unit / value   | written by | read by         
 
 import numpy as np
 
-from shm_layouts.layout_rules import assert_layout
+from tickpipe.shm_layouts.layout_rules import assert_layout
 
 MAX_WORKERS = 8
 MAX_INPUTS = 6

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from engine.ring import init_ring
-from engine.segment import SHM_DIR, FILE_PREFIX, SectionSpec, create_segment, unlink_segment
-from shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.engine.ring import init_ring
+from tickpipe.engine.segment import SHM_DIR, FILE_PREFIX, SectionSpec, create_segment, unlink_segment
+from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
 
 _counter = itertools.count()
 OUR_PREFIX = f"t-{os.getpid()}-"

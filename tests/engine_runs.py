@@ -7,13 +7,13 @@ import subprocess
 import sys
 import time
 
-from engine.segment import SegmentError, attach_segment, unlink_segment
+from tickpipe.engine.segment import SegmentError, attach_segment, unlink_segment
 
 _counter = [0]
 
 
 def _die_with_parent():
-    from engine.atomics_lib import lib
+    from tickpipe.engine.atomics_lib import lib
     lib.tp_set_parent_death_signal(signal.SIGTERM)
 
 
@@ -27,7 +27,7 @@ class EngineProcess:
 
     def __init__(self, name: str, *args: str, config_file: str | None = None):
         self.name = name
-        command = [sys.executable, "-m", "cli", "run", "--json", "--name", name, *args]
+        command = [sys.executable, "-m", "tickpipe.cli", "run", "--json", "--name", name, *args]
         if config_file:
             command.insert(4, config_file)
         # If the test process dies, its engine goes too (no orphan running forever).
@@ -45,7 +45,7 @@ class EngineProcess:
             except SegmentError:
                 time.sleep(0.05)
                 continue
-            from engine.report import counts
+            from tickpipe.engine.report import counts
             if counts(segment)["ticks"] > 0:
                 return segment
             segment.close()

@@ -22,14 +22,14 @@ import tempfile
 import numpy as np
 from numba import njit
 
-from engine.atomics import (
+from tickpipe.engine.atomics import (
     cas_u64, cpu_pause, fence_seqcst, fetch_add_u32, fetch_add_u64, futex_wait, futex_wake,
     load_acquire_u32, load_acquire_u64, load_relaxed_u64, monotonic_ns, ring_count_ready,
     ring_publish, sched_yield, store_relaxed_u64, store_release_u32, store_release_u64,
     store_seqcst_u32,
 )
-from engine.idle import SLEEPING_STRATEGIES, check_wait, idle, make_idle_state, pause_while_full
-from engine.ring import (
+from tickpipe.engine.idle import SLEEPING_STRATEGIES, check_wait, idle, make_idle_state, pause_while_full
+from tickpipe.engine.ring import (
     H_DOORBELL_ADDR, H_FULL_WAITS, H_MASK, H_POSITION, H_TAIL_ADDR, consumer_available,
     consumer_handle, consumer_release, producer_claim, producer_handle, producer_publish,
     ring_words,
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
-    from engine.segment import attach_segment
+    from tickpipe.engine.segment import attach_segment
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
     segment = attach_segment(args.segment)

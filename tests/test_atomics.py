@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import ringtest_loops as loops
-from engine import atomics
-from engine.atomics import FUTEX_TIMED_OUT, FUTEX_VALUE_CHANGED, FUTEX_WOKEN, lib
+from tickpipe.engine import atomics
+from tickpipe.engine.atomics import FUTEX_TIMED_OUT, FUTEX_VALUE_CHANGED, FUTEX_WOKEN, lib
 
 
 @pytest.fixture
@@ -85,8 +85,8 @@ def test_futex_wake_should_wake_a_sleeper_in_another_process(segments):
     segment = segments.create({"data": 4096})
     offset, _ = segment.section("data")
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        from engine.atomics import lib
-        from engine.segment import attach_segment
+        from tickpipe.engine.atomics import lib
+        from tickpipe.engine.segment import attach_segment
         segment = attach_segment({segment.name!r})
         word = segment.base_address + {offset}
         rc = lib.tp_futex_wait(word, 0, 30 * 10**9)
@@ -172,7 +172,7 @@ sys.path.insert(0, {tests!r})
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import ringtest_loops as loops
-    from engine import idle, ring
+    from tickpipe.engine import idle, ring
     words = np.zeros(256, dtype=np.uint64)
     addr = words.ctypes.data
     loops.call_every_atomic(addr, addr + 64, addr + 128)

@@ -14,13 +14,13 @@ import numpy
 import psutil
 import pytest
 
-from bench import native, ring_runs
-from bench.native import (
+from tickpipe.bench import native, ring_runs
+from tickpipe.bench.native import (
     NativeUnavailable, c_cacheline_rtt_samples, c_ring_index_rtt_samples, c_ring_rtt_samples,
     c_ring_throughput,
 )
-from bench.native.build import find_compiler
-from engine.config import SCHEMA
+from tickpipe.bench.native.build import find_compiler
+from tickpipe.engine.config import SCHEMA
 
 CORES = tuple(sorted(os.sched_getaffinity(0))[:2])
 
@@ -106,7 +106,7 @@ def test_without_a_compiler_the_references_are_unavailable_with_the_reason(monke
 
 INTERRUPTED_RUN = """
 import signal, sys
-from bench.native import c_ring_rtt_samples
+from tickpipe.bench.native import c_ring_rtt_samples
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # as `tickpipe bench` does
 c_ring_rtt_samples((0, 0), 10**9, timeout_s=60)
 """

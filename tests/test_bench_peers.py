@@ -10,7 +10,7 @@ import sys
 import numpy
 import pytest
 
-from bench.peers import (
+from tickpipe.bench.peers import (
     BLOCKING_PEERS,
     PEER_NAMES,
     PeerUnavailable,

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from cli.main import tickpipe
+from tickpipe.cli.main import tickpipe
 
 LATENCY_KEYS = ("p50_ns", "p99_ns", "p999_ns", "max_ns")
 
@@ -111,7 +111,7 @@ def test_bench_ringrtt_when_both_sides_share_one_core_then_spin_is_skipped_and_t
 
 @pytest.mark.slow
 def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
-    command = [sys.executable, "-m", "cli", "bench", "ringrtt", "--no-peers", "--iterations", "10000000"]
+    command = [sys.executable, "-m", "tickpipe.cli", "bench", "ringrtt", "--no-peers", "--iterations", "10000000"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     prefix = f"tickpipe.bench-{proc.pid}-"
     try:
@@ -143,7 +143,7 @@ def test_bench_when_run_in_process_then_the_previous_sigterm_handler_is_put_back
 @pytest.mark.slow
 @pytest.mark.parametrize("delay_s", [0.0, 1.5], ids=["while-warming-up", "while-running"])
 def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops(delay_s):
-    command = [sys.executable, "-m", "cli", "bench", "pipeline", "--no-peers", "--seconds", "30"]
+    command = [sys.executable, "-m", "tickpipe.cli", "bench", "pipeline", "--no-peers", "--seconds", "30"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     segment = f"tickpipe.bench-{proc.pid}-pipe"
     try:

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli.main import tickpipe
+from tickpipe.cli.main import tickpipe
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ import sys
 
 import pytest
 
-from engine.engine_layout import ROLES
-from engine.segment import unlink_segment
-from engine.wait_codes import WAIT_CODES
+from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.segment import unlink_segment
+from tickpipe.engine.wait_codes import WAIT_CODES
 from engine_runs import EngineProcess, unique_name
-from shm_layouts.control_block import REJECT_NAMES
-from shm_layouts.histogram import HOPS
+from tickpipe.shm_layouts.control_block import REJECT_NAMES
+from tickpipe.shm_layouts.histogram import HOPS
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ def test_run_json_when_it_ends_then_memory_says_backing_page_size_and_locking(re
 
 def test_run_when_not_json_then_status_lines_and_placement_go_to_stderr_and_the_report_to_stdout():
     name = unique_name("cli-human")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--seconds", "2.5", "--name", name],
+    proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "--seconds", "2.5", "--name", name],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=120)

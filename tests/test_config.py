@@ -11,8 +11,8 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from cli.main import tickpipe
-from engine.config import SCHEMA, ConfigError, default_config, load_config, parse_core_list, to_toml
+from tickpipe.cli.main import tickpipe
+from tickpipe.engine.config import SCHEMA, ConfigError, default_config, load_config, parse_core_list, to_toml
 
 ABSENT_CORE = max(os.sched_getaffinity(0)) + 1
 

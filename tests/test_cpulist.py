@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.cpulist import MAX_CPU, CpuListError, expand_cpu_list, parse_cpu_list
+from tickpipe.engine.cpulist import MAX_CPU, CpuListError, expand_cpu_list, parse_cpu_list
 
 
 def test_expand_cpu_list_when_given_lists_and_ranges_then_every_core_in_order():

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from engine.atomics_lib import lib
-from engine.report import counts, positions
-from engine.segment import SectionSpec, attach_segment, create_segment, unlink_segment
-from shm_layouts.control_block import CONTROL_DTYPE, TRADING_REDUCING, TRADING_STATE_OFFSET
-from shm_layouts.worker_table import WORKER_DTYPE
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.report import counts, positions
+from tickpipe.engine.segment import SectionSpec, attach_segment, create_segment, unlink_segment
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_REDUCING, TRADING_STATE_OFFSET
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_paths.py)
 from engine_runs import EngineProcess, assert_reconciles, unique_name
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.histogram import bucket_index, record_value
-from engine.histogram_read import PERCENTILES, percentiles, percentiles_of_buckets
-from shm_layouts.histogram import (
+from tickpipe.engine.histogram import bucket_index, record_value
+from tickpipe.engine.histogram_read import PERCENTILES, percentiles, percentiles_of_buckets
+from tickpipe.shm_layouts.histogram import (
     HISTOGRAM_DTYPE, HW_BUCKETS, HW_COUNT, HW_MAX, HW_MIN, HW_OVERFLOW, HW_SUM, LINEAR_LIMIT,
     N_BUCKETS, bucket_low_value,
 )

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from engine import hugepages
-from engine.config import default_config
-from engine.sizing import HUGE_PAGE_SIZE, segment_bytes
+from tickpipe.engine import hugepages
+from tickpipe.engine.config import default_config
+from tickpipe.engine.sizing import HUGE_PAGE_SIZE, segment_bytes
 
 pytestmark = [
     pytest.mark.root,
@@ -37,10 +37,10 @@ ON_PRIVATE_MOUNT = ('mount -t hugetlbfs -o pagesize=2M none "$0" || exit 97; '
 # with only the mount argv[1] in view, and prints what it got as JSON.
 CREATE_SEGMENT = """
 import json, sys
-from engine import hugepages
-from engine.config import default_config
-from engine.engine_layout import section_specs
-from engine.segment import SectionSpec, create_segment, unlink_segment
+from tickpipe.engine import hugepages
+from tickpipe.engine.config import default_config
+from tickpipe.engine.engine_layout import section_specs
+from tickpipe.engine.segment import SectionSpec, create_segment, unlink_segment
 mount_dir, name, size = sys.argv[1:4]
 listed = [mount.path for mount in hugepages.hugetlbfs_mounts()]
 all_mounts = hugepages.hugetlbfs_mounts
@@ -153,7 +153,7 @@ def test_create_segment_when_too_few_huge_pages_are_free_then_it_falls_back_to_s
 @pytest.mark.slow
 def test_run_when_huge_pages_are_reserved_then_the_engine_reports_hugetlbfs_2mib_pages(
         mount_dir, segments):
-    report = run_on_private_mount(mount_dir, [sys.executable, "-m", "cli", "run", "--json",
+    report = run_on_private_mount(mount_dir, [sys.executable, "-m", "tickpipe.cli", "run", "--json",
                                               "--seconds", "1", "--name", segments.name()])
     assert report["state"] == "stopped", report["notes"]
     assert report["memory"]["backing"] == "hugetlbfs"

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from engine.cleanup import INITIALISING, NOT_TICKPIPE, OTHER_VERSION, UNREADABLE, list_segments
-from engine.segment import find_segment
-from shm_layouts.segment_header import LAYOUT_HASH_OFFSET, LAYOUT_VERSION_OFFSET
+from tickpipe.engine.cleanup import INITIALISING, NOT_TICKPIPE, OTHER_VERSION, UNREADABLE, list_segments
+from tickpipe.engine.segment import find_segment
+from tickpipe.shm_layouts.segment_header import LAYOUT_HASH_OFFSET, LAYOUT_VERSION_OFFSET
 from test_inspect_support import (
     assert_one_line_error, invoke, make_engine_segment, one_line_error, run_cli,
     run_cli_as_nobody,
@@ -119,7 +119,8 @@ def test_ls_as_another_user_when_segment_is_private_then_unreadable_not_an_error
 
 def test_serve_when_prometheus_client_is_missing_then_one_line_says_how_to_get_it(segments,
                                                                                    monkeypatch):
-    import engine.metrics
+    import tickpipe.engine.metrics
+    from tickpipe import engine
     monkeypatch.setattr(engine.metrics, "CollectorRegistry", None)
     segment = make_engine_segment(segments)
     assert_one_line_error(invoke("inspect", segment.name, "--serve", "0"),

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from engine.control import set_trading_state
-from engine.segment import SegmentError
-from engine.snapshot import Inspector
-from shm_layouts.control_block import CONTROL_DTYPE, TRADING_HALTED, TRADING_REDUCING
+from tickpipe.engine.control import set_trading_state
+from tickpipe.engine.segment import SegmentError
+from tickpipe.engine.snapshot import Inspector
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_HALTED, TRADING_REDUCING
 from test_inspect_support import (
     make_engine_segment, one_line_error, run_cli, run_cli_as_nobody,
 )

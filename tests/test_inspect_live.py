@@ -13,14 +13,14 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.inspect_overhead import FORBIDDEN_IMPORTS, imported_modules
-from engine.cleanup import cleanup_dead, list_segments
-from engine.engine_layout import RINGS, ROLES
-from engine.metrics import registry_for
-from engine.segment import find_segment
-from engine.snapshot import SNAPSHOT_KEYS, Inspector
+from tickpipe.bench.inspect_overhead import FORBIDDEN_IMPORTS, imported_modules
+from tickpipe.engine.cleanup import cleanup_dead, list_segments
+from tickpipe.engine.engine_layout import RINGS, ROLES
+from tickpipe.engine.metrics import registry_for
+from tickpipe.engine.segment import find_segment
+from tickpipe.engine.snapshot import SNAPSHOT_KEYS, Inspector
 from engine_runs import EngineProcess, unique_name
-from shm_layouts.histogram import HOPS
+from tickpipe.shm_layouts.histogram import HOPS
 from test_inspect_support import REPO, invoke_ok, run_cli
 
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ def test_inspect_json_when_run_as_a_command_then_prints_one_snapshot(live_engine
 
 def test_inspect_imports_when_run_then_no_numba_no_workers_no_ring_loops(live_engine):
     imported = imported_modules(live_engine)
-    assert "engine.snapshot" in imported
+    assert "tickpipe.engine.snapshot" in imported
     assert not [m for m in imported if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_IMPORTS)]
 
 
@@ -130,7 +130,7 @@ def test_inspect_watch_json_when_counted_then_each_refresh_has_interval_figures(
 
 STEP_ASIDE = """
 import json, os, sys
-from engine.snapshot import Inspector, step_aside
+from tickpipe.engine.snapshot import Inspector, step_aside
 inspector = Inspector.attach(sys.argv[1])
 said = step_aside(inspector)
 print(json.dumps({"idle": os.sched_getscheduler(0) == os.SCHED_IDLE, "said": said,
@@ -172,7 +172,7 @@ def test_metrics_when_scraped_then_prometheus_parser_reads_the_snapshot_figures(
 
 
 def test_serve_when_started_then_metrics_endpoint_answers_on_localhost(live_engine):
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "inspect", live_engine, "--serve", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "inspect", live_engine, "--serve", "0"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
     try:
         line = proc.stderr.readline()  # printed once listening; EOF if it died

@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.histogram_read import percentiles_by_row, percentiles_of_buckets
-from shm_layouts.histogram import N_BUCKETS
+from tickpipe.engine.histogram_read import percentiles_by_row, percentiles_of_buckets
+from tickpipe.shm_layouts.histogram import N_BUCKETS
 
 sparse_rows = st.lists(
     st.dictionaries(st.integers(0, N_BUCKETS - 1), st.integers(0, 10**12), max_size=12),

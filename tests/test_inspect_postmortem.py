@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from engine.segment import SegmentError, attach_segment
-from engine.snapshot import Inspector
+from tickpipe.engine.segment import SegmentError, attach_segment
+from tickpipe.engine.snapshot import Inspector
 from engine_runs import EngineProcess, unique_name
 from test_inspect_support import (
     assert_one_line_error, invoke, invoke_ok, make_engine_segment,

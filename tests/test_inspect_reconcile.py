@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from engine.segment import SegmentError
-from engine.snapshot import Inspector
+from tickpipe.engine.segment import SegmentError
+from tickpipe.engine.snapshot import Inspector
 from engine_runs import EngineProcess, assert_reconciles, unique_name
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.inspect_cmd import COMMANDS
-from engine.config import load_config
-from engine.engine_layout import ROLES, initialise, section_specs
-from engine.placement import place_workers
+from tickpipe.cli.inspect_cmd import COMMANDS
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.placement import place_workers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOBODY = 65534
@@ -29,7 +29,8 @@ TICKPIPE = click.Group(commands={command.name: command for command in COMMANDS})
 # then drops to nobody and runs it.
 _DROP_TO_NOBODY_AND_RUN = f"""
 import os, sys
-import cli.main, cli.inspect_cmd, engine.snapshot, engine.control, engine.cleanup
+import tickpipe.cli.main, tickpipe.cli.inspect_cmd, tickpipe.engine.snapshot, tickpipe.engine.control, tickpipe.engine.cleanup
+from tickpipe import cli, engine
 import click.exceptions, json
 os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})
 sys.argv = ["tickpipe", *sys.argv[1:]]
@@ -48,7 +49,7 @@ def make_engine_segment(segments, *, ready=True):
 
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tickpipe.cli", *args], capture_output=True, text=True,
                           cwd=REPO, timeout=timeout)
 
 

@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 
 import ringtest_loops as loops
-import shm_layouts
-from engine.atomics import ffi
-from shm_layouts.fill import EXEC_FILL, EXEC_NEW, FILL_DTYPE, check_fill
-from shm_layouts.layout_rules import assert_layout, describe
-from shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE, check_market_data
-from shm_layouts.order import ORDER_DTYPE, check_order
-from shm_layouts.order_intent import ORDER_INTENT_DTYPE, ORDER_TYPE_IOC, check_order_intent
-from shm_layouts.ring_header import (
+from tickpipe import shm_layouts
+from tickpipe.engine.atomics import ffi
+from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_NEW, FILL_DTYPE, check_fill
+from tickpipe.shm_layouts.layout_rules import assert_layout, describe
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE, check_market_data
+from tickpipe.shm_layouts.order import ORDER_DTYPE, check_order
+from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE, ORDER_TYPE_IOC, check_order_intent
+from tickpipe.shm_layouts.ring_header import (
     RING_DOORBELL_OFFSET, RING_FULL_WAITS_OFFSET, RING_HEAD_OFFSET, RING_HEADER_DTYPE,
     RING_HIGH_WATER_OFFSET, RING_RECORDS_OFFSET, RING_TAIL_OFFSET, check_record_size,
     check_ring_capacity, ring_section_size,
 )
-from shm_layouts.segment_header import (
+from tickpipe.shm_layouts.segment_header import (
     LAYOUT_HASH_OFFSET, LAYOUT_VERSION_OFFSET, MAGIC_OFFSET, SECTION_DTYPE, SEGMENT_HEADER_DTYPE,
     TOTAL_SIZE_OFFSET, check_section_count,
 )
@@ -214,16 +214,16 @@ def test_describe_should_cover_every_field_offset_and_type():
     assert "qty:<i4:()@36" in text and "limit_px:<i8:()@40" in text
 
 
-HASH_IN_CHILD = ("import importlib, sys, shm_layouts\n"
+HASH_IN_CHILD = ("import importlib, sys\nfrom tickpipe import shm_layouts\n"
                  "for name in sys.argv[1:]: importlib.import_module(name)\n"
                  "print(shm_layouts.layout_hash())")
 
 
 def test_layout_hash_should_not_depend_on_which_modules_a_process_imported():
     # A tool that imports less than the engine must still attach to its segment.
-    every_layout = [f"shm_layouts.{module.name}" for module in pkgutil.iter_modules(shm_layouts.__path__)]
+    every_layout = [f"tickpipe.shm_layouts.{module.name}" for module in pkgutil.iter_modules(shm_layouts.__path__)]
 
     def child_hash(*modules):
         return int(loops.python("-c", HASH_IN_CHILD, *modules).stdout)
-    assert child_hash() == child_hash(*every_layout, "cli.main", "engine.segment") == \
+    assert child_hash() == child_hash(*every_layout, "tickpipe.cli.main", "tickpipe.engine.segment") == \
         shm_layouts.layout_hash()

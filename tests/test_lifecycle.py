@@ -10,16 +10,16 @@ import time
 
 import pytest
 
-from engine.atomics_lib import lib
-from engine.config import load_config
-from engine.engine_layout import ROLES, initialise, section_specs
-from engine.lifecycle import (
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.lifecycle import (
     DRAINING, FAILED, FAILING, FINAL_STATES, INIT, RUNNING, SHM_CODES, STOPPED, TRANSITIONS,
     Lifecycle, LifecycleError,
 )
-from engine.supervisor import EngineError, Supervisor, reclaim_leftover
-from shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAINING, ENGINE_RUNNING
-from shm_layouts.worker_table import WORKER_DTYPE, WORKER_FAILED, WORKER_RUNNING, WORKER_STOPPED
+from tickpipe.engine.supervisor import EngineError, Supervisor, reclaim_leftover
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAINING, ENGINE_RUNNING
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_FAILED, WORKER_RUNNING, WORKER_STOPPED
 
 STATES = {state for state, _ in TRANSITIONS} | set(TRANSITIONS.values())
 

@@ -5,8 +5,10 @@ import urllib.request
 
 import pytest
 
-import engine.metrics
-from engine.metrics import serve
+import tickpipe.engine.metrics
+
+from tickpipe import engine
+from tickpipe.engine.metrics import serve
 
 
 class NoSnapshot:

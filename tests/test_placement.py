@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from engine import placement
-from engine.engine_layout import ROLES
-from engine.placement import isolated_cores, parse_cpu_list, place_workers
-from engine.wait_codes import WAIT_CODES
+from tickpipe.engine import placement
+from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.placement import isolated_cores, parse_cpu_list, place_workers
+from tickpipe.engine.wait_codes import WAIT_CODES
 
 
 @pytest.fixture

@@ -4,16 +4,16 @@ and the strategy's signal: the jitted pieces, called directly on small numpy arr
 import numpy as np
 import pytest
 
-from shm_layouts.book import BOOK_DTYPE
-from shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from workers.loop_support import book_read, book_write
-from workers.order_states import (
+from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.workers.loop_support import book_read, book_write
+from tickpipe.workers.order_states import (
     CANCELLED, EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, FILLED, INVALID, NEW,
     PARTIALLY_FILLED, PENDING_NEW, REJECTED, STATE_NAMES, TRANSITIONS, next_state,
 )
-from workers.positions import apply_fill
-from workers.sim_exchange import MATCH_FILLED, MATCH_NO_MARKET, match_ioc
-from workers.strategy import signal_side, update_window
+from tickpipe.workers.positions import apply_fill
+from tickpipe.workers.sim_exchange import MATCH_FILLED, MATCH_NO_MARKET, match_ioc
+from tickpipe.workers.strategy import signal_side, update_window
 
 BUY, SELL = 1, -1
 

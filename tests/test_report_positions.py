@@ -1,7 +1,7 @@
 """The status line's records-in-flight count read from a ring that moves while it is read."""
 
-import engine.report as report
-from engine.engine_layout import RINGS
+import tickpipe.engine.report as report
+from tickpipe.engine.engine_layout import RINGS
 
 
 class RingMovingUnderTheReader:

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from engine.ring import (
+from tickpipe.engine.ring import (
     H_DOORBELL_ADDR, H_MASK, H_PEER_CACHE, H_POSITION, RingConsumer, RingProducer,
     consumer_available, consumer_handle, consumer_has_data, consumer_release, init_ring,
     producer_claim, producer_handle, producer_publish, ring_header, ring_records, ring_words,
 )
-from engine.segment import SectionSpec
-from shm_layouts.market_data import MARKET_DATA_DTYPE
-from shm_layouts.order import ORDER_DTYPE
-from shm_layouts.ring_header import RING_DOORBELL_OFFSET, RING_RECORDS_OFFSET, ring_section_size
+from tickpipe.engine.segment import SectionSpec
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.order import ORDER_DTYPE
+from tickpipe.shm_layouts.ring_header import RING_DOORBELL_OFFSET, RING_RECORDS_OFFSET, ring_section_size
 
 
 class Ring:

@@ -8,7 +8,7 @@ block: this machine has two cores and is shared.
 import pytest
 
 import ringtest_loops as loops
-from bench.ring_runs import tickpipe_throughput
+from tickpipe.bench.ring_runs import tickpipe_throughput
 
 
 def assert_pair_moves_every_record(segments, cores, count, *, capacity, producer_batch,

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.ring import RingConsumer, RingProducer, init_ring, ring_header
-from engine.segment import SectionSpec
-from shm_layouts.market_data import MARKET_DATA_DTYPE
-from shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.engine.ring import RingConsumer, RingProducer, init_ring, ring_header
+from tickpipe.engine.segment import SectionSpec
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
 
 MAX_CAPACITY = 32
 

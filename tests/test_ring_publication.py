@@ -18,23 +18,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ringtest_loops as loops
-from engine.ring import (
+from tickpipe.engine.ring import (
     H_POSITION, H_RECORDS_ADDR, RingConsumer, RingProducer, consumer_available, consumer_handle,
     consumer_has_data, consumer_release, init_ring, producer_claim, producer_handle, ring_header,
     ring_words,
 )
-from engine.idle import I_SLEEPS
-from engine.segment import SectionSpec
-from shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.engine.idle import I_SLEEPS
+from tickpipe.engine.segment import SectionSpec
+from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
 
 # A writer process that attaches, claims, writes part of its records, then
 # stops dead (SIGKILL to itself) at the point the test names.
 HALF_WRITER = textwrap.dedent("""
     import os, signal, sys
-    from engine.atomics_lib import lib
-    from engine.ring import (H_HEAD_ADDR, H_MASK, H_POSITION, H_RECORD_SIZE, H_RECORDS_ADDR,
+    from tickpipe.engine.atomics_lib import lib
+    from tickpipe.engine.ring import (H_HEAD_ADDR, H_MASK, H_POSITION, H_RECORD_SIZE, H_RECORDS_ADDR,
                              producer_claim, producer_handle, ring_words)
-    from engine.segment import attach_segment
+    from tickpipe.engine.segment import attach_segment
     segment = attach_segment(sys.argv[1])
     handle = producer_handle(segment, "data")
     words = ring_words(segment, "data")

@@ -7,11 +7,11 @@ what the test is about.
 import numpy as np
 import pytest
 
-from shm_layouts.control_block import (
+from tickpipe.shm_layouts.control_block import (
     REJECT_NAMES, TRADING_ACTIVE, TRADING_HALTED, TRADING_REDUCING,
 )
-from shm_layouts.market_data import PRICE_SCALE
-from workers.risk_checks import NO_REJECT, ONE_SECOND_NS, check_order, check_rate
+from tickpipe.shm_layouts.market_data import PRICE_SCALE
+from tickpipe.workers.risk_checks import NO_REJECT, ONE_SECOND_NS, check_order, check_rate
 
 BUY, SELL = 1, -1
 MID = 100 * PRICE_SCALE

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import ringtest_loops as loops
-import shm_layouts
-from engine import hugepages
-from engine.procinfo import is_alive, own_identity, process_start_ticks
-from engine.segment import (
+from tickpipe import shm_layouts
+from tickpipe.engine import hugepages
+from tickpipe.engine.procinfo import is_alive, own_identity, process_start_ticks
+from tickpipe.engine.segment import (
     SectionSpec, SegmentError, SegmentExists, SegmentNotFound, attach_segment, check_engine_name,
     create_segment, plan_sections, segment_locations, unlink_segment,
 )
-from shm_layouts.segment_header import HEADER_REGION_SIZE, MAX_SECTIONS
+from tickpipe.shm_layouts.segment_header import HEADER_REGION_SIZE, MAX_SECTIONS
 
 
 def attach_error(name, readonly=False) -> str:
@@ -258,7 +258,7 @@ def test_attach_when_the_segment_is_bad_then_one_line_segment_error_says_why(seg
 
 PERMISSION_CHECK = """
 import os
-from engine.segment import SegmentError, attach_segment
+from tickpipe.engine.segment import SegmentError, attach_segment
 os.setgid(65534)
 os.setuid(65534)
 for readonly in (False, True):

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from tuning_fakes import FakeKernelHost, build_fake_host_tree, snapshot_tree
-from tuning.cli import TuneEnvironment, tune
-from tuning.state import DEFAULT_STATE_FILE
+from tickpipe.tuning.cli import TuneEnvironment, tune
+from tickpipe.tuning.state import DEFAULT_STATE_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -126,16 +126,16 @@ def test_apply_as_a_real_non_root_process_is_refused_with_a_clear_message():
     if os.geteuid() == 0:
         # The interpreter may live under /root (mode 0700), out of reach of an
         # unprivileged user: load the CLI as root, then drop to nobody for real.
-        code = ("import os, tuning.cli, tuning.syscalls; os.setgid(65534); os.setuid(65534); "
-                "tuning.cli.tune(['apply'], prog_name='python -m tuning')")
+        code = ("import os, tickpipe.tuning.cli, tickpipe.tuning.syscalls; os.setgid(65534); os.setuid(65534); "
+                "tickpipe.tuning.cli.tune(['apply'], prog_name='python -m tickpipe.tuning')")
         argv = [sys.executable, "-c", code]
     else:
-        argv = [sys.executable, "-m", "tuning", "apply"]
+        argv = [sys.executable, "-m", "tickpipe.tuning", "apply"]
     out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines() == [
         "Error: apply changes kernel settings and needs root: run `sudo tickpipe tune apply` "
-        "(or `sudo python -m tuning apply`); --dry-run works without root"]
+        "(or `sudo python -m tickpipe.tuning apply`); --dry-run works without root"]
 
 
 def test_apply_saves_every_original_before_the_first_write(host):

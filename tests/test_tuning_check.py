@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from tuning_fakes import FakeKernelHost, build_fake_host_tree, set_boot_cmdline
-from tuning.cli import TuneEnvironment, tune
-from tuning.findings import Status
-from tuning.items_hugepages import huge_pages_needed
-from tuning.registry import evaluate
-from tuning.targets import resolve_targets
+from tickpipe.tuning.cli import TuneEnvironment, tune
+from tickpipe.tuning.findings import Status
+from tickpipe.tuning.items_hugepages import huge_pages_needed
+from tickpipe.tuning.registry import evaluate
+from tickpipe.tuning.targets import resolve_targets
 
 FULL_BOOT_LINE = ("BOOT_IMAGE=/vmlinuz ro isolcpus=managed_irq,domain,1-3 nohz_full=1-3 rcu_nocbs=1-3 "
                   "rcu_nocb_poll irqaffinity=0 skew_tick=1 tsc=reliable nosoftlockup")
@@ -169,7 +169,7 @@ def test_check_sizes_huge_pages_from_engine_size(host):
 
 
 def test_check_engine_size_defaults_to_the_default_engines_segment(host):
-    from engine.sizing import default_segment_bytes
+    from tickpipe.engine.sizing import default_segment_bytes
     data = json.loads(run_tune(host, "check", "--json").stdout)
     assert data["engine_bytes"] == default_segment_bytes()
 
@@ -198,7 +198,7 @@ def test_help_of_each_subcommand_explains_it(host, command):
 def test_python_dash_m_tuning_runs_the_same_group():
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "tuning", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "tickpipe.tuning", "--help"], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(__file__)), timeout=30)
     assert out.returncode == 0
     assert all(name in out.stdout for name in ("check", "apply", "revert"))

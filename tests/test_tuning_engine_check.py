@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from tuning_fakes import FakeKernelHost, build_fake_host_tree
-from tuning.cli import TuneEnvironment, tune
-from tuning.engine_check import parse_worker_argv
-from tuning.host import Host
+from tickpipe.tuning.cli import TuneEnvironment, tune
+from tickpipe.tuning.engine_check import parse_worker_argv
+from tickpipe.tuning.host import Host
 
 
 def run_check(host, *args):
@@ -25,7 +25,7 @@ def dummy_worker(tmp_path):
     script = tmp_path / "sleeper.py"
     script.write_text("import sys, time\nprint('up', flush=True)\ntime.sleep(30)\n")
     engine = f"tunetest-{id(tmp_path)}"
-    proc = subprocess.Popen([sys.executable, str(script), "-m", "engine.worker_main",
+    proc = subprocess.Popen([sys.executable, str(script), "-m", "tickpipe.engine.worker_main",
                              "--engine", engine, "--role", "feed"], stdout=subprocess.PIPE)
     try:
         proc.stdout.readline()   # argv is in /proc once the script runs
@@ -52,7 +52,7 @@ def test_check_engine_when_no_worker_running_then_one_line_and_exit_2():
     result = run_check(Host("/"), "--engine", "no-such-engine-xyz")
     assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: no worker of engine 'no-such-engine-xyz' is running (looked "
-                                     "for '-m engine.worker_main --engine no-such-engine-xyz' in /proc/*/cmdline)")
+                                     "for '-m tickpipe.engine.worker_main --engine no-such-engine-xyz' in /proc/*/cmdline)")
 
 
 @pytest.mark.parametrize("name", ["../x", "Bad Name", "a" * 32])
@@ -66,7 +66,7 @@ def test_check_engine_when_name_is_bad_then_the_same_bad_engine_name_line_and_ex
 def _fake_worker(root, pid, role, cpus, policy, vmlck, switches):
     proc = root / f"proc/{pid}"
     proc.mkdir(parents=True)
-    (proc / "cmdline").write_bytes(b"\0".join([b"python", b"-m", b"engine.worker_main", b"--engine",
+    (proc / "cmdline").write_bytes(b"\0".join([b"python", b"-m", b"tickpipe.engine.worker_main", b"--engine",
                                                b"e1", b"--role", role.encode(), b""]))
     (proc / "status").write_text(f"Name:\tpython\nVmLck:\t{vmlck} kB\nCpus_allowed_list:\t{cpus}\n"
                                  f"voluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t{switches}\n")
@@ -107,11 +107,11 @@ def test_check_engine_on_an_isolated_core_accepts_sched_other(tmp_path):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["python", "-m", "engine.worker_main", "--engine", "e1", "--role", "feed"], ("e1", "feed")),
-    (["/usr/bin/python3", "x.py", "-m", "engine.worker_main", "--engine=e2", "--role=risk"], ("e2", "risk")),
-    (["python", "-m", "engine.worker_main", "--role", "feed"], None),
-    (["python", "-m", "engine.supervisor", "--engine", "e1"], None),
-    (["python", "engine.worker_main", "--engine", "e1"], None),
+    (["python", "-m", "tickpipe.engine.worker_main", "--engine", "e1", "--role", "feed"], ("e1", "feed")),
+    (["/usr/bin/python3", "x.py", "-m", "tickpipe.engine.worker_main", "--engine=e2", "--role=risk"], ("e2", "risk")),
+    (["python", "-m", "tickpipe.engine.worker_main", "--role", "feed"], None),
+    (["python", "-m", "tickpipe.engine.supervisor", "--engine", "e1"], None),
+    (["python", "tickpipe.engine.worker_main", "--engine", "e1"], None),
 ])
 def test_worker_argv_is_recognised_only_with_module_and_engine(argv, expected):
     assert parse_worker_argv(argv) == expected

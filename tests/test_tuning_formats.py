@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tuning.cpulist import CpuListError, format_cpu_list, format_cpu_mask, parse_cpu_list, parse_cpu_mask
-from tuning.file_items import restore_value
-from tuning.state import TuningState, decode_original, encode_original, load_state, save_state
+from tickpipe.tuning.cpulist import CpuListError, format_cpu_list, format_cpu_mask, parse_cpu_list, parse_cpu_mask
+from tickpipe.tuning.file_items import restore_value
+from tickpipe.tuning.state import TuningState, decode_original, encode_original, load_state, save_state
 
 cpu_sets = st.sets(st.integers(min_value=0, max_value=300), max_size=40)
 

@@ -14,14 +14,14 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from tuning.apply import planned_changes
-from tuning.cli import TuneEnvironment, tune
-from tuning.file_items import restore_value
-from tuning.findings import FileWrite
-from tuning.host import KERNEL_PREFIXES, Host
-from tuning.items_hugepages import HUGETLBFS_MOUNT_POINT, huge_pages_needed
-from tuning.registry import evaluate
-from tuning.targets import resolve_targets
+from tickpipe.tuning.apply import planned_changes
+from tickpipe.tuning.cli import TuneEnvironment, tune
+from tickpipe.tuning.file_items import restore_value
+from tickpipe.tuning.findings import FileWrite
+from tickpipe.tuning.host import KERNEL_PREFIXES, Host
+from tickpipe.tuning.items_hugepages import HUGETLBFS_MOUNT_POINT, huge_pages_needed
+from tickpipe.tuning.registry import evaluate
+from tickpipe.tuning.targets import resolve_targets
 
 MNT_DETACH = 2
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import ringtest_loops as loops
-from engine.atomics import monotonic_ns_py
-from engine.idle import (
+from tickpipe.engine.atomics import monotonic_ns_py
+from tickpipe.engine.idle import (
     I_IDLE_PASSES, I_SLEEPS, I_STREAK, IDLE_DATA_ON_RECHECK, IDLE_PAUSED, IDLE_SLEPT, IDLE_WORKED,
     WAIT_BACKOFF, WAIT_BLOCK, WAIT_CODES, WAIT_SPIN, WAIT_YIELD, check_wait, idle, make_idle_state,
     pause_while_full, sleep_on_doorbell,
 )
-from engine.ring import (
+from tickpipe.engine.ring import (
     H_DOORBELL_ADDR, H_MASK, H_POSITION, consumer_handle, producer_claim, producer_handle,
     producer_publish, ring_header, ring_words,
 )

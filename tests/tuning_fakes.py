@@ -14,7 +14,7 @@ import errno
 import os
 from pathlib import Path
 
-from tuning.host import Host
+from tickpipe.tuning.host import Host
 
 CPU = "sys/devices/system/cpu"
 

@@ -1,6 +1,6 @@
-"""`python -m tuning ...` runs the same commands as `tickpipe tune ...`."""
+"""`python -m tickpipe.tuning ...` runs the same commands as `tickpipe tune ...`."""
 
-from tuning.cli import tune
+from tickpipe.tuning.cli import tune
 
 if __name__ == "__main__":
-    tune(prog_name="python -m tuning")
+    tune(prog_name="python -m tickpipe.tuning")

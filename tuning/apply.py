@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuning.findings import Change, FileWrite, Finding, MountHugetlbfs, SetOwner, Status
-from tuning.state import TuningState, encode_original, load_state, save_state
+from tickpipe.tuning.findings import Change, FileWrite, Finding, MountHugetlbfs, SetOwner, Status
+from tickpipe.tuning.state import TuningState, encode_original, load_state, save_state
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`tickpipe tune` (and `python -m tuning`): check, apply and revert the host's OS tuning.
+"""`tickpipe tune` (and `python -m tickpipe.tuning`): check, apply and revert the host's OS tuning.
 
 Thin: parse options, call the tuning modules, print. Errors are one line and exit 2.
 """
@@ -12,18 +12,18 @@ from pathlib import Path
 
 import click
 
-from tuning.apply import apply_changes, planned_changes
-from tuning.engine_check import check_engine_workers
-from tuning.findings import FileWrite, Finding, Status, TuningError
-from tuning.host import Host
-from tuning.items_cmdline import boot_line, boot_line_instructions
-from tuning.items_hugepages import verify_huge_pages
-from tuning.registry import evaluate
-from tuning.report import (EXIT_DIFFERS, EXIT_OK, check_as_json, exit_code, format_check,
+from tickpipe.tuning.apply import apply_changes, planned_changes
+from tickpipe.tuning.engine_check import check_engine_workers
+from tickpipe.tuning.findings import FileWrite, Finding, Status, TuningError
+from tickpipe.tuning.host import Host
+from tickpipe.tuning.items_cmdline import boot_line, boot_line_instructions
+from tickpipe.tuning.items_hugepages import verify_huge_pages
+from tickpipe.tuning.registry import evaluate
+from tickpipe.tuning.report import (EXIT_DIFFERS, EXIT_OK, check_as_json, exit_code, format_check,
                            format_table, targets_summary)
-from tuning.revert import revert_changes
-from tuning.state import DEFAULT_STATE_FILE
-from tuning.targets import resolve_targets
+from tickpipe.tuning.revert import revert_changes
+from tickpipe.tuning.state import DEFAULT_STATE_FILE
+from tickpipe.tuning.targets import resolve_targets
 
 
 class TuneFailure(click.ClickException):
@@ -60,7 +60,7 @@ def _one_line_errors():
 def _require_root(env: TuneEnvironment, command: str) -> None:
     if not env.running_as_root:
         raise TuneFailure(f"{command} changes kernel settings and needs root: run `sudo tickpipe tune "
-                          f"{command}` (or `sudo python -m tuning {command}`); --dry-run works without root")
+                          f"{command}` (or `sudo python -m tickpipe.tuning {command}`); --dry-run works without root")
 
 
 cores_option = click.option(

@@ -7,7 +7,7 @@ and the workqueue cpumask use masks in comma-separated 32-bit hex groups.
 from __future__ import annotations
 
 
-from engine.cpulist import CpuListError, parse_cpu_list  # noqa: F401  (one parser, re-exported)
+from tickpipe.engine.cpulist import CpuListError, parse_cpu_list  # noqa: F401  (one parser, re-exported)
 
 
 def format_cpu_list(cpus: list[int] | set[int]) -> str:

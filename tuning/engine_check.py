@@ -1,7 +1,7 @@
 """check --engine NAME: how the running engine's worker processes sit on this host.
 
 Workers are found by their argv, as the supervisor starts them:
-`python -m engine.worker_main --engine NAME --role ROLE ...`. Everything is read
+`python -m tickpipe.engine.worker_main --engine NAME --role ROLE ...`. Everything is read
 from /proc/PID/status and /proc/PID/stat, so a fake /proc can stand in.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tuning.cpulist import format_cpu_list, parse_cpu_list
-from tuning.findings import Finding, Status, TuningError, TuningTargets
+from tickpipe.tuning.cpulist import format_cpu_list, parse_cpu_list
+from tickpipe.tuning.findings import Finding, Status, TuningError, TuningTargets
 
-WORKER_MODULE = "engine.worker_main"
+WORKER_MODULE = "tickpipe.engine.worker_main"
 # Involuntary switches are counted over this window: a lifetime total mixes in start-up.
 SWITCH_SAMPLE_SECONDS = 0.2
 SCHED_POLICIES = {0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH",
@@ -36,7 +36,7 @@ def _option(argv: list[str], name: str) -> str | None:
 
 
 def parse_worker_argv(argv: list[str]) -> tuple[str, str] | None:
-    """(engine, role) when argv runs `-m engine.worker_main`, else None."""
+    """(engine, role) when argv runs `-m tickpipe.engine.worker_main`, else None."""
     for i in range(len(argv) - 1):
         if argv[i] == "-m" and argv[i + 1] == WORKER_MODULE:
             rest = argv[i + 2:]
@@ -106,7 +106,7 @@ def check_engine_workers(host, engine: str, targets: TuningTargets,
 
 def _check_engine_name(engine: str) -> None:
     """The same rule and words as every other command that takes an engine name."""
-    from engine.segment import SegmentError, check_engine_name
+    from tickpipe.engine.segment import SegmentError, check_engine_name
 
     try:
         check_engine_name(engine)

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tuning.cpulist import format_cpu_list
-from tuning.findings import FileWrite, Finding, Status, TuningTargets
+from tickpipe.tuning.cpulist import format_cpu_list
+from tickpipe.tuning.findings import FileWrite, Finding, Status, TuningTargets
 
 _SELECTED_CHOICE = re.compile(r"\[([^\]]+)\]")
 

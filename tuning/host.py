@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuning.cpulist import parse_cpu_list
+from tickpipe.tuning.cpulist import parse_cpu_list
 
 # Pseudo-files: written in place with one write(), as the kernel expects. Anything
 # else (/etc, /var/lib) is a regular file, replaced atomically.
@@ -40,7 +40,7 @@ class Host:
     def __init__(self, root: str | Path = "/", syscalls=None):
         self.root = Path(root)
         if syscalls is None:
-            from tuning.syscalls import RealSyscalls
+            from tickpipe.tuning.syscalls import RealSyscalls
             syscalls = RealSyscalls()
         self.syscalls = syscalls
 

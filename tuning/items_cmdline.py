@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable
 
-from tuning.cpulist import CpuListError, format_cpu_list, parse_cpu_list
-from tuning.findings import Finding, Status, TuningTargets
+from tickpipe.tuning.cpulist import CpuListError, format_cpu_list, parse_cpu_list
+from tickpipe.tuning.findings import Finding, Status, TuningTargets
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ come back: the first message after a quiet spell pays for it.
 
 from __future__ import annotations
 
-from tuning.cpulist import format_cpu_list
-from tuning.file_items import KernelSetting, per_cpu_file_item, single_file_item
-from tuning.findings import FileWrite, Finding, Status, TuningTargets
+from tickpipe.tuning.cpulist import format_cpu_list
+from tickpipe.tuning.file_items import KernelSetting, per_cpu_file_item, single_file_item
+from tickpipe.tuning.findings import FileWrite, Finding, Status, TuningTargets
 
 CPU_DIR = "/sys/devices/system/cpu"
 NO_CPUFREQ = "no cpufreq driver here (in a VM the hypervisor sets the frequency)"

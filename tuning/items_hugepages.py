@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from tuning.findings import FileWrite, Finding, MountHugetlbfs, SetOwner, Status, TuningTargets
+from tickpipe.tuning.findings import FileWrite, Finding, MountHugetlbfs, SetOwner, Status, TuningTargets
 
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
 HUGETLBFS_MOUNT_POINT = "/dev/hugepages"

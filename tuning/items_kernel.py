@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tuning.cpulist import format_cpu_list, format_cpu_mask, parse_cpu_list, parse_cpu_mask
-from tuning.file_items import KernelSetting
-from tuning.findings import FileWrite, Finding, Status, TuningTargets
+from tickpipe.tuning.cpulist import format_cpu_list, format_cpu_mask, parse_cpu_list, parse_cpu_mask
+from tickpipe.tuning.file_items import KernelSetting
+from tickpipe.tuning.findings import FileWrite, Finding, Status, TuningTargets
 
 IRQ_DIR = "/proc/irq"
 IRQBALANCE_CONFIGS = ("/etc/default/irqbalance", "/etc/sysconfig/irqbalance")

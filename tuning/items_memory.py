@@ -6,8 +6,8 @@ page that was swapped, merged by KSM or migrated by NUMA balancing faults again.
 
 from __future__ import annotations
 
-from tuning.file_items import KernelSetting
-from tuning.findings import FileWrite, Finding, Status, TuningTargets
+from tickpipe.tuning.file_items import KernelSetting
+from tickpipe.tuning.findings import FileWrite, Finding, Status, TuningTargets
 
 THP_DIR = "/sys/kernel/mm/transparent_hugepage"
 MEMLOCK_LIMITS_FILE = "/etc/security/limits.d/95-tickpipe-memlock.conf"

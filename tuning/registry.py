@@ -7,12 +7,12 @@ before hugetlbfs is mounted.
 
 from __future__ import annotations
 
-from tuning.findings import Finding, TuningTargets
-from tuning.items_cmdline import kernel_cmdline_findings
-from tuning.items_cpu import CPU_ITEMS
-from tuning.items_hugepages import HUGE_PAGE_ITEMS
-from tuning.items_kernel import KERNEL_ITEMS
-from tuning.items_memory import MEMORY_ITEMS, THP_ITEMS
+from tickpipe.tuning.findings import Finding, TuningTargets
+from tickpipe.tuning.items_cmdline import kernel_cmdline_findings
+from tickpipe.tuning.items_cpu import CPU_ITEMS
+from tickpipe.tuning.items_hugepages import HUGE_PAGE_ITEMS
+from tickpipe.tuning.items_kernel import KERNEL_ITEMS
+from tickpipe.tuning.items_memory import MEMORY_ITEMS, THP_ITEMS
 
 RUNTIME_ITEMS = CPU_ITEMS + THP_ITEMS + HUGE_PAGE_ITEMS + MEMORY_ITEMS + KERNEL_ITEMS
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tuning.cpulist import format_cpu_list
-from tuning.findings import Finding, Status, TuningTargets
-from tuning.items_cmdline import boot_line, boot_line_instructions
-from tuning.items_hugepages import huge_page_kb, huge_pages_needed
+from tickpipe.tuning.cpulist import format_cpu_list
+from tickpipe.tuning.findings import Finding, Status, TuningTargets
+from tickpipe.tuning.items_cmdline import boot_line, boot_line_instructions
+from tickpipe.tuning.items_hugepages import huge_page_kb, huge_pages_needed
 
 EXIT_OK, EXIT_DIFFERS, EXIT_ERROR = 0, 1, 2
 COLUMNS = ("item", "current", "recommended", "status", "why")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tuning.file_items import restore_value
-from tuning.findings import TuningError
-from tuning.host import KERNEL_PREFIXES
-from tuning.state import TuningState, decode_original, load_state, remove_state, save_state
+from tickpipe.tuning.file_items import restore_value
+from tickpipe.tuning.findings import TuningError
+from tickpipe.tuning.host import KERNEL_PREFIXES
+from tickpipe.tuning.state import TuningState, decode_original, load_state, remove_state, save_state
 
 
 class RestoreFailed(Exception):

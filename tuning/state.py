@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuning.findings import TuningError
+from tickpipe.tuning.findings import TuningError
 
 DEFAULT_STATE_FILE = "/var/lib/tickpipe/tuning-state.json"
 STATE_FORMAT = "tickpipe-tuning-state"

@@ -6,8 +6,8 @@ import os
 import pwd
 import re
 
-from tuning.cpulist import CpuListError, format_cpu_list, parse_cpu_list
-from tuning.findings import EngineUser, TuningError, TuningTargets
+from tickpipe.tuning.cpulist import CpuListError, format_cpu_list, parse_cpu_list
+from tickpipe.tuning.findings import EngineUser, TuningError, TuningTargets
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -21,7 +21,7 @@ def parse_engine_size(text: str | None) -> int:
     """'23068672', '22M', '1GiB' -> bytes; the default engine's segment size when None."""
     if text is None:
         try:
-            from engine.sizing import default_segment_bytes
+            from tickpipe.engine.sizing import default_segment_bytes
             return default_segment_bytes()
         except Exception as err:   # the engine's own code failed: say so, don't crash check
             raise TuningError(f"cannot size the default engine's segment ({type(err).__name__}: {err}); "

@@ -9,14 +9,14 @@ position + 1, so a restarted feed simply continues at the ring's head.
 import numpy as np
 from numba import njit
 
-from engine.agent import LoopAgent
-from engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns
-from engine.ring import H_MASK, H_POSITION, producer_publish
-from engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
-from shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
-from shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
-from shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
-from workers.loop_support import BATCH, account_pass, book_write, claim_at_least_one, stop_requested
+from tickpipe.engine.agent import LoopAgent
+from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns
+from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
+from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
+from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
+from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
+from tickpipe.shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
+from tickpipe.workers.loop_support import BATCH, account_pass, book_write, claim_at_least_one, stop_requested
 
 # params slots
 P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)

@@ -9,26 +9,26 @@ moment the order is handed to the venue.
 import numpy as np
 from numba import njit
 
-from engine.agent import LoopAgent
-from engine.atomics import monotonic_ns
-from engine.histogram import record_value
-from engine.idle import idle
-from engine.ring import (
+from tickpipe.engine.agent import LoopAgent
+from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.histogram import record_value
+from tickpipe.engine.idle import idle
+from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, producer_claim, producer_publish,
 )
-from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
-from shm_layouts.worker_table import (
+from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from tickpipe.shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
+from tickpipe.shm_layouts.worker_table import (
     GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS,
     GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
 )
-from workers.loop_support import BATCH, account_pass, finish_batch, stop_requested
-from workers.order_states import (
+from tickpipe.workers.loop_support import BATCH, account_pass, finish_batch, stop_requested
+from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
     next_state,
 )
-from workers.sim_exchange import match_ioc
-from engine.idle import pause_while_full
+from tickpipe.workers.sim_exchange import match_ioc
+from tickpipe.engine.idle import pause_while_full
 
 P_REJECT_EVERY, P_SKIP_ORDERS = range(2)
 REPORTS_PER_ORDER = 2  # at most: a partial fill and the cancel of the rest

@@ -6,13 +6,13 @@ All return codes or values; none raises.
 import numpy as np
 from numba import njit
 
-from engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
+from tickpipe.engine.atomics import fence_seqcst, load_acquire_u32, load_acquire_u64, monotonic_ns, \
     store_release_u64
-from engine.idle import I_SLEEPS, pause_while_full
-from engine.ring import consumer_release, producer_claim, producer_publish
-from shm_layouts.book import BOOK_ROW_SIZE
-from shm_layouts.control_block import STOP_ALL_OFFSET
-from shm_layouts.worker_table import (
+from tickpipe.engine.idle import I_SLEEPS, pause_while_full
+from tickpipe.engine.ring import consumer_release, producer_claim, producer_publish
+from tickpipe.shm_layouts.book import BOOK_ROW_SIZE
+from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
+from tickpipe.shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_INPUT_DONE_SEQ, W_PROCESSED,
     W_PUBLISHED, W_SLEEPS,
 )

@@ -9,24 +9,24 @@ once per batch, so `tickpipe halt` takes effect within one batch.
 import numpy as np
 from numba import njit
 
-from engine.atomics import load_acquire_u32, monotonic_ns
-from engine.histogram import record_value
-from engine.idle import idle
-from engine.agent import LoopAgent
-from engine.ring import H_MASK, H_POSITION, consumer_available
-from shm_layouts.control_block import TRADING_STATE_OFFSET
-from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
-from shm_layouts.worker_table import (
+from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
+from tickpipe.engine.histogram import record_value
+from tickpipe.engine.idle import idle
+from tickpipe.engine.agent import LoopAgent
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
+from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
+from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
+from tickpipe.shm_layouts.worker_table import (
     RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS,
     W_INPUT_DONE_SEQ,
 )
-from workers.loop_support import (
+from tickpipe.workers.loop_support import (
     BATCH, account_pass, book_read, finish_batch, flush_and_claim, publish_counted,
     stop_requested,
 )
-from workers.positions import apply_fill
-from workers.risk_checks import NO_REJECT, check_order
+from tickpipe.workers.positions import apply_fill
+from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
 P_MAX_QTY, P_MAX_NOTIONAL, P_BAND_BPS, P_MAX_POSITION, P_SKIP_INTENTS, P_SKIP_FILLS, \
     P_SENT_COUNT = range(7)

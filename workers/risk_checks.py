@@ -7,7 +7,7 @@ returns the first reason.
 
 from numba import njit
 
-from shm_layouts.control_block import (
+from tickpipe.shm_layouts.control_block import (
     REJECT_HALTED, REJECT_MAX_NOTIONAL, REJECT_MAX_QTY, REJECT_NO_MARKET, REJECT_POSITION_LIMIT,
     REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING, TRADING_HALTED, TRADING_REDUCING,
 )

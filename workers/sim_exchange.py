@@ -7,7 +7,7 @@ of book is the feed's, read through its seqlock (workers/loop_support.py).
 
 from numba import njit
 
-from workers.loop_support import book_read
+from tickpipe.workers.loop_support import book_read
 
 MATCH_FILLED = 0        # out[0] lots filled at out[1]
 MATCH_NO_MARKET = 1     # the symbol has no quote yet

@@ -12,19 +12,19 @@ import math
 import numpy as np
 from numba import njit
 
-from engine.atomics import monotonic_ns
-from engine.histogram import record_value
-from engine.idle import idle
-from engine.agent import LoopAgent
-from engine.ring import H_MASK, H_POSITION, consumer_available
-from shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
-from shm_layouts.market_data import MD_KIND_QUOTE
-from shm_layouts.order_intent import ORDER_TYPE_IOC
-from shm_layouts.worker_table import (
+from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.histogram import record_value
+from tickpipe.engine.idle import idle
+from tickpipe.engine.agent import LoopAgent
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
+from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
+from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
+from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
+from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
-from workers.loop_support import (
+from tickpipe.workers.loop_support import (
     BATCH, account_pass, finish_batch, flush_and_claim, publish_counted, stop_requested,
 )
 

@@ -20,8 +20,8 @@ import math
 
 import numpy
 
-from bench.native.build import NativeBuildError, NativeUnavailable, run_program
-from bench.peers.pairing import check_rtt_counts, check_throughput_counts, resolve_cores
+from tickpipe.bench.native.build import NativeBuildError, NativeUnavailable, run_program
+from tickpipe.bench.peers.pairing import check_rtt_counts, check_throughput_counts, resolve_cores
 
 __all__ = ["NativeBuildError", "NativeUnavailable", "c_cacheline_rtt_samples", "c_ring_rtt_samples",
            "c_ring_index_rtt_samples", "c_ring_throughput"]

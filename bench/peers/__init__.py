@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy
 
-from bench.peers.channel import PeerUnavailable
-from bench.peers.pairing import check_rtt_counts, check_throughput_counts
-from bench.peers.pinned_pair import run_pinned_pair
+from tickpipe.bench.peers.channel import PeerUnavailable
+from tickpipe.bench.peers.pairing import check_rtt_counts, check_throughput_counts
+from tickpipe.bench.peers.pinned_pair import run_pinned_pair
 
 __all__ = [
     "BLOCKING_PEERS",
@@ -26,12 +26,12 @@ __all__ = [
 ]
 
 _PEER_MODULES = {
-    "mp.Pipe": "bench.peers.mp_pipe",
-    "mp.Queue": "bench.peers.mp_queue",
-    "posix_ipc-mq": "bench.peers.posix_mq",
-    "pyzmq-ipc": "bench.peers.pyzmq_ipc",
-    "faster-fifo": "bench.peers.faster_fifo_queue",
-    "iceoryx2-python": "bench.peers.iceoryx2_pubsub",
+    "mp.Pipe": "tickpipe.bench.peers.mp_pipe",
+    "mp.Queue": "tickpipe.bench.peers.mp_queue",
+    "posix_ipc-mq": "tickpipe.bench.peers.posix_mq",
+    "pyzmq-ipc": "tickpipe.bench.peers.pyzmq_ipc",
+    "faster-fifo": "tickpipe.bench.peers.faster_fifo_queue",
+    "iceoryx2-python": "tickpipe.bench.peers.iceoryx2_pubsub",
 }
 
 PEER_NAMES: tuple[str, ...] = tuple(_PEER_MODULES)

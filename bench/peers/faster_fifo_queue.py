@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from bench.peers.channel import RECORD_SIZE, Endpoint, outgoing_first, pack_records, require_module
+from tickpipe.bench.peers.channel import RECORD_SIZE, Endpoint, outgoing_first, pack_records, require_module
 
 _QUEUE_BYTES = 1_000_000
 # A pickled 64-byte bytes object plus faster-fifo's length prefix stays under this.

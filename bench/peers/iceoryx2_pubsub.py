@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from bench.peers.channel import RECORD_SIZE, Endpoint, outgoing_first, pack_records, require_module
+from tickpipe.bench.peers.channel import RECORD_SIZE, Endpoint, outgoing_first, pack_records, require_module
 
 # Samples a subscriber may hold unread; enough to keep a one-way stream flowing.
 _SUBSCRIBER_BUFFER = 256

@@ -7,7 +7,7 @@ bytes, i.e. one length-prefixed frame and one write(2) for the whole batch.
 
 from __future__ import annotations
 
-from bench.peers.channel import Endpoint
+from tickpipe.bench.peers.channel import Endpoint
 
 
 def require() -> None:

@@ -7,7 +7,7 @@ pays, so it is measured as is. Batch N: one put of an N*64-byte bytes object.
 
 from __future__ import annotations
 
-from bench.peers.channel import Endpoint, outgoing_first
+from tickpipe.bench.peers.channel import Endpoint, outgoing_first
 
 
 def require() -> None:

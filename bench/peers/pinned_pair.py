@@ -19,8 +19,8 @@ import time
 import traceback
 from array import array
 
-from bench.peers.channel import Endpoint
-from bench.peers.pairing import pin_current_process, resolve_cores
+from tickpipe.bench.peers.channel import Endpoint
+from tickpipe.bench.peers.pairing import pin_current_process, resolve_cores
 
 _BARRIER_TIMEOUT_S = 30.0
 _JOIN_GRACE_S = 2.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from bench.peers.channel import RECORD_SIZE, Endpoint, PeerUnavailable, outgoing_first, require_module
+from tickpipe.bench.peers.channel import RECORD_SIZE, Endpoint, PeerUnavailable, outgoing_first, require_module
 
 
 def require() -> None:

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 
-from bench.peers.channel import Endpoint, require_module
+from tickpipe.bench.peers.channel import Endpoint, require_module
 
 
 def require() -> None:
