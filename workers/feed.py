@@ -2,8 +2,14 @@
 
 Each symbol's mid takes a random walk of one tick up, down or none per quote;
 the spread and sizes come from the config. Every record is stamped with its
-origin time (when the tick was made) and its sequence number equals the ring
-position + 1, so a restarted feed simply continues at the ring's head.
+origin time and its sequence number equals the ring position + 1 (stamped by
+the ring's publish), so a restarted feed simply continues at the ring's head.
+
+The origin time is when the tick was *due* at the offered rate, not when the
+feed got round to making it: a feed held back by a full ring or a busy core
+stamps the schedule, so tick-to-trade includes that queueing instead of hiding
+it (no coordinated omission). Flat out (rate 0) nothing is scheduled and a
+tick is due when it is made.
 """
 
 import numpy as np
@@ -107,7 +113,7 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
                 mid = half_spread + tick  # keep the bid above zero
             mids[symbol] = mid
             record = quotes[(position + i) & mask]
-            record.origin_ns = now
+            record.origin_ns = start_ns + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
             record.publish_ns = now
             record.symbol_id = symbol
             record.bid_px = mid - half_spread
