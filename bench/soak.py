@@ -2,8 +2,10 @@
 
 Samples each worker's private resident memory (RssAnon: heap, stacks, JIT
 code) and its resident shared memory (RssShmem: the segment's pages it has
-mapped) every few seconds; flat means the last sample equals the first one
-taken after warm-up.
+mapped) every few seconds, only while the engine says it is running: warm-up
+(compiling, pre-faulting) and the drain at the end (workers unmapping the
+segment as they exit: it once showed as -21 MB of "growth") are not the steady
+state this bench is about. Flat means the last sample equals the first.
 """
 
 import json
@@ -16,6 +18,7 @@ import time
 from tickpipe.bench.ring_runs import BenchError
 from tickpipe.engine.engine_layout import ROLES
 from tickpipe.engine.segment import SegmentError, attach_segment
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 
@@ -59,11 +62,10 @@ def run_soak(seconds: float = 60.0, every: float = 5.0, rate: int = 0) -> dict:
     report = json.loads(out)
     rows = []
     for role, series in samples.items():
-        steady = series[1:] or series  # the first sample may still be warming up
         for kind in ("RssAnon", "RssShmem"):
-            rows.append({"name": f"{role}-{kind}", "first_bytes": steady[0][kind],
-                         "last_bytes": steady[-1][kind],
-                         "growth_bytes": steady[-1][kind] - steady[0][kind],
+            rows.append({"name": f"{role}-{kind}", "first_bytes": series[0][kind],
+                         "last_bytes": series[-1][kind],
+                         "growth_bytes": series[-1][kind] - series[0][kind],
                          "samples": len(series)})
     return {"results": rows, "run": {k: report[k] for k in ("seconds", "ticks", "lost")},
             "machine": machine_info(sorted(os.sched_getaffinity(0)))}
@@ -82,7 +84,7 @@ def _why(out: str, errors: str) -> str:
 
 
 def _sample_workers(proc, name: str, every: float) -> dict:
-    """{role: [rss, ...]} every `every` seconds while the engine runs."""
+    """{role: [rss, ...]} every `every` seconds while the engine is in its running state."""
     samples = {role: [] for role in ROLES}
     segment = None
     while proc.poll() is None:
@@ -91,6 +93,11 @@ def _sample_workers(proc, name: str, every: float) -> dict:
             segment = segment or attach_segment(name, readonly=True)
         except SegmentError:
             continue
+        state = int(segment.view("control", CONTROL_DTYPE)[0]["engine_state"])
+        if state != ENGINE_RUNNING:
+            if any(samples.values()):
+                break  # draining or stopped: the steady state is over
+            continue  # still warming up
         for index, role in enumerate(ROLES):
             usage = _rss(int(segment.view("workers", WORKER_DTYPE)[index]["pid"]))
             if usage:

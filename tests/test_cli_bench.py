@@ -119,9 +119,10 @@ def test_bench_when_terminated_mid_run_then_its_sides_and_segment_are_gone():
         while not any(name.startswith(prefix) for name in os.listdir("/dev/shm")):
             assert proc.poll() is None and time.monotonic() < deadline, "no bench segment appeared"
             time.sleep(0.05)
-        time.sleep(0.5)  # the sides are up and spinning
-        sides = psutil.Process(proc.pid).children(recursive=True)
-        assert len(sides) == 2, sides  # pong and ping
+        while len(sides := psutil.Process(proc.pid).children(recursive=True)) < 2:  # pong, ping
+            assert proc.poll() is None and time.monotonic() < deadline, f"sides: {sides}"
+            time.sleep(0.01)
+        assert len(sides) == 2, sides
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     finally:

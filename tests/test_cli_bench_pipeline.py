@@ -66,6 +66,11 @@ def test_bench_soak_shortest_when_run_then_every_worker_has_both_memory_rows_and
     assert names == {f"{role}-{kind}" for role in ("feed", "strategy", "risk", "gateway")
                      for kind in ("RssAnon", "RssShmem")}
     assert report["run"]["ticks"] > 0 and report["run"]["lost"] == 0
-    for row in report["results"]:
-        assert row["samples"] >= 2 and row["first_bytes"] > 0
-        assert row["growth_bytes"] == row["last_bytes"] - row["first_bytes"]
+    rows = {row["name"]: row for row in report["results"]}
+    for role in ("feed", "strategy", "risk", "gateway"):
+        shared, private = rows[f"{role}-RssShmem"], rows[f"{role}-RssAnon"]
+        assert shared["samples"] >= 2 and shared["first_bytes"] > 0 and private["first_bytes"] > 0
+        # Sampled only while running: the segment was pre-faulted before, so a worker's
+        # mapped shared memory does not move; its heap stays within a few pages.
+        assert shared["last_bytes"] == shared["first_bytes"], shared
+        assert abs(private["last_bytes"] - private["first_bytes"]) < 4 << 20, private

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.report import counts, positions
+from tickpipe.engine.report import counts, positions, ring_positions
 from tickpipe.engine.segment import SectionSpec, attach_segment, create_segment, unlink_segment
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_REDUCING, TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
@@ -17,6 +17,13 @@ from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_pa
 from engine_runs import EngineProcess, assert_reconciles, unique_name
 
 pytestmark = pytest.mark.slow
+
+
+def wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.005)
 
 
 def test_run_default_pipeline_when_stopped_by_time_then_every_count_reconciles():
@@ -98,12 +105,17 @@ def test_run_when_switched_to_reducing_then_only_position_reducing_orders_pass()
     engine = EngineProcess(name, "--seconds", "0", "--rate", "200000")
     try:
         segment = engine.wait_running()
-        time.sleep(1.5)  # build positions
+        wait_until(lambda: any(p["position"] for p in positions(segment).values()), "positions")
         writable = attach_segment(name)  # the read-only mapping cannot take the write
         control_address = writable.base_address + writable.section("control")[0]
         lib.tp_store_release_u32(control_address + TRADING_STATE_OFFSET, TRADING_REDUCING)
         writable.close()
-        time.sleep(0.3)  # IOC orders already at the venue are done within microseconds
+        # Risk has seen the state once it turns an intent away for it; the orders it
+        # passed before then are settled once the orders and fills rings are empty at
+        # one instant. From there on every order can only shrink a position.
+        wait_until(lambda: counts(segment)["rejected"]["reducing_only"] > 0, "a reducing-only reject")
+        wait_until(lambda: all(head == tail for ring, (head, tail) in ring_positions(segment).items()
+                               if ring in ("orders", "fills_risk")), "the orders in flight to settle")
         at_switch = {s: abs(p["position"]) for s, p in positions(segment).items()}
         time.sleep(1.5)
         after = {s: abs(p["position"]) for s, p in positions(segment).items()}

@@ -206,8 +206,11 @@ def test_halt_reduce_resume_when_engine_runs_then_risk_lets_through_accordingly(
         return inspector.snapshot().data["risk"]
 
     try:
+        before = risk()
         assert "ACTIVE -> HALTED" in invoke_ok("halt", inspector.name)
-        time.sleep(0.3)  # orders risk had passed before it saw the state may still count
+        # Once risk has turned one intent away as halted it has seen the state, and
+        # whatever it had passed before then is counted: from here nothing passes.
+        wait_for(lambda: risk()["rejects"]["halted"] > before["rejects"]["halted"])
         halted = risk()
         assert halted["trading_state"] == "HALTED"
         wait_for(lambda: risk()["rejects"]["halted"] > halted["rejects"]["halted"])

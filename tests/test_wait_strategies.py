@@ -8,9 +8,9 @@ import pytest
 import ringtest_loops as loops
 from tickpipe.engine.atomics import monotonic_ns_py
 from tickpipe.engine.idle import (
-    I_IDLE_PASSES, I_SLEEPS, I_STREAK, IDLE_DATA_ON_RECHECK, IDLE_PAUSED, IDLE_SLEPT, IDLE_WORKED,
-    WAIT_BACKOFF, WAIT_BLOCK, WAIT_CODES, WAIT_SPIN, WAIT_YIELD, check_wait, idle, make_idle_state,
-    pause_while_full, sleep_on_doorbell,
+    I_IDLE_PASSES, I_SLEEP_TIMEOUT_NS, I_SLEEPS, I_STREAK, IDLE_DATA_ON_RECHECK, IDLE_PAUSED,
+    IDLE_SLEPT, IDLE_WORKED, WAIT_BACKOFF, WAIT_BLOCK, WAIT_CODES, WAIT_SPIN, WAIT_YIELD,
+    check_wait, idle, make_idle_state, pause_while_full, sleep_on_doorbell,
 )
 from tickpipe.engine.ring import (
     H_DOORBELL_ADDR, H_MASK, H_POSITION, consumer_handle, producer_claim, producer_handle,
@@ -103,13 +103,18 @@ def test_consumer_should_not_sleep_when_the_recheck_finds_a_record(ring, strateg
     assert int(header["doorbell_armed"]) == 0
 
 
-def test_pause_while_full_should_return_for_every_strategy(ring):
+def test_pause_while_full_should_never_sleep_whatever_the_strategy(ring):
+    # A producer waiting for room must see it at once: pausing never sleeps on a
+    # doorbell (nobody rings a producer's). With a 1 s sleep timeout, a single sleep
+    # would take the 400 calls past a second.
     _, _, inputs = ring
+    start = time.monotonic()
     for strategy in WAIT_CODES.values():
         state = state_for(strategy, inputs)
-        for streak in (0, 999, 1000, 5000):
+        state[I_SLEEP_TIMEOUT_NS] = 1_000_000_000
+        for streak in list(range(0, 2000, 20)):
             pause_while_full(state, streak)
-    assert state[I_SLEEPS] == 0
+    assert time.monotonic() - start < 1.0
 
 
 @pytest.mark.parametrize("wait, count", [("spin", 50_000), ("yield", 100_000), ("backoff", 200_000),
