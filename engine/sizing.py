@@ -1,7 +1,8 @@
 """How many bytes an engine's segment takes, before creating it.
 
 The tuning script sizes huge-page reservations from this, so it must agree
-with what engine/segment.py actually maps (tests/test_engine_layout.py checks).
+with what engine/segment.py actually maps (tests/test_hugepage_backing.py checks
+it against a real hugetlbfs mapping).
 """
 
 from tickpipe.shm_layouts.segment_header import HEADER_REGION_SIZE

@@ -1,7 +1,7 @@
 /* C view of the shm layouts in shm_layouts/*.py.
  *
- * Compiled into engine/_atomics by cffi in API mode, so the C compiler lays
- * these out; tests/test_layouts_match_c.py compares every numpy offset with
+ * Compiled into tickpipe.engine._atomics by cffi in API mode, so the C compiler lays
+ * these out; tests/test_layouts.py compares every numpy offset with
  * cffi's offsetof/sizeof. Change both sides together.
  */
 #ifndef TICKPIPE_LAYOUTS_H
