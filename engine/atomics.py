@@ -35,6 +35,7 @@ store_release_u32 = types.ExternalFunction("tp_store_release_u32", types.void(_p
 store_seqcst_u32 = types.ExternalFunction("tp_store_seqcst_u32", types.void(_ptr, _u32))
 fetch_add_u32 = types.ExternalFunction("tp_fetch_add_u32", _u32(_ptr, _u32))
 fence_seqcst = types.ExternalFunction("tp_fence_seqcst", types.void())
+fence_release = types.ExternalFunction("tp_fence_release", types.void())
 cpu_pause = types.ExternalFunction("tp_cpu_pause", types.void())
 futex_wait = types.ExternalFunction("tp_futex_wait", _i32(_ptr, _u32, _i64))
 futex_wake = types.ExternalFunction("tp_futex_wake", _i32(_ptr, _i32))

@@ -24,6 +24,7 @@ void tp_store_release_u32(uintptr_t addr, uint32_t value);
 void tp_store_seqcst_u32(uintptr_t addr, uint32_t value);
 uint32_t tp_fetch_add_u32(uintptr_t addr, uint32_t delta);
 void tp_fence_seqcst(void);
+void tp_fence_release(void);
 void tp_cpu_pause(void);
 int tp_futex_wait(uintptr_t addr, uint32_t expected, int64_t timeout_ns);
 int tp_futex_wake(uintptr_t addr, int32_t n);

@@ -62,20 +62,22 @@ WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER
 # Named counter slots per role (counters[16]).
 FEED_TICKS, FEED_TRADES = 0, 1
 STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
-RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ = 0, 1, 2
+RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
-    GATEWAY_REJECTS = 0, 1, 2, 3, 4, 5
+    GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE = 0, 1, 2, 3, 4, 5, 6
+# *_BOOK_UNREADABLE: book reads that gave up on a row left odd by a dead feed (seqlock health)
 
 ROLE_COUNTERS = {
     "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},
     "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
                  "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED},
     "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
-             "fills_read": RISK_FILLS_READ},
+             "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE},
     "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
                 "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
-                "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS},
+                "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,
+                "book_unreadable": GATEWAY_BOOK_UNREADABLE},
 }
 
 WORKER_DTYPE = np.dtype(

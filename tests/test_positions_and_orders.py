@@ -1,18 +1,22 @@
 """Positions and P&L, the order state machine, the simulated exchange, the seqlocked book
 and the strategy's signal: the jitted pieces, called directly on small numpy arrays."""
 
+import time
+
 import numpy as np
 import pytest
 
 from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.workers.loop_support import book_read, book_write
+from tickpipe.workers.loop_support import (
+    BOOK_OK, BOOK_UNREADABLE, book_read, book_write, repair_book,
+)
 from tickpipe.workers.order_states import (
     CANCELLED, EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, FILLED, INVALID, NEW,
     PARTIALLY_FILLED, PENDING_NEW, REJECTED, STATE_NAMES, TRANSITIONS, next_state,
 )
 from tickpipe.workers.positions import apply_fill
-from tickpipe.workers.sim_exchange import MATCH_FILLED, MATCH_NO_MARKET, match_ioc
+from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, MATCH_FILLED, MATCH_NO_MARKET, match_ioc
 from tickpipe.workers.strategy import signal_side, update_window
 
 BUY, SELL = 1, -1
@@ -126,6 +130,27 @@ def test_book_write_when_rewritten_then_the_reader_sees_the_latest_and_the_versi
     book_write(book, book.ctypes.data, 2, 100, 102, 5, 6, 124, 8)
     assert read(book, 2) == (1, [100, 102, 5, 6])
     assert int(book[2]["version"]) == 4
+
+
+def test_book_read_when_a_dead_writer_left_a_row_odd_then_it_gives_up_and_says_so(book):
+    book[2]["version"] = 3  # killed between its two version stores
+    start = time.monotonic()
+    assert read(book, 2)[0] == BOOK_UNREADABLE
+    assert time.monotonic() - start < 5  # bounded: never spins for good
+
+
+def test_repair_book_when_a_row_is_odd_then_it_is_even_again_and_writes_keep_the_parity(book):
+    book[2]["version"] = 3
+    assert repair_book(book) == 1
+    assert int(book[2]["version"]) == 4 and read(book, 2)[0] == BOOK_OK
+    book_write(book, book.ctypes.data, 2, 100, 102, 5, 6, 124, 8)
+    assert int(book[2]["version"]) == 6 and read(book, 2) == (BOOK_OK, [100, 102, 5, 6])
+    assert repair_book(book) == 0
+
+
+def test_match_ioc_when_the_book_row_is_unreadable_then_no_fill_and_its_own_code(book):
+    book[2]["version"] = 5
+    assert match(book, 2, 1, 10, 200) == (MATCH_BOOK_UNREADABLE, 0, 0)
 
 
 def match(book, symbol, side, qty, limit_px):

@@ -22,7 +22,9 @@ from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
-from tickpipe.workers.loop_support import BATCH, account_pass, book_write, claim_at_least_one, stop_requested
+from tickpipe.workers.loop_support import (
+    BATCH, account_pass, book_write, claim_at_least_one, repair_book, stop_requested,
+)
 
 # params slots
 P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)
@@ -154,8 +156,11 @@ class Agent(LoopAgent):
                                 feed["trade_every"], engine["rate"]], dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
                             dtype=np.uint64)
-        # Resume each walk where the book stands (after a restart), else at start_px.
+        # A feed killed between its two version stores left a row odd: finish that
+        # write first, or every later one would leave the row odd (parity inverted).
         book = context.book
+        repair_book(book)
+        # Resume each walk where the book stands (after a restart), else at start_px.
         self.mids = np.where(book["version"] > 0, (book["bid_px"] + book["ask_px"]) // 2,
                              feed["start_px"]).astype(np.int64)
         self.out = context.outputs["quotes"]

@@ -19,15 +19,15 @@ from tickpipe.engine.ring import (
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
 from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS,
-    GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
+    GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS,
+    GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
 )
 from tickpipe.workers.loop_support import BATCH, account_pass, finish_batch, stop_requested
 from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
     next_state,
 )
-from tickpipe.workers.sim_exchange import match_ioc
+from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, match_ioc
 from tickpipe.engine.idle import pause_while_full
 
 P_REJECT_EVERY, P_SKIP_ORDERS = range(2)
@@ -109,8 +109,9 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                     row_words[W_COUNTERS + GATEWAY_REJECTS] += 1
                 else:
                     state = next_state(transitions, state, EV_ACCEPT)
-                    match_ioc(book, book_address, symbol, order.side, qty, order.limit_px, top,
-                              match)
+                    if match_ioc(book, book_address, symbol, order.side, qty, order.limit_px, top,
+                                 match) == MATCH_BOOK_UNREADABLE:
+                        row_words[W_COUNTERS + GATEWAY_BOOK_UNREADABLE] += 1
                     filled = match[0]
                     if filled == qty:
                         state = next_state(transitions, state, EV_FILL_ALL)

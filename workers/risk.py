@@ -18,12 +18,12 @@ from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
 from tickpipe.shm_layouts.worker_table import (
-    RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS,
-    W_INPUT_DONE_SEQ,
+    RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE,
+    W_COUNTERS, W_INPUT_DONE_SEQ,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, account_pass, book_read, finish_batch, flush_and_claim, publish_counted,
-    stop_requested,
+    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, finish_batch, flush_and_claim,
+    publish_counted, stop_requested,
 )
 from tickpipe.workers.positions import apply_fill
 from tickpipe.workers.risk_checks import NO_REJECT, check_order
@@ -96,8 +96,11 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                     continue
                 symbol = intent.symbol_id
                 mid = 0
-                if book_read(book, book_address, symbol, top):
+                read = book_read(book, book_address, symbol, top)
+                if read == BOOK_OK:
                     mid = (top[0] + top[1]) // 2
+                elif read == BOOK_UNREADABLE:
+                    row_words[W_COUNTERS + RISK_BOOK_UNREADABLE] += 1  # checked as no market
                 row = stats[symbol]
                 reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                                      row.position, row.open_buy_qty, row.open_sell_qty, now,

@@ -7,10 +7,11 @@ of book is the feed's, read through its seqlock (workers/loop_support.py).
 
 from numba import njit
 
-from tickpipe.workers.loop_support import book_read
+from tickpipe.workers.loop_support import BOOK_EMPTY, BOOK_OK, book_read
 
 MATCH_FILLED = 0        # out[0] lots filled at out[1]
 MATCH_NO_MARKET = 1     # the symbol has no quote yet
+MATCH_BOOK_UNREADABLE = 2  # the book row was left half written (a dead feed): no fill
 
 
 @njit(cache=True)
@@ -18,8 +19,11 @@ def match_ioc(book, book_address, symbol, side, qty, limit_px, top, out):
     """Match one IOC order; out[0] = filled lots, out[1] = fill price. Returns MATCH_*."""
     out[0] = 0
     out[1] = 0
-    if not book_read(book, book_address, symbol, top):
+    read = book_read(book, book_address, symbol, top)
+    if read == BOOK_EMPTY:
         return MATCH_NO_MARKET
+    if read != BOOK_OK:
+        return MATCH_BOOK_UNREADABLE
     bid_px, ask_px, bid_qty, ask_qty = top[0], top[1], top[2], top[3]
     if side > 0 and limit_px >= ask_px:
         out[0] = min(qty, ask_qty)
