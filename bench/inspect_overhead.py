@@ -36,7 +36,7 @@ FORBIDDEN_IMPORTS = ("numba", "tickpipe.engine.ring", "tickpipe.engine.idle",
                      "tickpipe.engine.histogram", "tickpipe.engine.atomics",
                      "tickpipe.engine.supervisor", "tickpipe.workers")
 TICKPIPE = [sys.executable, "-m", "tickpipe.cli"]
-INSPECT_ALONE = ("import sys; from cli.inspect_cmd import inspect_command; "
+INSPECT_ALONE = ("import sys; from tickpipe.cli.inspect_cmd import inspect_command; "
                  "inspect_command(sys.argv[1:], prog_name='tickpipe inspect')")
 
 
@@ -142,13 +142,15 @@ def inspect_startup(runs: int = 15, rate: int = 20_000) -> dict:
         engine.wait_ticking()
         script = os.path.join(os.path.dirname(sys.executable), "tickpipe")  # the console script
         launcher = [script] if os.path.exists(script) else TICKPIPE
-        inspect = [*launcher, "inspect", engine.name, "--json"]
+        # --sample 0: the start-up of the command, not the 0.2 s it waits for its rates
+        inspect = [*launcher, "inspect", engine.name, "--json", "--sample", "0"]
         references = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
             # The same command without cli.main's imports of the other commands (bench, tune, run):
             # what `tickpipe inspect` would cost if cli/main.py imported them lazily.
-            "inspect_cmd alone": [sys.executable, "-c", INSPECT_ALONE, engine.name, "--json"],
+            "inspect_cmd alone": [sys.executable, "-c", INSPECT_ALONE, engine.name, "--json",
+                                  "--sample", "0"],
         }
         samples = {"tickpipe inspect --json": [], **{name: [] for name in references}}
         _timed(inspect)  # one unmeasured run: .pyc files and the page cache warm
@@ -179,7 +181,7 @@ def inspect_startup(runs: int = 15, rate: int = 20_000) -> dict:
 def imported_modules(engine: str) -> set[str]:
     """Every module `tickpipe inspect ENGINE --json` imports (from python -X importtime)."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tickpipe.cli", "inspect", engine,
-                           "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           "--json", "--sample", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           timeout=30)
     return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
             if line.startswith("import time:") and line.count("|") == 2} - {"package"}

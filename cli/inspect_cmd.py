@@ -8,6 +8,7 @@ Library errors become click.ClickException: one line, exit 1, no traceback.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -32,7 +33,9 @@ def ls_command(as_json):
     """List every engine segment on this host (POSIX shm and hugetlbfs mounts).
 
     Shows name, owner pid, state, alive or dead (pid and process start time
-    both checked), size, backing, page size and age.
+    both checked; a zombie is dead), size, backing, page size and age. A dead
+    engine's state is "dead" (its last recorded state is in the note); a file
+    that is no segment is noted with whose it is.
     """
     from tickpipe.engine.cleanup import list_segments
 
@@ -50,8 +53,14 @@ def ls_command(as_json):
                    "with --watch, one JSON line per refresh.")
 @click.option("--watch", type=FiniteFloatRange(min=0.01), is_flag=False, flag_value=1.0,
               default=None, metavar="[SECONDS]",
-              help="Refresh in place every SECONDS (default 1) like top; rates and interval "
-                   "percentiles are over the time between refreshes.")
+              help="Refresh in place every SECONDS (default 1) like top; rates are over the "
+                   "last 3 s of refreshes (at least the last one), interval percentiles over "
+                   "the time between refreshes.")
+@click.option("--sample", "sample_s", type=FiniteFloatRange(min=0.0, max=10.0), default=0.2,
+              show_default=True, metavar="SECONDS",
+              help="Before the first view, count for this long so that its rates are over a "
+                   "recent window, not since start-up (which would include the warm-up). "
+                   "0 shows at once, with rates averaged since the feed started.")
 @click.option("--count", type=click.IntRange(min=1), default=None,
               help="With --watch: stop after this many refreshes.")
 @click.option("--hist", "hist_hop", default=None, metavar="HOP",
@@ -60,7 +69,7 @@ def ls_command(as_json):
               help="Serve the figures at http://BIND:PORT/metrics for Prometheus (0: any port).")
 @click.option("--bind", default="127.0.0.1", show_default=True,
               help="Address --serve listens on.")
-def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind):
+def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind, sample_s):
     """Look inside a running (or dead) engine without touching it.
 
     Maps the segment read-only after checking magic, version, layout hash,
@@ -83,13 +92,13 @@ def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind):
     inspector = _attach(engine)
     try:
         if serve is None and watch is None:
-            _show(inspector.snapshot(), as_json, hist_hop, HOPS)
+            _show(inspector.sampled_snapshot(sample_s), as_json, hist_hop, HOPS)
             return
         if serve is not None:
             _serve(inspector, serve, bind)
         else:
             _step_aside(inspector)
-            _watch(inspector, watch, count, as_json, hist_hop, HOPS)
+            _watch(inspector, watch, count, as_json, hist_hop, HOPS, sample_s)
     finally:
         inspector.close()
 
@@ -105,12 +114,12 @@ def _show(snapshot, as_json, hist_hop, hops, *, compact=False):
         click.echo(format_histogram(hist_hop, snapshot.histograms[hops.index(hist_hop)]))
 
 
-def _watch(inspector, seconds, count, as_json, hist_hop, hops):
+def _watch(inspector, seconds, count, as_json, hist_hop, hops, sample_s):
     clear = sys.stdout.isatty() and not as_json
     refreshes = 0
     try:
         while True:
-            snapshot = inspector.snapshot()
+            snapshot = inspector.snapshot() if refreshes else inspector.sampled_snapshot(sample_s)
             if clear:
                 click.echo("\x1b[H\x1b[2J", nl=False)  # home and clear, like top
             _show(snapshot, as_json, hist_hop, hops, compact=True)
@@ -157,16 +166,24 @@ def _serve(inspector, port, bind):
 @click.command("cleanup")
 @click.argument("engines", nargs=-1, metavar="[ENGINE]...")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--force", is_flag=True,
+              help="Take the named ENGINEs back from whatever holds their names: a file, "
+                   "symlink or fifo another user put there, or a half-made segment. Only the "
+                   "directory entry is removed (a link is never followed); a running engine "
+                   "is still spared. Needs ENGINE names, and root for other users' files.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def cleanup_command(engines, dry_run, as_json):
+def cleanup_command(engines, dry_run, force, as_json):
     """Remove the segments of dead engines (never a live one) and say what was removed.
 
     With ENGINE names, only those segments are considered; without, every one
-    on this host.
+    on this host. Files that are not segments are left alone, with whose they
+    are, unless --force names them.
     """
     from tickpipe.engine.cleanup import cleanup_dead
     from tickpipe.engine.segment import SegmentError, check_engine_name, segment_locations
 
+    if force and not engines:
+        raise click.UsageError("--force takes names back one by one: give the ENGINE names")
     locations = None
     if engines:
         for engine in engines:
@@ -178,21 +195,31 @@ def cleanup_command(engines, dry_run, as_json):
         missing = sorted(set(engines) - {location.name for location in locations})
         if missing:
             raise click.ClickException(f"no tickpipe segment named {', '.join(missing)}")
-    results = cleanup_dead(dry_run=dry_run, locations=locations)
+    results = cleanup_dead(dry_run=dry_run, force=force, locations=locations)
     if as_json:
         click.echo(json.dumps([result.as_dict() for result in results], indent=2))
-        return
-    if not results:
+    elif not results:
         click.echo("no tickpipe segments on this host")
-    for result in results:
-        click.echo(f"{result.info.name} ({result.info.path}): {result.reason}")
+    else:
+        for result in results:
+            click.echo(f"{result.info.name} ({result.info.path}): {result.reason}")
+    # --force was asked to free these names: a script must see when one is still taken.
+    kept = [r.info.name for r in results if force and not dry_run and not r.removed
+            and r.reason != "already gone"]
+    if kept:
+        raise click.ClickException(f"not taken back: {', '.join(kept)}")
 
 
 def _trading_state_command(verb: str, state: str, summary: str):
     @click.command(verb, help=f"{summary}\n\nSets the trading state in ENGINE's control block "
-                              f"to {state}; only the engine's owner or root may.")
+                              f"to {state}; only the engine's owner or root may. If it is "
+                              f"{state} already, nothing changes and nothing is counted.")
     @click.argument("engine")
-    def command(engine):
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print the outcome as JSON (engine, before, after, changed, changes).")
+    def command(engine, as_json):
+        from dataclasses import asdict
+
         from tickpipe.engine.control import set_trading_state
         from tickpipe.engine.segment import SegmentError
 
@@ -200,8 +227,14 @@ def _trading_state_command(verb: str, state: str, summary: str):
             change = set_trading_state(engine, state)
         except SegmentError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"engine {change.engine}: trading state {change.before} -> {change.after} "
-                   f"(change #{change.changes})")
+        if as_json:
+            click.echo(json.dumps(asdict(change)))
+        elif change.changed:
+            click.echo(f"engine {change.engine}: trading state {change.before} -> {change.after} "
+                       f"(change #{change.changes})")
+        else:
+            click.echo(f"engine {change.engine}: trading state already {change.after}; "
+                       f"nothing changed (still {change.changes} changes)")
     return command
 
 
@@ -233,7 +266,7 @@ LISTING_COLUMNS = (
     ("STATE", -10, lambda i: i.state or "-"), ("SIZE", 9, lambda i: _bytes(i.size)),
     _GAP, ("BACKING", -10, lambda i: i.backing), ("PAGE", 7, lambda i: _bytes(i.page_size)),
     ("AGE", 8, lambda i: _seconds(i.age_s)),
-    ("  NOTE", -20, lambda i: "" if i.kind == "segment" else "  " + i.kind),
+    ("  NOTE", -20, lambda i: "  " + _listing_note(i) if _listing_note(i) else ""),
 )
 WORKER_COLUMNS = (
     ("WORKER", -10, lambda w: w["role"]), ("PID", 8, lambda w: w["pid"]),
@@ -267,6 +300,16 @@ POSITION_COLUMNS = (
 )
 
 
+def _listing_note(info) -> str:
+    """What the STATE column leaves out: a dead engine's last recorded state, and what a
+    file that is no segment is and whose (another user's file blocks the name)."""
+    if info.kind == "segment":
+        return f"last state {info.recorded_state}" if info.alive is False and info.recorded_state \
+            else ""
+    note = info.kind if info.file_type == "file" else f"{info.kind} ({info.file_type})"
+    return note if info.file_uid == os.geteuid() else f"{note} of user {info.file_user}"
+
+
 def format_listing(infos) -> str:
     if not infos:
         return "no tickpipe segments on this host"
@@ -277,13 +320,15 @@ def format_snapshot(data: dict) -> str:
     engine, risk = data["engine"], data["risk"]
     owner = engine["owner"]
     locked = engine["locked"] or engine["workers_mem_locked"]
+    # The segment keeps the last state its owner wrote: a dead engine says so first.
+    state = engine["state"] if engine["alive"] else f"dead (last state {engine['state']})"
     lines = [
-        f"engine {engine['name']}: {engine['state']}, trading {engine['trading_state']}, "
+        f"engine {engine['name']}: {state}, trading {engine['trading_state']}, "
         f"owner pid {owner['pid']} uid {owner['uid']} "
         f"{'alive' if engine['alive'] else 'DEAD'}, up {_seconds(engine['uptime_s'])}",
         f"  segment {engine['path']}: {_bytes(engine['size'])}, {engine['backing']}, "
         f"{_bytes(engine['page_size'])} pages, {'locked' if locked else 'not locked'}, "
-        + (f"rates over {engine['interval_s']} s" if engine["interval_s"] else "rates over the run"),
+        + _rate_basis_text(engine),
     ]
     if not engine["alive"]:
         lines.append(f"  POST-MORTEM: the owner (pid {owner['pid']}) is dead; these are the last "
@@ -300,6 +345,14 @@ def format_snapshot(data: dict) -> str:
         f"  rejects: {rejects}",
         *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
     ])
+
+
+def _rate_basis_text(engine: dict) -> str:
+    if engine.get("rate_basis") == "window":
+        return f"rates over the last {engine['rate_window_s']} s"
+    if engine.get("rate_basis") == "since_feed_start":
+        return "rates averaged since the feed started"
+    return "no rates (engine not running)"
 
 
 def format_histogram(hop: str, histogram, width: int = 50) -> str:

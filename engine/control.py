@@ -3,9 +3,10 @@
 The one path of the inspector tools that writes. It maps the segment
 read-write, release-stores the new state into the control block's
 trading_state word (the risk worker acquire-loads it once per batch) and bumps
-trading_state_changes. Only the segment's owner (header owner_uid) or root may
-do it; the segment file is 0600, so the owner check matters when someone has
-widened its mode.
+trading_state_changes. Asking for the state the engine is already in changes
+nothing: no store, no bump (a second `halt` is not a second kill). Only the
+segment's owner (header owner_uid) or root may do it; the segment file is 0600,
+so the owner check matters when someone has widened its mode.
 """
 
 import os
@@ -25,7 +26,8 @@ class TradingStateChange:
     engine: str
     before: str
     after: str
-    changes: int  # trading_state_changes after this one
+    changes: int   # trading_state_changes after this call
+    changed: bool = True  # False: the engine was already in that state, nothing was counted
 
 
 def set_trading_state(name: str, state: str) -> TradingStateChange:
@@ -43,10 +45,16 @@ def set_trading_state(name: str, state: str) -> TradingStateChange:
         _check_may_control(segment)
         control_address = segment.base_address + segment.section("control")[0]
         before = lib.tp_load_acquire_u32(control_address + TRADING_STATE_OFFSET)
+        before_name = TRADING_STATE_NAMES.get(before, f"unknown ({before})")
+        changes_address = control_address + TRADING_STATE_CHANGES_OFFSET
+        # Two operators switching at the same instant may both count (load, then store):
+        # the count is for people, and the state word itself is always one of the three.
+        if before == code:
+            return TradingStateChange(name, before_name, before_name,
+                                      lib.tp_load_acquire_u64(changes_address), changed=False)
         lib.tp_store_release_u32(control_address + TRADING_STATE_OFFSET, code)
-        changes = lib.tp_fetch_add_u64(control_address + TRADING_STATE_CHANGES_OFFSET, 1) + 1
-        return TradingStateChange(name, TRADING_STATE_NAMES.get(before, f"unknown ({before})"),
-                                  TRADING_STATE_NAMES[code], changes)
+        changes = lib.tp_fetch_add_u64(changes_address, 1) + 1
+        return TradingStateChange(name, before_name, TRADING_STATE_NAMES[code], changes)
     finally:
         segment.close()
 

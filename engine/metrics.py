@@ -166,8 +166,8 @@ def _worker_families(engine: str, workers: list[dict]) -> list:
     up = _gauge("tickpipe_worker_up", "1 while the worker process runs", labels)
     heartbeat = _gauge("tickpipe_worker_heartbeat_age_seconds", "Time since the last heartbeat",
                        labels)
-    idle = _gauge("tickpipe_worker_idle_share", "Share of loop passes without work since the "
-                  "previous scrape", labels)
+    idle = _gauge("tickpipe_worker_idle_share", "Share of loop passes without work over the "
+                  "last 3 s of scrapes (at least since the previous one)", labels)
     for worker in workers:
         values = [engine, worker["role"], str(worker["core"]), worker["wait"]]
         for key, family in counters.items():

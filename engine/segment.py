@@ -20,7 +20,9 @@ a truncated file cannot raise SIGBUS.
 import errno
 import mmap
 import os
+import pwd
 import re
+import stat
 import time
 from dataclasses import dataclass
 
@@ -182,6 +184,41 @@ def segment_locations(mounts: list[hugepages.HugetlbfsMount] | None = None) -> l
     return found
 
 
+def user_name(uid: int) -> str:
+    """The login name of `uid`, or "uid N" when the password database has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+_FILE_TYPES = ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "directory"),
+               (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"))
+
+
+def file_type(st: os.stat_result) -> str:
+    """What an lstat result is: file, symlink, directory, fifo, socket or device."""
+    return next((name for is_type, name in _FILE_TYPES if is_type(st.st_mode)), "device")
+
+
+def entry_text(path: str) -> str:
+    """What the directory entry at `path` is and whose, for a one-line message, e.g.
+    "a symlink to '/etc/passwd' owned by user nobody (uid 65534)". lstat and readlink
+    only: a link is described, never followed."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "an entry that is gone"
+    kind = file_type(st)
+    what = f"a {kind}"
+    if kind == "symlink":
+        try:
+            what += f" to {ascii(os.readlink(path))}"  # ascii(): a hostile target stays one line
+        except OSError:
+            pass
+    return f"{what} owned by user {user_name(st.st_uid)} (uid {st.st_uid})"
+
+
 def find_segment(name: str) -> SegmentLocation:
     check_engine_name(name)
     for location in segment_locations():
@@ -202,7 +239,8 @@ def create_segment(name: str, specs: list[SectionSpec], *, lock: bool = False,
     table, end = plan_sections(specs)
     for location in segment_locations():
         if location.name == name:
-            raise SegmentExists(f"a segment named {name!r} already exists at {location.path}")
+            raise SegmentExists(f"a segment named {name!r} already exists at {location.path} "
+                                f"({entry_text(location.path)})")
     mm, size, location = None, 0, None
     if use_hugetlbfs:
         mm, size, location = _create_on_hugetlbfs(name, end)
@@ -235,7 +273,8 @@ def _create_on_hugetlbfs(name: str, needed: int):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise SegmentExists(f"a segment named {name!r} already exists at {path}") from None
+            raise SegmentExists(f"a segment named {name!r} already exists at {path} "
+                                f"({entry_text(path)})") from None
         except OSError:
             continue  # not writable for us: try the next mount, then shm
         try:
@@ -263,7 +302,9 @@ def _create_on_shm(name: str, needed: int):
     try:
         shm = posix_ipc.SharedMemory(shm_name, flags=posix_ipc.O_CREX, mode=0o600, size=size)
     except posix_ipc.ExistentialError:
-        raise SegmentExists(f"a segment named {name!r} already exists in {SHM_DIR}") from None
+        path = os.path.join(SHM_DIR, FILE_PREFIX + name)
+        raise SegmentExists(f"a segment named {name!r} already exists at {path} "
+                            f"({entry_text(path)})") from None
     try:
         mm = mmap.mmap(shm.fd, size, flags=mmap.MAP_SHARED)
         try:
@@ -333,15 +374,25 @@ def attach_segment(name: str, *, readonly: bool = False) -> Segment:
 
 def attach_location(location: SegmentLocation, *, readonly: bool = False) -> Segment:
     name = location.name
+    # O_NOFOLLOW: a symlink someone put under the engine's name is refused, never
+    # followed to the file it names; O_NONBLOCK: a fifo there cannot hang the open.
+    flags = (os.O_RDONLY if readonly else os.O_RDWR) | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        fd = os.open(location.path, os.O_RDONLY if readonly else os.O_RDWR)
+        fd = os.open(location.path, flags)
     except FileNotFoundError:
         raise SegmentNotFound(f"engine {name!r} went away ({location.path} is gone)") from None
     except PermissionError:
         raise SegmentError(f"permission denied on segment {name!r} ({location.path}): "
                            "it belongs to another user") from None
+    except OSError:  # ELOOP (a symlink), EISDIR, ENXIO (a socket)...
+        raise SegmentError(f"{location.path} is not a tickpipe segment: it is "
+                           f"{entry_text(location.path)}") from None
     try:
-        file_size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SegmentError(f"{location.path} is not a tickpipe segment: it is "
+                               f"{entry_text(location.path)}")
+        file_size = st.st_size
         if file_size < HEADER_REGION_SIZE:
             raise SegmentError(f"segment {name!r} is truncated: {file_size} bytes, "
                                f"smaller than its {HEADER_REGION_SIZE}-byte header")
