@@ -10,11 +10,23 @@ histograms and the symbol stats. numba-free, so it starts fast.
 A snapshot is plain data (`Snapshot.data`, the JSON the CLI prints: keys
 engine, workers, rings, latency_ns, risk) plus what the next snapshot needs to
 compute rates and interval percentiles "since the previous refresh".
+
+Rates are over a recent window, never averaged over the run: an average since
+start-up carries the warm-up (numba compiling, the start barrier) and hides a
+stall for as long as the run has lasted. The engine publishes running counts
+only (no per-second history in the segment, and none is worth a store on the
+hot path), so the inspector keeps its own: each snapshot's counts are a sample,
+and a rate is the difference against the oldest sample no older than
+RATE_WINDOW_S (at least the previous one). A one-shot view takes one sample,
+waits a short sampling interval and reads again (`sampled_snapshot`). Only
+without any earlier sample (a first Prometheus scrape) does a rate fall back to
+an average, and then from the feed's start barrier, after the warm-up.
 """
 
 import os
 import select
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +51,15 @@ from tickpipe.shm_layouts.worker_table import (
 )
 
 SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk")
+
+# Rates are over the samples of the last few seconds: long enough to smooth the
+# feed's batch-at-a-time publication when --watch refreshes fast, short enough to
+# show a stall within a few refreshes.
+RATE_WINDOW_S = 3.0
+# The one-shot sampling interval: at 20 k ticks/s it spans 4 k records, so a batch
+# published just before or after either read moves a rate by ~1%, and `inspect`
+# still answers well within a second.
+SAMPLE_S = 0.2
 
 
 @dataclass
@@ -109,6 +130,7 @@ class Inspector:
         self.histograms = segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS))
         self.symbols = segment.view("symbols", SYMBOL_STATS_DTYPE)[:int(control["n_symbols"])]
         self.previous: Snapshot | None = None
+        self._rate_samples: deque[tuple[int, dict]] = deque()  # (taken_ns, totals), oldest first
         self._liveness = _Liveness()
 
     @classmethod
@@ -140,9 +162,9 @@ class Inspector:
         return self._liveness.alive(int(header["owner_pid"]), int(header["owner_start_ticks"]))
 
     def snapshot(self) -> Snapshot:
-        """Read everything once. Rates and interval figures are over the time since the
-        previous snapshot of this inspector; on the first, rates are run averages and
-        interval figures are None."""
+        """Read everything once. Rates are over the recent window of this inspector's
+        samples (see the module docstring); interval figures are over the time since the
+        previous snapshot, and None on the first."""
         previous = self.previous
         now_ns = time.monotonic_ns()
         now_unix_ns = time.time_ns()
@@ -151,22 +173,48 @@ class Inspector:
         interval_s = (now_ns - previous.taken_ns) / 1e9 if previous is not None else None
         started_ns = int(control["started_unix_ns"])
         run_s = (now_unix_ns - started_ns) / 1e9 if owner_alive and started_ns > 0 else None
-        rate = _RateBasis(previous.totals if previous is not None else None, interval_s or None,
-                          run_s)
+        rate = self._rate_basis(now_ns, owner_alive, previous)
         histograms = np.array(self.histograms)
         totals: dict = {}
         workers = [_worker(role, row, now_ns, rate, totals, self._liveness)
                    for role, row in self.worker_rows.items()]
         data = {
             "engine": _engine(self.segment, control, owner_alive, now_unix_ns, interval_s, run_s,
-                              workers),
+                              workers, rate),
             "workers": workers,
             "rings": [_ring(ring, rate, totals) for ring in self.rings],
             "latency_ns": _latency(histograms, previous.histograms if previous is not None else None),
             "risk": _risk(control, self.worker_rows, self.symbols),
         }
+        self._rate_samples.append((now_ns, totals))
         self.previous = Snapshot(data, now_ns, histograms, totals)
         return self.previous
+
+    def sampled_snapshot(self, sample_s: float = SAMPLE_S) -> Snapshot:
+        """A first snapshot whose rates are over the last `sample_s` seconds: one sample,
+        a wait, then the snapshot. Its interval figures stay None, as for any first
+        snapshot. A dead engine's counts no longer move, so it is read at once."""
+        if sample_s > 0 and self.owner_alive():
+            self.snapshot()
+            self.previous = None  # the sample seeds the rates only, not "the previous refresh"
+            time.sleep(sample_s)
+        return self.snapshot()
+
+    def _rate_basis(self, now_ns: int, owner_alive: bool,
+                    previous: Snapshot | None) -> "_RateBasis":
+        """Drop samples older than the window (keeping at least the newest), then pick the
+        basis: the oldest sample left, else the feed's start barrier."""
+        previous_totals = previous.totals if previous is not None else None
+        samples = self._rate_samples
+        while len(samples) > 1 and now_ns - samples[0][0] > RATE_WINDOW_S * 1e9:
+            samples.popleft()
+        if not owner_alive:
+            return _RateBasis(previous_totals, None, None, None)  # a dead engine has no rate
+        if samples and now_ns > samples[0][0]:
+            return _RateBasis(previous_totals, samples[0][1], (now_ns - samples[0][0]) / 1e9, None)
+        feed_started_ns = int(self.control["feed_started_ns"])  # CLOCK_MONOTONIC, as now_ns
+        since_feed_s = (now_ns - feed_started_ns) / 1e9 if feed_started_ns > 0 else None
+        return _RateBasis(previous_totals, None, None, since_feed_s)
 
     def close(self) -> None:
         self.worker_rows = self.rings = self.histograms = self.symbols = self.control = None
@@ -200,21 +248,32 @@ def step_aside(inspector: Inspector) -> str:
 
 @dataclass(frozen=True)
 class _RateBasis:
-    """How a count becomes a rate: over the interval when there is a previous snapshot
-    holding the same count, else averaged over the run (None for a dead engine)."""
+    """How a count becomes a rate: against the window's oldest sample (`baseline`, taken
+    `window_s` ago), else averaged since the feed started (`since_feed_s`: the first
+    snapshot without a sample), else None (a dead engine, or a feed not started yet).
+    `previous` holds the previous snapshot's totals, for figures that carry over."""
     previous: dict | None
-    interval_s: float | None
-    run_s: float | None
+    baseline: dict | None
+    window_s: float | None
+    since_feed_s: float | None
 
     def rate(self, key, total: int) -> float | None:
-        if self.previous is not None and self.interval_s and key in self.previous:
-            return round((total - self.previous[key]) / self.interval_s, 1)
-        if self.run_s:
-            return round(total / self.run_s, 1)
+        if self.baseline is not None and self.window_s and key in self.baseline:
+            return round((total - self.baseline[key]) / self.window_s, 1)
+        if self.since_feed_s and self.since_feed_s > 0:
+            return round(total / self.since_feed_s, 1)
         return None
 
+    def describe(self) -> dict:
+        if self.baseline is not None and self.window_s:
+            return {"rate_basis": "window", "rate_window_s": round(self.window_s, 3)}
+        if self.since_feed_s:
+            return {"rate_basis": "since_feed_start", "rate_window_s": round(self.since_feed_s, 3)}
+        return {"rate_basis": None, "rate_window_s": None}
 
-def _engine(segment, control, owner_alive, now_unix_ns, interval_s, run_s, workers) -> dict:
+
+def _engine(segment, control, owner_alive, now_unix_ns, interval_s, run_s, workers,
+            rate: _RateBasis) -> dict:
     header = segment.header
     created_ns = int(header["created_unix_ns"])
     return {
@@ -236,6 +295,7 @@ def _engine(segment, control, owner_alive, now_unix_ns, interval_s, run_s, worke
         "rate_offered": int(control["rate"]),
         "symbols": int(control["n_symbols"]),
         "interval_s": None if interval_s is None else round(interval_s, 3),
+        **rate.describe(),
     }
 
 
@@ -261,7 +321,7 @@ def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
         "rate_per_s": rate.rate(("records", role), records),
         "restarts": w["restarts"], "errors": w["errors"],
         "wait": WAIT_NAMES.get(w["wait"], "?"),
-        "idle_share": _idle_share(busy, idle, rate.previous, role),
+        "idle_share": _idle_share(busy, idle, rate.baseline, role),
         "idle_share_run": _share(idle, busy + idle),
         "sleeps": w["sleeps"],
         "sched_fifo": bool(w["sched_fifo"]), "mem_locked": bool(w["mem_locked"]),
@@ -269,11 +329,11 @@ def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
     }
 
 
-def _idle_share(busy: int, idle: int, previous: dict | None, role: str) -> float | None:
-    """Share of the worker's loop passes that found no work, since the previous snapshot
-    (over the run without one). A pass, not a nanosecond: a proxy for idle time."""
-    if previous is not None and ("passes", role) in previous:
-        busy0, idle0 = previous[("passes", role)]
+def _idle_share(busy: int, idle: int, baseline: dict | None, role: str) -> float | None:
+    """Share of the worker's loop passes that found no work, over the rate window (over
+    the run without one). A pass, not a nanosecond: a proxy for idle time."""
+    if baseline is not None and ("passes", role) in baseline:
+        busy0, idle0 = baseline[("passes", role)]
         return _share(idle - idle0, (busy - busy0) + (idle - idle0))
     return _share(idle, busy + idle)
 
@@ -316,11 +376,17 @@ def _latency(histograms: np.ndarray, previous: np.ndarray | None) -> dict:
 def _risk(control, rows: dict, symbols: np.ndarray) -> dict:
     risk = rows["risk"]["counters"] if "risk" in rows else None
     gateway = rows["gateway"]["counters"] if "gateway" in rows else None
+    # Per symbol at each stage, what an outside reconciliation needs (bench chaos):
+    # risk's position and open quantities, and the venue's net position and orders.
     positions = {str(index): {"position": int(row["position"]),
                               "realised_pnl": int(row["realised_pnl"]),
                               "avg_cost_px": int(row["avg_cost_px"]),
                               "filled_qty": int(row["filled_qty"]),
-                              "orders_sent": int(row["orders_sent"])}
+                              "orders_sent": int(row["orders_sent"]),
+                              "open_buy_qty": int(row["open_buy_qty"]),
+                              "open_sell_qty": int(row["open_sell_qty"]),
+                              "venue_net_qty": int(row["venue_net_qty"]),
+                              "venue_orders": int(row["venue_orders"])}
                  for index, row in enumerate(symbols)}
     return {
         "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),
