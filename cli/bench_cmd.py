@@ -198,6 +198,36 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
         _plot({"pipeline": report}, plot_dir)
 
 
+@bench.command()
+@click.option("--kills", type=click.IntRange(min=0, max=100_000), default=100, show_default=True,
+              help="Workers to SIGKILL: half at the default rate, half flat out.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
+              help="Seed of the random choices (which worker, when); printed, so a run can be replayed.")
+@json_option
+def chaos(kills, seed, as_json):
+    """Kill workers under load, then reconcile every count; exit 1 on any difference.
+
+    SIGKILLs random workers (half at the default rate, half flat out), SIGSTOPs
+    the strategy past its heartbeat timeout, SIGKILLs and SIGTERMs the
+    supervisor; then checks, through the inspector's view of the kept segment,
+    that every record was consumed once, every counter equals the ring
+    position it counts, every position agrees between risk and the venue, no
+    open quantity is left, and no worker outlived its supervisor.
+    """
+    from tickpipe.bench.chaos import ChaosError, format_chaos_table, run_chaos
+    try:
+        report = run_chaos(kills, seed, progress=ProgressBar(kills + 3, as_json))
+    except ChaosError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_chaos_table(report))
+    if report["differences"]:
+        raise click.ClickException(f"{report['differences']} difference(s) after {kills} kills "
+                                   f"(seed {report['seed']})")
+
+
 def _placement(cores, seconds, quick, quiet):
     from tickpipe.bench.placement import PLACEMENTS, RATES, WAITS, run_placement
     rates = RATES[1:2] if quick else RATES

@@ -101,7 +101,7 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
                 wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
                 account_pass(row_words, idle_state, 0, passes)
                 continue
-        got = claim_at_least_one(out_handle, due, idle_state, control_address)
+        got = claim_at_least_one(out_handle, due, idle_state, control_address, row_words)
         if got == 0:
             break
         position = out_handle[H_POSITION]

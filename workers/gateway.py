@@ -22,26 +22,27 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS,
     GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
 )
-from tickpipe.workers.loop_support import BATCH, account_pass, finish_batch, stop_requested
+from tickpipe.workers.loop_support import (
+    BATCH, account_pass, finish_batch, stop_requested, wait_while_full,
+)
 from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
     next_state,
 )
 from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, match_ioc
-from tickpipe.engine.idle import pause_while_full
 
 P_REJECT_EVERY, P_SKIP_ORDERS = range(2)
 REPORTS_PER_ORDER = 2  # at most: a partial fill and the cancel of the rest
 
 
 @njit(cache=True)
-def claim_both(risk_handle, strategy_handle, need, idle_state, control_address):
+def claim_both(risk_handle, strategy_handle, need, idle_state, control_address, row_words):
     """Wait until both report rings have `need` free slots; False only when stopping."""
     streak = 0
     while producer_claim(risk_handle, need) < need or producer_claim(strategy_handle, need) < need:
         if stop_requested(control_address):
             return False
-        pause_while_full(idle_state, streak)
+        wait_while_full(row_words, idle_state, streak)
         streak += 1
     return True
 
@@ -95,7 +96,7 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                 if order.seq <= skip_orders:
                     continue
                 if not claim_both(risk_handle, strategy_handle, written + REPORTS_PER_ORDER,
-                                  idle_state, control_address):
+                                  idle_state, control_address, row_words):
                     break
                 symbol = order.symbol_id
                 qty = order.qty

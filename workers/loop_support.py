@@ -43,7 +43,17 @@ def account_pass(row_words, idle_state, work, passes):
 
 
 @njit(cache=True)
-def claim_at_least_one(handle, wanted, idle_state, control_address):
+def wait_while_full(row_words, idle_state, streak):
+    """One wait of a producer whose output ring is full. It stamps its heartbeat
+    every 256 waits: a producer held up by a stalled consumer is alive, and the
+    supervisor must kill the stalled one, not the producer behind it."""
+    if (streak & 255) == 0:
+        row_words[W_HEARTBEAT_NS] = monotonic_ns()
+    pause_while_full(idle_state, streak)
+
+
+@njit(cache=True)
+def claim_at_least_one(handle, wanted, idle_state, control_address, row_words):
     """Claim up to `wanted` slots, waiting while the ring is full; 0 only when stopping."""
     streak = 0
     while True:
@@ -52,7 +62,7 @@ def claim_at_least_one(handle, wanted, idle_state, control_address):
             return got
         if stop_requested(control_address):
             return 0
-        pause_while_full(idle_state, streak)
+        wait_while_full(row_words, idle_state, streak)
         streak += 1
 
 
@@ -150,7 +160,7 @@ def flush_and_claim(out_handle, written, wanted, row_words, counter_slot, idle_s
     Returns the room claimed; 0 only when stopping.
     """
     publish_counted(out_handle, written, row_words, counter_slot)
-    return claim_at_least_one(out_handle, wanted, idle_state, control_address)
+    return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)
 
 
 @njit(cache=True)
