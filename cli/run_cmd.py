@@ -30,7 +30,7 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
     built-in simulated exchange. One status line a second while it runs;
     Ctrl-C (or SIGTERM) stops the feed, drains every ring and prints the report.
     """
-    from tickpipe.engine.report import format_report
+    from tickpipe.engine.report import failure_line, format_report
     from tickpipe.engine.supervisor import EngineError, run_engine
 
     overrides = {"engine": {}}
@@ -67,8 +67,11 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_report(report))
-    if report["state"] != "stopped":
-        raise SystemExit(1)
+    # Anything but a clean stop (a worker given up, a drain that timed out) is a
+    # failed run: exit 1 with one line saying why, after the report.
+    failure = failure_line(report)
+    if failure:
+        raise click.ClickException(failure)
 
 
 def _option_error(exc: ConfigError, given: dict, typed: dict) -> str:

@@ -2,21 +2,29 @@
 
     init --spawn--> starting --spawned--> warming --all_ready--> running
     warming --worker_died | ready_timeout--> failed;  warming --stop_requested--> stopped
-    running --stop_requested | time_up--> draining --drained | drain_timeout--> stopped
+    running --stop_requested | time_up--> draining --drained--> stopped
+    draining --drain_timeout--> drain-timed-out
     running --worker_restarted--> running;  running --give_up--> failing
-    failing --drained | drain_timeout--> failed;  draining --give_up--> failing
+    failing --drained | drain_timeout | drain_stranded--> failed;  draining --give_up--> failing
 
-`give_up` is the restart policy saying no: fail-fast on any death, or the
-restart intensity exceeded. A trigger the table lacks is a bug: LifecycleError.
+`give_up` is the restart policy saying no: fail-fast on any death, the restart
+intensity exceeded, or any death once the engine is stopping. Only `running`
+takes `worker_restarted`: a draining or failing engine restarts nobody (a
+restart there would only prolong the stop, and the drain's outcome would then
+depend on a race with the new worker's warm-up). A drain that runs out of time
+is not a clean stop, so it has a final state of its own. `drain_stranded`: the
+only rings left holding records are read by a worker that was given up (or by
+one waiting for room in such a ring), so nothing more can drain. A trigger the table lacks is a bug: LifecycleError.
 """
 
 from tickpipe.shm_layouts.control_block import (
-    ENGINE_DRAINING, ENGINE_FAILED, ENGINE_INIT, ENGINE_RUNNING, ENGINE_STARTING, ENGINE_STOPPED,
-    ENGINE_WARMING,
+    ENGINE_DRAIN_TIMED_OUT, ENGINE_DRAINING, ENGINE_FAILED, ENGINE_INIT, ENGINE_RUNNING,
+    ENGINE_STARTING, ENGINE_STOPPED, ENGINE_WARMING,
 )
 
-INIT, STARTING, WARMING, RUNNING, DRAINING, FAILING, STOPPED, FAILED = (
-    "init", "starting", "warming", "running", "draining", "failing", "stopped", "failed")
+INIT, STARTING, WARMING, RUNNING, DRAINING, FAILING, STOPPED, FAILED, DRAIN_TIMED_OUT = (
+    "init", "starting", "warming", "running", "draining", "failing", "stopped", "failed",
+    "drain-timed-out")
 
 TRANSITIONS = {
     (INIT, "spawn"): STARTING,
@@ -29,23 +37,23 @@ TRANSITIONS = {
     (RUNNING, "give_up"): FAILING,
     (RUNNING, "stop_requested"): DRAINING,
     (RUNNING, "time_up"): DRAINING,
-    (DRAINING, "worker_restarted"): DRAINING,
     (DRAINING, "give_up"): FAILING,
     (DRAINING, "stop_requested"): DRAINING,
     (DRAINING, "drained"): STOPPED,
-    (DRAINING, "drain_timeout"): STOPPED,
+    (DRAINING, "drain_timeout"): DRAIN_TIMED_OUT,
     (FAILING, "stop_requested"): FAILING,
-    (FAILING, "worker_restarted"): FAILING,
     (FAILING, "give_up"): FAILING,
     (FAILING, "drained"): FAILED,
     (FAILING, "drain_timeout"): FAILED,
+    (FAILING, "drain_stranded"): FAILED,
 }
 
 # What the control block says for each state (tools read it).
 SHM_CODES = {INIT: ENGINE_INIT, STARTING: ENGINE_STARTING, WARMING: ENGINE_WARMING,
              RUNNING: ENGINE_RUNNING, DRAINING: ENGINE_DRAINING, FAILING: ENGINE_DRAINING,
-             STOPPED: ENGINE_STOPPED, FAILED: ENGINE_FAILED}
-FINAL_STATES = (STOPPED, FAILED)
+             STOPPED: ENGINE_STOPPED, FAILED: ENGINE_FAILED,
+             DRAIN_TIMED_OUT: ENGINE_DRAIN_TIMED_OUT}
+FINAL_STATES = (STOPPED, FAILED, DRAIN_TIMED_OUT)
 
 
 class LifecycleError(Exception):

@@ -35,6 +35,15 @@ def ring_positions(segment) -> dict:
     return positions
 
 
+def stranded_records(segment) -> dict:
+    """{section: records between tail and head} for every ring that is not empty.
+
+    After the workers stopped these records will never be read: what a drain
+    that failed left behind, ring by ring."""
+    return {section: head - tail for section, (head, tail) in ring_positions(segment).items()
+            if head != tail}
+
+
 def counts(segment) -> dict:
     workers = segment.view("workers", WORKER_DTYPE)
     positions = ring_positions(segment)
@@ -90,6 +99,7 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     hops = hop_percentiles(histograms)
     report = {"engine": segment.name, "state": state, "seconds": round(seconds, 3)}
     report.update(counts(segment))
+    report["stranded"] = stranded_records(segment)
     report["tick_to_trade_ns"] = hops[HOPS[HOP_TICK_TO_TRADE]]
     report["hops_ns"] = {hop: value for hop, value in hops.items() if hop != HOPS[HOP_TICK_TO_TRADE]}
     report["trading_state"] = TRADING_STATE_NAMES.get(int(control["trading_state"]), "?")
@@ -144,6 +154,17 @@ def format_report(report: dict) -> str:
     for note in report["notes"]:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+def failure_line(report: dict) -> str | None:
+    """One line saying why a run did not end `stopped`; None when it did.
+
+    `failures` (set by the supervisor) holds what went wrong, in order: a worker
+    given up, then what the drain left stranded."""
+    if report["state"] == "stopped":
+        return None
+    reasons = report.get("failures") or ["see the notes in the report"]
+    return f"engine {report['engine']} ended {report['state']}: {'; '.join(reasons)}"
 
 
 def _fmt(value) -> str:

@@ -18,17 +18,21 @@ import time
 from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import RINGS, ROLES, initialise, outputs_of, section_specs
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
 from tickpipe.engine.placement import place_workers
-from tickpipe.engine.cleanup import NOT_TICKPIPE, UNREADABLE, describe, remove_if_still_dead
+from tickpipe.engine.cleanup import describe, name_taken_reason, remove_if_still_dead
 from tickpipe.engine.procinfo import process_start_ticks
-from tickpipe.engine.report import counts, final_report, histogram_snapshot, ring_positions, status_line
+from tickpipe.engine.report import (
+    counts, final_report, histogram_snapshot, ring_positions, status_line, stranded_records,
+)
+from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment import (
     SegmentError, create_segment, segment_locations,
 )
+from tickpipe.engine.worker_main import failure_summary
 from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
 )
@@ -59,18 +63,9 @@ def reclaim_leftover(name: str) -> str | None:
         info = describe(location)
         if info is None:
             continue  # it went away meanwhile
-        if info.kind == NOT_TICKPIPE:
-            raise EngineError(f"{location.path} exists and is not a tickpipe segment; "
-                              "remove it or pick another engine name")
-        if info.kind == UNREADABLE:
-            raise EngineError(f"{location.path} exists and cannot be read (it belongs to uid "
-                              f"{info.file_uid}); pick another engine name")
-        if info.alive:
-            raise EngineError(f"engine {name!r} is already running (owner pid {info.owner_pid}); "
-                              "stop it first or pick another name")
-        if info.alive is None:
-            raise EngineError(f"segment {location.path} is being created by another process; "
-                              "wait, or remove it if that process is gone")
+        refusal = name_taken_reason(info)  # whose it is and how to take it back
+        if refusal is not None:
+            raise EngineError(refusal)
         result = remove_if_still_dead(info)
         if not result.removed:
             raise EngineError(f"segment {name!r}: {result.reason}")
@@ -87,6 +82,7 @@ class Supervisor:
         self.say = say            # one-off lines (placement, reclaim, restarts)
         self.status = status      # the per-second status line
         self.notes: list[str] = []
+        self.failures: list[str] = []  # why the run will not end `stopped`, in order
         self.placement = place_workers(ROLES, self.engine["cores"], self.engine["wait"],
                                        self.engine["rate"])
         self.lifecycle = Lifecycle(self._on_transition)
@@ -157,8 +153,11 @@ class Supervisor:
             self.notes.append(f"cpu_dma_latency not held: {exc.strerror}")
 
     def _spawn(self, role: str) -> None:
+        # --supervisor-pid: a worker checks that its parent is still us once its death
+        # signal is set; under a child subreaper it cannot tell by comparing with 1.
         command = [sys.executable, "-m", "tickpipe.engine.worker_main", "--engine", self.engine["name"],
-                   "--role", role, "--config-json", json.dumps(self.config)]
+                   "--role", role, "--supervisor-pid", str(os.getpid()),
+                   "--config-json", json.dumps(self.config)]
         # Own process group: a signal meant for the engine (Ctrl-C, `kill -- -PGID`,
         # `timeout`) reaches the supervisor alone, which drains; PDEATHSIG still ties
         # every worker to the supervisor (engine/worker_main.py).
@@ -186,8 +185,9 @@ class Supervisor:
             dead = [role for role, proc in self.procs.items() if proc.poll() is not None]
             if dead:
                 self.lifecycle.fire("worker_died")
+                proc = self.procs[dead[0]]
                 raise EngineError(f"worker {dead[0]} died while warming up "
-                                  f"(exit code {self.procs[dead[0]].returncode})")
+                                  f"({self._describe_death(dead[0], proc)})")
             if self.stop_signal:
                 self.lifecycle.fire("stop_requested")
                 raise EngineError(f"stopped by {self.stop_signal} while warming up",
@@ -240,11 +240,28 @@ class Supervisor:
                     continue
             if self._worker_state(role) == WORKER_STOPPED and proc.returncode == 0:
                 continue  # left cleanly (the feed after stop_feed)
-            self._handle_death(role, proc.returncode)
+            self._handle_death(role, proc)
 
-    def _handle_death(self, role: str, returncode) -> None:
+    def _describe_death(self, role: str, proc) -> str:
+        """'signal 9', or 'exit code 1, ValueError: ..., raised at FILE:LINE, traceback in LOG'
+        when the worker logged its failure (engine/worker_main.py)."""
+        returncode = proc.returncode
+        if returncode is not None and returncode < 0:
+            return f"signal {-returncode}"
+        started_s = int(self._row(role)["started_unix_ns"]) / 1e9
+        failure = failure_summary(self.engine["name"], role, proc.pid, started_s)
+        return f"exit code {returncode}, {failure}" if failure else f"exit code {returncode}"
+
+    def _handle_death(self, role: str, proc) -> None:
         lib.tp_store_release_u32(self._row_address(role) + STATE_OFFSET, WORKER_FAILED)
-        how = f"signal {-returncode}" if returncode and returncode < 0 else f"exit code {returncode}"
+        how = self._describe_death(role, proc)
+        if self.lifecycle.state != RUNNING:
+            # Stopping (draining, or failing after a give-up): a restart would only
+            # delay the stop by a warm-up and race the drain; what the dead worker
+            # left in its rings is reported as stranded instead.
+            self._give_up(role, f"{role} died ({how}) while the engine was stopping: "
+                          "not restarted")
+            return
         if self.engine["restart"] == "fail-fast":
             self._give_up(role, f"{role} died ({how}); restart policy fail-fast: stopping all")
             return
@@ -268,39 +285,86 @@ class Supervisor:
         """Leave the dead `role` dead (no longer watched) and start stopping the rest."""
         self.say(reason)
         self.notes.append(reason)
+        self.failures.append(reason)
         del self.procs[role]
         self.lifecycle.fire("give_up")
 
     # ---- stop -----------------------------------------------------------
     def drain_and_stop(self) -> None:
-        """Stop the feed, wait until every ring is empty, then stop everyone else."""
+        """Stop the feed, wait until every ring is empty, then stop everyone else.
+
+        Ends `drained`, `drain_stranded` (the rings still holding records can never
+        be read: their reader was given up) or `drain_timeout`; the last two leave
+        a note naming the records stranded in each ring."""
         self._set_flag(STOP_FEED_OFFSET)
         self.ring_doorbell("feed")
-        deadline = time.monotonic() + self.engine["drain_timeout_s"]
-        trigger = "drain_timeout"
-        empty_checks = 0
-        while time.monotonic() < deadline:
-            self._check_workers()
-            positions = ring_positions(self.segment)
-            feed_done = self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \
-                or "feed" not in self.procs or self.procs["feed"].poll() is not None
-            if feed_done and all(head == tail for head, tail in positions.values()):
-                # Twice in a row: a worker releases its input only after publishing
-                # what it made of it, so empty rings twice mean nothing is in flight.
-                empty_checks += 1
-                if empty_checks >= 2:
-                    trigger = "drained"
-                    break
-            else:
-                empty_checks = 0
-            time.sleep(POLL_S)
+        trigger = self._wait_for_drain(time.monotonic() + self.engine["drain_timeout_s"])
         self._set_flag(STOP_ALL_OFFSET)
         for role in ROLES:
             self.ring_doorbell(role)
         self._join_all()
+        if trigger != "drained":
+            note = self._stranded_note(trigger)
+            self.notes.append(note)
+            self.failures.append(note)
         self.lifecycle.fire(trigger)
+
+    def _wait_for_drain(self, deadline: float) -> str:
+        """Poll until every ring that can still drain is empty; returns the trigger."""
+        empty_checks = 0
+        while time.monotonic() < deadline:
+            self._check_workers()
+            positions = ring_positions(self.segment)
+            stuck = self._rings_that_cannot_drain(positions)
+            if self._feed_done() and all(head == tail for section, (head, tail)
+                                         in positions.items() if section not in stuck):
+                # Twice in a row: a worker releases its input only after publishing
+                # what it made of it, so empty rings twice mean nothing is in flight.
+                empty_checks += 1
+                if empty_checks >= 2:
+                    left = any(head != tail for head, tail in positions.values())
+                    return "drain_stranded" if left else "drained"
+            else:
+                empty_checks = 0
+            time.sleep(POLL_S)
+        return "drain_timeout"
+
+    def _feed_done(self) -> bool:
+        return self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \
+            or "feed" not in self.procs or self.procs["feed"].poll() is not None
+
+    def _rings_that_cannot_drain(self, positions: dict) -> set[str]:
+        """Rings whose reader was given up, and, upstream of them, rings whose reader
+        waits for room in a full ring that cannot drain: waiting on them is waiting
+        for the timeout."""
+        stuck: set[str] = set()
+        grew = True
+        while grew:
+            grew = False
+            for ring in RINGS:
+                if ring.section in stuck:
+                    continue
+                blocked = any(out.section in stuck and self._ring_full(out.section, positions)
+                              for out in outputs_of(ring.consumer))
+                if ring.consumer not in self.procs or blocked:
+                    stuck.add(ring.section)
+                    grew = True
+        return stuck
+
+    def _ring_full(self, section: str, positions: dict) -> bool:
+        head, tail = positions[section]
+        return head - tail >= int(ring_header(self.segment, section)["capacity"])
+
+    def _stranded_note(self, trigger: str) -> str:
+        """One line: why the drain ended and the records left in each ring."""
+        stranded = stranded_records(self.segment)
+        total = sum(stranded.values())
+        per_ring = ", ".join(f"{section} {count:,}" for section, count in stranded.items())
         if trigger == "drain_timeout":
-            self.notes.append(f"rings not empty after {self.engine['drain_timeout_s']} s")
+            why = f"drain timed out after {self.engine['drain_timeout_s']:g} s"
+        else:
+            why = "drain ended early, what is left can no longer be read (its reader was given up)"
+        return f"{why}: {total:,} records stranded" + (f" ({per_ring})" if per_ring else "")
 
     def _join_all(self) -> None:
         deadline = time.monotonic() + JOIN_TIMEOUT_S
@@ -344,6 +408,7 @@ class Supervisor:
             # A caller running several engines in turn (bench pipeline) must learn that
             # the user asked everything to stop, not just this engine.
             report["stopped_by"] = self.stop_signal
+            report["failures"] = self.failures
             return report
         finally:
             for sig, handler in previous.items():

@@ -31,9 +31,11 @@ ENGINE_RUNNING = 3
 ENGINE_DRAINING = 4
 ENGINE_STOPPED = 5
 ENGINE_FAILED = 6
+ENGINE_DRAIN_TIMED_OUT = 7  # stopped, but records were left in rings when the drain ran out
 ENGINE_STATE_NAMES = {ENGINE_INIT: "init", ENGINE_STARTING: "starting", ENGINE_WARMING: "warming",
                       ENGINE_RUNNING: "running", ENGINE_DRAINING: "draining",
-                      ENGINE_STOPPED: "stopped", ENGINE_FAILED: "failed"}
+                      ENGINE_STOPPED: "stopped", ENGINE_FAILED: "failed",
+                      ENGINE_DRAIN_TIMED_OUT: "drain-timed-out"}
 
 TRADING_ACTIVE = 1
 TRADING_REDUCING = 2

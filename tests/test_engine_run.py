@@ -3,6 +3,7 @@
 import json
 import multiprocessing
 import os
+import pwd
 import signal
 import time
 
@@ -160,7 +161,8 @@ def test_run_when_a_live_engine_holds_the_name_then_it_is_refused():
         segment.close()
         unlink_segment(name)
     assert engine.proc.returncode == 1
-    assert f"engine {name!r} is already running (owner pid {os.getpid()})" in err
+    user = pwd.getpwuid(os.getuid()).pw_name
+    assert f"engine {name!r} is already running (owner pid {os.getpid()}, user {user})" in err
     assert "Traceback" not in err
     assert out == ""
 

@@ -1,0 +1,211 @@
+"""The supervisor once it is stopping: nobody is restarted, and a drain that fails says so.
+
+Worker processes are faked over a real (small) segment, as in tests/test_lifecycle.py,
+so each death and each drain outcome is one call; ring contents are set by writing
+the ring headers' head and tail.
+"""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tickpipe.cli.run_cmd import run as run_command
+from tickpipe.engine import supervisor as supervisor_module
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.lifecycle import (
+    DRAIN_TIMED_OUT, DRAINING, FAILED, FAILING, FINAL_STATES, RUNNING, STOPPED, TRANSITIONS,
+)
+from tickpipe.engine.report import failure_line, final_report
+from tickpipe.engine.ring_layout import ring_header
+from tickpipe.engine.supervisor import Supervisor
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAIN_TIMED_OUT
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STOPPED
+
+CAPACITY = 64
+
+
+class FakeProc:
+    """What the supervisor uses of a Popen: a pid, poll(), kill(), wait()."""
+    next_pid = 4_100_000
+
+    def __init__(self):
+        FakeProc.next_pid += 1
+        self.pid = FakeProc.next_pid
+        self.returncode = None
+
+    def poll(self):
+        return self.returncode
+
+    def kill(self):
+        self.returncode = -9
+
+    def wait(self, timeout=None):
+        return self.returncode
+
+
+@pytest.fixture
+def supervisor(segments, monkeypatch, tmp_path):
+    """make(**engine) -> a RUNNING Supervisor over a real segment, workers faked, spawns recorded."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # no worker log of ours
+
+    def make(**engine):
+        config = load_config(overrides={"engine": {"ring_capacity": CAPACITY, **engine}})
+        said = []
+        sup = Supervisor(config, say=said.append)
+        sup.segment = segments.create(section_specs(config), ready=False)
+        config["engine"]["name"] = sup.segment.name
+        initialise(sup.segment, config, sup.placement)
+        sup.said, sup.spawned = said, []
+
+        def spawn(role):
+            sup.spawned.append(role)
+            sup.procs[role] = FakeProc()
+
+        sup._spawn = spawn
+        sup.procs = {role: FakeProc() for role in ROLES}
+        for trigger in ("spawn", "spawned", "all_ready"):
+            sup.lifecycle.fire(trigger)
+        return sup
+
+    return make
+
+
+def kill(sup, role, returncode=-9):
+    sup.procs[role].returncode = returncode
+    sup._check_workers()
+
+
+def feed_left_cleanly(sup):
+    """What the feed does on stop_feed: state STOPPED, exit code 0."""
+    sup.segment.view("workers", WORKER_DTYPE)[ROLES.index("feed")]["state"] = WORKER_STOPPED
+    sup.procs["feed"].returncode = 0
+
+
+def put_records(sup, section, count):
+    ring_header(sup.segment, section)["head"] = count
+
+
+def engine_state(sup):
+    return int(sup.segment.view("control", CONTROL_DTYPE)[0]["engine_state"])
+
+
+# ---- no restarts once stopping ----------------------------------------------------
+
+def test_transitions_when_draining_or_failing_then_no_worker_restart_is_allowed():
+    assert [key for key in TRANSITIONS if key[1] == "worker_restarted"] == [
+        (RUNNING, "worker_restarted")]
+
+
+@pytest.mark.parametrize("stop_trigger", ["time_up", "stop_requested"])
+def test_check_workers_when_a_worker_dies_while_draining_then_it_is_not_restarted(
+        supervisor, stop_trigger):
+    sup = supervisor(restart="one", max_restarts=10)
+    sup.lifecycle.fire(stop_trigger)
+    kill(sup, "feed")
+    assert sup.spawned == []
+    assert "feed" not in sup.procs
+    assert sup.lifecycle.state == FAILING
+    assert sup.said == ["feed died (signal 9) while the engine was stopping: not restarted"]
+
+
+def test_check_workers_when_a_worker_dies_after_the_restart_limit_then_it_is_not_restarted(
+        supervisor):
+    sup = supervisor(restart="one", max_restarts=0)
+    kill(sup, "risk")
+    assert sup.lifecycle.state == FAILING
+    kill(sup, "feed")
+    assert sup.spawned == []
+    assert set(sup.procs) == {"strategy", "gateway"}
+    assert sup.failures[-1] == "feed died (signal 9) while the engine was stopping: not restarted"
+
+
+# ---- how a drain ends ---------------------------------------------------------------
+
+def test_drain_when_every_ring_empties_then_it_ends_stopped_with_nothing_stranded(supervisor):
+    sup = supervisor()
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    sup.drain_and_stop()
+    assert sup.lifecycle.state == STOPPED
+    assert sup.failures == []
+    assert final_report(sup.segment, state=sup.lifecycle.state, seconds=1.0,
+                        notes=sup.notes)["stranded"] == {}
+
+
+def test_drain_when_rings_are_not_empty_in_time_then_it_ends_drain_timed_out_naming_each_ring(
+        supervisor):
+    sup = supervisor(drain_timeout_s=0.1)
+    sup.lifecycle.fire("stop_requested")
+    feed_left_cleanly(sup)
+    put_records(sup, "quotes", 5)
+    put_records(sup, "orders", 1_234)
+    sup.drain_and_stop()
+    assert sup.lifecycle.state == DRAIN_TIMED_OUT
+    assert DRAIN_TIMED_OUT in FINAL_STATES and DRAIN_TIMED_OUT != STOPPED
+    assert engine_state(sup) == ENGINE_DRAIN_TIMED_OUT  # tools never see it as a clean stop
+    expected = "drain timed out after 0.1 s: 1,239 records stranded (quotes 5, orders 1,234)"
+    assert sup.failures == [expected] and sup.notes[-1] == expected
+    report = final_report(sup.segment, state=sup.lifecycle.state, seconds=1.0, notes=sup.notes)
+    assert report["stranded"] == {"quotes": 5, "orders": 1_234}
+
+
+def test_drain_when_the_reader_of_a_ring_was_given_up_then_it_ends_failed_without_waiting(
+        supervisor):
+    sup = supervisor(restart="fail-fast", drain_timeout_s=30.0)
+    put_records(sup, "quotes", 7)
+    kill(sup, "strategy")
+    feed_left_cleanly(sup)
+    sup.drain_and_stop()
+    assert sup.lifecycle.history[-1] == (FAILING, "drain_stranded", FAILED)
+    assert sup.failures == [
+        "strategy died (signal 9); restart policy fail-fast: stopping all",
+        "drain ended early, what is left can no longer be read (its reader was given up): "
+        "7 records stranded (quotes 7)"]
+
+
+def test_drain_when_a_live_reader_waits_on_a_full_ring_of_a_given_up_one_then_it_ends_at_once(
+        supervisor):
+    sup = supervisor(restart="fail-fast", drain_timeout_s=30.0)
+    put_records(sup, "orders", CAPACITY)   # full, and its reader (the gateway) is gone
+    put_records(sup, "intents", 3)         # risk cannot read these: no room for its orders
+    kill(sup, "gateway")
+    feed_left_cleanly(sup)
+    sup.drain_and_stop()
+    assert sup.lifecycle.history[-1] == (FAILING, "drain_stranded", FAILED)
+    assert sup.failures[-1].endswith(f"{CAPACITY + 3} records stranded (intents 3, orders 64)")
+
+
+# ---- what the user sees -------------------------------------------------------------
+
+@pytest.fixture
+def timed_out_report(supervisor):
+    sup = supervisor(drain_timeout_s=0.1)
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    put_records(sup, "intents", 1_240)
+    sup.drain_and_stop()
+    report = final_report(sup.segment, state=sup.lifecycle.state, seconds=10.0, notes=sup.notes)
+    report["failures"] = sup.failures
+    return report
+
+
+def test_failure_line_when_the_run_stopped_cleanly_then_there_is_none(timed_out_report):
+    assert failure_line(dict(timed_out_report, state=STOPPED)) is None
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_run_command_when_the_drain_timed_out_then_exit_1_with_one_line_naming_the_stranded(
+        timed_out_report, monkeypatch, as_json):
+    monkeypatch.setattr(supervisor_module, "run_engine", lambda config, **kwargs: timed_out_report)
+    result = CliRunner().invoke(run_command, ["--seconds", "1"] + (["--json"] if as_json else []))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: engine {timed_out_report['engine']} ended drain-timed-out: drain timed out "
+        "after 0.1 s: 1,240 records stranded (intents 1,240)")
+    assert "Traceback" not in result.output
+    if as_json:
+        assert json.loads(result.stdout)["stranded"] == {"intents": 1_240}
+    else:
+        assert result.stdout.startswith(f"engine {timed_out_report['engine']}: drain-timed-out")
