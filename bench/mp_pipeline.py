@@ -97,6 +97,7 @@ def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
 
 
 def risk_stage(in_q, fills_q, out_q, core, config, result_q):
+    from tickpipe.engine.commit import scratch_txn, txn_commit
     from tickpipe.workers.positions import apply_fill
     from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
@@ -104,6 +105,7 @@ def risk_stage(in_q, fills_q, out_q, core, config, result_q):
     cfg = config["risk"]
     stats = np.zeros(config["feed"]["symbols"], dtype=SYMBOL_STATS_DTYPE)
     send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
+    txn = scratch_txn()  # the same kernel as the risk worker; nothing to recover here
     sent = rejected = 0
     while True:
         intent = in_q.get()
@@ -113,7 +115,8 @@ def risk_stage(in_q, fills_q, out_q, core, config, result_q):
             except queue.Empty:
                 break
             side = 1 if signed_qty > 0 else -1
-            apply_fill(stats, symbol, side, abs(signed_qty), price)
+            apply_fill(stats, symbol, side, abs(signed_qty), price, txn)
+            txn_commit(txn)
             field = "open_buy_qty" if side > 0 else "open_sell_qty"
             stats[symbol][field] -= abs(signed_qty)
         if intent is STOP:

@@ -90,7 +90,7 @@ def risk_ns_per_order(runs: int = 7) -> dict:
                       context.outputs["orders"], context.records["orders"], context.symbols,
                       context.book, context.book.ctypes.data, agent.send_times, agent.params,
                       context.histograms, context.control_address, context.row_words,
-                      context.idle_state, passes)
+                      context.idle_state, context.txn, passes)
             per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
             _drain_orders(context)
         sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])

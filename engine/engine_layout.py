@@ -14,6 +14,7 @@ from tickpipe.engine.ring_layout import init_ring
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
 from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
@@ -73,6 +74,7 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("histograms", len(HOPS) * HISTOGRAM_DTYPE.itemsize),
         SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
         SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
+        SectionSpec("commits", len(ROLES) * COMMIT_LOG_DTYPE.itemsize),
     ]
     specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
               for ring in RINGS]
@@ -81,6 +83,11 @@ def section_specs(config: dict) -> list[SectionSpec]:
 
 def worker_index(role: str) -> int:
     return ROLES.index(role)
+
+
+def commit_log_offset(segment, role: str) -> int:
+    """Segment offset of `role`'s commit log (engine/commit.py)."""
+    return segment.section("commits")[0] + worker_index(role) * COMMIT_LOG_DTYPE.itemsize
 
 
 def initialise(segment, config: dict, placement) -> None:

@@ -4,15 +4,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import inputs_of, outputs_of, worker_index
+from tickpipe.engine.commit import make_txn, recover
+from tickpipe.engine.engine_layout import commit_log_offset, inputs_of, outputs_of, worker_index
 from tickpipe.engine.idle import make_idle_state
-from tickpipe.engine.ring import (
-    H_MASK, H_POSITION, HANDLE_SLOTS, consumer_handle, producer_handle, ring_records,
-)
+from tickpipe.engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_records
 from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, W_INPUT_DONE_SEQ, WORKER_DTYPE
+from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, WORKER_DTYPE
 
 
 @dataclass
@@ -32,27 +31,11 @@ class WorkerContext:
     book: np.ndarray = None
     symbols: np.ndarray = None
 
+    txn: np.ndarray = None                        # the batch transaction (engine/commit.py)
+    recovered: dict = field(default_factory=dict)  # what recover() did at this start
+
     def input_handle(self, slot: int) -> np.ndarray:
         return self.inputs[slot]
-
-    def last_published(self, section: str, field_name: str) -> int:
-        """`field_name` of the last record this worker published on `section` (0 if none).
-
-        After a restart this says how far the dead predecessor got: an output
-        carries the sequence number of the input it came from.
-        """
-        handle = self.outputs[section]
-        position = int(handle[H_POSITION])
-        if position == 0:
-            return 0
-        return int(self.records[section][(position - 1) & int(handle[H_MASK])][field_name])
-
-    def resume_after(self, slot: int, output_section: str | None, backref_field: str | None) -> int:
-        """Input seq up to which a restarted worker must skip records (already applied)."""
-        done = int(self.row_words[W_INPUT_DONE_SEQ + slot])
-        if output_section is not None:
-            done = max(done, self.last_published(output_section, backref_field))
-        return done
 
 
 def build_context(segment, role: str, config: dict) -> WorkerContext:
@@ -64,13 +47,19 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
     row_words = segment.buf[row_start:row_start + WORKER_DTYPE.itemsize].view(np.uint64)
     control_offset, _ = segment.section("control")
     input_specs = inputs_of(role)
+    output_specs = outputs_of(role)
+    # Before any handle: roll an uncommitted batch back, publish and release what the
+    # last commit says, so the handles start exactly at the committed point.
+    log_offset = commit_log_offset(segment, role)
+    recovered = recover(segment, log_offset, [spec.section for spec in input_specs],
+                        [spec.section for spec in output_specs])
     inputs = np.zeros((max(len(input_specs), 1), HANDLE_SLOTS), dtype=np.int64)
     records = {}
     for spec in input_specs:
         inputs[spec.input_index] = consumer_handle(segment, spec.section)
         records[spec.section] = ring_records(segment, spec.section, spec.dtype)
     outputs = {}
-    for spec in outputs_of(role):
+    for spec in output_specs:
         outputs[spec.section] = producer_handle(segment, spec.section)
         records[spec.section] = ring_records(segment, spec.section, spec.dtype)
     doorbell = segment.base_address + row_start + DOORBELL_OFFSET
@@ -83,4 +72,7 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
         histograms=segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS)).view(np.uint64)
         .reshape(len(HOPS), -1),
         book=segment.view("book", BOOK_DTYPE), symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),
+        txn=make_txn(segment, log_offset, inputs[:len(input_specs)],
+                     [outputs[spec.section] for spec in output_specs]),
+        recovered=recovered,
     )

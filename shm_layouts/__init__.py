@@ -12,6 +12,7 @@ from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE
 from tickpipe.shm_layouts.layout_rules import describe
+from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
@@ -22,13 +23,14 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 2  # 2: each ring record publishes itself through its seq word
+LAYOUT_VERSION = 3  # 2: each ring record publishes itself; 3: commit logs
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it
 # imported. Two builds that disagree on any offset refuse to attach.
 SHM_DTYPES = {
     "segment_header": SEGMENT_HEADER_DTYPE,
+    "commit_log": COMMIT_LOG_DTYPE,
     "ring_header": RING_HEADER_DTYPE,
     "ring_directory_row": RING_DIRECTORY_DTYPE,
     "control": CONTROL_DTYPE,

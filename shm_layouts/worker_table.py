@@ -29,8 +29,8 @@ offset | size | field           | unit / value   | written by | read by         
    260 |    4 | doorbell_wake_seq | count        | producers  | worker           | the futex word
    264 |   56 | _pad_doorbell   |                |            |                  |
    320 |   16 | role_name       | ASCII          | supervisor | tools            |
-   336 |   48 | input_done_seq[6] | seq          | worker     | worker (restart) | the last input record
-       |      |                 |                |            |                  | whose effects are applied
+   336 |   48 | _reserved2      |                |            |                  | (restarts read the commit log:
+       |      |                 |                |            |                  | shm_layouts/commit_log.py)
    384 |      | (row end)       |                |            |                  |
 """
 
@@ -93,7 +93,7 @@ WORKER_DTYPE = np.dtype(
         ("doorbell_armed", np.uint32), ("doorbell_wake_seq", np.uint32),
         ("_pad_doorbell", np.uint8, (56,)),
         ("role_name", "S16"),
-        ("input_done_seq", np.uint64, (MAX_INPUTS,)),
+        ("_reserved2", np.uint64, (MAX_INPUTS,)),
     ],
     align=True,
 )
@@ -103,7 +103,7 @@ WORKER_OFFSETS = {
     "heartbeat_ns": 64, "processed": 72, "published": 80, "errors": 88, "busy_passes": 96,
     "idle_passes": 104, "sleeps": 112, "_reserved1": 120, "counters": 128,
     "doorbell_armed": 256, "doorbell_wake_seq": 260, "_pad_doorbell": 264, "role_name": 320,
-    "input_done_seq": 336,
+    "_reserved2": 336,
 }
 WORKER_ROW_SIZE = 384
 assert_layout(WORKER_DTYPE, WORKER_OFFSETS, WORKER_ROW_SIZE)
@@ -117,7 +117,6 @@ W_BUSY_PASSES = 96 // 8
 W_IDLE_PASSES = 104 // 8
 W_SLEEPS = 112 // 8
 W_COUNTERS = 128 // 8
-W_INPUT_DONE_SEQ = 336 // 8
 STATE_OFFSET = 36
 DOORBELL_OFFSET = 256
 

@@ -15,6 +15,7 @@ from tickpipe.workers.order_states import (
     CANCELLED, EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, FILLED, INVALID, NEW,
     PARTIALLY_FILLED, PENDING_NEW, REJECTED, STATE_NAMES, TRANSITIONS, next_state,
 )
+from tickpipe.engine.commit import scratch_txn, txn_commit
 from tickpipe.workers.positions import apply_fill
 from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, MATCH_FILLED, MATCH_NO_MARKET, match_ioc
 from tickpipe.workers.strategy import signal_side, update_window
@@ -27,8 +28,10 @@ BUY, SELL = 1, -1
 def fills(*trades, symbol=1):
     """Stats of 3 symbols after applying (side, qty, price) fills to `symbol`."""
     stats = np.zeros(3, dtype=SYMBOL_STATS_DTYPE)
+    txn = scratch_txn()
     for side, qty, price in trades:
-        apply_fill(stats, symbol, side, qty, price)
+        apply_fill(stats, symbol, side, qty, price, txn)
+        txn_commit(txn)
     return stats
 
 

@@ -17,13 +17,14 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns
-from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
+from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
-from tickpipe.shm_layouts.worker_table import W_COUNTERS, W_PUBLISHED, FEED_TICKS, FEED_TRADES
+from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
 from tickpipe.workers.loop_support import (
-    BATCH, account_pass, book_write, claim_at_least_one, repair_book, stop_requested,
+    BATCH, account_pass, book_write, claim_at_least_one, commit_batch, count, repair_book,
+    stop_requested,
 )
 
 # params slots
@@ -77,7 +78,7 @@ def wait_for_next_tick(idle_state, wait_ns):
 
 @njit(cache=True)
 def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control_address,
-              row_words, idle_state, max_passes):
+              row_words, idle_state, txn, max_passes):
     """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0."""
     n_symbols = params[P_SYMBOLS]
     tick = params[P_TICK]
@@ -135,11 +136,9 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
                 record.trade_qty = 0
             book_write(book, book_address, symbol, record.bid_px, record.ask_px,
                        record.bid_qty, record.ask_qty, now, seq)
-        producer_publish(out_handle, got)
+        count(txn, row_words, W_COUNTERS + FEED_TRADES, trades)
+        commit_batch(txn, out_handle, 0, 0, out_handle, 0, got, row_words, 0, FEED_TICKS)
         sent += got
-        row_words[W_PUBLISHED] += got
-        row_words[W_COUNTERS + FEED_TICKS] += got
-        row_words[W_COUNTERS + FEED_TRADES] += trades
         account_pass(row_words, idle_state, got, passes)
     return 0
 
@@ -169,7 +168,7 @@ class Agent(LoopAgent):
         c = self.context
         return feed_loop(self.out, c.records["quotes"], c.book, c.book.ctypes.data, self.mids,
                          self.rng, self.params, c.control_address, c.row_words, c.idle_state,
-                         max_passes)
+                         c.txn, max_passes)
 
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else

@@ -13,26 +13,36 @@ from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
+from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
+from tickpipe.engine.engine_layout import outputs_of
 from tickpipe.engine.ring import (
-    H_MASK, H_POSITION, consumer_available, producer_claim, producer_publish,
+    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS,
-    GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PUBLISHED,
+    GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PROCESSED, W_PUBLISHED,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, account_pass, finish_batch, stop_requested, wait_while_full,
+    BATCH, account_pass, count, stop_requested, wait_while_full,
 )
+from tickpipe.workers.positions import stats_field
 from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
     next_state,
 )
 from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, match_ioc
 
-P_REJECT_EVERY, P_SKIP_ORDERS = range(2)
+P_REJECT_EVERY = 0
 REPORTS_PER_ORDER = 2  # at most: a partial fill and the cancel of the rest
+VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
+VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
+# The commit point's output slots: this role's outputs in engine_layout's order.
+OUT_FILLS_STRATEGY, OUT_FILLS_RISK = (
+    [ring.section for ring in outputs_of("gateway")].index(name)
+    for name in ("fills_strategy", "fills_risk"))
 
 
 @njit(cache=True)
@@ -68,11 +78,15 @@ def write_report(reports, handle, offset, order, exec_type, last_qty, last_px, c
 @njit(cache=True)
 def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, strategy_reports,
                  stats, book, book_address, transitions, params, histograms, control_address,
-                 row_words, idle_state, max_passes):
-    """Orders in, reports out (to both rings); until stop_all. Returns 0."""
+                 row_words, idle_state, txn, max_passes):
+    """Orders in, reports out (to both rings); until stop_all. Returns 0.
+
+    The venue's positions and orders per symbol and every counter change through the
+    open batch `txn`; both report rings are committed with it (engine/commit.py), so
+    an order is executed once and reported once on each ring, however the gateway dies.
+    """
     orders_handle = inputs[0]
     reject_every = params[P_REJECT_EVERY]
-    skip_orders = params[P_SKIP_ORDERS]
     top = np.zeros(4, dtype=np.int64)
     match = np.zeros(2, dtype=np.int64)
     events = np.zeros(2, dtype=np.int64)
@@ -87,17 +101,22 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
             start = orders_handle[H_POSITION]
             mask = orders_handle[H_MASK]
             written = 0
-            last_seq = 0
+            committed = 0  # orders of this batch already committed and released
+            end = n
             for i in range(n):
                 order = orders[(start + i) & mask]
-                last_seq = order.seq
                 record_value(histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
                 record_value(histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
-                if order.seq <= skip_orders:
-                    continue
-                if not claim_both(risk_handle, strategy_handle, written + REPORTS_PER_ORDER,
-                                  idle_state, control_address, row_words):
-                    break
+                if not room_for_both(risk_handle, strategy_handle, written + REPORTS_PER_ORDER):
+                    # A report ring is full: commit and publish what is done, then wait.
+                    commit_reports(txn, orders_handle, i - committed, risk_handle,
+                                   strategy_handle, written, row_words)
+                    committed = i
+                    written = 0
+                    if not claim_both(risk_handle, strategy_handle, REPORTS_PER_ORDER,
+                                      idle_state, control_address, row_words):
+                        end = i  # stopping: this order and the rest stay unread
+                        break
                 symbol = order.symbol_id
                 qty = order.qty
                 state = PENDING_NEW
@@ -107,30 +126,30 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                     state = next_state(transitions, state, EV_REJECT)
                     events[0] = EXEC_REJECTED
                     n_reports = 1
-                    row_words[W_COUNTERS + GATEWAY_REJECTS] += 1
+                    count(txn, row_words, W_COUNTERS + GATEWAY_REJECTS, 1)
                 else:
                     state = next_state(transitions, state, EV_ACCEPT)
                     if match_ioc(book, book_address, symbol, order.side, qty, order.limit_px, top,
                                  match) == MATCH_BOOK_UNREADABLE:
-                        row_words[W_COUNTERS + GATEWAY_BOOK_UNREADABLE] += 1
+                        count(txn, row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
                     filled = match[0]
                     if filled == qty:
                         state = next_state(transitions, state, EV_FILL_ALL)
                         events[0] = EXEC_FILL
                         n_reports = 1
-                        row_words[W_COUNTERS + GATEWAY_FILLS] += 1
+                        count(txn, row_words, W_COUNTERS + GATEWAY_FILLS, 1)
                     else:
                         if filled > 0:
                             state = next_state(transitions, state, EV_FILL_PART)
                             events[n_reports] = EXEC_PARTIAL_FILL
                             n_reports += 1
-                            row_words[W_COUNTERS + GATEWAY_PARTIALS] += 1
+                            count(txn, row_words, W_COUNTERS + GATEWAY_PARTIALS, 1)
                         state = next_state(transitions, state, EV_CANCEL)
                         events[n_reports] = EXEC_CANCELLED
                         n_reports += 1
-                        row_words[W_COUNTERS + GATEWAY_CANCELS] += 1
+                        count(txn, row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
                 if state == INVALID:
-                    row_words[W_ERRORS] += 1
+                    count(txn, row_words, W_ERRORS, 1)
                 for k in range(n_reports):
                     kind = events[k]
                     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
@@ -143,17 +162,42 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                     write_report(strategy_reports, strategy_handle, written, order, kind, last_qty,
                                  last_px, filled, leaves, stamp)
                     written += 1
-                stats[symbol].venue_net_qty += order.side * filled
-                stats[symbol].venue_orders += 1
-            if written > 0:
-                producer_publish(risk_handle, written)
-                producer_publish(strategy_handle, written)
-                row_words[W_PUBLISHED] += written
-                row_words[W_COUNTERS + GATEWAY_REPORTS_SENT] += written
-            finish_batch(orders_handle, n, last_seq, row_words, 0, GATEWAY_ORDERS_READ)
+                if filled != 0:
+                    txn_add(txn, stats_field(stats, symbol, VENUE_NET_QTY), order.side * filled)
+                txn_add(txn, stats_field(stats, symbol, VENUE_ORDERS), 1)
+            commit_reports(txn, orders_handle, end - committed, risk_handle, strategy_handle,
+                           written, row_words)
         idle(idle_state, n, inputs)
         account_pass(row_words, idle_state, n, passes)
     return 0
+
+
+@njit(cache=True)
+def room_for_both(risk_handle, strategy_handle, need):
+    return producer_claim(risk_handle, need) >= need and \
+        producer_claim(strategy_handle, need) >= need
+
+
+@njit(cache=True)
+def commit_reports(txn, orders_handle, consumed, risk_handle, strategy_handle, written,
+                   row_words):
+    """Commit `consumed` orders executed and `written` reports on each ring, then
+    publish both and release the orders (the two rings carry the same reports)."""
+    if consumed > 0:
+        count(txn, row_words, W_PROCESSED, consumed)
+        count(txn, row_words, W_COUNTERS + GATEWAY_ORDERS_READ, consumed)
+        txn_consumed(txn, 0, orders_handle[H_POSITION] + consumed)
+    if written > 0:
+        count(txn, row_words, W_PUBLISHED, written)
+        count(txn, row_words, W_COUNTERS + GATEWAY_REPORTS_SENT, written)
+        txn_produced(txn, OUT_FILLS_STRATEGY, strategy_handle[H_POSITION] + written)
+        txn_produced(txn, OUT_FILLS_RISK, risk_handle[H_POSITION] + written)
+    txn_commit(txn)
+    if written > 0:
+        producer_publish(risk_handle, written)
+        producer_publish(strategy_handle, written)
+    if consumed > 0:
+        consumer_release(orders_handle, consumed)
 
 
 class Agent(LoopAgent):
@@ -161,32 +205,7 @@ class Agent(LoopAgent):
 
     def __init__(self, context):
         super().__init__(context)
-        self._realign_report_rings()
-        skip = max(context.resume_after(0, "fills_risk", "order_seq"),
-                   context.resume_after(0, "fills_strategy", "order_seq"))
-        self.params = np.array([context.config["gateway"]["reject_every"], skip], dtype=np.int64)
-
-    def _realign_report_rings(self):
-        """After a crash between the two publishes, copy what one ring got to the other,
-        so both again carry the same reports (report k of one = report k of the other)."""
-        c = self.context
-        ahead, behind = "fills_risk", "fills_strategy"
-        if c.outputs[behind][H_POSITION] > c.outputs[ahead][H_POSITION]:
-            ahead, behind = behind, ahead
-        missing = int(c.outputs[ahead][H_POSITION] - c.outputs[behind][H_POSITION])
-        if missing == 0:
-            return
-        handle = c.outputs[behind]
-        if producer_claim(handle, missing) < missing:
-            raise RuntimeError(f"cannot realign report rings: {behind} has no room for {missing}")
-        mask = int(handle[H_MASK])
-        source, target = c.records[ahead].view(np.uint64), c.records[behind].view(np.uint64)
-        words = source.shape[0] // len(c.records[ahead])
-        for k in range(missing):
-            slot = (int(handle[H_POSITION]) + k) & mask
-            # every word but seq (the first), which publish stores
-            target[slot * words + 1:(slot + 1) * words] = source[slot * words + 1:(slot + 1) * words]
-        producer_publish(handle, missing)
+        self.params = np.array([context.config["gateway"]["reject_every"]], dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
@@ -194,5 +213,5 @@ class Agent(LoopAgent):
                             c.records["fills_risk"], c.outputs["fills_strategy"],
                             c.records["fills_strategy"], c.symbols, c.book, c.book.ctypes.data,
                             TRANSITIONS, self.params, c.histograms, c.control_address,
-                            c.row_words, c.idle_state, max_passes)
+                            c.row_words, c.idle_state, c.txn, max_passes)
 

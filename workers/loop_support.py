@@ -1,4 +1,5 @@
-"""Jitted pieces every worker loop shares: stop flags, heartbeat, backpressure, the book.
+"""Jitted pieces every worker loop shares: stop flags, heartbeat, backpressure, the book,
+and the end of a batch (commit, publish, release: engine/commit.py).
 
 All return codes or values; none raises.
 """
@@ -10,13 +11,14 @@ from tickpipe.engine.atomics import (
     cpu_pause, fence_release, fence_seqcst, lib, load_acquire_u32, load_acquire_u64, monotonic_ns,
     sched_yield, store_release_u64,
 )
+from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
 from tickpipe.engine.idle import I_SLEEPS, pause_while_full
-from tickpipe.engine.ring import consumer_release, producer_claim, producer_publish
+from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
+from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.book import BOOK_ROW_SIZE
 from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
 from tickpipe.shm_layouts.worker_table import (
-    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_INPUT_DONE_SEQ, W_PROCESSED,
-    W_PUBLISHED, W_SLEEPS,
+    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED, W_PUBLISHED, W_SLEEPS,
 )
 
 BATCH = 256  # records per read/claim: bounds the latency one batch adds
@@ -143,31 +145,38 @@ def book_read(book, book_address, symbol, out):
     return BOOK_UNREADABLE
 
 
+# ---- the batch's end: commit, then publish, then release (engine/commit.py) ----------
+
+# Undo entries a record may need at most (risk's fill: four position fields, an open
+# quantity and a book counter; the gateway's order: venue fields and three counters).
+MAX_UNDO_WORDS_PER_RECORD = 8
+assert BATCH * MAX_UNDO_WORDS_PER_RECORD + 64 <= UNDO_CAPACITY  # a whole batch fits the log
+
+
 @njit(cache=True)
-def publish_counted(out_handle, written, row_words, counter_slot):
-    """Publish `written` records (one index store) and count them in the worker's row."""
+def count(txn, row_words, word, delta):
+    """Add `delta` to word `word` of this worker's row, with the open batch: a counter
+    is committed with the effects it counts, or not at all."""
+    if delta != 0:
+        txn_add(txn, row_words.ctypes.data + word * 8, delta)
+
+
+@njit(cache=True)
+def commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
+                 in_counter, out_counter):
+    """End a batch: `consumed` records read from input `in_slot`, `written` records
+    made for output `out_slot` (either may be 0; out_slot < 0: no output). Counts
+    them, commits, then publishes the outputs and releases the inputs."""
+    if consumed > 0:
+        count(txn, row_words, W_PROCESSED, consumed)
+        count(txn, row_words, W_COUNTERS + in_counter, consumed)
+        txn_consumed(txn, in_slot, in_handle[H_POSITION] + consumed)
+    if written > 0:
+        count(txn, row_words, W_PUBLISHED, written)
+        count(txn, row_words, W_COUNTERS + out_counter, written)
+        txn_produced(txn, out_slot, out_handle[H_POSITION] + written)
+    txn_commit(txn)
     if written > 0:
         producer_publish(out_handle, written)
-        row_words[W_PUBLISHED] += written
-        row_words[W_COUNTERS + counter_slot] += written
-
-
-@njit(cache=True)
-def flush_and_claim(out_handle, written, wanted, row_words, counter_slot, idle_state,
-                    control_address):
-    """Publish what is written so far, then claim room for up to `wanted` more.
-
-    Returns the room claimed; 0 only when stopping.
-    """
-    publish_counted(out_handle, written, row_words, counter_slot)
-    return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)
-
-
-@njit(cache=True)
-def finish_batch(handle, count, last_seq, row_words, input_slot, counter_slot):
-    """End a consumed batch: count it, record the last input seq whose effects are
-    applied (a restarted worker skips up to it), then release the slots."""
-    row_words[W_PROCESSED] += count
-    row_words[W_COUNTERS + counter_slot] += count
-    row_words[W_INPUT_DONE_SEQ + input_slot] = last_seq
-    consumer_release(handle, count)
+    if consumed > 0:
+        consumer_release(in_handle, consumed)

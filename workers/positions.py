@@ -1,26 +1,49 @@
-"""Position and realised P&L from fills, average-cost method (jitted, in the risk worker)."""
+"""Position and realised P&L from fills, average-cost method (jitted, in the risk worker).
+
+Every change goes through the worker's open batch (engine/commit.py), so a fill is
+applied exactly once however the worker dies.
+"""
 
 from numba import njit
 
+from tickpipe.engine.commit import txn_set
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS
+
+ROW_SIZE = SYMBOL_STATS_DTYPE.itemsize
+POSITION = SYMBOL_STATS_OFFSETS["position"]
+AVG_COST_PX = SYMBOL_STATS_OFFSETS["avg_cost_px"]
+REALISED_PNL = SYMBOL_STATS_OFFSETS["realised_pnl"]
+FILLED_QTY = SYMBOL_STATS_OFFSETS["filled_qty"]
+
 
 @njit(cache=True)
-def apply_fill(stats, symbol, side, qty, price):
+def stats_field(stats, symbol, offset):
+    """Address of one int64 field of stats[symbol]."""
+    return stats.ctypes.data + symbol * ROW_SIZE + offset
+
+
+@njit(cache=True)
+def apply_fill(stats, symbol, side, qty, price, txn):
     """Apply a fill of `qty` lots at `price` on `side` (+1/-1) to stats[symbol]."""
     row = stats[symbol]
     position = row.position
+    avg_cost = row.avg_cost_px
+    realised = row.realised_pnl
     signed = side * qty
+    new_position = position + signed
     if position == 0 or (position > 0) == (side > 0):
         # Opening or adding: new average cost.
         total = abs(position) + qty
-        row.avg_cost_px = (row.avg_cost_px * abs(position) + price * qty) // total
-        row.position = position + signed
+        avg_cost = (avg_cost * abs(position) + price * qty) // total
     else:
         closing = min(qty, abs(position))
         direction = 1 if position > 0 else -1
-        row.realised_pnl += closing * (price - row.avg_cost_px) * direction
-        row.position = position + signed
-        if row.position == 0:
-            row.avg_cost_px = 0
-        elif (row.position > 0) != (position > 0):
-            row.avg_cost_px = price  # flipped: the rest opened at this price
-    row.filled_qty += qty
+        realised += closing * (price - avg_cost) * direction
+        if new_position == 0:
+            avg_cost = 0
+        elif (new_position > 0) != (position > 0):
+            avg_cost = price  # flipped: the rest opened at this price
+    txn_set(txn, stats_field(stats, symbol, POSITION), new_position)
+    txn_set(txn, stats_field(stats, symbol, AVG_COST_PX), avg_cost)
+    txn_set(txn, stats_field(stats, symbol, REALISED_PNL), realised)
+    txn_set(txn, stats_field(stats, symbol, FILLED_QTY), row.filled_qty + qty)

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
+from tickpipe.engine.commit import txn_add
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
@@ -17,33 +18,39 @@ from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE,
-    W_COUNTERS, W_INPUT_DONE_SEQ,
+    W_COUNTERS,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, finish_batch, flush_and_claim,
-    publish_counted, stop_requested,
+    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, claim_at_least_one, commit_batch,
+    count, stop_requested,
 )
-from tickpipe.workers.positions import apply_fill
+from tickpipe.workers.positions import apply_fill, stats_field
+
+OPEN_BUY_QTY = SYMBOL_STATS_OFFSETS["open_buy_qty"]
+OPEN_SELL_QTY = SYMBOL_STATS_OFFSETS["open_sell_qty"]
+ORDERS_SENT = SYMBOL_STATS_OFFSETS["orders_sent"]
 from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
-P_MAX_QTY, P_MAX_NOTIONAL, P_BAND_BPS, P_MAX_POSITION, P_SKIP_INTENTS, P_SKIP_FILLS, \
-    P_SENT_COUNT = range(7)
+P_MAX_QTY, P_MAX_NOTIONAL, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(5)
 
 
 @njit(cache=True)
 def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_address, send_times,
-              params, histograms, control_address, row_words, idle_state, max_passes):
-    """Intents in, orders out, fills in; until stop_all. Returns 0."""
+              params, histograms, control_address, row_words, idle_state, txn, max_passes):
+    """Intents in, orders out, fills in; until stop_all. Returns 0.
+
+    Every change to shared state (positions, open quantities, counters) goes through
+    the open batch `txn`, which commits with the batch's progress (engine/commit.py).
+    """
     intents_handle = inputs[0]
     fills_handle = inputs[1]
     max_qty = params[P_MAX_QTY]
     max_notional = params[P_MAX_NOTIONAL]
     band_bps = params[P_BAND_BPS]
     max_position = params[P_MAX_POSITION]
-    skip_intents = params[P_SKIP_INTENTS]
-    skip_fills = params[P_SKIP_FILLS]
     out_mask = out_handle[H_MASK]
     top = np.zeros(4, dtype=np.int64)
     passes = 0
@@ -58,26 +65,19 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
             now = monotonic_ns()
             start = fills_handle[H_POSITION]
             mask = fills_handle[H_MASK]
-            last_seq = 0
             for i in range(m):
                 report = fills[(start + i) & mask]
-                last_seq = report.seq
                 record_value(histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
-                if report.seq <= skip_fills:
-                    continue
                 symbol = report.symbol_id
                 kind = report.exec_type
                 if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-                    apply_fill(stats, symbol, report.side, report.last_qty, report.last_px)
+                    apply_fill(stats, symbol, report.side, report.last_qty, report.last_px, txn)
                 # Every report takes its lots off the open quantity: fills and cancels alike.
                 if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL or kind == EXEC_CANCELLED \
                         or kind == EXEC_REJECTED:
-                    if report.side > 0:
-                        stats[symbol].open_buy_qty -= report.last_qty
-                    else:
-                        stats[symbol].open_sell_qty -= report.last_qty
-                row_words[W_INPUT_DONE_SEQ + 1] = report.seq
-            finish_batch(fills_handle, m, last_seq, row_words, 1, RISK_FILLS_READ)
+                    side_field = OPEN_BUY_QTY if report.side > 0 else OPEN_SELL_QTY
+                    txn_add(txn, stats_field(stats, symbol, side_field), -report.last_qty)
+            commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words, RISK_FILLS_READ, 0)
             work += m
         n = consumer_available(intents_handle, BATCH)
         if n > 0:
@@ -87,33 +87,38 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
             mask = intents_handle[H_MASK]
             written = 0
             room = 0
-            last_seq = 0
+            committed = 0   # intents of this batch already committed and released
+            end = n
             for i in range(n):
                 intent = intents[(start + i) & mask]
-                last_seq = intent.seq
                 record_value(histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
-                if intent.seq <= skip_intents:
-                    continue
                 symbol = intent.symbol_id
                 mid = 0
                 read = book_read(book, book_address, symbol, top)
                 if read == BOOK_OK:
                     mid = (top[0] + top[1]) // 2
                 elif read == BOOK_UNREADABLE:
-                    row_words[W_COUNTERS + RISK_BOOK_UNREADABLE] += 1  # checked as no market
+                    count(txn, row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)  # as no market
                 row = stats[symbol]
                 reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                                      row.position, row.open_buy_qty, row.open_sell_qty, now,
                                      send_times, params[P_SENT_COUNT], max_qty, max_notional,
                                      band_bps, max_position)
                 if reason != NO_REJECT:
-                    row_words[W_COUNTERS + RISK_REJECT_BASE + reason] += 1
+                    count(txn, row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
                     continue
                 if written == room:
-                    room = flush_and_claim(out_handle, written, n - i, row_words,
-                                           RISK_ORDERS_SENT, idle_state, control_address)
-                    written = 0
+                    if written > 0:
+                        # The orders claimed are written: commit what this batch did so far
+                        # and publish it (the gateway can drain), then wait for room.
+                        commit_batch(txn, intents_handle, 0, i - committed, out_handle, 0,
+                                     written, row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT)
+                        committed = i
+                        written = 0
+                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address,
+                                              row_words)
                     if room == 0:
+                        end = i  # stopping: this intent and the rest stay unread
                         break
                 out_position = out_handle[H_POSITION] + written
                 order = orders[out_position & out_mask]
@@ -127,16 +132,14 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                 order.order_id = out_position + 1
                 order._reserved = 0
                 order.publish_ns = monotonic_ns()
-                if intent.side > 0:
-                    row.open_buy_qty += intent.qty
-                else:
-                    row.open_sell_qty += intent.qty
-                row.orders_sent += 1
+                side_field = OPEN_BUY_QTY if intent.side > 0 else OPEN_SELL_QTY
+                txn_add(txn, stats_field(stats, symbol, side_field), intent.qty)
+                txn_add(txn, stats_field(stats, symbol, ORDERS_SENT), 1)
                 send_times[params[P_SENT_COUNT] % send_times.shape[0]] = now
                 params[P_SENT_COUNT] += 1
                 written += 1
-            publish_counted(out_handle, written, row_words, RISK_ORDERS_SENT)
-            finish_batch(intents_handle, n, last_seq, row_words, 0, RISK_INTENTS_READ)
+            commit_batch(txn, intents_handle, 0, end - committed, out_handle, 0, written,
+                         row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT)
             work += n
         idle(idle_state, work, inputs)
         account_pass(row_words, idle_state, work, passes)
@@ -150,8 +153,7 @@ class Agent(LoopAgent):
         super().__init__(context)
         cfg = context.config["risk"]
         self.params = np.array([cfg["max_order_qty"], cfg["max_notional"], cfg["price_band_bps"],
-                                cfg["max_position"], context.resume_after(0, "orders", "intent_seq"),
-                                context.resume_after(1, None, None), 0], dtype=np.int64)
+                                cfg["max_position"], 0], dtype=np.int64)
         self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
 
     def loop(self, max_passes):
@@ -159,5 +161,5 @@ class Agent(LoopAgent):
         return risk_loop(c.inputs, c.records["intents"], c.records["fills_risk"],
                          c.outputs["orders"], c.records["orders"], c.symbols, c.book,
                          c.book.ctypes.data, self.send_times, self.params, c.histograms,
-                         c.control_address, c.row_words, c.idle_state, max_passes)
+                         c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
 

@@ -25,13 +25,13 @@ from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, account_pass, finish_batch, flush_and_claim, publish_counted, stop_requested,
+    BATCH, account_pass, claim_at_least_one, commit_batch, stop_requested,
 )
 
 PENDING_TIMEOUT_NS = 1_000_000
 
 # params slots
-P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX, P_SKIP_QUOTES, P_SKIP_FILLS = range(6)
+P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX = range(4)
 F_ENTRY_Z = 0
 
 
@@ -71,7 +71,7 @@ def signal_side(value, total, total_sq, size, entry_z, position, max_position):
 @njit(cache=True)
 def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cursor, sums, sumsq,
                   position, pending_since, params, fparams, histograms, control_address,
-                  row_words, idle_state, max_passes):
+                  row_words, idle_state, txn, max_passes):
     """Quotes in, intents out, fills in; until stop_all. Returns 0."""
     quotes_handle = inputs[0]
     fills_handle = inputs[1]
@@ -79,8 +79,6 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
     order_qty = params[P_ORDER_QTY]
     max_position = params[P_MAX_POSITION]
     start_px = params[P_START_PX]
-    skip_quotes = params[P_SKIP_QUOTES]
-    skip_fills = params[P_SKIP_FILLS]
     entry_z = fparams[F_ENTRY_Z]
     out_mask = out_handle[H_MASK]
     passes = 0
@@ -96,12 +94,12 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
             mask = quotes_handle[H_MASK]
             written = 0
             room = 0
-            last_seq = 0
+            committed = 0  # quotes of this batch already committed and released
+            end = n
             for i in range(n):
                 tick = quotes[(start + i) & mask]
-                last_seq = tick.seq
                 record_value(histograms[HOP_FEED_TO_STRATEGY], now - tick.publish_ns)
-                if tick.seq <= skip_quotes or tick.kind != MD_KIND_QUOTE:
+                if tick.kind != MD_KIND_QUOTE:
                     continue
                 symbol = tick.symbol_id
                 mid = (tick.bid_px + tick.ask_px) // 2
@@ -115,10 +113,15 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 if side == 0:
                     continue
                 if written == room:
-                    room = flush_and_claim(out_handle, written, n - i, row_words,
-                                           STRATEGY_INTENTS, idle_state, control_address)
-                    written = 0
+                    if written > 0:
+                        commit_batch(txn, quotes_handle, 0, i - committed, out_handle, 0,
+                                     written, row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
+                        committed = i
+                        written = 0
+                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address,
+                                              row_words)
                     if room == 0:
+                        end = i  # stopping: this quote and the rest stay unread
                         break
                 out_position = out_handle[H_POSITION] + written
                 intent = intents[out_position & out_mask]
@@ -134,28 +137,25 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 intent.publish_ns = monotonic_ns()
                 pending_since[symbol] = now
                 written += 1
-            publish_counted(out_handle, written, row_words, STRATEGY_INTENTS)
-            finish_batch(quotes_handle, n, last_seq, row_words, 0, STRATEGY_MD_READ)
+            commit_batch(txn, quotes_handle, 0, end - committed, out_handle, 0, written,
+                         row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
             work += n
         m = consumer_available(fills_handle, BATCH)
         if m > 0:
             now = monotonic_ns()
             start = fills_handle[H_POSITION]
             mask = fills_handle[H_MASK]
-            last_seq = 0
             for i in range(m):
                 report = fills[(start + i) & mask]
-                last_seq = report.seq
                 record_value(histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
-                if report.seq <= skip_fills:
-                    continue
                 symbol = report.symbol_id
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_PARTIAL_FILL:
                     position[symbol] += report.side * report.last_qty
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
                         or report.exec_type == EXEC_REJECTED:
                     pending_since[symbol] = 0
-            finish_batch(fills_handle, m, last_seq, row_words, 1, STRATEGY_FILLS_READ)
+            commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words,
+                         STRATEGY_FILLS_READ, 0)
             work += m
         idle(idle_state, work, inputs)
         account_pass(row_words, idle_state, work, passes)
@@ -169,11 +169,8 @@ class Agent(LoopAgent):
         super().__init__(context)
         cfg = context.config["strategy"]
         n = context.config["feed"]["symbols"]
-        skip_quotes = context.resume_after(0, "intents", "md_seq")
-        skip_fills = context.resume_after(1, None, None)
         self.params = np.array([cfg["window"], cfg["order_qty"], cfg["max_position"],
-                                context.config["feed"]["start_px"], skip_quotes, skip_fills],
-                               dtype=np.int64)
+                                context.config["feed"]["start_px"]], dtype=np.int64)
         self.fparams = np.array([cfg["entry_z"]], dtype=np.float64)
         self.window = np.zeros((n, cfg["window"]), dtype=np.float64)
         self.filled = np.zeros(n, dtype=np.int64)
@@ -190,5 +187,5 @@ class Agent(LoopAgent):
                              c.outputs["intents"], c.records["intents"], self.window, self.filled,
                              self.cursor, self.sums, self.sumsq, self.position, self.pending_since,
                              self.params, self.fparams, c.histograms, c.control_address,
-                             c.row_words, c.idle_state, max_passes)
+                             c.row_words, c.idle_state, c.txn, max_passes)
 
