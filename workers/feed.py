@@ -12,11 +12,13 @@ it (no coordinated omission). Flat out (rate 0) nothing is scheduled and a
 tick is due when it is made.
 """
 
+import ctypes
+
 import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns
+from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
 from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
@@ -64,16 +66,26 @@ def tick_time_ns(count, rate):
     return whole * NS_PER_S + rest * NS_PER_S // rate
 
 
+# A futex sleep wakes this late or later (the kernel's timer slack, a VM's timer exit):
+# sleep until this long before the tick is due, and hand the core round until then.
+PACING_WAKE_EARLY_NS = 60_000
+TIMER_SLACK_NS = 1  # prctl(PR_SET_TIMERSLACK): the default 50 us is added to every sleep
+
+
 @njit(cache=True)
 def wait_for_next_tick(idle_state, wait_ns):
-    """Rate pacing: spinners pause; others sleep on their doorbell until the tick is due
-    (the supervisor rings it to stop them early), at most MAX_PACING_SLEEP_NS at a
-    time. Each sleep counts as one, so account_pass stamps the heartbeat after it: a
-    feed at 1 tick/s sleeps most of the time and is alive all the same."""
+    """Rate pacing: spinners pause; others sleep on their doorbell until shortly before
+    the tick is due (the supervisor rings it to stop them early), at most
+    MAX_PACING_SLEEP_NS at a time, and yield for the rest: each tick is stamped with
+    the time it was due, so a late wake-up shows as latency. Each sleep counts as one,
+    so account_pass stamps the heartbeat after it: a feed at 1 tick/s sleeps most of
+    the time and is alive all the same."""
     if idle_state[I_STRATEGY] == WAIT_SPIN or wait_ns < 2_000:
         cpu_pause()
+    elif wait_ns <= PACING_WAKE_EARLY_NS:
+        sched_yield()
     else:
-        sleep_for(idle_state, min(wait_ns, MAX_PACING_SLEEP_NS))
+        sleep_for(idle_state, min(wait_ns - PACING_WAKE_EARLY_NS, MAX_PACING_SLEEP_NS))
 
 
 @njit(cache=True)
@@ -143,6 +155,19 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
     return 0
 
 
+def set_timer_slack(slack_ns: int) -> int:
+    """prctl(PR_SET_TIMERSLACK) for this process: how much later than asked a timed
+    sleep may end. Returns 0 or errno (a feed that cannot set it runs, just later)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(slack_ns), zero, zero, zero) != 0:
+        return ctypes.get_errno()
+    return 0
+
+
+PR_SET_TIMERSLACK = 29  # <linux/prctl.h>
+
+
 class Agent(LoopAgent):
     """The feed process: owns the quotes ring's producer side and the book."""
 
@@ -155,6 +180,7 @@ class Agent(LoopAgent):
                                 feed["trade_every"], engine["rate"]], dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
                             dtype=np.uint64)
+        set_timer_slack(TIMER_SLACK_NS)
         # A feed killed between its two version stores left a row odd: finish that
         # write first, or every later one would leave the row odd (parity inverted).
         book = context.book
