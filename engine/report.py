@@ -125,7 +125,7 @@ def status_line(elapsed: float, previous: dict, current: dict, dt: float,
     latency = (f"t2t p50 {_us(t2t['p50'])} p99 {_us(t2t['p99'])}" if t2t["count"]
                else "t2t -")
     return (f"[{elapsed:6.1f}s] ticks/s {ticks_rate:>10,.0f}  orders/s {orders_rate:>8,.0f}  "
-            f"{latency}  lost-in-flight {current['lost']:,}")
+            f"{latency}  in-flight {current['lost']:,}")  # records between head and tail now
 
 
 def _us(ns) -> str:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 LATENCY_KEYS = {"p50", "p90", "p99", "p999", "max"}
 STATUS_LINE = re.compile(r"^\[\s*(\d+\.\d)s\] ticks/s +[\d,]+  orders/s +[\d,]+  "
-                         r"t2t (-|p50 \S+ p99 \S+)  lost-in-flight [\d,]+$")
+                         r"t2t (-|p50 \S+ p99 \S+)  in-flight [\d,]+$")
 
 
 @pytest.fixture(scope="module")
