@@ -114,6 +114,10 @@ def run_worker(args) -> int:
         if not agent.wait_for_start():
             set_state(context, WORKER_STOPPED)
             return 0
+        # Fresh heartbeat first: the one of READY may be as old as the slowest worker's
+        # warm-up, and the supervisor watches heartbeats from RUNNING on (a feed was
+        # killed for a "16.7 s" silence the moment it started).
+        context.row_words[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
         set_state(context, WORKER_RUNNING)
         status = agent.run()
         agent.close()

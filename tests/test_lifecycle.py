@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from fake_workers import FakeProc
+
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.config import load_config
 from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
@@ -88,25 +90,6 @@ def test_fire_when_a_run_ends_by_time_then_history_and_callback_see_every_step()
 
 
 # ---- the supervisor's restart policy, with fake worker processes -----------------
-
-class FakeProc:
-    """What the supervisor uses of a Popen: a pid, poll(), kill(), wait()."""
-    next_pid = 4_000_000
-
-    def __init__(self):
-        FakeProc.next_pid += 1
-        self.pid = FakeProc.next_pid
-        self.returncode = None
-
-    def poll(self):
-        return self.returncode
-
-    def kill(self):
-        self.returncode = -9
-
-    def wait(self, timeout=None):
-        return self.returncode
-
 
 @pytest.fixture
 def supervisor(segments):

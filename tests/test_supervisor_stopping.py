@@ -8,6 +8,8 @@ the ring headers' head and tail.
 import json
 
 import pytest
+
+from fake_workers import FakeProc
 from click.testing import CliRunner
 
 from tickpipe.cli.run_cmd import run as run_command
@@ -24,25 +26,6 @@ from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAIN_TIMED
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STOPPED
 
 CAPACITY = 64
-
-
-class FakeProc:
-    """What the supervisor uses of a Popen: a pid, poll(), kill(), wait()."""
-    next_pid = 4_100_000
-
-    def __init__(self):
-        FakeProc.next_pid += 1
-        self.pid = FakeProc.next_pid
-        self.returncode = None
-
-    def poll(self):
-        return self.returncode
-
-    def kill(self):
-        self.returncode = -9
-
-    def wait(self, timeout=None):
-        return self.returncode
 
 
 @pytest.fixture

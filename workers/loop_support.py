@@ -180,3 +180,15 @@ def commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, writte
         producer_publish(out_handle, written)
     if consumed > 0:
         consumer_release(in_handle, consumed)
+
+
+@njit(cache=True)
+def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, wanted,
+                     row_words, in_counter, out_counter, idle_state, control_address):
+    """The room claimed on the output ring is used up mid-batch: commit and publish what
+    is done (`written` > 0; the consumer can then drain), then wait for room for up to
+    `wanted` more. Returns the room; 0 only when stopping."""
+    if written > 0:
+        commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
+                     in_counter, out_counter)
+    return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)

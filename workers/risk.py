@@ -24,7 +24,7 @@ from tickpipe.shm_layouts.worker_table import (
     W_COUNTERS,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, claim_at_least_one, commit_batch,
+    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, commit_and_claim, commit_batch,
     count, stop_requested,
 )
 from tickpipe.workers.positions import apply_fill, stats_field
@@ -108,15 +108,11 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                     count(txn, row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
                     continue
                 if written == room:
-                    if written > 0:
-                        # The orders claimed are written: commit what this batch did so far
-                        # and publish it (the gateway can drain), then wait for room.
-                        commit_batch(txn, intents_handle, 0, i - committed, out_handle, 0,
-                                     written, row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT)
-                        committed = i
-                        written = 0
-                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address,
-                                              row_words)
+                    room = commit_and_claim(txn, intents_handle, 0, i - committed, out_handle, 0,
+                                            written, n - i, row_words, RISK_INTENTS_READ,
+                                            RISK_ORDERS_SENT, idle_state, control_address)
+                    committed = i if written > 0 else committed
+                    written = 0
                     if room == 0:
                         end = i  # stopping: this intent and the rest stay unread
                         break

@@ -25,7 +25,7 @@ from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 from tickpipe.workers.loop_support import (
-    BATCH, account_pass, claim_at_least_one, commit_batch, stop_requested,
+    BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
 )
 
 PENDING_TIMEOUT_NS = 1_000_000
@@ -113,13 +113,11 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 if side == 0:
                     continue
                 if written == room:
-                    if written > 0:
-                        commit_batch(txn, quotes_handle, 0, i - committed, out_handle, 0,
-                                     written, row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
-                        committed = i
-                        written = 0
-                    room = claim_at_least_one(out_handle, n - i, idle_state, control_address,
-                                              row_words)
+                    room = commit_and_claim(txn, quotes_handle, 0, i - committed, out_handle, 0,
+                                            written, n - i, row_words, STRATEGY_MD_READ,
+                                            STRATEGY_INTENTS, idle_state, control_address)
+                    committed = i if written > 0 else committed
+                    written = 0
                     if room == 0:
                         end = i  # stopping: this quote and the rest stay unread
                         break
