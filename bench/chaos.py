@@ -212,6 +212,9 @@ def reconcile(data: dict) -> list[dict]:
         if "venue_net_qty" in p:
             check(f"symbol {symbol}: risk position = venue position", p["venue_net_qty"],
                   p["position"])
+        if "strategy_position" in p:
+            check(f"symbol {symbol}: strategy position = venue position", p["venue_net_qty"],
+                  p["strategy_position"])
         for side in ("open_buy_qty", "open_sell_qty"):
             if side in p:
                 check(f"symbol {symbol}: {side} after the drain", 0, p[side])

@@ -89,7 +89,8 @@ def worker_rows(segment, placement=None) -> list[dict]:
 def positions(segment) -> dict:
     stats = segment.view("symbols", SYMBOL_STATS_DTYPE)
     return {str(symbol): {"position": int(row["position"]), "realised_pnl": int(row["realised_pnl"]),
-                          "venue_net_qty": int(row["venue_net_qty"])}
+                          "venue_net_qty": int(row["venue_net_qty"]),
+                          "strategy_position": int(row["strategy_position"])}
             for symbol, row in enumerate(stats)}
 
 

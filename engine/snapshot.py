@@ -377,7 +377,8 @@ def _risk(control, rows: dict, symbols: np.ndarray) -> dict:
     risk = rows["risk"]["counters"] if "risk" in rows else None
     gateway = rows["gateway"]["counters"] if "gateway" in rows else None
     # Per symbol at each stage, what an outside reconciliation needs (bench chaos):
-    # risk's position and open quantities, and the venue's net position and orders.
+    # risk's position and open quantities, the venue's net position and orders, and
+    # the position the strategy keeps from its own copy of the reports.
     positions = {str(index): {"position": int(row["position"]),
                               "realised_pnl": int(row["realised_pnl"]),
                               "avg_cost_px": int(row["avg_cost_px"]),
@@ -386,7 +387,8 @@ def _risk(control, rows: dict, symbols: np.ndarray) -> dict:
                               "open_buy_qty": int(row["open_buy_qty"]),
                               "open_sell_qty": int(row["open_sell_qty"]),
                               "venue_net_qty": int(row["venue_net_qty"]),
-                              "venue_orders": int(row["venue_orders"])}
+                              "venue_orders": int(row["venue_orders"]),
+                              "strategy_position": int(row["strategy_position"])}
                  for index, row in enumerate(symbols)}
     return {
         "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),

@@ -77,4 +77,4 @@ def assert_reconciles(report: dict) -> None:
     assert report["intents"] == report["orders_sent"] + sum(report["rejected"].values())
     assert report["orders_at_venue"] == report["orders_sent"]
     for symbol, row in report["positions"].items():
-        assert row["position"] == row["venue_net_qty"], (symbol, row)
+        assert row["position"] == row["venue_net_qty"] == row["strategy_position"], (symbol, row)

@@ -24,9 +24,11 @@ def consistent_view() -> dict:
         ],
         "risk": {"rejects": {"halted": 4, "rate_limit": 6},
                  "positions": {"0": {"position": 10, "venue_net_qty": 10, "orders_sent": 30,
-                                     "venue_orders": 30, "open_buy_qty": 0, "open_sell_qty": 0},
+                                     "venue_orders": 30, "open_buy_qty": 0, "open_sell_qty": 0,
+                                     "strategy_position": 10},
                                "1": {"position": -5, "venue_net_qty": -5, "orders_sent": 20,
-                                     "venue_orders": 20, "open_buy_qty": 0, "open_sell_qty": 0}}},
+                                     "venue_orders": 20, "open_buy_qty": 0, "open_sell_qty": 0,
+                                     "strategy_position": -5}}},
     }
 
 
@@ -37,7 +39,7 @@ def failing(rows) -> list[str]:
 def test_reconcile_when_every_count_agrees_then_every_check_passes():
     rows = reconcile(consistent_view())
     assert rows and not failing(rows)
-    assert len(rows) == 5 + 8 + 2 + 2 * 3  # rings, counters, per-symbol sums, per symbol
+    assert len(rows) == 5 + 8 + 2 + 2 * 4  # rings, counters, per-symbol sums, per symbol
 
 
 @pytest.mark.parametrize("plant, expected", [
@@ -52,6 +54,8 @@ def test_reconcile_when_every_count_agrees_then_every_check_passes():
     (lambda v: v["risk"]["positions"]["0"].update(venue_net_qty=20),
      "symbol 0: risk position = venue position"),
     (lambda v: v["rings"][1].update(tail=59), "intents: every record consumed (tail = head)"),
+    (lambda v: v["risk"]["positions"]["1"].update(strategy_position=5),
+     "symbol 1: strategy position = venue position"),
     (lambda v: v["risk"]["rejects"].update(halted=5), "risk: intents = orders + rejects"),
 ])
 def test_reconcile_when_one_count_is_off_then_that_check_fails_with_both_values(plant, expected):

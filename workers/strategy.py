@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
@@ -21,14 +22,18 @@ from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FI
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 from tickpipe.workers.loop_support import (
     BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
 )
+from tickpipe.workers.positions import stats_field
 
 PENDING_TIMEOUT_NS = 1_000_000
+STRATEGY_POSITION = SYMBOL_STATS_OFFSETS["strategy_position"]
+PENDING_SINCE_NS = SYMBOL_STATS_OFFSETS["pending_since_ns"]
 
 # params slots
 P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX = range(4)
@@ -70,7 +75,7 @@ def signal_side(value, total, total_sq, size, entry_z, position, max_position):
 
 @njit(cache=True)
 def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cursor, sums, sumsq,
-                  position, pending_since, params, fparams, histograms, control_address,
+                  stats, params, fparams, histograms, control_address,
                   row_words, idle_state, txn, max_passes):
     """Quotes in, intents out, fills in; until stop_all. Returns 0."""
     quotes_handle = inputs[0]
@@ -106,10 +111,11 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 value = float(mid - start_px)
                 if update_window(window, filled, cursor, sums, sumsq, symbol, value) < size:
                     continue
-                if pending_since[symbol] != 0 and now - pending_since[symbol] < PENDING_TIMEOUT_NS:
+                pending_since = stats[symbol].pending_since_ns
+                if pending_since != 0 and now - pending_since < PENDING_TIMEOUT_NS:
                     continue
                 side = signal_side(value, sums[symbol], sumsq[symbol], size, entry_z,
-                                   position[symbol], max_position)
+                                   stats[symbol].strategy_position, max_position)
                 if side == 0:
                     continue
                 if written == room:
@@ -133,7 +139,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 intent.ref_mid_px = mid
                 intent._reserved = 0
                 intent.publish_ns = monotonic_ns()
-                pending_since[symbol] = now
+                txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), now)
                 written += 1
             commit_batch(txn, quotes_handle, 0, end - committed, out_handle, 0, written,
                          row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
@@ -148,10 +154,11 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 record_value(histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
                 symbol = report.symbol_id
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_PARTIAL_FILL:
-                    position[symbol] += report.side * report.last_qty
+                    txn_add(txn, stats_field(stats, symbol, STRATEGY_POSITION),
+                            report.side * report.last_qty)
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
                         or report.exec_type == EXEC_REJECTED:
-                    pending_since[symbol] = 0
+                    txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), 0)
             commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words,
                          STRATEGY_FILLS_READ, 0)
             work += m
@@ -175,15 +182,15 @@ class Agent(LoopAgent):
         self.cursor = np.zeros(n, dtype=np.int64)
         self.sums = np.zeros(n, dtype=np.float64)
         self.sumsq = np.zeros(n, dtype=np.float64)
-        # After a restart, start from risk's positions (the same fills, in shm).
-        self.position = np.array(context.symbols["position"], dtype=np.int64)
-        self.pending_since = np.zeros(n, dtype=np.int64)
+        # The strategy's position and pending intents live in the segment (stats) and
+        # change with its batches: a restart resumes with them exactly. The rolling
+        # windows are process memory and start empty (a few ticks to fill again).
 
     def loop(self, max_passes):
         c = self.context
         return strategy_loop(c.inputs, c.records["quotes"], c.records["fills_strategy"],
                              c.outputs["intents"], c.records["intents"], self.window, self.filled,
-                             self.cursor, self.sums, self.sumsq, self.position, self.pending_since,
+                             self.cursor, self.sums, self.sumsq, c.symbols,
                              self.params, self.fparams, c.histograms, c.control_address,
                              c.row_words, c.idle_state, c.txn, max_passes)
 
