@@ -7,4 +7,45 @@ itself is what a user's code imports; it stays light (no numba at import), so
 tools that only read a segment start fast.
 """
 
+import hashlib
+import os
+
 __version__ = "0.1.0"
+
+_COMPILED_FOLDERS = ("engine", "workers", "shm_layouts", "bench")
+
+
+def _numba_cache_dir(here: str | None = None) -> str | None:
+    """A numba cache directory of this very source tree.
+
+    numba invalidates a cached function when its own file changes, not when a
+    function it inlined from another file does: after an upgrade of the ring code
+    a worker loop would load machine code with the old ring inlined (or a symbol
+    the C library no longer has). Keying the directory by the (name, mtime, size)
+    of every source and compiled file makes any change start a fresh cache.
+    Costs ~1 ms of stat calls. None when the directory cannot be made.
+    """
+    here = here or os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.blake2b(__version__.encode(), digest_size=8)
+    for folder in _COMPILED_FOLDERS:
+        for path, dirs, files in os.walk(os.path.join(here, folder)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith((".py", ".so", ".c", ".h")):
+                    st = os.stat(os.path.join(path, name))
+                    digest.update(f"{path}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "tickpipe", "numba", digest.hexdigest())
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return directory
+
+
+# Before numba is imported (it reads the variable once); a caller's own setting wins,
+# and child processes (the workers) inherit it.
+if "NUMBA_CACHE_DIR" not in os.environ:
+    _directory = _numba_cache_dir()
+    if _directory is not None:
+        os.environ["NUMBA_CACHE_DIR"] = _directory
