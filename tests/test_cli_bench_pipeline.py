@@ -74,3 +74,31 @@ def test_bench_soak_shortest_when_run_then_every_worker_has_both_memory_rows_and
         # mapped shared memory does not move; its heap stays within a few pages.
         assert shared["last_bytes"] == shared["first_bytes"], shared
         assert abs(private["last_bytes"] - private["first_bytes"]) < 4 << 20, private
+
+
+def test_bench_placement_quick_when_run_then_every_placement_is_measured_and_the_best_named():
+    report = _bench_json("placement", "--quick", "--cores", "0,1")
+    rows = report["results"]
+    assert [(row["placement"], row["wait"]) for row in rows] == \
+        [("one-core", "block"), ("pairs", "block"), ("spread", "block")]
+    for row in rows:
+        assert row["rate"] == "100k" and row["lost"] == 0 and row["samples"] > 0
+        assert 0 < row["p50_ns"] <= row["p99_ns"] <= row["p999_ns"]
+    assert report["best"]["100k"] in {f"{row['placement']}/block" for row in rows}
+
+
+def test_best_by_rate_when_a_row_lost_ticks_or_fell_behind_then_it_is_never_the_best():
+    from tickpipe.bench.placement import best_by_rate
+    rows = [
+        {"rate": "100k", "offered_rate": 100_000, "placement": "spread", "wait": "yield",
+         "achieved_rate": 100_000, "lost": 3, "samples": 10, "p99_ns": 1},
+        {"rate": "100k", "offered_rate": 100_000, "placement": "pairs", "wait": "yield",
+         "achieved_rate": 90_000, "lost": 0, "samples": 10, "p99_ns": 2},
+        {"rate": "100k", "offered_rate": 100_000, "placement": "one-core", "wait": "block",
+         "achieved_rate": 99_900, "lost": 0, "samples": 10, "p99_ns": 50},
+        {"rate": "max", "offered_rate": 0, "placement": "spread", "wait": "yield",
+         "achieved_rate": 40, "lost": 0, "samples": 10, "p99_ns": 9},
+        {"rate": "max", "offered_rate": 0, "placement": "pairs", "wait": "yield",
+         "achieved_rate": 50, "lost": 0, "samples": 10, "p99_ns": 99},
+    ]
+    assert best_by_rate(rows) == {"100k": "one-core/block", "max": "pairs/yield"}
