@@ -65,7 +65,7 @@ STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPE
 RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
-    GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE = 0, 1, 2, 3, 4, 5, 6
+    GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
 # *_BOOK_UNREADABLE: book reads that gave up on a row left odd by a dead feed (seqlock health)
 
 ROLE_COUNTERS = {
@@ -77,7 +77,8 @@ ROLE_COUNTERS = {
     "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
                 "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
                 "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,
-                "book_unreadable": GATEWAY_BOOK_UNREADABLE},
+                "book_unreadable": GATEWAY_BOOK_UNREADABLE,
+                "illegal_transitions": GATEWAY_ILLEGAL_TRANSITIONS},
 }
 
 WORKER_DTYPE = np.dtype(

@@ -181,13 +181,14 @@ class Agent(LoopAgent):
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
                             dtype=np.uint64)
         set_timer_slack(TIMER_SLACK_NS)
-        # A feed killed between its two version stores left a row odd: finish that
-        # write first, or every later one would leave the row odd (parity inverted).
+        # Resume each walk where the book stands (after a restart), else at start_px;
+        # a half-written row still gives a mid within a tick of the truth.
         book = context.book
-        repair_book(book)
-        # Resume each walk where the book stands (after a restart), else at start_px.
         self.mids = np.where(book["version"] > 0, (book["bid_px"] + book["ask_px"]) // 2,
                              feed["start_px"]).astype(np.int64)
+        # A feed killed between its two version stores left a row odd: withdraw it
+        # until its next quote, or every later write would leave it odd (parity inverted).
+        repair_book(book)
         self.out = context.outputs["quotes"]
 
     def loop(self, max_passes):

@@ -22,8 +22,9 @@ from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FI
 from tickpipe.shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ORDERS_READ, GATEWAY_PARTIALS,
-    GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS, W_ERRORS, W_PROCESSED, W_PUBLISHED,
+    GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ILLEGAL_TRANSITIONS,
+    GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS,
+    W_PROCESSED, W_PUBLISHED,
 )
 from tickpipe.workers.loop_support import (
     BATCH, account_pass, count, stop_requested, wait_while_full,
@@ -148,8 +149,8 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                         events[n_reports] = EXEC_CANCELLED
                         n_reports += 1
                         count(txn, row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
-                if state == INVALID:
-                    count(txn, row_words, W_ERRORS, 1)
+                if state == INVALID:  # counted, never applied (errors is the worker's own)
+                    count(txn, row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS, 1)
                 for k in range(n_reports):
                     kind = events[k]
                     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:

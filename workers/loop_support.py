@@ -80,9 +80,9 @@ BOOK_SPIN_TRIES = 100     # then yield: a writer preempted mid-write on our core
 def book_write(book, book_address, symbol, bid_px, ask_px, bid_qty, ask_qty, now_ns, md_seq):
     """Seqlock write of one symbol's top of book (the feed is its only writer).
 
-    The version is even when the row is consistent. A feed killed between its two
-    version stores leaves it odd; the restarted feed repairs that (repair_book)
-    before it writes again, so the parity never inverts.
+    The version is even when the row is consistent (0: no market yet). A feed killed
+    between its two version stores leaves it odd; the restarted feed withdraws such
+    a row (repair_book) before it writes again, so the parity never inverts.
     """
     version_address = book_address + symbol * BOOK_ROW_SIZE
     version = book[symbol].version
@@ -99,18 +99,18 @@ def book_write(book, book_address, symbol, bid_px, ask_px, bid_qty, ask_qty, now
 
 
 def repair_book(book) -> int:
-    """Finish any write a killed feed left half done: each odd version becomes even.
+    """Withdraw every row a killed feed left half written (odd version): version 0,
+    "no market yet", until the feed's next quote for the symbol writes it whole.
 
-    The fields of such a row are whole words, some from the interrupted write and
-    some from the one before (both the feed's own values); the next quote for the
-    symbol overwrites them. Python, at the feed's start, before its loop runs.
-    Returns how many rows were repaired.
+    Its fields are whole words, some from the interrupted write and some from the one
+    before: a price with the other write's size. Withdrawn, nobody trades on it (risk
+    rejects no_market, the venue does not fill). Python, at the feed's start, before
+    its loop runs. Returns how many rows were withdrawn.
     """
     repaired = 0
     for symbol in range(len(book)):
-        version = int(book[symbol]["version"])
-        if version & 1:
-            lib.tp_store_release_u64(book.ctypes.data + symbol * BOOK_ROW_SIZE, version + 1)
+        if int(book[symbol]["version"]) & 1:
+            lib.tp_store_release_u64(book.ctypes.data + symbol * BOOK_ROW_SIZE, 0)
             repaired += 1
     return repaired
 
