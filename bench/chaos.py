@@ -173,6 +173,10 @@ def stop_one_past_its_heartbeat(run: EngineRun, role: str = "strategy") -> dict:
             "others_restarted": sorted(r for r in ROLES if r != role and after[r] != before[r])}
 
 
+def _row(check: str, expected, got) -> dict:
+    return {"check": check, "expected": expected, "got": got, "ok": expected == got}
+
+
 def reconcile(data: dict) -> list[dict]:
     """Checks of a stopped engine's inspector view: every count against every other.
 
@@ -180,7 +184,7 @@ def reconcile(data: dict) -> list[dict]:
     rows = []
 
     def check(name, expected, got):
-        rows.append({"check": name, "expected": expected, "got": got, "ok": expected == got})
+        rows.append(_row(name, expected, got))
 
     rings = {ring["name"]: ring for ring in data["rings"]}
     counters = {w["role"]: w["counters"] for w in data["workers"]}
@@ -225,43 +229,37 @@ def _phase_rows(label: str, rows: list[dict]) -> list[dict]:
     return [dict(row, check=f"{label}: {row['check']}") for row in rows]
 
 
-def chaos_under_load(name: str, config_path: str, kills: int, rng, progress) -> list[dict]:
-    """Phases 1-3 on one engine; the check rows."""
+def load_phase(label: str, name: str, config_path: str, rate: int | None, kills: int, rng,
+               progress, stop_strategy: bool) -> list[dict]:
+    """Phases 1-3 on a fresh engine at `rate` (None: the config's): `kills` SIGKILLs,
+    the SIGSTOP of the strategy if asked, a SIGTERM, then the reconciliation."""
     rows = []
-    run = EngineRun(name, config_path, rate=None)
+    run = EngineRun(name, config_path, rate=rate)
     try:
         run.wait_running()
-        default_kills = kills // 2
-        outcome = kill_workers(run, default_kills, rng, progress)
-        rows.append({"check": "default rate: every killed worker came back", "expected": [],
-                     "got": outcome["hung"], "ok": not outcome["hung"]})
-        progress("SIGSTOP strategy past its heartbeat timeout")
-        stopped = stop_one_past_its_heartbeat(run)
-        rows.append({"check": "SIGSTOP strategy: killed and restarted by the supervisor",
-                     "expected": True, "got": stopped["restarted"], "ok": stopped["restarted"]})
-        rows.append({"check": "SIGSTOP strategy: no healthy worker restarted for it",
-                     "expected": [], "got": stopped["others_restarted"],
-                     "ok": not stopped["others_restarted"]})
-        code, report = run.stop()
-        rows.append({"check": "default rate: stopped cleanly (exit 0)", "expected": 0, "got": code,
-                     "ok": code == 0})
-        rows += _phase_rows("default rate", reconcile(run.inspector.snapshot().data))
-    finally:
-        run.close()
-    # Flat out: a fresh engine (the feed has no schedule to keep), the other half.
-    run = EngineRun(name, config_path, rate=0)
-    try:
-        run.wait_running()
-        outcome = kill_workers(run, kills - kills // 2, rng, progress)
-        rows.append({"check": "flat out: every killed worker came back", "expected": [],
-                     "got": outcome["hung"], "ok": not outcome["hung"]})
-        code, report = run.stop()
-        rows.append({"check": "flat out: stopped cleanly (exit 0)", "expected": 0, "got": code,
-                     "ok": code == 0})
-        rows += _phase_rows("flat out", reconcile(run.inspector.snapshot().data))
+        outcome = kill_workers(run, kills, rng, progress)
+        rows.append(_row(f"{label}: every killed worker came back", [], outcome["hung"]))
+        if stop_strategy:
+            progress("SIGSTOP strategy past its heartbeat timeout")
+            stopped = stop_one_past_its_heartbeat(run)
+            rows.append(_row("SIGSTOP strategy: killed and restarted by the supervisor", True,
+                             stopped["restarted"]))
+            rows.append(_row("SIGSTOP strategy: no healthy worker restarted for it", [],
+                             stopped["others_restarted"]))
+        code, _ = run.stop()
+        rows.append(_row(f"{label}: stopped cleanly (exit 0)", 0, code))
+        rows += _phase_rows(label, reconcile(run.inspector.snapshot().data))
     finally:
         run.close()
     return rows
+
+
+def chaos_under_load(name: str, config_path: str, kills: int, rng, progress) -> list[dict]:
+    """Half the kills at the default rate (with the SIGSTOP), half flat out on a fresh
+    engine (the feed has no schedule to keep there)."""
+    return (load_phase("default rate", name, config_path, None, kills // 2, rng, progress, True)
+            + load_phase("flat out", name, config_path, 0, kills - kills // 2, rng, progress,
+                         False))
 
 
 def supervisor_kills(name: str, config_path: str, progress) -> list[dict]:
@@ -277,8 +275,7 @@ def supervisor_kills(name: str, config_path: str, progress) -> list[dict]:
         while worker_processes(name) and time.monotonic() < deadline:
             time.sleep(0.05)
         orphans = [p.pid for p in worker_processes(name)]
-        rows.append({"check": "SIGKILL supervisor: no worker outlives it", "expected": [],
-                     "got": orphans, "ok": not orphans})
+        rows.append(_row("SIGKILL supervisor: no worker outlives it", [], orphans))
         for proc in worker_processes(name):
             proc.kill()
     finally:
@@ -299,10 +296,8 @@ def supervisor_kills(name: str, config_path: str, progress) -> list[dict]:
             again.inspector.close()
             again.inspector = None
             code, report = again.stop()
-            rows.append({"check": "SIGTERM supervisor: drains and exits 0", "expected": 0,
-                         "got": code, "ok": code == 0})
-            rows.append({"check": "SIGTERM supervisor: nothing lost", "expected": 0,
-                         "got": (report or {}).get("lost"), "ok": (report or {}).get("lost") == 0})
+            rows.append(_row("SIGTERM supervisor: drains and exits 0", 0, code))
+            rows.append(_row("SIGTERM supervisor: nothing lost", 0, (report or {}).get("lost")))
     finally:
         again.close()
         run.close()

@@ -22,9 +22,8 @@ import numpy as np
 
 from tickpipe import shm_layouts
 from tickpipe.engine.procinfo import is_alive
-from tickpipe.engine.segment import (
-    SegmentLocation, entry_text, file_type, segment_locations, user_name,
-)
+from tickpipe.engine.dir_entry import entry_text, file_type, user_name
+from tickpipe.engine.segment import SegmentLocation, segment_locations
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_STATE_NAMES, ENGINE_STATE_OFFSET
 from tickpipe.shm_layouts.segment_header import BACKING_NAMES, SEGMENT_HEADER_DTYPE, SEGMENT_MAGIC
 

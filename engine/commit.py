@@ -86,13 +86,16 @@ def txn_begin(txn):
 
 
 @njit(cache=True)
-def txn_set(txn, address, value):
-    """Set the 8-byte word of shared state at `address` to `value`, undoably.
+def _logged_store(txn, address, old, value):
+    """Store `value` at `address`, whose word holds `old`, undoably.
 
     The undo entry is stored, then the count that makes it valid (release), then
     the word (release): a kill at any point leaves either the old word, or the old
-    word with its entry, or the new word with its entry. Returns TXN_OK or TXN_FULL.
+    word with its entry, or the new word with its entry. A word that keeps its
+    value is left alone, entry and all. Returns TXN_OK or TXN_FULL.
     """
+    if value == old:
+        return TXN_OK
     txn_begin(txn)
     n = txn[X_UNDO]
     if n >= UNDO_CAPACITY:
@@ -100,7 +103,7 @@ def txn_set(txn, address, value):
     log = txn[X_LOG_ADDR]
     entry = log + UNDO_OFFSET + n * UNDO_ENTRY_SIZE
     store_relaxed_u64(entry, address - txn[X_BASE])
-    store_relaxed_u64(entry + 8, load_relaxed_u64(address))
+    store_relaxed_u64(entry + 8, old)
     txn[X_UNDO] = n + 1
     store_release_u64(log + UNDO_COUNT_OFFSET, n + 1)
     store_release_u64(address, value)
@@ -108,15 +111,16 @@ def txn_set(txn, address, value):
 
 
 @njit(cache=True)
-def txn_add(txn, address, delta):
-    """Add `delta` to the int64 word at `address`, undoably (see txn_set)."""
-    return txn_set(txn, address, np.int64(load_relaxed_u64(address)) + delta)
+def txn_set(txn, address, value):
+    """Set the 8-byte word of shared state at `address` to `value`, undoably."""
+    return _logged_store(txn, address, np.int64(load_relaxed_u64(address)), value)
 
 
 @njit(cache=True)
-def txn_room(txn):
-    """Undo entries the open batch may still write."""
-    return UNDO_CAPACITY - txn[X_UNDO]
+def txn_add(txn, address, delta):
+    """Add `delta` to the int64 word at `address`, undoably."""
+    old = np.int64(load_relaxed_u64(address))
+    return _logged_store(txn, address, old, old + delta)
 
 
 @njit(cache=True)

@@ -20,7 +20,6 @@ a truncated file cannot raise SIGBUS.
 import errno
 import mmap
 import os
-import pwd
 import re
 import stat
 import time
@@ -32,6 +31,7 @@ import posix_ipc
 from tickpipe import shm_layouts
 from tickpipe.engine import hugepages
 from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.dir_entry import entry_text
 from tickpipe.engine.procinfo import own_identity
 from tickpipe.shm_layouts.segment_header import (
     BACKING_HUGETLBFS, BACKING_NAMES, BACKING_SHM, HEADER_REGION_SIZE,
@@ -182,41 +182,6 @@ def segment_locations(mounts: list[hugepages.HugetlbfsMount] | None = None) -> l
             if entry.startswith(FILE_PREFIX) and NAME_PATTERN.fullmatch(name):
                 found.append(SegmentLocation(name, os.path.join(directory, entry), backing))
     return found
-
-
-def user_name(uid: int) -> str:
-    """The login name of `uid`, or "uid N" when the password database has none."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
-
-
-_FILE_TYPES = ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "directory"),
-               (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"))
-
-
-def file_type(st: os.stat_result) -> str:
-    """What an lstat result is: file, symlink, directory, fifo, socket or device."""
-    return next((name for is_type, name in _FILE_TYPES if is_type(st.st_mode)), "device")
-
-
-def entry_text(path: str) -> str:
-    """What the directory entry at `path` is and whose, for a one-line message, e.g.
-    "a symlink to '/etc/passwd' owned by user nobody (uid 65534)". lstat and readlink
-    only: a link is described, never followed."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return "an entry that is gone"
-    kind = file_type(st)
-    what = f"a {kind}"
-    if kind == "symlink":
-        try:
-            what += f" to {ascii(os.readlink(path))}"  # ascii(): a hostile target stays one line
-        except OSError:
-            pass
-    return f"{what} owned by user {user_name(st.st_uid)} (uid {st.st_uid})"
 
 
 def find_segment(name: str) -> SegmentLocation:

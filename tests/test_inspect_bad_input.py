@@ -119,9 +119,8 @@ def test_ls_as_another_user_when_segment_is_private_then_unreadable_not_an_error
 
 def test_serve_when_prometheus_client_is_missing_then_one_line_says_how_to_get_it(segments,
                                                                                    monkeypatch):
-    import tickpipe.engine.metrics
-    from tickpipe import engine
-    monkeypatch.setattr(engine.metrics, "CollectorRegistry", None)
+    from tickpipe.engine import metrics
+    monkeypatch.setattr(metrics, "CollectorRegistry", None)
     segment = make_engine_segment(segments)
     assert_one_line_error(invoke("inspect", segment.name, "--serve", "0"),
                           "--serve needs prometheus_client: pip install 'tickpipe[metrics]'")

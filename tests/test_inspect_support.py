@@ -29,12 +29,13 @@ TICKPIPE = click.Group(commands={command.name: command for command in COMMANDS})
 # then drops to nobody and runs it.
 _DROP_TO_NOBODY_AND_RUN = f"""
 import os, sys
-import tickpipe.cli.main, tickpipe.cli.inspect_cmd, tickpipe.engine.snapshot, tickpipe.engine.control, tickpipe.engine.cleanup
-from tickpipe import cli, engine
+import tickpipe.cli.inspect_cmd, tickpipe.engine.snapshot, tickpipe.engine.control
+import tickpipe.engine.cleanup
+from tickpipe.cli.main import main
 import click.exceptions, json
 os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})
 sys.argv = ["tickpipe", *sys.argv[1:]]
-cli.main.main()
+main()
 """
 
 

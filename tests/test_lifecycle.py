@@ -10,16 +10,15 @@ import time
 
 import pytest
 
-from fake_workers import FakeProc
+from fake_workers import kill, running_supervisor
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import ROLES
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILED, FAILING, FINAL_STATES, INIT, RUNNING, SHM_CODES, STOPPED, TRANSITIONS,
     Lifecycle, LifecycleError,
 )
-from tickpipe.engine.supervisor import EngineError, Supervisor, reclaim_leftover
+from tickpipe.engine.supervisor import EngineError, reclaim_leftover
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAINING, ENGINE_RUNNING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_FAILED, WORKER_RUNNING, WORKER_STOPPED
 
@@ -95,30 +94,7 @@ def test_fire_when_a_run_ends_by_time_then_history_and_callback_see_every_step()
 def supervisor(segments):
     """make(**engine) -> a RUNNING Supervisor over a real segment, workers faked, spawns recorded."""
 
-    def make(**engine):
-        config = load_config(overrides={"engine": {"ring_capacity": 64, **engine}})
-        said = []
-        sup = Supervisor(config, say=said.append)
-        sup.segment = segments.create(section_specs(config), ready=False)
-        initialise(sup.segment, config, sup.placement)
-        sup.said, sup.spawned = said, []
-
-        def spawn(role):
-            sup.spawned.append(role)
-            sup.procs[role] = FakeProc()
-
-        sup._spawn = spawn
-        sup.procs = {role: FakeProc() for role in ROLES}
-        for trigger in ("spawn", "spawned", "all_ready"):
-            sup.lifecycle.fire(trigger)
-        return sup
-
-    return make
-
-
-def kill(sup, role, returncode=-9):
-    sup.procs[role].returncode = returncode
-    sup._check_workers()
+    return lambda **engine: running_supervisor(segments, **engine)
 
 
 def row(sup, role):

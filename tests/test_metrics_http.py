@@ -5,9 +5,7 @@ import urllib.request
 
 import pytest
 
-import tickpipe.engine.metrics
-
-from tickpipe import engine
+from tickpipe.engine import metrics
 from tickpipe.engine.metrics import serve
 
 
@@ -51,7 +49,7 @@ def test_serve_when_metrics_is_asked_then_the_collector_answers(monkeypatch):
         def snapshot(self):
             return Snapshot()
 
-    monkeypatch.setattr(engine.metrics, "families", lambda data, histograms: [])
+    monkeypatch.setattr(metrics, "families", lambda data, histograms: [])
     host, port = serve(Stub(), 0)
     status, body = get(f"http://{host}:{port}/metrics")
     assert status == 200 and body == ""

@@ -6,7 +6,6 @@ a slot of the previous lap never looks ready; no wake-up of a sleeping consumer
 is lost; a restarted producer or consumer resumes at the right slot.
 """
 
-import os
 import signal
 import subprocess
 import sys

@@ -9,55 +9,25 @@ import json
 
 import pytest
 
-from fake_workers import FakeProc
+from fake_workers import RING_CAPACITY as CAPACITY, kill, running_supervisor
 from click.testing import CliRunner
 
 from tickpipe.cli.run_cmd import run as run_command
 from tickpipe.engine import supervisor as supervisor_module
-from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import ROLES
 from tickpipe.engine.lifecycle import (
-    DRAIN_TIMED_OUT, DRAINING, FAILED, FAILING, FINAL_STATES, RUNNING, STOPPED, TRANSITIONS,
+    DRAIN_TIMED_OUT, FAILED, FAILING, FINAL_STATES, RUNNING, STOPPED, TRANSITIONS,
 )
 from tickpipe.engine.report import failure_line, final_report
 from tickpipe.engine.ring_layout import ring_header
-from tickpipe.engine.supervisor import Supervisor
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAIN_TIMED_OUT
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STOPPED
-
-CAPACITY = 64
-
 
 @pytest.fixture
 def supervisor(segments, monkeypatch, tmp_path):
     """make(**engine) -> a RUNNING Supervisor over a real segment, workers faked, spawns recorded."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # no worker log of ours
-
-    def make(**engine):
-        config = load_config(overrides={"engine": {"ring_capacity": CAPACITY, **engine}})
-        said = []
-        sup = Supervisor(config, say=said.append)
-        sup.segment = segments.create(section_specs(config), ready=False)
-        config["engine"]["name"] = sup.segment.name
-        initialise(sup.segment, config, sup.placement)
-        sup.said, sup.spawned = said, []
-
-        def spawn(role):
-            sup.spawned.append(role)
-            sup.procs[role] = FakeProc()
-
-        sup._spawn = spawn
-        sup.procs = {role: FakeProc() for role in ROLES}
-        for trigger in ("spawn", "spawned", "all_ready"):
-            sup.lifecycle.fire(trigger)
-        return sup
-
-    return make
-
-
-def kill(sup, role, returncode=-9):
-    sup.procs[role].returncode = returncode
-    sup._check_workers()
+    return lambda **engine: running_supervisor(segments, **engine)
 
 
 def feed_left_cleanly(sup):

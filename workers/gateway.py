@@ -50,7 +50,7 @@ OUT_FILLS_STRATEGY, OUT_FILLS_RISK = (
 def claim_both(risk_handle, strategy_handle, need, idle_state, control_address, row_words):
     """Wait until both report rings have `need` free slots; False only when stopping."""
     streak = 0
-    while producer_claim(risk_handle, need) < need or producer_claim(strategy_handle, need) < need:
+    while not room_for_both(risk_handle, strategy_handle, need):
         if stop_requested(control_address):
             return False
         wait_while_full(row_words, idle_state, streak)
@@ -175,6 +175,7 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
 
 @njit(cache=True)
 def room_for_both(risk_handle, strategy_handle, need):
+    """Both report rings have `need` free slots (never waits)."""
     return producer_claim(risk_handle, need) >= need and \
         producer_claim(strategy_handle, need) >= need
 

@@ -157,8 +157,7 @@ assert BATCH * MAX_UNDO_WORDS_PER_RECORD + 64 <= UNDO_CAPACITY  # a whole batch 
 def count(txn, row_words, word, delta):
     """Add `delta` to word `word` of this worker's row, with the open batch: a counter
     is committed with the effects it counts, or not at all."""
-    if delta != 0:
-        txn_add(txn, row_words.ctypes.data + word * 8, delta)
+    txn_add(txn, row_words.ctypes.data + word * 8, delta)  # a 0 changes and logs nothing
 
 
 @njit(cache=True)
