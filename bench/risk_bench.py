@@ -21,7 +21,8 @@ from tickpipe.engine.segment import create_segment, unlink_segment
 from tickpipe.engine.worker_context import build_context
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
 from tickpipe.shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
-from tickpipe.workers.loop_support import BATCH, book_write
+from tickpipe.engine.batch import BATCH
+from tickpipe.engine.book import book_write
 from tickpipe.workers.risk import Agent as RiskAgent, risk_loop
 from tickpipe.workers.risk_checks import NO_REJECT, check_order
 

@@ -8,7 +8,7 @@ import pytest
 
 from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.workers.loop_support import (
+from tickpipe.engine.book import (
     BOOK_EMPTY, BOOK_OK, BOOK_UNREADABLE, book_read, book_write, repair_book,
 )
 from tickpipe.workers.order_states import (

@@ -24,10 +24,10 @@ from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
-from tickpipe.workers.loop_support import (
-    BATCH, account_pass, book_write, claim_at_least_one, commit_batch, count, repair_book,
-    stop_requested,
+from tickpipe.engine.batch import (
+    BATCH, account_pass, claim_at_least_one, commit_batch, count, stop_requested,
 )
+from tickpipe.engine.book import book_write, repair_book
 
 # params slots
 P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)

@@ -26,9 +26,7 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS,
     W_PROCESSED, W_PUBLISHED,
 )
-from tickpipe.workers.loop_support import (
-    BATCH, account_pass, count, stop_requested, wait_while_full,
-)
+from tickpipe.engine.batch import BATCH, account_pass, count, stop_requested, wait_while_full
 from tickpipe.workers.positions import stats_field
 from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,

@@ -23,10 +23,10 @@ from tickpipe.shm_layouts.worker_table import (
     RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE,
     W_COUNTERS,
 )
-from tickpipe.workers.loop_support import (
-    BATCH, BOOK_OK, BOOK_UNREADABLE, account_pass, book_read, commit_and_claim, commit_batch,
-    count, stop_requested,
+from tickpipe.engine.batch import (
+    BATCH, account_pass, commit_and_claim, commit_batch, count, stop_requested,
 )
+from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.workers.positions import apply_fill, stats_field
 
 OPEN_BUY_QTY = SYMBOL_STATS_OFFSETS["open_buy_qty"]

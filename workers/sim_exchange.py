@@ -2,12 +2,12 @@
 
 A buy fills at the ask, up to the ask size, when its limit reaches the ask; a
 sell at the bid likewise; whatever does not fill is cancelled (IOC). The top
-of book is the feed's, read through its seqlock (workers/loop_support.py).
+of book is the feed's, read through its seqlock (engine/book.py).
 """
 
 from numba import njit
 
-from tickpipe.workers.loop_support import BOOK_EMPTY, BOOK_OK, book_read
+from tickpipe.engine.book import BOOK_EMPTY, BOOK_OK, book_read
 
 MATCH_FILLED = 0        # out[0] lots filled at out[1]
 MATCH_NO_MARKET = 1     # the symbol has no quote yet

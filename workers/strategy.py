@@ -26,7 +26,7 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
-from tickpipe.workers.loop_support import (
+from tickpipe.engine.batch import (
     BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
 )
 from tickpipe.workers.positions import stats_field
