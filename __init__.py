@@ -3,8 +3,10 @@
 The repository's folders install under this one name: tickpipe.engine (segment,
 rings, supervisor), tickpipe.workers (the roles), tickpipe.shm_layouts (every
 record and region), tickpipe.cli, tickpipe.bench, tickpipe.tuning. `tickpipe`
-itself is what a user's code imports; it stays light (no numba at import), so
-tools that only read a segment start fast.
+itself is what a user's code imports: the strategy API (tickpipe.buy,
+tickpipe.position, ...: engine/strategy_api.py), loaded on first use, so that
+importing tickpipe stays light (no numba) and tools that only read a segment
+start fast.
 """
 
 import hashlib
@@ -49,3 +51,23 @@ if "NUMBA_CACHE_DIR" not in os.environ:
     _directory = _numba_cache_dir()
     if _directory is not None:
         os.environ["NUMBA_CACHE_DIR"] = _directory
+
+
+_API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
+        "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
+        "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE")
+
+
+def __getattr__(name):
+    """The strategy API on first use (PEP 562): `import tickpipe as tp; tp.buy(...)`."""
+    if name in _API:
+        if name == "PRICE_SCALE":
+            from tickpipe.shm_layouts.market_data import PRICE_SCALE
+            return PRICE_SCALE
+        from tickpipe.engine import strategy_api
+        return getattr(strategy_api, name)
+    raise AttributeError(f"module 'tickpipe' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

@@ -13,6 +13,10 @@ import tomllib
 from dataclasses import dataclass
 
 from tickpipe.engine.cpulist import CpuListError, expand_cpu_list
+from tickpipe.engine.strategy_config import (
+    check_subscriptions, default_strategies, instruments_from, strategies_from, symbol_ids,
+    synthetic_instruments,
+)
 from tickpipe.engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
 from tickpipe.shm_layouts.control_block import TRADING_STATE_CODES
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
@@ -31,10 +35,9 @@ MAX_BAND_BPS = 10_000           # 100 %; risk computes band_bps x mid
 MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 MB at most
 MAX_SEED = 2 ** 32 - 1          # the feed multiplies the seed by 2654435761 in a uint64
 MAX_EVERY = 1_000_000_000       # "every N ticks/orders"; larger means never anyway
-MAX_WINDOW = 1_000_000          # ticks
 MAX_BACKOFF_PASSES = 10 ** 9    # idle passes; more is a spin or a yield for good
-# The strategy keeps symbols x window float64s: 2^24 of them is 128 MiB.
-MAX_WINDOW_CELLS = 1 << 24
+# A strategy's state rows, all symbols together (in the segment, committed per batch).
+MAX_STATE_SECTION_BYTES = 128 << 20
 
 
 class ConfigError(Exception):
@@ -101,13 +104,6 @@ SCHEMA: dict[str, dict[str, Field]] = {
                              maximum=MAX_EVERY),
         "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
     },
-    "strategy": {
-        "window": Field(int, 64, "rolling window of mids, ticks", minimum=2, maximum=MAX_WINDOW),
-        "entry_z": Field(float, 2.0, "z-score that triggers an order", minimum=0.0),
-        "order_qty": Field(int, 10, "lots per order", minimum=1, maximum=MAX_QTY),
-        "max_position": Field(int, 100, "the strategy stops adding past this, lots", minimum=0,
-                              maximum=MAX_POSITION),
-    },
     "risk": {
         "trading_state": Field(str, "ACTIVE", "initial trading state",
                                choices=tuple(TRADING_STATE_CODES)),
@@ -129,8 +125,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
 
 
 def default_config() -> dict:
-    return {section: {key: _copy(f.default) for key, f in fields.items()}
-            for section, fields in SCHEMA.items()}
+    """The embedded default: the SCHEMA's sections, the default strategy, and (filled in
+    by validate) synthetic instruments."""
+    config = {section: {key: _copy(f.default) for key, f in fields.items()}
+              for section, fields in SCHEMA.items()}
+    config["strategies"] = default_strategies()
+    config["instruments"] = None  # [[instrument]] tables, else [feed] symbols synthetic ones
+    return config
 
 
 def _copy(value):
@@ -153,15 +154,24 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
                               f"({exc.reason} at byte {exc.start})") from None
         except OSError as exc:
             raise ConfigError(f"config file {path!r}: {exc.strerror}") from None
-        _merge(config, data)
+        _merge(config, data, os.path.dirname(os.path.abspath(path)))
     if overrides:
-        _merge(config, overrides)
+        _merge(config, overrides, os.getcwd())
     validate(config)
     return config
 
 
-def _merge(config: dict, data: dict) -> None:
+def _merge(config: dict, data: dict, base_dir: str) -> None:
     for section, values in data.items():
+        if section == "strategy":  # [[strategy]] tables (or an old [strategy] table)
+            config["strategies"] = strategies_from(values, ConfigError)
+            for entry in config["strategies"]:
+                if isinstance(entry.get("path"), str):  # relative to the config file
+                    entry["path"] = os.path.join(base_dir, os.path.expanduser(entry["path"]))
+            continue
+        if section == "instrument":
+            config["instruments"] = instruments_from(values, ConfigError)
+            continue
         if section not in SCHEMA:
             raise ConfigError(f"unknown config section [{section}] "
                               f"(sections: {', '.join(SCHEMA)})")
@@ -184,8 +194,10 @@ def validate(config: dict) -> None:
             if reason:
                 raise ConfigError(f"config [{section}] {key} = {value!r}: {reason}",
                                   field=(section, key), reason=reason)
+    _validate_instruments(config)
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
+    _validate_strategies(config)
     from tickpipe.engine.segment import SegmentError, check_engine_name
     try:
         check_engine_name(config["engine"]["name"])
@@ -213,15 +225,49 @@ def _field_problem(spec: Field, value) -> str | None:
 
 def _validate_products(config: dict) -> None:
     """Bounds on two fields together: each alone is in range, their product may not be."""
-    feed, strategy = config["feed"], config["strategy"]
-    half_spread = feed["spread_ticks"] * feed["tick_size"]
+    feed = config["feed"]
+    tick = max(i["tick_size"] for i in config["instruments"])
+    half_spread = feed["spread_ticks"] * tick
     if half_spread > MAX_PRICE:  # the feed quotes mid +- this
         raise ConfigError(f"config [feed] spread_ticks = {feed['spread_ticks']!r}: spread_ticks x "
                           f"tick_size = {half_spread} must be <= {MAX_PRICE}")
-    cells = feed["symbols"] * strategy["window"]
-    if cells > MAX_WINDOW_CELLS:  # the strategy allocates one window per symbol
-        raise ConfigError(f"config [strategy] window = {strategy['window']!r}: window x [feed] "
-                          f"symbols = {cells} must be <= {MAX_WINDOW_CELLS}")
+
+
+def _validate_instruments(config: dict) -> None:
+    """[[instrument]] tables set [feed] symbols; without them, synthetic SYM0, SYM1, ..."""
+    feed = config["feed"]
+    given = config.get("instruments_given")
+    if config["instruments"] is None or given is False:
+        config["instruments"] = synthetic_instruments(feed["symbols"], feed["tick_size"])
+        config["instruments_given"] = False
+        return
+    config["instruments_given"] = True
+    count = len(config["instruments"])
+    if count > MAX_SYMBOLS:
+        raise ConfigError(f"config: {count} [[instrument]] tables; at most {MAX_SYMBOLS}")
+    feed["symbols"] = count
+
+
+def _validate_strategies(config: dict) -> None:
+    """Each strategy's module imports, declares what it must, and takes its params;
+    the state of all its symbols fits (one line naming the strategy otherwise)."""
+    from tickpipe.engine.plugin import StrategyError, load_plugin
+    check_subscriptions(config["strategies"], config["instruments"], ConfigError)
+    for entry in config["strategies"]:
+        try:
+            plugin = load_plugin(entry)
+        except StrategyError as exc:
+            raise ConfigError(f"config {exc}") from None
+        entry["params"] = dict(plugin.params)
+        entry["timer_ms"] = plugin.timer_ms
+        entry["symbols"] = [config["instruments"][i]["name"]
+                            for i in symbol_ids(entry, config["instruments"])]
+        entry["state_row_size"] = plugin.state_dtype.itemsize
+        cells = plugin.state_dtype.itemsize * config["feed"]["symbols"]
+        if cells > MAX_STATE_SECTION_BYTES:
+            raise ConfigError(f"config strategy {entry['name']!r}: its state is "
+                              f"{plugin.state_dtype.itemsize} B x {config['feed']['symbols']} "
+                              f"symbols = {cells} B; at most {MAX_STATE_SECTION_BYTES}")
 
 
 def _validate_cores(cores: list) -> None:
@@ -260,6 +306,17 @@ def to_toml(config: dict) -> str:
         lines.append(f"\n[{section}]")
         for key, spec in fields.items():
             lines.append(f"{key} = {_toml_value(config[section][key])}  # {spec.help}")
+    if config.get("instruments_given"):
+        for instrument in config["instruments"]:
+            lines.append("\n[[instrument]]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in instrument.items()]
+    for entry in config["strategies"]:
+        lines.append("\n[[strategy]]")
+        for key in ("name", "module", "path", "symbols", "timer_ms"):
+            if key in entry:
+                lines.append(f"{key} = {_toml_value(entry[key])}")
+        params = ", ".join(f"{k} = {_toml_value(v)}" for k, v in entry.get("params", {}).items())
+        lines.append(f"params = {{ {params} }}")
     return "\n".join(lines) + "\n"
 
 

@@ -6,10 +6,12 @@ Topology (every arrow its own SPSC ring; a fan-out is two rings):
     gateway --fills_risk--> risk,  gateway --fills_strategy--> strategy
 """
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
+from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.ring_layout import init_ring
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
@@ -18,6 +20,7 @@ from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
@@ -26,6 +29,7 @@ from tickpipe.shm_layouts.ring_directory import (
     MAX_RINGS,
 )
 from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES, META_BYTES, STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, MAX_WORKERS, ROLE_IDS, WORKER_DTYPE,
@@ -75,6 +79,10 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
         SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
         SectionSpec("commits", len(ROLES) * COMMIT_LOG_DTYPE.itemsize),
+        SectionSpec("instruments", n_symbols * INSTRUMENT_DTYPE.itemsize),
+        SectionSpec("strategies", MAX_STRATEGIES * STRATEGY_ROW_DTYPE.itemsize),
+        SectionSpec("strat_state", sum(n_symbols * entry["state_row_size"]
+                                       for entry in config["strategies"])),
     ]
     specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
               for ring in RINGS]
@@ -88,6 +96,38 @@ def worker_index(role: str) -> int:
 def commit_log_offset(segment, role: str) -> int:
     """Segment offset of `role`'s commit log (engine/commit.py)."""
     return segment.section("commits")[0] + worker_index(role) * COMMIT_LOG_DTYPE.itemsize
+
+
+def strategy_state(segment, index: int, dtype) -> np.ndarray:
+    """The per-symbol state rows of strategy `index`, viewed as its (padded) dtype."""
+    row = segment.view("strategies", STRATEGY_ROW_DTYPE)[index]
+    start = int(row["state_offset"]) - segment.section("strat_state")[0]
+    return segment.view("strat_state", dtype, int(row["n_symbols"]), start)
+
+
+def _describe_strategies(segment, config: dict) -> None:
+    """The strategy table: where each strategy's state rows are and what is in them."""
+    rows = segment.view("strategies", STRATEGY_ROW_DTYPE)
+    n_symbols = config["feed"]["symbols"]
+    offset = segment.section("strat_state")[0]
+    for index, entry in enumerate(config["strategies"]):
+        dtype = load_plugin(entry).state_dtype
+        meta = json.dumps({
+            "source": entry.get("module") or entry.get("path"), "params": entry["params"],
+            "symbols": entry["symbols"], "timer_ms": entry["timer_ms"],
+            "fields": [[name, dtype.fields[name][0].str, list(dtype.fields[name][0].shape),
+                        dtype.fields[name][1]] for name in dtype.names]}).encode()
+        if len(meta) > META_BYTES:  # a state of very many fields: keep the first ones
+            meta = json.dumps({"source": entry.get("module") or entry.get("path"),
+                               "fields": [], "truncated": True}).encode()
+        row = rows[index]
+        row["name"] = entry["name"].encode()
+        row["state_offset"] = offset
+        row["row_size"] = dtype.itemsize
+        row["n_symbols"] = n_symbols
+        row["meta_len"] = len(meta)
+        row["meta"] = meta
+        offset += n_symbols * dtype.itemsize
 
 
 def initialise(segment, config: dict, placement) -> None:
@@ -110,6 +150,15 @@ def initialise(segment, config: dict, placement) -> None:
         row["role_name"] = role.encode()
         row["core"] = placement.cores[role]
         row["wait"] = placement.wait_codes[role]
+
+    instruments = segment.view("instruments", INSTRUMENT_DTYPE)
+    for row, instrument in zip(instruments, config["instruments"]):
+        row["name"] = instrument["name"].encode()
+        row["currency"] = instrument["currency"].encode()
+        row["tick_size"] = instrument["tick_size"]
+        row["lot_size"] = instrument["lot_size"]
+        row["multiplier"] = instrument["multiplier"]
+    _describe_strategies(segment, config)
 
     directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
     capacity = config["engine"]["ring_capacity"]

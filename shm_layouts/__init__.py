@@ -11,6 +11,7 @@ from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE
+from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE
 from tickpipe.shm_layouts.layout_rules import describe
 from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
@@ -19,11 +20,12 @@ from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEADER_DTYPE
 from tickpipe.shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
+from tickpipe.shm_layouts.strategy_table import STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 3  # 2: each ring record publishes itself; 3: commit logs
+LAYOUT_VERSION = 4  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it
@@ -42,6 +44,8 @@ SHM_DTYPES = {
     "order_intent": ORDER_INTENT_DTYPE,
     "order": ORDER_DTYPE,
     "fill": FILL_DTYPE,
+    "instrument": INSTRUMENT_DTYPE,
+    "strategy_row": STRATEGY_ROW_DTYPE,
 }
 
 

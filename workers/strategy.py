@@ -1,196 +1,65 @@
-"""Strategy worker: mean reversion on the mid, by z-score over a rolling window.
+"""Strategy worker: runs one [[strategy]] plug-in through its generated runner.
 
-When a symbol's mid is `entry_z` standard deviations above its rolling mean it
-sells at the bid, below it buys at the ask (IOC intents), while its position
-stays within `max_position`. It knows its position from the gateway's fills
-and keeps one intent per symbol in flight: a new one waits for the last one's
-final report, or for PENDING_TIMEOUT_NS if risk rejected it (no report comes).
+The runner (engine/strategy_loop.py, one generated copy per strategy:
+engine/runner_gen.py) owns the loop; the plug-in (workers/strategies/ or a
+user's module) is only callbacks, params and a per-symbol state that lives in
+the segment. TICKPIPE_STRATEGY_LOOP=inline runs the old hand-written mean
+reversion instead (workers/strategy_inline.py), for the bench comparison.
 """
 
-import math
+import os
 
 import numpy as np
-from numba import njit
 
-from tickpipe.engine.atomics import monotonic_ns
-from tickpipe.engine.commit import txn_add, txn_set
-from tickpipe.engine.histogram import record_value
-from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
-from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
-from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
-from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
-from tickpipe.shm_layouts.worker_table import (
-    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
-)
-from tickpipe.engine.batch import (
-    BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
-)
-from tickpipe.workers.positions import stats_field
-
-PENDING_TIMEOUT_NS = 1_000_000
-STRATEGY_POSITION = SYMBOL_STATS_OFFSETS["strategy_position"]
-PENDING_SINCE_NS = SYMBOL_STATS_OFFSETS["pending_since_ns"]
-
-# params slots
-P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX = range(4)
-F_ENTRY_Z = 0
+from tickpipe.engine.engine_layout import strategy_state
+from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
+from tickpipe.engine.plugin import load_plugin
+from tickpipe.engine.runner_gen import load_runner, write_runner
+from tickpipe.engine.strategy_config import symbol_ids
+from tickpipe.engine.strategy_context import StrategyContext, new_event
 
 
-@njit(cache=True)
-def update_window(window, filled, cursor, sums, sumsq, symbol, value):
-    """Push `value` into the symbol's rolling window; returns how many values it holds."""
-    size = window.shape[1]
-    slot = cursor[symbol]
-    if filled[symbol] == size:
-        old = window[symbol, slot]
-        sums[symbol] -= old
-        sumsq[symbol] -= old * old
-    else:
-        filled[symbol] += 1
-    window[symbol, slot] = value
-    sums[symbol] += value
-    sumsq[symbol] += value * value
-    cursor[symbol] = slot + 1 if slot + 1 < size else 0
-    return filled[symbol]
+class RunnerAgent(LoopAgent):
+    """The strategy process: quotes and its reports in, intents out, via its runner."""
 
-
-@njit(cache=True)
-def signal_side(value, total, total_sq, size, entry_z, position, max_position):
-    """+1 buy, -1 sell or 0 from the z-score of `value` in its window."""
-    mean = total / size
-    variance = total_sq / size - mean * mean
-    if variance <= 0.0:
-        return 0
-    z = (value - mean) / math.sqrt(variance)
-    if z >= entry_z and position > -max_position:
-        return -1
-    if z <= -entry_z and position < max_position:
-        return 1
-    return 0
-
-
-@njit(cache=True)
-def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cursor, sums, sumsq,
-                  stats, params, fparams, histograms, control_address,
-                  row_words, idle_state, txn, max_passes):
-    """Quotes in, intents out, fills in; until stop_all. Returns 0."""
-    quotes_handle = inputs[0]
-    fills_handle = inputs[1]
-    size = params[P_WINDOW]
-    order_qty = params[P_ORDER_QTY]
-    max_position = params[P_MAX_POSITION]
-    start_px = params[P_START_PX]
-    entry_z = fparams[F_ENTRY_Z]
-    out_mask = out_handle[H_MASK]
-    passes = 0
-    while max_passes < 0 or passes < max_passes:
-        if stop_requested(control_address):
-            break
-        passes += 1
-        work = 0
-        n = consumer_available(quotes_handle, BATCH)
-        if n > 0:
-            now = monotonic_ns()
-            start = quotes_handle[H_POSITION]
-            mask = quotes_handle[H_MASK]
-            written = 0
-            room = 0
-            committed = 0  # quotes of this batch already committed and released
-            end = n
-            for i in range(n):
-                tick = quotes[(start + i) & mask]
-                record_value(histograms[HOP_FEED_TO_STRATEGY], now - tick.publish_ns)
-                if tick.kind != MD_KIND_QUOTE:
-                    continue
-                symbol = tick.symbol_id
-                mid = (tick.bid_px + tick.ask_px) // 2
-                value = float(mid - start_px)
-                if update_window(window, filled, cursor, sums, sumsq, symbol, value) < size:
-                    continue
-                pending_since = stats[symbol].pending_since_ns
-                if pending_since != 0 and now - pending_since < PENDING_TIMEOUT_NS:
-                    continue
-                side = signal_side(value, sums[symbol], sumsq[symbol], size, entry_z,
-                                   stats[symbol].strategy_position, max_position)
-                if side == 0:
-                    continue
-                if written == room:
-                    room = commit_and_claim(txn, quotes_handle, 0, i - committed, out_handle, 0,
-                                            written, n - i, row_words, STRATEGY_MD_READ,
-                                            STRATEGY_INTENTS, idle_state, control_address)
-                    committed = i if written > 0 else committed
-                    written = 0
-                    if room == 0:
-                        end = i  # stopping: this quote and the rest stay unread
-                        break
-                out_position = out_handle[H_POSITION] + written
-                intent = intents[out_position & out_mask]
-                intent.origin_ns = tick.origin_ns
-                intent.md_seq = tick.seq
-                intent.symbol_id = symbol
-                intent.side = side
-                intent.order_type = ORDER_TYPE_IOC
-                intent.qty = order_qty
-                intent.limit_px = tick.ask_px if side > 0 else tick.bid_px
-                intent.ref_mid_px = mid
-                intent._reserved = 0
-                intent.publish_ns = monotonic_ns()
-                txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), now)
-                written += 1
-            commit_batch(txn, quotes_handle, 0, end - committed, out_handle, 0, written,
-                         row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
-            work += n
-        m = consumer_available(fills_handle, BATCH)
-        if m > 0:
-            now = monotonic_ns()
-            start = fills_handle[H_POSITION]
-            mask = fills_handle[H_MASK]
-            for i in range(m):
-                report = fills[(start + i) & mask]
-                record_value(histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
-                symbol = report.symbol_id
-                if report.exec_type == EXEC_FILL or report.exec_type == EXEC_PARTIAL_FILL:
-                    txn_add(txn, stats_field(stats, symbol, STRATEGY_POSITION),
-                            report.side * report.last_qty)
-                if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
-                        or report.exec_type == EXEC_REJECTED:
-                    txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), 0)
-            commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words,
-                         STRATEGY_FILLS_READ, 0)
-            work += m
-        idle(idle_state, work, inputs)
-        account_pass(row_words, idle_state, work, passes)
-    return 0
-
-
-class Agent(LoopAgent):
-    """The strategy process: consumes quotes and its fills, produces intents."""
+    strategy_index = 0
 
     def __init__(self, context):
         super().__init__(context)
-        cfg = context.config["strategy"]
-        n = context.config["feed"]["symbols"]
-        self.params = np.array([cfg["window"], cfg["order_qty"], cfg["max_position"],
-                                context.config["feed"]["start_px"]], dtype=np.int64)
-        self.fparams = np.array([cfg["entry_z"]], dtype=np.float64)
-        self.window = np.zeros((n, cfg["window"]), dtype=np.float64)
-        self.filled = np.zeros(n, dtype=np.int64)
-        self.cursor = np.zeros(n, dtype=np.int64)
-        self.sums = np.zeros(n, dtype=np.float64)
-        self.sumsq = np.zeros(n, dtype=np.float64)
-        # The strategy's position and pending intents live in the segment (stats) and
-        # change with its batches: a restart resumes with them exactly. The rolling
-        # windows are process memory and start empty (a few ticks to fill again).
+        config = context.config
+        entry = config["strategies"][self.strategy_index]
+        plugin = load_plugin(entry)
+        self.runner = load_runner(write_runner(plugin.source, plugin.file))
+        n_symbols = config["feed"]["symbols"]
+        state = strategy_state(context.segment, self.strategy_index, plugin.state_dtype)
+        self.scratch = np.zeros(1, dtype=plugin.state_dtype)
+        self.params = np.zeros(1, dtype=plugin.params_dtype)
+        for key, value in plugin.params.items():
+            self.params[0][key] = value
+        subscribed = np.zeros(n_symbols, dtype=np.uint8)
+        subscribed[symbol_ids(entry, config["instruments"])] = 1
+        self.timer_ns = int(plugin.timer_ms * 1_000_000)
+        if self.timer_ns:  # a sleeping worker wakes in time for its timer
+            context.idle_state[I_SLEEP_TIMEOUT_NS] = min(
+                int(context.idle_state[I_SLEEP_TIMEOUT_NS]), self.timer_ns)
+        self.ctx = StrategyContext(
+            event=new_event(), inputs=context.inputs, quotes=context.records["quotes"],
+            reports=context.records["fills_strategy"], out=context.outputs["intents"],
+            intents=context.records["intents"], stats=context.symbols, book=context.book,
+            top=np.zeros(4, dtype=np.int64),
+            tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
+            subscribed=subscribed,
+            state_words=state.view(np.uint64).reshape(n_symbols, -1),
+            scratch_words=self.scratch.view(np.uint64), txn=context.txn,
+            row_words=context.row_words, idle_state=context.idle_state,
+            histograms=context.histograms, control=context.control_address)
 
     def loop(self, max_passes):
-        c = self.context
-        return strategy_loop(c.inputs, c.records["quotes"], c.records["fills_strategy"],
-                             c.outputs["intents"], c.records["intents"], self.window, self.filled,
-                             self.cursor, self.sums, self.sumsq, c.symbols,
-                             self.params, self.fparams, c.histograms, c.control_address,
-                             c.row_words, c.idle_state, c.txn, max_passes)
+        return self.runner.run(self.ctx, self.scratch, self.params, self.timer_ns, max_passes)
 
+
+if os.environ.get("TICKPIPE_STRATEGY_LOOP") == "inline":
+    from tickpipe.workers.strategy_inline import Agent  # noqa: F401
+else:
+    Agent = RunnerAgent

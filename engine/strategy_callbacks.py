@@ -1,0 +1,27 @@
+"""The callbacks a strategy leaves out: each does nothing.
+
+engine/strategy_loop.py imports these; the module generated for a strategy
+(engine/runner_gen.py) binds the strategy's own in their place.
+"""
+
+from numba import njit
+
+
+@njit(cache=True)
+def on_quote(ctx, state, params, quote):
+    pass
+
+
+@njit(cache=True)
+def on_trade(ctx, state, params, trade):
+    pass
+
+
+@njit(cache=True)
+def on_fill(ctx, state, params, report):
+    pass
+
+
+@njit(cache=True)
+def on_timer(ctx, state, params, now_ns):
+    pass

@@ -1,0 +1,50 @@
+"""What a strategy's callbacks are handed as `ctx`: the runner's wiring, by name.
+
+One namedtuple of arrays (numba passes it as one struct and caches functions
+that take it, since the class is importable from here). A strategy never reads
+its fields: it calls the functions of engine/strategy_api.py (re-exported as
+`tickpipe.buy`, `tickpipe.position`, ...), which are its whole contract. The
+runner (engine/strategy_loop.py) reads and writes the fields directly.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+StrategyContext = namedtuple("StrategyContext", [
+    "event",          # int64[E_SLOTS]: the event being handled (E_* below)
+    "inputs",         # int64[2, HANDLE_SLOTS]: consumer handles: quotes, reports
+    "quotes",         # market-data records of the quotes ring
+    "reports",        # execution-report records of this strategy's reports ring
+    "out",            # int64[HANDLE_SLOTS]: producer handle of the intents ring
+    "intents",        # order-intent records of the intents ring
+    "stats",          # symbol stats rows: strategy_position, pending_since_ns
+    "book",           # top-of-book seqlock rows (the feed's)
+    "top",            # int64[4]: scratch for one book read
+    "tick_sizes",     # int64[n_symbols]: price increment per symbol
+    "subscribed",     # uint8[n_symbols]: 1 for the symbols this strategy trades
+    "state_words",    # uint64[n_symbols, words]: the per-symbol state rows in the segment
+    "scratch_words",  # uint64[words]: the row a callback edits (the same bytes as `state`)
+    "txn",            # int64: the open batch (engine/commit.py)
+    "row_words",      # uint64: this worker's row in the worker table
+    "idle_state",     # int64: the wait strategy's state (engine/idle.py)
+    "histograms",     # uint64[hops, words]
+    "control",        # int: address of the control block
+])
+
+# event slots
+E_SYMBOL = 0          # the event's symbol: every order a callback sends is for it
+E_NOW_NS = 1          # when the runner took the batch (monotonic ns)
+E_ORIGIN_NS = 2       # the triggering tick's due time: carried to the order (tick-to-trade)
+E_MD_SEQ = 3          # the triggering tick's seq (0 for a report or a timer)
+E_ROOM = 4            # intents ring slots claimed for this batch
+E_WRITTEN = 5         # intents written in this batch so far
+E_SENT = 6            # orders sent by the current callback
+E_REF_MID = 7         # the mid of the triggering quote (0 when none)
+E_SENT_TOTAL = 8      # orders sent by this process since its start
+E_REFUSED = 9         # sends refused (no room or a bad order), since its start
+E_SLOTS = 16
+
+
+def new_event() -> np.ndarray:
+    return np.zeros(E_SLOTS, dtype=np.int64)
