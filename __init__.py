@@ -55,15 +55,13 @@ if "NUMBA_CACHE_DIR" not in os.environ:
 
 _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
         "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
-        "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE")
+        "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE",
+        "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED")
 
 
 def __getattr__(name):
     """The strategy API on first use (PEP 562): `import tickpipe as tp; tp.buy(...)`."""
     if name in _API:
-        if name == "PRICE_SCALE":
-            from tickpipe.shm_layouts.market_data import PRICE_SCALE
-            return PRICE_SCALE
         from tickpipe.engine import strategy_api
         return getattr(strategy_api, name)
     raise AttributeError(f"module 'tickpipe' has no attribute {name!r}")

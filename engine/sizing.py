@@ -25,6 +25,6 @@ def segment_bytes(config: dict) -> int:
 
 def default_segment_bytes() -> int:
     """Bytes of the embedded default engine's segment (what `tickpipe run` maps)."""
-    from tickpipe.engine.config import default_config
+    from tickpipe.engine.config import load_config
 
-    return segment_bytes(default_config())
+    return segment_bytes(load_config())  # validated: the strategy's state size is known

@@ -14,6 +14,8 @@ int lots. Nothing raises: sends return a code.
 `state` is the symbol's row of the strategy's STATE dtype, in shared memory:
 assign its fields; the runner commits what changed with the batch.
 `params` is a record of the strategy's PARAMS, read-only.
+A report's `exec_type` is one of EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL,
+EXEC_CANCELLED, EXEC_REJECTED (its last_qty lots at last_px).
 """
 
 from numba import njit
@@ -26,6 +28,10 @@ from tickpipe.engine.strategy_context import (
     E_SYMBOL, E_WRITTEN,
 )
 from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.shm_layouts.fill import (  # noqa: F401  (exec types, for on_fill)
+    EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
+)
+from tickpipe.shm_layouts.market_data import PRICE_SCALE  # noqa: F401  (price units per 1.0)
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, ORDER_TYPE_LIMIT
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS
 

@@ -18,7 +18,7 @@ from tickpipe.workers.order_states import (
 from tickpipe.engine.commit import scratch_txn, txn_commit
 from tickpipe.workers.positions import apply_fill
 from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, MATCH_FILLED, MATCH_NO_MARKET, match_ioc
-from tickpipe.workers.strategy import signal_side, update_window
+from tickpipe.workers.strategies.mean_reversion import STATE, push, signal as signal_side
 
 BUY, SELL = 1, -1
 
@@ -183,17 +183,14 @@ def test_match_ioc_when_the_symbol_has_no_quote_then_no_market(book):
 
 # ---- the strategy's rolling window and signal -----------------------------------------
 
-def test_update_window_when_it_wraps_then_sums_cover_only_the_last_size_values():
-    n_symbols, size = 2, 3
-    window = np.zeros((n_symbols, size))
-    filled, cursor = np.zeros(n_symbols, np.int64), np.zeros(n_symbols, np.int64)
-    sums, sumsq = np.zeros(n_symbols), np.zeros(n_symbols)
+def test_push_when_the_window_wraps_then_sums_cover_only_the_last_size_values():
+    rows = np.zeros(2, dtype=STATE({"window": 3}))
     values = [1.0, 2.0, 3.0, 4.0, 5.0]
-    held = [update_window(window, filled, cursor, sums, sumsq, 1, v) for v in values]
+    held = [push(rows[1], v) for v in values]
     assert held == [1, 2, 3, 3, 3]
-    assert (sums[1], sumsq[1]) == (12.0, 50.0)  # 3 + 4 + 5, 9 + 16 + 25
-    assert sorted(window[1]) == [3.0, 4.0, 5.0]
-    assert (filled[0], sums[0], sumsq[0]) == (0, 0.0, 0.0)
+    assert (rows[1]["total"], rows[1]["total_sq"]) == (12.0, 50.0)  # 3 + 4 + 5, 9 + 16 + 25
+    assert sorted(rows[1]["mids"]) == [3.0, 4.0, 5.0]
+    assert (rows[0]["filled"], rows[0]["total"], rows[0]["total_sq"]) == (0, 0.0, 0.0)
 
 
 def signal(value, window_values, position=0, max_position=100, entry_z=2.0):

@@ -30,7 +30,7 @@ from tickpipe.engine.batch import (
 from tickpipe.engine.book import book_write, repair_book
 
 # params slots
-P_SYMBOLS, P_TICK, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(6)
+P_SYMBOLS, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(5)
 
 NS_PER_S = 1_000_000_000
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
@@ -89,12 +89,11 @@ def wait_for_next_tick(idle_state, wait_ns):
 
 
 @njit(cache=True)
-def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control_address,
-              row_words, idle_state, txn, max_passes):
+def feed_loop(out_handle, quotes, book, book_address, mids, tick_sizes, rng, params,
+              control_address, row_words, idle_state, txn, max_passes):
     """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0."""
     n_symbols = params[P_SYMBOLS]
-    tick = params[P_TICK]
-    half_spread = params[P_SPREAD_TICKS] * tick
+    spread_ticks = params[P_SPREAD_TICKS]
     max_qty = params[P_MAX_QTY]
     trade_every = params[P_TRADE_EVERY]
     rate = params[P_RATE]
@@ -122,6 +121,8 @@ def feed_loop(out_handle, quotes, book, book_address, mids, rng, params, control
         for i in range(got):
             seq = position + i + 1
             symbol = next_random(rng) % n_symbols
+            tick = tick_sizes[symbol]
+            half_spread = spread_ticks * tick
             step = np.int64(next_random(rng) % 3) - 1
             mid = mids[symbol] + step * tick
             if mid <= half_spread + tick:
@@ -176,16 +177,20 @@ class Agent(LoopAgent):
         feed = context.config["feed"]
         engine = context.config["engine"]
         n = feed["symbols"]
-        self.params = np.array([n, feed["tick_size"], feed["spread_ticks"], feed["max_qty"],
-                                feed["trade_every"], engine["rate"]], dtype=np.int64)
+        self.params = np.array([n, feed["spread_ticks"], feed["max_qty"], feed["trade_every"],
+                                engine["rate"]], dtype=np.int64)
+        # Each instrument's own price grid; its walk starts at start_px on that grid.
+        self.tick_sizes = np.array([i["tick_size"] for i in context.config["instruments"]],
+                                   dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
                             dtype=np.uint64)
         set_timer_slack(TIMER_SLACK_NS)
         # Resume each walk where the book stands (after a restart), else at start_px;
         # a half-written row still gives a mid within a tick of the truth.
         book = context.book
+        start = feed["start_px"] // self.tick_sizes * self.tick_sizes
         self.mids = np.where(book["version"] > 0, (book["bid_px"] + book["ask_px"]) // 2,
-                             feed["start_px"]).astype(np.int64)
+                             start).astype(np.int64)
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).
         repair_book(book)
@@ -194,7 +199,7 @@ class Agent(LoopAgent):
     def loop(self, max_passes):
         c = self.context
         return feed_loop(self.out, c.records["quotes"], c.book, c.book.ctypes.data, self.mids,
-                         self.rng, self.params, c.control_address, c.row_words, c.idle_state,
+                         self.tick_sizes, self.rng, self.params, c.control_address, c.row_words, c.idle_state,
                          c.txn, max_passes)
 
     def wait_for_start(self) -> bool:
