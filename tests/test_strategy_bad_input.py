@@ -1,0 +1,129 @@
+"""A strategy that cannot run is found before any process starts: one line naming the
+strategy (and the field, or the user's file and line), exit 1, no segment left."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tickpipe.engine.segment import SegmentNotFound, find_segment
+from engine_runs import unique_name
+
+GOOD = """
+    import numpy as np
+    from numba import njit
+    import tickpipe as tp
+    PARAMS = {"qty": 5, "ratio": 0.5}
+    STATE = np.dtype([("seen", np.int64)])
+    @njit
+    def on_quote(ctx, state, params, quote):
+        state.seen += 1
+"""
+
+
+def run_config(tmp_path, toml: str, module: str | None = GOOD, name: str = "mine"):
+    if module is not None:
+        (tmp_path / "strat.py").write_text(textwrap.dedent(module))
+    engine = unique_name("bad-strategy")
+    (tmp_path / "my.toml").write_text(textwrap.dedent(toml).replace("NAME", name))
+    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "my.toml", "--seconds",
+                           "1", "--name", engine], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    with pytest.raises(SegmentNotFound):
+        find_segment(engine)  # nothing was created
+    return proc
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+PATH_TABLE = """
+    [[strategy]]
+    name = "NAME"
+    path = "strat.py"
+"""
+
+
+@pytest.mark.parametrize("module, expected", [
+    ("import no_such_module_here\n",
+     ["strategy 'mine'", "strat.py does not import", "strat.py:1", "no_such_module_here"]),
+    ("X = 1\n", ["strategy 'mine'", "defines none of on_quote, on_trade, on_fill, on_timer"]),
+    ("def on_quote(ctx, state, params, quote)\n    pass\n",
+     ["strategy 'mine'", "SyntaxError", "strat.py:1"]),
+    ("import numpy as np\nSTATE = np.dtype([('name', 'U8')])\n"
+     "def on_quote(ctx, state, params, quote):\n    pass\n",
+     ["strategy 'mine'", "STATE field 'name'", "only plain numbers"]),
+    ("from numba import njit\n\n@njit\ndef on_quote(ctx, state, params, quote):\n"
+     "    x = quote.bid_px + 'a'\n",
+     ["strategy 'mine'", "on_quote does not compile", "(strat.py:5)"]),
+    ("on_timer = lambda ctx, state, params, now: None\n",
+     ["strategy 'mine'", "on_timer but timer_ms is 0"]),
+], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms"])
+def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(tmp_path, module,
+                                                                       expected):
+    line = one_line_error(run_config(tmp_path, PATH_TABLE, module))
+    for part in expected:
+        assert part in line, line
+
+
+@pytest.mark.parametrize("params, expected", [
+    ("{ qty = 1.5 }", "param qty = 1.5: expected int"),
+    ("{ qty = \"5\" }", "param qty = '5': expected int"),
+    ("{ nope = 1 }", "unknown param nope = 1 (params: qty, ratio)"),
+])
+def test_run_when_a_param_is_wrong_then_one_line_names_the_strategy_and_the_param(
+        tmp_path, params, expected):
+    line = one_line_error(run_config(tmp_path, PATH_TABLE + f"params = {params}\n"))
+    assert "strategy 'mine'" in line and expected in line, line
+
+
+def test_run_when_a_param_is_an_int_for_a_float_then_it_is_taken(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "--print-config",
+                           "my.toml"], cwd=_write(tmp_path, PATH_TABLE + "params = { ratio = 2 }\n"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "params = { qty = 5, ratio = 2.0 }" in proc.stdout
+
+
+def _write(tmp_path, toml):
+    (tmp_path / "strat.py").write_text(textwrap.dedent(GOOD))
+    (tmp_path / "my.toml").write_text(textwrap.dedent(toml).replace("NAME", "mine"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("toml, expected", [
+    (PATH_TABLE + PATH_TABLE, "strategy 'mine': two [[strategy]] tables have this name"),
+    (PATH_TABLE + 'symbols = ["NOPE"]\n',
+     "strategy 'mine': symbols: 'NOPE' is not an instrument of the feed (SYM0, SYM1"),
+    ("[[strategy]]\nname = \"NAME\"\n", "strategy 'mine': give exactly one of module"),
+    ("[[strategy]]\nname = \"NAME\"\nmodule = \"no.such.module\"\n",
+     "strategy 'mine': module 'no.such.module' not found"),
+    ("[[strategy]]\nname = \"NAME\"\npath = \"missing.py\"\n", "missing.py': no such file"),
+    (PATH_TABLE + "colour = 1\n", "strategy 'mine': unknown key colour = 1"),
+    ("[[instrument]]\nname = \"A\"\ntick_size = 0\n" + PATH_TABLE,
+     "instrument 'A': tick_size = 0: expected an int from 1"),
+])
+def test_run_when_the_strategy_table_is_wrong_then_one_line_says_what(tmp_path, toml, expected):
+    line = one_line_error(run_config(tmp_path, toml))
+    assert expected in line, line
+
+
+def test_run_when_the_builtin_params_are_out_of_range_then_one_line_names_them(tmp_path):
+    toml = ("[[strategy]]\nname = \"NAME\"\nmodule = \"tickpipe.workers.strategies.mean_reversion\""
+            "\nparams = { window = 1 }\n")
+    line = one_line_error(run_config(tmp_path, toml, module=None))
+    assert "strategy 'mine': param window = 1: must be from 2" in line, line
+
+
+def test_plugin_when_loaded_twice_by_path_then_it_is_one_module(tmp_path):
+    from tickpipe.engine.plugin import load_plugin
+    _write(tmp_path, PATH_TABLE)
+    entry = {"name": "x", "path": os.fspath(tmp_path / "strat.py")}
+    assert load_plugin(entry).module is load_plugin(entry).module
