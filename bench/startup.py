@@ -3,10 +3,16 @@
 - engine: from launching `tickpipe run` to the feed's first tick (the first
   record's own origin stamp; one monotonic clock for all processes);
 - worker: from launching a consumer process to its first record (interpreter,
-  imports, attach, the jitted loop loaded from cache, the first read).
+  imports, attach, the jitted loop loaded from cache, the first read);
+- strategy: a strategy process running a user's module (examples/my_strategy.py,
+  loaded by path from a directory of its own) restarted after a SIGKILL: from its
+  spawn (the supervisor's stamp) to its row saying RUNNING (interpreter, imports,
+  the user's module, the generated runner loaded from cache, recovery, warm-up).
 """
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,12 +79,77 @@ def worker_first_record_s() -> float:
         unlink_segment(segment.name)
 
 
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                       "my_strategy.py")
+USER_STRATEGY = """
+[engine]
+rate = 10000
+max_restarts = 1000
+[[strategy]]
+name = "user"
+path = "my_strategy.py"
+"""
+
+
+def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
+    """Seconds from each restarted strategy process's spawn to RUNNING (see the top)."""
+    from tickpipe.engine.snapshot import Inspector
+    from tickpipe.shm_layouts.worker_table import WORKER_RUNNING
+    if not os.path.exists(EXAMPLE):
+        raise BenchError(f"startup: {EXAMPLE} is missing (run from a source checkout)")
+    name = f"bench-{os.getpid()}-strategy-start"
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(EXAMPLE, tmp)
+        with open(os.path.join(tmp, "user.toml"), "w") as f:
+            f.write(USER_STRATEGY)
+        proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "user.toml",
+                                 "--seconds", "0", "--json", "--name", name], cwd=tmp,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        inspector, times = None, []
+        try:
+            deadline = time.monotonic() + timeout
+            while inspector is None or _strategy(inspector)["state"] != WORKER_RUNNING:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise BenchError(f"startup: the engine with a user strategy did not run: "
+                                     f"{proc.stderr.read().decode() if proc.poll() else ''}")
+                try:
+                    inspector = inspector or Inspector.attach(name)
+                except SegmentError:
+                    pass
+                time.sleep(0.01)
+            for _ in range(repeats):
+                old = int(_strategy(inspector)["pid"])
+                os.kill(old, signal.SIGKILL)
+                while True:
+                    row = _strategy(inspector)
+                    if int(row["pid"]) != old and row["state"] == WORKER_RUNNING:
+                        break
+                    if time.monotonic() > deadline:
+                        raise BenchError("startup: the strategy was not restarted")
+                    time.sleep(0.0005)
+                times.append((time.time_ns() - int(row["started_unix_ns"])) / 1e9)
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            if inspector is not None:
+                inspector.close()
+    return times
+
+
+def _strategy(inspector):
+    return inspector.worker_rows["strategy"]
+
+
 def run_startup(repeats: int = 5) -> dict:
     from tickpipe.bench.stats import machine_info
     engine_first_tick_s()  # warms numba's cache if it is cold
     engine = [engine_first_tick_s() for _ in range(repeats)]
     worker = [worker_first_record_s() for _ in range(repeats)]
+    strategy = strategy_restarts_s(repeats)
     return {"results": [
+        {"name": "strategy-with-user-module-spawn-to-running",
+         "median_s": round(float(np.median(strategy)), 3), "max_s": round(max(strategy), 3)},
         {"name": "engine-run-to-first-tick", "median_s": round(float(np.median(engine)), 3),
          "max_s": round(max(engine), 3)},
         {"name": "worker-launch-to-first-record", "median_s": round(float(np.median(worker)), 3),

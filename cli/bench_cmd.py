@@ -199,6 +199,24 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
 
 
 @bench.command()
+@click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=3.0, show_default=True,
+              help="Run time of each engine run.")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Runs per variant and rate, taken in turns.")
+@quick_option
+@json_option
+def plugin(seconds, rounds, quick, as_json):
+    """What a strategy plug-in costs: the mean reversion as the old inline loop, as the
+    built-in plug-in and as a user's file, in turns, at 100k ticks/s and flat out."""
+    from tickpipe.bench.plugin_cost import RATES, format_plugin_table, run_plugin_cost
+    rates = RATES[:1] if quick else RATES
+    total = len(rates) * (1 if quick else rounds) * 3
+    report = _guard(lambda: run_plugin_cost(1.0 if quick else seconds, 1 if quick else rounds,
+                                            rates, progress=ProgressBar(total, as_json)))
+    _emit(report, as_json, format_plugin_table(report["results"]))
+
+
+@bench.command()
 @click.option("--kills", type=click.IntRange(min=0, max=100_000), default=100, show_default=True,
               help="Workers to SIGKILL: half at the default rate, half flat out.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
