@@ -44,11 +44,16 @@ class ChaosError(Exception):
     """The bench itself could not run (an engine that never started); str() says why."""
 
 
+TALLY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chaos_strategy.py")
+
+
 def _config_text(kills: int) -> str:
     # Room for every kill and the SIGSTOP in the restart-intensity limit, so the
-    # policy under test is restart-one, not the limit.
+    # policy under test is restart-one, not the limit. The strategy is a user's
+    # plug-in, loaded by path, whose state counts what it was given (reconcile).
     return (f"[engine]\nmax_restarts = {kills + 10}\nrestart_window_s = 3600.0\n"
-            f"heartbeat_timeout_s = {HEARTBEAT_TIMEOUT_S}\n")
+            f"heartbeat_timeout_s = {HEARTBEAT_TIMEOUT_S}\n\n"
+            f"[[strategy]]\nname = \"tally\"\npath = \"{TALLY}\"\n")
 
 
 class EngineRun:
@@ -222,6 +227,32 @@ def reconcile(data: dict) -> list[dict]:
         for side in ("open_buy_qty", "open_sell_qty"):
             if side in p:
                 check(f"symbol {symbol}: {side} after the drain", 0, p[side])
+    tally = data.get("strategies", {}).get("tally")
+    if tally is not None:
+        rows += _tally_rows(tally, rings, counters, positions)
+    return rows
+
+
+def _tally_rows(tally: dict, rings: dict, counters: dict, positions: dict) -> list[dict]:
+    """The user strategy's own state (bench/chaos_strategy.py) against the engine's
+    counts: every tick, report and order applied to it once across every kill."""
+    state = tally["state"]
+    rows = [
+        _row("tally state: quotes + trades seen = ticks made", counters["feed"]["ticks"],
+             sum(s["quotes"] + s["trades"] for s in state.values())),
+        _row("tally state: reports seen = reports published to it",
+             rings["fills_strategy"]["head"], sum(s["reports"] for s in state.values())),
+        _row("tally state: orders it sent = intents published", rings["intents"]["head"],
+             sum(s["sent"] for s in state.values())),
+    ]
+    for symbol, s in state.items():
+        own = tally["positions"][symbol]
+        rows.append(_row(f"tally {symbol}: its position = the engine's for it", own["position"],
+                         s["position"]))
+        rows.append(_row(f"tally {symbol}: its position = venue position",
+                         positions[symbol]["venue_net_qty"], s["position"]))
+        rows.append(_row(f"tally {symbol}: lots filled = risk's count for it",
+                         own["filled_qty"], s["filled_qty"]))
     return rows
 
 

@@ -57,10 +57,10 @@ def feed_stage(out_q, core, rate, seconds, config, result_q):
 
 
 def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
-    from tickpipe.workers.strategy import signal_side, update_window
+    from tickpipe.workers.strategy_inline import signal_side, update_window
 
     _pin(core)
-    cfg, n = config["strategy"], config["feed"]["symbols"]
+    cfg, n = config["strategies"][0]["params"], config["feed"]["symbols"]
     size, start_px = cfg["window"], config["feed"]["start_px"]
     window = np.zeros((n, size))
     filled, cursor = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -174,8 +174,17 @@ def run_mp_pipeline(config: dict, cores: dict, rate: int, seconds: float) -> dic
         stage.start()
     merged = {}
     try:
+        deadline = time.monotonic() + seconds + 300
         for _ in ROLES:
-            role, values = results.get(timeout=seconds + 300)
+            while True:  # a stage that died sends nothing: say so instead of waiting on
+                try:
+                    role, values = results.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    dead = [s.name for s in stages if s.exitcode not in (None, 0)]
+                    if dead or time.monotonic() > deadline:
+                        raise RuntimeError(f"mp.Queue pipeline: stage(s) {dead} failed "
+                                           f"or it took over {seconds + 300:g} s") from None
             merged.update(values)
     finally:
         for stage in stages:

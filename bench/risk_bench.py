@@ -23,7 +23,7 @@ from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
 from tickpipe.shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
 from tickpipe.engine.batch import BATCH
 from tickpipe.engine.book import book_write
-from tickpipe.workers.risk import Agent as RiskAgent, risk_loop
+from tickpipe.workers.risk import Agent as RiskAgent
 from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
 ORDERS_PER_RUN = 50_000
@@ -85,13 +85,10 @@ def risk_ns_per_order(runs: int = 7) -> dict:
         passes = (ORDERS_PER_RUN + BATCH - 1) // BATCH
         for _ in range(runs + 1):  # the first run warms caches and branch predictors
             context.symbols[:] = 0
+            agent.strategy_rows[:] = 0
             _fill_intents(context, ORDERS_PER_RUN, mids)
             start = time.perf_counter_ns()
-            risk_loop(context.inputs, context.records["intents"], context.records["fills_risk"],
-                      context.outputs["orders"], context.records["orders"], context.symbols,
-                      context.book, context.book.ctypes.data, agent.send_times, agent.params,
-                      context.histograms, context.control_address, context.row_words,
-                      context.idle_state, context.txn, passes)
+            agent.loop(passes)  # risk_loop, with the agent's wiring
             per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
             _drain_orders(context)
         sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])

@@ -108,10 +108,12 @@ def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
         inspector, times = None, []
         try:
             deadline = time.monotonic() + timeout
-            while inspector is None or _strategy(inspector)["state"] != WORKER_RUNNING:
+            # The feed runs once the start barrier is passed: only then is a death a
+            # restart (during the barrier it fails the start).
+            while inspector is None or inspector.worker_rows["feed"]["state"] != WORKER_RUNNING:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise BenchError(f"startup: the engine with a user strategy did not run: "
-                                     f"{proc.stderr.read().decode() if proc.poll() else ''}")
+                                     f"{_last_line(proc)}")
                 try:
                     inspector = inspector or Inspector.attach(name)
                 except SegmentError:
@@ -124,8 +126,9 @@ def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
                     row = _strategy(inspector)
                     if int(row["pid"]) != old and row["state"] == WORKER_RUNNING:
                         break
-                    if time.monotonic() > deadline:
-                        raise BenchError("startup: the strategy was not restarted")
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise BenchError(f"startup: the strategy was not restarted: "
+                                         f"{_last_line(proc)}")
                     time.sleep(0.0005)
                 times.append((time.time_ns() - int(row["started_unix_ns"])) / 1e9)
                 time.sleep(0.2)
@@ -135,6 +138,13 @@ def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
             if inspector is not None:
                 inspector.close()
     return times
+
+
+def _last_line(proc) -> str:
+    if proc.poll() is None:
+        return "the engine still runs"
+    lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"the engine exited {proc.returncode}"
 
 
 def _strategy(inspector):

@@ -49,8 +49,8 @@ def ls_command(as_json):
 @click.command("inspect")
 @click.argument("engine")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk); "
-                   "with --watch, one JSON line per refresh.")
+              help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk, "
+                   "strategies); with --watch, one JSON line per refresh.")
 @click.option("--watch", type=FiniteFloatRange(min=0.01), is_flag=False, flag_value=1.0,
               default=None, metavar="[SECONDS]",
               help="Refresh in place every SECONDS (default 1) like top; rates are over the "
@@ -75,7 +75,10 @@ def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind, sample
     Maps the segment read-only after checking magic, version, layout hash,
     ready flag and size; never writes, takes no lock. Shows the engine,
     every worker, ring and hop (p50..max, over the run and the last
-    interval) and risk: trading state, positions, PnL, rejects.
+    interval), risk: trading state, positions and PnL (in each instrument's
+    currency) by instrument name, rejects; and each strategy: its source,
+    params, symbols and per-symbol state by field name (read from the
+    segment's description of it; the strategy's code is never imported).
     """
     from tickpipe.shm_layouts.histogram import HOPS
 
@@ -295,8 +298,10 @@ LATENCY_COLUMNS = (
       for name in ("p50", "p99", "max")),
 )
 POSITION_COLUMNS = (
-    ("SYMBOL", -8, lambda p: p[0]), ("POSITION", 10, lambda p: f"{p[1]['position']:,}"),
-    ("REALISED PNL", 16, lambda p: f"{p[1]['realised_pnl']:,}"),
+    ("SYMBOL", -17, lambda p: p[0]), ("ID", 6, lambda p: p[1]["symbol_id"]),
+    ("POSITION", 10, lambda p: f"{p[1]['position']:,}"),
+    ("REALISED PNL", 20, lambda p: _money(p[1]["realised_pnl_ccy"], p[1]["currency"])),
+    ("(PRICE UNITS x LOTS)", 22, lambda p: f"{p[1]['realised_pnl']:,}"),
 )
 
 
@@ -341,10 +346,115 @@ def format_snapshot(data: dict) -> str:
         "", f"risk: trading {risk['trading_state']} (set {risk['trading_state_changes']} times), "
             f"intents {risk['intents_read']:,}, orders sent {risk['orders_sent']:,}, "
             f"fills {risk['fills']:,}, exchange rejects {risk['exchange_rejects']:,}, "
-            f"realised PnL {risk['realised_pnl']:,}",
+            f"realised PnL {_money_by_currency(risk['realised_pnl_ccy'])}",
         f"  rejects: {rejects}",
         *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
+        *(line for name, strategy in data.get("strategies", {}).items()
+          for line in ("", *format_strategy(name, strategy))),
     ])
+
+
+# A state's array field shows in the table as its shape and its last few values
+# (`--json` has them in full).
+ARRAY_TAIL = 3
+
+
+def format_strategy(name: str, strategy: dict) -> list[str]:
+    """One strategy: what it is, then its per-symbol state, one column per field."""
+    symbols = strategy.get("symbols")
+    timer = strategy.get("timer_ms")
+    lines = [f"strategy {name}: {strategy.get('source') or '?'}, "
+             f"{len(symbols) if isinstance(symbols, list) else '?'} symbols, "
+             f"timer {f'{timer:g} ms' if isinstance(timer, (int, float)) and timer else 'off'}"]
+    params = strategy.get("params")
+    if isinstance(params, dict):
+        lines.append("  params: " + (", ".join(f"{k} {_cell(v)}" for k, v in params.items())
+                                     or "none"))
+    if strategy.get("error"):
+        lines.append(f"  state not shown: {strategy['error']}")
+    elif strategy.get("note"):
+        lines.append(f"  state not shown: {strategy['note']}")
+    for field_ in strategy.get("fields", []):
+        if field_.get("unreadable"):
+            lines.append(f"  field {field_['name']} not shown: {field_['unreadable']}")
+    state = strategy.get("state")
+    if not state:
+        return lines
+    fields = list(next(iter(state.values())))
+    ids = strategy.get("symbol_ids", {})
+    held = strategy.get("positions") or {}  # its own rows of strat_pos, where the engine has them
+
+    def own(symbol):
+        p = held.get(symbol)
+        return ([f"{p['position']:,}", _money(p.get("realised_pnl_ccy"), p.get("currency", ""))]
+                if p else ["-", "-"]) if held else []
+    rows = [[symbol, str(ids.get(symbol, "")), *own(symbol), *(_cell(row[f]) for f in fields)]
+            for symbol, row in state.items()]
+    lines += _auto_table(["SYMBOL", "ID", *(["POSITION", "REALISED PNL"] if held else []),
+                          *fields], rows, indent="  ")
+    if any(isinstance(value, list) for row in state.values() for value in row.values()):
+        lines.append(f"  (an array field shows [its shape] and its last {ARRAY_TAIL} values; "
+                     f"--json has them all)")
+    return lines
+
+
+def _auto_table(titles: list[str], rows: list[list[str]], indent: str = "") -> list[str]:
+    """A text table sized to its cells: the first column aligned left, the others right."""
+    widths = [max(len(cell) for cell in column) for column in zip(titles, *rows)]
+
+    def line(cells):
+        first, *rest = cells
+        return (indent + f"{first:<{widths[0]}}"
+                + "".join(f"  {cell:>{width}}" for cell, width in zip(rest, widths[1:]))).rstrip()
+    return [line(titles), *(line(row) for row in rows)]
+
+
+def _cell(value) -> str:
+    """A state or param value for people: numbers with separators, arrays compact."""
+    if isinstance(value, list):
+        shape, flat = _shape(value), list(_flatten(value))
+        head = "..., " if len(flat) > ARRAY_TAIL else ""
+        return f"[{'x'.join(map(str, shape))}] {head}" + ", ".join(
+            _cell(v) for v in flat[-ARRAY_TAIL:])
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return "-" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and not 1e-4 <= abs(value) < 1e12:
+            return f"{value:.6g}"
+        text = f"{value:,.4f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text  # 2.0, not 2: a float stays one
+    return str(value)
+
+
+def _shape(value) -> list[int]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def _flatten(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _flatten(item)
+    else:
+        yield value
+
+
+def _money(amount, currency: str) -> str:
+    """A currency amount: at least 2 decimals, up to the 4 a price unit has."""
+    if amount is None:
+        return "-"
+    text = f"{amount:,.4f}"
+    text = text[:-2] + text[-2:].rstrip("0")
+    return f"{text} {currency}".rstrip()
+
+
+def _money_by_currency(totals: dict) -> str:
+    return ", ".join(_money(amount, currency) for currency, amount in totals.items()) or "-"
 
 
 def _rate_basis_text(engine: dict) -> str:

@@ -66,9 +66,10 @@ def claim_at_least_one(handle, wanted, idle_state, control_address, row_words):
 
 # ---- the batch's end: commit, then publish, then release (engine/commit.py) ----------
 
-# Undo entries a record may need at most (risk's fill: four position fields, an open
-# quantity and a book counter; the gateway's order: venue fields and three counters).
-MAX_UNDO_WORDS_PER_RECORD = 8
+# Undo entries a record may need at most (risk's fill: four position fields and an open
+# quantity, for the engine and again for the order's strategy, and a book counter; the
+# gateway's order: venue fields and three counters).
+MAX_UNDO_WORDS_PER_RECORD = 12
 assert BATCH * MAX_UNDO_WORDS_PER_RECORD + 64 <= UNDO_CAPACITY  # a whole batch fits the log
 
 

@@ -236,16 +236,20 @@ def _validate_products(config: dict) -> None:
 def _validate_instruments(config: dict) -> None:
     """[[instrument]] tables set [feed] symbols; without them, synthetic SYM0, SYM1, ..."""
     feed = config["feed"]
-    given = config.get("instruments_given")
-    if config["instruments"] is None or given is False:
+    if not instruments_given(config):  # (again: [feed] symbols may have changed since)
         config["instruments"] = synthetic_instruments(feed["symbols"], feed["tick_size"])
-        config["instruments_given"] = False
         return
-    config["instruments_given"] = True
     count = len(config["instruments"])
     if count > MAX_SYMBOLS:
         raise ConfigError(f"config: {count} [[instrument]] tables; at most {MAX_SYMBOLS}")
     feed["symbols"] = count
+
+
+def instruments_given(config: dict) -> bool:
+    """Whether the instruments are the user's, not the synthetic default ones."""
+    instruments = config.get("instruments")
+    return instruments is not None and instruments != synthetic_instruments(
+        len(instruments), config["feed"]["tick_size"])
 
 
 def _validate_strategies(config: dict) -> None:
@@ -279,8 +283,8 @@ def _validate_cores(cores: list) -> None:
 
 def _cores_problem(cores: list) -> str | None:
     allowed = os.sched_getaffinity(0)
-    if len(cores) > 4:
-        return "give 1 to 4 cores (feed, strategy, risk, gateway)"
+    if len(cores) > 7:
+        return "give 1 to 7 cores (feed, strategy, risk, gateway, then strategy2, 3, 4)"
     for core in cores:
         if not isinstance(core, int) or isinstance(core, bool):
             return f"core {core!r} is not a core number"
@@ -306,7 +310,7 @@ def to_toml(config: dict) -> str:
         lines.append(f"\n[{section}]")
         for key, spec in fields.items():
             lines.append(f"{key} = {_toml_value(config[section][key])}  # {spec.help}")
-    if config.get("instruments_given"):
+    if instruments_given(config):
         for instrument in config["instruments"]:
             lines.append("\n[[instrument]]")
             lines += [f"{key} = {_toml_value(value)}" for key, value in instrument.items()]

@@ -1,9 +1,11 @@
 """The engine's segment: which sections it has, the ring topology, and initialising it.
 
-Topology (every arrow its own SPSC ring; a fan-out is two rings):
+Topology (every arrow its own SPSC ring; a fan-out is one ring per reader):
 
     feed --quotes--> strategy --intents--> risk --orders--> gateway
     gateway --fills_risk--> risk,  gateway --fills_strategy--> strategy
+    and per further strategy k (2, 3, ...): feed --quotesk--> strategyk
+    --intentsk--> risk, gateway --fills_strategyk--> strategyk
 """
 
 import json
@@ -19,7 +21,7 @@ from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
-from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HISTOGRAM_ROWS
 from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.order import ORDER_DTYPE
@@ -29,42 +31,86 @@ from tickpipe.shm_layouts.ring_directory import (
     MAX_RINGS,
 )
 from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES, META_BYTES, STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, MAX_WORKERS, ROLE_IDS, WORKER_DTYPE,
 )
 
-ROLES = ("feed", "strategy", "risk", "gateway")
+ROLES = ("feed", "strategy", "risk", "gateway")  # the roles; with one strategy, the workers
 
 
 @dataclass(frozen=True)
 class RingSpec:
     section: str
-    producer: str
+    producer: str     # worker names
     consumer: str
     dtype: np.dtype
     record_kind: int
     input_index: int  # the consumer's input slot (its row in the consumer's inputs array)
 
 
-RINGS = (
-    RingSpec("quotes", "feed", "strategy", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
-    RingSpec("fills_strategy", "gateway", "strategy", FILL_DTYPE, RECORD_FILL, 1),
-    RingSpec("intents", "strategy", "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, 0),
-    RingSpec("fills_risk", "gateway", "risk", FILL_DTYPE, RECORD_FILL, 1),
-    RingSpec("orders", "risk", "gateway", ORDER_DTYPE, RECORD_ORDER, 0),
-)
-RING_BY_SECTION = {ring.section: ring for ring in RINGS}
-assert len(RINGS) <= MAX_RINGS
+def strategy_worker(k: int) -> str:
+    """The worker name of strategy k (table order): strategy, strategy2, strategy3, ..."""
+    return "strategy" if k == 0 else f"strategy{k + 1}"
 
 
-def inputs_of(role: str) -> list[RingSpec]:
-    return sorted((r for r in RINGS if r.consumer == role), key=lambda r: r.input_index)
+def role_of(worker: str) -> str:
+    return "strategy" if worker.startswith("strategy") else worker
 
 
-def outputs_of(role: str) -> list[RingSpec]:
-    return [r for r in RINGS if r.producer == role]
+def strategy_index(worker: str) -> int:
+    return 0 if worker == "strategy" else int(worker.removeprefix("strategy")) - 1
+
+
+def worker_names(n_strategies: int) -> tuple[str, ...]:
+    """Workers in worker-table order: the four of a one-strategy engine keep their rows."""
+    return ROLES + tuple(strategy_worker(k) for k in range(1, n_strategies))
+
+
+def rings_for(n_strategies: int) -> tuple[RingSpec, ...]:
+    """The ring topology of an engine with this many strategies, in directory order.
+
+    Each strategy has its own quotes, intents and reports ring; risk reads every
+    intents ring (inputs 0, then 2, 3, ... after its reports ring at 1); the
+    gateway writes risk's reports ring and the reports ring of the order's strategy.
+    """
+    rings = [
+        RingSpec("quotes", "feed", "strategy", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
+        RingSpec("fills_strategy", "gateway", "strategy", FILL_DTYPE, RECORD_FILL, 1),
+        RingSpec("intents", "strategy", "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, 0),
+        RingSpec("fills_risk", "gateway", "risk", FILL_DTYPE, RECORD_FILL, 1),
+        RingSpec("orders", "risk", "gateway", ORDER_DTYPE, RECORD_ORDER, 0),
+    ]
+    for k in range(1, n_strategies):
+        worker, n = strategy_worker(k), k + 1
+        rings += [
+            RingSpec(f"quotes{n}", "feed", worker, MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
+            RingSpec(f"fills_strategy{n}", "gateway", worker, FILL_DTYPE, RECORD_FILL, 1),
+            RingSpec(f"intents{n}", worker, "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, n),
+        ]
+    assert len(rings) <= MAX_RINGS
+    return tuple(rings)
+
+
+RINGS = rings_for(1)
+
+
+def inputs_of(worker: str, rings=RINGS) -> list[RingSpec]:
+    return sorted((r for r in rings if r.consumer == worker), key=lambda r: r.input_index)
+
+
+def outputs_of(worker: str, rings=RINGS) -> list[RingSpec]:
+    return [r for r in rings if r.producer == worker]
+
+
+def engine_rings(config: dict) -> tuple[RingSpec, ...]:
+    return rings_for(len(config["strategies"]))
+
+
+def engine_workers(config: dict) -> tuple[str, ...]:
+    return worker_names(len(config["strategies"]))
 
 
 def section_specs(config: dict) -> list[SectionSpec]:
@@ -75,27 +121,41 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("control", CONTROL_DTYPE.itemsize),
         SectionSpec("workers", MAX_WORKERS * WORKER_DTYPE.itemsize),
         SectionSpec("ring_dir", MAX_RINGS * RING_DIRECTORY_DTYPE.itemsize),
-        SectionSpec("histograms", len(HOPS) * HISTOGRAM_DTYPE.itemsize),
+        SectionSpec("histograms", HISTOGRAM_ROWS * HISTOGRAM_DTYPE.itemsize),
         SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
         SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
-        SectionSpec("commits", len(ROLES) * COMMIT_LOG_DTYPE.itemsize),
+        SectionSpec("commits", len(engine_workers(config)) * COMMIT_LOG_DTYPE.itemsize),
         SectionSpec("instruments", n_symbols * INSTRUMENT_DTYPE.itemsize),
         SectionSpec("strategies", MAX_STRATEGIES * STRATEGY_ROW_DTYPE.itemsize),
-        SectionSpec("strat_state", sum(n_symbols * entry["state_row_size"]
+        SectionSpec("strat_state", sum(n_symbols * _state_row_size(entry)
                                        for entry in config["strategies"])),
+        SectionSpec("strat_pos", len(config["strategies"]) * n_symbols
+                    * STRATEGY_POSITION_DTYPE.itemsize),
     ]
     specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
-              for ring in RINGS]
+              for ring in engine_rings(config)]
     return specs
 
 
-def worker_index(role: str) -> int:
-    return ROLES.index(role)
+def _state_row_size(entry: dict) -> int:
+    """Bytes of one state row of the strategy (validate stores it; a raw default has not)."""
+    return entry.get("state_row_size") or load_plugin(entry).state_dtype.itemsize
 
 
-def commit_log_offset(segment, role: str) -> int:
-    """Segment offset of `role`'s commit log (engine/commit.py)."""
-    return segment.section("commits")[0] + worker_index(role) * COMMIT_LOG_DTYPE.itemsize
+def worker_index(worker: str) -> int:
+    """The worker's row in the worker table (and its commit log's index)."""
+    return worker_names(MAX_STRATEGIES).index(worker)
+
+
+def commit_log_offset(segment, worker: str) -> int:
+    """Segment offset of the worker's commit log (engine/commit.py)."""
+    return segment.section("commits")[0] + worker_index(worker) * COMMIT_LOG_DTYPE.itemsize
+
+
+def strategy_positions(segment, k: int, n_symbols: int) -> np.ndarray:
+    """Strategy k's per-symbol rows of the "strat_pos" section."""
+    return segment.view("strat_pos", STRATEGY_POSITION_DTYPE, n_symbols,
+                        k * n_symbols * STRATEGY_POSITION_DTYPE.itemsize)
 
 
 def strategy_state(segment, index: int, dtype) -> np.ndarray:
@@ -115,7 +175,8 @@ def _describe_strategies(segment, config: dict) -> None:
         meta = json.dumps({
             "source": entry.get("module") or entry.get("path"), "params": entry["params"],
             "symbols": entry["symbols"], "timer_ms": entry["timer_ms"],
-            "fields": [[name, dtype.fields[name][0].str, list(dtype.fields[name][0].shape),
+            # an array field as its element type and shape: [name, "<f8", [64], offset]
+            "fields": [[name, dtype.fields[name][0].base.str, list(dtype.fields[name][0].shape),
                         dtype.fields[name][1]] for name in dtype.names]}).encode()
         if len(meta) > META_BYTES:  # a state of very many fields: keep the first ones
             meta = json.dumps({"source": entry.get("module") or entry.get("path"),
@@ -139,17 +200,19 @@ def initialise(segment, config: dict, placement) -> None:
     control["trading_state"] = check_trading_state(config["risk"]["trading_state"])
     control["n_symbols"] = config["feed"]["symbols"]
     control["rate"] = config["engine"]["rate"]
-    control["n_workers"] = len(ROLES)
-    control["n_rings"] = len(RINGS)
+    workers_names = engine_workers(config)
+    rings = engine_rings(config)
+    control["n_workers"] = len(workers_names)
+    control["n_rings"] = len(rings)
 
     workers = segment.view("workers", WORKER_DTYPE)
     workers_offset, _ = segment.section("workers")
-    for index, role in enumerate(ROLES):
+    for index, worker in enumerate(workers_names):
         row = workers[index]
-        row["role_id"] = ROLE_IDS[role]
-        row["role_name"] = role.encode()
-        row["core"] = placement.cores[role]
-        row["wait"] = placement.wait_codes[role]
+        row["role_id"] = ROLE_IDS[role_of(worker)]
+        row["role_name"] = worker.encode()
+        row["core"] = placement.cores[worker]
+        row["wait"] = placement.wait_codes[worker]
 
     instruments = segment.view("instruments", INSTRUMENT_DTYPE)
     for row, instrument in zip(instruments, config["instruments"]):
@@ -162,7 +225,7 @@ def initialise(segment, config: dict, placement) -> None:
 
     directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
     capacity = config["engine"]["ring_capacity"]
-    for index, ring in enumerate(RINGS):
+    for index, ring in enumerate(rings):
         consumer = worker_index(ring.consumer)
         doorbell = workers_offset + consumer * WORKER_DTYPE.itemsize + DOORBELL_OFFSET
         init_ring(segment, ring.section, capacity, ring.dtype.itemsize, ring_id=index,
@@ -170,7 +233,7 @@ def initialise(segment, config: dict, placement) -> None:
                   consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES)
         entry = directory[index]
         entry["section"] = ring.section.encode()
-        entry["producer_role"] = ROLE_IDS[ring.producer]
-        entry["consumer_role"] = ROLE_IDS[ring.consumer]
+        entry["producer_role"] = ROLE_IDS[role_of(ring.producer)]
+        entry["consumer_role"] = ROLE_IDS[role_of(ring.consumer)]
         entry["record_kind"] = ring.record_kind
         entry["input_index"] = ring.input_index

@@ -1,20 +1,27 @@
 """What a run did, read from the segment: the final report and the per-second status line.
 
-Counts come from ring positions where they can (ticks = the quotes ring's
-head), so they stay exact across a worker's restart.
+Counts come from ring positions and committed counters (ticks = the feed's
+count, committed with its batches), so they stay exact across a worker's restart. Symbols are named by their
+instrument, with their P&L in its currency; strategies by their [[strategy]]
+name (both read from the segment, as `tickpipe inspect` does).
 """
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import RINGS, ROLES
+from tickpipe.engine.engine_layout import role_of
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
 from tickpipe.engine.ring_layout import ring_header
+from tickpipe.engine.snapshot import pnl_by_currency, read_instruments, read_strategies
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
-from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOP_TICK_TO_TRADE, HOPS
+from tickpipe.shm_layouts.histogram import (
+    HISTOGRAM_DTYPE, HISTOGRAM_ROWS, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF, HOPS,
+)
+from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_FILLS, GATEWAY_PARTIALS, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE,
+    FEED_TICKS, GATEWAY_FILLS, GATEWAY_PARTIALS, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE,
     WORKER_STATE_NAMES,
 )
 
@@ -27,12 +34,25 @@ def ring_positions(segment) -> dict:
     negative. Head only grows, so a head read after tail is never behind it.
     """
     positions = {}
-    for ring in RINGS:
-        header = ring_header(segment, ring.section)
+    for section in ring_sections(segment):
+        header = ring_header(segment, section)
         tail = int(header["tail"])
         head = int(header["head"])
-        positions[ring.section] = (head, tail)
+        positions[section] = (head, tail)
     return positions
+
+
+def ring_sections(segment) -> list[str]:
+    """Every ring of the segment, from its own ring directory (whatever its strategies)."""
+    control = segment.view("control", CONTROL_DTYPE)[0]
+    directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
+    return [bytes(entry["section"]).decode() for entry in directory[:int(control["n_rings"])]]
+
+
+def _worker_names(segment) -> list[str]:
+    control = segment.view("control", CONTROL_DTYPE)[0]
+    workers = segment.view("workers", WORKER_DTYPE)[:int(control["n_workers"])]
+    return [bytes(row["role_name"]).decode() for row in workers]
 
 
 def stranded_records(segment) -> dict:
@@ -45,14 +65,23 @@ def stranded_records(segment) -> dict:
 
 
 def counts(segment) -> dict:
+    """The run's totals. ticks: made by the feed (its committed count); ticks_consumed:
+    those minus the quotes still unread in any strategy's ring; intents: over every
+    strategy's ring."""
     workers = segment.view("workers", WORKER_DTYPE)
     positions = ring_positions(segment)
-    risk = workers[ROLES.index("risk")]["counters"]
-    gateway = workers[ROLES.index("gateway")]["counters"]
+    names = _worker_names(segment)
+    feed = workers[names.index("feed")]["counters"]
+    risk = workers[names.index("risk")]["counters"]
+    gateway = workers[names.index("gateway")]["counters"]
+    ticks = int(feed[FEED_TICKS])
+    quotes_unread = sum(head - tail for section, (head, tail) in positions.items()
+                        if section.startswith("quotes"))
     return {
-        "ticks": positions["quotes"][0],
-        "ticks_consumed": positions["quotes"][1],
-        "intents": positions["intents"][0],
+        "ticks": ticks,
+        "ticks_consumed": ticks - quotes_unread,
+        "intents": sum(head for section, (head, _) in positions.items()
+                       if section.startswith("intents")),
         "orders_sent": positions["orders"][0],
         "orders_at_venue": positions["orders"][1],
         "rejected": {name: int(risk[RISK_REJECT_BASE + code]) for code, name in REJECT_NAMES.items()},
@@ -62,7 +91,7 @@ def counts(segment) -> dict:
 
 
 def histogram_snapshot(segment) -> np.ndarray:
-    return np.array(segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS)))
+    return np.array(segment.view("histograms", HISTOGRAM_DTYPE, HISTOGRAM_ROWS))
 
 
 def hop_percentiles(histograms) -> dict:
@@ -71,9 +100,10 @@ def hop_percentiles(histograms) -> dict:
 
 def worker_rows(segment, placement=None) -> list[dict]:
     rows = []
-    for index, role in enumerate(ROLES):
+    for index, role in enumerate(_worker_names(segment)):
         row = segment.view("workers", WORKER_DTYPE)[index]
-        counters = {name: int(row["counters"][slot]) for name, slot in ROLE_COUNTERS[role].items()}
+        counters = {name: int(row["counters"][slot]) for name, slot in
+                    ROLE_COUNTERS[role_of(role)].items()}
         rows.append({
             "role": role, "pid": int(row["pid"]), "core": int(row["core"]),
             "wait": WAIT_NAMES.get(int(row["wait"]), "?"), "restarts": int(row["restarts"]),
@@ -87,11 +117,42 @@ def worker_rows(segment, placement=None) -> list[dict]:
 
 
 def positions(segment) -> dict:
-    stats = segment.view("symbols", SYMBOL_STATS_DTYPE)
-    return {str(symbol): {"position": int(row["position"]), "realised_pnl": int(row["realised_pnl"]),
-                          "venue_net_qty": int(row["venue_net_qty"]),
-                          "strategy_position": int(row["strategy_position"])}
-            for symbol, row in enumerate(stats)}
+    """{instrument name: position and P&L} per symbol, each with its "symbol_id"; the
+    realised P&L in price units x lots and, as "realised_pnl_ccy", in the instrument's
+    "currency". One copy of the rows, so that a symbol's figures are of one read."""
+    stats = np.array(segment.view("symbols", SYMBOL_STATS_DTYPE))
+    instruments = read_instruments(segment, len(stats))
+    n_strategies = len(read_strategies(segment))
+    # each strategy's own position (from its reports), summed over the strategies
+    held = np.array(segment.view("strat_pos", STRATEGY_POSITION_DTYPE, n_strategies * len(stats))
+                    ["position"]).reshape(n_strategies, len(stats)).sum(axis=0)
+    out = {}
+    for symbol, row in enumerate(stats):
+        instrument = instruments[symbol]
+        realised = int(row["realised_pnl"])
+        out[instrument.name] = {"symbol_id": symbol, "position": int(row["position"]),
+                                "realised_pnl": realised, "currency": instrument.currency,
+                                "realised_pnl_ccy": instrument.money(realised),
+                                "venue_net_qty": int(row["venue_net_qty"]),
+                                "strategy_position": int(held[symbol])}
+    return out
+
+
+def strategies(segment, histograms=None) -> dict:
+    """{strategy name: what it ran, and the tick-to-trade of its own orders} from the
+    segment's strategy table and histograms (no state)."""
+    histograms = histogram_snapshot(segment) if histograms is None else histograms
+    out = {}
+    for table in read_strategies(segment):
+        meta = table.meta
+        entry = {"index": table.index, "source": meta.get("source"), "params": meta.get("params"),
+                 "symbols": meta.get("symbols"), "timer_ms": meta.get("timer_ms"),
+                 "tick_to_trade_ns": percentiles(histograms[HOP_TICK_TO_TRADE_OF + table.index])
+                 if table.index < HISTOGRAM_ROWS - HOP_TICK_TO_TRADE_OF else None}
+        if table.error is not None:
+            entry["error"] = table.error
+        out[table.name if table.name not in out else f"{table.name}#{table.index}"] = entry
+    return out
 
 
 def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> dict:
@@ -105,7 +166,9 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["hops_ns"] = {hop: value for hop, value in hops.items() if hop != HOPS[HOP_TICK_TO_TRADE]}
     report["trading_state"] = TRADING_STATE_NAMES.get(int(control["trading_state"]), "?")
     report["workers"] = worker_rows(segment)
+    report["strategies"] = strategies(segment, histograms)
     report["positions"] = positions(segment)
+    report["realised_pnl_ccy"] = pnl_by_currency(report["positions"].values())
     report["memory"] = {"backing": segment.backing, "page_size": segment.page_size,
                         "locked": segment.locked or all(w["mem_locked"] for w in report["workers"])}
     if seconds > 0:
@@ -152,9 +215,59 @@ def format_report(report: dict) -> str:
     lines.append("  workers: " + ", ".join(
         f"{w['role']}@{w['core']} {w['wait']} pid {w['pid']} restarts {w['restarts']}"
         for w in report["workers"]))
+    lines += _strategy_lines(report.get("strategies") or {})
+    lines += _position_lines(report.get("positions") or {}, report.get("realised_pnl_ccy") or {})
     for note in report["notes"]:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+# Per-symbol lines in the report for people: every symbol up to this many, else the
+# ones that traded (up to this many); --json has every symbol.
+REPORT_SYMBOLS = 16
+
+
+def _strategy_lines(strategies: dict) -> list[str]:
+    if not strategies:
+        return []
+    lines = ["  strategies: " + ", ".join(
+        f"{name} ({entry.get('source') or '?'}"
+        + (f", {len(entry['symbols'])} symbols" if isinstance(entry.get("symbols"), list) else "")
+        + ")" for name, entry in strategies.items())]
+    if len(strategies) > 1:  # each one's own orders: who is slow
+        for name, entry in strategies.items():
+            t2t = entry.get("tick_to_trade_ns") or {}
+            if t2t.get("count"):
+                lines.append(f"  tick_to_trade {name:<14} {t2t['count']:>10,} "
+                             f"p50 {t2t['p50']:>9,} p99 {t2t['p99']:>11,} ns")
+    return lines
+
+
+def _position_lines(positions: dict, totals: dict) -> list[str]:
+    if not positions:
+        return []
+    rows = list(positions.items())
+    if len(rows) > REPORT_SYMBOLS:
+        rows = [(name, p) for name, p in rows if p["position"] or p["realised_pnl"]]
+    shown = rows[:REPORT_SYMBOLS]
+    total = ", ".join(_money(amount, currency) for currency, amount in totals.items()) or "-"
+    lines = [f"  realised PnL {total}",
+             f"  {'symbol':<17}{'position':>12}{'realised PnL':>22}"]
+    lines += [f"  {name:<17}{p['position']:>12,}{_money(p['realised_pnl_ccy'], p['currency']):>22}"
+              for name, p in shown]
+    left = len(positions) - len(shown)
+    if left:
+        lines.append(f"  ... and {left:,} more symbols"
+                     f"{' (flat, no P&L)' if len(rows) == len(shown) else ''}; --json has them all")
+    return lines
+
+
+def _money(amount, currency: str) -> str:
+    """A currency amount: at least 2 decimals, up to the 4 a price unit has."""
+    if amount is None:
+        return "-"
+    text = f"{amount:,.4f}"
+    return f"{text[:-2] + text[-2:].rstrip('0')} {currency}".rstrip()
 
 
 def failure_line(report: dict) -> str | None:

@@ -35,7 +35,7 @@ from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 CALLBACKS_MARK = "# CALLBACKS"
@@ -130,7 +130,8 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
         event=new_event(), inputs=np.zeros((2, HANDLE_SLOTS), dtype=np.int64),
         quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
         out=np.zeros(HANDLE_SLOTS, dtype=np.int64), intents=np.zeros(1, ORDER_INTENT_DTYPE),
-        stats=np.zeros(n_symbols, SYMBOL_STATS_DTYPE), book=np.zeros(n_symbols, BOOK_DTYPE),
+        positions=np.zeros(n_symbols, STRATEGY_POSITION_DTYPE),
+        book=np.zeros(n_symbols, BOOK_DTYPE),
         top=np.zeros(4, dtype=np.int64), tick_sizes=np.ones(n_symbols, dtype=np.int64),
         subscribed=np.zeros(n_symbols, dtype=np.uint8),
         state_words=np.zeros((n_symbols, words), dtype=np.uint64),

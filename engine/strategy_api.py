@@ -33,7 +33,9 @@ from tickpipe.shm_layouts.fill import (  # noqa: F401  (exec types, for on_fill)
 )
 from tickpipe.shm_layouts.market_data import PRICE_SCALE  # noqa: F401  (price units per 1.0)
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, ORDER_TYPE_LIMIT
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS
+from tickpipe.shm_layouts.strategy_position import (
+    STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
+)
 
 IOC = ORDER_TYPE_IOC        # fill what you can at once, cancel the rest
 LIMIT = ORDER_TYPE_LIMIT    # (the simulated venue treats it as IOC for now)
@@ -50,8 +52,9 @@ MAX_ORDERS_PER_EVENT = 4  # the runner keeps this much room in the intents ring 
 # with no report for this long no longer counts as in flight.
 IN_FLIGHT_TIMEOUT_NS = 1_000_000
 
-_STATS_ROW = SYMBOL_STATS_DTYPE.itemsize
-_PENDING_SINCE_NS = SYMBOL_STATS_OFFSETS["pending_since_ns"]
+_ROW = STRATEGY_POSITION_DTYPE.itemsize
+_PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
+_INTENTS_SENT = STRATEGY_POSITION_OFFSETS["intents_sent"]
 
 
 @njit(cache=True)
@@ -75,13 +78,13 @@ def clock_ns():
 @njit(cache=True)
 def position(ctx):
     """This strategy's position in the event's symbol, lots (+ long, - short), from its fills."""
-    return ctx.stats[ctx.event[E_SYMBOL]].strategy_position
+    return ctx.positions[ctx.event[E_SYMBOL]].position
 
 
 @njit(cache=True)
 def order_in_flight(ctx):
     """True while an order of ours for the symbol awaits its final report."""
-    since = ctx.stats[ctx.event[E_SYMBOL]].pending_since_ns
+    since = ctx.positions[ctx.event[E_SYMBOL]].pending_since_ns
     return since != 0 and ctx.event[E_NOW_NS] - since < IN_FLIGHT_TIMEOUT_NS
 
 
@@ -138,8 +141,9 @@ def send_order(ctx, side, qty, price, order_type):
     intent.ref_mid_px = event[E_REF_MID]
     intent._reserved = 0
     intent.publish_ns = monotonic_ns()
-    txn_set(ctx.txn, ctx.stats.ctypes.data + sym * _STATS_ROW + _PENDING_SINCE_NS,
-            event[E_NOW_NS])
+    row = ctx.positions.ctypes.data + sym * _ROW
+    txn_set(ctx.txn, row + _PENDING_SINCE_NS, event[E_NOW_NS])
+    txn_set(ctx.txn, row + _INTENTS_SENT, ctx.positions[sym].intents_sent + 1)
     event[E_WRITTEN] += 1
     event[E_SENT] += 1
     event[E_SENT_TOTAL] += 1

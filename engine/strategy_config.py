@@ -14,6 +14,8 @@
     params = { window = 32 }           over the module's PARAMS defaults
     symbols = ["ESZ6"]                 instrument names it trades (default: all)
     timer_ms = 100                     on_timer's interval (default: the module's TIMER_MS)
+    max_position = 50                  risk's limit for this strategy alone, lots (default:
+                                       [risk] max_position, which also holds for all together)
 
 An old-style `[strategy]` table sets the params of the default mean reversion.
 Every error is a ConfigError of one line naming the table and the field.
@@ -21,11 +23,11 @@ Every error is a ConfigError of one line naming the table and the field.
 
 import re
 
-from tickpipe.shm_layouts.instrument import MAX_NAME_BYTES, MAX_CURRENCY_BYTES
+from tickpipe.shm_layouts.instrument import MAX_CURRENCY_BYTES, MAX_NAME_BYTES
+from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES  # a process and 3 rings each
 
 DEFAULT_STRATEGY_MODULE = "tickpipe.workers.strategies.mean_reversion"
-MAX_STRATEGIES = 1   # one strategy process per engine, for now (see docs/strategies.md)
-STRATEGY_KEYS = ("name", "module", "path", "params", "symbols", "timer_ms")
+STRATEGY_KEYS = ("name", "module", "path", "params", "symbols", "timer_ms", "max_position")
 INSTRUMENT_KEYS = ("name", "tick_size", "lot_size", "multiplier", "currency")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -65,8 +67,14 @@ def strategies_from(data, error) -> list[dict]:
         if names.count(name) > 1:
             raise error(f"config strategy {name!r}: two [[strategy]] tables have this name")
     if len(strategies) > MAX_STRATEGIES:
-        raise error(f"config: {len(strategies)} [[strategy]] tables; this engine runs "
-                    f"{MAX_STRATEGIES} strategy process for now")
+        raise error(f"config: {len(strategies)} [[strategy]] tables; at most {MAX_STRATEGIES} "
+                    f"(a process and three rings each)")
+    for strategy in strategies:
+        limit = strategy.get("max_position")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or not 0 <= limit <= 10 ** 12):
+            raise error(f"config strategy {strategy['name']!r}: max_position = {limit!r}: "
+                        f"expected lots from 0 to {10 ** 12}")
     return strategies
 
 

@@ -18,7 +18,7 @@ StrategyContext = namedtuple("StrategyContext", [
     "reports",        # execution-report records of this strategy's reports ring
     "out",            # int64[HANDLE_SLOTS]: producer handle of the intents ring
     "intents",        # order-intent records of the intents ring
-    "stats",          # symbol stats rows: strategy_position, pending_since_ns
+    "positions",      # this strategy's rows of strat_pos: position, pending_since_ns, ...
     "book",           # top-of-book seqlock rows (the feed's)
     "top",            # int64[4]: scratch for one book read
     "tick_sizes",     # int64[n_symbols]: price increment per symbol

@@ -28,17 +28,20 @@ from tickpipe.engine.strategy_context import (
 )
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS
+from tickpipe.shm_layouts.strategy_position import (
+    STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
+)
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 
-_STATS_ROW = SYMBOL_STATS_DTYPE.itemsize
-_STRATEGY_POSITION = SYMBOL_STATS_OFFSETS["strategy_position"]
-_PENDING_SINCE_NS = SYMBOL_STATS_OFFSETS["pending_since_ns"]
-# Undo entries one callback may need besides its state row: pending_since_ns per
-# order sent, the report's position and pending words, and the batch's counters.
-_UNDO_PER_EVENT = MAX_ORDERS_PER_EVENT + 2 + 8
+_ROW = STRATEGY_POSITION_DTYPE.itemsize
+_POSITION = STRATEGY_POSITION_OFFSETS["position"]
+_PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
+# Undo entries one callback may need besides its state row: pending_since_ns and
+# intents_sent per order sent, the report's position and pending words, and the
+# batch's counters.
+_UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 2 + 8
 
 
 @njit(cache=True)
@@ -106,8 +109,8 @@ def apply_report(ctx, report):
     """The engine's own bookkeeping of one report, before on_fill sees it: the
     position from fills; no order in flight once one is final."""
     kind = report.exec_type
-    address = ctx.stats.ctypes.data + report.symbol_id * _STATS_ROW
+    address = ctx.positions.ctypes.data + report.symbol_id * _ROW
     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-        txn_add(ctx.txn, address + _STRATEGY_POSITION, report.side * report.last_qty)
+        txn_add(ctx.txn, address + _POSITION, report.side * report.last_qty)
     if kind == EXEC_FILL or kind == EXEC_CANCELLED or kind == EXEC_REJECTED:
         txn_set(ctx.txn, address + _PENDING_SINCE_NS, 0)

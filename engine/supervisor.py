@@ -18,7 +18,9 @@ import time
 from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.engine_layout import RINGS, ROLES, initialise, outputs_of, section_specs
+from tickpipe.engine.engine_layout import (
+    engine_rings, engine_workers, initialise, outputs_of, section_specs, worker_index,
+)
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
@@ -83,7 +85,9 @@ class Supervisor:
         self.status = status      # the per-second status line
         self.notes: list[str] = []
         self.failures: list[str] = []  # why the run will not end `stopped`, in order
-        self.placement = place_workers(ROLES, self.engine["cores"], self.engine["wait"],
+        self.workers = engine_workers(config)   # worker names, in table order
+        self.rings = engine_rings(config)
+        self.placement = place_workers(self.workers, self.engine["cores"], self.engine["wait"],
                                        self.engine["rate"])
         self.lifecycle = Lifecycle(self._on_transition)
         self.segment = None
@@ -103,11 +107,11 @@ class Supervisor:
         return self.segment.base_address + self.segment.section("control")[0]
 
     def _row(self, role):
-        return self.segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
+        return self.segment.view("workers", WORKER_DTYPE)[worker_index(role)]
 
     def _row_address(self, role) -> int:
         offset, _ = self.segment.section("workers")
-        return self.segment.base_address + offset + ROLES.index(role) * WORKER_DTYPE.itemsize
+        return self.segment.base_address + offset + worker_index(role) * WORKER_DTYPE.itemsize
 
     def _worker_state(self, role) -> int:
         return lib.tp_load_acquire_u32(self._row_address(role) + STATE_OFFSET)
@@ -142,7 +146,7 @@ class Supervisor:
         if self.engine["cpu_dma_latency"]:
             self._hold_cpu_dma_latency()
         self.lifecycle.fire("spawn")
-        for role in ROLES:
+        for role in self.workers:
             self._spawn(role)
         self.lifecycle.fire("spawned")
 
@@ -197,7 +201,7 @@ class Supervisor:
         """The start barrier: every worker READY, then the feed may go."""
         deadline = time.monotonic() + self.engine["ready_timeout_s"]
         while True:
-            states = {role: self._worker_state(role) for role in ROLES}
+            states = {role: self._worker_state(role) for role in self.workers}
             if all(state == WORKER_READY or state == WORKER_RUNNING for state in states.values()):
                 break
             dead = [role for role, proc in self.procs.items() if proc.poll() is not None]
@@ -318,7 +322,7 @@ class Supervisor:
         self.ring_doorbell("feed")
         trigger = self._wait_for_drain(time.monotonic() + self.engine["drain_timeout_s"])
         self._set_flag(STOP_ALL_OFFSET)
-        for role in ROLES:
+        for role in self.workers:
             self.ring_doorbell(role)
         self._join_all()
         if trigger != "drained":
@@ -359,11 +363,11 @@ class Supervisor:
         grew = True
         while grew:
             grew = False
-            for ring in RINGS:
+            for ring in self.rings:
                 if ring.section in stuck:
                     continue
                 blocked = any(out.section in stuck and self._ring_full(out.section, positions)
-                              for out in outputs_of(ring.consumer))
+                              for out in outputs_of(ring.consumer, self.rings))
                 if ring.consumer not in self.procs or blocked:
                     stuck.add(ring.section)
                     grew = True

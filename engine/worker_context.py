@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tickpipe.engine.commit import make_txn, recover
-from tickpipe.engine.engine_layout import commit_log_offset, inputs_of, outputs_of, worker_index
+from tickpipe.engine.engine_layout import (
+    commit_log_offset, engine_rings, inputs_of, outputs_of, worker_index,
+)
 from tickpipe.engine.idle import make_idle_state
 from tickpipe.engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_records
 from tickpipe.shm_layouts.book import BOOK_DTYPE
-from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HISTOGRAM_ROWS
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, WORKER_DTYPE
 
@@ -27,7 +29,7 @@ class WorkerContext:
     outputs: dict = field(default_factory=dict)   # section -> producer handle
     records: dict = field(default_factory=dict)   # section -> typed records array
     idle_state: np.ndarray = None
-    histograms: np.ndarray = None                 # (len(HOPS), words) uint64
+    histograms: np.ndarray = None                 # (HISTOGRAM_ROWS, words) uint64
     book: np.ndarray = None
     symbols: np.ndarray = None
 
@@ -39,6 +41,7 @@ class WorkerContext:
 
 
 def build_context(segment, role: str, config: dict) -> WorkerContext:
+    """`role` is the worker's name: feed, strategy, strategy2, ..., risk, gateway."""
     index = worker_index(role)
     workers = segment.view("workers", WORKER_DTYPE)
     row = workers[index]
@@ -46,8 +49,9 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
     row_start = workers_offset + index * WORKER_DTYPE.itemsize
     row_words = segment.buf[row_start:row_start + WORKER_DTYPE.itemsize].view(np.uint64)
     control_offset, _ = segment.section("control")
-    input_specs = inputs_of(role)
-    output_specs = outputs_of(role)
+    rings = engine_rings(config)
+    input_specs = inputs_of(role, rings)
+    output_specs = outputs_of(role, rings)
     # Before any handle: roll an uncommitted batch back, publish and release what the
     # last commit says, so the handles start exactly at the committed point.
     log_offset = commit_log_offset(segment, role)
@@ -69,8 +73,8 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
         records=records, idle_state=make_idle_state(
             int(row["wait"]), doorbell, spin_limit=config["engine"]["backoff_spin"],
             yield_limit=config["engine"]["backoff_yield"]),
-        histograms=segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS)).view(np.uint64)
-        .reshape(len(HOPS), -1),
+        histograms=segment.view("histograms", HISTOGRAM_DTYPE, HISTOGRAM_ROWS).view(np.uint64)
+        .reshape(HISTOGRAM_ROWS, -1),
         book=segment.view("book", BOOK_DTYPE), symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),
         txn=make_txn(segment, log_offset, inputs[:len(input_specs)],
                      [outputs[spec.section] for spec in output_specs]),

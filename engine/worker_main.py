@@ -54,7 +54,8 @@ def die_with_parent() -> int:
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m tickpipe.engine.worker_main")
     parser.add_argument("--engine", required=True)
-    parser.add_argument("--role", required=True, choices=sorted(ROLE_MODULES))
+    parser.add_argument("--role", required=True, type=_worker_name,
+                        help="the worker: feed, strategy, strategy2, ..., risk, gateway")
     parser.add_argument("--supervisor-pid", type=int, required=True,
                         help="the supervisor's pid: a worker whose parent is another exits at once")
     parser.add_argument("--config-json", required=True)
@@ -105,7 +106,8 @@ def run_worker(args) -> int:
         context = build_context(segment, args.role, config)
         set_state(context, WORKER_STARTING)
         os.sched_setaffinity(0, {int(context.row["core"])})
-        agent = importlib.import_module(ROLE_MODULES[args.role]).Agent(context)
+        role = "strategy" if args.role.startswith("strategy") else args.role
+        agent = importlib.import_module(ROLE_MODULES[role]).Agent(context)
         agent.warm_up()
         if config["engine"]["lock_memory"]:
             context.row["mem_locked"] = int(mlockall_current_and_future() == 0)
@@ -127,6 +129,14 @@ def run_worker(args) -> int:
         return EXIT_FAILED
     set_state(context, WORKER_STOPPED)
     return 0 if status == 0 else 2
+
+
+def _worker_name(text: str) -> str:
+    """A worker name: a role of ROLE_MODULES, or strategy2, strategy3, ..."""
+    if text in ROLE_MODULES or (text.startswith("strategy") and text[8:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a worker (feed, strategy, strategyN, "
+                                     f"risk, gateway)")
 
 
 # Imported here, not at the top: only a worker that got past its death signal needs them.

@@ -20,12 +20,13 @@ from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEADER_DTYPE
 from tickpipe.shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 4  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins
+LAYOUT_VERSION = 4  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins, several strategies
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it
@@ -46,6 +47,7 @@ SHM_DTYPES = {
     "fill": FILL_DTYPE,
     "instrument": INSTRUMENT_DTYPE,
     "strategy_row": STRATEGY_ROW_DTYPE,
+    "strategy_position": STRATEGY_POSITION_DTYPE,
 }
 
 

@@ -9,7 +9,7 @@ offset | size   | field                  | unit      | written by | read by     
     64 | 2 x 128| points[2]              | POINT     | worker     | worker (restart) | before `committed`
    320 | 16 x N | undo[UNDO_CAPACITY]    | UNDO      | worker     | worker (restart) | before the change it undoes
 
-POINT (128 bytes): inputs[6] = ring positions consumed through, outputs[4] = ring
+POINT (128 bytes): inputs[6] = ring positions consumed through, outputs[10] = ring
 positions published through, each as of the end of one batch; points[b & 1] is
 batch b's.
 UNDO (16 bytes): offset (segment-relative: a restarted worker maps the segment
@@ -31,13 +31,12 @@ import numpy as np
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
 MAX_INPUTS = 6
-MAX_OUTPUTS = 4
+MAX_OUTPUTS = 10  # the gateway: risk's reports ring and one per strategy
 UNDO_CAPACITY = 4096  # words a batch may change: BATCH records x a few words each, with room
 
 COMMIT_POINT_DTYPE = np.dtype(
-    [("inputs", np.uint64, (MAX_INPUTS,)), ("outputs", np.uint64, (MAX_OUTPUTS,)),
-     ("_reserved", np.uint8, (48,))], align=True)
-assert_layout(COMMIT_POINT_DTYPE, {"inputs": 0, "outputs": 48, "_reserved": 80}, 128)
+    [("inputs", np.uint64, (MAX_INPUTS,)), ("outputs", np.uint64, (MAX_OUTPUTS,))], align=True)
+assert_layout(COMMIT_POINT_DTYPE, {"inputs": 0, "outputs": 48}, 128)
 
 UNDO_ENTRY_DTYPE = np.dtype([("offset", np.uint64), ("old", np.uint64)], align=True)
 assert UNDO_ENTRY_DTYPE.itemsize == 16  # four to a cache line; the log as a whole is aligned

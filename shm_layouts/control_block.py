@@ -52,10 +52,12 @@ REJECT_PRICE_BAND = 4
 REJECT_POSITION_LIMIT = 5
 REJECT_RATE_LIMIT = 6
 REJECT_NO_MARKET = 7
+REJECT_STRATEGY_POSITION_LIMIT = 8  # the strategy's own limit ([[strategy]] max_position)
 REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_MAX_QTY: "max_qty", REJECT_MAX_NOTIONAL: "max_notional",
                 REJECT_PRICE_BAND: "price_band", REJECT_POSITION_LIMIT: "position_limit",
-                REJECT_RATE_LIMIT: "rate_limit", REJECT_NO_MARKET: "no_market"}
+                REJECT_RATE_LIMIT: "rate_limit", REJECT_NO_MARKET: "no_market",
+                REJECT_STRATEGY_POSITION_LIMIT: "strategy_position_limit"}
 
 CONTROL_DTYPE = np.dtype(
     [

@@ -18,7 +18,7 @@ offset | size | field             | unit / value      | written by | read by | o
     76 |    4 | owner_uid         | uid               | creator    | ls      |
     80 |   32 | engine_name       | ASCII, 0-padded   | creator    | ls      |
    112 |   16 | _reserved         |                   |            |         | zero
-   128 |  512 | sections[16]      | SECTION_DTYPE     | creator    | attach  | before layout_version
+   128 | 1024 | sections[32]      | SECTION_DTYPE     | creator    | attach  | before layout_version
 
 Section entry (32 bytes): name (16 ASCII) | offset (8, from segment start) | size (8).
 Every section offset is a multiple of 64; ring sections a multiple of 4096.
@@ -30,7 +30,7 @@ from tickpipe.shm_layouts.layout_rules import assert_layout
 
 SEGMENT_MAGIC = int.from_bytes(b"TICKPIPE", "little")
 HEADER_REGION_SIZE = 4096  # the header region is a page; section 0 starts after it
-MAX_SECTIONS = 16
+MAX_SECTIONS = 32  # 10 fixed + 3 rings per strategy (4) + the two risk/gateway rings
 
 BACKING_SHM = 1
 BACKING_HUGETLBFS = 2
@@ -69,7 +69,7 @@ SEGMENT_HEADER_OFFSETS = {
     "page_size": 56, "backing": 64, "locked": 68, "section_count": 72, "owner_uid": 76,
     "engine_name": 80, "_reserved": 112, "sections": 128,
 }
-SEGMENT_HEADER_SIZE = 640
+SEGMENT_HEADER_SIZE = 1152
 assert_layout(SEGMENT_HEADER_DTYPE, SEGMENT_HEADER_OFFSETS, SEGMENT_HEADER_SIZE)
 
 # Named offsets for code that reads single words before trusting the header.

@@ -1,6 +1,7 @@
-"""Per-symbol positions and P&L: one row per symbol, three cache lines, one per writer
-(risk, the gateway's venue, the strategy). Every field changes only through its
-writer's commit log (engine/commit.py), with the batch that caused it.
+"""Per-symbol positions and P&L of the whole engine: one row per symbol, three cache
+lines, one per writer (risk, the gateway's venue; the third is free: each strategy's
+own figures are in strat_pos, shm_layouts/strategy_position.py). Every field changes
+only through its writer's commit log (engine/commit.py), with the batch that caused it.
 
 offset | size | field            | unit               | written by | read by | notes
 -------+------+------------------+--------------------+------------+---------+--------------------------
@@ -15,9 +16,7 @@ offset | size | field            | unit               | written by | read by | n
     64 |    8 | venue_net_qty    | lots, signed       | gateway    | tests   | signed sum of fills sent
     72 |    8 | venue_orders     | count              | gateway    | tools   |
     80 |   48 | _reserved1       |                    |            |         |
-   128 |    8 | strategy_position| lots, signed       | strategy   | tools   | from its own fills ring
-   136 |    8 | pending_since_ns | ns, monotonic; 0   | strategy   | strategy| an intent awaits its report
-   144 |   48 | _reserved2       |                    |            |         |
+   128 |   64 | _reserved2       |                    |            |         | (was the strategy's)
 """
 
 import numpy as np
@@ -29,13 +28,12 @@ SYMBOL_STATS_DTYPE = np.dtype(
      ("open_buy_qty", np.int64), ("open_sell_qty", np.int64), ("orders_sent", np.int64),
      ("filled_qty", np.int64), ("_reserved0", np.int64),
      ("venue_net_qty", np.int64), ("venue_orders", np.int64), ("_reserved1", np.uint8, (48,)),
-     ("strategy_position", np.int64), ("pending_since_ns", np.int64),
-     ("_reserved2", np.uint8, (48,))],
+     ("_reserved2", np.uint8, (64,))],
     align=True,
 )
 SYMBOL_STATS_OFFSETS = {"position": 0, "realised_pnl": 8, "avg_cost_px": 16, "open_buy_qty": 24,
                         "open_sell_qty": 32, "orders_sent": 40, "filled_qty": 48, "_reserved0": 56,
                         "venue_net_qty": 64, "venue_orders": 72, "_reserved1": 80,
-                        "strategy_position": 128, "pending_since_ns": 136, "_reserved2": 144}
+                        "_reserved2": 128}
 SYMBOL_STATS_SIZE = 192
 assert_layout(SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS, SYMBOL_STATS_SIZE)

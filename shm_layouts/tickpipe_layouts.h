@@ -30,7 +30,7 @@ struct tp_segment_header {
     uint32_t owner_uid;
     char engine_name[32];
     uint8_t _reserved[16];
-    struct tp_section_entry sections[16];
+    struct tp_section_entry sections[32];
 };
 
 struct tp_ring_header {

@@ -83,7 +83,8 @@ def test_snapshot_when_engine_runs_then_every_field_is_present_and_consistent(in
             assert run["p50"] <= run["p90"] <= run["p99"] <= run["p999"] <= run["max"]
     risk = second["risk"]
     assert risk["trading_state"] == "ACTIVE"
-    assert set(risk["positions"]) == {str(i) for i in range(engine["symbols"])}
+    assert [p["symbol_id"] for p in risk["positions"].values()] == list(range(engine["symbols"]))
+    assert set(risk["positions"]) == {f"SYM{i}" for i in range(engine["symbols"])}
     assert risk["intents_read"] >= risk["orders_sent"] + sum(risk["rejects"].values()) - 1
     assert risk["realised_pnl"] == sum(p["realised_pnl"] for p in risk["positions"].values())
 

@@ -21,6 +21,7 @@ class RingMovingUnderTheReader:
 def test_ring_positions_when_the_consumer_catches_up_between_reads_then_in_flight_is_never_negative(
         monkeypatch):
     monkeypatch.setattr(report, "ring_header", lambda segment, section: RingMovingUnderTheReader())
+    monkeypatch.setattr(report, "ring_sections", lambda segment: [ring.section for ring in RINGS])
     positions = report.ring_positions(segment=None)
     assert set(positions) == {ring.section for ring in RINGS}
     for head, tail in positions.values():

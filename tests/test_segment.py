@@ -217,7 +217,7 @@ def _other_hash(segments):
 
 
 def _too_many_sections(segments):
-    return _with_header(section_count=MAX_SECTIONS + 1)(segments), "section count 17 > 16"
+    return _with_header(section_count=MAX_SECTIONS + 1)(segments), f"section count {MAX_SECTIONS + 1} > {MAX_SECTIONS}"
 
 
 def _section_outside(offset, size):

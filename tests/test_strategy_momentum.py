@@ -73,13 +73,13 @@ class Harness:
     def state(self, symbol=0):
         return self.ctx.state_words[symbol].view(self.plugin.state_dtype)[0]
 
-    def set_stats(self, symbol=0, **fields):
+    def set_positions(self, symbol=0, **fields):
         for key, value in fields.items():
-            self.ctx.stats[key][symbol] = value
+            self.ctx.positions[key][symbol] = value
 
     def order_done(self, symbol=0):
         """The engine's bookkeeping of a final report: no order in flight."""
-        self.set_stats(symbol, pending_since_ns=0)
+        self.set_positions(symbol, pending_since_ns=0)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_quotes_when_mids_rise_run_length_times_with_buyers_dominant_then_buys_a
     harness.quote(1004, 1006)
     assert harness.orders() == [(0, BUY, 10, 1006, IOC)]
     assert harness.ctx.event[E_SENT] == 1
-    assert harness.ctx.stats["pending_since_ns"][0] == NOW_NS
+    assert harness.ctx.positions["pending_since_ns"][0] == NOW_NS
 
 
 def test_quotes_when_mids_rise_without_trades_then_no_order(harness):
@@ -165,7 +165,7 @@ def test_quotes_when_an_order_was_sent_then_the_next_entry_needs_a_whole_new_run
 
 
 def test_quotes_when_the_position_is_at_max_then_no_buy_but_sells_still_go(harness):
-    harness.set_stats(strategy_position=100)
+    harness.set_positions(position=100)
     harness.trade(100, +1)
     harness.quotes(RISING + [1005, 1006])
     assert harness.orders() == []
@@ -175,14 +175,14 @@ def test_quotes_when_the_position_is_at_max_then_no_buy_but_sells_still_go(harne
 
 
 def test_quotes_when_the_position_is_at_minus_max_then_no_sell(harness):
-    harness.set_stats(strategy_position=-100)
+    harness.set_positions(position=-100)
     harness.trade(100, -1)
     harness.quotes(FALLING)
     assert harness.orders() == []
 
 
 def test_quotes_when_an_order_is_in_flight_then_no_second_entry(harness):
-    harness.set_stats(pending_since_ns=NOW_NS)
+    harness.set_positions(pending_since_ns=NOW_NS)
     harness.trade(100, +1)
     harness.quotes(RISING + [1005])
     assert harness.orders() == []

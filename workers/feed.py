@@ -19,13 +19,16 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
-from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.commit import txn_commit, txn_produced
+from tickpipe.engine.engine_layout import engine_rings, outputs_of
+from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
+from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
-from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
+from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS, W_PUBLISHED
 from tickpipe.engine.batch import (
-    BATCH, account_pass, claim_at_least_one, commit_batch, count, stop_requested,
+    BATCH, account_pass, claim_at_least_one, count, stop_requested,
 )
 from tickpipe.engine.book import book_write, repair_book
 
@@ -89,15 +92,51 @@ def wait_for_next_tick(idle_state, wait_ns):
 
 
 @njit(cache=True)
-def feed_loop(out_handle, quotes, book, book_address, mids, tick_sizes, rng, params,
-              control_address, row_words, idle_state, txn, max_passes):
-    """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0."""
+def claim_on_every_ring(outs, wanted, idle_state, control_address, row_words):
+    """Room for `wanted` records (fewer when a ring has less) on every output: a tick may
+    go to each. Waits while one is full; 0 only when stopping."""
+    room = wanted
+    for k in range(outs.shape[0]):
+        room = min(room, claim_at_least_one(outs[k], wanted, idle_state, control_address,
+                                            row_words))
+        if room == 0:
+            return 0
+    return room
+
+
+@njit(cache=True)
+def commit_ticks(txn, outs, written, ticks, trades, row_words):
+    """Commit `ticks` made (`written[k]` of them into output k), then publish them."""
+    total = 0
+    for k in range(outs.shape[0]):
+        total += written[k]
+        if written[k] > 0:
+            txn_produced(txn, k, outs[k, H_POSITION] + written[k])
+    count(txn, row_words, W_COUNTERS + FEED_TICKS, ticks)
+    count(txn, row_words, W_COUNTERS + FEED_TRADES, trades)
+    count(txn, row_words, W_PUBLISHED, total)
+    txn_commit(txn)
+    for k in range(outs.shape[0]):
+        if written[k] > 0:
+            producer_publish(outs[k], written[k])
+            written[k] = 0
+
+
+@njit(cache=True)
+def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rng, params,
+              written, control_address, row_words, idle_state, txn, max_passes):
+    """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0.
+
+    outs: one producer handle per strategy's quotes ring; quotes: their records (a
+    tuple); subscribed[k, symbol]: strategy k gets the symbol's ticks. A tick's
+    number (the book's md_seq; every trade_every-th is a trade) counts every tick
+    made, committed with the batch, so a restarted feed continues the count.
+    """
     n_symbols = params[P_SYMBOLS]
     spread_ticks = params[P_SPREAD_TICKS]
     max_qty = params[P_MAX_QTY]
     trade_every = params[P_TRADE_EVERY]
     rate = params[P_RATE]
-    mask = out_handle[H_MASK]
     start_ns = monotonic_ns()
     sent = 0
     passes = 0
@@ -113,13 +152,13 @@ def feed_loop(out_handle, quotes, book, book_address, mids, tick_sizes, rng, par
                 wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
                 account_pass(row_words, idle_state, 0, passes)
                 continue
-        got = claim_at_least_one(out_handle, due, idle_state, control_address, row_words)
+        got = claim_on_every_ring(outs, due, idle_state, control_address, row_words)
         if got == 0:
             break
-        position = out_handle[H_POSITION]
+        ticks_before = np.int64(row_words[W_COUNTERS + FEED_TICKS])
         trades = 0
         for i in range(got):
-            seq = position + i + 1
+            number = ticks_before + i + 1
             symbol = next_random(rng) % n_symbols
             tick = tick_sizes[symbol]
             half_spread = spread_ticks * tick
@@ -128,29 +167,37 @@ def feed_loop(out_handle, quotes, book, book_address, mids, tick_sizes, rng, par
             if mid <= half_spread + tick:
                 mid = half_spread + tick  # keep the bid above zero
             mids[symbol] = mid
-            record = quotes[(position + i) & mask]
-            record.origin_ns = start_ns + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
-            record.publish_ns = now
-            record.symbol_id = symbol
-            record.bid_px = mid - half_spread
-            record.ask_px = mid + half_spread
-            record.bid_qty = 1 + np.int32(next_random(rng) % max_qty)
-            record.ask_qty = 1 + np.int32(next_random(rng) % max_qty)
-            if trade_every > 0 and seq % trade_every == 0:
-                record.kind = MD_KIND_TRADE
-                record.aggressor_side = 1 if step >= 0 else -1
-                record.trade_px = record.ask_px if step >= 0 else record.bid_px
-                record.trade_qty = 1 + np.int32(next_random(rng) % max_qty)
-                trades += 1
-            else:
-                record.kind = MD_KIND_QUOTE
-                record.aggressor_side = 0
-                record.trade_px = 0
-                record.trade_qty = 0
-            book_write(book, book_address, symbol, record.bid_px, record.ask_px,
-                       record.bid_qty, record.ask_qty, now, seq)
-        count(txn, row_words, W_COUNTERS + FEED_TRADES, trades)
-        commit_batch(txn, out_handle, 0, 0, out_handle, 0, got, row_words, 0, FEED_TICKS)
+            origin = start_ns + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
+            bid_qty = 1 + np.int32(next_random(rng) % max_qty)
+            ask_qty = 1 + np.int32(next_random(rng) % max_qty)
+            is_trade = trade_every > 0 and number % trade_every == 0
+            trade_qty = 1 + np.int32(next_random(rng) % max_qty) if is_trade else 0
+            trades += is_trade
+            for k in range(outs.shape[0]):
+                if subscribed[k, symbol] == 0:
+                    continue
+                record = quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
+                written[k] += 1
+                record.origin_ns = origin
+                record.publish_ns = now
+                record.symbol_id = symbol
+                record.bid_px = mid - half_spread
+                record.ask_px = mid + half_spread
+                record.bid_qty = bid_qty
+                record.ask_qty = ask_qty
+                if is_trade:
+                    record.kind = MD_KIND_TRADE
+                    record.aggressor_side = 1 if step >= 0 else -1
+                    record.trade_px = record.ask_px if step >= 0 else record.bid_px
+                    record.trade_qty = trade_qty
+                else:
+                    record.kind = MD_KIND_QUOTE
+                    record.aggressor_side = 0
+                    record.trade_px = 0
+                    record.trade_qty = 0
+            book_write(book, book_address, symbol, mid - half_spread, mid + half_spread,
+                       bid_qty, ask_qty, now, number)
+        commit_ticks(txn, outs, written, got, trades, row_words)
         sent += got
         account_pass(row_words, idle_state, got, passes)
     return 0
@@ -194,13 +241,20 @@ class Agent(LoopAgent):
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).
         repair_book(book)
-        self.out = context.outputs["quotes"]
+        # One quotes ring per strategy, each with the symbols that strategy trades.
+        sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]
+        self.outs = np.array([context.outputs[section] for section in sections])
+        self.quotes = tuple(context.records[section] for section in sections)
+        self.subscribed = np.zeros((len(sections), n), dtype=np.uint8)
+        for k, entry in enumerate(context.config["strategies"]):
+            self.subscribed[k, symbol_ids(entry, context.config["instruments"])] = 1
+        self.written = np.zeros(len(sections), dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
-        return feed_loop(self.out, c.records["quotes"], c.book, c.book.ctypes.data, self.mids,
-                         self.tick_sizes, self.rng, self.params, c.control_address, c.row_words, c.idle_state,
-                         c.txn, max_passes)
+        return feed_loop(self.outs, self.quotes, self.subscribed, c.book, c.book.ctypes.data,
+                         self.mids, self.tick_sizes, self.rng, self.params, self.written,
+                         c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
 
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else

@@ -1,6 +1,6 @@
 """Gateway worker: orders in; each order through its state machine at the simulated
-exchange; execution reports out to risk and to the strategy (two rings, written as
-one sequence: report k of one ring is report k of the other).
+exchange; execution reports out to risk and to the order's strategy (the strategy
+is the top byte of the order id): each report is written to both rings.
 
 The tick-to-trade histogram is recorded here: from the feed's origin stamp to the
 moment the order is handed to the venue.
@@ -14,12 +14,15 @@ from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
-from tickpipe.engine.engine_layout import outputs_of
+from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from tickpipe.shm_layouts.histogram import HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE
+from tickpipe.shm_layouts.histogram import (
+    HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
+)
+from tickpipe.shm_layouts.strategy_position import ORDER_ID_STRATEGY_SHIFT
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ILLEGAL_TRANSITIONS,
@@ -38,17 +41,30 @@ P_REJECT_EVERY = 0
 REPORTS_PER_ORDER = 2  # at most: a partial fill and the cancel of the rest
 VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
 VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
-# The commit point's output slots: this role's outputs in engine_layout's order.
-OUT_FILLS_STRATEGY, OUT_FILLS_RISK = (
-    [ring.section for ring in outputs_of("gateway")].index(name)
-    for name in ("fills_strategy", "fills_risk"))
+# The commit point's output slots: this role's outputs in engine_layout's order,
+# fills_strategy, fills_risk, then fills_strategy2, 3, ...: strategy k's is
+# strategy_slot(k).
+OUT_FILLS_RISK = [ring.section for ring in outputs_of("gateway")].index("fills_risk")
 
 
 @njit(cache=True)
-def claim_both(risk_handle, strategy_handle, need, idle_state, control_address, row_words):
-    """Wait until both report rings have `need` free slots; False only when stopping."""
+def strategy_slot(k):
+    return 0 if k == 0 else k + 1
+
+
+@njit(cache=True)
+def room_for_order(outs, written, slot, need):
+    """Risk's ring and the strategy's have `need` free slots past what is written."""
+    return producer_claim(outs[OUT_FILLS_RISK], written[OUT_FILLS_RISK] + need) \
+        >= written[OUT_FILLS_RISK] + need and \
+        producer_claim(outs[slot], written[slot] + need) >= written[slot] + need
+
+
+@njit(cache=True)
+def claim_for_order(outs, written, slot, need, idle_state, control_address, row_words):
+    """Wait until both rings have room (written is 0 after a commit); False when stopping."""
     streak = 0
-    while not room_for_both(risk_handle, strategy_handle, need):
+    while not room_for_order(outs, written, slot, need):
         if stop_requested(control_address):
             return False
         wait_while_full(row_words, idle_state, streak)
@@ -75,14 +91,15 @@ def write_report(reports, handle, offset, order, exec_type, last_qty, last_px, c
 
 
 @njit(cache=True)
-def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, strategy_reports,
-                 stats, book, book_address, transitions, params, histograms, control_address,
-                 row_words, idle_state, txn, max_passes):
-    """Orders in, reports out (to both rings); until stop_all. Returns 0.
+def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_address, transitions,
+                 params, histograms, control_address, row_words, idle_state, txn, max_passes):
+    """Orders in, reports out (to risk and the order's strategy); until stop_all. Returns 0.
 
-    The venue's positions and orders per symbol and every counter change through the
-    open batch `txn`; both report rings are committed with it (engine/commit.py), so
-    an order is executed once and reported once on each ring, however the gateway dies.
+    outs/reports: the producer handles and records of this worker's outputs in slot
+    order; written: reports written per slot in the open batch. The venue's positions
+    and orders per symbol and every counter change through the open batch `txn`;
+    every report ring is committed with it (engine/commit.py), so an order is executed
+    once and reported once on each ring, however the gateway dies.
     """
     orders_handle = inputs[0]
     reject_every = params[P_REJECT_EVERY]
@@ -99,21 +116,21 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
             now = monotonic_ns()
             start = orders_handle[H_POSITION]
             mask = orders_handle[H_MASK]
-            written = 0
             committed = 0  # orders of this batch already committed and released
             end = n
             for i in range(n):
                 order = orders[(start + i) & mask]
                 record_value(histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
                 record_value(histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
-                if not room_for_both(risk_handle, strategy_handle, written + REPORTS_PER_ORDER):
+                strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
+                record_value(histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
+                slot = strategy_slot(strategy)
+                if not room_for_order(outs, written, slot, REPORTS_PER_ORDER):
                     # A report ring is full: commit and publish what is done, then wait.
-                    commit_reports(txn, orders_handle, i - committed, risk_handle,
-                                   strategy_handle, written, row_words)
+                    commit_reports(txn, orders_handle, i - committed, outs, written, row_words)
                     committed = i
-                    written = 0
-                    if not claim_both(risk_handle, strategy_handle, REPORTS_PER_ORDER,
-                                      idle_state, control_address, row_words):
+                    if not claim_for_order(outs, written, slot, REPORTS_PER_ORDER, idle_state,
+                                           control_address, row_words):
                         end = i  # stopping: this order and the rest stay unread
                         break
                 symbol = order.symbol_id
@@ -149,69 +166,69 @@ def gateway_loop(inputs, orders, risk_handle, risk_reports, strategy_handle, str
                         count(txn, row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
                 if state == INVALID:  # counted, never applied (errors is the worker's own)
                     count(txn, row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS, 1)
-                for k in range(n_reports):
-                    kind = events[k]
+                for e in range(n_reports):
+                    kind = events[e]
                     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
                         last_qty, last_px, leaves = filled, match[1], qty - filled
                     else:  # cancel/reject: last_qty carries the lots taken off the market
                         last_qty, last_px, leaves = qty - filled, 0, 0
                     stamp = monotonic_ns()
-                    write_report(risk_reports, risk_handle, written, order, kind, last_qty,
-                                 last_px, filled, leaves, stamp)
-                    write_report(strategy_reports, strategy_handle, written, order, kind, last_qty,
-                                 last_px, filled, leaves, stamp)
-                    written += 1
+                    for target in (OUT_FILLS_RISK, slot):
+                        write_report(reports[target], outs[target], written[target], order, kind,
+                                     last_qty, last_px, filled, leaves, stamp)
+                        written[target] += 1
                 if filled != 0:
                     txn_add(txn, stats_field(stats, symbol, VENUE_NET_QTY), order.side * filled)
                 txn_add(txn, stats_field(stats, symbol, VENUE_ORDERS), 1)
-            commit_reports(txn, orders_handle, end - committed, risk_handle, strategy_handle,
-                           written, row_words)
+            commit_reports(txn, orders_handle, end - committed, outs, written, row_words)
         idle(idle_state, n, inputs)
         account_pass(row_words, idle_state, n, passes)
     return 0
 
 
 @njit(cache=True)
-def room_for_both(risk_handle, strategy_handle, need):
-    """Both report rings have `need` free slots (never waits)."""
-    return producer_claim(risk_handle, need) >= need and \
-        producer_claim(strategy_handle, need) >= need
-
-
-@njit(cache=True)
-def commit_reports(txn, orders_handle, consumed, risk_handle, strategy_handle, written,
-                   row_words):
-    """Commit `consumed` orders executed and `written` reports on each ring, then
-    publish both and release the orders (the two rings carry the same reports)."""
+def commit_reports(txn, orders_handle, consumed, outs, written, row_words):
+    """Commit `consumed` orders executed and the reports written on each ring, then
+    publish those and release these. Resets `written`."""
     if consumed > 0:
         count(txn, row_words, W_PROCESSED, consumed)
         count(txn, row_words, W_COUNTERS + GATEWAY_ORDERS_READ, consumed)
         txn_consumed(txn, 0, orders_handle[H_POSITION] + consumed)
-    if written > 0:
-        count(txn, row_words, W_PUBLISHED, written)
-        count(txn, row_words, W_COUNTERS + GATEWAY_REPORTS_SENT, written)
-        txn_produced(txn, OUT_FILLS_STRATEGY, strategy_handle[H_POSITION] + written)
-        txn_produced(txn, OUT_FILLS_RISK, risk_handle[H_POSITION] + written)
+    total = 0
+    for m in range(outs.shape[0]):
+        if written[m] > 0:
+            total += written[m]
+            txn_produced(txn, m, outs[m, H_POSITION] + written[m])
+    if total > 0:
+        count(txn, row_words, W_PUBLISHED, total)
+        # reports, once each: every report went to risk's ring and one strategy's
+        count(txn, row_words, W_COUNTERS + GATEWAY_REPORTS_SENT, written[OUT_FILLS_RISK])
     txn_commit(txn)
-    if written > 0:
-        producer_publish(risk_handle, written)
-        producer_publish(strategy_handle, written)
+    for m in range(outs.shape[0]):
+        if written[m] > 0:
+            producer_publish(outs[m], written[m])
+            written[m] = 0
     if consumed > 0:
         consumer_release(orders_handle, consumed)
 
 
 class Agent(LoopAgent):
-    """The gateway process: consumes orders, produces reports on two rings."""
+    """The gateway process: consumes orders, produces reports: risk's ring and one per
+    strategy."""
 
     def __init__(self, context):
         super().__init__(context)
         self.params = np.array([context.config["gateway"]["reject_every"]], dtype=np.int64)
+        sections = [ring.section for ring in outputs_of("gateway",
+                                                         engine_rings(context.config))]
+        self.outs = np.array([context.outputs[section] for section in sections])
+        self.reports = tuple(context.records[section] for section in sections)
+        self.written = np.zeros(len(sections), dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
-        return gateway_loop(c.inputs, c.records["orders"], c.outputs["fills_risk"],
-                            c.records["fills_risk"], c.outputs["fills_strategy"],
-                            c.records["fills_strategy"], c.symbols, c.book, c.book.ctypes.data,
-                            TRANSITIONS, self.params, c.histograms, c.control_address,
-                            c.row_words, c.idle_state, c.txn, max_passes)
+        return gateway_loop(c.inputs, c.records["orders"], self.outs, self.reports, self.written,
+                            c.symbols, c.book, c.book.ctypes.data, TRANSITIONS, self.params,
+                            c.histograms, c.control_address, c.row_words, c.idle_state, c.txn,
+                            max_passes)
 

@@ -7,6 +7,9 @@ applied exactly once however the worker dies.
 from numba import njit
 
 from tickpipe.engine.commit import txn_set
+from tickpipe.shm_layouts.strategy_position import (
+    STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
+)
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS
 
 ROW_SIZE = SYMBOL_STATS_DTYPE.itemsize
@@ -14,6 +17,15 @@ POSITION = SYMBOL_STATS_OFFSETS["position"]
 AVG_COST_PX = SYMBOL_STATS_OFFSETS["avg_cost_px"]
 REALISED_PNL = SYMBOL_STATS_OFFSETS["realised_pnl"]
 FILLED_QTY = SYMBOL_STATS_OFFSETS["filled_qty"]
+
+STRATEGY_ROW_SIZE = STRATEGY_POSITION_DTYPE.itemsize
+S_POSITION = STRATEGY_POSITION_OFFSETS["risk_position"]
+S_OPEN_BUY_QTY = STRATEGY_POSITION_OFFSETS["open_buy_qty"]
+S_OPEN_SELL_QTY = STRATEGY_POSITION_OFFSETS["open_sell_qty"]
+S_ORDERS_SENT = STRATEGY_POSITION_OFFSETS["orders_sent"]
+S_REALISED_PNL = STRATEGY_POSITION_OFFSETS["realised_pnl"]
+S_AVG_COST_PX = STRATEGY_POSITION_OFFSETS["avg_cost_px"]
+S_FILLED_QTY = STRATEGY_POSITION_OFFSETS["filled_qty"]
 
 
 @njit(cache=True)
@@ -23,12 +35,14 @@ def stats_field(stats, symbol, offset):
 
 
 @njit(cache=True)
-def apply_fill(stats, symbol, side, qty, price, txn):
-    """Apply a fill of `qty` lots at `price` on `side` (+1/-1) to stats[symbol]."""
-    row = stats[symbol]
-    position = row.position
-    avg_cost = row.avg_cost_px
-    realised = row.realised_pnl
+def strategy_field(rows, row, offset):
+    """Address of one int64 field of strategy-position row `row` (strategy-major)."""
+    return rows.ctypes.data + row * STRATEGY_ROW_SIZE + offset
+
+
+@njit(cache=True)
+def after_fill(position, avg_cost, realised, side, qty, price):
+    """(position, average cost, realised P&L) after a fill of `qty` lots at `price`."""
     signed = side * qty
     new_position = position + signed
     if position == 0 or (position > 0) == (side > 0):
@@ -43,7 +57,28 @@ def apply_fill(stats, symbol, side, qty, price, txn):
             avg_cost = 0
         elif (new_position > 0) != (position > 0):
             avg_cost = price  # flipped: the rest opened at this price
+    return new_position, avg_cost, realised
+
+
+@njit(cache=True)
+def apply_fill(stats, symbol, side, qty, price, txn):
+    """Apply a fill of `qty` lots at `price` on `side` (+1/-1) to stats[symbol]."""
+    row = stats[symbol]
+    new_position, avg_cost, realised = after_fill(row.position, row.avg_cost_px, row.realised_pnl,
+                                                  side, qty, price)
     txn_set(txn, stats_field(stats, symbol, POSITION), new_position)
     txn_set(txn, stats_field(stats, symbol, AVG_COST_PX), avg_cost)
     txn_set(txn, stats_field(stats, symbol, REALISED_PNL), realised)
     txn_set(txn, stats_field(stats, symbol, FILLED_QTY), row.filled_qty + qty)
+
+
+@njit(cache=True)
+def apply_strategy_fill(rows, row, side, qty, price, txn):
+    """The same for the order's strategy: its row of strat_pos (risk's cache line)."""
+    own = rows[row]
+    new_position, avg_cost, realised = after_fill(own.risk_position, own.avg_cost_px,
+                                                  own.realised_pnl, side, qty, price)
+    txn_set(txn, strategy_field(rows, row, S_POSITION), new_position)
+    txn_set(txn, strategy_field(rows, row, S_AVG_COST_PX), avg_cost)
+    txn_set(txn, strategy_field(rows, row, S_REALISED_PNL), realised)
+    txn_set(txn, strategy_field(rows, row, S_FILLED_QTY), own.filled_qty + qty)

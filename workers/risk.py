@@ -18,6 +18,9 @@ from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
+from tickpipe.shm_layouts.strategy_position import (
+    ORDER_ID_STRATEGY_SHIFT, STRATEGY_POSITION_DTYPE,
+)
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE,
@@ -27,26 +30,55 @@ from tickpipe.engine.batch import (
     BATCH, account_pass, commit_and_claim, commit_batch, count, stop_requested,
 )
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
-from tickpipe.workers.positions import apply_fill, stats_field
+from tickpipe.workers.positions import (
+    S_OPEN_BUY_QTY, S_OPEN_SELL_QTY, S_ORDERS_SENT, apply_fill, apply_strategy_fill, stats_field,
+    strategy_field,
+)
 
 OPEN_BUY_QTY = SYMBOL_STATS_OFFSETS["open_buy_qty"]
 OPEN_SELL_QTY = SYMBOL_STATS_OFFSETS["open_sell_qty"]
 ORDERS_SENT = SYMBOL_STATS_OFFSETS["orders_sent"]
-from tickpipe.workers.risk_checks import NO_REJECT, check_order
+from tickpipe.workers.risk_checks import NO_REJECT, check_order, check_strategy_position_limit
 
 P_MAX_QTY, P_MAX_NOTIONAL, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(5)
 
 
 @njit(cache=True)
-def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_address, send_times,
-              params, histograms, control_address, row_words, idle_state, txn, max_passes):
-    """Intents in, orders out, fills in; until stop_all. Returns 0.
+def apply_report(report, stats, strategy_rows, n_symbols, txn):
+    """One execution report: the engine's and the order's strategy's position and P&L
+    from a fill; every report takes its lots off both open quantities."""
+    symbol = report.symbol_id
+    k = report.order_id >> ORDER_ID_STRATEGY_SHIFT
+    row = k * n_symbols + symbol
+    kind = report.exec_type
+    if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
+        apply_fill(stats, symbol, report.side, report.last_qty, report.last_px, txn)
+        apply_strategy_fill(strategy_rows, row, report.side, report.last_qty, report.last_px,
+                            txn)
+    if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL or kind == EXEC_CANCELLED \
+            or kind == EXEC_REJECTED:
+        side_field = OPEN_BUY_QTY if report.side > 0 else OPEN_SELL_QTY
+        txn_add(txn, stats_field(stats, symbol, side_field), -report.last_qty)
+        strategy_side = S_OPEN_BUY_QTY if report.side > 0 else S_OPEN_SELL_QTY
+        txn_add(txn, strategy_field(strategy_rows, row, strategy_side), -report.last_qty)
 
-    Every change to shared state (positions, open quantities, counters) goes through
-    the open batch `txn`, which commits with the batch's progress (engine/commit.py).
+
+@njit(cache=True)
+def risk_loop(inputs, intents, fills, out_handle, orders, stats, strategy_rows, strategy_limits,
+              book, book_address, send_times, params, histograms, control_address, row_words,
+              idle_state, txn, max_passes):
+    """Intents in (one ring per strategy), orders out, fills in; until stop_all. Returns 0.
+
+    inputs: the consumer handles, in slots: 0 strategy 0's intents, 1 the reports,
+    k + 1 strategy k's intents (k >= 1); intents: their records, one per strategy.
+    Each pass reads one batch from every intents ring in turn, so no strategy starves
+    another. Every change to shared state (positions, open quantities, counters)
+    goes through the open batch `txn`, which commits with the batch's progress
+    (engine/commit.py). Order ids carry the strategy (ORDER_ID_STRATEGY_SHIFT).
     """
-    intents_handle = inputs[0]
     fills_handle = inputs[1]
+    n_strategies = len(intents)
+    n_symbols = stats.shape[0]
     max_qty = params[P_MAX_QTY]
     max_notional = params[P_MAX_NOTIONAL]
     band_bps = params[P_BAND_BPS]
@@ -68,19 +100,16 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
             for i in range(m):
                 report = fills[(start + i) & mask]
                 record_value(histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
-                symbol = report.symbol_id
-                kind = report.exec_type
-                if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-                    apply_fill(stats, symbol, report.side, report.last_qty, report.last_px, txn)
-                # Every report takes its lots off the open quantity: fills and cancels alike.
-                if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL or kind == EXEC_CANCELLED \
-                        or kind == EXEC_REJECTED:
-                    side_field = OPEN_BUY_QTY if report.side > 0 else OPEN_SELL_QTY
-                    txn_add(txn, stats_field(stats, symbol, side_field), -report.last_qty)
+                apply_report(report, stats, strategy_rows, n_symbols, txn)
             commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words, RISK_FILLS_READ, 0)
             work += m
-        n = consumer_available(intents_handle, BATCH)
-        if n > 0:
+        for k in range(n_strategies):
+            slot = 0 if k == 0 else k + 1
+            intents_handle = inputs[slot]
+            n = consumer_available(intents_handle, BATCH)
+            if n == 0:
+                continue
+            records = intents[k]
             now = monotonic_ns()
             trading_state = load_acquire_u32(control_address + TRADING_STATE_OFFSET)
             start = intents_handle[H_POSITION]
@@ -90,7 +119,7 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
             committed = 0   # intents of this batch already committed and released
             end = n
             for i in range(n):
-                intent = intents[(start + i) & mask]
+                intent = records[(start + i) & mask]
                 record_value(histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
                 symbol = intent.symbol_id
                 mid = 0
@@ -100,16 +129,21 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                 elif read == BOOK_UNREADABLE:
                     count(txn, row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)  # as no market
                 row = stats[symbol]
+                own = strategy_rows[k * n_symbols + symbol]
                 reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                                      row.position, row.open_buy_qty, row.open_sell_qty, now,
                                      send_times, params[P_SENT_COUNT], max_qty, max_notional,
                                      band_bps, max_position)
+                if reason == NO_REJECT:
+                    reason = check_strategy_position_limit(
+                        intent.side, intent.qty, own.risk_position, own.open_buy_qty,
+                        own.open_sell_qty, strategy_limits[k])
                 if reason != NO_REJECT:
                     count(txn, row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
                     continue
                 if written == room:
-                    room = commit_and_claim(txn, intents_handle, 0, i - committed, out_handle, 0,
-                                            written, n - i, row_words, RISK_INTENTS_READ,
+                    room = commit_and_claim(txn, intents_handle, slot, i - committed, out_handle,
+                                            0, written, n - i, row_words, RISK_INTENTS_READ,
                                             RISK_ORDERS_SENT, idle_state, control_address)
                     committed = i if written > 0 else committed
                     written = 0
@@ -125,16 +159,21 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, book, book_addr
                 order.order_type = intent.order_type
                 order.qty = intent.qty
                 order.limit_px = intent.limit_px
-                order.order_id = out_position + 1
+                order.order_id = (k << ORDER_ID_STRATEGY_SHIFT) | (out_position + 1)
                 order._reserved = 0
                 order.publish_ns = monotonic_ns()
                 side_field = OPEN_BUY_QTY if intent.side > 0 else OPEN_SELL_QTY
                 txn_add(txn, stats_field(stats, symbol, side_field), intent.qty)
                 txn_add(txn, stats_field(stats, symbol, ORDERS_SENT), 1)
+                strategy_row = k * n_symbols + symbol
+                strategy_side = S_OPEN_BUY_QTY if intent.side > 0 else S_OPEN_SELL_QTY
+                txn_add(txn, strategy_field(strategy_rows, strategy_row, strategy_side),
+                        intent.qty)
+                txn_add(txn, strategy_field(strategy_rows, strategy_row, S_ORDERS_SENT), 1)
                 send_times[params[P_SENT_COUNT] % send_times.shape[0]] = now
                 params[P_SENT_COUNT] += 1
                 written += 1
-            commit_batch(txn, intents_handle, 0, end - committed, out_handle, 0, written,
+            commit_batch(txn, intents_handle, slot, end - committed, out_handle, 0, written,
                          row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT)
             work += n
         idle(idle_state, work, inputs)
@@ -147,15 +186,24 @@ class Agent(LoopAgent):
 
     def __init__(self, context):
         super().__init__(context)
-        cfg = context.config["risk"]
+        config = context.config
+        cfg = config["risk"]
         self.params = np.array([cfg["max_order_qty"], cfg["max_notional"], cfg["price_band_bps"],
                                 cfg["max_position"], 0], dtype=np.int64)
         self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
+        strategies = config["strategies"]
+        n_symbols = config["feed"]["symbols"]
+        self.intents = tuple(context.records["intents" if k == 0 else f"intents{k + 1}"]
+                             for k in range(len(strategies)))
+        self.strategy_rows = context.segment.view(
+            "strat_pos", STRATEGY_POSITION_DTYPE, len(strategies) * n_symbols)
+        self.strategy_limits = np.array([entry.get("max_position", cfg["max_position"])
+                                         for entry in strategies], dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
-        return risk_loop(c.inputs, c.records["intents"], c.records["fills_risk"],
-                         c.outputs["orders"], c.records["orders"], c.symbols, c.book,
-                         c.book.ctypes.data, self.send_times, self.params, c.histograms,
+        return risk_loop(c.inputs, self.intents, c.records["fills_risk"], c.outputs["orders"],
+                         c.records["orders"], c.symbols, self.strategy_rows, self.strategy_limits,
+                         c.book, c.book.ctypes.data, self.send_times, self.params, c.histograms,
                          c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
 

@@ -9,7 +9,8 @@ from numba import njit
 
 from tickpipe.shm_layouts.control_block import (
     REJECT_HALTED, REJECT_MAX_NOTIONAL, REJECT_MAX_QTY, REJECT_NO_MARKET, REJECT_POSITION_LIMIT,
-    REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING, TRADING_HALTED, TRADING_REDUCING,
+    REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING, REJECT_STRATEGY_POSITION_LIMIT,
+    TRADING_HALTED, TRADING_REDUCING,
 )
 
 NO_REJECT = -1
@@ -54,6 +55,15 @@ def check_position_limit(side, qty, position, open_buy, open_sell, max_position)
         return REJECT_POSITION_LIMIT
     if side < 0 and position - open_sell - qty < -max_position:
         return REJECT_POSITION_LIMIT
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_strategy_position_limit(side, qty, position, open_buy, open_sell, max_position):
+    """The strategy's own limit, worst case as check_position_limit: its position if all
+    its open orders on this side and this one fill."""
+    if check_position_limit(side, qty, position, open_buy, open_sell, max_position) != NO_REJECT:
+        return REJECT_STRATEGY_POSITION_LIMIT
     return NO_REJECT
 
 

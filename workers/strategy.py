@@ -12,7 +12,9 @@ import os
 import numpy as np
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.engine_layout import strategy_state
+from tickpipe.engine.engine_layout import (
+    engine_rings, inputs_of, outputs_of, strategy_index, strategy_positions, strategy_state,
+)
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.runner_gen import load_runner, write_runner
@@ -23,16 +25,15 @@ from tickpipe.engine.strategy_context import StrategyContext, new_event
 class RunnerAgent(LoopAgent):
     """The strategy process: quotes and its reports in, intents out, via its runner."""
 
-    strategy_index = 0
-
     def __init__(self, context):
         super().__init__(context)
         config = context.config
-        entry = config["strategies"][self.strategy_index]
+        k = strategy_index(context.role)
+        entry = config["strategies"][k]
         plugin = load_plugin(entry)
         self.runner = load_runner(write_runner(plugin.source, plugin.file))
         n_symbols = config["feed"]["symbols"]
-        state = strategy_state(context.segment, self.strategy_index, plugin.state_dtype)
+        state = strategy_state(context.segment, k, plugin.state_dtype)
         self.scratch = np.zeros(1, dtype=plugin.state_dtype)
         self.params = np.zeros(1, dtype=plugin.params_dtype)
         for key, value in plugin.params.items():
@@ -40,13 +41,17 @@ class RunnerAgent(LoopAgent):
         subscribed = np.zeros(n_symbols, dtype=np.uint8)
         subscribed[symbol_ids(entry, config["instruments"])] = 1
         self.timer_ns = int(plugin.timer_ms * 1_000_000)
+        rings = engine_rings(config)
+        inputs = [spec.section for spec in inputs_of(context.role, rings)]
+        outputs = [spec.section for spec in outputs_of(context.role, rings)]
         if self.timer_ns:  # a sleeping worker wakes in time for its timer
             context.idle_state[I_SLEEP_TIMEOUT_NS] = min(
                 int(context.idle_state[I_SLEEP_TIMEOUT_NS]), self.timer_ns)
         self.ctx = StrategyContext(
-            event=new_event(), inputs=context.inputs, quotes=context.records["quotes"],
-            reports=context.records["fills_strategy"], out=context.outputs["intents"],
-            intents=context.records["intents"], stats=context.symbols, book=context.book,
+            event=new_event(), inputs=context.inputs, quotes=context.records[inputs[0]],
+            reports=context.records[inputs[1]], out=context.outputs[outputs[0]],
+            intents=context.records[outputs[0]],
+            positions=strategy_positions(context.segment, k, n_symbols), book=context.book,
             top=np.zeros(4, dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
             subscribed=subscribed,

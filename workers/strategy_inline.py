@@ -21,23 +21,29 @@ from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
+from tickpipe.engine.engine_layout import strategy_positions
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
 from tickpipe.engine.batch import (
     BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
 )
-from tickpipe.workers.positions import stats_field
 
 PENDING_TIMEOUT_NS = 1_000_000
-STRATEGY_POSITION = SYMBOL_STATS_OFFSETS["strategy_position"]
-PENDING_SINCE_NS = SYMBOL_STATS_OFFSETS["pending_since_ns"]
+STRATEGY_POSITION = STRATEGY_POSITION_OFFSETS["position"]
+PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
+ROW = STRATEGY_POSITION_DTYPE.itemsize
+
+
+@njit(cache=True)
+def stats_field(rows, symbol, offset):
+    return rows.ctypes.data + symbol * ROW + offset
 
 # params slots
 P_WINDOW, P_ORDER_QTY, P_MAX_POSITION, P_START_PX = range(4)
@@ -119,7 +125,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 if pending_since != 0 and now - pending_since < PENDING_TIMEOUT_NS:
                     continue
                 side = signal_side(value, sums[symbol], sumsq[symbol], size, entry_z,
-                                   stats[symbol].strategy_position, max_position)
+                                   stats[symbol].position, max_position)
                 if side == 0:
                     continue
                 if written == room:
@@ -186,7 +192,8 @@ class Agent(LoopAgent):
         self.cursor = np.zeros(n, dtype=np.int64)
         self.sums = np.zeros(n, dtype=np.float64)
         self.sumsq = np.zeros(n, dtype=np.float64)
-        # The strategy's position and pending intents live in the segment (stats) and
+        self.positions = strategy_positions(context.segment, 0, n)
+        # The strategy's position and pending intents live in the segment (strat_pos) and
         # change with its batches: a restart resumes with them exactly. The rolling
         # windows are process memory and start empty (a few ticks to fill again).
 
@@ -194,7 +201,7 @@ class Agent(LoopAgent):
         c = self.context
         return strategy_loop(c.inputs, c.records["quotes"], c.records["fills_strategy"],
                              c.outputs["intents"], c.records["intents"], self.window, self.filled,
-                             self.cursor, self.sums, self.sumsq, c.symbols,
+                             self.cursor, self.sums, self.sumsq, self.positions,
                              self.params, self.fparams, c.histograms, c.control_address,
                              c.row_words, c.idle_state, c.txn, max_passes)
 

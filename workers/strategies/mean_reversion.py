@@ -24,8 +24,8 @@ PARAMS = {
 
 
 def check_params(params):
-    if not 2 <= params["window"] <= 100_000:
-        return f"param window = {params['window']}: must be from 2 to 100000"
+    if not 2 <= params["window"] <= 1000:  # a state row holds the window: 8 KiB at most
+        return f"param window = {params['window']}: must be from 2 to 1000"
     if not params["entry_z"] >= 0:
         return f"param entry_z = {params['entry_z']}: must be >= 0"
     if not params["order_qty"] >= 1:

@@ -1,0 +1,50 @@
+"""Per strategy and symbol: what the strategy and risk know of its trading. One row per
+(strategy, symbol), strategy-major, two cache lines, one per writer. Every field
+changes only through its writer's commit log (engine/commit.py), with the batch
+that caused it. The engine-wide figures per symbol stay in symbol_stats.
+
+offset | size | field            | unit               | written by | read by       | notes
+-------+------+------------------+--------------------+------------+---------------+----------------------
+     0 |    8 | position         | lots, signed       | strategy   | strategy, tools| from its own reports
+     8 |    8 | pending_since_ns | ns, monotonic; 0   | strategy   | strategy      | an order awaits its report
+    16 |    8 | intents_sent     | count              | strategy   | tools         |
+    24 |   40 | _reserved0       |                    |            |               |
+    64 |    8 | risk_position    | lots, signed       | risk       | risk, tools   | from the fills
+    72 |    8 | open_buy_qty     | lots               | risk       | risk          | sent, not yet done
+    80 |    8 | open_sell_qty    | lots               | risk       | risk          |
+    88 |    8 | orders_sent      | count              | risk       | tools         |
+    96 |    8 | realised_pnl     | price units x lots | risk       | tools         | average-cost method
+   104 |    8 | avg_cost_px      | price units        | risk       | tools         | of the open position
+   112 |    8 | filled_qty       | lots               | risk       | tools         | unsigned, all fills
+   120 |    8 | _reserved1       |                    |            |               |
+"""
+
+import numpy as np
+
+from tickpipe.shm_layouts.layout_rules import assert_layout
+
+STRATEGY_POSITION_DTYPE = np.dtype(
+    [("position", np.int64), ("pending_since_ns", np.int64), ("intents_sent", np.int64),
+     ("_reserved0", np.uint8, (40,)),
+     ("risk_position", np.int64), ("open_buy_qty", np.int64), ("open_sell_qty", np.int64),
+     ("orders_sent", np.int64), ("realised_pnl", np.int64), ("avg_cost_px", np.int64),
+     ("filled_qty", np.int64), ("_reserved1", np.int64)],
+    align=True,
+)
+STRATEGY_POSITION_OFFSETS = {
+    "position": 0, "pending_since_ns": 8, "intents_sent": 16, "_reserved0": 24,
+    "risk_position": 64, "open_buy_qty": 72, "open_sell_qty": 80, "orders_sent": 88,
+    "realised_pnl": 96, "avg_cost_px": 104, "filled_qty": 112, "_reserved1": 120}
+STRATEGY_POSITION_SIZE = 128
+assert_layout(STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS, STRATEGY_POSITION_SIZE)
+
+# Order ids carry their strategy: the top byte is its index in the strategy table,
+# the rest the order's position in the orders ring + 1 (unique in the engine's run).
+ORDER_ID_STRATEGY_SHIFT = 56
+
+
+def check_strategy_position(row) -> None:
+    """Raise ValueError naming the bad value if a row is malformed."""
+    for field in ("open_buy_qty", "open_sell_qty", "orders_sent", "filled_qty", "intents_sent"):
+        if int(row[field]) < 0:
+            raise ValueError(f"strategy position {field} {int(row[field])} is negative")
