@@ -198,6 +198,20 @@ def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
         _plot({"pipeline": report}, plot_dir)
 
 
+@bench.command(name="strategy")
+@click.option("--runs", type=click.IntRange(min=1, max=1000), default=7, show_default=True)
+@json_option
+def strategy_cmd(runs, as_json):
+    """ns per quote through one strategy loop in this process: the runner with the built-in
+    mean reversion plug-in beside the old inline loop (no other worker, no noise from them)."""
+    from tickpipe.bench.strategy_bench import run_strategy_bench
+    report = _guard(lambda: run_strategy_bench(runs))
+    lines = [f"{'name':<18} {'ns/quote':>9} {'vs inline':>10}"]
+    for row in report["results"]:
+        lines.append(f"{row['name']:<18} {row['ns_per_quote']:>9} {row.get('vs_inline', ''):>10}")
+    _emit(report, as_json, "\n".join(lines))
+
+
 @bench.command()
 @click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=3.0, show_default=True,
               help="Run time of each engine run.")

@@ -24,7 +24,9 @@ functions return codes and never raise.
 import numpy as np
 from numba import njit
 
-from tickpipe.engine.atomics import lib, load_relaxed_u64, store_relaxed_u64, store_release_u64
+from tickpipe.engine.atomics import (
+    fence_release, lib, load_relaxed_u64, store_relaxed_u64, store_release_u64,
+)
 from tickpipe.engine.ring import (
     H_POSITION, H_TAIL_ADDR, consumer_handle, producer_handle, producer_publish,
 )
@@ -121,6 +123,50 @@ def txn_add(txn, address, delta):
     """Add `delta` to the int64 word at `address`, undoably."""
     old = np.int64(load_relaxed_u64(address))
     return _logged_store(txn, address, old, old + delta)
+
+
+@njit(cache=True, _nrt=False)
+def txn_store_changes(txn, undo, address, current, target):
+    """Make the words `current` (a view of shared state at `address`) equal `target`,
+    undoably, with one release store for all their undo entries.
+
+    `undo`: this log's undo entries as uint64 words (offset, old, offset, old, ...).
+    The entries are plain stores, then the count (release: they are in before it
+    counts them), then a release fence, then the words: a kill anywhere leaves every
+    changed word with its entry counted, or unchanged. One call per row instead of
+    one logged store per word. Returns TXN_OK or TXN_FULL (nothing changed).
+    """
+    changed = 0
+    for k in range(target.shape[0]):
+        if current[k] != target[k]:
+            changed += 1
+    if changed == 0:
+        return TXN_OK
+    txn_begin(txn)
+    n = txn[X_UNDO]
+    if n + changed > UNDO_CAPACITY:
+        return TXN_FULL
+    offset = address - txn[X_BASE]
+    j = n
+    for k in range(target.shape[0]):
+        if current[k] != target[k]:
+            undo[2 * j] = offset + 8 * k
+            undo[2 * j + 1] = current[k]
+            j += 1
+    txn[X_UNDO] = j
+    store_release_u64(txn[X_LOG_ADDR] + UNDO_COUNT_OFFSET, j)
+    fence_release()  # the count before any word (arm64; x86 keeps stores in order)
+    for k in range(target.shape[0]):
+        current[k] = target[k]
+    return TXN_OK
+
+
+def undo_words(txn) -> np.ndarray:
+    """The undo entries of the log `txn` writes, as uint64 words (for txn_store_changes)."""
+    from tickpipe.engine.atomics_lib import ffi
+    address = int(txn[X_LOG_ADDR]) + UNDO_OFFSET
+    buffer = ffi.buffer(ffi.cast("char *", address), UNDO_CAPACITY * UNDO_ENTRY_SIZE)
+    return np.frombuffer(buffer, dtype=np.uint64)
 
 
 @njit(cache=True)

@@ -29,7 +29,7 @@ from tickpipe.engine.plugin import CALLBACKS, StrategyError, source_label
 from tickpipe.engine.ring import HANDLE_SLOTS
 from tickpipe.engine.strategy_context import StrategyContext, new_event
 from tickpipe.engine.idle import make_idle_state
-from tickpipe.engine.commit import scratch_txn
+from tickpipe.engine.commit import scratch_txn, undo_words
 from tickpipe.shm_layouts.book import BOOK_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
@@ -112,8 +112,9 @@ def strategy_callbacks(source: str):
         callback = getattr(module, name, None)
         if callback is None:
             callback = getattr(defaults, name)
-        elif not isinstance(callback, CPUDispatcher):
-            callback = njit(callback)
+        else:
+            function = callback.py_func if isinstance(callback, CPUDispatcher) else callback
+            callback = njit(_nrt=False, inline="always")(function)
         found.append(callback)
     return tuple(found)
 
@@ -124,8 +125,9 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
     """A context over private arrays with the same numba types as a worker's over the
     segment: compiling against it fills the cache the workers load from."""
     words = state_dtype.itemsize // 8
-    scratch = np.zeros(1, dtype=state_dtype)
+    mirror = np.zeros(n_symbols, dtype=state_dtype)
     control = np.zeros(64, dtype=np.uint8)
+    txn = scratch_txn()
     ctx = StrategyContext(
         event=new_event(), inputs=np.zeros((2, HANDLE_SLOTS), dtype=np.int64),
         quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
@@ -135,12 +137,14 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
         top=np.zeros(4, dtype=np.int64), tick_sizes=np.ones(n_symbols, dtype=np.int64),
         subscribed=np.zeros(n_symbols, dtype=np.uint8),
         state_words=np.zeros((n_symbols, words), dtype=np.uint64),
-        scratch_words=scratch.view(np.uint64), txn=scratch_txn(),
+        mirror_words=mirror.view(np.uint64).reshape(n_symbols, words),
+        dirty=np.zeros(1 + n_symbols, dtype=np.int64), dirty_mark=np.zeros(n_symbols, np.uint8),
+        txn=txn, undo=undo_words(txn),
         row_words=np.zeros(WORKER_DTYPE.itemsize // 8, dtype=np.uint64),
         idle_state=make_idle_state(0, control.ctypes.data),
         histograms=np.zeros((len(HOPS), HISTOGRAM_DTYPE.itemsize // 8), dtype=np.uint64),
         control=control.ctypes.data)
-    return ctx, scratch, np.zeros(1, dtype=params_dtype), control
+    return ctx, mirror, np.zeros(1, dtype=params_dtype), control
 
 
 def compile_runner(plugin, n_symbols: int):
@@ -150,7 +154,7 @@ def compile_runner(plugin, n_symbols: int):
     runner gives it, so that the error names the callback and the user's file and line.
     """
     path = write_runner(plugin.source, plugin.file)
-    ctx, scratch, params, _control = sample_context(n_symbols, plugin.state_dtype,
+    ctx, mirror, params, _control = sample_context(n_symbols, plugin.state_dtype,
                                                     plugin.params_dtype)
     try:
         runner = load_runner(path)
@@ -160,21 +164,21 @@ def compile_runner(plugin, n_symbols: int):
         raise StrategyError(f"strategy {plugin.name!r}: its runner does not load: "
                             f"{type(exc).__name__}: {exc}") from None
     try:
-        runner.run(ctx, scratch, params, 0, 0)  # loads from the cache when it can
+        runner.run(ctx, mirror, params, 0, 0)  # loads from the cache when it can
     except Exception as exc:  # numba's own errors, and its internal ones (a KeyError ...)
-        _blame_callback(plugin, runner, ctx, scratch, params)
+        _blame_callback(plugin, runner, ctx, mirror, params)
         raise StrategyError(f"strategy {plugin.name!r} ({source_label(plugin.source)}): the "
                             f"runner does not compile with its callbacks: "
                             f"{_first_reason(str(exc))}") from None
     return path
 
 
-def _blame_callback(plugin, runner, ctx, scratch, params) -> None:
+def _blame_callback(plugin, runner, ctx, mirror, params) -> None:
     """Compile each callback alone against the types the runner gives it: the first that
     fails raises a StrategyError naming it and the user's file and line."""
     import numba
 
-    types = (numba.typeof(ctx), numba.typeof(scratch[0]), numba.typeof(params[0]))
+    types = (numba.typeof(ctx), numba.typeof(mirror[0]), numba.typeof(params[0]))
     last_arg = {"on_quote": numba.typeof(ctx.quotes[0]), "on_trade": numba.typeof(ctx.quotes[0]),
                 "on_fill": numba.typeof(ctx.reports[0]), "on_timer": numba.int64}
     for name in CALLBACKS:

@@ -57,63 +57,63 @@ _PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
 _INTENTS_SENT = STRATEGY_POSITION_OFFSETS["intents_sent"]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def symbol(ctx):
     """The event's symbol (an index into the engine's instruments)."""
     return ctx.event[E_SYMBOL]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def now_ns(ctx):
     """When the runner took this batch, monotonic ns (the same clock as the records)."""
     return ctx.event[E_NOW_NS]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def clock_ns():
     """The monotonic clock now (a syscall-free read; costs ~20 ns)."""
     return monotonic_ns()
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def position(ctx):
     """This strategy's position in the event's symbol, lots (+ long, - short), from its fills."""
     return ctx.positions[ctx.event[E_SYMBOL]].position
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def order_in_flight(ctx):
     """True while an order of ours for the symbol awaits its final report."""
     since = ctx.positions[ctx.event[E_SYMBOL]].pending_since_ns
     return since != 0 and ctx.event[E_NOW_NS] - since < IN_FLIGHT_TIMEOUT_NS
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def tick_size(ctx):
     """The symbol's price increment, price units."""
     return ctx.tick_sizes[ctx.event[E_SYMBOL]]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _top(ctx, k):
     if book_read(ctx.book, ctx.book.ctypes.data, ctx.event[E_SYMBOL], ctx.top) != BOOK_OK:
         return 0
     return ctx.top[k]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def best_bid(ctx):
     """The symbol's best bid now (price units), 0 when it has no market."""
     return _top(ctx, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def best_ask(ctx):
     """The symbol's best ask now (price units), 0 when it has no market."""
     return _top(ctx, 1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def send_order(ctx, side, qty, price, order_type):
     """Send an order for the event's symbol: side BUY/SELL, qty lots > 0, limit price.
 
@@ -150,13 +150,13 @@ def send_order(ctx, side, qty, price, order_type):
     return SENT
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def buy(ctx, qty, price):
     """An IOC buy of `qty` lots at up to `price`; see send_order."""
     return send_order(ctx, BUY, qty, price, IOC)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def sell(ctx, qty, price):
     """An IOC sell of `qty` lots at down to `price`; see send_order."""
     return send_order(ctx, SELL, qty, price, IOC)

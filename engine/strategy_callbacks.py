@@ -7,21 +7,21 @@ engine/strategy_loop.py imports these; the module generated for a strategy
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def on_quote(ctx, state, params, quote):
     pass
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def on_trade(ctx, state, params, trade):
     pass
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def on_fill(ctx, state, params, report):
     pass
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def on_timer(ctx, state, params, now_ns):
     pass

@@ -24,8 +24,11 @@ StrategyContext = namedtuple("StrategyContext", [
     "tick_sizes",     # int64[n_symbols]: price increment per symbol
     "subscribed",     # uint8[n_symbols]: 1 for the symbols this strategy trades
     "state_words",    # uint64[n_symbols, words]: the per-symbol state rows in the segment
-    "scratch_words",  # uint64[words]: the row a callback edits (the same bytes as `state`)
+    "mirror_words",   # uint64[n_symbols, words]: this process's copy, what callbacks edit
+    "dirty",          # int64[1 + n_symbols]: [0] = how many rows the batch touched, then which
+    "dirty_mark",     # uint8[n_symbols]: 1 for a row in `dirty`
     "txn",            # int64: the open batch (engine/commit.py)
+    "undo",           # uint64: the undo entries of its commit log (commit.undo_words)
     "row_words",      # uint64: this worker's row in the worker table
     "idle_state",     # int64: the wait strategy's state (engine/idle.py)
     "histograms",     # uint64[hops, words]

@@ -1,13 +1,16 @@
 """The runner's side of one strategy callback: what happens around it, and the batch.
 
-Around each callback (engine/strategy_loop.py calls these):
-  begin_event  sets the event (symbol, due time, ...) and copies the symbol's state
-               row from the segment into the process-local scratch row the callback
-               edits;
-  end_event    stores every word of the scratch row that changed back into the
-               segment through the open batch's undo log (engine/commit.py).
-So the segment's state changes only through logged stores: a kill anywhere in a
-callback leaves the row as it was, and the restarted runner replays the input.
+A callback edits the symbol's row of the *mirror*: a process-local copy of the
+strategy's state rows, equal to the segment's at every commit. Around it
+(engine/strategy_loop.py calls these):
+  begin_event  sets the event (symbol, due time, ...) and notes the row as touched;
+  sync_state   at the batch's end, before its commit, stores every word of each
+               touched row that differs from the segment's, through the open batch's
+               undo log (engine/commit.py txn_store_changes, one release per row).
+So the segment's state changes only through logged stores, with the batch that
+caused the change: a kill anywhere leaves it as of the last commit, the restarted
+runner copies it into a fresh mirror and replays the inputs after that commit.
+A row is compared once per batch, not once per record.
 
 A batch ends with finish_batch (commit, then publish the intents, then release
 the input). Before each callback the runner checks room_for_event; without room
@@ -15,12 +18,11 @@ it calls flush, which commits what is done and waits for room (stamping the
 heartbeat and checking the stop flag while it waits).
 """
 
-import numpy as np
 from numba import njit
 
 from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.batch import BATCH, claim_at_least_one, commit_batch
-from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_set
+from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_set, txn_store_changes
 from tickpipe.engine.ring import producer_claim
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
 from tickpipe.engine.strategy_context import (
@@ -44,7 +46,7 @@ _PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
 _UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 2 + 8
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def start_batch(ctx, now):
     """A new batch at `now`: claim what room the intents ring has (never waits)."""
     ctx.event[E_NOW_NS] = now
@@ -52,26 +54,29 @@ def start_batch(ctx, now):
     ctx.event[E_ROOM] = producer_claim(ctx.out, BATCH)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def room_for_event(ctx):
     """The intents ring and the undo log can take one more callback's worst case."""
     event = ctx.event
     undo_used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
+    # every touched row may change entirely at the sync, this one's included
+    rows = ctx.dirty[0] + 1
     return event[E_ROOM] - event[E_WRITTEN] >= MAX_ORDERS_PER_EVENT and \
-        UNDO_CAPACITY - undo_used >= ctx.scratch_words.shape[0] + _UNDO_PER_EVENT
+        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + _UNDO_PER_EVENT * rows
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def finish_batch(ctx, in_slot, consumed):
     """Commit `consumed` records of input `in_slot` with the intents written, then
     publish those and release these."""
     counter = STRATEGY_MD_READ if in_slot == 0 else STRATEGY_FILLS_READ
+    sync_state(ctx)
     commit_batch(ctx.txn, ctx.inputs[in_slot], in_slot, consumed, ctx.out, 0,
                  ctx.event[E_WRITTEN], ctx.row_words, counter, STRATEGY_INTENTS)
     ctx.event[E_WRITTEN] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def flush(ctx, in_slot, consumed):
     """Out of room mid-batch: commit what is done, then wait for room for one more
     callback. False only when the engine is stopping (nothing more may be read)."""
@@ -82,7 +87,7 @@ def flush(ctx, in_slot, consumed):
     return room >= MAX_ORDERS_PER_EVENT
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def begin_event(ctx, symbol, origin_ns, md_seq, ref_mid):
     event = ctx.event
     event[E_SYMBOL] = symbol
@@ -90,21 +95,26 @@ def begin_event(ctx, symbol, origin_ns, md_seq, ref_mid):
     event[E_MD_SEQ] = md_seq
     event[E_REF_MID] = ref_mid
     event[E_SENT] = 0
-    ctx.scratch_words[:] = ctx.state_words[symbol]
+    if ctx.dirty_mark[symbol] == 0:
+        ctx.dirty_mark[symbol] = 1
+        ctx.dirty[0] += 1
+        ctx.dirty[ctx.dirty[0]] = symbol
 
 
-@njit(cache=True)
-def end_event(ctx):
-    """Store the words of the state row the callback changed, each undoably."""
-    row = ctx.state_words[ctx.event[E_SYMBOL]]
-    scratch = ctx.scratch_words
-    base = row.ctypes.data
-    for k in range(row.shape[0]):
-        if row[k] != scratch[k]:
-            txn_set(ctx.txn, base + 8 * k, np.int64(scratch[k]))  # the bits, not a float
+@njit(cache=True, _nrt=False)
+def sync_state(ctx):
+    """Store the touched rows' changed words into the segment, undoably (see the top)."""
+    words = ctx.state_words
+    row_bytes = words.shape[1] * 8
+    for n in range(1, ctx.dirty[0] + 1):
+        symbol = ctx.dirty[n]
+        txn_store_changes(ctx.txn, ctx.undo, words.ctypes.data + symbol * row_bytes,
+                          words[symbol], ctx.mirror_words[symbol])
+        ctx.dirty_mark[symbol] = 0
+    ctx.dirty[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def apply_report(ctx, report):
     """The engine's own bookkeeping of one report, before on_fill sees it: the
     position from fills; no order in flight once one is final."""

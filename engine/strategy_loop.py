@@ -26,7 +26,7 @@ from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.engine.strategy_events import (
-    apply_report, begin_event, end_event, finish_batch, flush, room_for_event, start_batch,
+    apply_report, begin_event, finish_batch, flush, room_for_event, start_batch,
 )
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
@@ -34,10 +34,12 @@ from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 from tickpipe.engine.strategy_callbacks import on_fill, on_quote, on_timer, on_trade  # CALLBACKS
 
 
-@njit(cache=True)
-def run(ctx, scratch, params, timer_ns, max_passes):
-    """Until stop_all (max_passes < 0) or for max_passes passes. Returns 0."""
-    state = scratch[0]    # the callback's view of the scratch row (ctx.scratch_words)
+@njit(cache=True, _nrt=False)
+def run(ctx, mirror, params, timer_ns, max_passes):
+    """Until stop_all (max_passes < 0) or for max_passes passes. Returns 0.
+
+    mirror: the state rows as the strategy's records (the same bytes as
+    ctx.mirror_words); a callback gets its symbol's row as `state`."""
     p = params[0]
     quotes_handle = ctx.inputs[0]
     reports_handle = ctx.inputs[1]
@@ -70,10 +72,9 @@ def run(ctx, scratch, params, timer_ns, max_passes):
                     committed = i
                 begin_event(ctx, symbol, tick.origin_ns, tick.seq, (tick.bid_px + tick.ask_px) // 2)
                 if tick.kind == MD_KIND_QUOTE:
-                    on_quote(ctx, state, p, tick)
+                    on_quote(ctx, mirror[symbol], p, tick)
                 else:
-                    on_trade(ctx, state, p, tick)
-                end_event(ctx)
+                    on_trade(ctx, mirror[symbol], p, tick)
             finish_batch(ctx, 0, end - committed)
             work += n
         m = consumer_available(reports_handle, BATCH)
@@ -94,8 +95,7 @@ def run(ctx, scratch, params, timer_ns, max_passes):
                     committed = i
                 begin_event(ctx, report.symbol_id, report.origin_ns, 0, 0)
                 apply_report(ctx, report)
-                on_fill(ctx, state, p, report)
-                end_event(ctx)
+                on_fill(ctx, mirror[report.symbol_id], p, report)
             finish_batch(ctx, 1, end - committed)
             work += m
         if timer_ns > 0:
@@ -109,8 +109,7 @@ def run(ctx, scratch, params, timer_ns, max_passes):
                     if not room_for_event(ctx) and not flush(ctx, 0, 0):
                         break
                     begin_event(ctx, symbol, now, 0, 0)
-                    on_timer(ctx, state, p, now)
-                    end_event(ctx)
+                    on_timer(ctx, mirror[symbol], p, now)
                 finish_batch(ctx, 0, 0)
                 work += 1
         idle(ctx.idle_state, work, ctx.inputs)

@@ -121,3 +121,56 @@ def test_restart_twice_when_nothing_happened_in_between_then_the_second_changes_
     again = build_context(segment, "risk", config).recovered
     assert again == {"rolled_back": 0, "published": {"orders": 0},
                      "released": {"intents": 0, "fills_risk": 0}}
+
+
+# The strategy's state rows: a batch's changes stored in one go (txn_store_changes),
+# then killed before its commit, or after it.
+STATE_BATCH = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from tickpipe.engine.commit import txn_commit, txn_store_changes, undo_words
+    from tickpipe.engine.config import load_config
+    from tickpipe.engine.engine_layout import strategy_state
+    from tickpipe.engine.plugin import load_plugin
+    from tickpipe.engine.segment import attach_segment
+    from tickpipe.engine.worker_context import build_context
+    segment = attach_segment(sys.argv[1])
+    config = load_config(overrides={"engine": {"name": sys.argv[1]}})
+    context = build_context(segment, "strategy", config)
+    rows = strategy_state(segment, 0, load_plugin(config["strategies"][0]).state_dtype)
+    words = rows.view(np.uint64).reshape(len(rows), -1)
+    target = words[2].copy()
+    target[0] += 5          # filled
+    target[3] = 12345       # total_sq's bits
+    txn_store_changes(context.txn, undo_words(context.txn),
+                      words.ctypes.data + 2 * words.shape[1] * 8, words[2], target)
+    if sys.argv[2] == "after-commit":
+        txn_commit(context.txn)
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@pytest.mark.parametrize("point, kept", [("before-commit", False), ("after-commit", True)])
+def test_restart_when_a_strategy_state_row_changed_then_it_is_as_of_the_last_commit(
+        engine_segment, point, kept):
+    from tickpipe.engine.engine_layout import strategy_state
+    from tickpipe.engine.plugin import load_plugin
+    segment, config = engine_segment
+    dtype = load_plugin(config["strategies"][0]).state_dtype
+    rows = strategy_state(segment, 0, dtype)
+    rows[2]["filled"] = 7
+    before = rows.view(np.uint64).reshape(len(rows), -1)[2].copy()
+    done = subprocess.run([sys.executable, "-c", STATE_BATCH, segment.name, point],
+                          capture_output=True, text=True, timeout=loops.SIDE_TIMEOUT_S)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    changed = rows.view(np.uint64).reshape(len(rows), -1)[2].copy()
+    assert changed[0] == 12 and changed[3] == 12345  # stored in place before the kill
+    context = build_context(segment, "strategy", config)  # the restart: recover
+    after = rows.view(np.uint64).reshape(len(rows), -1)[2]
+    if kept:
+        assert after.tolist() == changed.tolist()
+        assert context.recovered["rolled_back"] == 0
+    else:
+        assert after.tolist() == before.tolist()
+        assert context.recovered["rolled_back"] == 2

@@ -10,7 +10,7 @@ from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.engine.runner_gen import compile_runner, sample_context
 from tickpipe.engine.strategy_api import BUY, IOC, MAX_ORDERS_PER_EVENT, SELL
 from tickpipe.engine.strategy_context import E_NOW_NS, E_ROOM, E_SENT, E_WRITTEN
-from tickpipe.engine.strategy_events import begin_event, end_event
+from tickpipe.engine.strategy_events import begin_event, sync_state
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.workers.strategies import momentum
@@ -24,11 +24,12 @@ SPREAD = 2
 
 class Harness:
     """A strategy's context over private arrays; quote() and trade() call the callbacks
-    for one symbol between begin_event and end_event, as the runner does."""
+    for one symbol after begin_event on its mirror row, then store what changed into the
+    state rows (sync_state), as the runner does at the end of a batch."""
 
     def __init__(self, **params):
         self.plugin = load_plugin({"name": "m", "module": MODULE, "params": params})
-        ctx, self.scratch, self.params, self._control = sample_context(
+        ctx, self.mirror, self.params, self._control = sample_context(
             N_SYMBOLS, self.plugin.state_dtype, self.plugin.params_dtype)
         for key, value in self.plugin.params.items():
             self.params[0][key] = value
@@ -44,8 +45,8 @@ class Harness:
 
     def _call(self, callback, symbol, record):
         begin_event(self.ctx, symbol, NOW_NS, 0, 0)
-        callback(self.ctx, self.scratch[0], self.params[0], record)
-        end_event(self.ctx)
+        callback(self.ctx, self.mirror[symbol], self.params[0], record)
+        sync_state(self.ctx)
 
     def quote(self, bid, ask=None, symbol=0):
         record = np.zeros(1, MARKET_DATA_DTYPE)[0]

@@ -15,6 +15,7 @@ from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.engine_layout import (
     engine_rings, inputs_of, outputs_of, strategy_index, strategy_positions, strategy_state,
 )
+from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.runner_gen import load_runner, write_runner
@@ -34,7 +35,9 @@ class RunnerAgent(LoopAgent):
         self.runner = load_runner(write_runner(plugin.source, plugin.file))
         n_symbols = config["feed"]["symbols"]
         state = strategy_state(context.segment, k, plugin.state_dtype)
-        self.scratch = np.zeros(1, dtype=plugin.state_dtype)
+        # The rows callbacks edit: a copy of the segment's (as recovered), synced into it
+        # with each batch (engine/strategy_events.py).
+        self.mirror = np.array(state)
         self.params = np.zeros(1, dtype=plugin.params_dtype)
         for key, value in plugin.params.items():
             self.params[0][key] = value
@@ -56,12 +59,15 @@ class RunnerAgent(LoopAgent):
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
             subscribed=subscribed,
             state_words=state.view(np.uint64).reshape(n_symbols, -1),
-            scratch_words=self.scratch.view(np.uint64), txn=context.txn,
+            mirror_words=self.mirror.view(np.uint64).reshape(n_symbols, -1),
+            dirty=np.zeros(1 + n_symbols, dtype=np.int64),
+            dirty_mark=np.zeros(n_symbols, dtype=np.uint8), txn=context.txn,
+            undo=undo_words(context.txn),
             row_words=context.row_words, idle_state=context.idle_state,
             histograms=context.histograms, control=context.control_address)
 
     def loop(self, max_passes):
-        return self.runner.run(self.ctx, self.scratch, self.params, self.timer_ns, max_passes)
+        return self.runner.run(self.ctx, self.mirror, self.params, self.timer_ns, max_passes)
 
 
 if os.environ.get("TICKPIPE_STRATEGY_LOOP") == "inline":
