@@ -11,8 +11,6 @@ and keeps one intent per symbol in flight: a new one waits for the last one's
 final report, or for PENDING_TIMEOUT_NS if risk rejected it (no report comes).
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -22,6 +20,7 @@ from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.engine_layout import strategy_positions
+from tickpipe.workers.strategies.mean_reversion import signal as signal_side  # the same rule
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
@@ -66,21 +65,6 @@ def update_window(window, filled, cursor, sums, sumsq, symbol, value):
     sumsq[symbol] += value * value
     cursor[symbol] = slot + 1 if slot + 1 < size else 0
     return filled[symbol]
-
-
-@njit(cache=True)
-def signal_side(value, total, total_sq, size, entry_z, position, max_position):
-    """+1 buy, -1 sell or 0 from the z-score of `value` in its window."""
-    mean = total / size
-    variance = total_sq / size - mean * mean
-    if variance <= 0.0:
-        return 0
-    z = (value - mean) / math.sqrt(variance)
-    if z >= entry_z and position > -max_position:
-        return -1
-    if z <= -entry_z and position < max_position:
-        return 1
-    return 0
 
 
 @njit(cache=True)
