@@ -207,11 +207,11 @@ def format_report(report: dict) -> str:
         f"{report['orders_sent']:,}  fills {report['fills']:,}  lost {report['lost']:,}",
         "  rejected: " + (", ".join(f"{k} {v:,}" for k, v in report["rejected"].items() if v)
                           or "none"),
-        f"  {'latency (ns)':<22}{'count':>12}{'p50':>12}{'p90':>12}{'p99':>12}{'p99.9':>12}{'max':>14}",
+        f"  {'latency (ns)':<22}{'count':>12}{'p50':>14}{'p90':>14}{'p99':>14}{'p99.9':>14}{'max':>15}",
     ]
     for name, value in [("tick_to_trade", t2t)] + list(report["hops_ns"].items()):
-        cells = "".join(f"{_fmt(value[k]):>12}" for k in ("p50", "p90", "p99", "p999"))
-        lines.append(f"  {name:<22}{value['count']:>12,}{cells}{_fmt(value['max']):>14}")
+        cells = "".join(f"{_fmt(value[k]):>14}" for k in ("p50", "p90", "p99", "p999"))
+        lines.append(f"  {name:<22}{value['count']:>12,}{cells}{_fmt(value['max']):>15}")
     lines.append("  workers: " + ", ".join(
         f"{w['role']}@{w['core']} {w['wait']} pid {w['pid']} restarts {w['restarts']}"
         for w in report["workers"]))

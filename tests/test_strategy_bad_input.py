@@ -127,3 +127,32 @@ def test_plugin_when_loaded_twice_by_path_then_it_is_one_module(tmp_path):
     _write(tmp_path, PATH_TABLE)
     entry = {"name": "x", "path": os.fspath(tmp_path / "strat.py")}
     assert load_plugin(entry).module is load_plugin(entry).module
+
+
+BOOM = """
+    import numpy as np
+    from numba import njit
+    STATE = np.dtype([("n", np.int64)])
+    @njit
+    def on_quote(ctx, state, params, quote):
+        state.n += 1
+        if state.n == 200:
+            state.n = 1 // (state.n - 200)
+"""
+
+
+@pytest.mark.slow
+def test_run_when_a_callback_raises_then_it_is_restarted_counted_and_named(tmp_path):
+    (tmp_path / "strat.py").write_text(textwrap.dedent(BOOM))
+    (tmp_path / "my.toml").write_text("[engine]\nrate = 20000\nmax_restarts = 1\n"
+                                      + textwrap.dedent(PATH_TABLE).replace("NAME", "mine"))
+    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "my.toml", "--seconds",
+                           "20", "--name", unique_name("raises")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    died = [line for line in proc.stderr.splitlines() if line.startswith("strategy died")]
+    assert len(died) == 2, proc.stderr  # restarted once (counted), then the limit
+    assert "restarting it (restart 1)" in died[0]
+    assert "strategy 'mine' (strat.py) raised ZeroDivisionError" in died[0]
+    assert "reached the limit" in died[1]

@@ -17,7 +17,7 @@ from tickpipe.engine.engine_layout import (
 )
 from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
-from tickpipe.engine.plugin import load_plugin
+from tickpipe.engine.plugin import load_plugin, source_label
 from tickpipe.engine.runner_gen import load_runner, write_runner
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.strategy_context import StrategyContext, new_event
@@ -32,6 +32,7 @@ class RunnerAgent(LoopAgent):
         k = strategy_index(context.role)
         entry = config["strategies"][k]
         plugin = load_plugin(entry)
+        self.name, self.label = entry["name"], source_label(plugin.source)
         self.runner = load_runner(write_runner(plugin.source, plugin.file))
         n_symbols = config["feed"]["symbols"]
         state = strategy_state(context.segment, k, plugin.state_dtype)
@@ -67,7 +68,15 @@ class RunnerAgent(LoopAgent):
             histograms=context.histograms, control=context.control_address)
 
     def loop(self, max_passes):
-        return self.runner.run(self.ctx, self.mirror, self.params, self.timer_ns, max_passes)
+        try:
+            return self.runner.run(self.ctx, self.mirror, self.params, self.timer_ns, max_passes)
+        except Exception as exc:  # raised in a callback: say whose (numba gives no line)
+            raise StrategyRuntimeError(f"strategy {self.name!r} ({self.label}) raised "
+                                       f"{type(exc).__name__}: {exc}") from exc
+
+
+class StrategyRuntimeError(Exception):
+    """A strategy's callback raised; the supervisor restarts the process (its policy)."""
 
 
 if os.environ.get("TICKPIPE_STRATEGY_LOOP") == "inline":
