@@ -155,6 +155,36 @@ def strategies(segment, histograms=None) -> dict:
     return out
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _strategy_positions(segment, strategies: dict) -> None:
+    """Each strategy's position and realised P&L per symbol it trades, as risk keeps
+    them for it (strat_pos), and its P&L per currency."""
+    n_symbols = len(segment.view("symbols", SYMBOL_STATS_DTYPE))
+    instruments = read_instruments(segment, n_symbols)
+    rows = np.array(segment.view("strat_pos", STRATEGY_POSITION_DTYPE,
+                                 len(strategies) * n_symbols)).reshape(-1, n_symbols)
+    for entry in strategies.values():
+        k = entry["index"]
+        if k >= len(rows):
+            continue
+        names = entry.get("symbols") if isinstance(entry.get("symbols"), list) else \
+            [i.name for i in instruments]
+        out = {}
+        for instrument in instruments:
+            if instrument.name in names:
+                row = rows[k][instrument.symbol_id]
+                realised = int(row["realised_pnl"])
+                out[instrument.name] = {"position": int(row["risk_position"]),
+                                        "orders_sent": int(row["orders_sent"]),
+                                        "realised_pnl": realised, "currency": instrument.currency,
+                                        "realised_pnl_ccy": instrument.money(realised)}
+        entry["positions"] = out
+        entry["realised_pnl_ccy"] = pnl_by_currency(out.values())
+
+
 def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> dict:
     control = segment.view("control", CONTROL_DTYPE)[0]
     histograms = histogram_snapshot(segment)
@@ -168,6 +198,7 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["workers"] = worker_rows(segment)
     report["strategies"] = strategies(segment, histograms)
     report["positions"] = positions(segment)
+    _strategy_positions(segment, report["strategies"])
     report["realised_pnl_ccy"] = pnl_by_currency(report["positions"].values())
     report["memory"] = {"backing": segment.backing, "page_size": segment.page_size,
                         "locked": segment.locked or all(w["mem_locked"] for w in report["workers"])}
@@ -232,8 +263,14 @@ def _strategy_lines(strategies: dict) -> list[str]:
         return []
     lines = ["  strategies: " + ", ".join(
         f"{name} ({entry.get('source') or '?'}"
-        + (f", {len(entry['symbols'])} symbols" if isinstance(entry.get("symbols"), list) else "")
+        + (f", {_count(len(entry['symbols']), 'symbol')}"
+           if isinstance(entry.get("symbols"), list) else "")
         + ")" for name, entry in strategies.items())]
+    for name, entry in strategies.items():
+        pnl = entry.get("realised_pnl_ccy") or {}
+        if len(strategies) > 1 and pnl:
+            lines.append(f"  realised PnL {name:<15} " + ", ".join(
+                _money(value, currency) for currency, value in sorted(pnl.items())))
     if len(strategies) > 1:  # each one's own orders: who is slow
         for name, entry in strategies.items():
             t2t = entry.get("tick_to_trade_ns") or {}

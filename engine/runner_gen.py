@@ -187,9 +187,37 @@ def _blame_callback(plugin, runner, ctx, mirror, params) -> None:
         try:
             getattr(runner, name).compile(types + (last_arg[name],))
         except Exception as exc:
+            message = str(exc)
+            where = _user_line(message, plugin.file)
+            reason = _first_reason(message)
+            if isinstance(exc, KeyError) or "has no attribute" in message:
+                # numba names neither the file nor the line of an unknown field
+                missing = exc.args[0] if isinstance(exc, KeyError) else \
+                    message.rsplit("attribute", 1)[-1].strip(" '\"")
+                where = where or _line_naming(plugin.file, str(missing))
+                reason = f"no field or attribute {missing!r} (state fields: " \
+                         f"{', '.join(plugin.state_dtype.names)}; params: " \
+                         f"{', '.join(plugin.params) or 'none'})"
+            elif "argument types given" in message:
+                reason = f"{name} takes (ctx, state, params, {ARGUMENT[name]}): {reason}"
             raise StrategyError(f"strategy {plugin.name!r}: {name} does not compile"
-                                f"{_user_line(str(exc), plugin.file)}: "
-                                f"{_first_reason(str(exc))}") from None
+                                f"{where}: {reason}") from None
+
+
+ARGUMENT = {"on_quote": "quote", "on_trade": "trade", "on_fill": "report",
+            "on_timer": "now_ns"}
+
+
+def _line_naming(file: str, name: str) -> str:
+    """' (file.py:12)' for the first line of `file` that uses `.name`, or ''."""
+    try:
+        with open(file) as f:
+            for number, line in enumerate(f, 1):
+                if re.search(rf"\.{re.escape(name)}\b", line):
+                    return f" ({os.path.basename(file)}:{number})"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
 
 
 def _user_line(message: str, file: str) -> str:
