@@ -114,3 +114,13 @@ def test_risk_when_a_strategy_reaches_its_own_limit_then_it_is_rejected_for_it(f
     assert report["rejected"]["strategy_position_limit"] > 0
     for symbol, p in data["strategies"]["mr"]["positions"].items():
         assert abs(p["risk_position"]) <= 20, symbol  # worst case checked: never past it
+
+
+def test_report_when_two_strategies_then_each_has_its_positions_and_pnl(finished):
+    report, data = finished
+    for name, entry in report["strategies"].items():
+        inspected = data["strategies"][name]["positions"]
+        assert set(entry["positions"]) == set(inspected), name
+        assert sum(p["orders_sent"] for p in entry["positions"].values()) == \
+            sum(p["orders_sent"] for p in inspected.values()), name
+        assert set(entry["realised_pnl_ccy"]) <= {"USD"}
