@@ -8,8 +8,9 @@ strategy process loads it instead of compiling (a callback passed as an
 argument or closed over would be compiled again in every process).
 
 What the loop does (the mechanics; nothing here is trading logic):
-  quotes:  a batch of the quotes ring; per record of a subscribed symbol, on_quote
-           or on_trade between begin_event/end_event; commit, publish, release.
+  quotes:  a batch of the quotes ring; per record of a subscribed symbol,
+           begin_event, then on_quote or on_trade on the symbol's mirror row; at
+           the end the touched rows synced, commit, publish, release.
   reports: a batch of this strategy's reports ring; per record, the engine's
            bookkeeping (position, order in flight), then on_fill; commit, ...
   timer:   every timer_ns, on_timer once per subscribed symbol; commit.
