@@ -41,6 +41,7 @@ TRANSITIONS = {
     (DRAINING, "stop_requested"): DRAINING,
     (DRAINING, "drained"): STOPPED,
     (DRAINING, "drain_timeout"): DRAIN_TIMED_OUT,
+    (DRAINING, "drain_stranded"): FAILED,  # a retired strategy's rings (supervisor._retire)
     (FAILING, "stop_requested"): FAILING,
     (FAILING, "give_up"): FAILING,
     (FAILING, "drained"): FAILED,

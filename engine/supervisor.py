@@ -19,7 +19,8 @@ from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import (
-    engine_rings, engine_workers, initialise, outputs_of, section_specs, worker_index,
+    engine_rings, engine_workers, initialise, outputs_of, role_of, section_specs, strategy_index,
+    worker_index,
 )
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
@@ -36,7 +37,8 @@ from tickpipe.engine.segment import (
 )
 from tickpipe.engine.worker_main import failure_summary
 from tickpipe.shm_layouts.control_block import (
-    CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
+    CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, RETIRED_OFFSET, STOP_ALL_OFFSET,
+    STOP_FEED_OFFSET,
 )
 from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, STATE_OFFSET, WORKER_DTYPE, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
@@ -93,6 +95,7 @@ class Supervisor:
         self.segment = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.restart_times: deque[float] = deque()
+        self.retired: list[str] = []   # strategy workers given up while the others trade on
         self.stop_signal: str | None = None
         self.dma_latency_fd: int | None = None
         self.feed_started = 0.0
@@ -287,6 +290,12 @@ class Supervisor:
         if self.engine["restart"] == "fail-fast":
             self._give_up(role, f"{role} died ({how}); restart policy fail-fast: stopping all")
             return
+        if self._retirable(role) and self._over_the_limit():
+            self._retire(role, f"{role} died ({how}); {len(self.restart_times)} restarts in the "
+                         f"last {self.engine['restart_window_s']:g} s reached the limit: "
+                         f"strategy {self._strategy_name(role)!r} retired, the other "
+                         f"strategies trade on")
+            return
         now = time.monotonic()
         window = self.engine["restart_window_s"]
         while self.restart_times and now - self.restart_times[0] > window:
@@ -302,6 +311,32 @@ class Supervisor:
         self.notes.append(f"{role} restarted after {how}")
         self._spawn(role)
         self.lifecycle.fire("worker_restarted")
+
+    def _over_the_limit(self) -> bool:
+        now, window = time.monotonic(), self.engine["restart_window_s"]
+        return sum(1 for t in self.restart_times if now - t <= window) >= \
+            self.engine["max_restarts"]
+
+    def _retirable(self, role: str) -> bool:
+        """A strategy worker, with another strategy still trading: giving it up need not
+        stop the engine."""
+        return role_of(role) == "strategy" and any(
+            role_of(other) == "strategy" for other in self.procs if other != role)
+
+    def _strategy_name(self, role: str) -> str:
+        return self.config["strategies"][strategy_index(role)]["name"]
+
+    def _retire(self, role: str, reason: str) -> None:
+        """Leave a dead strategy dead: the feed stops filling its quotes ring and the
+        gateway its reports ring; the rest of the engine runs on. The run still ends
+        failed (the reason is kept), its rings' records left unread by the drain."""
+        self.say(reason)
+        self.notes.append(reason)
+        self.failures.append(reason)
+        del self.procs[role]
+        self.retired.append(role)
+        lib.tp_store_release_u32(self.control_address + RETIRED_OFFSET + 4 * strategy_index(role),
+                                 1)
 
     def _give_up(self, role: str, reason: str) -> None:
         """Leave the dead `role` dead (no longer watched) and start stopping the rest."""
@@ -321,6 +356,8 @@ class Supervisor:
         self._set_flag(STOP_FEED_OFFSET)
         self.ring_doorbell("feed")
         trigger = self._wait_for_drain(time.monotonic() + self.engine["drain_timeout_s"])
+        if trigger == "drained" and self.retired:
+            trigger = "drain_stranded"  # a reader was given up: not a clean stop
         self._set_flag(STOP_ALL_OFFSET)
         for role in self.workers:
             self.ring_doorbell(role)

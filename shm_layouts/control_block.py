@@ -14,7 +14,10 @@ offset | size | field          | unit / value   | written by            | read b
     48 |    4 | n_workers      | count          | supervisor            | tools          |
     52 |    4 | n_rings        | count          | supervisor            | tools          |
     56 |    8 | trading_state_changes | count   | supervisor, operator  | tools          |
-    64 |      | (end)          |                |                       |                |
+    64 |   16 | retired[4]     | 0/1 per strategy| supervisor           | feed, gateway  | release: given up,
+       |      |                |                |                       |                | its rings no longer fed
+    80 |   48 | _reserved      |                |                       |                | zero
+   128 |      | (end)          |                |                       |                |
 
 Trading states after nautilus_trader: ACTIVE (all orders), REDUCING (only
 orders that reduce a position), HALTED (no orders).
@@ -65,15 +68,16 @@ CONTROL_DTYPE = np.dtype(
         ("stop_feed", np.uint32), ("stop_all", np.uint32), ("n_symbols", np.uint32),
         ("feed_started_ns", np.int64), ("rate", np.uint64), ("started_unix_ns", np.int64),
         ("n_workers", np.uint32), ("n_rings", np.uint32), ("trading_state_changes", np.uint64),
+        ("retired", np.uint32, (4,)), ("_reserved", np.uint8, (48,)),
     ],
     align=True,
 )
 CONTROL_OFFSETS = {
     "engine_state": 0, "trading_state": 4, "feed_go": 8, "stop_feed": 12, "stop_all": 16,
     "n_symbols": 20, "feed_started_ns": 24, "rate": 32, "started_unix_ns": 40, "n_workers": 48,
-    "n_rings": 52, "trading_state_changes": 56,
+    "n_rings": 52, "trading_state_changes": 56, "retired": 64, "_reserved": 80,
 }
-CONTROL_SIZE = 64
+CONTROL_SIZE = 128
 assert_layout(CONTROL_DTYPE, CONTROL_OFFSETS, CONTROL_SIZE)
 
 ENGINE_STATE_OFFSET = 0
@@ -82,6 +86,7 @@ FEED_GO_OFFSET = 8
 STOP_FEED_OFFSET = 12
 STOP_ALL_OFFSET = 16
 TRADING_STATE_CHANGES_OFFSET = 56
+RETIRED_OFFSET = 64  # + 4 k: strategy k was given up; the others trade on
 
 
 def check_trading_state(name: str) -> int:

@@ -1,7 +1,9 @@
 """A strategy that cannot run is found before any process starts: one line naming the
 strategy (and the field, or the user's file and line), exit 1, no segment left."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,8 @@ import pytest
 from tickpipe.engine.segment import SegmentNotFound, find_segment
 from engine_runs import unique_name
 
+TALLY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
+                     "chaos_strategy.py")
 GOOD = """
     import numpy as np
     from numba import njit
@@ -156,3 +160,35 @@ def test_run_when_a_callback_raises_then_it_is_restarted_counted_and_named(tmp_p
     assert "restarting it (restart 1)" in died[0]
     assert "strategy 'mine' (strat.py) raised ZeroDivisionError" in died[0]
     assert "reached the limit" in died[1]
+
+
+@pytest.mark.slow
+def test_run_when_one_strategy_keeps_raising_then_it_is_retired_and_the_other_trades_on(
+        tmp_path):
+    shutil.copy(TALLY, tmp_path)
+    (tmp_path / "strat.py").write_text(textwrap.dedent(BOOM))
+    (tmp_path / "two.toml").write_text(textwrap.dedent("""
+        [engine]
+        rate = 20000
+        max_restarts = 1
+        [[strategy]]
+        name = "tally"
+        path = "chaos_strategy.py"
+        [[strategy]]
+        name = "mine"
+        path = "strat.py"
+        symbols = ["SYM0", "SYM1"]
+    """))
+    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "two.toml", "--seconds",
+                           "6", "--json", "--name", unique_name("retire")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["state"] == "failed"  # a strategy was given up: not a clean stop
+    assert report["seconds"] >= 5.5      # ... but the engine ran its time
+    assert "strategy 'mine' retired, the other strategies trade on" in proc.stderr
+    tally = report["strategies"]["tally"]
+    assert tally["tick_to_trade_ns"]["count"] > 0
+    assert report["strategies"]["mine"]["tick_to_trade_ns"]["count"] == 0
+    # after the retirement the feed kept ticking for the others: ~6 s at 20k/s
+    assert report["ticks"] > 4 * 20_000

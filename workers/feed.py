@@ -24,7 +24,7 @@ from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
-from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
+from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, RETIRED_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS, W_PUBLISHED
 from tickpipe.engine.batch import (
@@ -92,11 +92,21 @@ def wait_for_next_tick(idle_state, wait_ns):
 
 
 @njit(cache=True)
-def claim_on_every_ring(outs, wanted, idle_state, control_address, row_words):
-    """Room for `wanted` records (fewer when a ring has less) on every output: a tick may
-    go to each. Waits while one is full; 0 only when stopping."""
+def read_retired(control_address, retired):
+    """retired[k] = 1 for a strategy the supervisor gave up: its ring is not fed."""
+    for k in range(retired.shape[0]):
+        retired[k] = load_acquire_u32(control_address + RETIRED_OFFSET + 4 * k)
+
+
+@njit(cache=True)
+def claim_on_every_ring(outs, wanted, retired, idle_state, control_address, row_words):
+    """Room for `wanted` records (fewer when a ring has less) on every output of a
+    strategy still trading: a tick may go to each. Waits while one is full; 0 only
+    when stopping."""
     room = wanted
     for k in range(outs.shape[0]):
+        if retired[k]:
+            continue
         room = min(room, claim_at_least_one(outs[k], wanted, idle_state, control_address,
                                             row_words))
         if room == 0:
@@ -124,7 +134,7 @@ def commit_ticks(txn, outs, written, ticks, trades, row_words):
 
 @njit(cache=True)
 def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rng, params,
-              written, control_address, row_words, idle_state, txn, max_passes):
+              written, retired, control_address, row_words, idle_state, txn, max_passes):
     """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0.
 
     outs: one producer handle per strategy's quotes ring; quotes: their records (a
@@ -152,7 +162,8 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
                 wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
                 account_pass(row_words, idle_state, 0, passes)
                 continue
-        got = claim_on_every_ring(outs, due, idle_state, control_address, row_words)
+        read_retired(control_address, retired)
+        got = claim_on_every_ring(outs, due, retired, idle_state, control_address, row_words)
         if got == 0:
             break
         ticks_before = np.int64(row_words[W_COUNTERS + FEED_TICKS])
@@ -174,7 +185,7 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
             trade_qty = 1 + np.int32(next_random(rng) % max_qty) if is_trade else 0
             trades += is_trade
             for k in range(outs.shape[0]):
-                if subscribed[k, symbol] == 0:
+                if subscribed[k, symbol] == 0 or retired[k]:
                     continue
                 record = quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
                 written[k] += 1
@@ -249,12 +260,13 @@ class Agent(LoopAgent):
         for k, entry in enumerate(context.config["strategies"]):
             self.subscribed[k, symbol_ids(entry, context.config["instruments"])] = 1
         self.written = np.zeros(len(sections), dtype=np.int64)
+        self.retired = np.zeros(len(sections), dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
         return feed_loop(self.outs, self.quotes, self.subscribed, c.book, c.book.ctypes.data,
                          self.mids, self.tick_sizes, self.rng, self.params, self.written,
-                         c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
+                         self.retired, c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
 
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
@@ -18,6 +18,7 @@ from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
+from tickpipe.shm_layouts.control_block import RETIRED_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
@@ -125,6 +126,8 @@ def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_addre
                 strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
                 record_value(histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
                 slot = strategy_slot(strategy)
+                if load_acquire_u32(control_address + RETIRED_OFFSET + 4 * strategy):
+                    slot = OUT_FILLS_RISK  # given up: its reports go to risk alone
                 if not room_for_order(outs, written, slot, REPORTS_PER_ORDER):
                     # A report ring is full: commit and publish what is done, then wait.
                     commit_reports(txn, orders_handle, i - committed, outs, written, row_words)
@@ -173,10 +176,14 @@ def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_addre
                     else:  # cancel/reject: last_qty carries the lots taken off the market
                         last_qty, last_px, leaves = qty - filled, 0, 0
                     stamp = monotonic_ns()
-                    for target in (OUT_FILLS_RISK, slot):
-                        write_report(reports[target], outs[target], written[target], order, kind,
+                    write_report(reports[OUT_FILLS_RISK], outs[OUT_FILLS_RISK],
+                                 written[OUT_FILLS_RISK], order, kind, last_qty, last_px, filled,
+                                 leaves, stamp)
+                    written[OUT_FILLS_RISK] += 1
+                    if slot != OUT_FILLS_RISK:
+                        write_report(reports[slot], outs[slot], written[slot], order, kind,
                                      last_qty, last_px, filled, leaves, stamp)
-                        written[target] += 1
+                        written[slot] += 1
                 if filled != 0:
                     txn_add(txn, stats_field(stats, symbol, VENUE_NET_QTY), order.side * filled)
                 txn_add(txn, stats_field(stats, symbol, VENUE_ORDERS), 1)
