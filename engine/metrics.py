@@ -117,6 +117,7 @@ def families(data: dict, histograms: np.ndarray) -> list:
     out += _ring_families(engine, data["rings"])
     out += _latency_families(engine, data["latency_ns"], histograms)
     out += _risk_families(engine, data["risk"])
+    out += _strategy_families(engine, data.get("strategies", {}))
     return out
 
 
@@ -244,9 +245,31 @@ def _risk_families(engine: str, risk: dict) -> list:
     position = _gauge("tickpipe_position_lots", "Position per symbol, lots", ("symbol",))
     pnl = _gauge("tickpipe_realised_pnl_price_units", "Realised PnL per symbol, price units x lots",
                  ("symbol",))
+    money = _gauge("tickpipe_realised_pnl", "Realised PnL per symbol in its currency "
+                   "(lot size and multiplier applied)", ("symbol", "currency"))
     for symbol, row in risk["positions"].items():
         position.add_metric([engine, symbol], row["position"])
         pnl.add_metric([engine, symbol], row["realised_pnl"])
+        if row.get("realised_pnl_ccy") is not None:
+            money.add_metric([engine, symbol, row["currency"]], row["realised_pnl_ccy"])
     trading = _state_set("tickpipe_trading_state", "The kill switch: ACTIVE, REDUCING or HALTED",
                          engine, TRADING_STATE_NAMES.values(), risk["trading_state"])
-    return [rejects, *totals, position, pnl, trading]
+    return [rejects, *totals, position, pnl, money, trading]
+
+
+def _strategy_families(engine: str, strategies: dict) -> list:
+    """Per strategy and symbol: its position as risk keeps it, its orders and its
+    realised PnL in the symbol's currency."""
+    position = _gauge("tickpipe_strategy_position_lots", "A strategy's position per symbol, lots",
+                      ("strategy", "symbol"))
+    orders = _counter("tickpipe_strategy_orders", "Orders risk let through for a strategy",
+                      ("strategy", "symbol"))
+    pnl = _gauge("tickpipe_strategy_realised_pnl", "A strategy's realised PnL per symbol in its "
+                 "currency", ("strategy", "symbol", "currency"))
+    for name, strategy in strategies.items():
+        for symbol, row in (strategy.get("positions") or {}).items():
+            position.add_metric([engine, name, symbol], row["risk_position"])
+            orders.add_metric([engine, name, symbol], row["orders_sent"])
+            if row.get("realised_pnl_ccy") is not None:
+                pnl.add_metric([engine, name, symbol, row["currency"]], row["realised_pnl_ccy"])
+    return [position, orders, pnl]

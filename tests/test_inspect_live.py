@@ -170,6 +170,13 @@ def test_metrics_when_scraped_then_prometheus_parser_reads_the_snapshot_figures(
     assert families["tickpipe_risk_rejects"].type == "counter"
     assert {"tickpipe_worker_records", "tickpipe_trading_state", "tickpipe_position_lots",
             "tickpipe_latency_run_quantile_seconds", "tickpipe_engine_state"} <= set(families)
+    # money in the instrument's currency, per symbol and per strategy
+    assert samples[("tickpipe_realised_pnl", (("currency", "USD"), ("engine", engine),
+                                              ("symbol", "SYM0")))] is not None
+    strategy_orders = sum(v for (name, labels), v in samples.items()
+                          if name == "tickpipe_strategy_orders_total"
+                          and ("strategy", "mean_reversion") in labels)
+    assert strategy_orders > 0  # (read at another instant than risk's total: not compared)
 
 
 def test_serve_when_started_then_metrics_endpoint_answers_on_localhost(live_engine):
