@@ -98,11 +98,13 @@ def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
 
 def risk_stage(in_q, fills_q, out_q, core, config, result_q):
     from tickpipe.engine.commit import scratch_txn, txn_commit
+    from tickpipe.engine.config import notional_limits
     from tickpipe.workers.positions import apply_fill
     from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
     _pin(core)
     cfg = config["risk"]
+    max_notional = int(notional_limits(config)[0])  # the synthetic symbols are alike
     stats = np.zeros(config["feed"]["symbols"], dtype=SYMBOL_STATS_DTYPE)
     send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
     txn = scratch_txn()  # the same kernel as the risk worker; nothing to recover here
@@ -126,7 +128,7 @@ def risk_stage(in_q, fills_q, out_q, core, config, result_q):
         reason = check_order(1, side, qty, limit, limit, int(row["position"]),
                              int(row["open_buy_qty"]), int(row["open_sell_qty"]),
                              time.monotonic_ns(), send_times, sent, cfg["max_order_qty"],
-                             cfg["max_notional"], cfg["price_band_bps"], cfg["max_position"])
+                             max_notional, cfg["price_band_bps"], cfg["max_position"])
         if reason != NO_REJECT:
             rejected += 1
             continue

@@ -13,7 +13,7 @@ import time
 import numpy as np
 from numba import njit
 
-from tickpipe.engine.config import load_config
+from tickpipe.engine.config import load_config, notional_limits
 from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import H_POSITION, RingProducer
@@ -111,7 +111,8 @@ def _drain_orders(context):
 def _checks_only_ns(config, mids, n=1_000_000):
     risk = config["risk"]
     send_times = np.zeros(risk["max_orders_per_s"], dtype=np.int64)
-    args = (send_times, mids, risk["max_order_qty"], risk["max_notional"], risk["price_band_bps"],
+    args = (send_times, mids, risk["max_order_qty"], int(notional_limits(config)[0]),
+            risk["price_band_bps"],
             risk["max_position"])
     checks_only(1000, *args)
     best = None

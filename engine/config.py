@@ -30,6 +30,7 @@ MAX_SYMBOLS = 1 << 16           # records carry symbol_id as a uint16
 MAX_PRICE = 10 ** 11            # price units: 10,000,000.00 a lot at PRICE_SCALE 10_000
 MAX_QTY = 1_000_000             # lots in one quote or order (the records' qty is int32)
 MAX_NOTIONAL = MAX_PRICE * MAX_QTY  # 1e17: risk's qty x price stays ~90x below int64's max
+MAX_NOTIONAL_CCY = 1e13             # currency; in price units x lots it stays below MAX_NOTIONAL
 MAX_POSITION = 10 ** 12         # lots; bench/risk_bench.py sets 10**12 to take the limit away
 MAX_BAND_BPS = 10_000           # 100 %; risk computes band_bps x mid
 MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 MB at most
@@ -108,8 +109,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "trading_state": Field(str, "ACTIVE", "initial trading state",
                                choices=tuple(TRADING_STATE_CODES)),
         "max_order_qty": Field(int, 100, "largest order, lots", minimum=1, maximum=MAX_QTY),
-        "max_notional": Field(int, 100_000 * PRICE_SCALE, "largest qty x price, price units",
-                              minimum=1, maximum=MAX_NOTIONAL),
+        "max_notional": Field(float, 100_000.0, "largest order value in the instrument's "
+                              "currency (lots x lot_size x multiplier x price)", minimum=0.0001,
+                              maximum=MAX_NOTIONAL_CCY),
         "price_band_bps": Field(int, 500, "fat finger: limit within this of the mid, bps",
                                 minimum=0, maximum=MAX_BAND_BPS),
         "max_position": Field(int, 200, "largest absolute position incl. open orders, lots",
@@ -292,6 +294,15 @@ def _cores_problem(cores: list) -> str | None:
             return (f"core {core} does not exist or is not allowed "
                     f"(usable: {','.join(map(str, sorted(allowed)))})")
     return None
+
+
+def notional_limits(config: dict):
+    """[risk] max_notional (currency) as each symbol's limit on qty x price (price units x
+    lots, what risk compares), from its lot size and multiplier; int64 per symbol."""
+    import numpy as np
+    limits = [config["risk"]["max_notional"] * PRICE_SCALE / (i["lot_size"] * i["multiplier"])
+              for i in config["instruments"]]
+    return np.clip(np.floor(limits), 1, MAX_NOTIONAL).astype(np.int64)
 
 
 def parse_core_list(text: str) -> list[int]:

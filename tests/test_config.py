@@ -132,7 +132,7 @@ def test_print_config_when_a_config_file_is_given_then_options_override_it(tmp_p
                                                              "must be <= 4294967295"],
                  id="seed-past-uint64"),
     pytest.param("[risk]\nmax_notional = 99999999999999999999\n",
-                 ["[risk] max_notional = 99999999999999999999", "must be <= 100000000000000000"],
+                 ["[risk] max_notional = 1e+20", "must be <= 10000000000000.0"],
                  id="notional-past-int64"),
     pytest.param("[risk]\nmax_orders_per_s = 1000000000\n",
                  ["[risk] max_orders_per_s = 1000000000", "must be <= 10000000"],

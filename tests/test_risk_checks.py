@@ -166,3 +166,15 @@ def test_check_order_when_several_checks_fail_then_the_first_in_order_is_returne
     assert check(trading_state=TRADING_REDUCING, qty=150, mid_px=0) == "reducing_only"
     assert check(mid_px=0, position=200) == "no_market"
 
+
+
+def test_notional_limits_when_instruments_differ_then_each_is_the_currency_limit_in_its_units():
+    from tickpipe.engine.config import load_config, notional_limits
+    config = load_config(overrides={"risk": {"max_notional": 50_000.0}})
+    config["instruments"] = [
+        {"name": "A", "tick_size": 100, "lot_size": 1, "multiplier": 1.0, "currency": "USD"},
+        {"name": "ES", "tick_size": 2500, "lot_size": 1, "multiplier": 50.0, "currency": "USD"},
+        {"name": "B", "tick_size": 100, "lot_size": 10, "multiplier": 1.0, "currency": "EUR"}]
+    limits = notional_limits(config)
+    # qty x price (price units) <= 50,000 currency: 50,000 x 10,000 / (lot_size x multiplier)
+    assert limits.tolist() == [500_000_000, 10_000_000, 50_000_000]

@@ -11,6 +11,7 @@ from numba import njit
 
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.commit import txn_add
+from tickpipe.engine.config import notional_limits
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
@@ -40,7 +41,7 @@ OPEN_SELL_QTY = SYMBOL_STATS_OFFSETS["open_sell_qty"]
 ORDERS_SENT = SYMBOL_STATS_OFFSETS["orders_sent"]
 from tickpipe.workers.risk_checks import NO_REJECT, check_order, check_strategy_position_limit
 
-P_MAX_QTY, P_MAX_NOTIONAL, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(5)
+P_MAX_QTY, _P_UNUSED, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(5)
 
 
 @njit(cache=True)
@@ -65,8 +66,8 @@ def apply_report(report, stats, strategy_rows, n_symbols, txn):
 
 @njit(cache=True)
 def risk_loop(inputs, intents, fills, out_handle, orders, stats, strategy_rows, strategy_limits,
-              book, book_address, send_times, params, histograms, control_address, row_words,
-              idle_state, txn, max_passes):
+              notional_limits, book, book_address, send_times, params, histograms,
+              control_address, row_words, idle_state, txn, max_passes):
     """Intents in (one ring per strategy), orders out, fills in; until stop_all. Returns 0.
 
     inputs: the consumer handles, in slots: 0 strategy 0's intents, 1 the reports,
@@ -80,7 +81,6 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, strategy_rows, 
     n_strategies = len(intents)
     n_symbols = stats.shape[0]
     max_qty = params[P_MAX_QTY]
-    max_notional = params[P_MAX_NOTIONAL]
     band_bps = params[P_BAND_BPS]
     max_position = params[P_MAX_POSITION]
     out_mask = out_handle[H_MASK]
@@ -132,7 +132,8 @@ def risk_loop(inputs, intents, fills, out_handle, orders, stats, strategy_rows, 
                 own = strategy_rows[k * n_symbols + symbol]
                 reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                                      row.position, row.open_buy_qty, row.open_sell_qty, now,
-                                     send_times, params[P_SENT_COUNT], max_qty, max_notional,
+                                     send_times, params[P_SENT_COUNT], max_qty,
+                                     notional_limits[symbol],
                                      band_bps, max_position)
                 if reason == NO_REJECT:
                     reason = check_strategy_position_limit(
@@ -188,8 +189,10 @@ class Agent(LoopAgent):
         super().__init__(context)
         config = context.config
         cfg = config["risk"]
-        self.params = np.array([cfg["max_order_qty"], cfg["max_notional"], cfg["price_band_bps"],
+        self.params = np.array([cfg["max_order_qty"], 0, cfg["price_band_bps"],
                                 cfg["max_position"], 0], dtype=np.int64)
+        # [risk] max_notional is in currency: per symbol in price units x lots
+        self.notional_limits = notional_limits(config)
         self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
         strategies = config["strategies"]
         n_symbols = config["feed"]["symbols"]
@@ -204,6 +207,6 @@ class Agent(LoopAgent):
         c = self.context
         return risk_loop(c.inputs, self.intents, c.records["fills_risk"], c.outputs["orders"],
                          c.records["orders"], c.symbols, self.strategy_rows, self.strategy_limits,
-                         c.book, c.book.ctypes.data, self.send_times, self.params, c.histograms,
+                         self.notional_limits, c.book, c.book.ctypes.data, self.send_times, self.params, c.histograms,
                          c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
 
