@@ -251,10 +251,7 @@ def chaos(kills, seed, as_json):
         report = run_chaos(kills, seed, progress=ProgressBar(kills + 3, as_json))
     except ChaosError as exc:
         raise click.ClickException(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(format_chaos_table(report))
+    _emit(report, as_json, format_chaos_table(report))
     if report["differences"]:
         raise click.ClickException(f"{report['differences']} difference(s) after {kills} kills "
                                    f"(seed {report['seed']})")

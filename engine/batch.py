@@ -12,7 +12,7 @@ from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produc
 from tickpipe.engine.idle import I_SLEEPS, pause_while_full
 from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
-from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
+from tickpipe.shm_layouts.control_block import RETIRED_OFFSET, STOP_ALL_OFFSET
 from tickpipe.shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED, W_PUBLISHED, W_SLEEPS,
 )
@@ -23,6 +23,14 @@ BATCH = 256  # records per read/claim: bounds the latency one batch adds
 @njit(cache=True)
 def stop_requested(control_address):
     return load_acquire_u32(control_address + STOP_ALL_OFFSET) != 0
+
+
+@njit(cache=True)
+def read_retired(control_address, retired):
+    """retired[k] = 1 for a strategy the supervisor gave up (its rings are no longer
+    fed); read once per batch."""
+    for k in range(retired.shape[0]):
+        retired[k] = load_acquire_u32(control_address + RETIRED_OFFSET + 4 * k)
 
 
 @njit(cache=True)

@@ -11,7 +11,9 @@ import numpy as np
 from tickpipe.engine.engine_layout import role_of
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
 from tickpipe.engine.ring_layout import ring_header
-from tickpipe.engine.snapshot import pnl_by_currency, read_instruments, read_strategies
+from tickpipe.engine.segment_catalog import (
+    pnl_by_currency, positions_of, read_instruments, read_strategies, strategy_position_rows,
+)
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
 from tickpipe.shm_layouts.histogram import (
@@ -160,29 +162,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def _strategy_positions(segment, strategies: dict) -> None:
-    """Each strategy's position and realised P&L per symbol it trades, as risk keeps
-    them for it (strat_pos), and its P&L per currency."""
+    """Each strategy's positions per symbol it trades (as inspect shows them: its own
+    and risk's for it) and its realised P&L per currency."""
     n_symbols = len(segment.view("symbols", SYMBOL_STATS_DTYPE))
     instruments = read_instruments(segment, n_symbols)
-    rows = np.array(segment.view("strat_pos", STRATEGY_POSITION_DTYPE,
-                                 len(strategies) * n_symbols)).reshape(-1, n_symbols)
+    rows = strategy_position_rows(segment, len(strategies), n_symbols)
     for entry in strategies.values():
-        k = entry["index"]
-        if k >= len(rows):
+        if rows is None or entry["index"] >= len(rows):
             continue
-        names = entry.get("symbols") if isinstance(entry.get("symbols"), list) else \
-            [i.name for i in instruments]
-        out = {}
-        for instrument in instruments:
-            if instrument.name in names:
-                row = rows[k][instrument.symbol_id]
-                realised = int(row["realised_pnl"])
-                out[instrument.name] = {"position": int(row["risk_position"]),
-                                        "orders_sent": int(row["orders_sent"]),
-                                        "realised_pnl": realised, "currency": instrument.currency,
-                                        "realised_pnl_ccy": instrument.money(realised)}
-        entry["positions"] = out
-        entry["realised_pnl_ccy"] = pnl_by_currency(out.values())
+        entry["positions"] = positions_of(rows[entry["index"]], entry.get("symbols"), instruments)
+        entry["realised_pnl_ccy"] = pnl_by_currency(entry["positions"].values())
 
 
 def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> dict:

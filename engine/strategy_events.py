@@ -59,10 +59,11 @@ def room_for_event(ctx):
     """The intents ring and the undo log can take one more callback's worst case."""
     event = ctx.event
     undo_used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
-    # every touched row may change entirely at the sync, this one's included
+    # every touched row may change entirely at the sync (this one's included), and this
+    # event logs its orders' and report's words now
     rows = ctx.dirty[0] + 1
     return event[E_ROOM] - event[E_WRITTEN] >= MAX_ORDERS_PER_EVENT and \
-        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + _UNDO_PER_EVENT * rows
+        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + _UNDO_PER_EVENT
 
 
 @njit(cache=True, _nrt=False, inline="always")

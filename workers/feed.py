@@ -24,11 +24,11 @@ from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
-from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, RETIRED_OFFSET, STOP_FEED_OFFSET
+from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS, W_PUBLISHED
 from tickpipe.engine.batch import (
-    BATCH, account_pass, claim_at_least_one, count, stop_requested,
+    BATCH, account_pass, claim_at_least_one, count, read_retired, stop_requested,
 )
 from tickpipe.engine.book import book_write, repair_book
 
@@ -89,13 +89,6 @@ def wait_for_next_tick(idle_state, wait_ns):
         sched_yield()
     else:
         sleep_for(idle_state, min(wait_ns - PACING_WAKE_EARLY_NS, MAX_PACING_SLEEP_NS))
-
-
-@njit(cache=True)
-def read_retired(control_address, retired):
-    """retired[k] = 1 for a strategy the supervisor gave up: its ring is not fed."""
-    for k in range(retired.shape[0]):
-        retired[k] = load_acquire_u32(control_address + RETIRED_OFFSET + 4 * k)
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
+from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
@@ -18,7 +18,6 @@ from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
-from tickpipe.shm_layouts.control_block import RETIRED_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
@@ -30,7 +29,9 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS,
     W_PROCESSED, W_PUBLISHED,
 )
-from tickpipe.engine.batch import BATCH, account_pass, count, stop_requested, wait_while_full
+from tickpipe.engine.batch import (
+    BATCH, account_pass, count, read_retired, stop_requested, wait_while_full,
+)
 from tickpipe.workers.positions import stats_field
 from tickpipe.workers.order_states import (
     EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
@@ -92,12 +93,14 @@ def write_report(reports, handle, offset, order, exec_type, last_qty, last_px, c
 
 
 @njit(cache=True)
-def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_address, transitions,
-                 params, histograms, control_address, row_words, idle_state, txn, max_passes):
+def gateway_loop(inputs, orders, outs, reports, written, retired, stats, book, book_address,
+                 transitions, params, histograms, control_address, row_words, idle_state, txn,
+                 max_passes):
     """Orders in, reports out (to risk and the order's strategy); until stop_all. Returns 0.
 
     outs/reports: the producer handles and records of this worker's outputs in slot
-    order; written: reports written per slot in the open batch. The venue's positions
+    order; written: reports written per slot in the open batch; retired: per strategy,
+    given up by the supervisor (read per batch; its reports go to risk alone). The venue's positions
     and orders per symbol and every counter change through the open batch `txn`;
     every report ring is committed with it (engine/commit.py), so an order is executed
     once and reported once on each ring, however the gateway dies.
@@ -115,6 +118,7 @@ def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_addre
         n = consumer_available(orders_handle, BATCH)
         if n > 0:
             now = monotonic_ns()
+            read_retired(control_address, retired)
             start = orders_handle[H_POSITION]
             mask = orders_handle[H_MASK]
             committed = 0  # orders of this batch already committed and released
@@ -126,7 +130,7 @@ def gateway_loop(inputs, orders, outs, reports, written, stats, book, book_addre
                 strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
                 record_value(histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
                 slot = strategy_slot(strategy)
-                if load_acquire_u32(control_address + RETIRED_OFFSET + 4 * strategy):
+                if retired[strategy]:
                     slot = OUT_FILLS_RISK  # given up: its reports go to risk alone
                 if not room_for_order(outs, written, slot, REPORTS_PER_ORDER):
                     # A report ring is full: commit and publish what is done, then wait.
@@ -231,11 +235,12 @@ class Agent(LoopAgent):
         self.outs = np.array([context.outputs[section] for section in sections])
         self.reports = tuple(context.records[section] for section in sections)
         self.written = np.zeros(len(sections), dtype=np.int64)
+        self.retired = np.zeros(len(context.config["strategies"]), dtype=np.int64)
 
     def loop(self, max_passes):
         c = self.context
         return gateway_loop(c.inputs, c.records["orders"], self.outs, self.reports, self.written,
-                            c.symbols, c.book, c.book.ctypes.data, TRANSITIONS, self.params,
+                            self.retired, c.symbols, c.book, c.book.ctypes.data, TRANSITIONS, self.params,
                             c.histograms, c.control_address, c.row_words, c.idle_state, c.txn,
                             max_passes)
 

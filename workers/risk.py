@@ -41,7 +41,7 @@ OPEN_SELL_QTY = SYMBOL_STATS_OFFSETS["open_sell_qty"]
 ORDERS_SENT = SYMBOL_STATS_OFFSETS["orders_sent"]
 from tickpipe.workers.risk_checks import NO_REJECT, check_order, check_strategy_position_limit
 
-P_MAX_QTY, _P_UNUSED, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(5)
+P_MAX_QTY, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(4)
 
 
 @njit(cache=True)
@@ -189,8 +189,8 @@ class Agent(LoopAgent):
         super().__init__(context)
         config = context.config
         cfg = config["risk"]
-        self.params = np.array([cfg["max_order_qty"], 0, cfg["price_band_bps"],
-                                cfg["max_position"], 0], dtype=np.int64)
+        self.params = np.array([cfg["max_order_qty"], cfg["price_band_bps"], cfg["max_position"],
+                                0], dtype=np.int64)
         # [risk] max_notional is in currency: per symbol in price units x lots
         self.notional_limits = notional_limits(config)
         self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)

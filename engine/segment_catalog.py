@@ -1,0 +1,291 @@
+"""Instruments and strategies as the segment describes them: names, currencies, each
+strategy's params and per-symbol state by field name, and its positions, read from
+the segment alone (a strategy's code is never imported). Used by the inspector
+(engine/snapshot.py) and the final report (engine/report.py).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tickpipe.engine.segment import SegmentError
+from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE, instrument_value
+from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
+from tickpipe.shm_layouts.strategy_table import META_BYTES, STRATEGY_ROW_DTYPE
+
+
+def strategy_position_rows(segment, n_strategies: int, n_symbols: int) -> np.ndarray | None:
+    """The "strat_pos" rows, (strategy, symbol), live; None if the section is short."""
+    try:
+        return segment.view("strat_pos", STRATEGY_POSITION_DTYPE, n_strategies * n_symbols) \
+            .reshape(n_strategies, n_symbols)
+    except SegmentError:
+        return None
+
+
+
+def _text(raw) -> str:
+    """An ASCII/UTF-8 field of a row (numpy drops the trailing zero padding)."""
+    return bytes(raw).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One row of the "instruments" section as Python values (fixed once a segment is ready)."""
+    symbol_id: int
+    name: str         # the [[instrument]] name; "#<symbol_id>" for a row without a usable one
+    currency: str
+    tick_size: int
+    lot_size: int
+    multiplier: float
+
+    def money(self, lots_times_price: int) -> float | None:
+        """Currency amount of (lots x price units), e.g. a realised P&L; None for a row that
+        gives no valid lot size and multiplier."""
+        if self.lot_size <= 0 or not self.multiplier > 0 or not math.isfinite(self.multiplier):
+            return None
+        value = instrument_value({"lot_size": self.lot_size, "multiplier": self.multiplier},
+                                 lots_times_price)
+        return round(value, 8)  # drop the binary noise of / PRICE_SCALE, keep every digit
+
+
+def read_instruments(segment, n_symbols: int) -> list[Instrument]:
+    """One Instrument per symbol id 0 .. n_symbols - 1, from the "instruments" section.
+
+    Names key the per-symbol figures, so they must be unique: a row whose name is
+    empty, or repeats an earlier one, is named "#<symbol_id>" (no [[instrument]] name
+    can hold a '#'), as is a symbol beyond the section's rows."""
+    rows = np.array(segment.view("instruments", INSTRUMENT_DTYPE))[:n_symbols]
+    instruments, seen = [], set()
+    for index in range(n_symbols):
+        if index >= len(rows):
+            instruments.append(Instrument(index, f"#{index}", "", 0, 0, 0.0))
+            continue
+        row = rows[index]
+        name = _text(row["name"])
+        if not name or name in seen:
+            name = f"#{index}"
+        seen.add(name)
+        instruments.append(Instrument(index, name, _text(row["currency"]), int(row["tick_size"]),
+                                      int(row["lot_size"]), float(row["multiplier"])))
+    return instruments
+
+
+def pnl_by_currency(positions) -> dict:
+    """{currency: realised P&L in it} over per-symbol rows (a symbol without one is left out)."""
+    totals: dict = {}
+    for p in positions:
+        if p.get("realised_pnl_ccy") is not None:
+            totals[p["currency"]] = totals.get(p["currency"], 0.0) + p["realised_pnl_ccy"]
+    return {currency: round(value, 8) for currency, value in totals.items()}
+
+
+class _Malformed(ValueError):
+    """A strategy row that cannot be read as its writer describes (the message says why)."""
+
+
+@dataclass(frozen=True)
+class StateField:
+    """One field of a strategy's state row as the meta describes it."""
+    name: str
+    dtype: str                 # the element type, e.g. "<f8" (numpy dtype.str)
+    shape: tuple               # () for a scalar
+    offset: int                # bytes from the row's start
+    unreadable: str | None     # why its values cannot be shown, else None
+
+
+@dataclass(frozen=True)
+class StrategyTable:
+    """One strategy of the segment's strategy table: its meta parsed and its per-symbol
+    state rows viewed, live and read-only, as the dtype the meta describes.
+
+    `rows` change while the engine runs: `strategy_data` copies them (one memcpy)
+    before it reads a field, so each row is shown as of one read."""
+    index: int
+    name: str
+    meta: dict                 # source, params, symbols, timer_ms, fields (as written)
+    row_size: int
+    fields: tuple = ()         # StateField per meta field, in meta order
+    dtype: np.dtype | None = None   # the readable fields at their offsets, itemsize row_size
+    rows: np.ndarray | None = None  # n_symbols rows of `dtype`, by symbol id
+    error: str | None = None   # why no state can be shown
+
+
+def read_strategies(segment) -> list[StrategyTable]:
+    """The strategies of the segment's table (rows with a name), in table order.
+
+    Nothing of the strategy's code is imported: the state dtype is rebuilt from the
+    meta's "fields" ([name, dtype str, shape, offset], itemsize = row_size). A row that
+    does not hold together (bad meta, a field outside the row, rows outside the
+    "strat_state" section) is kept with its `error`, so inspect still shows the rest."""
+    table = np.array(segment.view("strategies", STRATEGY_ROW_DTYPE))
+    strategies = []
+    for index, row in enumerate(table):
+        name = _text(row["name"])
+        if name:
+            strategies.append(_strategy_table(segment, index, name, row))
+    return strategies
+
+
+def _strategy_table(segment, index: int, name: str, row) -> StrategyTable:
+    row_size = int(row["row_size"])
+    meta: dict = {}
+    try:
+        meta = _strategy_meta(row)
+        fields = _state_fields(meta.get("fields"), row_size)
+        readable = [f for f in fields if f.unreadable is None]
+        if not readable:
+            return StrategyTable(index, name, meta, row_size, fields)
+        dtype = np.dtype({"names": [f.name for f in readable],
+                          "formats": [(np.dtype(f.dtype), f.shape) if f.shape else f.dtype
+                                      for f in readable],
+                          "offsets": [f.offset for f in readable], "itemsize": row_size})
+        start = int(row["state_offset"]) - segment.section("strat_state")[0]
+        rows = segment.view("strat_state", dtype, int(row["n_symbols"]), start)
+    except (_Malformed, SegmentError, TypeError, ValueError) as exc:
+        return StrategyTable(index, name, meta, row_size, error=f"{exc}")
+    return StrategyTable(index, name, meta, row_size, fields, dtype, rows)
+
+
+def _strategy_meta(row) -> dict:
+    length = int(row["meta_len"])
+    if not 0 < length <= META_BYTES:
+        raise _Malformed(f"meta_len {length} is not within 1..{META_BYTES}")
+    try:
+        meta = json.loads(bytes(row["meta"])[:length].decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both are
+        raise _Malformed(f"meta is not UTF-8 JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise _Malformed(f"meta is not a JSON object: {type(meta).__name__}")
+    return meta
+
+
+def _state_fields(fields, row_size: int) -> tuple:
+    """The meta's [name, dtype, shape, offset] lists as StateFields, checked against the row.
+
+    An array field's dtype is its element type ("<f8" with shape [64]). Written as the
+    whole field's type instead ("|V512" with shape [64]), the element type is not in
+    the segment: that field is kept, marked unreadable, and the others are shown."""
+    if fields is None or fields == []:
+        return ()
+    if not isinstance(fields, list):
+        raise _Malformed(f"meta fields is not a list: {fields!r}")
+    if row_size <= 0 or row_size % 64:
+        raise _Malformed(f"row_size {row_size} is not a positive multiple of 64")
+    out = []
+    for field_ in fields:
+        if not (isinstance(field_, list) and len(field_) == 4):
+            raise _Malformed(f"field {field_!r} is not [name, dtype, shape, offset]")
+        name, descr, shape, offset = field_
+        if not isinstance(name, str) or not name or not isinstance(descr, str) or \
+                not isinstance(shape, list) or \
+                not all(type(n) is int and n >= 0 for n in shape) or \
+                type(offset) is not int or offset < 0:
+            raise _Malformed(f"field {field_!r} is not [name, dtype, shape, offset]")
+        base = np.dtype(descr)
+        count = math.prod(shape)
+        if base.kind == "V" and base.names is None and base.subdtype is None and shape and \
+                base.itemsize % max(count, 1) == 0:
+            size, unreadable = base.itemsize, (
+                f"the segment records its type as {descr} x {shape}, not its element type")
+        elif base.names is None and base.subdtype is None and base.kind in "biuf":
+            size, unreadable = base.itemsize * count, None
+        else:
+            raise _Malformed(f"field {name!r}: {descr!r} is not a plain number type")
+        if offset + size > row_size:
+            raise _Malformed(f"field {name!r} ({size} B at +{offset}) does not fit the "
+                             f"{row_size} B row")
+        out.append(StateField(name, descr, tuple(shape), offset, unreadable))
+    return tuple(out)
+
+
+def strategies_data(strategies: list[StrategyTable], instruments: list[Instrument],
+                    strategy_positions: np.ndarray | None = None) -> dict:
+    """{strategy name: strategy_data} for the snapshot's "strategies" key."""
+    out = {}
+    for table in strategies:
+        key = table.name if table.name not in out else f"{table.name}#{table.index}"
+        out[key] = strategy_data(table, instruments)
+        if strategy_positions is not None and table.index < len(strategy_positions):
+            out[key]["positions"] = positions_of(strategy_positions[table.index],
+                                                  table.meta.get("symbols"), instruments)
+    return out
+
+
+def positions_of(rows: np.ndarray, symbols, instruments: list[Instrument]) -> dict:
+    """One strategy's rows of strat_pos, by instrument name, for the symbols it trades:
+    what it holds by its own reports and what risk holds for it."""
+    rows = np.array(rows)  # one copy: the workers keep writing
+    ids = _state_symbols(symbols, instruments, len(rows))
+    out = {}
+    for i in ids:
+        row = rows[i]
+        realised = int(row["realised_pnl"])
+        instrument = instruments[i] if i < len(instruments) else None
+        out[_name_of(instruments, i)] = {
+            "position": int(row["position"]), "intents_sent": int(row["intents_sent"]),
+            "risk_position": int(row["risk_position"]), "open_buy_qty": int(row["open_buy_qty"]),
+            "open_sell_qty": int(row["open_sell_qty"]), "orders_sent": int(row["orders_sent"]),
+            "filled_qty": int(row["filled_qty"]), "realised_pnl": realised,
+            "realised_pnl_ccy": instrument.money(realised) if instrument else None,
+            "currency": instrument.currency if instrument else ""}
+    return out
+
+
+def strategy_data(table: StrategyTable, instruments: list[Instrument]) -> dict:
+    """One strategy for people and scripts: what it is (name, source, params, symbols,
+    timer, fields) and its state, {instrument name: {field: value}} for the symbols it
+    trades; an array field's value is a (nested) list. Floats that are not finite are
+    the strings "nan", "inf", "-inf", so that the JSON stays JSON. A field whose values
+    cannot be read is left out of the state, with its reason in "fields"."""
+    meta = table.meta
+    data = {"index": table.index, "name": table.name, "source": meta.get("source"),
+            "params": meta.get("params"), "symbols": meta.get("symbols"),
+            "timer_ms": meta.get("timer_ms"), "row_size": table.row_size}
+    if meta.get("truncated"):
+        data["truncated"] = True
+    if table.error is not None:
+        data["error"] = table.error
+    data["fields"] = [{"name": f.name, "dtype": f.dtype, "shape": list(f.shape),
+                       "offset": f.offset, **({"unreadable": f.unreadable} if f.unreadable else {})}
+                      for f in table.fields]
+    dtype = table.dtype
+    if dtype is None or table.rows is None:
+        data["state"] = None
+        if table.error is None and not table.fields:
+            data["note"] = "its state fields are not described in the segment (meta truncated)"
+        return data
+    ids = _state_symbols(meta.get("symbols"), instruments, len(table.rows))
+    rows = np.array(table.rows)  # one copy: the engine keeps writing the live rows
+    columns = {}
+    for name in dtype.names:
+        values = rows[name][ids].tolist() if ids else []
+        columns[name] = _finite(values) if dtype.fields[name][0].base.kind == "f" else values
+    data["symbol_ids"] = {_name_of(instruments, i): i for i in ids}
+    data["state"] = {_name_of(instruments, i): {name: columns[name][n] for name in dtype.names}
+                     for n, i in enumerate(ids)}
+    return data
+
+
+def _state_symbols(symbols, instruments: list[Instrument], n_rows: int) -> list[int]:
+    """Symbol ids of the state rows to show: the symbols the strategy trades (only theirs
+    ever change), else every row."""
+    if isinstance(symbols, list):
+        by_name = {instrument.name: instrument.symbol_id for instrument in instruments}
+        ids = [by_name[s] for s in symbols if isinstance(s, str) and s in by_name]
+        return [i for i in ids if i < n_rows]
+    return list(range(n_rows))
+
+
+def _name_of(instruments: list[Instrument], symbol_id: int) -> str:
+    return instruments[symbol_id].name if symbol_id < len(instruments) else f"#{symbol_id}"
+
+
+def _finite(value):
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
