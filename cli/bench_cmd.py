@@ -251,7 +251,10 @@ def chaos(kills, seed, as_json):
         report = run_chaos(kills, seed, progress=ProgressBar(kills + 3, as_json))
     except ChaosError as exc:
         raise click.ClickException(str(exc)) from None
-    _emit(report, as_json, format_chaos_table(report))
+    if as_json:  # not _emit: a chaos report has no machine line to print
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_chaos_table(report))
     if report["differences"]:
         raise click.ClickException(f"{report['differences']} difference(s) after {kills} kills "
                                    f"(seed {report['seed']})")
