@@ -56,7 +56,14 @@ if "NUMBA_CACHE_DIR" not in os.environ:
 _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
         "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
         "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE",
-        "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED")
+        "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED",
+        # orders that rest
+        "place", "cancel", "replace", "order_status", "order_leaves", "order_filled",
+        "order_price", "is_working", "is_final", "bid_size", "ask_size", "GTC", "DAY",
+        "REFUSED_TABLE_FULL", "REFUSED_PENDING", "EXEC_CANCELED", "EXEC_REPLACED",
+        "EXEC_EXPIRED", "STATUS_NONE", "STATUS_PENDING_NEW", "STATUS_NEW",
+        "STATUS_PARTIALLY_FILLED", "STATUS_FILLED", "STATUS_PENDING_CANCEL", "STATUS_CANCELED",
+        "STATUS_PENDING_REPLACE", "STATUS_REPLACED", "STATUS_REJECTED", "STATUS_EXPIRED")
 
 
 def __getattr__(name):

@@ -92,7 +92,8 @@ def risk_ns_per_order(runs: int = 7) -> dict:
             per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
             _drain_orders(context)
         sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])
-        rejects = int(context.row_words[W_COUNTERS + RISK_REJECT_BASE:W_COUNTERS + N_COUNTERS].sum())
+        rejects = int(context.row_words[W_COUNTERS + RISK_REJECT_BASE:
+                                        W_COUNTERS + RISK_REJECT_BASE + len(REJECT_NAMES)].sum())
     finally:
         segment.close()
         unlink_segment(name)

@@ -26,10 +26,10 @@ def stop_requested(control_address):
 
 
 @njit(cache=True)
-def read_retired(control_address, retired):
-    """retired[k] = 1 for a strategy the supervisor gave up (its rings are no longer
-    fed); read once per batch."""
-    for k in range(retired.shape[0]):
+def read_retired(control_address, retired, n_strategies):
+    """retired[k] = 1 for a strategy k the supervisor gave up (its rings are no longer
+    fed); read once per batch. Entries past n_strategies (the feed's venue ring) stay 0."""
+    for k in range(n_strategies):
         retired[k] = load_acquire_u32(control_address + RETIRED_OFFSET + 4 * k)
 
 

@@ -118,6 +118,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               minimum=0, maximum=MAX_POSITION),
         "max_orders_per_s": Field(int, 50_000, "orders per rolling second", minimum=1,
                                   maximum=MAX_ORDERS_PER_S),
+        "max_open_orders": Field(int, 100, "working orders per symbol, all strategies",
+                                 minimum=1, maximum=1_000_000),
+        "max_gross_exposure": Field(float, 0.0, "sum of |position x mid| and open orders, "
+                                    "currency; 0 = no limit", minimum=0.0,
+                                    maximum=MAX_NOTIONAL_CCY),
+        "max_daily_loss": Field(float, 0.0, "new orders stop when the running P&L (realised + "
+                                "marked to the mids - fees) falls this far below 0, currency; "
+                                "0 = no limit", minimum=0.0, maximum=MAX_NOTIONAL_CCY),
+        "max_drawdown": Field(float, 0.0, "... or this far below its peak, currency; 0 = no limit",
+                              minimum=0.0, maximum=MAX_NOTIONAL_CCY),
+        "duplicate_window_ms": Field(float, 0.0, "refuse an order with the side, price and qty "
+                                     "of the strategy's last one for the symbol within this; "
+                                     "0 = off", minimum=0.0, maximum=3_600_000.0),
+        "fee_bps": Field(float, 0.0, "fees on each fill's value, bps (for P&L)", minimum=0.0,
+                         maximum=10_000.0),
+    },
+    "venue": {
+        "latency_us": Field(float, 0.0, "simulated order-entry latency: a request reaches the "
+                            "venue this long after risk sent it", minimum=0.0,
+                            maximum=10_000_000.0),
+        "session_s": Field(float, 0.0, "the trading session's length from the feed's start: DAY "
+                           "orders expire then, later ones are rejected; 0 = no end",
+                           minimum=0.0, maximum=10_000_000.0),
     },
     "gateway": {
         "reject_every": Field(int, 0, "simulated exchange rejects every Nth order; 0 = none",
@@ -303,6 +326,21 @@ def notional_limits(config: dict):
     limits = [config["risk"]["max_notional"] * PRICE_SCALE / (i["lot_size"] * i["multiplier"])
               for i in config["instruments"]]
     return np.clip(np.floor(limits), 1, MAX_NOTIONAL).astype(np.int64)
+
+
+def symbol_limits(config: dict, key: str):
+    """[risk] `key` per symbol, overridden by an [[instrument]]'s own `key`; int64."""
+    import numpy as np
+    return np.array([i.get(key, config["risk"][key]) for i in config["instruments"]],
+                    dtype=np.int64)
+
+
+def currency_per_unit(config: dict):
+    """Currency per (price unit x lot) of each symbol: lot_size x multiplier / PRICE_SCALE,
+    what turns risk's P&L and exposure into the currency its limits are in. float64."""
+    import numpy as np
+    return np.array([i["lot_size"] * i["multiplier"] / PRICE_SCALE
+                     for i in config["instruments"]], dtype=np.float64)
 
 
 def parse_core_list(text: str) -> list[int]:

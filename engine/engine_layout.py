@@ -4,6 +4,7 @@ Topology (every arrow its own SPSC ring; a fan-out is one ring per reader):
 
     feed --quotes--> strategy --intents--> risk --orders--> gateway
     gateway --fills_risk--> risk,  gateway --fills_strategy--> strategy
+    feed --md_venue--> gateway (every tick: the simulated venue fills resting orders)
     and per further strategy k (2, 3, ...): feed --quotesk--> strategyk
     --intentsk--> risk, gateway --fills_strategyk--> strategyk
 """
@@ -24,6 +25,7 @@ from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HISTOGRAM_ROWS
 from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, ORDER_SLOTS, VENUE_SLOTS
 from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.shm_layouts.ring_directory import (
@@ -90,6 +92,8 @@ def rings_for(n_strategies: int) -> tuple[RingSpec, ...]:
             RingSpec(f"fills_strategy{n}", "gateway", worker, FILL_DTYPE, RECORD_FILL, 1),
             RingSpec(f"intents{n}", worker, "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, n),
         ]
+    # last, so the feed's outputs are the strategies' quotes rings in strategy order, then it
+    rings.append(RingSpec("md_venue", "feed", "gateway", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 1))
     assert len(rings) <= MAX_RINGS
     return tuple(rings)
 
@@ -131,6 +135,9 @@ def section_specs(config: dict) -> list[SectionSpec]:
                                        for entry in config["strategies"])),
         SectionSpec("strat_pos", len(config["strategies"]) * n_symbols
                     * STRATEGY_POSITION_DTYPE.itemsize),
+        SectionSpec("strat_orders", len(config["strategies"]) * ORDER_SLOTS
+                    * OPEN_ORDER_DTYPE.itemsize),
+        SectionSpec("venue_orders", VENUE_SLOTS * OPEN_ORDER_DTYPE.itemsize),
     ]
     specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
               for ring in engine_rings(config)]
@@ -156,6 +163,17 @@ def strategy_positions(segment, k: int, n_symbols: int) -> np.ndarray:
     """Strategy k's per-symbol rows of the "strat_pos" section."""
     return segment.view("strat_pos", STRATEGY_POSITION_DTYPE, n_symbols,
                         k * n_symbols * STRATEGY_POSITION_DTYPE.itemsize)
+
+
+def strategy_orders(segment, k: int) -> np.ndarray:
+    """Strategy k's order table (shm_layouts/open_order.py): ORDER_SLOTS rows."""
+    return segment.view("strat_orders", OPEN_ORDER_DTYPE, ORDER_SLOTS,
+                        k * ORDER_SLOTS * OPEN_ORDER_DTYPE.itemsize)
+
+
+def venue_orders(segment) -> np.ndarray:
+    """The simulated venue's table of our resting orders: VENUE_SLOTS rows."""
+    return segment.view("venue_orders", OPEN_ORDER_DTYPE, VENUE_SLOTS)
 
 
 def strategy_state(segment, index: int, dtype) -> np.ndarray:

@@ -27,6 +27,8 @@ import numpy as np
 from tickpipe.engine import strategy_loop
 from tickpipe.engine.plugin import CALLBACKS, StrategyError, source_label
 from tickpipe.engine.ring import HANDLE_SLOTS
+from tickpipe.engine.order_states import TRANSITIONS
+from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, ORDER_SLOTS
 from tickpipe.engine.strategy_context import StrategyContext, new_event
 from tickpipe.engine.idle import make_idle_state
 from tickpipe.engine.commit import scratch_txn, undo_words
@@ -128,6 +130,7 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
     mirror = np.zeros(n_symbols, dtype=state_dtype)
     control = np.zeros(64, dtype=np.uint8)
     txn = scratch_txn()
+    orders = np.zeros(ORDER_SLOTS, dtype=OPEN_ORDER_DTYPE)
     ctx = StrategyContext(
         event=new_event(), inputs=np.zeros((2, HANDLE_SLOTS), dtype=np.int64),
         quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
@@ -143,7 +146,11 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
         row_words=np.zeros(WORKER_DTYPE.itemsize // 8, dtype=np.uint64),
         idle_state=make_idle_state(0, control.ctypes.data),
         histograms=np.zeros((len(HOPS), HISTOGRAM_DTYPE.itemsize // 8), dtype=np.uint64),
-        control=control.ctypes.data)
+        control=control.ctypes.data, orders=orders,
+        orders_mirror=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
+        orders_words=np.zeros((ORDER_SLOTS, OPEN_ORDER_DTYPE.itemsize // 8), dtype=np.uint64),
+        orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
+        orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS)
     return ctx, mirror, np.zeros(1, dtype=params_dtype), control
 
 

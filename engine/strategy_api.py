@@ -15,7 +15,15 @@ int lots. Nothing raises: sends return a code.
 assign its fields; the runner commits what changed with the batch.
 `params` is a record of the strategy's PARAMS, read-only.
 A report's `exec_type` is one of EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL,
-EXEC_CANCELLED, EXEC_REJECTED (its last_qty lots at last_px).
+EXEC_CANCELLED, EXEC_REPLACED, EXEC_EXPIRED, EXEC_REJECTED (a fill: last_qty lots
+at last_px); `ord_status` the order's STATUS_* after it; cum_qty, leaves_qty,
+avg_px as FIX 4.4's; `reject_reason` a REASON code (tools spell it).
+
+Orders that rest: `place` a LIMIT order (GTC or DAY) and keep its id; `cancel` or
+`replace` it by id; `order_status` / `order_leaves` / `order_filled` read this
+strategy's order table (in the segment: `tickpipe inspect` shows it, and a restart
+keeps it), which the runner keeps from the reports by the order state machine
+(engine/order_states.py).
 """
 
 from numba import njit
@@ -23,36 +31,52 @@ from numba import njit
 from tickpipe.engine.book import BOOK_OK, book_read
 from tickpipe.engine.commit import txn_set
 from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
+    EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, TRANSITIONS, is_final, is_working, next_status,
+)
 from tickpipe.engine.strategy_context import (
-    E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REF_MID, E_REFUSED, E_ROOM, E_SENT, E_SENT_TOTAL,
+    E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REFUSED, E_ROOM, E_SENT, E_SENT_TOTAL, E_STRATEGY,
     E_SYMBOL, E_WRITTEN,
 )
 from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.shm_layouts.fill import (  # noqa: F401  (exec types, for on_fill)
-    EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
+    EXEC_CANCELED, EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL,
+    EXEC_REJECTED, EXEC_REPLACED,
+)
+from tickpipe.shm_layouts.open_order import (  # noqa: F401  (order statuses, for strategies)
+    ORDER_SLOTS, STATUS_CANCELED, STATUS_EXPIRED, STATUS_FILLED, STATUS_NEW, STATUS_NONE,
+    STATUS_PARTIALLY_FILLED, STATUS_PENDING_CANCEL, STATUS_PENDING_NEW, STATUS_PENDING_REPLACE,
+    STATUS_REJECTED, STATUS_REPLACED,
 )
 from tickpipe.shm_layouts.market_data import PRICE_SCALE  # noqa: F401  (price units per 1.0)
-from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, ORDER_TYPE_LIMIT
+from tickpipe.shm_layouts.order_intent import (
+    ORDER_TYPE_IOC, ORDER_TYPE_LIMIT, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_DAY, TIF_GTC, TIF_IOC,
+)
 from tickpipe.shm_layouts.strategy_position import (
     STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
 )
 
 IOC = ORDER_TYPE_IOC        # fill what you can at once, cancel the rest
-LIMIT = ORDER_TYPE_LIMIT    # (the simulated venue treats it as IOC for now)
+LIMIT = ORDER_TYPE_LIMIT    # rests until filled, cancelled or expired
+GTC = TIF_GTC               # good till cancelled
+DAY = TIF_DAY               # expires at the session's end ([venue] session_s)
 BUY = 1
 SELL = -1
 
-# send_order return codes
+# send_order, cancel and replace return codes; place returns an order id > 0 or -code
 SENT = 0
 REFUSED_NO_ROOM = 1     # more than MAX_ORDERS_PER_EVENT from one callback
 REFUSED_BAD_ORDER = 2   # qty <= 0, price <= 0 or side not BUY/SELL
+REFUSED_TABLE_FULL = 3  # ORDER_SLOTS orders of this strategy are still working
+REFUSED_PENDING = 4     # the order awaits the answer to a cancel or replace already sent
 
 MAX_ORDERS_PER_EVENT = 4  # the runner keeps this much room in the intents ring per callback
-# An order awaits its final report; risk's rejections send none yet, so an order
-# with no report for this long no longer counts as in flight.
+# An order awaits its final report; one with no report for this long (a venue that
+# never answers) no longer counts as in flight.
 IN_FLIGHT_TIMEOUT_NS = 1_000_000
 
 _ROW = STRATEGY_POSITION_DTYPE.itemsize
+_ORDER_NUMBER_MASK = (1 << 56) - 1  # below the strategy's byte (ORDER_ID_STRATEGY_SHIFT)
 _PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
 _INTENTS_SENT = STRATEGY_POSITION_OFFSETS["intents_sent"]
 
@@ -114,40 +138,202 @@ def best_ask(ctx):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def send_order(ctx, side, qty, price, order_type):
-    """Send an order for the event's symbol: side BUY/SELL, qty lots > 0, limit price.
+def bid_size(ctx):
+    """Lots quoted at the symbol's best bid now, 0 when it has no market."""
+    return _top(ctx, 2)
 
-    It is written into the intents ring now and published with the batch (after
-    the commit), so a kill before then sends it once, from the restarted worker's
-    replay, never twice. Returns SENT, REFUSED_NO_ROOM or REFUSED_BAD_ORDER.
-    """
+
+@njit(cache=True, _nrt=False, inline="always")
+def ask_size(ctx):
+    """Lots quoted at the symbol's best ask now, 0 when it has no market."""
+    return _top(ctx, 3)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _room(ctx):
     event = ctx.event
-    if (side != BUY and side != SELL) or qty <= 0 or price <= 0:
-        event[E_REFUSED] += 1
-        return REFUSED_BAD_ORDER
-    if event[E_SENT] >= MAX_ORDERS_PER_EVENT or event[E_WRITTEN] >= event[E_ROOM]:
-        event[E_REFUSED] += 1
-        return REFUSED_NO_ROOM
+    return event[E_SENT] < MAX_ORDERS_PER_EVENT and event[E_WRITTEN] < event[E_ROOM]
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _request(ctx, request, symbol, side, qty, price, order_type, tif, order_id):
+    """Write one request into the intents ring (published with the batch, after the
+    commit: a kill before then sends it once, from the restarted worker's replay)."""
+    event = ctx.event
     out = ctx.out
-    sym = event[E_SYMBOL]
     intent = ctx.intents[(out[H_POSITION] + event[E_WRITTEN]) & out[H_MASK]]
     intent.origin_ns = event[E_ORIGIN_NS]
     intent.md_seq = event[E_MD_SEQ]
-    intent.symbol_id = sym
+    intent.symbol_id = symbol
     intent.side = side
     intent.order_type = order_type
     intent.qty = qty
     intent.limit_px = price
-    intent.ref_mid_px = event[E_REF_MID]
-    intent._reserved = 0
+    intent.order_id = order_id
+    intent.request = request
+    intent.time_in_force = tif
+    for b in range(6):
+        intent._reserved[b] = 0
     intent.publish_ns = monotonic_ns()
-    row = ctx.positions.ctypes.data + sym * _ROW
-    txn_set(ctx.txn, row + _PENDING_SINCE_NS, event[E_NOW_NS])
-    txn_set(ctx.txn, row + _INTENTS_SENT, ctx.positions[sym].intents_sent + 1)
+    row = ctx.positions.ctypes.data + symbol * _ROW
+    txn_set(ctx.txn, row + _INTENTS_SENT, ctx.positions[symbol].intents_sent + 1)
     event[E_WRITTEN] += 1
     event[E_SENT] += 1
     event[E_SENT_TOTAL] += 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _mark_order(ctx, slot):
+    if ctx.orders_dirty_mark[slot] == 0:
+        ctx.orders_dirty_mark[slot] = 1
+        ctx.orders_dirty[0] += 1
+        ctx.orders_dirty[ctx.orders_dirty[0]] = slot
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _new_order(ctx, side, qty, price, order_type, tif):
+    """A new order for the event's symbol: its id (> 0), or -REFUSED_*."""
+    event = ctx.event
+    if (side != BUY and side != SELL) or qty <= 0 or price <= 0:
+        event[E_REFUSED] += 1
+        return -REFUSED_BAD_ORDER
+    if not _room(ctx):
+        event[E_REFUSED] += 1
+        return -REFUSED_NO_ROOM
+    number = ctx.out[H_POSITION] + event[E_WRITTEN] + 1  # the request's seq: replays alike
+    slot = number % ORDER_SLOTS
+    row = ctx.orders[slot]
+    if row.status != STATUS_NONE and not is_final(row.status):
+        event[E_REFUSED] += 1
+        return -REFUSED_TABLE_FULL
+    order_id = (event[E_STRATEGY] << 56) | number
+    sym = event[E_SYMBOL]
+    row.order_id = order_id
+    row.symbol_id = sym
+    row.side = side
+    row.status = next_status(ctx.transitions, STATUS_NONE, EV_SEND)
+    row.order_type = order_type
+    row.time_in_force = tif
+    row.reject_reason = 0
+    row.qty = qty
+    row.cum_qty = 0
+    row.leaves_qty = qty
+    row.queue_ahead = 0
+    row.limit_px = price
+    row.avg_px = 0
+    row.cum_notional = 0
+    row.updated_ns = event[E_NOW_NS]
+    _mark_order(ctx, slot)
+    txn_set(ctx.txn, ctx.positions.ctypes.data + sym * _ROW + _PENDING_SINCE_NS, event[E_NOW_NS])
+    _request(ctx, REQ_NEW, sym, side, qty, price, order_type, tif, order_id)
+    return order_id
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def send_order(ctx, side, qty, price, order_type):
+    """Send an order for the event's symbol: side BUY/SELL, qty lots > 0, limit price;
+    order_type IOC, or LIMIT (good till cancelled: see `place`). It is written into
+    the intents ring now and published with the batch (after the commit), so a kill
+    before then sends it once, from the restarted worker's replay, never twice.
+    Returns SENT, REFUSED_NO_ROOM, REFUSED_BAD_ORDER or REFUSED_TABLE_FULL.
+    """
+    tif = TIF_IOC if order_type == IOC else TIF_GTC
+    order_id = _new_order(ctx, side, qty, price, order_type, tif)
+    return SENT if order_id > 0 else -order_id
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def place(ctx, side, qty, price, tif):
+    """A resting LIMIT order for the event's symbol: side BUY/SELL, qty lots, limit
+    price (on the tick grid, or the venue rejects it), tif GTC or DAY. Returns its
+    order id (> 0: keep it to cancel or replace it), or -REFUSED_* (nothing sent)."""
+    return _new_order(ctx, side, qty, price, LIMIT, tif)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _order_row(ctx, order_id):
+    """The order's slot in this strategy's table, or -1 when the table does not have it."""
+    slot = (order_id & _ORDER_NUMBER_MASK) % ORDER_SLOTS
+    row = ctx.orders[slot]
+    if row.status == STATUS_NONE or row.order_id != order_id:
+        return -1
+    return slot
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _amend(ctx, request, order_id, qty, price, event_kind):
+    """A cancel or replace. Sent also for an order the table does not know or that
+    is finished: the venue answers it REJECTED (unknown_order / too_late)."""
+    event = ctx.event
+    if not _room(ctx):
+        event[E_REFUSED] += 1
+        return REFUSED_NO_ROOM
+    slot = _order_row(ctx, order_id)
+    sym = event[E_SYMBOL]
+    side = BUY
+    tif = TIF_GTC
+    if slot >= 0:
+        row = ctx.orders[slot]
+        if row.status == STATUS_PENDING_CANCEL or row.status == STATUS_PENDING_REPLACE or \
+                row.status == STATUS_PENDING_NEW:
+            event[E_REFUSED] += 1
+            return REFUSED_PENDING
+        sym = row.symbol_id
+        side = row.side
+        tif = row.time_in_force
+        if is_working(row.status):
+            row.status = next_status(ctx.transitions, row.status, event_kind)
+            row.updated_ns = event[E_NOW_NS]
+            _mark_order(ctx, slot)
+        if request == REQ_CANCEL:
+            qty = 0
+            price = row.limit_px
+    _request(ctx, request, sym, side, qty, price, LIMIT, tif, order_id)
     return SENT
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def cancel(ctx, order_id):
+    """Cancel a resting order. SENT, REFUSED_NO_ROOM or REFUSED_PENDING; the answer is a
+    report: EXEC_CANCELLED, or EXEC_REJECTED when it had filled first (too_late)."""
+    return _amend(ctx, REQ_CANCEL, order_id, 0, 0, EV_CANCEL_REQ)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def replace(ctx, order_id, qty, price):
+    """Change a resting order's total qty (lots, incl. what has filled) and price. A
+    new price loses its place in the queue; a smaller qty at the same price keeps it.
+    SENT, REFUSED_NO_ROOM or REFUSED_PENDING; the answer is EXEC_REPLACED or
+    EXEC_REJECTED (bad_qty below what filled, off_tick, too_late, ...)."""
+    return _amend(ctx, REQ_REPLACE, order_id, qty, price, EV_REPLACE_REQ)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def order_status(ctx, order_id):
+    """The order's STATUS_* as this strategy knows it (STATUS_NONE: not in its table)."""
+    slot = _order_row(ctx, order_id)
+    return STATUS_NONE if slot < 0 else ctx.orders[slot].status
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def order_leaves(ctx, order_id):
+    """Lots of the order still working (0 when unknown or finished)."""
+    slot = _order_row(ctx, order_id)
+    return 0 if slot < 0 else ctx.orders[slot].leaves_qty
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def order_filled(ctx, order_id):
+    """Lots of the order filled so far."""
+    slot = _order_row(ctx, order_id)
+    return 0 if slot < 0 else ctx.orders[slot].cum_qty
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def order_price(ctx, order_id):
+    """The order's limit price now (after any replace); 0 when unknown."""
+    slot = _order_row(ctx, order_id)
+    return 0 if slot < 0 else ctx.orders[slot].limit_px
 
 
 @njit(cache=True, _nrt=False, inline="always")

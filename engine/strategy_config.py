@@ -28,7 +28,9 @@ from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES  # a process and 
 
 DEFAULT_STRATEGY_MODULE = "tickpipe.workers.strategies.mean_reversion"
 STRATEGY_KEYS = ("name", "module", "path", "params", "symbols", "timer_ms", "max_position")
-INSTRUMENT_KEYS = ("name", "tick_size", "lot_size", "multiplier", "currency")
+# risk's limits for one instrument, overriding [risk]'s (lots, or orders)
+INSTRUMENT_LIMITS = ("max_position", "max_order_qty", "max_open_orders")
+INSTRUMENT_KEYS = ("name", "tick_size", "lot_size", "multiplier", "currency") + INSTRUMENT_LIMITS
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -110,6 +112,14 @@ def instruments_from(data, error) -> list[dict]:
                 not 0 < multiplier <= 1e9:
             raise error(f"config {label}: multiplier = {multiplier!r}: expected a number > 0")
         instrument["multiplier"] = float(multiplier)
+        for key in INSTRUMENT_LIMITS:
+            if key in table:
+                value = table[key]
+                if isinstance(value, bool) or not isinstance(value, int) or \
+                        not 0 <= value <= 10 ** 12:
+                    raise error(f"config {label}: {key} = {value!r}: expected an int from 0 to "
+                                f"{10 ** 12} (it overrides [risk] {key} for this instrument)")
+                instrument[key] = value
         currency = instrument["currency"]
         if not isinstance(currency, str) or not currency.isalnum() or \
                 len(currency.encode()) > MAX_CURRENCY_BYTES:

@@ -33,6 +33,12 @@ StrategyContext = namedtuple("StrategyContext", [
     "idle_state",     # int64: the wait strategy's state (engine/idle.py)
     "histograms",     # uint64[hops, words]
     "control",        # int: address of the control block
+    "orders",         # OPEN_ORDER_DTYPE[ORDER_SLOTS]: this process's copy of its order table
+    "orders_mirror",  # the same rows as uint64 words
+    "orders_words",   # the segment's rows of its order table (strat_orders) as uint64 words
+    "orders_dirty",   # int64[1 + ORDER_SLOTS]: rows changed in the batch
+    "orders_dirty_mark",  # uint8[ORDER_SLOTS]
+    "transitions",    # the order state machine (engine/order_states.py)
 ])
 
 # event slots
@@ -46,6 +52,7 @@ E_SENT = 6            # orders sent by the current callback
 E_REF_MID = 7         # the mid of the triggering quote (0 when none)
 E_SENT_TOTAL = 8      # orders sent by this process since its start
 E_REFUSED = 9         # sends refused (no room or a bad order), since its start
+E_STRATEGY = 10       # this strategy's index: the top byte of its order ids
 E_SLOTS = 16
 
 

@@ -23,19 +23,28 @@ from numba import njit
 from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.batch import BATCH, claim_at_least_one, commit_batch
 from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_set, txn_store_changes
+from tickpipe.engine.order_states import INVALID, is_final, next_status, report_event
 from tickpipe.engine.ring import producer_claim
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
 from tickpipe.engine.strategy_context import (
     E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REF_MID, E_ROOM, E_SENT, E_SYMBOL, E_WRITTEN,
 )
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
-from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from tickpipe.shm_layouts.fill import (
+    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
+)
+from tickpipe.shm_layouts.open_order import (
+    OPEN_ORDER_SIZE, ORDER_SLOTS, STATUS_NONE, STATUS_REJECTED,
+)
+from tickpipe.shm_layouts.order_intent import REQ_NEW
 from tickpipe.shm_layouts.strategy_position import (
     STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
 )
 from tickpipe.shm_layouts.worker_table import (
-    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
+    STRATEGY_FILLS_READ, STRATEGY_ILLEGAL_TRANSITIONS, STRATEGY_INTENTS, STRATEGY_MD_READ,
+    W_COUNTERS,
 )
+from tickpipe.engine.batch import count
 
 _ROW = STRATEGY_POSITION_DTYPE.itemsize
 _POSITION = STRATEGY_POSITION_OFFSETS["position"]
@@ -44,6 +53,8 @@ _PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
 # intents_sent per order sent, the report's position and pending words, and the
 # batch's counters.
 _UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 2 + 8
+_ORDER_WORDS = OPEN_ORDER_SIZE // 8
+_ORDER_NUMBER_MASK = (1 << 56) - 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -62,8 +73,11 @@ def room_for_event(ctx):
     # every touched row may change entirely at the sync (this one's included), and this
     # event logs its orders' and report's words now
     rows = ctx.dirty[0] + 1
+    # and every order row touched so far, and this event's (its orders, its report's)
+    order_rows = ctx.orders_dirty[0] + MAX_ORDERS_PER_EVENT + 1
     return event[E_ROOM] - event[E_WRITTEN] >= MAX_ORDERS_PER_EVENT and \
-        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + _UNDO_PER_EVENT
+        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + \
+        order_rows * _ORDER_WORDS + _UNDO_PER_EVENT
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -113,15 +127,54 @@ def sync_state(ctx):
                           words[symbol], ctx.mirror_words[symbol])
         ctx.dirty_mark[symbol] = 0
     ctx.dirty[0] = 0
+    for n in range(1, ctx.orders_dirty[0] + 1):
+        slot = ctx.orders_dirty[n]
+        txn_store_changes(ctx.txn, ctx.undo, ctx.orders_words.ctypes.data + slot * OPEN_ORDER_SIZE,
+                          ctx.orders_words[slot], ctx.orders_mirror[slot])
+        ctx.orders_dirty_mark[slot] = 0
+    ctx.orders_dirty[0] = 0
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def apply_report(ctx, report):
     """The engine's own bookkeeping of one report, before on_fill sees it: the
-    position from fills; no order in flight once one is final."""
+    position from fills; no order in flight once one is final; the order's row of
+    the table moved by the state machine (a move it does not have is counted, not
+    applied)."""
     kind = report.exec_type
     address = ctx.positions.ctypes.data + report.symbol_id * _ROW
     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
         txn_add(ctx.txn, address + _POSITION, report.side * report.last_qty)
-    if kind == EXEC_FILL or kind == EXEC_CANCELLED or kind == EXEC_REJECTED:
+    if kind == EXEC_FILL or kind == EXEC_CANCELLED or kind == EXEC_REJECTED or \
+            kind == EXEC_EXPIRED:
         txn_set(ctx.txn, address + _PENDING_SINCE_NS, 0)
+    slot = (report.order_id & _ORDER_NUMBER_MASK) % ORDER_SLOTS
+    row = ctx.orders[slot]
+    if row.status == STATUS_NONE or row.order_id != report.order_id:
+        return  # not ours to track (a request for an order the table never had)
+    event = report_event(kind, report.request, report.leaves_qty, report.cum_qty)
+    if event < 0:
+        return
+    status = next_status(ctx.transitions, row.status, event)
+    if status == INVALID:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + STRATEGY_ILLEGAL_TRANSITIONS, 1)
+        return
+    if row.status != status or kind == EXEC_PARTIAL_FILL or kind == EXEC_REPLACED:
+        row.status = status
+        if not (kind == EXEC_REJECTED and report.request != REQ_NEW and
+                report.ord_status == STATUS_REJECTED):
+            # (a rejected cancel/replace of an order the venue did not know keeps the row's)
+            row.cum_qty = report.cum_qty
+            row.leaves_qty = 0 if is_final(status) else report.leaves_qty
+            row.avg_px = report.avg_px
+            row.cum_notional = report.avg_px * report.cum_qty
+        if kind == EXEC_REPLACED:
+            row.qty = report.order_qty
+            row.limit_px = report.order_px
+        if kind == EXEC_REJECTED:
+            row.reject_reason = report.reject_reason
+        row.updated_ns = report.publish_ns
+        if ctx.orders_dirty_mark[slot] == 0:
+            ctx.orders_dirty_mark[slot] = 1
+            ctx.orders_dirty[0] += 1
+            ctx.orders_dirty[ctx.orders_dirty[0]] = slot

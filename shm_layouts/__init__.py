@@ -15,6 +15,7 @@ from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE
 from tickpipe.shm_layouts.layout_rules import describe
 from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE
 from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
@@ -26,7 +27,8 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 4  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins, several strategies
+LAYOUT_VERSION = 5  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins,
+# several strategies; 5: orders that rest (requests, 128-byte reports, order tables)
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it
@@ -48,6 +50,7 @@ SHM_DTYPES = {
     "instrument": INSTRUMENT_DTYPE,
     "strategy_row": STRATEGY_ROW_DTYPE,
     "strategy_position": STRATEGY_POSITION_DTYPE,
+    "open_order": OPEN_ORDER_DTYPE,
 }
 
 

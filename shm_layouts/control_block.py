@@ -56,11 +56,19 @@ REJECT_POSITION_LIMIT = 5
 REJECT_RATE_LIMIT = 6
 REJECT_NO_MARKET = 7
 REJECT_STRATEGY_POSITION_LIMIT = 8  # the strategy's own limit ([[strategy]] max_position)
+REJECT_MAX_OPEN_ORDERS = 9          # working orders of the symbol ([risk] max_open_orders)
+REJECT_GROSS_EXPOSURE = 10          # sum |position x mid| + open orders, [risk] max_gross_exposure
+REJECT_DAILY_LOSS = 11              # running P&L (realised + marked - fees) below -max_daily_loss
+REJECT_DRAWDOWN = 12                # running P&L this far below its peak ([risk] max_drawdown)
+REJECT_DUPLICATE = 13               # same side, price, qty within [risk] duplicate_window_ms
 REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_MAX_QTY: "max_qty", REJECT_MAX_NOTIONAL: "max_notional",
                 REJECT_PRICE_BAND: "price_band", REJECT_POSITION_LIMIT: "position_limit",
                 REJECT_RATE_LIMIT: "rate_limit", REJECT_NO_MARKET: "no_market",
-                REJECT_STRATEGY_POSITION_LIMIT: "strategy_position_limit"}
+                REJECT_STRATEGY_POSITION_LIMIT: "strategy_position_limit",
+                REJECT_MAX_OPEN_ORDERS: "max_open_orders", REJECT_GROSS_EXPOSURE: "gross_exposure",
+                REJECT_DAILY_LOSS: "daily_loss", REJECT_DRAWDOWN: "drawdown",
+                REJECT_DUPLICATE: "duplicate_order"}
 
 CONTROL_DTYPE = np.dtype(
     [

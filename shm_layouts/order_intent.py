@@ -1,4 +1,5 @@
-"""Order intent: what the strategy wants to trade; written by the strategy, read by risk.
+"""Order request: what the strategy wants done (a new order, a cancel, a replace);
+written by the strategy, read by risk.
 
 offset | size | field       | unit           | written by | read by | notes
 -------+------+-------------+----------------+------------+---------+-------------------------------
@@ -11,8 +12,16 @@ offset | size | field       | unit           | written by | read by | notes
     35 |    1 | order_type  | ORDER_TYPE_*   | strategy   | risk    |
     36 |    4 | qty         | lots           | strategy   | risk    | > 0
     40 |    8 | limit_px    | price units    | strategy   | risk    | fixed point, PRICE_SCALE
-    48 |    8 | ref_mid_px  | price units    | strategy   | risk    | the mid the strategy acted on
-    56 |    8 | _reserved   |                |            |         | zero
+    48 |    8 | order_id    | id             | strategy   | risk    | new: its id; cancel/replace: the target's
+    56 |    1 | request     | REQ_*          | strategy   | risk    | new, cancel or replace
+    57 |    1 | time_in_force | TIF_*        | strategy   | risk    | GTC, DAY or IOC
+    58 |    6 | _reserved   |                |            |         | zero
+
+A new order's id is its strategy in the top byte (ORDER_ID_STRATEGY_SHIFT) and its
+seq (ring position + 1) below: unique in the run, and the same when a restarted
+strategy replays the event. A replace carries the order's new total qty and price
+(FIX 4.4 OrderCancelReplaceRequest); a cancel only the id (side and symbol echo the
+order's).
 
 Ordering: written in full before the ring's release-publish.
 """
@@ -21,8 +30,16 @@ import numpy as np
 
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
-ORDER_TYPE_LIMIT = 1
-ORDER_TYPE_IOC = 2
+ORDER_TYPE_LIMIT = 1   # rests until filled, cancelled or expired (time_in_force)
+ORDER_TYPE_IOC = 2     # fills what it can at once; the rest is cancelled
+REQ_NEW = 0
+REQ_CANCEL = 1
+REQ_REPLACE = 2
+REQUEST_NAMES = {REQ_NEW: "new", REQ_CANCEL: "cancel", REQ_REPLACE: "replace"}
+TIF_GTC = 0            # good till cancelled
+TIF_DAY = 1            # expires at the end of the session ([venue] session_s)
+TIF_IOC = 3            # FIX 4.4 TimeInForce values
+TIF_NAMES = {TIF_GTC: "GTC", TIF_DAY: "DAY", TIF_IOC: "IOC"}
 
 SIDE_BUY = 1
 SIDE_SELL = -1
@@ -38,16 +55,18 @@ ORDER_INTENT_DTYPE = np.dtype(
         ("order_type", np.uint8),
         ("qty", np.int32),
         ("limit_px", np.int64),
-        ("ref_mid_px", np.int64),
-        ("_reserved", np.uint64),
+        ("order_id", np.uint64),
+        ("request", np.uint8),
+        ("time_in_force", np.uint8),
+        ("_reserved", np.uint8, (6,)),
     ],
     align=True,
 )
 
 INTENT_OFFSETS = {
     "seq": 0, "origin_ns": 8, "publish_ns": 16, "md_seq": 24, "symbol_id": 32,
-    "side": 34, "order_type": 35, "qty": 36, "limit_px": 40, "ref_mid_px": 48,
-    "_reserved": 56,
+    "side": 34, "order_type": 35, "qty": 36, "limit_px": 40, "order_id": 48,
+    "request": 56, "time_in_force": 57, "_reserved": 58,
 }
 INTENT_SIZE = 64
 assert_layout(ORDER_INTENT_DTYPE, INTENT_OFFSETS, INTENT_SIZE)
@@ -58,7 +77,9 @@ def check_order_intent(record) -> None:
     side = int(record["side"])
     if side not in (SIDE_BUY, SIDE_SELL):
         raise ValueError(f"intent side {side} is neither buy (1) nor sell (-1)")
-    if int(record["qty"]) <= 0:
+    if int(record["request"]) not in REQUEST_NAMES:
+        raise ValueError(f"intent request {int(record['request'])} is unknown")
+    if int(record["qty"]) <= 0 and int(record["request"]) != REQ_CANCEL:
         raise ValueError(f"intent qty {int(record['qty'])} is not positive")
     if int(record["order_type"]) not in (ORDER_TYPE_LIMIT, ORDER_TYPE_IOC):
         raise ValueError(f"intent order_type {int(record['order_type'])} is unknown")

@@ -16,7 +16,7 @@ offset | size | field            | unit               | written by | read by    
     96 |    8 | realised_pnl     | price units x lots | risk       | tools         | average-cost method
    104 |    8 | avg_cost_px      | price units        | risk       | tools         | of the open position
    112 |    8 | filled_qty       | lots               | risk       | tools         | unsigned, all fills
-   120 |    8 | _reserved1       |                    |            |               |
+   120 |    8 | fees             | price units x lots | risk       | tools         | [risk] fee_bps of fills
 """
 
 import numpy as np
@@ -28,13 +28,13 @@ STRATEGY_POSITION_DTYPE = np.dtype(
      ("_reserved0", np.uint8, (40,)),
      ("risk_position", np.int64), ("open_buy_qty", np.int64), ("open_sell_qty", np.int64),
      ("orders_sent", np.int64), ("realised_pnl", np.int64), ("avg_cost_px", np.int64),
-     ("filled_qty", np.int64), ("_reserved1", np.int64)],
+     ("filled_qty", np.int64), ("fees", np.int64)],
     align=True,
 )
 STRATEGY_POSITION_OFFSETS = {
     "position": 0, "pending_since_ns": 8, "intents_sent": 16, "_reserved0": 24,
     "risk_position": 64, "open_buy_qty": 72, "open_sell_qty": 80, "orders_sent": 88,
-    "realised_pnl": 96, "avg_cost_px": 104, "filled_qty": 112, "_reserved1": 120}
+    "realised_pnl": 96, "avg_cost_px": 104, "filled_qty": 112, "fees": 120}
 STRATEGY_POSITION_SIZE = 128
 assert_layout(STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS, STRATEGY_POSITION_SIZE)
 

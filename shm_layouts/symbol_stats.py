@@ -1,6 +1,6 @@
 """Per-symbol positions and P&L of the whole engine: one row per symbol, three cache
-lines, one per writer (risk, the gateway's venue; the third is free: each strategy's
-own figures are in strat_pos, shm_layouts/strategy_position.py). Every field changes
+lines: risk's, the gateway's venue's, and risk's second (open orders, fees; each
+strategy's own figures are in strat_pos, shm_layouts/strategy_position.py). Every field changes
 only through its writer's commit log (engine/commit.py), with the batch that caused it.
 
 offset | size | field            | unit               | written by | read by | notes
@@ -15,8 +15,11 @@ offset | size | field            | unit               | written by | read by | n
     56 |    8 | _reserved0       |                    |            |         |
     64 |    8 | venue_net_qty    | lots, signed       | gateway    | tests   | signed sum of fills sent
     72 |    8 | venue_orders     | count              | gateway    | tools   |
-    80 |   48 | _reserved1       |                    |            |         |
-   128 |   64 | _reserved2       |                    |            |         | (was the strategy's)
+    80 |    8 | venue_resting    | count              | gateway    | tools   | orders working at the venue
+    88 |   40 | _reserved1       |                    |            |         |
+   128 |    8 | open_orders      | count              | risk       | risk    | passed, not yet final
+   136 |    8 | fees             | price units x lots | risk       | tools   | [risk] fee_bps of each fill
+   144 |   48 | _reserved2       |                    |            |         |
 """
 
 import numpy as np
@@ -27,13 +30,14 @@ SYMBOL_STATS_DTYPE = np.dtype(
     [("position", np.int64), ("realised_pnl", np.int64), ("avg_cost_px", np.int64),
      ("open_buy_qty", np.int64), ("open_sell_qty", np.int64), ("orders_sent", np.int64),
      ("filled_qty", np.int64), ("_reserved0", np.int64),
-     ("venue_net_qty", np.int64), ("venue_orders", np.int64), ("_reserved1", np.uint8, (48,)),
-     ("_reserved2", np.uint8, (64,))],
+     ("venue_net_qty", np.int64), ("venue_orders", np.int64), ("venue_resting", np.int64),
+     ("_reserved1", np.uint8, (40,)),
+     ("open_orders", np.int64), ("fees", np.int64), ("_reserved2", np.uint8, (48,))],
     align=True,
 )
 SYMBOL_STATS_OFFSETS = {"position": 0, "realised_pnl": 8, "avg_cost_px": 16, "open_buy_qty": 24,
                         "open_sell_qty": 32, "orders_sent": 40, "filled_qty": 48, "_reserved0": 56,
-                        "venue_net_qty": 64, "venue_orders": 72, "_reserved1": 80,
-                        "_reserved2": 128}
+                        "venue_net_qty": 64, "venue_orders": 72, "venue_resting": 80, "_reserved1": 88,
+                        "open_orders": 128, "fees": 136, "_reserved2": 144}
 SYMBOL_STATS_SIZE = 192
 assert_layout(SYMBOL_STATS_DTYPE, SYMBOL_STATS_OFFSETS, SYMBOL_STATS_SIZE)

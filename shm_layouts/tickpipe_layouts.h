@@ -79,8 +79,10 @@ struct tp_order_intent {
     uint8_t order_type;
     int32_t qty;
     int64_t limit_px;
-    int64_t ref_mid_px;
-    uint64_t _reserved;
+    uint64_t order_id;
+    uint8_t request;
+    uint8_t time_in_force;
+    uint8_t _reserved[6];
 };
 
 struct tp_order {
@@ -94,7 +96,10 @@ struct tp_order {
     int32_t qty;
     int64_t limit_px;
     uint64_t order_id;
-    uint64_t _reserved;
+    uint8_t request;
+    uint8_t time_in_force;
+    uint8_t reject_reason;
+    uint8_t _reserved[5];
 };
 
 struct tp_fill {
@@ -110,6 +115,36 @@ struct tp_fill {
     int32_t cum_qty;
     int32_t leaves_qty;
     uint64_t order_seq;
+    int64_t avg_px;
+    int64_t order_px;
+    int32_t order_qty;
+    int32_t released_qty;
+    uint8_t ord_status;
+    uint8_t request;
+    uint8_t reject_reason;
+    uint8_t closes_order;
+    uint8_t order_type;
+    uint8_t time_in_force;
+    uint8_t _reserved[34];
+};
+
+struct tp_open_order {
+    uint64_t order_id;
+    uint16_t symbol_id;
+    int8_t side;
+    uint8_t status;
+    uint8_t order_type;
+    uint8_t time_in_force;
+    uint8_t reject_reason;
+    uint8_t _reserved0;
+    int32_t qty;
+    int32_t cum_qty;
+    int32_t leaves_qty;
+    int32_t queue_ahead;
+    int64_t limit_px;
+    int64_t avg_px;
+    int64_t cum_notional;
+    int64_t updated_ns;
 };
 
 #endif

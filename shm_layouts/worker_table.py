@@ -1,6 +1,6 @@
 """Worker table: one row per worker process, MAX_WORKERS rows.
 
-Each row is five cache lines, split by writer so that the supervisor's writes
+Each row is eight cache lines, split by writer so that the supervisor's writes
 never share a line with the worker's hot counters.
 
 offset | size | field           | unit / value   | written by | read by          | ordering
@@ -24,14 +24,14 @@ offset | size | field           | unit / value   | written by | read by         
    104 |    8 | idle_passes     | count          | worker     | tools            | passes without
    112 |    8 | sleeps          | count          | worker     | tools            | futex sleeps
    120 |    8 | _reserved1      |                |            |                  |
-   128 |  128 | counters[16]    | see ROLE_COUNTERS | worker  | tools            | relaxed
-   256 |    4 | doorbell_armed  | 0/1            | worker     | its producers    | seq_cst (engine/idle.py)
-   260 |    4 | doorbell_wake_seq | count        | producers  | worker           | the futex word
-   264 |   56 | _pad_doorbell   |                |            |                  |
-   320 |   16 | role_name       | ASCII          | supervisor | tools            |
-   336 |   48 | _reserved2      |                |            |                  | (restarts read the commit log:
+   128 |  256 | counters[32]    | see ROLE_COUNTERS | worker  | tools            | relaxed
+   384 |    4 | doorbell_armed  | 0/1            | worker     | its producers    | seq_cst (engine/idle.py)
+   388 |    4 | doorbell_wake_seq | count        | producers  | worker           | the futex word
+   392 |   56 | _pad_doorbell   |                |            |                  |
+   448 |   16 | role_name       | ASCII          | supervisor | tools            |
+   464 |   48 | _reserved2      |                |            |                  | (restarts read the commit log:
        |      |                 |                |            |                  | shm_layouts/commit_log.py)
-   384 |      | (row end)       |                |            |                  |
+   512 |      | (row end)       |                |            |                  |
 """
 
 import numpy as np
@@ -40,7 +40,7 @@ from tickpipe.shm_layouts.layout_rules import assert_layout
 
 MAX_WORKERS = 8
 MAX_INPUTS = 6
-N_COUNTERS = 16
+N_COUNTERS = 32  # risk counts each reject reason in its own slot
 
 ROLE_FEED = 1
 ROLE_STRATEGY = 2
@@ -59,26 +59,34 @@ WORKER_FAILED = 5
 WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER_READY: "ready",
                       WORKER_RUNNING: "running", WORKER_STOPPED: "stopped", WORKER_FAILED: "failed"}
 
-# Named counter slots per role (counters[16]).
+# Named counter slots per role (counters[32]).
 FEED_TICKS, FEED_TRADES = 0, 1
 STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
+STRATEGY_ILLEGAL_TRANSITIONS = 4  # reports its order table could not apply (counted, not applied)
 RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
+RISK_PNL_PEAK = 31   # not a count: the running P&L's high-water mark, float64 bits, committed
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
     GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
+GATEWAY_MD_READ, GATEWAY_NEW_ACKS, GATEWAY_REPLACES, GATEWAY_EXPIRED, GATEWAY_KILL_CANCELS, \
+    GATEWAY_RISK_REJECTS = 8, 9, 10, 11, 12, 13
 # *_BOOK_UNREADABLE: book reads that gave up on a row left odd by a dead feed (seqlock health)
 
 ROLE_COUNTERS = {
     "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},
     "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
-                 "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED},
+                 "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED,
+                 "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS},
     "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
              "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE},
     "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
                 "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
                 "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,
                 "book_unreadable": GATEWAY_BOOK_UNREADABLE,
-                "illegal_transitions": GATEWAY_ILLEGAL_TRANSITIONS},
+                "illegal_transitions": GATEWAY_ILLEGAL_TRANSITIONS, "md_read": GATEWAY_MD_READ,
+                "new_acks": GATEWAY_NEW_ACKS, "replaces": GATEWAY_REPLACES,
+                "expired": GATEWAY_EXPIRED, "kill_switch_cancels": GATEWAY_KILL_CANCELS,
+                "risk_rejects": GATEWAY_RISK_REJECTS},
 }
 
 WORKER_DTYPE = np.dtype(
@@ -103,10 +111,10 @@ WORKER_OFFSETS = {
     "sched_fifo": 32, "state": 36, "started_unix_ns": 40, "mem_locked": 48, "_reserved0": 52,
     "heartbeat_ns": 64, "processed": 72, "published": 80, "errors": 88, "busy_passes": 96,
     "idle_passes": 104, "sleeps": 112, "_reserved1": 120, "counters": 128,
-    "doorbell_armed": 256, "doorbell_wake_seq": 260, "_pad_doorbell": 264, "role_name": 320,
-    "_reserved2": 336,
+    "doorbell_armed": 384, "doorbell_wake_seq": 388, "_pad_doorbell": 392, "role_name": 448,
+    "_reserved2": 464,
 }
-WORKER_ROW_SIZE = 384
+WORKER_ROW_SIZE = 512
 assert_layout(WORKER_DTYPE, WORKER_OFFSETS, WORKER_ROW_SIZE)
 
 # Word indices into a row viewed as int64/uint64 words (for jitted loops).
@@ -119,7 +127,7 @@ W_IDLE_PASSES = 104 // 8
 W_SLEEPS = 112 // 8
 W_COUNTERS = 128 // 8
 STATE_OFFSET = 36
-DOORBELL_OFFSET = 256
+DOORBELL_OFFSET = 384
 
 
 def check_role(name: str) -> int:

@@ -1,5 +1,6 @@
-"""Positions and P&L, the order state machine, the simulated exchange, the seqlocked book
-and the strategy's signal: the jitted pieces, called directly on small numpy arrays."""
+"""Positions and P&L, the seqlocked book and the strategy's signal: the jitted pieces,
+called directly on small numpy arrays. (The order state machine: test_order_states.py;
+the simulated venue: test_venue.py.)"""
 
 import time
 
@@ -11,13 +12,8 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.engine.book import (
     BOOK_EMPTY, BOOK_OK, BOOK_UNREADABLE, book_read, book_write, repair_book,
 )
-from tickpipe.workers.order_states import (
-    CANCELLED, EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, FILLED, INVALID, NEW,
-    PARTIALLY_FILLED, PENDING_NEW, REJECTED, STATE_NAMES, TRANSITIONS, next_state,
-)
 from tickpipe.engine.commit import scratch_txn, txn_commit
 from tickpipe.workers.positions import apply_fill
-from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, MATCH_FILLED, MATCH_NO_MARKET, match_ioc
 from tickpipe.workers.strategies.mean_reversion import STATE, push, signal as signal_side
 
 BUY, SELL = 1, -1
@@ -71,41 +67,7 @@ def test_apply_fill_when_filling_then_filled_qty_counts_every_lot_and_other_symb
     assert not stats[[0, 2]].tobytes().strip(b"\0")
 
 
-# ---- order states ---------------------------------------------------------------------
-
-@pytest.mark.parametrize("events, final", [
-    ([EV_ACCEPT, EV_FILL_ALL], FILLED),
-    ([EV_ACCEPT, EV_FILL_PART, EV_FILL_PART, EV_FILL_ALL], FILLED),
-    ([EV_ACCEPT, EV_CANCEL], CANCELLED),
-    ([EV_ACCEPT, EV_FILL_PART, EV_CANCEL], CANCELLED),
-    ([EV_REJECT], REJECTED),
-], ids=["fill", "partial-then-fill", "cancel", "partial-then-cancel", "reject"])
-def test_next_state_when_an_order_takes_a_legal_path_then_it_ends_in_its_final_state(events, final):
-    state = PENDING_NEW
-    for event in events:
-        state = next_state(TRANSITIONS, state, event)
-        assert state != INVALID, STATE_NAMES[state]
-    assert state == final
-
-
-LEGAL = {(PENDING_NEW, EV_ACCEPT), (PENDING_NEW, EV_REJECT), (NEW, EV_FILL_PART),
-         (NEW, EV_FILL_ALL), (NEW, EV_CANCEL), (PARTIALLY_FILLED, EV_FILL_PART),
-         (PARTIALLY_FILLED, EV_FILL_ALL), (PARTIALLY_FILLED, EV_CANCEL)}
-
-
-def test_next_state_when_a_move_is_not_in_the_table_then_invalid():
-    for state in range(len(STATE_NAMES)):
-        for event in range(TRANSITIONS.shape[1]):
-            if (state, event) not in LEGAL:
-                assert next_state(TRANSITIONS, state, event) == INVALID, (STATE_NAMES[state], event)
-
-
-def test_next_state_when_final_then_every_event_is_invalid():
-    for state in (FILLED, CANCELLED, REJECTED):
-        assert (TRANSITIONS[state] == INVALID).all(), STATE_NAMES[state]
-
-
-# ---- the seqlocked book and the simulated exchange ------------------------------------
+# ---- the seqlocked book ------------------------------------------------------------
 
 @pytest.fixture
 def book():
@@ -146,39 +108,9 @@ def test_repair_book_when_a_row_is_odd_then_it_is_withdrawn_until_written_whole_
     book[2]["version"] = 3  # half written: its price and size may be from two writes
     assert repair_book(book) == 1
     assert int(book[2]["version"]) == 0 and read(book, 2)[0] == BOOK_EMPTY  # no market
-    assert match(book, 2, 1, 10, 200)[0] == MATCH_NO_MARKET                 # no fill on it
     book_write(book, book.ctypes.data, 2, 100, 102, 5, 6, 124, 8)
     assert int(book[2]["version"]) == 2 and read(book, 2) == (BOOK_OK, [100, 102, 5, 6])
     assert repair_book(book) == 0
-
-
-def test_match_ioc_when_the_book_row_is_unreadable_then_no_fill_and_its_own_code(book):
-    book[2]["version"] = 5
-    assert match(book, 2, 1, 10, 200) == (MATCH_BOOK_UNREADABLE, 0, 0)
-
-
-def match(book, symbol, side, qty, limit_px):
-    top, out = np.zeros(4, dtype=np.int64), np.full(2, -1, dtype=np.int64)
-    code = match_ioc(book, book.ctypes.data, symbol, side, qty, limit_px, top, out)
-    return code, int(out[0]), int(out[1])
-
-
-@pytest.mark.parametrize("side, qty, limit_px, filled", [
-    (BUY, 10, 101, (10, 101)), (BUY, 50, 105, (20, 101)),
-    (SELL, 10, 99, (10, 99)), (SELL, 50, 90, (30, 99)),
-])
-def test_match_ioc_when_the_limit_crosses_then_it_fills_up_to_the_quoted_size_at_the_quote(
-        book, side, qty, limit_px, filled):
-    assert match(book, 2, side, qty, limit_px) == (MATCH_FILLED, *filled)
-
-
-@pytest.mark.parametrize("side, limit_px", [(BUY, 100), (SELL, 100)])
-def test_match_ioc_when_the_limit_does_not_cross_then_nothing_fills(book, side, limit_px):
-    assert match(book, 2, side, 10, limit_px) == (MATCH_FILLED, 0, 0)
-
-
-def test_match_ioc_when_the_symbol_has_no_quote_then_no_market(book):
-    assert match(book, 0, BUY, 10, 10**9) == (MATCH_NO_MARKET, 0, 0)
 
 
 # ---- the strategy's rolling window and signal -----------------------------------------

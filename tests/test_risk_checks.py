@@ -11,7 +11,10 @@ from tickpipe.shm_layouts.control_block import (
     REJECT_NAMES, TRADING_ACTIVE, TRADING_HALTED, TRADING_REDUCING,
 )
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
-from tickpipe.workers.risk_checks import NO_REJECT, ONE_SECOND_NS, check_order, check_rate
+from tickpipe.workers.risk_checks import (
+    NO_REJECT, ONE_SECOND_NS, check_daily_loss, check_drawdown, check_duplicate,
+    check_gross_exposure, check_max_open_orders, check_order, check_rate, reduces_position,
+)
 
 BUY, SELL = 1, -1
 MID = 100 * PRICE_SCALE
@@ -178,3 +181,60 @@ def test_notional_limits_when_instruments_differ_then_each_is_the_currency_limit
     limits = notional_limits(config)
     # qty x price (price units) <= 50,000 currency: 50,000 x 10,000 / (lot_size x multiplier)
     assert limits.tolist() == [500_000_000, 10_000_000, 50_000_000]
+
+
+# ---- the checks resting orders and P&L allow (each returns its reason alone) ----------
+
+def name(reason):
+    return None if reason == NO_REJECT else REJECT_NAMES[reason]
+
+
+@pytest.mark.parametrize("open_orders, max_open, expected", [
+    (0, 1, None), (4, 5, None), (5, 5, "max_open_orders"), (9, 5, "max_open_orders")])
+def test_check_max_open_orders_when_the_symbol_has_that_many_working_then_as_expected(
+        open_orders, max_open, expected):
+    assert name(check_max_open_orders(open_orders, max_open)) == expected
+
+
+@pytest.mark.parametrize("gross, order_value, expected", [
+    (0.0, 999.0, None), (500.0, 500.0, None), (500.0, 500.01, "gross_exposure")])
+def test_check_gross_exposure_when_the_order_would_take_it_past_the_limit_then_denied(
+        gross, order_value, expected):
+    assert name(check_gross_exposure(gross, order_value, 1000.0)) == expected
+
+
+@pytest.mark.parametrize("pnl, expected", [(10.0, None), (-99.99, None), (-100.0, "daily_loss"),
+                                           (-250.0, "daily_loss")])
+def test_check_daily_loss_when_the_running_pnl_has_lost_the_limit_then_denied(pnl, expected):
+    assert name(check_daily_loss(pnl, 100.0)) == expected
+
+
+@pytest.mark.parametrize("pnl, peak, expected", [(50.0, 100.0, None), (50.0, 149.9, None),
+                                                 (50.0, 150.0, "drawdown"),
+                                                 (-100.0, 0.0, "drawdown"), (-60.0, 0.0, None)])
+def test_check_drawdown_when_the_pnl_is_that_far_below_its_peak_then_denied(pnl, peak, expected):
+    assert name(check_drawdown(pnl, peak, 100.0)) == expected
+
+
+LAST = dict(last_side=BUY, last_px=MID, last_qty=10, last_ns=1_000)
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({}, "duplicate_order"),
+    ({"side": SELL}, None), ({"limit_px": MID + 1}, None), ({"qty": 11}, None),
+    ({"now_ns": 1_000 + 5_000}, None),           # the window has passed
+    ({"last_ns": 0, "now_ns": 10}, None),        # no order before
+])
+def test_check_duplicate_when_the_same_order_comes_within_the_window_then_denied(changes,
+                                                                                  expected):
+    args = {**LAST, "side": BUY, "limit_px": MID, "qty": 10, "now_ns": 1_000 + 4_999,
+            "window_ns": 5_000, **changes}
+    assert name(check_duplicate(*args.values())) == expected
+
+
+@pytest.mark.parametrize("side, qty, position, expected", [
+    (SELL, 10, 15, True), (SELL, 15, 15, True), (SELL, 16, 15, False), (BUY, 5, 15, False),
+    (BUY, 5, -5, True), (BUY, 5, 0, False)])
+def test_reduces_position_when_an_order_only_shrinks_the_position_then_true(side, qty, position,
+                                                                           expected):
+    assert reduces_position(side, qty, position) == expected

@@ -130,8 +130,9 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
               written, retired, control_address, row_words, idle_state, txn, max_passes):
     """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0.
 
-    outs: one producer handle per strategy's quotes ring; quotes: their records (a
-    tuple); subscribed[k, symbol]: strategy k gets the symbol's ticks. A tick's
+    outs: one producer handle per strategy's quotes ring, then the venue's (every
+    symbol: the simulated exchange fills resting orders from it); quotes: their
+    records (a tuple); subscribed[k, symbol]: output k gets the symbol's ticks. A tick's
     number (the book's md_seq; every trade_every-th is a trade) counts every tick
     made, committed with the batch, so a restarted feed continues the count.
     """
@@ -155,7 +156,7 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
                 wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
                 account_pass(row_words, idle_state, 0, passes)
                 continue
-        read_retired(control_address, retired)
+        read_retired(control_address, retired, outs.shape[0] - 1)
         got = claim_on_every_ring(outs, due, retired, idle_state, control_address, row_words)
         if got == 0:
             break
@@ -245,13 +246,16 @@ class Agent(LoopAgent):
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).
         repair_book(book)
-        # One quotes ring per strategy, each with the symbols that strategy trades.
+        # One quotes ring per strategy, each with the symbols that strategy trades, then
+        # the venue's with all of them.
         sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]
+        assert sections[-1] == "md_venue"
         self.outs = np.array([context.outputs[section] for section in sections])
         self.quotes = tuple(context.records[section] for section in sections)
         self.subscribed = np.zeros((len(sections), n), dtype=np.uint8)
         for k, entry in enumerate(context.config["strategies"]):
             self.subscribed[k, symbol_ids(entry, context.config["instruments"])] = 1
+        self.subscribed[-1, :] = 1
         self.written = np.zeros(len(sections), dtype=np.int64)
         self.retired = np.zeros(len(sections), dtype=np.int64)
 

@@ -1,52 +1,120 @@
-"""Gateway worker: orders in; each order through its state machine at the simulated
-exchange; execution reports out to risk and to the order's strategy (the strategy
-is the top byte of the order id): each report is written to both rings.
+"""Gateway worker: the order router and, built in, the simulated venue.
+
+Requests in (risk's orders ring: new, cancel, replace, or one risk denied); every
+tick of the market in (the feed's md_venue ring: resting orders fill as the market
+reaches them); execution reports out, each to risk's ring and to the ring of the
+order's strategy (the top byte of the order id). The venue's book of our resting
+orders is workers/venue.py over a process-local mirror of the segment's
+venue_orders table, whose changed rows are synced into the segment with each batch
+(engine/commit.py txn_store_changes), so the book, the reports and the progress on
+both input rings commit together: a kill anywhere leaves the venue as of the last
+commit and the restarted gateway replays what came after it, once.
+
+The kill switch: while the trading state is HALTED the venue cancels every working
+order (risk refuses new ones). A DAY order expires at the session's end ([venue]
+session_s after the feed's start). [venue] latency_us holds each request back that
+long after risk published it (order-entry latency).
 
 The tick-to-trade histogram is recorded here: from the feed's origin stamp to the
-moment the order is handed to the venue.
+moment a request is handed to the venue.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import monotonic_ns
-from tickpipe.engine.histogram import record_value
-from tickpipe.engine.idle import idle
-from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
-from tickpipe.engine.engine_layout import engine_rings, outputs_of
-from tickpipe.engine.ring import (
-    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
-)
-from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
-from tickpipe.shm_layouts.histogram import (
-    HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
-)
-from tickpipe.shm_layouts.strategy_position import ORDER_ID_STRATEGY_SHIFT
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
-from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_FILLS, GATEWAY_ILLEGAL_TRANSITIONS,
-    GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPORTS_SENT, W_COUNTERS,
-    W_PROCESSED, W_PUBLISHED,
-)
+from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64, monotonic_ns
 from tickpipe.engine.batch import (
     BATCH, account_pass, count, read_retired, stop_requested, wait_while_full,
 )
-from tickpipe.workers.positions import stats_field
-from tickpipe.workers.order_states import (
-    EV_ACCEPT, EV_CANCEL, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, INVALID, PENDING_NEW, TRANSITIONS,
-    next_state,
+from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
+from tickpipe.engine.commit import (
+    X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced, txn_set,
+    txn_store_changes, undo_words,
 )
-from tickpipe.workers.sim_exchange import MATCH_BOOK_UNREADABLE, match_ioc
+from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
+from tickpipe.engine.histogram import record_value
+from tickpipe.engine.idle import idle
+from tickpipe.engine.order_states import TRANSITIONS, is_working
+from tickpipe.engine.ring import (
+    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
+)
+from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
+from tickpipe.shm_layouts.control_block import (
+    CONTROL_OFFSETS, TRADING_HALTED, TRADING_STATE_OFFSET,
+)
+from tickpipe.shm_layouts.fill import (
+    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
+    EXEC_REPLACED, FILL_DTYPE, VENUE_REASON_BASE, VENUE_SIMULATED,
+)
+from tickpipe.shm_layouts.histogram import (
+    HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
+)
+from tickpipe.shm_layouts.market_data import MD_KIND_TRADE
+from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, STATUS_REJECTED, VENUE_SLOTS
+from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW, REQ_REPLACE
+from tickpipe.shm_layouts.strategy_position import ORDER_ID_STRATEGY_SHIFT
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
+from tickpipe.shm_layouts.worker_table import (
+    GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_EXPIRED, GATEWAY_FILLS,
+    GATEWAY_ILLEGAL_TRANSITIONS, GATEWAY_KILL_CANCELS, GATEWAY_MD_READ, GATEWAY_NEW_ACKS,
+    GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPLACES,
+    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, W_COUNTERS, W_PROCESSED, W_PUBLISHED,
+)
+from tickpipe.workers.positions import stats_field
+from tickpipe.workers.venue import (
+    find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new, venue_on_tick,
+    venue_replace, working_count,
+)
 
-P_REJECT_EVERY = 0
-REPORTS_PER_ORDER = 2  # at most: a partial fill and the cancel of the rest
+REPORTS_PER_REQUEST = 2  # at most: an ack (or a partial fill) and a fill (or the IOC's cancel)
 VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
 VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
+VENUE_RESTING = SYMBOL_STATS_OFFSETS["venue_resting"]
+FEED_STARTED_NS_OFFSET = CONTROL_OFFSETS["feed_started_ns"]
+ROW_WORDS = OPEN_ORDER_DTYPE.itemsize // 8
+REPORT_WORDS = FILL_DTYPE.itemsize // 8
 # The commit point's output slots: this role's outputs in engine_layout's order,
 # fills_strategy, fills_risk, then fills_strategy2, 3, ...: strategy k's is
 # strategy_slot(k).
 OUT_FILLS_RISK = [ring.section for ring in outputs_of("gateway")].index("fills_risk")
+IN_ORDERS, IN_TICKS = 0, 1
+
+GATEWAY_PARAMS_DTYPE = np.dtype([
+    ("reject_every", np.int64),     # [gateway] reject_every: the venue rejects every Nth new order
+    ("latency_ns", np.int64),       # [venue] latency_us: a request waits this long after risk
+    ("session_ns", np.int64),       # [venue] session_s: DAY orders expire this long after the start
+])
+
+GatewayContext = namedtuple("GatewayContext", [
+    "inputs",         # int64[2, HANDLE_SLOTS]: consumer handles: orders, md_venue
+    "orders",         # order records (risk's requests)
+    "ticks",          # market-data records of md_venue
+    "outs",           # int64[n_outputs, HANDLE_SLOTS]: producer handles, in slot order
+    "out_words",      # tuple: each output's records as uint64[capacity, REPORT_WORDS]
+    "written",        # int64[n_outputs]: reports written per output in the open batch
+    "retired",        # int64[n_strategies]: given up by the supervisor (reports to risk alone)
+    "stats",          # symbol_stats rows (the venue's line)
+    "book",           # top-of-book seqlock rows
+    "top",            # int64[4]: scratch for one book read
+    "tick_sizes",     # int64[n_symbols]
+    "venue",          # OPEN_ORDER_DTYPE[VENUE_SLOTS]: the mirror the venue kernels edit
+    "venue_mirror",   # the same rows as uint64 words
+    "venue_words",    # the segment's venue_orders rows as uint64 words
+    "used",           # int64[1]: rows [0, used) may be working (workers/venue.py)
+    "dirty",          # int64[1 + VENUE_SLOTS]: rows changed in the open batch
+    "dirty_mark",     # uint8[VENUE_SLOTS]
+    "resting",        # int64[n_symbols]: working rows per symbol (mirror of venue_resting)
+    "scratch",        # FILL_DTYPE[VENUE_SLOTS]: the reports one kernel call makes
+    "scratch_words",  # the same as uint64 words
+    "transitions",    # the order state machine (engine/order_states.py)
+    "illegal",        # int64[1]: illegal transitions the kernels refused
+    "params",         # GATEWAY_PARAMS_DTYPE[1]
+    "session",        # int64[2]: [0] the session's end (monotonic ns, 0 = not known yet), [1] expired
+    "txn", "undo", "row_words", "idle_state", "histograms", "control",
+])
 
 
 @njit(cache=True)
@@ -55,192 +123,378 @@ def strategy_slot(k):
 
 
 @njit(cache=True)
-def room_for_order(outs, written, slot, need):
-    """Risk's ring and the strategy's have `need` free slots past what is written."""
-    return producer_claim(outs[OUT_FILLS_RISK], written[OUT_FILLS_RISK] + need) \
-        >= written[OUT_FILLS_RISK] + need and \
-        producer_claim(outs[slot], written[slot] + need) >= written[slot] + need
+def undo_left(ctx):
+    used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
+    return UNDO_CAPACITY - used
 
 
 @njit(cache=True)
-def claim_for_order(outs, written, slot, need, idle_state, control_address, row_words):
-    """Wait until both rings have room (written is 0 after a commit); False when stopping."""
-    streak = 0
-    while not room_for_order(outs, written, slot, need):
-        if stop_requested(control_address):
+def room_for(ctx, need):
+    """Every report ring has `need` free slots past what is written, and the undo log
+    room for `need` rows' changes. (Every strategy ring: a tick's fills may all be one's.)"""
+    if undo_left(ctx) < (need + 2) * (ROW_WORDS + 4) + 32:
+        return False
+    for m in range(ctx.outs.shape[0]):
+        if producer_claim(ctx.outs[m], ctx.written[m] + need) < ctx.written[m] + need:
             return False
-        wait_while_full(row_words, idle_state, streak)
+    return True
+
+
+@njit(cache=True)
+def wait_for_room(ctx, need):
+    """Wait until room_for(need) (written is 0 after a commit); False when stopping."""
+    streak = 0
+    while not room_for(ctx, need):
+        if stop_requested(ctx.control):
+            return False
+        wait_while_full(ctx.row_words, ctx.idle_state, streak)
         streak += 1
     return True
 
 
 @njit(cache=True)
-def write_report(reports, handle, offset, order, exec_type, last_qty, last_px, cum_qty, leaves_qty,
-                 now):
-    position = handle[H_POSITION] + offset
-    report = reports[position & handle[H_MASK]]
-    report.origin_ns = order.origin_ns
-    report.order_id = order.order_id
-    report.symbol_id = order.symbol_id
-    report.side = order.side
-    report.exec_type = exec_type
-    report.last_qty = last_qty
-    report.last_px = last_px
-    report.cum_qty = cum_qty
-    report.leaves_qty = leaves_qty
-    report.order_seq = order.seq
-    report.publish_ns = now
+def commit(ctx, orders_read, ticks_read):
+    """The batch's end: sync the venue's changed rows, count, commit; then publish the
+    reports and release the inputs read. Resets `written`."""
+    for n in range(1, ctx.dirty[0] + 1):
+        row = ctx.dirty[n]
+        txn_store_changes(ctx.txn, ctx.undo, ctx.venue_words.ctypes.data + row * ROW_WORDS * 8,
+                          ctx.venue_words[row], ctx.venue_mirror[row])
+        ctx.dirty_mark[row] = 0
+    ctx.dirty[0] = 0
+    if orders_read > 0:
+        count(ctx.txn, ctx.row_words, W_PROCESSED, orders_read)
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ORDERS_READ, orders_read)
+        txn_consumed(ctx.txn, IN_ORDERS, ctx.inputs[IN_ORDERS, H_POSITION] + orders_read)
+    if ticks_read > 0:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_MD_READ, ticks_read)
+        txn_consumed(ctx.txn, IN_TICKS, ctx.inputs[IN_TICKS, H_POSITION] + ticks_read)
+    total = 0
+    for m in range(ctx.outs.shape[0]):
+        if ctx.written[m] > 0:
+            total += ctx.written[m]
+            txn_produced(ctx.txn, m, ctx.outs[m, H_POSITION] + ctx.written[m])
+    if total > 0:
+        count(ctx.txn, ctx.row_words, W_PUBLISHED, total)
+        # reports, once each: every report went to risk's ring (and one strategy's)
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REPORTS_SENT,
+              ctx.written[OUT_FILLS_RISK])
+    txn_commit(ctx.txn)
+    for m in range(ctx.outs.shape[0]):
+        if ctx.written[m] > 0:
+            producer_publish(ctx.outs[m], ctx.written[m])
+            ctx.written[m] = 0
+    if orders_read > 0:
+        consumer_release(ctx.inputs[IN_ORDERS], orders_read)
+    if ticks_read > 0:
+        consumer_release(ctx.inputs[IN_TICKS], ticks_read)
 
 
 @njit(cache=True)
-def gateway_loop(inputs, orders, outs, reports, written, retired, stats, book, book_address,
-                 transitions, params, histograms, control_address, row_words, idle_state, txn,
-                 max_passes):
-    """Orders in, reports out (to risk and the order's strategy); until stop_all. Returns 0.
+def put_report(ctx, m, j, origin_ns, order_seq, now):
+    """Copy scratch report j into output m's next slot (every word but seq, which the
+    publish stamps)."""
+    handle = ctx.outs[m]
+    slot = (handle[H_POSITION] + ctx.written[m]) & handle[H_MASK]
+    words = ctx.out_words[m]
+    for w in range(1, REPORT_WORDS):
+        words[slot, w] = ctx.scratch_words[j, w]
+    ctx.written[m] += 1
+    return slot
 
-    outs/reports: the producer handles and records of this worker's outputs in slot
-    order; written: reports written per slot in the open batch; retired: per strategy,
-    given up by the supervisor (read per batch; its reports go to risk alone). The venue's positions
-    and orders per symbol and every counter change through the open batch `txn`;
-    every report ring is committed with it (engine/commit.py), so an order is executed
-    once and reported once on each ring, however the gateway dies.
-    """
-    orders_handle = inputs[0]
-    reject_every = params[P_REJECT_EVERY]
-    top = np.zeros(4, dtype=np.int64)
-    match = np.zeros(2, dtype=np.int64)
-    events = np.zeros(2, dtype=np.int64)
+
+@njit(cache=True)
+def emit(ctx, n, origin_ns, order_seq):
+    """Send the n reports the venue made: each to risk and to the order's strategy;
+    count them; keep the venue's figures per symbol (fills, working orders)."""
+    now = monotonic_ns()
+    for j in range(n):
+        report = ctx.scratch[j]
+        report.origin_ns = origin_ns
+        report.publish_ns = now
+        report.order_seq = order_seq
+        kind = report.exec_type
+        symbol = report.symbol_id
+        if kind == EXEC_FILL:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_FILLS, 1)
+        elif kind == EXEC_PARTIAL_FILL:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_PARTIALS, 1)
+        elif kind == EXEC_CANCELLED:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
+        elif kind == EXEC_REJECTED:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REJECTS, 1)
+        elif kind == EXEC_NEW:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_NEW_ACKS, 1)
+        elif kind == EXEC_REPLACED:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REPLACES, 1)
+        elif kind == EXEC_EXPIRED:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_EXPIRED, 1)
+        if (kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL) and report.last_qty != 0:
+            txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_NET_QTY),
+                    report.side * report.last_qty)
+        put_report(ctx, OUT_FILLS_RISK, j, origin_ns, order_seq, now)
+        strategy = report.order_id >> ORDER_ID_STRATEGY_SHIFT
+        if strategy < ctx.retired.shape[0] and not ctx.retired[strategy]:
+            put_report(ctx, strategy_slot(strategy), j, origin_ns, order_seq, now)
+    if ctx.illegal[0] != 0:  # counted, never applied
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS, ctx.illegal[0])
+        ctx.illegal[0] = 0
+
+
+@njit(cache=True)
+def recount(ctx, symbol):
+    """The venue's working orders of `symbol`, after a kernel changed them."""
+    n = working_count(ctx.venue, ctx.used, symbol)
+    if n != ctx.resting[symbol]:
+        ctx.resting[symbol] = n
+        txn_set(ctx.txn, stats_field(ctx.stats, symbol, VENUE_RESTING), n)
+
+
+@njit(cache=True)
+def reject_report(ctx, order, reason):
+    """One REJECTED report for a request the venue does not carry out (risk's denial,
+    the simulated reject): nothing else changes. Returns 1 (reports made)."""
+    r = ctx.scratch[0]
+    r.order_id = order.order_id
+    r.symbol_id = order.symbol_id
+    r.side = order.side
+    r.exec_type = EXEC_REJECTED
+    r.last_qty = 0
+    r.last_px = 0
+    r.cum_qty = 0
+    r.leaves_qty = 0
+    r.avg_px = 0
+    r.order_px = order.limit_px
+    r.order_qty = order.qty
+    r.ord_status = STATUS_REJECTED
+    r.request = order.request
+    r.reject_reason = reason
+    r.order_type = order.order_type
+    r.time_in_force = order.time_in_force
+    r.closes_order = 0
+    r.released_qty = 0
+    row = find_row(ctx.venue, ctx.used, order.order_id) if order.request != REQ_NEW else -1
+    if row >= 0:  # a denied cancel/replace of a known order: say where the order stands
+        r.ord_status = ctx.venue[row].status
+        r.cum_qty = ctx.venue[row].cum_qty
+        r.leaves_qty = ctx.venue[row].leaves_qty
+        r.avg_px = ctx.venue[row].avg_px
+    return 1
+
+
+@njit(cache=True)
+def execute(ctx, order, now):
+    """One request at the venue; the number of reports it made in ctx.scratch."""
+    symbol = order.symbol_id
+    if order.reject_reason != 0:  # denied by risk: risk added nothing, so releases nothing
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_RISK_REJECTS, 1)
+        return reject_report(ctx, order, order.reject_reason)
+    if order.request == REQ_CANCEL:
+        return venue_cancel(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                            ctx.illegal, order.order_id, now, ctx.scratch)
+    has_market = False
+    read = book_read(ctx.book, ctx.book.ctypes.data, symbol, ctx.top)
+    if read == BOOK_OK:
+        has_market = True
+    elif read == BOOK_UNREADABLE:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
+    bid, ask, bid_qty, ask_qty = ctx.top[0], ctx.top[1], ctx.top[2], ctx.top[3]
+    if order.request == REQ_REPLACE:
+        return venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                             ctx.illegal, order.order_id, order.qty, order.limit_px,
+                             ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market,
+                             now, ctx.scratch)
+    reject_every = ctx.params[0].reject_every
+    txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_ORDERS), 1)
+    if reject_every > 0 and order.seq % reject_every == 0:
+        n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_SIMULATED)
+        ctx.scratch[0].released_qty = order.qty  # risk added it when it passed the order
+        ctx.scratch[0].closes_order = 1
+        return n
+    session_open = ctx.session[0] == 0 or now < ctx.session[0]
+    return venue_new(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                     ctx.illegal, order.order_id, symbol, order.side, order.order_type,
+                     order.time_in_force, order.qty, order.limit_px, ctx.tick_sizes[symbol], bid,
+                     ask, bid_qty, ask_qty, has_market, session_open, now, ctx.scratch)
+
+
+@njit(cache=True)
+def read_ticks(ctx):
+    """A batch of the market for the venue: resting orders fill as it reaches them."""
+    handle = ctx.inputs[IN_TICKS]
+    n = consumer_available(handle, BATCH)
+    if n == 0:
+        return 0
+    start = handle[H_POSITION]
+    mask = handle[H_MASK]
+    done = 0
+    for i in range(n):
+        tick = ctx.ticks[(start + i) & mask]
+        symbol = tick.symbol_id
+        working = ctx.resting[symbol]
+        if working == 0:
+            continue
+        if not room_for(ctx, working):
+            commit(ctx, 0, i - done)
+            done = i
+            if not wait_for_room(ctx, working):
+                return n  # stopping: the rest stays unread (nothing of it applied)
+        is_trade = tick.kind == MD_KIND_TRADE
+        made = venue_on_tick(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                             ctx.illegal, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
+                             tick.ask_qty, is_trade, tick.trade_px, tick.trade_qty,
+                             tick.aggressor_side, monotonic_ns(), ctx.scratch[:working])
+        if made > 0:
+            emit(ctx, made, tick.origin_ns, 0)
+            recount(ctx, symbol)
+    commit(ctx, 0, n - done)
+    return n
+
+
+@njit(cache=True)
+def read_orders(ctx):
+    """A batch of requests, each answered by the venue. Under [venue] latency_us a
+    request is taken only once that long has passed since risk published it."""
+    handle = ctx.inputs[IN_ORDERS]
+    n = consumer_available(handle, BATCH)
+    if n == 0:
+        return 0
+    now = monotonic_ns()
+    latency = ctx.params[0].latency_ns
+    start = handle[H_POSITION]
+    mask = handle[H_MASK]
+    done = 0
+    end = n
+    for i in range(n):
+        order = ctx.orders[(start + i) & mask]
+        if latency > 0 and now < order.publish_ns + latency:
+            end = i  # not due yet: it and those behind it wait (order-entry latency is FIFO)
+            break
+        record_value(ctx.histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
+        if order.request == REQ_NEW:
+            record_value(ctx.histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
+            strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
+            record_value(ctx.histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
+        if not room_for(ctx, REPORTS_PER_REQUEST):
+            commit(ctx, i - done, 0)
+            done = i
+            if not wait_for_room(ctx, REPORTS_PER_REQUEST):
+                end = i  # stopping: this request and the rest stay unread
+                break
+        made = execute(ctx, order, now)
+        emit(ctx, made, order.origin_ns, order.seq)
+        if order.request != REQ_CANCEL or made > 0:
+            recount(ctx, order.symbol_id)
+    commit(ctx, end - done, 0)
+    return end
+
+
+@njit(cache=True)
+def sweep(ctx, halted, now):
+    """The kill switch (HALTED: cancel every working order) and the session's end
+    (expire DAY orders), in chunks that fit the rings and the log."""
+    total = 0
+    for s in range(ctx.resting.shape[0]):
+        total += ctx.resting[s]
+    if total == 0:
+        return 0
+    expire = ctx.session[0] != 0 and now >= ctx.session[0] and ctx.session[1] == 0
+    if not halted and not expire:
+        return 0
+    made_total = 0
+    while True:
+        chunk = min(BATCH, VENUE_SLOTS)
+        if not wait_for_room(ctx, chunk):
+            return made_total
+        scratch = ctx.scratch[:chunk]
+        if halted:
+            made = venue_cancel_all(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
+                                    ctx.transitions, ctx.illegal, now, scratch)
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, made)
+        else:
+            made = venue_expire_day(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
+                                    ctx.transitions, ctx.illegal, now, scratch)
+        emit(ctx, made, now, 0)
+        for s in range(ctx.resting.shape[0]):
+            recount(ctx, s)
+        commit(ctx, 0, 0)
+        made_total += made
+        if made < chunk:
+            break
+    if not halted:
+        ctx.session[1] = 1  # DAY orders arriving later are refused, so one sweep does it
+    return made_total
+
+
+@njit(cache=True)
+def gateway_loop(ctx, max_passes):
+    """Requests and ticks in, reports out; until stop_all. Returns 0."""
+    session_ns = ctx.params[0].session_ns
     passes = 0
     while max_passes < 0 or passes < max_passes:
-        if stop_requested(control_address):
+        if stop_requested(ctx.control):
             break
         passes += 1
-        n = consumer_available(orders_handle, BATCH)
-        if n > 0:
-            now = monotonic_ns()
-            read_retired(control_address, retired)
-            start = orders_handle[H_POSITION]
-            mask = orders_handle[H_MASK]
-            committed = 0  # orders of this batch already committed and released
-            end = n
-            for i in range(n):
-                order = orders[(start + i) & mask]
-                record_value(histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
-                record_value(histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
-                strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
-                record_value(histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
-                slot = strategy_slot(strategy)
-                if retired[strategy]:
-                    slot = OUT_FILLS_RISK  # given up: its reports go to risk alone
-                if not room_for_order(outs, written, slot, REPORTS_PER_ORDER):
-                    # A report ring is full: commit and publish what is done, then wait.
-                    commit_reports(txn, orders_handle, i - committed, outs, written, row_words)
-                    committed = i
-                    if not claim_for_order(outs, written, slot, REPORTS_PER_ORDER, idle_state,
-                                           control_address, row_words):
-                        end = i  # stopping: this order and the rest stay unread
-                        break
-                symbol = order.symbol_id
-                qty = order.qty
-                state = PENDING_NEW
-                filled = 0
-                n_reports = 0
-                if reject_every > 0 and order.seq % reject_every == 0:
-                    state = next_state(transitions, state, EV_REJECT)
-                    events[0] = EXEC_REJECTED
-                    n_reports = 1
-                    count(txn, row_words, W_COUNTERS + GATEWAY_REJECTS, 1)
-                else:
-                    state = next_state(transitions, state, EV_ACCEPT)
-                    if match_ioc(book, book_address, symbol, order.side, qty, order.limit_px, top,
-                                 match) == MATCH_BOOK_UNREADABLE:
-                        count(txn, row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
-                    filled = match[0]
-                    if filled == qty:
-                        state = next_state(transitions, state, EV_FILL_ALL)
-                        events[0] = EXEC_FILL
-                        n_reports = 1
-                        count(txn, row_words, W_COUNTERS + GATEWAY_FILLS, 1)
-                    else:
-                        if filled > 0:
-                            state = next_state(transitions, state, EV_FILL_PART)
-                            events[n_reports] = EXEC_PARTIAL_FILL
-                            n_reports += 1
-                            count(txn, row_words, W_COUNTERS + GATEWAY_PARTIALS, 1)
-                        state = next_state(transitions, state, EV_CANCEL)
-                        events[n_reports] = EXEC_CANCELLED
-                        n_reports += 1
-                        count(txn, row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
-                if state == INVALID:  # counted, never applied (errors is the worker's own)
-                    count(txn, row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS, 1)
-                for e in range(n_reports):
-                    kind = events[e]
-                    if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-                        last_qty, last_px, leaves = filled, match[1], qty - filled
-                    else:  # cancel/reject: last_qty carries the lots taken off the market
-                        last_qty, last_px, leaves = qty - filled, 0, 0
-                    stamp = monotonic_ns()
-                    write_report(reports[OUT_FILLS_RISK], outs[OUT_FILLS_RISK],
-                                 written[OUT_FILLS_RISK], order, kind, last_qty, last_px, filled,
-                                 leaves, stamp)
-                    written[OUT_FILLS_RISK] += 1
-                    if slot != OUT_FILLS_RISK:
-                        write_report(reports[slot], outs[slot], written[slot], order, kind,
-                                     last_qty, last_px, filled, leaves, stamp)
-                        written[slot] += 1
-                if filled != 0:
-                    txn_add(txn, stats_field(stats, symbol, VENUE_NET_QTY), order.side * filled)
-                txn_add(txn, stats_field(stats, symbol, VENUE_ORDERS), 1)
-            commit_reports(txn, orders_handle, end - committed, outs, written, row_words)
-        idle(idle_state, n, inputs)
-        account_pass(row_words, idle_state, n, passes)
+        read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
+        if session_ns > 0 and ctx.session[0] == 0:
+            started = np.int64(load_relaxed_u64(ctx.control + FEED_STARTED_NS_OFFSET))
+            if started > 0:
+                ctx.session[0] = started + session_ns
+        work = read_ticks(ctx)
+        work += read_orders(ctx)
+        halted = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED
+        work += sweep(ctx, halted, monotonic_ns())
+        idle(ctx.idle_state, work, ctx.inputs)
+        account_pass(ctx.row_words, ctx.idle_state, work, passes)
     return 0
 
 
-@njit(cache=True)
-def commit_reports(txn, orders_handle, consumed, outs, written, row_words):
-    """Commit `consumed` orders executed and the reports written on each ring, then
-    publish those and release these. Resets `written`."""
-    if consumed > 0:
-        count(txn, row_words, W_PROCESSED, consumed)
-        count(txn, row_words, W_COUNTERS + GATEWAY_ORDERS_READ, consumed)
-        txn_consumed(txn, 0, orders_handle[H_POSITION] + consumed)
-    total = 0
-    for m in range(outs.shape[0]):
-        if written[m] > 0:
-            total += written[m]
-            txn_produced(txn, m, outs[m, H_POSITION] + written[m])
-    if total > 0:
-        count(txn, row_words, W_PUBLISHED, total)
-        # reports, once each: every report went to risk's ring and one strategy's
-        count(txn, row_words, W_COUNTERS + GATEWAY_REPORTS_SENT, written[OUT_FILLS_RISK])
-    txn_commit(txn)
-    for m in range(outs.shape[0]):
-        if written[m] > 0:
-            producer_publish(outs[m], written[m])
-            written[m] = 0
-    if consumed > 0:
-        consumer_release(orders_handle, consumed)
+def _used(rows) -> int:
+    """The venue's high-water mark from its rows: one past the last row ever taken."""
+    taken = np.nonzero(rows["status"] != 0)[0]
+    return int(taken[-1]) + 1 if taken.size else 0
 
 
 class Agent(LoopAgent):
-    """The gateway process: consumes orders, produces reports: risk's ring and one per
-    strategy."""
+    """The gateway process: consumes requests and the market, produces reports: risk's
+    ring and one per strategy."""
 
     def __init__(self, context):
         super().__init__(context)
-        self.params = np.array([context.config["gateway"]["reject_every"]], dtype=np.int64)
-        sections = [ring.section for ring in outputs_of("gateway",
-                                                         engine_rings(context.config))]
-        self.outs = np.array([context.outputs[section] for section in sections])
-        self.reports = tuple(context.records[section] for section in sections)
-        self.written = np.zeros(len(sections), dtype=np.int64)
-        self.retired = np.zeros(len(context.config["strategies"]), dtype=np.int64)
+        config = context.config
+        params = np.zeros(1, dtype=GATEWAY_PARAMS_DTYPE)
+        params[0]["reject_every"] = config["gateway"]["reject_every"]
+        params[0]["latency_ns"] = int(config["venue"]["latency_us"] * 1_000)
+        params[0]["session_ns"] = int(config["venue"]["session_s"] * 1_000_000_000)
+        sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
+        segment_rows = venue_orders(context.segment)
+        mirror = np.array(segment_rows)  # as recovered: the last commit's
+        n_symbols = config["feed"]["symbols"]
+        resting = np.zeros(n_symbols, dtype=np.int64)
+        used = np.array([_used(mirror)], dtype=np.int64)
+        for row in mirror[:used[0]]:
+            if is_working(row["status"]):
+                resting[row["symbol_id"]] += 1
+        scratch = np.zeros(VENUE_SLOTS, dtype=FILL_DTYPE)
+        self.ctx = GatewayContext(
+            inputs=context.inputs, orders=context.records["orders"],
+            ticks=context.records["md_venue"],
+            outs=np.array([context.outputs[section] for section in sections]),
+            out_words=tuple(context.records[section].view(np.uint64).reshape(-1, REPORT_WORDS)
+                            for section in sections),
+            written=np.zeros(len(sections), dtype=np.int64),
+            retired=np.zeros(len(config["strategies"]), dtype=np.int64),
+            stats=context.symbols, book=context.book, top=np.zeros(4, dtype=np.int64),
+            tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
+            venue=mirror, venue_mirror=mirror.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
+            venue_words=segment_rows.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
+            used=used, dirty=np.zeros(1 + VENUE_SLOTS, dtype=np.int64),
+            dirty_mark=np.zeros(VENUE_SLOTS, dtype=np.uint8), resting=resting,
+            scratch=scratch, scratch_words=scratch.view(np.uint64).reshape(-1, REPORT_WORDS),
+            transitions=TRANSITIONS, illegal=np.zeros(1, dtype=np.int64), params=params,
+            session=np.zeros(2, dtype=np.int64), txn=context.txn, undo=undo_words(context.txn),
+            row_words=context.row_words, idle_state=context.idle_state,
+            histograms=context.histograms, control=context.control_address)
 
     def loop(self, max_passes):
-        c = self.context
-        return gateway_loop(c.inputs, c.records["orders"], self.outs, self.reports, self.written,
-                            self.retired, c.symbols, c.book, c.book.ctypes.data, TRANSITIONS, self.params,
-                            c.histograms, c.control_address, c.row_words, c.idle_state, c.txn,
-                            max_passes)
-
+        return gateway_loop(self.ctx, max_passes)

@@ -1,212 +1,380 @@
-"""Risk worker: pre-trade checks on every intent; positions and P&L from fills.
+"""Risk worker: pre-trade checks on every request; positions, open orders and P&L
+from the reports.
 
-Intents that pass become orders to the gateway; the rest are counted by
-reason in the worker's counters (RISK_REJECT_BASE + reason). The trading state
-(ACTIVE / REDUCING / HALTED: the kill switch) is read from the control block
-once per batch, so `tickpipe halt` takes effect within one batch.
+Every request a strategy sends becomes exactly one record on the orders ring: passed,
+or denied with its reason (order.reject_reason = REJECT_* + 1), so the gateway answers
+each with one report and the strategy always learns what became of it. Denials are
+also counted by reason (counters[RISK_REJECT_BASE + reason]). A cancel always passes
+(it can only reduce risk); a new order or a replace (its new total qty) goes through
+workers/risk_checks.py. The trading state (ACTIVE / REDUCING / HALTED: the kill
+switch) is read from the control block once per batch.
+
+What risk adds when it passes a request it takes back from the reports: each report
+says how many lots it releases (released_qty) and whether it ends an order
+(closes_order), so open quantities and open-order counts stay exact through
+replaces, cancels, expiries and rejects (shm_layouts/fill.py).
+
+The running P&L (realised + marked to the book's mids - fees) and the gross exposure
+are computed once per batch of requests, when a limit on them is set.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
+from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
-from tickpipe.engine.commit import txn_add
-from tickpipe.engine.config import notional_limits
+from tickpipe.engine.batch import (
+    BATCH, account_pass, commit_and_claim, commit_batch, count, stop_requested,
+)
+from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
+from tickpipe.engine.commit import txn_add, txn_set
+from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_limits
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
-from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
-from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
+from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, RISK_REASON_BASE
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
+from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW
 from tickpipe.shm_layouts.strategy_position import (
     ORDER_ID_STRATEGY_SHIFT, STRATEGY_POSITION_DTYPE,
 )
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
-    RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE,
-    W_COUNTERS,
+    RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_PNL_PEAK,
+    RISK_REJECT_BASE, W_COUNTERS,
 )
-from tickpipe.engine.batch import (
-    BATCH, account_pass, commit_and_claim, commit_batch, count, stop_requested,
-)
-from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.workers.positions import (
-    S_OPEN_BUY_QTY, S_OPEN_SELL_QTY, S_ORDERS_SENT, apply_fill, apply_strategy_fill, stats_field,
-    strategy_field,
+    S_FEES, S_OPEN_BUY_QTY, S_OPEN_SELL_QTY, S_ORDERS_SENT, apply_fill, apply_strategy_fill,
+    stats_field, strategy_field,
+)
+from tickpipe.workers.risk_checks import (
+    NO_REJECT, check_daily_loss, check_drawdown, check_duplicate, check_gross_exposure,
+    check_max_open_orders, check_order, check_strategy_position_limit, reduces_position,
 )
 
 OPEN_BUY_QTY = SYMBOL_STATS_OFFSETS["open_buy_qty"]
 OPEN_SELL_QTY = SYMBOL_STATS_OFFSETS["open_sell_qty"]
 ORDERS_SENT = SYMBOL_STATS_OFFSETS["orders_sent"]
-from tickpipe.workers.risk_checks import NO_REJECT, check_order, check_strategy_position_limit
+OPEN_ORDERS = SYMBOL_STATS_OFFSETS["open_orders"]
+FEES = SYMBOL_STATS_OFFSETS["fees"]
+ORDER_NUMBER_MASK = (1 << ORDER_ID_STRATEGY_SHIFT) - 1
 
-P_MAX_QTY, P_BAND_BPS, P_MAX_POSITION, P_SENT_COUNT = range(4)
+RISK_PARAMS_DTYPE = np.dtype([
+    ("band_bps", np.int64),             # [risk] price_band_bps
+    ("max_gross", np.float64),          # [risk] max_gross_exposure, currency (0: none)
+    ("max_daily_loss", np.float64),     # [risk] max_daily_loss, currency (0: none)
+    ("max_drawdown", np.float64),       # [risk] max_drawdown, currency (0: none)
+    ("duplicate_window_ns", np.int64),  # [risk] duplicate_window_ms (0: off)
+    ("fee_bps", np.float64),            # [risk] fee_bps
+])
+
+RiskContext = namedtuple("RiskContext", [
+    "inputs",          # int64[n, HANDLE_SLOTS]: 0 strategy 0's intents, 1 reports, k+1 strategy k's
+    "intents",         # tuple: each strategy's request records
+    "reports",         # report records of fills_risk
+    "out",             # producer handle of the orders ring
+    "orders",          # order records
+    "stats",           # symbol_stats rows (risk's lines)
+    "strategy_rows",   # strat_pos rows, strategy-major
+    "strategy_limits", # int64[n_strategies]: [[strategy]] max_position
+    "max_qty",         # int64[n_symbols]: [risk] max_order_qty, or the instrument's
+    "max_position",    # int64[n_symbols]
+    "max_open",        # int64[n_symbols]: working orders per symbol
+    "notional",        # int64[n_symbols]: max order value as qty x price (price units x lots)
+    "currency",        # float64[n_symbols]: currency per price unit x lot
+    "params",          # RISK_PARAMS_DTYPE[1]
+    "send_times",      # int64[max_orders_per_s]: the rate check's window
+    "sent",            # int64[1]: orders passed since this process started (the window's cursor)
+    "last_order",      # int64[n_strategies * n_symbols, 4]: side, price, qty, ns (duplicates)
+    "mids",            # int64[n_symbols]: this batch's marks
+    "exposure",        # float64[3]: this batch's running P&L, gross exposure, P&L peak
+    "peak_bits",       # float64[1] / int64[1] views of one scratch word (the peak's bits)
+    "peak_word",       # int64[1]: the same word as int64
+    "book", "top", "histograms", "control", "row_words", "idle_state", "txn",
+])
+X_PNL, X_GROSS, X_PEAK = range(3)
 
 
 @njit(cache=True)
-def apply_report(report, stats, strategy_rows, n_symbols, txn):
-    """One execution report: the engine's and the order's strategy's position and P&L
-    from a fill; every report takes its lots off both open quantities."""
+def apply_report(ctx, report):
+    """One execution report: the engine's and the order's strategy's position, P&L and
+    fees from a fill; every report takes its released lots off both open quantities,
+    and the one that ends an order takes it off the symbol's open orders."""
     symbol = report.symbol_id
     k = report.order_id >> ORDER_ID_STRATEGY_SHIFT
+    n_symbols = ctx.stats.shape[0]
     row = k * n_symbols + symbol
     kind = report.exec_type
-    if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-        apply_fill(stats, symbol, report.side, report.last_qty, report.last_px, txn)
-        apply_strategy_fill(strategy_rows, row, report.side, report.last_qty, report.last_px,
-                            txn)
-    if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL or kind == EXEC_CANCELLED \
-            or kind == EXEC_REJECTED:
+    txn = ctx.txn
+    if (kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL) and report.last_qty > 0:
+        apply_fill(ctx.stats, symbol, report.side, report.last_qty, report.last_px, txn)
+        apply_strategy_fill(ctx.strategy_rows, row, report.side, report.last_qty,
+                            report.last_px, txn)
+        fee_bps = ctx.params[0].fee_bps
+        if fee_bps > 0:
+            fee = np.int64(round(report.last_qty * report.last_px * fee_bps / 10_000.0))
+            txn_add(txn, stats_field(ctx.stats, symbol, FEES), fee)
+            txn_add(txn, strategy_field(ctx.strategy_rows, row, S_FEES), fee)
+    released = report.released_qty
+    if released != 0:
         side_field = OPEN_BUY_QTY if report.side > 0 else OPEN_SELL_QTY
-        txn_add(txn, stats_field(stats, symbol, side_field), -report.last_qty)
+        txn_add(txn, stats_field(ctx.stats, symbol, side_field), -released)
         strategy_side = S_OPEN_BUY_QTY if report.side > 0 else S_OPEN_SELL_QTY
-        txn_add(txn, strategy_field(strategy_rows, row, strategy_side), -report.last_qty)
+        txn_add(txn, strategy_field(ctx.strategy_rows, row, strategy_side), -released)
+    if report.closes_order:
+        txn_add(txn, stats_field(ctx.stats, symbol, OPEN_ORDERS), -1)
 
 
 @njit(cache=True)
-def risk_loop(inputs, intents, fills, out_handle, orders, stats, strategy_rows, strategy_limits,
-              notional_limits, book, book_address, send_times, params, histograms,
-              control_address, row_words, idle_state, txn, max_passes):
-    """Intents in (one ring per strategy), orders out, fills in; until stop_all. Returns 0.
+def mark_book(ctx):
+    """This batch's marks and, when a limit needs them, the running P&L (realised +
+    position x (mid - average cost) - fees) and gross exposure (|position| and open
+    orders at the mid), in currency; the P&L's peak, committed with the batch."""
+    p = ctx.params[0]
+    need = p.max_gross > 0 or p.max_daily_loss > 0 or p.max_drawdown > 0
+    pnl = 0.0
+    gross = 0.0
+    for s in range(ctx.stats.shape[0]):
+        read = book_read(ctx.book, ctx.book.ctypes.data, s, ctx.top)
+        mid = (ctx.top[0] + ctx.top[1]) // 2 if read == BOOK_OK else 0
+        if read == BOOK_UNREADABLE:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)  # as no market
+        ctx.mids[s] = mid
+        if not need:
+            continue
+        row = ctx.stats[s]
+        marked = row.position * (mid - row.avg_cost_px) if mid > 0 and row.position != 0 else 0
+        pnl += (row.realised_pnl + marked - row.fees) * ctx.currency[s]
+        gross += (abs(row.position) + row.open_buy_qty + row.open_sell_qty) * mid * ctx.currency[s]
+    ctx.exposure[X_PNL] = pnl
+    ctx.exposure[X_GROSS] = gross
+    peak = max(ctx.peak_bits[0], 0.0)  # the session starts flat: its peak is at least 0
+    if pnl > peak and p.max_drawdown > 0:
+        ctx.peak_bits[0] = pnl
+        txn_set(ctx.txn, ctx.row_words.ctypes.data + (W_COUNTERS + RISK_PNL_PEAK) * 8,
+                ctx.peak_word[0])
+        peak = pnl
+    ctx.exposure[X_PEAK] = peak
 
-    inputs: the consumer handles, in slots: 0 strategy 0's intents, 1 the reports,
-    k + 1 strategy k's intents (k >= 1); intents: their records, one per strategy.
-    Each pass reads one batch from every intents ring in turn, so no strategy starves
-    another. Every change to shared state (positions, open quantities, counters)
-    goes through the open batch `txn`, which commits with the batch's progress
-    (engine/commit.py). Order ids carry the strategy (ORDER_ID_STRATEGY_SHIFT).
-    """
-    fills_handle = inputs[1]
-    n_strategies = len(intents)
-    n_symbols = stats.shape[0]
-    max_qty = params[P_MAX_QTY]
-    band_bps = params[P_BAND_BPS]
-    max_position = params[P_MAX_POSITION]
-    out_mask = out_handle[H_MASK]
-    top = np.zeros(4, dtype=np.int64)
+
+@njit(cache=True)
+def decide(ctx, k, intent, trading_state, now):
+    """NO_REJECT or the first reason a new order or replace is denied."""
+    symbol = intent.symbol_id
+    row = ctx.stats[symbol]
+    p = ctx.params[0]
+    mid = ctx.mids[symbol]
+    reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
+                         row.position, row.open_buy_qty, row.open_sell_qty, now, ctx.send_times,
+                         ctx.sent[0], ctx.max_qty[symbol], ctx.notional[symbol], p.band_bps,
+                         ctx.max_position[symbol])
+    if reason != NO_REJECT:
+        return reason
+    own = ctx.strategy_rows[k * ctx.stats.shape[0] + symbol]
+    reason = check_strategy_position_limit(intent.side, intent.qty, own.risk_position,
+                                           own.open_buy_qty, own.open_sell_qty,
+                                           ctx.strategy_limits[k])
+    if reason != NO_REJECT:
+        return reason
+    if intent.request == REQ_NEW:
+        reason = check_max_open_orders(row.open_orders, ctx.max_open[symbol])
+        if reason != NO_REJECT:
+            return reason
+        if p.duplicate_window_ns > 0:
+            last = ctx.last_order[k * ctx.stats.shape[0] + symbol]
+            reason = check_duplicate(last[0], last[1], last[2], last[3], intent.side,
+                                     intent.limit_px, intent.qty, now, p.duplicate_window_ns)
+            if reason != NO_REJECT:
+                return reason
+    if p.max_gross > 0:
+        reason = check_gross_exposure(ctx.exposure[X_GROSS],
+                                      intent.qty * intent.limit_px * ctx.currency[symbol],
+                                      p.max_gross)
+        if reason != NO_REJECT:
+            return reason
+    if reduces_position(intent.side, intent.qty, row.position):
+        return NO_REJECT  # a loss limit stops new risk, never the way out of it
+    if p.max_daily_loss > 0:
+        reason = check_daily_loss(ctx.exposure[X_PNL], p.max_daily_loss)
+        if reason != NO_REJECT:
+            return reason
+    if p.max_drawdown > 0:
+        reason = check_drawdown(ctx.exposure[X_PNL], ctx.exposure[X_PEAK], p.max_drawdown)
+    return reason
+
+
+@njit(cache=True)
+def write_order(ctx, position, k, intent, reason):
+    order = ctx.orders[position & ctx.out[H_MASK]]
+    order.origin_ns = intent.origin_ns
+    order.intent_seq = intent.seq
+    order.symbol_id = intent.symbol_id
+    order.side = intent.side
+    order.order_type = intent.order_type
+    order.qty = intent.qty
+    order.limit_px = intent.limit_px
+    # the strategy's own number for it, under its index: routing cannot be forged
+    order.order_id = (np.uint64(k) << np.uint64(ORDER_ID_STRATEGY_SHIFT)) | \
+        (intent.order_id & np.uint64(ORDER_NUMBER_MASK))
+    order.request = intent.request
+    order.time_in_force = intent.time_in_force
+    order.reject_reason = 0 if reason == NO_REJECT else RISK_REASON_BASE + reason
+    order.publish_ns = monotonic_ns()
+
+
+@njit(cache=True)
+def account(ctx, k, intent, now):
+    """What risk adds for a request it passed, with the open batch: the lots (a
+    replace's whole new qty until its report says what it released) and, for a new
+    order, one more open and sent order."""
+    symbol = intent.symbol_id
+    row = k * ctx.stats.shape[0] + symbol
+    if intent.request == REQ_CANCEL:
+        return
+    side_field = OPEN_BUY_QTY if intent.side > 0 else OPEN_SELL_QTY
+    txn_add(ctx.txn, stats_field(ctx.stats, symbol, side_field), intent.qty)
+    strategy_side = S_OPEN_BUY_QTY if intent.side > 0 else S_OPEN_SELL_QTY
+    txn_add(ctx.txn, strategy_field(ctx.strategy_rows, row, strategy_side), intent.qty)
+    ctx.exposure[X_GROSS] += intent.qty * intent.limit_px * ctx.currency[symbol]
+    ctx.send_times[ctx.sent[0] % ctx.send_times.shape[0]] = now
+    ctx.sent[0] += 1
+    if intent.request == REQ_NEW:
+        txn_add(ctx.txn, stats_field(ctx.stats, symbol, ORDERS_SENT), 1)
+        txn_add(ctx.txn, stats_field(ctx.stats, symbol, OPEN_ORDERS), 1)
+        txn_add(ctx.txn, strategy_field(ctx.strategy_rows, row, S_ORDERS_SENT), 1)
+        last = ctx.last_order[row]
+        last[0] = intent.side
+        last[1] = intent.limit_px
+        last[2] = intent.qty
+        last[3] = now
+
+
+@njit(cache=True)
+def read_reports(ctx):
+    handle = ctx.inputs[1]
+    m = consumer_available(handle, BATCH)
+    if m == 0:
+        return 0
+    now = monotonic_ns()
+    start = handle[H_POSITION]
+    mask = handle[H_MASK]
+    for i in range(m):
+        report = ctx.reports[(start + i) & mask]
+        record_value(ctx.histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
+        apply_report(ctx, report)
+    commit_batch(ctx.txn, handle, 1, m, ctx.out, -1, 0, ctx.row_words, RISK_FILLS_READ, 0)
+    return m
+
+
+@njit(cache=True)
+def read_requests(ctx, k):
+    """A batch of strategy k's requests: each becomes one order, passed or denied."""
+    slot = 0 if k == 0 else k + 1
+    handle = ctx.inputs[slot]
+    n = consumer_available(handle, BATCH)
+    if n == 0:
+        return 0
+    records = ctx.intents[k]
+    now = monotonic_ns()
+    trading_state = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET)
+    mark_book(ctx)
+    start = handle[H_POSITION]
+    mask = handle[H_MASK]
+    written = 0
+    room = 0
+    committed = 0   # requests of this batch already committed and released
+    end = n
+    for i in range(n):
+        intent = records[(start + i) & mask]
+        record_value(ctx.histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
+        reason = NO_REJECT
+        if intent.request != REQ_CANCEL:
+            reason = decide(ctx, k, intent, trading_state, now)
+        if written == room:
+            room = commit_and_claim(ctx.txn, handle, slot, i - committed, ctx.out, 0, written,
+                                    n - i, ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT,
+                                    ctx.idle_state, ctx.control)
+            committed = i if written > 0 else committed
+            written = 0
+            if room == 0:
+                end = i  # stopping: this request and the rest stay unread
+                break
+        write_order(ctx, ctx.out[H_POSITION] + written, k, intent, reason)
+        written += 1
+        if reason != NO_REJECT:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
+        else:
+            account(ctx, k, intent, now)
+    commit_batch(ctx.txn, handle, slot, end - committed, ctx.out, 0, written, ctx.row_words,
+                 RISK_INTENTS_READ, RISK_ORDERS_SENT)
+    return n
+
+
+@njit(cache=True)
+def risk_loop(ctx, max_passes):
+    """Requests in (one ring per strategy), orders out, reports in; until stop_all.
+    Reports first each pass (a position must be current before the next check), then
+    one batch from every strategy's ring in turn, so no strategy starves another.
+    Every change to shared state goes through the open batch (engine/commit.py)."""
     passes = 0
     while max_passes < 0 or passes < max_passes:
-        if stop_requested(control_address):
+        if stop_requested(ctx.control):
             break
         passes += 1
-        work = 0
-        # Fills first: a position must be current before the next intent is checked.
-        m = consumer_available(fills_handle, BATCH)
-        if m > 0:
-            now = monotonic_ns()
-            start = fills_handle[H_POSITION]
-            mask = fills_handle[H_MASK]
-            for i in range(m):
-                report = fills[(start + i) & mask]
-                record_value(histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
-                apply_report(report, stats, strategy_rows, n_symbols, txn)
-            commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words, RISK_FILLS_READ, 0)
-            work += m
-        for k in range(n_strategies):
-            slot = 0 if k == 0 else k + 1
-            intents_handle = inputs[slot]
-            n = consumer_available(intents_handle, BATCH)
-            if n == 0:
-                continue
-            records = intents[k]
-            now = monotonic_ns()
-            trading_state = load_acquire_u32(control_address + TRADING_STATE_OFFSET)
-            start = intents_handle[H_POSITION]
-            mask = intents_handle[H_MASK]
-            written = 0
-            room = 0
-            committed = 0   # intents of this batch already committed and released
-            end = n
-            for i in range(n):
-                intent = records[(start + i) & mask]
-                record_value(histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
-                symbol = intent.symbol_id
-                mid = 0
-                read = book_read(book, book_address, symbol, top)
-                if read == BOOK_OK:
-                    mid = (top[0] + top[1]) // 2
-                elif read == BOOK_UNREADABLE:
-                    count(txn, row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)  # as no market
-                row = stats[symbol]
-                own = strategy_rows[k * n_symbols + symbol]
-                reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
-                                     row.position, row.open_buy_qty, row.open_sell_qty, now,
-                                     send_times, params[P_SENT_COUNT], max_qty,
-                                     notional_limits[symbol],
-                                     band_bps, max_position)
-                if reason == NO_REJECT:
-                    reason = check_strategy_position_limit(
-                        intent.side, intent.qty, own.risk_position, own.open_buy_qty,
-                        own.open_sell_qty, strategy_limits[k])
-                if reason != NO_REJECT:
-                    count(txn, row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
-                    continue
-                if written == room:
-                    room = commit_and_claim(txn, intents_handle, slot, i - committed, out_handle,
-                                            0, written, n - i, row_words, RISK_INTENTS_READ,
-                                            RISK_ORDERS_SENT, idle_state, control_address)
-                    committed = i if written > 0 else committed
-                    written = 0
-                    if room == 0:
-                        end = i  # stopping: this intent and the rest stay unread
-                        break
-                out_position = out_handle[H_POSITION] + written
-                order = orders[out_position & out_mask]
-                order.origin_ns = intent.origin_ns
-                order.intent_seq = intent.seq
-                order.symbol_id = symbol
-                order.side = intent.side
-                order.order_type = intent.order_type
-                order.qty = intent.qty
-                order.limit_px = intent.limit_px
-                order.order_id = (k << ORDER_ID_STRATEGY_SHIFT) | (out_position + 1)
-                order._reserved = 0
-                order.publish_ns = monotonic_ns()
-                side_field = OPEN_BUY_QTY if intent.side > 0 else OPEN_SELL_QTY
-                txn_add(txn, stats_field(stats, symbol, side_field), intent.qty)
-                txn_add(txn, stats_field(stats, symbol, ORDERS_SENT), 1)
-                strategy_row = k * n_symbols + symbol
-                strategy_side = S_OPEN_BUY_QTY if intent.side > 0 else S_OPEN_SELL_QTY
-                txn_add(txn, strategy_field(strategy_rows, strategy_row, strategy_side),
-                        intent.qty)
-                txn_add(txn, strategy_field(strategy_rows, strategy_row, S_ORDERS_SENT), 1)
-                send_times[params[P_SENT_COUNT] % send_times.shape[0]] = now
-                params[P_SENT_COUNT] += 1
-                written += 1
-            commit_batch(txn, intents_handle, slot, end - committed, out_handle, 0, written,
-                         row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT)
-            work += n
-        idle(idle_state, work, inputs)
-        account_pass(row_words, idle_state, work, passes)
+        work = read_reports(ctx)
+        for k in range(len(ctx.intents)):
+            work += read_requests(ctx, k)
+        idle(ctx.idle_state, work, ctx.inputs)
+        account_pass(ctx.row_words, ctx.idle_state, work, passes)
     return 0
 
 
 class Agent(LoopAgent):
-    """The risk process: consumes intents and its fills, produces orders."""
+    """The risk process: consumes requests and its reports, produces orders."""
 
     def __init__(self, context):
         super().__init__(context)
         config = context.config
         cfg = config["risk"]
-        self.params = np.array([cfg["max_order_qty"], cfg["price_band_bps"], cfg["max_position"],
-                                0], dtype=np.int64)
-        # [risk] max_notional is in currency: per symbol in price units x lots
-        self.notional_limits = notional_limits(config)
-        self.send_times = np.zeros(cfg["max_orders_per_s"], dtype=np.int64)
         strategies = config["strategies"]
         n_symbols = config["feed"]["symbols"]
-        self.intents = tuple(context.records["intents" if k == 0 else f"intents{k + 1}"]
-                             for k in range(len(strategies)))
+        params = np.zeros(1, dtype=RISK_PARAMS_DTYPE)
+        params[0]["band_bps"] = cfg["price_band_bps"]
+        params[0]["max_gross"] = cfg["max_gross_exposure"]
+        params[0]["max_daily_loss"] = cfg["max_daily_loss"]
+        params[0]["max_drawdown"] = cfg["max_drawdown"]
+        params[0]["duplicate_window_ns"] = int(cfg["duplicate_window_ms"] * 1_000_000)
+        params[0]["fee_bps"] = cfg["fee_bps"]
+        # the peak lives in this worker's row (committed); a scratch word gives its bits
+        peak = np.zeros(1, dtype=np.float64)
+        peak[0] = context.row_words[W_COUNTERS + RISK_PNL_PEAK:
+                                    W_COUNTERS + RISK_PNL_PEAK + 1].view(np.float64)[0]
         self.strategy_rows = context.segment.view(
             "strat_pos", STRATEGY_POSITION_DTYPE, len(strategies) * n_symbols)
-        self.strategy_limits = np.array([entry.get("max_position", cfg["max_position"])
-                                         for entry in strategies], dtype=np.int64)
+        self.ctx = RiskContext(
+            inputs=context.inputs,
+            intents=tuple(context.records["intents" if k == 0 else f"intents{k + 1}"]
+                          for k in range(len(strategies))),
+            reports=context.records["fills_risk"], out=context.outputs["orders"],
+            orders=context.records["orders"], stats=context.symbols,
+            strategy_rows=self.strategy_rows,
+            strategy_limits=np.array([entry.get("max_position", cfg["max_position"])
+                                      for entry in strategies], dtype=np.int64),
+            max_qty=symbol_limits(config, "max_order_qty"),
+            max_position=symbol_limits(config, "max_position"),
+            max_open=symbol_limits(config, "max_open_orders"),
+            notional=notional_limits(config), currency=currency_per_unit(config),
+            params=params, send_times=np.zeros(cfg["max_orders_per_s"], dtype=np.int64),
+            sent=np.zeros(1, dtype=np.int64),
+            last_order=np.zeros((len(strategies) * n_symbols, 4), dtype=np.int64),
+            mids=np.zeros(n_symbols, dtype=np.int64), exposure=np.zeros(3, dtype=np.float64),
+            peak_bits=peak, peak_word=peak.view(np.int64), book=context.book,
+            top=np.zeros(4, dtype=np.int64), histograms=context.histograms,
+            control=context.control_address, row_words=context.row_words,
+            idle_state=context.idle_state, txn=context.txn)
 
     def loop(self, max_passes):
-        c = self.context
-        return risk_loop(c.inputs, self.intents, c.records["fills_risk"], c.outputs["orders"],
-                         c.records["orders"], c.symbols, self.strategy_rows, self.strategy_limits,
-                         self.notional_limits, c.book, c.book.ctypes.data, self.send_times, self.params, c.histograms,
-                         c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
-
+        return risk_loop(self.ctx, max_passes)

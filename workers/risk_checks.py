@@ -8,9 +8,10 @@ returns the first reason.
 from numba import njit
 
 from tickpipe.shm_layouts.control_block import (
-    REJECT_HALTED, REJECT_MAX_NOTIONAL, REJECT_MAX_QTY, REJECT_NO_MARKET, REJECT_POSITION_LIMIT,
-    REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING, REJECT_STRATEGY_POSITION_LIMIT,
-    TRADING_HALTED, TRADING_REDUCING,
+    REJECT_DAILY_LOSS, REJECT_DRAWDOWN, REJECT_DUPLICATE, REJECT_GROSS_EXPOSURE, REJECT_HALTED,
+    REJECT_MAX_NOTIONAL, REJECT_MAX_OPEN_ORDERS, REJECT_MAX_QTY, REJECT_NO_MARKET,
+    REJECT_POSITION_LIMIT, REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING,
+    REJECT_STRATEGY_POSITION_LIMIT, TRADING_HALTED, TRADING_REDUCING,
 )
 
 NO_REJECT = -1
@@ -65,6 +66,48 @@ def check_strategy_position_limit(side, qty, position, open_buy, open_sell, max_
     if check_position_limit(side, qty, position, open_buy, open_sell, max_position) != NO_REJECT:
         return REJECT_STRATEGY_POSITION_LIMIT
     return NO_REJECT
+
+
+@njit(cache=True)
+def check_max_open_orders(open_orders, max_open):
+    """A new order may not make the symbol's working orders exceed max_open."""
+    return REJECT_MAX_OPEN_ORDERS if open_orders + 1 > max_open else NO_REJECT
+
+
+@njit(cache=True)
+def check_gross_exposure(gross, order_value, max_gross):
+    """Sum of |position x mid| and open orders, plus this order's value, within
+    max_gross (all in currency)."""
+    return REJECT_GROSS_EXPOSURE if gross + order_value > max_gross else NO_REJECT
+
+
+@njit(cache=True)
+def check_daily_loss(pnl, max_loss):
+    """The running P&L (realised + marked - fees, currency) has not lost max_loss."""
+    return REJECT_DAILY_LOSS if pnl <= -max_loss else NO_REJECT
+
+
+@njit(cache=True)
+def check_drawdown(pnl, peak, max_drawdown):
+    """The running P&L is less than max_drawdown below its peak."""
+    return REJECT_DRAWDOWN if peak - pnl >= max_drawdown else NO_REJECT
+
+
+@njit(cache=True)
+def check_duplicate(last_side, last_px, last_qty, last_ns, side, limit_px, qty, now_ns,
+                    window_ns):
+    """Not the same side, price and qty as the strategy's last order in the symbol
+    within window_ns (a strategy stuck in a loop sends the same order again)."""
+    if last_ns > 0 and side == last_side and limit_px == last_px and qty == last_qty and \
+            now_ns - last_ns < window_ns:
+        return REJECT_DUPLICATE
+    return NO_REJECT
+
+
+@njit(cache=True)
+def reduces_position(side, qty, position):
+    """The order only shrinks |position| (it does not flip it)."""
+    return side * position < 0 and qty <= abs(position)
 
 
 @njit(cache=True)

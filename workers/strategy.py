@@ -13,14 +13,17 @@ import numpy as np
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.engine_layout import (
-    engine_rings, inputs_of, outputs_of, strategy_index, strategy_positions, strategy_state,
+    engine_rings, inputs_of, outputs_of, strategy_index, strategy_orders, strategy_positions,
+    strategy_state,
 )
 from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
 from tickpipe.engine.plugin import load_plugin, source_label
 from tickpipe.engine.runner_gen import load_runner, write_runner
 from tickpipe.engine.strategy_config import symbol_ids
-from tickpipe.engine.strategy_context import StrategyContext, new_event
+from tickpipe.engine.order_states import TRANSITIONS
+from tickpipe.engine.strategy_context import E_STRATEGY, StrategyContext, new_event
+from tickpipe.shm_layouts.open_order import ORDER_SLOTS
 
 
 class RunnerAgent(LoopAgent):
@@ -51,8 +54,13 @@ class RunnerAgent(LoopAgent):
         if self.timer_ns:  # a sleeping worker wakes in time for its timer
             context.idle_state[I_SLEEP_TIMEOUT_NS] = min(
                 int(context.idle_state[I_SLEEP_TIMEOUT_NS]), self.timer_ns)
+        # Its order table likewise: a copy edited by the API and the reports, synced per batch.
+        orders = strategy_orders(context.segment, k)
+        self.orders = np.array(orders)
+        event = new_event()
+        event[E_STRATEGY] = k
         self.ctx = StrategyContext(
-            event=new_event(), inputs=context.inputs, quotes=context.records[inputs[0]],
+            event=event, inputs=context.inputs, quotes=context.records[inputs[0]],
             reports=context.records[inputs[1]], out=context.outputs[outputs[0]],
             intents=context.records[outputs[0]],
             positions=strategy_positions(context.segment, k, n_symbols), book=context.book,
@@ -65,7 +73,11 @@ class RunnerAgent(LoopAgent):
             dirty_mark=np.zeros(n_symbols, dtype=np.uint8), txn=context.txn,
             undo=undo_words(context.txn),
             row_words=context.row_words, idle_state=context.idle_state,
-            histograms=context.histograms, control=context.control_address)
+            histograms=context.histograms, control=context.control_address,
+            orders=self.orders, orders_mirror=self.orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
+            orders_words=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
+            orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
+            orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS)
 
     def loop(self, max_passes):
         try:

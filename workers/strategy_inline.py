@@ -25,7 +25,7 @@ from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
-from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
+from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, REQ_NEW, TIF_IOC
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
@@ -130,8 +130,9 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 intent.order_type = ORDER_TYPE_IOC
                 intent.qty = order_qty
                 intent.limit_px = tick.ask_px if side > 0 else tick.bid_px
-                intent.ref_mid_px = mid
-                intent._reserved = 0
+                intent.order_id = out_position + 1  # its seq; risk adds the strategy's byte
+                intent.request = REQ_NEW
+                intent.time_in_force = TIF_IOC
                 intent.publish_ns = monotonic_ns()
                 txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), now)
                 written += 1
