@@ -20,7 +20,8 @@ from tickpipe.engine.ring import H_POSITION, RingProducer
 from tickpipe.engine.segment import create_segment, unlink_segment
 from tickpipe.engine.worker_context import build_context
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC
-from tickpipe.shm_layouts.worker_table import N_COUNTERS, RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
+from tickpipe.shm_layouts.control_block import REJECT_NAMES
+from tickpipe.shm_layouts.worker_table import RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
 from tickpipe.engine.batch import BATCH
 from tickpipe.engine.book import book_write
 from tickpipe.workers.risk import Agent as RiskAgent
@@ -47,7 +48,13 @@ def checks_only(n, send_times, mids, max_qty, max_notional, band_bps, max_positi
 def _config():
     return load_config(overrides={
         "engine": {"name": f"bench-{os.getpid()}-risk", "wait": "spin"},
-        "risk": {"max_orders_per_s": 1_000_000, "max_position": 10 ** 12}})
+        # every check on, with limits these orders stay inside (so every check runs to
+        # its end): P&L and exposure marked to the book once per batch, duplicates
+        # looked up per order
+        "risk": {"max_orders_per_s": 1_000_000, "max_position": 10 ** 12,
+                 "max_open_orders": 1_000_000, "max_gross_exposure": 1e12,
+                 "max_daily_loss": 1e12, "max_drawdown": 1e12, "duplicate_window_ms": 1000.0,
+                 "fee_bps": 0.5}})
 
 
 def _fill_intents(context, count, mids):
@@ -56,7 +63,9 @@ def _fill_intents(context, count, mids):
     block["side"] = np.where(np.arange(count) & 1, 1, -1)
     block["order_type"] = ORDER_TYPE_IOC
     block["qty"] = 10
-    block["limit_px"] = mids[block["symbol_id"]] + block["side"] * 100
+    # a price that moves each time the symbol comes round: never a duplicate
+    block["limit_px"] = mids[block["symbol_id"]] + block["side"] * (100 + (np.arange(count)
+                                                                         // len(mids)) % 64)
     block["origin_ns"] = block["publish_ns"] = time.monotonic_ns()
     pushed = RingProducer(context.segment, "intents", block.dtype).try_push(block)
     if pushed != count:

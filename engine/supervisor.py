@@ -37,9 +37,10 @@ from tickpipe.engine.segment import (
 )
 from tickpipe.engine.worker_main import failure_summary
 from tickpipe.shm_layouts.control_block import (
-    CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, RETIRED_OFFSET, STOP_ALL_OFFSET,
-    STOP_FEED_OFFSET,
+    CLOSING_OFFSET, CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, RETIRED_OFFSET,
+    STOP_ALL_OFFSET, STOP_FEED_OFFSET,
 )
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, STATE_OFFSET, WORKER_DTYPE, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
     WORKER_STOPPED,
@@ -352,7 +353,11 @@ class Supervisor:
 
         Ends `drained`, `drain_stranded` (the rings still holding records can never
         be read: their reader was given up) or `drain_timeout`; the last two leave
-        a note naming the records stranded in each ring."""
+        a note naming the records stranded in each ring. First `closing`: risk
+        refuses new orders and the venue cancels every working one, so the run ends
+        with every order final (the drain waits for the venue to hold none)."""
+        self._set_flag(CLOSING_OFFSET)
+        self.ring_doorbell("gateway")
         self._set_flag(STOP_FEED_OFFSET)
         self.ring_doorbell("feed")
         trigger = self._wait_for_drain(time.monotonic() + self.engine["drain_timeout_s"])
@@ -375,8 +380,9 @@ class Supervisor:
             self._check_workers()
             positions = ring_positions(self.segment)
             stuck = self._rings_that_cannot_drain(positions)
-            if self._feed_done() and all(head == tail for section, (head, tail)
-                                         in positions.items() if section not in stuck):
+            if self._feed_done() and self._venue_empty() and \
+                    all(head == tail for section, (head, tail) in positions.items()
+                        if section not in stuck):
                 # Twice in a row: a worker releases its input only after publishing
                 # what it made of it, so empty rings twice mean nothing is in flight.
                 empty_checks += 1
@@ -387,6 +393,11 @@ class Supervisor:
                 empty_checks = 0
             time.sleep(POLL_S)
         return "drain_timeout"
+
+    def _venue_empty(self) -> bool:
+        """No order works at the venue (or no gateway is left to cancel them)."""
+        return "gateway" not in self.procs or \
+            int(self.segment.view("symbols", SYMBOL_STATS_DTYPE)["venue_resting"].sum()) == 0
 
     def _feed_done(self) -> bool:
         return self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \

@@ -16,7 +16,9 @@ offset | size | field          | unit / value   | written by            | read b
     56 |    8 | trading_state_changes | count   | supervisor, operator  | tools          |
     64 |   16 | retired[4]     | 0/1 per strategy| supervisor           | feed, gateway  | release: given up,
        |      |                |                |                       |                | its rings no longer fed
-    80 |   48 | _reserved      |                |                       |                | zero
+    80 |    4 | closing        | 0/1            | supervisor            | risk, gateway  | release: the engine is
+       |      |                |                |                       |                | stopping: as HALTED
+    84 |   44 | _reserved      |                |                       |                | zero
    128 |      | (end)          |                |                       |                |
 
 Trading states after nautilus_trader: ACTIVE (all orders), REDUCING (only
@@ -76,14 +78,14 @@ CONTROL_DTYPE = np.dtype(
         ("stop_feed", np.uint32), ("stop_all", np.uint32), ("n_symbols", np.uint32),
         ("feed_started_ns", np.int64), ("rate", np.uint64), ("started_unix_ns", np.int64),
         ("n_workers", np.uint32), ("n_rings", np.uint32), ("trading_state_changes", np.uint64),
-        ("retired", np.uint32, (4,)), ("_reserved", np.uint8, (48,)),
+        ("retired", np.uint32, (4,)), ("closing", np.uint32), ("_reserved", np.uint8, (44,)),
     ],
     align=True,
 )
 CONTROL_OFFSETS = {
     "engine_state": 0, "trading_state": 4, "feed_go": 8, "stop_feed": 12, "stop_all": 16,
     "n_symbols": 20, "feed_started_ns": 24, "rate": 32, "started_unix_ns": 40, "n_workers": 48,
-    "n_rings": 52, "trading_state_changes": 56, "retired": 64, "_reserved": 80,
+    "n_rings": 52, "trading_state_changes": 56, "retired": 64, "closing": 80, "_reserved": 84,
 }
 CONTROL_SIZE = 128
 assert_layout(CONTROL_DTYPE, CONTROL_OFFSETS, CONTROL_SIZE)
@@ -95,6 +97,7 @@ STOP_FEED_OFFSET = 12
 STOP_ALL_OFFSET = 16
 TRADING_STATE_CHANGES_OFFSET = 56
 RETIRED_OFFSET = 64  # + 4 k: strategy k was given up; the others trade on
+CLOSING_OFFSET = 80  # the engine is stopping: risk refuses new orders, the venue cancels all
 
 
 def check_trading_state(name: str) -> int:

@@ -65,6 +65,7 @@ STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPE
 STRATEGY_ILLEGAL_TRANSITIONS = 4  # reports its order table could not apply (counted, not applied)
 RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
+RISK_ORDERS_OUT = 18  # records on the orders ring: orders sent and the denials forwarded
 RISK_PNL_PEAK = 31   # not a count: the running P&L's high-water mark, float64 bits, committed
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
     GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
@@ -78,7 +79,8 @@ ROLE_COUNTERS = {
                  "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED,
                  "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS},
     "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
-             "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE},
+             "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE,
+             "orders_out": RISK_ORDERS_OUT},
     "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
                 "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
                 "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,

@@ -10,13 +10,19 @@ venue_orders table, whose changed rows are synced into the segment with each bat
 both input rings commit together: a kill anywhere leaves the venue as of the last
 commit and the restarted gateway replays what came after it, once.
 
-The kill switch: while the trading state is HALTED the venue cancels every working
-order (risk refuses new ones). A DAY order expires at the session's end ([venue]
+The kill switch: while the trading state is HALTED, or the engine is stopping (the
+control block's `closing`), the venue cancels every working order (risk refuses new
+ones), so a run ends with every order final. A DAY order expires at the session's end ([venue]
 session_s after the feed's start). [venue] latency_us holds each request back that
 long after risk published it (order-entry latency).
 
 The tick-to-trade histogram is recorded here: from the feed's origin stamp to the
 moment a request is handed to the venue.
+
+Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
+name) and is compiled without numba's reference counting (_nrt=False; nothing here
+allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
+loop cost ~5x more per record (engine/strategy_loop.py found the same).
 """
 
 from collections import namedtuple
@@ -43,7 +49,7 @@ from tickpipe.engine.ring import (
 )
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import (
-    CONTROL_OFFSETS, TRADING_HALTED, TRADING_STATE_OFFSET,
+    CLOSING_OFFSET, CONTROL_OFFSETS, TRADING_HALTED, TRADING_STATE_OFFSET,
 )
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
@@ -117,18 +123,18 @@ GatewayContext = namedtuple("GatewayContext", [
 ])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def strategy_slot(k):
     return 0 if k == 0 else k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def undo_left(ctx):
     used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
     return UNDO_CAPACITY - used
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def room_for(ctx, need):
     """Every report ring has `need` free slots past what is written, and the undo log
     room for `need` rows' changes. (Every strategy ring: a tick's fills may all be one's.)"""
@@ -140,7 +146,7 @@ def room_for(ctx, need):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def wait_for_room(ctx, need):
     """Wait until room_for(need) (written is 0 after a commit); False when stopping."""
     streak = 0
@@ -152,7 +158,7 @@ def wait_for_room(ctx, need):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def commit(ctx, orders_read, ticks_read):
     """The batch's end: sync the venue's changed rows, count, commit; then publish the
     reports and release the inputs read. Resets `written`."""
@@ -190,7 +196,7 @@ def commit(ctx, orders_read, ticks_read):
         consumer_release(ctx.inputs[IN_TICKS], ticks_read)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def put_report(ctx, m, j, origin_ns, order_seq, now):
     """Copy scratch report j into output m's next slot (every word but seq, which the
     publish stamps)."""
@@ -203,7 +209,7 @@ def put_report(ctx, m, j, origin_ns, order_seq, now):
     return slot
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def emit(ctx, n, origin_ns, order_seq):
     """Send the n reports the venue made: each to risk and to the order's strategy;
     count them; keep the venue's figures per symbol (fills, working orders)."""
@@ -241,7 +247,7 @@ def emit(ctx, n, origin_ns, order_seq):
         ctx.illegal[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def recount(ctx, symbol):
     """The venue's working orders of `symbol`, after a kernel changed them."""
     n = working_count(ctx.venue, ctx.used, symbol)
@@ -250,7 +256,7 @@ def recount(ctx, symbol):
         txn_set(ctx.txn, stats_field(ctx.stats, symbol, VENUE_RESTING), n)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def reject_report(ctx, order, reason):
     """One REJECTED report for a request the venue does not carry out (risk's denial,
     the simulated reject): nothing else changes. Returns 1 (reports made)."""
@@ -282,16 +288,33 @@ def reject_report(ctx, order, reason):
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def as_requested(ctx, order, n):
+    """A cancel or replace of an order the venue never had is answered for the symbol
+    and side the request named: risk accounted the request there, and takes back what
+    the answer releases from there."""
+    for j in range(n):
+        r = ctx.scratch[j]
+        if r.side == 0:
+            r.symbol_id = order.symbol_id
+            r.side = order.side
+            r.order_type = order.order_type
+            r.time_in_force = order.time_in_force
+    return n
+
+
+@njit(cache=True, _nrt=False)
 def execute(ctx, order, now):
     """One request at the venue; the number of reports it made in ctx.scratch."""
     symbol = order.symbol_id
     if order.reject_reason != 0:  # denied by risk: risk added nothing, so releases nothing
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_RISK_REJECTS, 1)
         return reject_report(ctx, order, order.reject_reason)
+    txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_ORDERS), 1)  # requests that reach it
     if order.request == REQ_CANCEL:
-        return venue_cancel(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                            ctx.illegal, order.order_id, now, ctx.scratch)
+        n = venue_cancel(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                         ctx.illegal, order.order_id, now, ctx.scratch)
+        return as_requested(ctx, order, n)
     has_market = False
     read = book_read(ctx.book, ctx.book.ctypes.data, symbol, ctx.top)
     if read == BOOK_OK:
@@ -300,12 +323,12 @@ def execute(ctx, order, now):
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
     bid, ask, bid_qty, ask_qty = ctx.top[0], ctx.top[1], ctx.top[2], ctx.top[3]
     if order.request == REQ_REPLACE:
-        return venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                             ctx.illegal, order.order_id, order.qty, order.limit_px,
-                             ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market,
-                             now, ctx.scratch)
+        n = venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
+                          ctx.illegal, order.order_id, order.qty, order.limit_px,
+                          ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market, now,
+                          ctx.scratch)
+        return as_requested(ctx, order, n)
     reject_every = ctx.params[0].reject_every
-    txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_ORDERS), 1)
     if reject_every > 0 and order.seq % reject_every == 0:
         n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_SIMULATED)
         ctx.scratch[0].released_qty = order.qty  # risk added it when it passed the order
@@ -318,7 +341,7 @@ def execute(ctx, order, now):
                      ask, bid_qty, ask_qty, has_market, session_open, now, ctx.scratch)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def read_ticks(ctx):
     """A batch of the market for the venue: resting orders fill as it reaches them."""
     handle = ctx.inputs[IN_TICKS]
@@ -351,7 +374,7 @@ def read_ticks(ctx):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def read_orders(ctx):
     """A batch of requests, each answered by the venue. Under [venue] latency_us a
     request is taken only once that long has passed since risk published it."""
@@ -371,8 +394,11 @@ def read_orders(ctx):
             end = i  # not due yet: it and those behind it wait (order-entry latency is FIFO)
             break
         record_value(ctx.histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
-        if order.request == REQ_NEW:
+        if order.request == REQ_NEW and order.reject_reason == 0:
             record_value(ctx.histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
+        if order.request != REQ_CANCEL and order.reject_reason == 0:
+            # per strategy: from the tick to the venue taking its new order or replace (a
+            # market maker's tick-to-quote-update)
             strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
             record_value(ctx.histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
         if not room_for(ctx, REPORTS_PER_REQUEST):
@@ -389,7 +415,7 @@ def read_orders(ctx):
     return end
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sweep(ctx, halted, now):
     """The kill switch (HALTED: cancel every working order) and the session's end
     (expire DAY orders), in chunks that fit the rings and the log."""
@@ -426,7 +452,7 @@ def sweep(ctx, halted, now):
     return made_total
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def gateway_loop(ctx, max_passes):
     """Requests and ticks in, reports out; until stop_all. Returns 0."""
     session_ns = ctx.params[0].session_ns
@@ -442,7 +468,9 @@ def gateway_loop(ctx, max_passes):
                 ctx.session[0] = started + session_ns
         work = read_ticks(ctx)
         work += read_orders(ctx)
-        halted = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED
+        # the kill switch, or the engine stopping: cancel every working order
+        halted = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED or \
+            load_acquire_u32(ctx.control + CLOSING_OFFSET) != 0
         work += sweep(ctx, halted, monotonic_ns())
         idle(ctx.idle_state, work, ctx.inputs)
         account_pass(ctx.row_words, ctx.idle_state, work, passes)

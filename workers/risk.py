@@ -16,6 +16,11 @@ replaces, cancels, expiries and rejects (shm_layouts/fill.py).
 
 The running P&L (realised + marked to the book's mids - fees) and the gross exposure
 are computed once per batch of requests, when a limit on them is set.
+
+Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
+name) and is compiled without numba's reference counting (_nrt=False; nothing here
+allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
+loop cost ~5x more per record (engine/strategy_loop.py found the same).
 """
 
 from collections import namedtuple
@@ -34,7 +39,9 @@ from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_li
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
-from tickpipe.shm_layouts.control_block import TRADING_STATE_OFFSET
+from tickpipe.shm_layouts.control_block import (
+    CLOSING_OFFSET, TRADING_HALTED, TRADING_STATE_OFFSET,
+)
 from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, RISK_REASON_BASE
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
 from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW
@@ -43,8 +50,8 @@ from tickpipe.shm_layouts.strategy_position import (
 )
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
-    RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_PNL_PEAK,
-    RISK_REJECT_BASE, W_COUNTERS,
+    RISK_BOOK_UNREADABLE, RISK_FILLS_READ, RISK_INTENTS_READ, RISK_ORDERS_OUT, RISK_ORDERS_SENT,
+    RISK_PNL_PEAK, RISK_REJECT_BASE, W_COUNTERS,
 )
 from tickpipe.workers.positions import (
     S_FEES, S_OPEN_BUY_QTY, S_OPEN_SELL_QTY, S_ORDERS_SENT, apply_fill, apply_strategy_fill,
@@ -98,7 +105,7 @@ RiskContext = namedtuple("RiskContext", [
 X_PNL, X_GROSS, X_PEAK = range(3)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def apply_report(ctx, report):
     """One execution report: the engine's and the order's strategy's position, P&L and
     fees from a fill; every report takes its released lots off both open quantities,
@@ -128,7 +135,7 @@ def apply_report(ctx, report):
         txn_add(txn, stats_field(ctx.stats, symbol, OPEN_ORDERS), -1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mark_book(ctx):
     """This batch's marks and, when a limit needs them, the running P&L (realised +
     position x (mid - average cost) - fees) and gross exposure (|position| and open
@@ -160,7 +167,7 @@ def mark_book(ctx):
     ctx.exposure[X_PEAK] = peak
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def decide(ctx, k, intent, trading_state, now):
     """NO_REJECT or the first reason a new order or replace is denied."""
     symbol = intent.symbol_id
@@ -206,7 +213,7 @@ def decide(ctx, k, intent, trading_state, now):
     return reason
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def write_order(ctx, position, k, intent, reason):
     order = ctx.orders[position & ctx.out[H_MASK]]
     order.origin_ns = intent.origin_ns
@@ -225,13 +232,14 @@ def write_order(ctx, position, k, intent, reason):
     order.publish_ns = monotonic_ns()
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def account(ctx, k, intent, now):
     """What risk adds for a request it passed, with the open batch: the lots (a
     replace's whole new qty until its report says what it released) and, for a new
     order, one more open and sent order."""
     symbol = intent.symbol_id
     row = k * ctx.stats.shape[0] + symbol
+    count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_ORDERS_SENT, 1)  # passed: new, cancel, replace
     if intent.request == REQ_CANCEL:
         return
     side_field = OPEN_BUY_QTY if intent.side > 0 else OPEN_SELL_QTY
@@ -252,7 +260,7 @@ def account(ctx, k, intent, now):
         last[3] = now
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def read_reports(ctx):
     handle = ctx.inputs[1]
     m = consumer_available(handle, BATCH)
@@ -269,7 +277,7 @@ def read_reports(ctx):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def read_requests(ctx, k):
     """A batch of strategy k's requests: each becomes one order, passed or denied."""
     slot = 0 if k == 0 else k + 1
@@ -280,6 +288,8 @@ def read_requests(ctx, k):
     records = ctx.intents[k]
     now = monotonic_ns()
     trading_state = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET)
+    if load_acquire_u32(ctx.control + CLOSING_OFFSET):
+        trading_state = TRADING_HALTED  # the engine is stopping: no new orders
     mark_book(ctx)
     start = handle[H_POSITION]
     mask = handle[H_MASK]
@@ -295,7 +305,7 @@ def read_requests(ctx, k):
             reason = decide(ctx, k, intent, trading_state, now)
         if written == room:
             room = commit_and_claim(ctx.txn, handle, slot, i - committed, ctx.out, 0, written,
-                                    n - i, ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_SENT,
+                                    n - i, ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_OUT,
                                     ctx.idle_state, ctx.control)
             committed = i if written > 0 else committed
             written = 0
@@ -309,11 +319,11 @@ def read_requests(ctx, k):
         else:
             account(ctx, k, intent, now)
     commit_batch(ctx.txn, handle, slot, end - committed, ctx.out, 0, written, ctx.row_words,
-                 RISK_INTENTS_READ, RISK_ORDERS_SENT)
+                 RISK_INTENTS_READ, RISK_ORDERS_OUT)
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def risk_loop(ctx, max_passes):
     """Requests in (one ring per strategy), orders out, reports in; until stop_all.
     Reports first each pass (a position must be current before the next check), then

@@ -105,6 +105,8 @@ STATE = np.dtype([
     ("imbalance", np.float64),  # top-of-book imbalance of the last quote, -1..1
     ("last_r", np.float64),     # reservation price (with the skew) last quoted in full, ticks
     ("requotes", np.int64),     # requotes done
+    ("cash", np.int64),         # -sum(side x lots x price) of our fills, price units x lots:
+                                # P&L = cash + position x mark (reconciles with risk's)
 ])
 
 LN2 = math.log(2.0)
@@ -294,6 +296,8 @@ def on_timer(ctx, state, params, now_ns):
 
 @njit
 def on_fill(ctx, state, params, report):
+    if report.exec_type == tp.EXEC_FILL or report.exec_type == tp.EXEC_PARTIAL_FILL:
+        state.cash -= report.side * np.int64(report.last_qty) * report.last_px
     order_id = np.int64(report.order_id)
     if order_id == 0:
         return
