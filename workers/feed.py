@@ -14,6 +14,8 @@ tick is due when it is made.
 
 import ctypes
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -32,8 +34,26 @@ from tickpipe.engine.batch import (
 )
 from tickpipe.engine.book import book_write, repair_book
 
-# params slots
-P_SYMBOLS, P_SPREAD_TICKS, P_MAX_QTY, P_TRADE_EVERY, P_RATE = range(5)
+FEED_PARAMS_DTYPE = np.dtype([
+    ("spread_ticks", np.int64),   # [feed] spread_ticks
+    ("max_qty", np.int64),        # [feed] max_qty: sizes and trades are 1..max_qty lots
+    ("trade_every", np.int64),    # [feed] trade_every: every Nth tick is a trade (0: none)
+    ("rate", np.int64),           # [engine] rate, ticks/s (0: flat out)
+])
+
+FeedContext = namedtuple("FeedContext", [
+    "outs",         # int64[n_outputs, HANDLE_SLOTS]: each strategy's quotes ring, then md_venue
+    "quotes",       # tuple: their records
+    "subscribed",   # uint8[n_outputs, n_symbols]: output k gets the symbol's ticks
+    "written",      # int64[n_outputs]: ticks written per output in the open batch
+    "retired",      # int64[n_outputs]: a strategy the supervisor gave up (skipped)
+    "book",         # top-of-book seqlock rows (written here)
+    "mids",         # int64[n_symbols]: each symbol's walk
+    "tick_sizes",   # int64[n_symbols]
+    "rng",          # uint64[1]: the walk's xorshift state
+    "params",       # FEED_PARAMS_DTYPE[1]
+    "txn", "row_words", "idle_state", "control",
+])
 
 NS_PER_S = 1_000_000_000
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
@@ -125,27 +145,25 @@ def commit_ticks(txn, outs, written, ticks, trades, row_words):
             written[k] = 0
 
 
-@njit(cache=True)
-def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rng, params,
-              written, retired, control_address, row_words, idle_state, txn, max_passes):
+@njit(cache=True, _nrt=False)
+def feed_loop(ctx, max_passes):
     """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0.
 
-    outs: one producer handle per strategy's quotes ring, then the venue's (every
-    symbol: the simulated exchange fills resting orders from it); quotes: their
-    records (a tuple); subscribed[k, symbol]: output k gets the symbol's ticks. A tick's
-    number (the book's md_seq; every trade_every-th is a trade) counts every tick
-    made, committed with the batch, so a restarted feed continues the count.
+    A tick goes to each output whose strategy trades its symbol (the venue's gets them
+    all). A tick's number (the book's md_seq; every trade_every-th is a trade) counts
+    every tick made, committed with the batch, so a restarted feed continues the count.
     """
-    n_symbols = params[P_SYMBOLS]
-    spread_ticks = params[P_SPREAD_TICKS]
-    max_qty = params[P_MAX_QTY]
-    trade_every = params[P_TRADE_EVERY]
-    rate = params[P_RATE]
+    outs = ctx.outs
+    written = ctx.written
+    p = ctx.params[0]
+    n_symbols = ctx.mids.shape[0]
+    book_address = ctx.book.ctypes.data
+    rate = p.rate
     start_ns = monotonic_ns()
     sent = 0
     passes = 0
     while max_passes < 0 or passes < max_passes:
-        if load_acquire_u32(control_address + STOP_FEED_OFFSET) or stop_requested(control_address):
+        if load_acquire_u32(ctx.control + STOP_FEED_OFFSET) or stop_requested(ctx.control):
             break
         passes += 1
         now = monotonic_ns()
@@ -153,35 +171,36 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
         if rate > 0:
             due = min(ticks_due(now - start_ns, rate) - sent, BATCH)
             if due <= 0:
-                wait_for_next_tick(idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
-                account_pass(row_words, idle_state, 0, passes)
+                wait_for_next_tick(ctx.idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
+                account_pass(ctx.row_words, ctx.idle_state, 0, passes)
                 continue
-        read_retired(control_address, retired, outs.shape[0] - 1)
-        got = claim_on_every_ring(outs, due, retired, idle_state, control_address, row_words)
+        read_retired(ctx.control, ctx.retired, outs.shape[0] - 1)
+        got = claim_on_every_ring(outs, due, ctx.retired, ctx.idle_state, ctx.control,
+                                  ctx.row_words)
         if got == 0:
             break
-        ticks_before = np.int64(row_words[W_COUNTERS + FEED_TICKS])
+        ticks_before = np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
         trades = 0
         for i in range(got):
             number = ticks_before + i + 1
-            symbol = next_random(rng) % n_symbols
-            tick = tick_sizes[symbol]
-            half_spread = spread_ticks * tick
-            step = np.int64(next_random(rng) % 3) - 1
-            mid = mids[symbol] + step * tick
+            symbol = next_random(ctx.rng) % n_symbols
+            tick = ctx.tick_sizes[symbol]
+            half_spread = p.spread_ticks * tick
+            step = np.int64(next_random(ctx.rng) % 3) - 1
+            mid = ctx.mids[symbol] + step * tick
             if mid <= half_spread + tick:
                 mid = half_spread + tick  # keep the bid above zero
-            mids[symbol] = mid
+            ctx.mids[symbol] = mid
             origin = start_ns + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
-            bid_qty = 1 + np.int32(next_random(rng) % max_qty)
-            ask_qty = 1 + np.int32(next_random(rng) % max_qty)
-            is_trade = trade_every > 0 and number % trade_every == 0
-            trade_qty = 1 + np.int32(next_random(rng) % max_qty) if is_trade else 0
+            bid_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
+            ask_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
+            is_trade = p.trade_every > 0 and number % p.trade_every == 0
+            trade_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty) if is_trade else 0
             trades += is_trade
             for k in range(outs.shape[0]):
-                if subscribed[k, symbol] == 0 or retired[k]:
+                if ctx.subscribed[k, symbol] == 0 or ctx.retired[k]:
                     continue
-                record = quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
+                record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
                 written[k] += 1
                 record.origin_ns = origin
                 record.publish_ns = now
@@ -200,11 +219,11 @@ def feed_loop(outs, quotes, subscribed, book, book_address, mids, tick_sizes, rn
                     record.aggressor_side = 0
                     record.trade_px = 0
                     record.trade_qty = 0
-            book_write(book, book_address, symbol, mid - half_spread, mid + half_spread,
+            book_write(ctx.book, book_address, symbol, mid - half_spread, mid + half_spread,
                        bid_qty, ask_qty, now, number)
-        commit_ticks(txn, outs, written, got, trades, row_words)
+        commit_ticks(ctx.txn, outs, written, got, trades, ctx.row_words)
         sent += got
-        account_pass(row_words, idle_state, got, passes)
+        account_pass(ctx.row_words, ctx.idle_state, got, passes)
     return 0
 
 
@@ -229,9 +248,11 @@ class Agent(LoopAgent):
         feed = context.config["feed"]
         engine = context.config["engine"]
         n = feed["symbols"]
-        self.params = np.array([n, feed["spread_ticks"], feed["max_qty"], feed["trade_every"],
-                                engine["rate"]], dtype=np.int64)
-        # Each instrument's own price grid; its walk starts at start_px on that grid.
+        params = np.zeros(1, dtype=FEED_PARAMS_DTYPE)
+        params[0]["spread_ticks"] = feed["spread_ticks"]
+        params[0]["max_qty"] = feed["max_qty"]
+        params[0]["trade_every"] = feed["trade_every"]
+        params[0]["rate"] = engine["rate"]
         self.tick_sizes = np.array([i["tick_size"] for i in context.config["instruments"]],
                                    dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
@@ -258,12 +279,14 @@ class Agent(LoopAgent):
         self.subscribed[-1, :] = 1
         self.written = np.zeros(len(sections), dtype=np.int64)
         self.retired = np.zeros(len(sections), dtype=np.int64)
+        self.ctx = FeedContext(
+            outs=self.outs, quotes=self.quotes, subscribed=self.subscribed, written=self.written,
+            retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
+            rng=self.rng, params=params, txn=context.txn, row_words=context.row_words,
+            idle_state=context.idle_state, control=context.control_address)
 
     def loop(self, max_passes):
-        c = self.context
-        return feed_loop(self.outs, self.quotes, self.subscribed, c.book, c.book.ctypes.data,
-                         self.mids, self.tick_sizes, self.rng, self.params, self.written,
-                         self.retired, c.control_address, c.row_words, c.idle_state, c.txn, max_passes)
+        return feed_loop(self.ctx, max_passes)
 
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else
