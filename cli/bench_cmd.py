@@ -230,6 +230,24 @@ def plugin(seconds, rounds, quick, as_json):
     _emit(report, as_json, format_plugin_table(report["results"]))
 
 
+@bench.command(name="mm")
+@click.option("--rate", type=click.IntRange(min=1_000, max=1_000_000), default=20_000,
+              show_default=True, help="Ticks/s offered by the feed.")
+@click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=5.0,
+              show_default=True, help="Run time of each engine run.")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True)
+@quick_option
+@json_option
+def mm_cmd(rate, seconds, rounds, quick, as_json):
+    """The market maker's tick-to-quote-update (tick in -> its new order or replace at the
+    venue) beside an IOC strategy's tick-to-trade, p50 and p99, in the same engine runs."""
+    from tickpipe.bench.market_maker import format_mm_table, run_mm_bench
+    rounds = 1 if quick else rounds
+    report = _guard(lambda: run_mm_bench(rate, 1.0 if quick else seconds, rounds,
+                                         progress=ProgressBar(rounds, as_json)))
+    _emit(report, as_json, format_mm_table(report))
+
+
 @bench.command()
 @click.option("--kills", type=click.IntRange(min=0, max=100_000), default=100, show_default=True,
               help="Workers to SIGKILL: half at the default rate, half flat out.")

@@ -45,6 +45,15 @@ def test_bench_risk_quick_when_run_then_every_order_passes_all_checks_and_is_tim
         assert row["ns_per_order"] > 0
 
 
+def test_bench_mm_quick_when_run_then_both_strategies_latencies_come_from_one_run():
+    report = _bench_json("mm", "--quick")
+    rows = {row["name"]: row for row in report["results"]}
+    assert set(rows) == {"mm tick-to-quote-update", "ioc tick-to-trade"}
+    for row in rows.values():
+        assert 0 < row["p50_ns"] <= row["p99_ns"] and row["requests_per_s"] > 0
+    assert report["rounds"] == 1 and report["rate"] == 20_000
+
+
 def test_bench_pipeline_when_cores_are_bad_then_one_line_error_and_exit_2():
     result = CliRunner().invoke(tickpipe, ["bench", "pipeline", "--cores", "x,y"])
     assert result.exit_code == 2
