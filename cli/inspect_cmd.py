@@ -1,4 +1,5 @@
-"""`tickpipe ls`, `inspect`, `cleanup`, `halt`, `reduce`, `resume`: the attach inspector.
+"""`tickpipe ls`, `inspect`, `cleanup`, `halt`, `reduce`, `resume`: the attach inspector
+(`halt` also waits for the venue to cancel every working order).
 
 Thin: parse, call engine.snapshot / engine.cleanup / engine.control, print.
 The engine modules are imported inside the commands, so `tickpipe --help` and
@@ -50,7 +51,8 @@ def ls_command(as_json):
 @click.argument("engine")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk, "
-                   "strategies); with --watch, one JSON line per refresh.")
+                   "strategies, venue; every open order in full); with --watch, one JSON line "
+                   "per refresh.")
 @click.option("--watch", type=FiniteFloatRange(min=0.01), is_flag=False, flag_value=1.0,
               default=None, metavar="[SECONDS]",
               help="Refresh in place every SECONDS (default 1) like top; rates are over the "
@@ -75,10 +77,12 @@ def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind, sample
     Maps the segment read-only after checking magic, version, layout hash,
     ready flag and size; never writes, takes no lock. Shows the engine,
     every worker, ring and hop (p50..max, over the run and the last
-    interval), risk: trading state, positions and PnL (in each instrument's
-    currency) by instrument name, rejects; and each strategy: its source,
-    params, symbols and per-symbol state by field name (read from the
-    segment's description of it; the strategy's code is never imported).
+    interval), risk: trading state, positions and PnL (realised, unrealised at
+    the book's mid, fees; in each instrument's currency) by instrument name,
+    open and resting orders, rejects; each strategy: its source, params,
+    symbols, per-symbol state by field name (read from the segment's
+    description of it; the strategy's code is never imported), its P&L and
+    its open orders; and the venue's working orders with their queue.
     """
     from tickpipe.shm_layouts.histogram import HOPS
 
@@ -232,16 +236,81 @@ def _trading_state_command(verb: str, state: str, summary: str):
             raise click.ClickException(str(exc)) from None
         if as_json:
             click.echo(json.dumps(asdict(change)))
-        elif change.changed:
-            click.echo(f"engine {change.engine}: trading state {change.before} -> {change.after} "
-                       f"(change #{change.changes})")
         else:
-            click.echo(f"engine {change.engine}: trading state already {change.after}; "
-                       f"nothing changed (still {change.changes} changes)")
+            click.echo(_change_line(change))
     return command
 
 
-halt_command = _trading_state_command("halt", "HALTED", "Stop all new orders (the kill switch).")
+@click.command("halt")
+@click.argument("engine")
+@click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=0.0), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Wait this long for the venue to cancel every working order; 0: do not "
+                   "wait.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the outcome as JSON (engine, before, after, changed, changes, and "
+                   "cancels: cancelled, working, waited_s, gateway_running, timed_out).")
+def halt_command(engine, timeout_s, as_json):
+    """Stop all new orders and cancel every working one (the kill switch).
+
+    Sets the trading state in ENGINE's control block to HALTED (only the
+    engine's owner or root may; if it is HALTED already, nothing is counted):
+    risk refuses every new order and the venue cancels every working one.
+    Then waits until the venue holds no working order and says how many the
+    kill switch cancelled; exit 1 if they are not all cancelled within
+    --timeout, or if no gateway runs to cancel them.
+    """
+    from dataclasses import asdict
+
+    from tickpipe.engine.control import halt_and_wait, set_trading_state
+    from tickpipe.engine.segment import SegmentError
+
+    def progress(waited_s, working):
+        if not as_json:
+            click.echo(f"engine {engine}: waiting for the venue's cancels: {_orders(working)} "
+                       f"still working after {waited_s:.1f} s (timeout {timeout_s:g} s)",
+                       err=True)
+
+    try:
+        if timeout_s == 0:
+            change, wait = set_trading_state(engine, "HALTED"), None
+        else:
+            change, wait = halt_and_wait(engine, timeout_s, progress)
+    except SegmentError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({**asdict(change), "cancels": asdict(wait) if wait else None}))
+    else:
+        click.echo(_change_line(change))
+    if wait is None:
+        return
+    if not wait.gateway_running:
+        line = f"engine {engine}: no gateway is running to cancel the venue's orders"
+        if wait.working:
+            raise click.ClickException(f"{line}; {_orders(wait.working)} still working there")
+        if not as_json:
+            click.echo(f"{line}; none is working there")
+    elif wait.timed_out:
+        raise click.ClickException(
+            f"engine {engine}: {_orders(wait.working)} still working at the venue after "
+            f"{wait.waited_s:g} s (--timeout {timeout_s:g}); {wait.cancelled:,} cancelled so far")
+    elif not as_json:
+        click.echo(f"engine {engine}: no order works at the venue; {_orders(wait.cancelled)} "
+                   f"cancelled by the kill switch (in {wait.waited_s:.2f} s)")
+
+
+def _orders(n: int) -> str:
+    return f"{n:,} order" if n == 1 else f"{n:,} orders"
+
+
+def _change_line(change) -> str:
+    if change.changed:
+        return (f"engine {change.engine}: trading state {change.before} -> {change.after} "
+                f"(change #{change.changes})")
+    return (f"engine {change.engine}: trading state already {change.after}; "
+            f"nothing changed (still {change.changes} changes)")
+
+
 reduce_command = _trading_state_command("reduce", "REDUCING",
                                         "Let through only orders that reduce a position.")
 resume_command = _trading_state_command("resume", "ACTIVE", "Let all orders through again.")
@@ -300,9 +369,26 @@ LATENCY_COLUMNS = (
 POSITION_COLUMNS = (
     ("SYMBOL", -17, lambda p: p[0]), ("ID", 6, lambda p: p[1]["symbol_id"]),
     ("POSITION", 10, lambda p: f"{p[1]['position']:,}"),
-    ("REALISED PNL", 20, lambda p: _money(p[1]["realised_pnl_ccy"], p[1]["currency"])),
-    ("(PRICE UNITS x LOTS)", 22, lambda p: f"{p[1]['realised_pnl']:,}"),
+    ("REALISED PNL", 18, lambda p: _money(p[1]["realised_pnl_ccy"], p[1]["currency"])),
+    ("UNREALISED", 16, lambda p: _money(p[1].get("unrealised_pnl_ccy"), p[1]["currency"])),
+    ("FEES", 16, lambda p: _money(p[1].get("fees_ccy"), p[1]["currency"])),
+    ("NET", 16, lambda p: _money(p[1].get("net_pnl_ccy"), p[1]["currency"])),
+    ("OPEN ORD", 10, lambda p: _dash(p[1].get("open_orders"))),
+    ("RESTING", 9, lambda p: _dash(p[1].get("venue_resting"))),
 )
+# Order tables in the text view: at most this many rows each (--json has them all).
+ORDER_ROWS = 12
+ORDER_COLUMNS = (
+    ("ORDER ID", lambda o: str(o["order_id"])), ("SYMBOL", lambda o: o["symbol"]),
+    ("SIDE", lambda o: o["side"]), ("STATUS", lambda o: o["status"]),
+    ("TYPE", lambda o: o["type"]), ("TIF", lambda o: o["tif"]),
+    ("QTY", lambda o: f"{o['qty']:,}"), ("CUM", lambda o: f"{o['cum_qty']:,}"),
+    ("LEAVES", lambda o: f"{o['leaves_qty']:,}"), ("PRICE", lambda o: _price(o["price"])),
+    ("AVG PX", lambda o: _price(o["avg_px"])),
+    ("REJECT", lambda o: "-" if o["reject_reason"] == "none" else o["reject_reason"]),
+)
+VENUE_COLUMNS = (ORDER_COLUMNS[0], ("STRATEGY", lambda o: o["strategy"]), *ORDER_COLUMNS[1:],
+                 ("QUEUE AHEAD", lambda o: f"{o['queue_ahead']:,}"))
 
 
 def _listing_note(info) -> str:
@@ -346,12 +432,47 @@ def format_snapshot(data: dict) -> str:
         "", f"risk: trading {risk['trading_state']} (set {risk['trading_state_changes']} times), "
             f"intents {risk['intents_read']:,}, orders sent {risk['orders_sent']:,}, "
             f"fills {risk['fills']:,}, exchange rejects {risk['exchange_rejects']:,}, "
-            f"realised PnL {_money_by_currency(risk['realised_pnl_ccy'])}",
+            f"open orders {risk.get('open_orders', 0):,}",
+        f"  PnL: {_pnl_text(risk)}",
         f"  rejects: {rejects}",
         *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
         *(line for name, strategy in data.get("strategies", {}).items()
           for line in ("", *format_strategy(name, strategy))),
+        *(("", *format_venue(data["venue"])) if "venue" in data else ()),
     ])
+
+
+def _pnl_text(figures: dict) -> str:
+    """realised, unrealised, fees and net, each by currency."""
+    return ", ".join(f"{label} {_money_by_currency(figures.get(key) or {})}"
+                     for label, key in (("realised", "realised_pnl_ccy"),
+                                        ("unrealised", "unrealised_pnl_ccy"),
+                                        ("fees", "fees_ccy"), ("net", "net_pnl_ccy")))
+
+
+def _by_status_text(by_status: dict) -> str:
+    return ", ".join(f"{status} {n:,}" for status, n in by_status.items()) or "none"
+
+
+def format_orders(orders: list[dict], columns, indent: str = "  ") -> list[str]:
+    """Up to ORDER_ROWS orders as a table, then how many more there are."""
+    shown = orders[:ORDER_ROWS]
+    lines = _auto_table([title for title, _ in columns],
+                        [[cell(o) for _, cell in columns] for o in shown], indent=indent)
+    if len(orders) > len(shown):
+        lines.append(f"{indent}... and {len(orders) - len(shown):,} more orders; "
+                     f"--json has them all")
+    return lines
+
+
+def format_venue(venue: dict) -> list[str]:
+    """The venue's working orders, every strategy's, with their place in the queue."""
+    lines = [f"venue: {_orders(venue['working'])} working; its table: "
+             f"{_by_status_text(venue['by_status'])}; kill switch cancelled "
+             f"{venue['kill_switch_cancels']:,}"]
+    if venue["resting"]:
+        lines += format_orders(venue["resting"], VENUE_COLUMNS)
+    return lines
 
 
 # A state's array field shows in the table as its shape and its last few values
@@ -379,22 +500,41 @@ def format_strategy(name: str, strategy: dict) -> list[str]:
             lines.append(f"  field {field_['name']} not shown: {field_['unreadable']}")
     state = strategy.get("state")
     if not state:
-        return lines
+        return lines + _strategy_trading_lines(strategy)
     fields = list(next(iter(state.values())))
     ids = strategy.get("symbol_ids", {})
     held = strategy.get("positions") or {}  # its own rows of strat_pos, where the engine has them
 
     def own(symbol):
         p = held.get(symbol)
-        return ([f"{p['position']:,}", _money(p.get("realised_pnl_ccy"), p.get("currency", ""))]
-                if p else ["-", "-"]) if held else []
+        currency = p.get("currency", "") if p else ""
+        return ([f"{p['position']:,}", *(_money(p.get(key), currency) for key in
+                                         ("realised_pnl_ccy", "unrealised_pnl_ccy", "fees_ccy"))]
+                if p else ["-"] * 4) if held else []
     rows = [[symbol, str(ids.get(symbol, "")), *own(symbol), *(_cell(row[f]) for f in fields)]
             for symbol, row in state.items()]
-    lines += _auto_table(["SYMBOL", "ID", *(["POSITION", "REALISED PNL"] if held else []),
+    lines += _auto_table(["SYMBOL", "ID", *(["POSITION", "REALISED PNL", "UNREALISED", "FEES"]
+                                            if held else []),
                           *fields], rows, indent="  ")
     if any(isinstance(value, list) for row in state.values() for value in row.values()):
         lines.append(f"  (an array field shows [its shape] and its last {ARRAY_TAIL} values; "
                      f"--json has them all)")
+    return lines + _strategy_trading_lines(strategy)
+
+
+def _strategy_trading_lines(strategy: dict) -> list[str]:
+    """Its P&L over its symbols and its open orders (those neither free nor final)."""
+    lines = []
+    if "realised_pnl_ccy" in strategy:
+        lines.append(f"  PnL: {_pnl_text(strategy)}")
+    orders = strategy.get("orders")
+    if orders:
+        reasons = orders.get("reject_reasons")
+        lines.append(f"  orders: {orders['open_count']:,} open; its table: "
+                     f"{_by_status_text(orders['by_status'])}"
+                     + (f"; rejected: {_by_status_text(reasons)}" if reasons else ""))
+        if orders["open"]:
+            lines += format_orders(orders["open"], ORDER_COLUMNS)
     return lines
 
 
@@ -496,6 +636,14 @@ def format_histogram(hop: str, histogram, width: int = 50) -> str:
 
 def _us(ns) -> str:
     return "-" if ns is None else f"{ns / 1000:,.1f}"
+
+
+def _price(value) -> str:
+    """A price in currency units, with the 4 decimals of a price unit when it has them."""
+    if value is None:
+        return "-"
+    text = f"{value:,.4f}"
+    return text[:-2] + text[-2:].rstrip("0")
 
 
 def _rate(value) -> str:

@@ -118,6 +118,7 @@ def families(data: dict, histograms: np.ndarray) -> list:
     out += _latency_families(engine, data["latency_ns"], histograms)
     out += _risk_families(engine, data["risk"])
     out += _strategy_families(engine, data.get("strategies", {}))
+    out += _venue_families(engine, data.get("venue"))
     return out
 
 
@@ -245,31 +246,68 @@ def _risk_families(engine: str, risk: dict) -> list:
     position = _gauge("tickpipe_position_lots", "Position per symbol, lots", ("symbol",))
     pnl = _gauge("tickpipe_realised_pnl_price_units", "Realised PnL per symbol, price units x lots",
                  ("symbol",))
-    money = _gauge("tickpipe_realised_pnl", "Realised PnL per symbol in its currency "
-                   "(lot size and multiplier applied)", ("symbol", "currency"))
+    money = {key: _gauge(name, doc, ("symbol", "currency")) for key, name, doc in (
+        ("realised_pnl_ccy", "tickpipe_realised_pnl", "Realised PnL per symbol in its currency "
+         "(lot size and multiplier applied)"),
+        ("unrealised_pnl_ccy", "tickpipe_unrealised_pnl", "Unrealised PnL per symbol in its "
+         "currency: position x (the book's mid - average cost)"),
+        ("fees_ccy", "tickpipe_fees", "Fees paid per symbol in its currency ([risk] fee_bps)"))}
+    orders = {key: _gauge(name, doc, ("symbol",)) for key, name, doc in (
+        ("open_orders", "tickpipe_open_orders", "Orders risk passed that are not yet final"),
+        ("venue_resting", "tickpipe_venue_resting_orders", "Orders working at the venue"))}
     for symbol, row in risk["positions"].items():
         position.add_metric([engine, symbol], row["position"])
         pnl.add_metric([engine, symbol], row["realised_pnl"])
-        if row.get("realised_pnl_ccy") is not None:
-            money.add_metric([engine, symbol, row["currency"]], row["realised_pnl_ccy"])
+        _add_money(money, row, [engine, symbol, row["currency"]])
+        for key, family in orders.items():
+            if row.get(key) is not None:
+                family.add_metric([engine, symbol], row[key])
     trading = _state_set("tickpipe_trading_state", "The kill switch: ACTIVE, REDUCING or HALTED",
                          engine, TRADING_STATE_NAMES.values(), risk["trading_state"])
-    return [rejects, *totals, position, pnl, money, trading]
+    return [rejects, *totals, position, pnl, *money.values(), *orders.values(), trading]
+
+
+def _add_money(families: dict, row: dict, labels: list) -> None:
+    """One sample per money family ({row key: family}) the row has a value for."""
+    for key, family in families.items():
+        if row.get(key) is not None:
+            family.add_metric(labels, row[key])
+
+
+def _venue_families(engine: str, venue: dict | None) -> list:
+    working = _gauge("tickpipe_venue_working_orders", "Orders working at the venue, all symbols")
+    cancels = _counter("tickpipe_kill_switch_cancels",
+                       "Orders the venue cancelled because trading was HALTED (or at the close)")
+    if venue is not None:
+        working.add_metric([engine], venue["working"])
+        cancels.add_metric([engine], venue["kill_switch_cancels"])
+    return [working, cancels]
 
 
 def _strategy_families(engine: str, strategies: dict) -> list:
-    """Per strategy and symbol: its position as risk keeps it, its orders and its
-    realised PnL in the symbol's currency."""
+    """Per strategy and symbol: its position as risk keeps it, its orders, and its
+    realised and unrealised PnL and fees in the symbol's currency; per strategy, its
+    open orders by status."""
     position = _gauge("tickpipe_strategy_position_lots", "A strategy's position per symbol, lots",
                       ("strategy", "symbol"))
     orders = _counter("tickpipe_strategy_orders", "Orders risk let through for a strategy",
                       ("strategy", "symbol"))
-    pnl = _gauge("tickpipe_strategy_realised_pnl", "A strategy's realised PnL per symbol in its "
-                 "currency", ("strategy", "symbol", "currency"))
+    money = {key: _gauge(name, doc, ("strategy", "symbol", "currency")) for key, name, doc in (
+        ("realised_pnl_ccy", "tickpipe_strategy_realised_pnl",
+         "A strategy's realised PnL per symbol in its currency"),
+        ("unrealised_pnl_ccy", "tickpipe_strategy_unrealised_pnl",
+         "A strategy's unrealised PnL per symbol in its currency (its position at the mid)"),
+        ("fees_ccy", "tickpipe_strategy_fees", "A strategy's fees per symbol in its currency"))}
+    open_orders = _gauge("tickpipe_strategy_open_orders", "A strategy's orders not yet final, "
+                         "by status", ("strategy", "status"))
     for name, strategy in strategies.items():
         for symbol, row in (strategy.get("positions") or {}).items():
             position.add_metric([engine, name, symbol], row["risk_position"])
             orders.add_metric([engine, name, symbol], row["orders_sent"])
-            if row.get("realised_pnl_ccy") is not None:
-                pnl.add_metric([engine, name, symbol, row["currency"]], row["realised_pnl_ccy"])
-    return [position, orders, pnl]
+            _add_money(money, row, [engine, name, symbol, row["currency"]])
+        by_status: dict = {}
+        for order in (strategy.get("orders") or {}).get("open", []):
+            by_status[order["status"]] = by_status.get(order["status"], 0) + 1
+        for status, n in by_status.items():
+            open_orders.add_metric([engine, name, status], n)
+    return [position, orders, *money.values(), open_orders]

@@ -2,8 +2,10 @@
 
 Counts come from ring positions and committed counters (ticks = the feed's
 count, committed with its batches), so they stay exact across a worker's restart. Symbols are named by their
-instrument, with their P&L in its currency; strategies by their [[strategy]]
-name (both read from the segment, as `tickpipe inspect` does).
+instrument, with their P&L in its currency (realised, unrealised at the book's last
+mids, fees, net); strategies by their [[strategy]] name, each with its own P&L and
+its orders still open; the venue's working orders at the end (all read from the
+segment, as `tickpipe inspect` does).
 """
 
 import numpy as np
@@ -12,7 +14,8 @@ from tickpipe.engine.engine_layout import role_of
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
 from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment_catalog import (
-    pnl_by_currency, positions_of, read_instruments, read_strategies, strategy_position_rows,
+    book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
+    read_instruments, read_strategies, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
@@ -23,8 +26,8 @@ from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
-    FEED_TICKS, GATEWAY_FILLS, GATEWAY_PARTIALS, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE,
-    WORKER_STATE_NAMES,
+    FEED_TICKS, GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_RISK_REJECTS,
+    RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
 
@@ -69,7 +72,9 @@ def stranded_records(segment) -> dict:
 def counts(segment) -> dict:
     """The run's totals. ticks: made by the feed (its committed count); ticks_consumed:
     those minus the quotes still unread in any strategy's ring; intents: over every
-    strategy's ring."""
+    strategy's ring; orders_sent: the requests risk passed (its committed count: the
+    orders ring also carries the ones it denied, each to be answered by the gateway);
+    orders_at_venue: the requests the gateway has read, less the denials among them."""
     workers = segment.view("workers", WORKER_DTYPE)
     positions = ring_positions(segment)
     names = _worker_names(segment)
@@ -84,8 +89,8 @@ def counts(segment) -> dict:
         "ticks_consumed": ticks - quotes_unread,
         "intents": sum(head for section, (head, _) in positions.items()
                        if section.startswith("intents")),
-        "orders_sent": positions["orders"][0],
-        "orders_at_venue": positions["orders"][1],
+        "orders_sent": int(risk[RISK_ORDERS_SENT]),
+        "orders_at_venue": positions["orders"][1] - int(gateway[GATEWAY_RISK_REJECTS]),
         "rejected": {name: int(risk[RISK_REJECT_BASE + code]) for code, name in REJECT_NAMES.items()},
         "fills": int(gateway[GATEWAY_FILLS]) + int(gateway[GATEWAY_PARTIALS]),
         "lost": sum(head - tail for head, tail in positions.values()),
@@ -118,12 +123,15 @@ def worker_rows(segment, placement=None) -> list[dict]:
     return rows
 
 
-def positions(segment) -> dict:
+def positions(segment, mids: list | None = None) -> dict:
     """{instrument name: position and P&L} per symbol, each with its "symbol_id"; the
-    realised P&L in price units x lots and, as "realised_pnl_ccy", in the instrument's
-    "currency". One copy of the rows, so that a symbol's figures are of one read."""
+    realised and unrealised P&L (marked to `mids`, the book's by default) and the fees in
+    price units x lots and, "_ccy", in the instrument's "currency"; its orders open at
+    risk and working at the venue. One copy of the rows, so that a symbol's figures are
+    of one read."""
     stats = np.array(segment.view("symbols", SYMBOL_STATS_DTYPE))
     instruments = read_instruments(segment, len(stats))
+    mids = book_mids(segment, len(stats)) if mids is None else mids
     n_strategies = len(read_strategies(segment))
     # each strategy's own position (from its reports), summed over the strategies
     held = np.array(segment.view("strat_pos", STRATEGY_POSITION_DTYPE, n_strategies * len(stats))
@@ -131,10 +139,14 @@ def positions(segment) -> dict:
     out = {}
     for symbol, row in enumerate(stats):
         instrument = instruments[symbol]
-        realised = int(row["realised_pnl"])
-        out[instrument.name] = {"symbol_id": symbol, "position": int(row["position"]),
-                                "realised_pnl": realised, "currency": instrument.currency,
-                                "realised_pnl_ccy": instrument.money(realised),
+        position = int(row["position"])
+        out[instrument.name] = {"symbol_id": symbol, "position": position,
+                                **pnl_fields(instrument, position, int(row["avg_cost_px"]),
+                                             int(row["realised_pnl"]), int(row["fees"]),
+                                             mids[symbol]),
+                                "avg_cost_px": int(row["avg_cost_px"]),
+                                "open_orders": int(row["open_orders"]),
+                                "venue_resting": int(row["venue_resting"]),
                                 "venue_net_qty": int(row["venue_net_qty"]),
                                 "strategy_position": int(held[symbol])}
     return out
@@ -161,17 +173,32 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _strategy_positions(segment, strategies: dict) -> None:
+def _strategy_positions(segment, strategies: dict, mids: list) -> None:
     """Each strategy's positions per symbol it trades (as inspect shows them: its own
-    and risk's for it) and its realised P&L per currency."""
+    and risk's for it), its P&L per currency (realised, unrealised, fees, net) and its
+    orders still open (how many, and its order table's rows by status)."""
     n_symbols = len(segment.view("symbols", SYMBOL_STATS_DTYPE))
     instruments = read_instruments(segment, n_symbols)
     rows = strategy_position_rows(segment, len(strategies), n_symbols)
     for entry in strategies.values():
-        if rows is None or entry["index"] >= len(rows):
-            continue
-        entry["positions"] = positions_of(rows[entry["index"]], entry.get("symbols"), instruments)
-        entry["realised_pnl_ccy"] = pnl_by_currency(entry["positions"].values())
+        if rows is not None and entry["index"] < len(rows):
+            entry["positions"] = positions_of(rows[entry["index"]], entry.get("symbols"),
+                                              instruments, mids)
+            entry.update(pnl_totals(entry["positions"].values()))
+        orders = orders_data(order_table_rows(segment, "strat_orders", entry["index"]),
+                             instruments)
+        entry["open_orders"] = orders["open_count"]
+        entry["orders_by_status"] = orders["by_status"]
+
+
+def venue_summary(segment) -> dict:
+    """The venue's orders still working and what the kill switch cancelled over the run
+    (the closing of a run that stops cancels what still works the same way)."""
+    names = _worker_names(segment)
+    gateway = segment.view("workers", WORKER_DTYPE)[names.index("gateway")]["counters"]
+    table = orders_data(order_table_rows(segment, "venue_orders"), instruments=[])
+    return {"working": table["open_count"], "by_status": table["by_status"],
+            "kill_switch_cancels": int(gateway[GATEWAY_KILL_CANCELS])}
 
 
 def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> dict:
@@ -186,9 +213,11 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["trading_state"] = TRADING_STATE_NAMES.get(int(control["trading_state"]), "?")
     report["workers"] = worker_rows(segment)
     report["strategies"] = strategies(segment, histograms)
-    report["positions"] = positions(segment)
-    _strategy_positions(segment, report["strategies"])
-    report["realised_pnl_ccy"] = pnl_by_currency(report["positions"].values())
+    mids = book_mids(segment, len(segment.view("symbols", SYMBOL_STATS_DTYPE)))
+    report["positions"] = positions(segment, mids)
+    _strategy_positions(segment, report["strategies"], mids)
+    report.update(pnl_totals(report["positions"].values()))
+    report["venue"] = venue_summary(segment)
     report["memory"] = {"backing": segment.backing, "page_size": segment.page_size,
                         "locked": segment.locked or all(w["mem_locked"] for w in report["workers"])}
     if seconds > 0:
@@ -236,7 +265,12 @@ def format_report(report: dict) -> str:
         f"{w['role']}@{w['core']} {w['wait']} pid {w['pid']} restarts {w['restarts']}"
         for w in report["workers"]))
     lines += _strategy_lines(report.get("strategies") or {})
-    lines += _position_lines(report.get("positions") or {}, report.get("realised_pnl_ccy") or {})
+    lines += _position_lines(report.get("positions") or {}, report)
+    venue = report.get("venue")
+    if venue:
+        lines.append(f"  venue: {_count(venue['working'], 'order')} still working at the end; "
+                     f"{venue['kill_switch_cancels']:,} cancelled by the kill switch (or at the "
+                     f"close)")
     for note in report["notes"]:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
@@ -256,10 +290,13 @@ def _strategy_lines(strategies: dict) -> list[str]:
            if isinstance(entry.get("symbols"), list) else "")
         + ")" for name, entry in strategies.items())]
     for name, entry in strategies.items():
-        pnl = entry.get("realised_pnl_ccy") or {}
-        if len(strategies) > 1 and pnl:
-            lines.append(f"  realised PnL {name:<15} " + ", ".join(
-                _money(value, currency) for currency, value in sorted(pnl.items())))
+        if len(strategies) > 1 and "realised_pnl_ccy" in entry:
+            lines.append(f"  PnL {name:<15} {_pnl_text(entry)}")
+        if entry.get("open_orders"):
+            table = ", ".join(f"{status} {n:,}" for status, n in
+                              (entry.get("orders_by_status") or {}).items())
+            lines.append(f"  open orders {name:<15} {entry['open_orders']:,} ({table} in its "
+                         f"table)")
     if len(strategies) > 1:  # each one's own orders: who is slow
         for name, entry in strategies.items():
             t2t = entry.get("tick_to_trade_ns") or {}
@@ -269,17 +306,31 @@ def _strategy_lines(strategies: dict) -> list[str]:
     return lines
 
 
+def _pnl_text(figures: dict) -> str:
+    """realised, unrealised, fees, net: each by currency."""
+    def by_currency(key):
+        return ", ".join(_money(amount, currency) for currency, amount in
+                         sorted((figures.get(key) or {}).items())) or "-"
+    return (f"realised {by_currency('realised_pnl_ccy')}; unrealised "
+            f"{by_currency('unrealised_pnl_ccy')}; fees {by_currency('fees_ccy')}; "
+            f"net {by_currency('net_pnl_ccy')}")
+
+
 def _position_lines(positions: dict, totals: dict) -> list[str]:
+    """The P&L totals, then one line per symbol (the ones that traded when there are many)."""
     if not positions:
         return []
     rows = list(positions.items())
     if len(rows) > REPORT_SYMBOLS:
-        rows = [(name, p) for name, p in rows if p["position"] or p["realised_pnl"]]
+        rows = [(name, p) for name, p in rows
+                if p["position"] or p["realised_pnl"] or p.get("fees")]
     shown = rows[:REPORT_SYMBOLS]
-    total = ", ".join(_money(amount, currency) for currency, amount in totals.items()) or "-"
-    lines = [f"  realised PnL {total}",
-             f"  {'symbol':<17}{'position':>12}{'realised PnL':>22}"]
+    lines = [f"  {_pnl_text(totals).replace('realised', 'realised PnL', 1)}",
+             f"  {'symbol':<17}{'position':>12}{'realised PnL':>22}{'unrealised':>18}"
+             f"{'fees':>18}"]
     lines += [f"  {name:<17}{p['position']:>12,}{_money(p['realised_pnl_ccy'], p['currency']):>22}"
+              f"{_money(p.get('unrealised_pnl_ccy'), p['currency']):>18}"
+              f"{_money(p.get('fees_ccy'), p['currency']):>18}"
               for name, p in shown]
     left = len(positions) - len(shown)
     if left:

@@ -1,7 +1,14 @@
 """Instruments and strategies as the segment describes them: names, currencies, each
-strategy's params and per-symbol state by field name, and its positions, read from
-the segment alone (a strategy's code is never imported). Used by the inspector
-(engine/snapshot.py) and the final report (engine/report.py).
+strategy's params and per-symbol state by field name, its positions and P&L, its
+order table and the venue's, read from the segment alone (a strategy's code is
+never imported; nothing here imports numba). Used by the inspector
+(engine/snapshot.py), the final report (engine/report.py) and the kill switch
+(engine/control.py).
+
+P&L, per symbol, in price units x lots and in the instrument's currency:
+realised (risk's, average-cost method), unrealised = position x (mid - average
+cost), with the mid of the book as risk marks it ((bid + ask) // 2), and fees
+([risk] fee_bps of each fill). net = realised + unrealised - fees.
 """
 
 import json
@@ -10,9 +17,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.segment import SegmentError
+from tickpipe.shm_layouts.book import BOOK_DTYPE, BOOK_ROW_SIZE
+from tickpipe.shm_layouts.fill import reason_name
 from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE, instrument_value
-from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
+from tickpipe.shm_layouts.market_data import PRICE_SCALE
+from tickpipe.shm_layouts.open_order import (
+    OPEN_ORDER_DTYPE, ORDER_SLOTS, STATUS_CANCELED, STATUS_EXPIRED, STATUS_FILLED, STATUS_NAMES,
+    STATUS_NONE, STATUS_REJECTED,
+)
+from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, ORDER_TYPE_LIMIT, TIF_NAMES
+from tickpipe.shm_layouts.strategy_position import (
+    ORDER_ID_STRATEGY_SHIFT, STRATEGY_POSITION_DTYPE,
+)
 from tickpipe.shm_layouts.strategy_table import META_BYTES, STRATEGY_ROW_DTYPE
 
 
@@ -73,13 +91,159 @@ def read_instruments(segment, n_symbols: int) -> list[Instrument]:
     return instruments
 
 
-def pnl_by_currency(positions) -> dict:
-    """{currency: realised P&L in it} over per-symbol rows (a symbol without one is left out)."""
+def pnl_by_currency(positions, key: str = "realised_pnl_ccy") -> dict:
+    """{currency: sum of `key` in it} over per-symbol rows (a symbol without one is left out):
+    realised_pnl_ccy, unrealised_pnl_ccy, fees_ccy or net_pnl_ccy."""
     totals: dict = {}
     for p in positions:
-        if p.get("realised_pnl_ccy") is not None:
-            totals[p["currency"]] = totals.get(p["currency"], 0.0) + p["realised_pnl_ccy"]
+        if p.get(key) is not None:
+            totals[p["currency"]] = totals.get(p["currency"], 0.0) + p[key]
     return {currency: round(value, 8) for currency, value in totals.items()}
+
+
+PNL_TOTALS = ("realised_pnl_ccy", "unrealised_pnl_ccy", "fees_ccy", "net_pnl_ccy")
+
+
+def pnl_totals(positions) -> dict:
+    """{realised_pnl_ccy, unrealised_pnl_ccy, fees_ccy, net_pnl_ccy: {currency: amount}}."""
+    positions = list(positions)
+    return {key: pnl_by_currency(positions, key) for key in PNL_TOTALS}
+
+
+# ---- the book's mids and P&L ---------------------------------------------------------
+
+BOOK_READ_TRIES = 1_000  # as engine/book.py: far past any live write
+
+
+def book_mids(segment, n_symbols: int) -> list:
+    """The mid of each symbol's top of book, (bid + ask) // 2 in price units, as risk marks
+    its P&L; None for a symbol with no market yet, or whose row stayed mid-write for
+    BOOK_READ_TRIES reads (a feed killed while writing it). The seqlock read of
+    engine/book.py, without numba: an even version, the fields, the same version again."""
+    try:
+        rows = segment.view("book", BOOK_DTYPE)[:n_symbols]
+    except SegmentError:
+        return [None] * n_symbols
+    base = rows.ctypes.data
+    mids = []
+    for symbol in range(len(rows)):
+        address = base + symbol * BOOK_ROW_SIZE
+        mid = None
+        for _ in range(BOOK_READ_TRIES):
+            before = lib.tp_load_acquire_u64(address)
+            if before == 0:
+                break
+            if before & 1:
+                continue
+            bid, ask = int(rows[symbol]["bid_px"]), int(rows[symbol]["ask_px"])
+            lib.tp_fence_seqcst()  # the field loads complete before the version is re-read
+            if lib.tp_load_acquire_u64(address) == before:
+                mid = (bid + ask) // 2 if bid > 0 and ask > 0 else None
+                break
+        mids.append(mid)
+    return mids + [None] * (n_symbols - len(mids))
+
+
+def pnl_fields(instrument: "Instrument | None", position: int, avg_cost_px: int, realised: int,
+               fees: int, mid: int | None) -> dict:
+    """One symbol's P&L: realised, unrealised and fees in price units x lots and, "_ccy",
+    in the instrument's currency; net = realised + unrealised - fees (currency only).
+    A flat position has no unrealised P&L; an open one without a market has None."""
+    if position == 0:
+        unrealised = 0
+    else:
+        unrealised = None if mid is None else position * (mid - avg_cost_px)
+
+    def money(amount):
+        return None if amount is None or instrument is None else instrument.money(amount)
+    realised_ccy, unrealised_ccy, fees_ccy = money(realised), money(unrealised), money(fees)
+    net = None if None in (realised_ccy, unrealised_ccy, fees_ccy) else \
+        round(realised_ccy + unrealised_ccy - fees_ccy, 8)
+    return {"realised_pnl": realised, "realised_pnl_ccy": realised_ccy,
+            "unrealised_pnl": unrealised, "unrealised_pnl_ccy": unrealised_ccy,
+            "fees": fees, "fees_ccy": fees_ccy, "net_pnl_ccy": net,
+            "currency": instrument.currency if instrument is not None else "",
+            "mid_px": mid}
+
+
+# ---- order tables ------------------------------------------------------------------
+
+FINAL_STATUSES = (STATUS_FILLED, STATUS_CANCELED, STATUS_REJECTED, STATUS_EXPIRED)
+ORDER_TYPE_NAMES = {ORDER_TYPE_LIMIT: "LIMIT", ORDER_TYPE_IOC: "IOC"}
+SIDE_NAMES = {1: "buy", -1: "sell"}
+
+
+def order_table_rows(segment, section: str, k: int | None = None) -> np.ndarray | None:
+    """A copy of strategy k's order table (section "strat_orders") or of the venue's
+    ("venue_orders", k None); None if the segment has no such rows. One memcpy: the
+    writers keep changing the live rows, a row changing during the copy may be shown
+    half old, half new (tools only; the engine never reads this copy)."""
+    try:
+        if k is None:
+            return np.array(segment.view(section, OPEN_ORDER_DTYPE))
+        return np.array(segment.view(section, OPEN_ORDER_DTYPE, ORDER_SLOTS,
+                                     k * ORDER_SLOTS * OPEN_ORDER_DTYPE.itemsize))
+    except SegmentError:
+        return None
+
+
+def open_mask(rows: np.ndarray) -> np.ndarray:
+    """The rows that are not free: neither STATUS_NONE nor final (pending or working)."""
+    status = rows["status"]
+    return (status != STATUS_NONE) & ~np.isin(status, FINAL_STATUSES)
+
+
+def orders_data(rows: np.ndarray | None, instruments: list[Instrument],
+                strategy_names: dict | None = None, venue: bool = False) -> dict:
+    """An order table for people and scripts: "open" (every row neither free nor final,
+    by symbol, then buys before sells, best price first), "open_count", "by_status"
+    (how many rows of the table have each status: the final ones stay until their row
+    is taken again, so those are of the recent orders only) and "reject_reasons" (the
+    rows whose last request was rejected, by reason). A venue row also names its
+    strategy (the order id's top byte) and has its queue_ahead."""
+    if rows is None:
+        return {"open_count": 0, "by_status": {}, "reject_reasons": {}, "open": [],
+                "note": "no order table"}
+    statuses = rows["status"]
+    by_status = {STATUS_NAMES.get(int(code), f"#{int(code)}"): int(n)
+                 for code, n in zip(*np.unique(statuses[statuses != STATUS_NONE],
+                                               return_counts=True))}
+    reasons = rows["reject_reason"][statuses != STATUS_NONE]
+    reject_reasons = {reason_name(int(code)): int(n)
+                      for code, n in zip(*np.unique(reasons[reasons != 0], return_counts=True))}
+    picked = rows[open_mask(rows)]
+    side = picked["side"].astype(np.int64)
+    order = np.lexsort((-side * picked["limit_px"], -side, picked["symbol_id"]))
+    shown = [order_data(row, instruments, strategy_names, venue) for row in picked[order]]
+    return {"open_count": len(shown), "by_status": by_status, "reject_reasons": reject_reasons,
+            "open": shown}
+
+
+def order_data(row, instruments: list[Instrument], strategy_names: dict | None = None,
+               venue: bool = False) -> dict:
+    """One order row: ids and names spelled, prices in currency units (limit_px and avg_px
+    in price units kept beside), its last reject reason by name."""
+    symbol_id = int(row["symbol_id"])
+    order_id = int(row["order_id"])
+    cum = int(row["cum_qty"])
+    data = {"order_id": order_id}
+    if venue:
+        k = order_id >> ORDER_ID_STRATEGY_SHIFT
+        data["strategy"] = (strategy_names or {}).get(k, f"#{k}")
+    data.update({
+        "symbol": _name_of(instruments, symbol_id), "symbol_id": symbol_id,
+        "side": SIDE_NAMES.get(int(row["side"]), str(int(row["side"]))),
+        "status": STATUS_NAMES.get(int(row["status"]), f"#{int(row['status'])}"),
+        "type": ORDER_TYPE_NAMES.get(int(row["order_type"]), f"#{int(row['order_type'])}"),
+        "tif": TIF_NAMES.get(int(row["time_in_force"]), f"#{int(row['time_in_force'])}"),
+        "qty": int(row["qty"]), "cum_qty": cum, "leaves_qty": int(row["leaves_qty"]),
+        "price": int(row["limit_px"]) / PRICE_SCALE, "limit_px": int(row["limit_px"]),
+        "avg_px": int(row["avg_px"]) / PRICE_SCALE if cum else None,
+        "reject_reason": reason_name(int(row["reject_reason"])),
+    })
+    if venue:
+        data["queue_ahead"] = int(row["queue_ahead"])
+    return data
 
 
 class _Malformed(ValueError):
@@ -202,35 +366,49 @@ def _state_fields(fields, row_size: int) -> tuple:
 
 
 def strategies_data(strategies: list[StrategyTable], instruments: list[Instrument],
-                    strategy_positions: np.ndarray | None = None) -> dict:
-    """{strategy name: strategy_data} for the snapshot's "strategies" key."""
+                    strategy_positions: np.ndarray | None = None, mids: list | None = None,
+                    order_tables: dict | None = None) -> dict:
+    """{strategy name: strategy_data} for the snapshot's "strategies" key, each with its
+    "positions" and P&L totals (from strat_pos, marked to `mids`) and its "orders" (from
+    its rows of strat_orders, `order_tables` {strategy index: rows}) where given."""
     out = {}
     for table in strategies:
         key = table.name if table.name not in out else f"{table.name}#{table.index}"
         out[key] = strategy_data(table, instruments)
         if strategy_positions is not None and table.index < len(strategy_positions):
-            out[key]["positions"] = positions_of(strategy_positions[table.index],
-                                                  table.meta.get("symbols"), instruments)
+            positions = positions_of(strategy_positions[table.index], table.meta.get("symbols"),
+                                     instruments, mids)
+            out[key]["positions"] = positions
+            out[key].update(pnl_totals(positions.values()))
+        if order_tables is not None:
+            out[key]["orders"] = orders_data(order_tables.get(table.index), instruments)
     return out
 
 
-def positions_of(rows: np.ndarray, symbols, instruments: list[Instrument]) -> dict:
+def strategy_names(strategies: list[StrategyTable]) -> dict:
+    """{strategy index: name}, for the order ids' top byte."""
+    return {table.index: table.name for table in strategies}
+
+
+def positions_of(rows: np.ndarray, symbols, instruments: list[Instrument],
+                 mids: list | None = None) -> dict:
     """One strategy's rows of strat_pos, by instrument name, for the symbols it trades:
-    what it holds by its own reports and what risk holds for it."""
+    what it holds by its own reports and what risk holds for it, and its P&L (pnl_fields:
+    risk's position for it marked to `mids`; without mids, unrealised is None unless flat)."""
     rows = np.array(rows)  # one copy: the workers keep writing
     ids = _state_symbols(symbols, instruments, len(rows))
     out = {}
     for i in ids:
         row = rows[i]
-        realised = int(row["realised_pnl"])
         instrument = instruments[i] if i < len(instruments) else None
+        mid = mids[i] if mids is not None and i < len(mids) else None
         out[_name_of(instruments, i)] = {
             "position": int(row["position"]), "intents_sent": int(row["intents_sent"]),
             "risk_position": int(row["risk_position"]), "open_buy_qty": int(row["open_buy_qty"]),
             "open_sell_qty": int(row["open_sell_qty"]), "orders_sent": int(row["orders_sent"]),
-            "filled_qty": int(row["filled_qty"]), "realised_pnl": realised,
-            "realised_pnl_ccy": instrument.money(realised) if instrument else None,
-            "currency": instrument.currency if instrument else ""}
+            "filled_qty": int(row["filled_qty"]), "avg_cost_px": int(row["avg_cost_px"]),
+            **pnl_fields(instrument, int(row["risk_position"]), int(row["avg_cost_px"]),
+                         int(row["realised_pnl"]), int(row["fees"]), mid)}
     return out
 
 

@@ -8,8 +8,14 @@ publishes: the control block, the worker table, the ring headers, the
 histograms and the symbol stats. numba-free, so it starts fast.
 
 A snapshot is plain data (`Snapshot.data`, the JSON the CLI prints: keys
-engine, workers, rings, latency_ns, risk, strategies) plus what the next snapshot
-needs to compute rates and interval percentiles "since the previous refresh".
+engine, workers, rings, latency_ns, risk, strategies, venue) plus what the next
+snapshot needs to compute rates and interval percentiles "since the previous refresh".
+
+P&L is realised, unrealised (marked to the book's mids, read with the book's
+seqlock) and fees, per symbol and per strategy, in price units x lots and in each
+instrument's currency. Orders: each strategy's open orders (its order table's rows
+neither free nor final) and counts by status; the venue's working orders, each with
+its strategy and queue_ahead (engine/segment_catalog.py).
 
 Per-symbol figures are keyed by instrument name (the "instruments" section), each
 with its "symbol_id"; a strategy's per-symbol state is shown by field name from the
@@ -42,8 +48,8 @@ from tickpipe.engine.histogram_read import percentiles_by_row
 from tickpipe.engine.procinfo import is_alive
 from tickpipe.engine.segment import Segment, attach_segment
 from tickpipe.engine.segment_catalog import (
-    Instrument, pnl_by_currency, read_instruments, read_strategies, strategies_data,
-    strategy_position_rows,
+    Instrument, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals,
+    read_instruments, read_strategies, strategies_data, strategy_names, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import (
@@ -54,12 +60,12 @@ from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_REJECTS, RISK_FILLS_READ, RISK_INTENTS_READ,
-    RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES, WORKER_DTYPE,
-    WORKER_STATE_NAMES,
+    GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_REJECTS, RISK_FILLS_READ,
+    RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES,
+    WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
-SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk", "strategies")
+SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk", "strategies", "venue")
 
 # Rates are over the samples of the last few seconds: long enough to smooth the
 # feed's batch-at-a-time publication when --watch refreshes fast, short enough to
@@ -188,6 +194,9 @@ class Inspector:
         run_s = (now_unix_ns - started_ns) / 1e9 if owner_alive and started_ns > 0 else None
         rate = self._rate_basis(now_ns, owner_alive, previous)
         histograms = np.array(self.histograms)
+        mids = book_mids(self.segment, len(self.symbols))
+        order_tables = {table.index: order_table_rows(self.segment, "strat_orders", table.index)
+                        for table in self.strategies}
         totals: dict = {}
         workers = [_worker(role, row, now_ns, rate, totals, self._liveness)
                    for role, row in self.worker_rows.items()]
@@ -198,9 +207,11 @@ class Inspector:
             "rings": [_ring(ring, rate, totals) for ring in self.rings],
             "latency_ns": _latency(histograms, previous.histograms if previous is not None else None),
             "risk": _risk(control, self.worker_rows, self.symbols, self.instruments,
-                          self.strategy_positions),
+                          self.strategy_positions, mids),
             "strategies": strategies_data(self.strategies, self.instruments,
-                                          self.strategy_positions),
+                                          self.strategy_positions, mids, order_tables),
+            "venue": _venue(self.segment, self.worker_rows, self.instruments,
+                            strategy_names(self.strategies)),
         }
         self._rate_samples.append((now_ns, totals))
         self.previous = Snapshot(data, now_ns, histograms, totals)
@@ -392,7 +403,7 @@ def _latency(histograms: np.ndarray, previous: np.ndarray | None) -> dict:
 
 
 def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrument"],
-          strategy_positions: np.ndarray | None) -> dict:
+          strategy_positions: np.ndarray | None, mids: list) -> dict:
     risk = rows["risk"]["counters"] if "risk" in rows else None
     gateway = rows["gateway"]["counters"] if "gateway" in rows else None
     # Per symbol at each stage, what an outside reconciliation needs (bench chaos):
@@ -406,13 +417,12 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
     positions = {}
     for index, row in enumerate(stats):
         instrument = instruments[index]
-        realised = int(row["realised_pnl"])
+        position = int(row["position"])
         positions[instrument.name] = {
             "symbol_id": index,
-            "position": int(row["position"]),
-            "realised_pnl": realised,
-            "currency": instrument.currency,
-            "realised_pnl_ccy": instrument.money(realised),
+            "position": position,
+            **pnl_fields(instrument, position, int(row["avg_cost_px"]), int(row["realised_pnl"]),
+                         int(row["fees"]), mids[index]),
             "avg_cost_px": int(row["avg_cost_px"]),
             "filled_qty": int(row["filled_qty"]),
             "orders_sent": int(row["orders_sent"]),
@@ -420,6 +430,8 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
             "open_sell_qty": int(row["open_sell_qty"]),
             "venue_net_qty": int(row["venue_net_qty"]),
             "venue_orders": int(row["venue_orders"]),
+            "open_orders": int(row["open_orders"]),
+            "venue_resting": int(row["venue_resting"]),
             **({} if held is None else {"strategy_position": int(held[index])})}
     return {
         "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),
@@ -432,9 +444,22 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
         "exchange_rejects": _counter(gateway, GATEWAY_REJECTS),
         "fills": _counter(gateway, GATEWAY_FILLS) + _counter(gateway, GATEWAY_PARTIALS),
         "realised_pnl": sum(p["realised_pnl"] for p in positions.values()),
-        "realised_pnl_ccy": pnl_by_currency(positions.values()),
+        **pnl_totals(positions.values()),
+        "open_orders": sum(p["open_orders"] for p in positions.values()),
         "positions": positions,
     }
+
+
+def _venue(segment, rows: dict, instruments: list["Instrument"], names: dict) -> dict:
+    """The simulated venue's book of our orders: the working ones (every strategy's, by
+    symbol, best price first), how many rows of its table have each status, and the
+    orders the kill switch has cancelled (the gateway's counter)."""
+    gateway = rows["gateway"]["counters"] if "gateway" in rows else None
+    table = orders_data(order_table_rows(segment, "venue_orders"), instruments, names, venue=True)
+    return {"working": table["open_count"], "by_status": table["by_status"],
+            "reject_reasons": table["reject_reasons"],
+            "kill_switch_cancels": _counter(gateway, GATEWAY_KILL_CANCELS),
+            "resting": table["open"]}
 
 
 def _counter(counters, slot: int) -> int:

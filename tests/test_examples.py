@@ -28,8 +28,11 @@ def readme_blocks(language: str) -> list[str]:
 def test_readme_when_it_shows_the_example_then_it_is_the_example_as_it_is():
     with open(os.path.join(EXAMPLES, "my_strategy.py")) as f:
         assert readme_blocks("python") == [f.read()]
-    with open(os.path.join(EXAMPLES, "my.toml")) as f:
-        assert readme_blocks("toml") == [f.read()]
+    tomls = []
+    for name in ("my.toml", "mm.toml"):
+        with open(os.path.join(EXAMPLES, name)) as f:
+            tomls.append(f.read())
+    assert readme_blocks("toml") == tomls
 
 
 @pytest.mark.slow

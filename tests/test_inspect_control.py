@@ -42,7 +42,11 @@ def test_halt_when_run_as_a_command_then_says_before_and_after(segments):
     segment = make_engine_segment(segments)
     done = run_cli("halt", segment.name)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"engine {segment.name}: trading state ACTIVE -> HALTED (change #1)"
+    # no workers here: nothing works at the venue, and it says there is no gateway to wait for
+    assert done.stdout.splitlines() == [
+        f"engine {segment.name}: trading state ACTIVE -> HALTED (change #1)",
+        f"engine {segment.name}: no gateway is running to cancel the venue's orders; "
+        "none is working there"]
 
 
 def test_set_trading_state_when_name_is_not_a_state_then_error_names_it(segments):

@@ -127,12 +127,14 @@ def test_halt_when_already_halted_then_says_so_and_counts_no_change(engine):
     control = engine.segment.view("control", CONTROL_DTYPE)[0]
     assert "ACTIVE -> HALTED (change #1)" in invoke_ok("halt", engine.name)
     out = invoke_ok("halt", engine.name)
-    assert out.strip() == (f"engine {engine.name}: trading state already HALTED; nothing changed "
-                           "(still 1 changes)")
+    assert out.splitlines()[0] == (f"engine {engine.name}: trading state already HALTED; nothing "
+                                   "changed (still 1 changes)")
     assert int(control["trading_state_changes"]) == 1
+    # no gateway runs here, and nothing works at the venue: nothing to wait for
     assert json.loads(invoke_ok("halt", engine.name, "--json")) == {
         "engine": engine.name, "before": "HALTED", "after": "HALTED", "changes": 1,
-        "changed": False}
+        "changed": False, "cancels": {"cancelled": 0, "working": 0, "waited_s": 0.0,
+                                      "gateway_running": False, "timed_out": False}}
     assert int(control["trading_state_changes"]) == 1
 
 

@@ -306,7 +306,8 @@ def test_report_when_run_ends_then_symbols_by_name_pnl_in_currency_and_strategy_
     assert "strategies: probe (" in text
     assert "realised PnL 123.45 EUR, 15.00 USD" in text
     es = next(line for line in text.splitlines() if line.strip().startswith("ESZ6"))
-    assert es.split() == ["ESZ6", "10", "123.45", "EUR"]
+    # position, realised, unrealised (no market in this segment: "-"), fees
+    assert es.split() == ["ESZ6", "10", "123.45", "EUR", "-", "0.00", "EUR"]
 
 
 def test_report_text_when_many_symbols_then_the_ones_that_traded_and_a_count_of_the_rest(

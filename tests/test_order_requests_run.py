@@ -6,8 +6,9 @@ strategy's own order table records it.
 One real engine runs a small plug-in of a user's own (written below into a temporary
 directory) that, on its first quotes, sends: a limit order off the tick grid, a
 cancel and a replace of an order that never existed, a replace of a resting order to
-qty 0, a DAY order after the session ended ([venue] session_s), and a resting order
-it then replaces and cancels. Its state records each answer's exec type and reason.
+qty 0, a DAY order after the session ended ([venue] session_s), an order risk denies
+(max_qty), and a resting order it then replaces and cancels; with an order-entry
+latency ([venue] latency_us). Its state records each answer's exec type and reason.
 """
 
 import os
@@ -20,9 +21,10 @@ from engine_runs import EngineProcess, unique_name
 from tickpipe.engine.engine_layout import strategy_orders, strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
+from tickpipe.shm_layouts.control_block import REJECT_MAX_QTY
 from tickpipe.shm_layouts.fill import (
-    EXEC_CANCELLED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, VENUE_BAD_QTY, VENUE_OFF_TICK,
-    VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
+    EXEC_CANCELLED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, RISK_REASON_BASE, VENUE_BAD_QTY,
+    VENUE_OFF_TICK, VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
 )
 from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_REJECTED
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -36,7 +38,8 @@ from numba import njit
 import tickpipe as tp
 
 STATE = np.dtype([("step", np.int64), ("resting", np.int64), ("off_tick", np.int64),
-                  ("day", np.int64), ("start_ns", np.int64), ("answers", np.int64, (8, 3))])
+                  ("day", np.int64), ("start_ns", np.int64), ("too_big", np.int64),
+                  ("answers", np.int64, (9, 3))])
 # answers[k] = (exec_type, reject_reason, ord_status) of the report answering request k
 UNKNOWN_A = (1 << 40) + 12345
 UNKNOWN_B = (1 << 40) + 54321
@@ -71,6 +74,7 @@ def on_timer(ctx, state, params, now_ns):
     price = tp.order_price(ctx, state.resting)
     if state.step == 1 and status == tp.STATUS_NEW:
         tp.replace(ctx, state.resting, 0, price)                              # 4: qty 0
+        state.too_big = tp.place(ctx, tp.BUY, 1000, price, tp.GTC)            # 8: risk: max_qty
         state.step = 2
     elif state.step == 2 and status == tp.STATUS_NEW:
         state.step = 3
@@ -96,6 +100,8 @@ def on_fill(ctx, state, params, report):
         note(state, 2, report)
     elif order_id == state.day:
         note(state, 5, report)
+    elif order_id == state.too_big:
+        note(state, 8, report)
     elif order_id == state.resting:
         kind = report.exec_type
         if kind == tp.EXEC_NEW:
@@ -116,6 +122,7 @@ rate = 2000
 seconds = 4
 [venue]
 session_s = 0.5
+latency_us = 1000
 [[strategy]]
 name = "wrong"
 path = "wrong.py"
@@ -157,8 +164,15 @@ def test_request_when_it_is_wrong_then_one_rejected_report_with_its_reason(answe
     assert got[2][:2] == (EXEC_REJECTED, venue(VENUE_UNKNOWN_ORDER))
     assert got[4][:2] == (EXEC_REJECTED, venue(VENUE_BAD_QTY))
     assert got[5][:2] == (EXEC_REJECTED, venue(VENUE_SESSION_CLOSED))
-    assert [reason_name(got[k][1]) for k in (0, 1, 4, 5)] == \
-        ["off_tick", "unknown_order", "bad_qty", "session_closed"]
+    assert got[8][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_MAX_QTY)
+    assert [reason_name(got[k][1]) for k in (0, 1, 4, 5, 8)] == \
+        ["off_tick", "unknown_order", "bad_qty", "session_closed", "risk_max_qty"]
+
+
+def test_venue_when_latency_is_set_then_every_request_waits_that_long(answers):
+    report = answers[0]
+    # [venue] latency_us = 1000; the histogram gives a bucket's lower edge (within 1%)
+    assert report["hops_ns"]["risk_to_gateway"]["p50"] >= 990_000
 
 
 def test_resting_order_when_replaced_then_cancelled_then_its_table_row_follows(answers):
