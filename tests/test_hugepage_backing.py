@@ -28,7 +28,8 @@ pytestmark = [
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
-EXTRA_PAGES = 16
+# pages reserved for the tests: the default engine's segment and a few more
+EXTRA_PAGES = segment_bytes(default_config()) // HUGE_PAGE_SIZE + 4
 # $0 is the mount point; the command's exit status is kept; the mount goes in any case.
 ON_PRIVATE_MOUNT = ('mount -t hugetlbfs -o pagesize=2M none "$0" || exit 97; '
                     '"$@"; status=$?; umount "$0"; exit $status')

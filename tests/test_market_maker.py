@@ -19,7 +19,7 @@ from numba import njit
 from numba.core.registry import CPUDispatcher
 
 from tickpipe.engine.plugin import StrategyError, load_plugin
-from tickpipe.shm_layouts.fill import FILL_DTYPE
+from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE
 from tickpipe.shm_layouts.open_order import (
     STATUS_CANCELED, STATUS_EXPIRED, STATUS_FILLED, STATUS_NEW, STATUS_NONE,
@@ -322,6 +322,7 @@ def _fake_api():
     api.best_bid = njit(lambda ctx: ctx.top[0])
     api.best_ask = njit(lambda ctx: ctx.top[1])
     api.BUY, api.SELL, api.GTC, api.DAY = 1, -1, 0, 1
+    api.EXEC_PARTIAL_FILL, api.EXEC_FILL = EXEC_PARTIAL_FILL, EXEC_FILL
     for name, value in (("STATUS_NONE", STATUS_NONE), ("STATUS_PENDING_NEW", STATUS_PENDING_NEW),
                         ("STATUS_NEW", STATUS_NEW),
                         ("STATUS_PARTIALLY_FILLED", STATUS_PARTIALLY_FILLED),

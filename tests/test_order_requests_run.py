@@ -7,7 +7,8 @@ One real engine runs a small plug-in of a user's own (written below into a tempo
 directory) that, on its first quotes, sends: a limit order off the tick grid, a
 cancel and a replace of an order that never existed, a replace of a resting order to
 qty 0, a DAY order after the session ended ([venue] session_s), an order risk denies
-(max_qty), and a resting order it then replaces and cancels; with an order-entry
+(max_qty), a DAY order that rests until the session ends, and a resting order it
+then replaces and cancels; with an order-entry
 latency ([venue] latency_us). Its state records each answer's exec type and reason.
 """
 
@@ -23,10 +24,11 @@ from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.control_block import REJECT_MAX_QTY
 from tickpipe.shm_layouts.fill import (
-    EXEC_CANCELLED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, RISK_REASON_BASE, VENUE_BAD_QTY,
+    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, RISK_REASON_BASE,
+    VENUE_BAD_QTY,
     VENUE_OFF_TICK, VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
 )
-from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_REJECTED
+from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_EXPIRED, STATUS_REJECTED
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 
 pytestmark = pytest.mark.slow
@@ -39,7 +41,7 @@ import tickpipe as tp
 
 STATE = np.dtype([("step", np.int64), ("resting", np.int64), ("off_tick", np.int64),
                   ("day", np.int64), ("start_ns", np.int64), ("too_big", np.int64),
-                  ("answers", np.int64, (9, 3))])
+                  ("day_early", np.int64), ("answers", np.int64, (10, 3))])
 # answers[k] = (exec_type, reject_reason, ord_status) of the report answering request k
 UNKNOWN_A = (1 << 40) + 12345
 UNKNOWN_B = (1 << 40) + 54321
@@ -77,6 +79,7 @@ def on_timer(ctx, state, params, now_ns):
         state.too_big = tp.place(ctx, tp.BUY, 1000, price, tp.GTC)            # 8: risk: max_qty
         state.step = 2
     elif state.step == 2 and status == tp.STATUS_NEW:
+        state.day_early = tp.place(ctx, tp.BUY, 5, price, tp.DAY)             # 9: expires
         state.step = 3
     elif state.step == 3 and status == tp.STATUS_NEW:
         tp.replace(ctx, state.resting, 8, price)                              # 6: replaced
@@ -102,6 +105,8 @@ def on_fill(ctx, state, params, report):
         note(state, 5, report)
     elif order_id == state.too_big:
         note(state, 8, report)
+    elif order_id == state.day_early and report.exec_type == tp.EXEC_EXPIRED:
+        note(state, 9, report)
     elif order_id == state.resting:
         kind = report.exec_type
         if kind == tp.EXEC_NEW:
@@ -167,6 +172,14 @@ def test_request_when_it_is_wrong_then_one_rejected_report_with_its_reason(answe
     assert got[8][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_MAX_QTY)
     assert [reason_name(got[k][1]) for k in (0, 1, 4, 5, 8)] == \
         ["off_tick", "unknown_order", "bad_qty", "session_closed", "risk_max_qty"]
+
+
+def test_day_order_when_the_session_ends_then_it_expires(answers):
+    _, state, orders, _ = answers
+    got = tuple(int(v) for v in state["answers"][9])
+    assert got == (EXEC_EXPIRED, 0, STATUS_EXPIRED)
+    row = orders[orders["order_id"] == state["day_early"]][0]
+    assert int(row["status"]) == STATUS_EXPIRED and int(row["leaves_qty"]) == 0
 
 
 def test_venue_when_latency_is_set_then_every_request_waits_that_long(answers):

@@ -14,9 +14,15 @@ from click.testing import CliRunner
 
 from tuning_fakes import FakeKernelHost, build_fake_host_tree, snapshot_tree
 from tickpipe.tuning.cli import TuneEnvironment, tune
+from tickpipe.engine.sizing import default_segment_bytes
+from tickpipe.tuning.items_hugepages import huge_pages_needed
 from tickpipe.tuning.state import DEFAULT_STATE_FILE
 
 REPO = Path(__file__).resolve().parent.parent
+# what apply reserves and maps for the default engine's segment (2 MiB pages)
+SEGMENT_PAGES = -(-default_segment_bytes() // (2 * 2**20))
+PAGES = huge_pages_needed(default_segment_bytes(), 2048)
+MAPPING_MIB = SEGMENT_PAGES * 2
 
 
 @pytest.fixture
@@ -52,7 +58,7 @@ def test_apply_sets_every_item_this_host_has(host):
     thp = "/sys/kernel/mm/transparent_hugepage"
     assert read(host, f"{thp}/enabled") == "always [madvise] never\n"
     assert read(host, f"{thp}/shmem_enabled") == "always within_size [advise] never deny force\n"
-    assert read(host, "/proc/sys/vm/nr_hugepages") == "14\n"
+    assert read(host, "/proc/sys/vm/nr_hugepages") == f"{PAGES}\n"
     assert "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,mode=0770,uid=65534,gid=65534,pagesize=2M" in read(host, "/proc/mounts")
     assert host.path("/dev/hugepages").stat().st_uid == 65534
     expected = {"/proc/sys/vm/swappiness": "10", "/sys/kernel/mm/ksm/run": "0",
@@ -67,7 +73,7 @@ def test_apply_sets_every_item_this_host_has(host):
     assert read(host, "/etc/default/irqbalance").endswith("IRQBALANCE_BANNED_CPULIST=1-3\n")
     assert "IRQBALANCE_ONESHOT=0\n" in read(host, "/etc/default/irqbalance")
     assert "nobody hard memlock unlimited\n" in read(host, "/etc/security/limits.d/95-tickpipe-memlock.conf")
-    assert "huge pages verified: 14 reserved, 14 free" in result.output
+    assert f"huge pages verified: {PAGES} reserved, {PAGES} free" in result.output
     assert "a SCHED_FIFO worker that spins never yields" in result.output
 
 
@@ -274,7 +280,7 @@ def test_apply_when_a_writable_hugetlbfs_mount_exists_then_it_is_used_not_mounte
         mounts.write("hugetlbfs /mnt/huge hugetlbfs rw,relatime,pagesize=2M 0 0\n")
     result = run_tune(host, "apply")
     assert "mount -t hugetlbfs" not in result.output and not host.path("/dev/hugepages").exists()
-    assert "a test mapping of 22 MiB in /mnt/huge got 2048 kB pages" in result.output
+    assert f"a test mapping of {MAPPING_MIB} MiB in /mnt/huge got 2048 kB pages" in result.output
 
 
 def test_apply_when_existing_mount_not_writable_by_user_then_owner_changed_and_reverted(host):
