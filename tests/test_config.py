@@ -234,3 +234,41 @@ def test_run_help_when_asked_then_it_explains_every_option():
                           ("--keep", "Keep the segment"), ("--lock-memory", "mlockall"),
                           ("--json", "as JSON"), ("--print-config", "Print the effective config")]:
         assert option in text and words in text, option
+
+
+# ---- risk's limits per instrument -------------------------------------------------------
+
+INSTRUMENTS = """
+[risk]
+max_position = 200
+max_open_orders = 100
+[[instrument]]
+name = "A"
+tick_size = 100
+max_position = 50
+max_open_orders = 4
+[[instrument]]
+name = "B"
+tick_size = 100
+"""
+
+
+def test_symbol_limits_when_an_instrument_sets_its_own_then_it_overrides_risks(tmp_path):
+    from tickpipe.engine.config import symbol_limits
+    path = tmp_path / "limits.toml"
+    path.write_text(INSTRUMENTS)
+    config = load_config(os.fspath(path))
+    assert list(symbol_limits(config, "max_position")) == [50, 200]
+    assert list(symbol_limits(config, "max_open_orders")) == [4, 100]
+    assert list(symbol_limits(config, "max_order_qty")) == [100, 100]  # [risk]'s default
+
+
+@pytest.mark.parametrize("line", ["max_open_orders = -1", "max_position = 1.5",
+                                  "max_order_qty = true"])
+def test_load_config_when_an_instrument_limit_is_bad_then_one_line_naming_it(tmp_path, line):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'[[instrument]]\nname = "A"\ntick_size = 100\n{line}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(os.fspath(path))
+    key = line.split(" = ")[0]
+    assert f"instrument 'A': {key} = " in str(err.value) and "\n" not in str(err.value)
