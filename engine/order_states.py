@@ -97,6 +97,29 @@ def is_working(status):
         status == STATUS_PENDING_REPLACE
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def start_row(row, order_id, symbol, side, order_type, tif, qty, limit_px, now):
+    """An open-order row (shm_layouts/open_order.py) for a new order, before its first
+    move: STATUS_NONE, nothing filled, all of qty leaves. The venue's book and each
+    strategy's table start their rows so."""
+    row.order_id = order_id
+    row.symbol_id = symbol
+    row.side = side
+    row.status = STATUS_NONE
+    row.order_type = order_type
+    row.time_in_force = tif
+    row.reject_reason = 0
+    row._reserved0 = 0
+    row.qty = qty
+    row.cum_qty = 0
+    row.leaves_qty = qty
+    row.queue_ahead = 0
+    row.limit_px = limit_px
+    row.avg_px = 0
+    row.cum_notional = 0
+    row.updated_ns = now
+
+
 @njit(cache=True)
 def report_event(exec_type, request, leaves_qty, cum_qty):
     """The event a report is for the order it names; -1 for none (a report the

@@ -32,7 +32,7 @@ from tickpipe.engine.book import BOOK_OK, book_read
 from tickpipe.engine.commit import txn_set
 from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
-    EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, TRANSITIONS, is_final, is_working, next_status,
+    EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, is_final, is_working, next_status, start_row,
 )
 from tickpipe.engine.strategy_context import (
     E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REFUSED, E_ROOM, E_SENT, E_SENT_TOTAL, E_STRATEGY,
@@ -208,21 +208,8 @@ def _new_order(ctx, side, qty, price, order_type, tif):
         return -REFUSED_TABLE_FULL
     order_id = (event[E_STRATEGY] << 56) | number
     sym = event[E_SYMBOL]
-    row.order_id = order_id
-    row.symbol_id = sym
-    row.side = side
+    start_row(row, order_id, sym, side, order_type, tif, qty, price, event[E_NOW_NS])
     row.status = next_status(ctx.transitions, STATUS_NONE, EV_SEND)
-    row.order_type = order_type
-    row.time_in_force = tif
-    row.reject_reason = 0
-    row.qty = qty
-    row.cum_qty = 0
-    row.leaves_qty = qty
-    row.queue_ahead = 0
-    row.limit_px = price
-    row.avg_px = 0
-    row.cum_notional = 0
-    row.updated_ns = event[E_NOW_NS]
     _mark_order(ctx, slot)
     txn_set(ctx.txn, ctx.positions.ctypes.data + sym * _ROW + _PENDING_SINCE_NS, event[E_NOW_NS])
     _request(ctx, REQ_NEW, sym, side, qty, price, order_type, tif, order_id)

@@ -53,7 +53,7 @@ from tickpipe.shm_layouts.control_block import (
 )
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
-    EXEC_REPLACED, FILL_DTYPE, VENUE_REASON_BASE, VENUE_SIMULATED,
+    EXEC_NAMES, EXEC_REPLACED, FILL_DTYPE, VENUE_REASON_BASE, VENUE_SIMULATED,
 )
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
@@ -75,6 +75,12 @@ from tickpipe.workers.venue import (
     venue_replace, working_count,
 )
 
+# the gateway's counter of each exec type (index: EXEC_*)
+COUNTER_OF_EXEC = np.zeros(max(EXEC_NAMES) + 1, dtype=np.int64)
+COUNTER_OF_EXEC[[EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED, EXEC_REJECTED,
+                 EXEC_REPLACED, EXEC_EXPIRED]] = [
+    GATEWAY_NEW_ACKS, GATEWAY_PARTIALS, GATEWAY_FILLS, GATEWAY_CANCELS, GATEWAY_REJECTS,
+    GATEWAY_REPLACES, GATEWAY_EXPIRED]
 REPORTS_PER_REQUEST = 2  # at most: an ack (or a partial fill) and a fill (or the IOC's cancel)
 VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
 VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
@@ -221,20 +227,7 @@ def emit(ctx, n, origin_ns, order_seq):
         report.order_seq = order_seq
         kind = report.exec_type
         symbol = report.symbol_id
-        if kind == EXEC_FILL:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_FILLS, 1)
-        elif kind == EXEC_PARTIAL_FILL:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_PARTIALS, 1)
-        elif kind == EXEC_CANCELLED:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_CANCELS, 1)
-        elif kind == EXEC_REJECTED:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REJECTS, 1)
-        elif kind == EXEC_NEW:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_NEW_ACKS, 1)
-        elif kind == EXEC_REPLACED:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REPLACES, 1)
-        elif kind == EXEC_EXPIRED:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_EXPIRED, 1)
+        count(ctx.txn, ctx.row_words, W_COUNTERS + COUNTER_OF_EXEC[kind], 1)
         if (kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL) and report.last_qty != 0:
             txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_NET_QTY),
                     report.side * report.last_qty)

@@ -44,7 +44,7 @@ from numba import njit
 from tickpipe.engine.order_states import (
     EV_ACCEPT, EV_CANCEL_ACK, EV_EXPIRE, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, EV_REPLACE_ACK,
     EV_REPLACE_REQ, EV_REQ_REJECT_FILLED, EV_REQ_REJECT_UNFILLED, EV_SEND, INVALID, is_final,
-    next_status,
+    next_status, start_row,
 )
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
@@ -211,23 +211,7 @@ def _free_row(rows, used):
 def _take_row(rows, used, i, order_id, symbol, side, order_type, tif, qty, limit_px, now):
     if i == used[0]:
         used[0] += 1
-    o = rows[i]
-    o.order_id = order_id
-    o.symbol_id = symbol
-    o.side = side
-    o.status = STATUS_NONE
-    o.order_type = order_type
-    o.time_in_force = tif
-    o.reject_reason = 0
-    o._reserved0 = 0
-    o.qty = qty
-    o.cum_qty = 0
-    o.leaves_qty = qty
-    o.queue_ahead = 0
-    o.limit_px = limit_px
-    o.avg_px = 0
-    o.cum_notional = 0
-    o.updated_ns = now
+    start_row(rows[i], order_id, symbol, side, order_type, tif, qty, limit_px, now)
 
 
 @njit(cache=True)

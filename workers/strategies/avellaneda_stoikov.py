@@ -295,6 +295,18 @@ def on_timer(ctx, state, params, now_ns):
 
 
 @njit
+def _follow(ctx, order_id, order_px, report):
+    """One side's (order id, price, filled) after a report of its order: forgotten once
+    final (the side is placed anew); else the price (a rejected replace leaves the old
+    one) and the filled qty as reported."""
+    status = tp.order_status(ctx, order_id)
+    if status == tp.STATUS_NONE or tp.is_final(status):
+        return np.int64(0), np.int64(0), np.int64(0)
+    price = report.order_px if report.order_px > 0 else order_px
+    return order_id, np.int64(price), np.int64(report.cum_qty)
+
+
+@njit
 def on_fill(ctx, state, params, report):
     if report.exec_type == tp.EXEC_FILL or report.exec_type == tp.EXEC_PARTIAL_FILL:
         state.cash -= report.side * np.int64(report.last_qty) * report.last_px
@@ -302,22 +314,6 @@ def on_fill(ctx, state, params, report):
     if order_id == 0:
         return
     if order_id == state.bid_id:
-        status = tp.order_status(ctx, order_id)
-        if status == tp.STATUS_NONE or tp.is_final(status):
-            state.bid_id = 0
-            state.bid_px = 0
-            state.bid_cum = 0
-        else:
-            if report.order_px > 0:
-                state.bid_px = report.order_px  # the order's price now (a rejected
-            state.bid_cum = report.cum_qty      # replace leaves the old one)
+        state.bid_id, state.bid_px, state.bid_cum = _follow(ctx, order_id, state.bid_px, report)
     elif order_id == state.ask_id:
-        status = tp.order_status(ctx, order_id)
-        if status == tp.STATUS_NONE or tp.is_final(status):
-            state.ask_id = 0
-            state.ask_px = 0
-            state.ask_cum = 0
-        else:
-            if report.order_px > 0:
-                state.ask_px = report.order_px
-            state.ask_cum = report.cum_qty
+        state.ask_id, state.ask_px, state.ask_cum = _follow(ctx, order_id, state.ask_px, report)
