@@ -14,10 +14,8 @@ import os
 
 import numpy as np
 
-from tickpipe.bench.pipeline import _stop_if_signalled
+from tickpipe.bench.pipeline import engine_report
 from tickpipe.bench.stats import machine_info
-from tickpipe.engine.config import load_config
-from tickpipe.engine.supervisor import EngineError, run_engine
 
 MM = "tickpipe.workers.strategies.avellaneda_stoikov"
 IOC = "tickpipe.workers.strategies.mean_reversion"
@@ -30,12 +28,7 @@ def _run(rate: int, seconds: float) -> dict:
         "strategy": [{"name": "mm", "module": MM},
                      {"name": "ioc", "module": IOC, "symbols": ["SYM0", "SYM1"]}],
     }
-    try:
-        report = run_engine(load_config(overrides=overrides))
-    except EngineError as exc:
-        _stop_if_signalled(exc.stopped_by)
-        raise
-    _stop_if_signalled(report["stopped_by"])
+    report = engine_report(overrides)
     if report["state"] != "stopped" or report["lost"]:
         raise RuntimeError(f"bench mm: the engine ended {report['state']}, lost "
                            f"{report['lost']}: {report['notes']}")

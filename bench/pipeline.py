@@ -23,15 +23,22 @@ from tickpipe.engine.supervisor import EngineError, run_engine
 RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
 
 
-def _tickpipe_row(label, rate, seconds, cores, wait):
-    overrides = {"engine": {"rate": rate, "seconds": seconds, "name": f"bench-{os.getpid()}-pipe",
-                            "cores": list(cores or []), "wait": wait}}
+def engine_report(overrides: dict) -> dict:
+    """One engine run of the default config with `overrides`; its final report. A
+    Ctrl-C or SIGTERM that stopped it stops the bench too."""
     try:
         report = run_engine(load_config(overrides=overrides))
     except EngineError as exc:
         _stop_if_signalled(exc.stopped_by)
         raise
     _stop_if_signalled(report["stopped_by"])
+    return report
+
+
+def _tickpipe_row(label, rate, seconds, cores, wait):
+    overrides = {"engine": {"rate": rate, "seconds": seconds, "name": f"bench-{os.getpid()}-pipe",
+                            "cores": list(cores or []), "wait": wait}}
+    report = engine_report(overrides)
     t2t = report["tick_to_trade_ns"]
     row = {"name": f"tickpipe-{label}", "offered_rate": rate,
            "achieved_rate": round(report["ticks"] / report["seconds"]),
