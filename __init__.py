@@ -53,17 +53,23 @@ if "NUMBA_CACHE_DIR" not in os.environ:
         os.environ["NUMBA_CACHE_DIR"] = _directory
 
 
+# numpy only, after the cache directory is set
+from tickpipe.shm_layouts.control_block import REJECT_NAMES as _REJECT_NAMES  # noqa: E402
+
 _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
         "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
         "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE",
         "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED",
         # orders that rest
         "place", "cancel", "replace", "order_status", "order_leaves", "order_filled",
-        "order_price", "is_working", "is_final", "bid_size", "ask_size", "GTC", "DAY",
+        "order_price", "is_working", "is_final", "bid_size", "ask_size", "can_trade", "GTC", "DAY",
         "REFUSED_TABLE_FULL", "REFUSED_PENDING", "EXEC_CANCELED", "EXEC_REPLACED",
         "EXEC_EXPIRED", "STATUS_NONE", "STATUS_PENDING_NEW", "STATUS_NEW",
         "STATUS_PARTIALLY_FILLED", "STATUS_FILLED", "STATUS_PENDING_CANCEL", "STATUS_CANCELED",
-        "STATUS_PENDING_REPLACE", "STATUS_REPLACED", "STATUS_REJECTED", "STATUS_EXPIRED")
+        "STATUS_PENDING_REPLACE", "STATUS_REPLACED", "STATUS_REJECTED", "STATUS_EXPIRED",
+        "REASON_NONE", "REASON_UNKNOWN_ORDER", "REASON_TOO_LATE", "REASON_BAD_QTY",
+        "REASON_OFF_TICK", "REASON_SESSION_CLOSED", "REASON_VENUE_REJECT", "REASON_BOOK_FULL",
+        "REASON_BAD_PRICE") + tuple(f"REASON_RISK_{name.upper()}" for name in _REJECT_NAMES.values())
 
 
 def __getattr__(name):
@@ -75,4 +81,5 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    """The strategy API and the package's dunders (not the modules it imports itself)."""
+    return sorted([name for name in globals() if name.startswith("__")] + list(_API))

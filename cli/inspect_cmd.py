@@ -425,6 +425,8 @@ def format_snapshot(data: dict) -> str:
         lines.append(f"  POST-MORTEM: the owner (pid {owner['pid']}) is dead; these are the last "
                      f"figures it left, {_seconds(engine['age_s'])} after it made the segment")
     rejects = ", ".join(f"{k} {v:,}" for k, v in risk["rejects"].items() if v) or "none"
+    venue_rejects = ", ".join(f"{k} {v:,}" for k, v in risk.get("venue_rejects", {}).items()
+                              if v) or "none"
     return "\n".join([
         *lines, "", *_table(WORKER_COLUMNS, data["workers"]),
         "", *_table(RING_COLUMNS, data["rings"]),
@@ -434,7 +436,7 @@ def format_snapshot(data: dict) -> str:
             f"fills {risk['fills']:,}, exchange rejects {risk['exchange_rejects']:,}, "
             f"open orders {risk.get('open_orders', 0):,}",
         f"  PnL: {_pnl_text(risk)}",
-        f"  rejects: {rejects}",
+        f"  rejected by risk: {rejects}; by the venue: {venue_rejects}",
         *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
         *(line for name, strategy in data.get("strategies", {}).items()
           for line in ("", *format_strategy(name, strategy))),

@@ -19,6 +19,7 @@ from tickpipe.engine.segment_catalog import (
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
+from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.histogram import (
     HISTOGRAM_DTYPE, HISTOGRAM_ROWS, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF, HOPS,
 )
@@ -27,7 +28,7 @@ from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     FEED_TICKS, GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_RISK_REJECTS,
-    RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE, WORKER_STATE_NAMES,
+    GATEWAY_VENUE_REJECT_BASE, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
 
@@ -92,6 +93,8 @@ def counts(segment) -> dict:
         "orders_sent": int(risk[RISK_ORDERS_SENT]),
         "orders_at_venue": positions["orders"][1] - int(gateway[GATEWAY_RISK_REJECTS]),
         "rejected": {name: int(risk[RISK_REJECT_BASE + code]) for code, name in REJECT_NAMES.items()},
+        "venue_rejected": {name: int(gateway[GATEWAY_VENUE_REJECT_BASE + code])
+                           for code, name in VENUE_REASON_NAMES.items()},
         "fills": int(gateway[GATEWAY_FILLS]) + int(gateway[GATEWAY_PARTIALS]),
         "lost": sum(head - tail for head, tail in positions.values()),
     }
@@ -254,8 +257,10 @@ def format_report(report: dict) -> str:
         f"{', locked' if report['memory']['locked'] else ''})",
         f"  ticks {report['ticks']:,}  intents {report['intents']:,}  orders sent "
         f"{report['orders_sent']:,}  fills {report['fills']:,}  lost {report['lost']:,}",
-        "  rejected: " + (", ".join(f"{k} {v:,}" for k, v in report["rejected"].items() if v)
-                          or "none"),
+        "  rejected by risk: " + (", ".join(f"{k} {v:,}" for k, v in report["rejected"].items()
+                                            if v) or "none")
+        + "; by the venue: " + (", ".join(f"{k} {v:,}" for k, v in report["venue_rejected"].items()
+                                          if v) or "none"),
         f"  {'latency (ns)':<22}{'count':>12}{'p50':>14}{'p90':>14}{'p99':>14}{'p99.9':>14}{'max':>15}",
     ]
     for name, value in [("tick_to_trade", t2t)] + list(report["hops_ns"].items()):

@@ -33,6 +33,7 @@ from tickpipe.engine.strategy_context import StrategyContext, new_event
 from tickpipe.engine.idle import make_idle_state
 from tickpipe.engine.commit import scratch_txn, undo_words
 from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
@@ -128,7 +129,7 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
     segment: compiling against it fills the cache the workers load from."""
     words = state_dtype.itemsize // 8
     mirror = np.zeros(n_symbols, dtype=state_dtype)
-    control = np.zeros(64, dtype=np.uint8)
+    control = np.zeros(CONTROL_DTYPE.itemsize, dtype=np.uint8)  # a control block: all clear
     txn = scratch_txn()
     orders = np.zeros(ORDER_SLOTS, dtype=OPEN_ORDER_DTYPE)
     ctx = StrategyContext(

@@ -55,12 +55,14 @@ from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, ENGINE_STATE_NAMES, REJECT_NAMES, TRADING_STATE_NAMES,
 )
+from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_REJECTS, RISK_FILLS_READ,
+    GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_REJECTS,
+    GATEWAY_VENUE_REJECT_BASE, RISK_FILLS_READ,
     RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES,
     WORKER_DTYPE, WORKER_STATE_NAMES,
 )
@@ -442,6 +444,8 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
         "rejects": {name: _counter(risk, RISK_REJECT_BASE + code)
                     for code, name in REJECT_NAMES.items()},
         "exchange_rejects": _counter(gateway, GATEWAY_REJECTS),
+        "venue_rejects": {name: _counter(gateway, GATEWAY_VENUE_REJECT_BASE + code)
+                          for code, name in VENUE_REASON_NAMES.items()},
         "fills": _counter(gateway, GATEWAY_FILLS) + _counter(gateway, GATEWAY_PARTIALS),
         "realised_pnl": sum(p["realised_pnl"] for p in positions.values()),
         **pnl_totals(positions.values()),

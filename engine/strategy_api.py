@@ -30,7 +30,7 @@ from numba import njit
 
 from tickpipe.engine.book import BOOK_OK, book_read
 from tickpipe.engine.commit import txn_set
-from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
     EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, is_final, is_working, next_status, start_row,
 )
@@ -40,13 +40,18 @@ from tickpipe.engine.strategy_context import (
 )
 from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.shm_layouts.fill import (  # noqa: F401  (exec types, for on_fill)
-    EXEC_CANCELED, EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL,
+    RISK_REASON_BASE, VENUE_BAD_PRICE, VENUE_BAD_QTY, VENUE_BOOK_FULL, VENUE_OFF_TICK,
+    VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_SIMULATED, VENUE_TOO_LATE,
+    VENUE_UNKNOWN_ORDER, EXEC_CANCELED, EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL,
     EXEC_REJECTED, EXEC_REPLACED,
 )
 from tickpipe.shm_layouts.open_order import (  # noqa: F401  (order statuses, for strategies)
     ORDER_SLOTS, STATUS_CANCELED, STATUS_EXPIRED, STATUS_FILLED, STATUS_NEW, STATUS_NONE,
     STATUS_PARTIALLY_FILLED, STATUS_PENDING_CANCEL, STATUS_PENDING_NEW, STATUS_PENDING_REPLACE,
     STATUS_REJECTED, STATUS_REPLACED,
+)
+from tickpipe.shm_layouts.control_block import (
+    CLOSING_OFFSET, REJECT_NAMES, TRADING_HALTED, TRADING_STATE_OFFSET,
 )
 from tickpipe.shm_layouts.market_data import PRICE_SCALE  # noqa: F401  (price units per 1.0)
 from tickpipe.shm_layouts.order_intent import (
@@ -69,6 +74,21 @@ REFUSED_NO_ROOM = 1     # more than MAX_ORDERS_PER_EVENT from one callback
 REFUSED_BAD_ORDER = 2   # qty <= 0, price <= 0 or side not BUY/SELL
 REFUSED_TABLE_FULL = 3  # ORDER_SLOTS orders of this strategy are still working
 REFUSED_PENDING = 4     # the order awaits the answer to a cancel or replace already sent
+
+# report.reject_reason of a REJECTED report (`tickpipe inspect` spells them): the
+# venue's, and risk's as REASON_RISK_<NAME> (REASON_RISK_MAX_QTY, REASON_RISK_HALTED, ...)
+REASON_NONE = 0
+REASON_UNKNOWN_ORDER = VENUE_REASON_BASE + VENUE_UNKNOWN_ORDER  # never had that order id
+REASON_TOO_LATE = VENUE_REASON_BASE + VENUE_TOO_LATE            # it had already ended
+REASON_BAD_QTY = VENUE_REASON_BASE + VENUE_BAD_QTY              # replace to <= what filled
+REASON_OFF_TICK = VENUE_REASON_BASE + VENUE_OFF_TICK            # price not on the tick grid
+REASON_SESSION_CLOSED = VENUE_REASON_BASE + VENUE_SESSION_CLOSED  # a DAY order after the end
+REASON_VENUE_REJECT = VENUE_REASON_BASE + VENUE_SIMULATED       # [gateway] reject_every
+REASON_BOOK_FULL = VENUE_REASON_BASE + VENUE_BOOK_FULL
+REASON_BAD_PRICE = VENUE_REASON_BASE + VENUE_BAD_PRICE
+RISK_REASONS = {f"REASON_RISK_{name.upper()}": RISK_REASON_BASE + code
+                for code, name in REJECT_NAMES.items()}
+globals().update(RISK_REASONS)  # module constants, so jitted callbacks can compare with them
 
 MAX_ORDERS_PER_EVENT = 4  # the runner keeps this much room in the intents ring per callback
 # An order awaits its final report; one with no report for this long (a venue that
@@ -138,6 +158,15 @@ def best_ask(ctx):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def can_trade(ctx):
+    """False while the kill switch is on (`tickpipe halt`) or the engine is stopping:
+    risk would refuse every new order and replace (a cancel still goes). True under
+    REDUCING, where risk passes only orders that shrink a position."""
+    return load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) != TRADING_HALTED and \
+        load_acquire_u32(ctx.control + CLOSING_OFFSET) == 0
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def bid_size(ctx):
     """Lots quoted at the symbol's best bid now, 0 when it has no market."""
     return _top(ctx, 2)
@@ -190,6 +219,37 @@ def _mark_order(ctx, slot):
         ctx.orders_dirty[ctx.orders_dirty[0]] = slot
 
 
+# The order table is open-addressed: an order's row is the first row, from its number
+# mod ORDER_SLOTS on, that was free when it was sent (never used, or holding a finished
+# order). A row once used is never empty again, so a lookup walks from the home row
+# until it finds the id or a never-used row. The table is in the segment and changes
+# only with the batch, so a replayed event finds the same row.
+
+@njit(cache=True, _nrt=False, inline="always")
+def _free_row(ctx, number):
+    """The row a new order numbered `number` takes, or -1: ORDER_SLOTS orders work."""
+    for probe in range(ORDER_SLOTS):
+        slot = (number + probe) % ORDER_SLOTS
+        status = ctx.orders[slot].status
+        if status == STATUS_NONE or is_final(status):
+            return slot
+    return -1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _order_row(ctx, order_id):
+    """The order's row in this strategy's table, or -1 when the table does not have it."""
+    home = order_id & _ORDER_NUMBER_MASK
+    for probe in range(ORDER_SLOTS):
+        slot = (home + probe) % ORDER_SLOTS
+        row = ctx.orders[slot]
+        if row.order_id == order_id and row.status != STATUS_NONE:
+            return slot
+        if row.status == STATUS_NONE:
+            return -1
+    return -1
+
+
 @njit(cache=True, _nrt=False, inline="always")
 def _new_order(ctx, side, qty, price, order_type, tif):
     """A new order for the event's symbol: its id (> 0), or -REFUSED_*."""
@@ -201,11 +261,11 @@ def _new_order(ctx, side, qty, price, order_type, tif):
         event[E_REFUSED] += 1
         return -REFUSED_NO_ROOM
     number = ctx.out[H_POSITION] + event[E_WRITTEN] + 1  # the request's seq: replays alike
-    slot = number % ORDER_SLOTS
-    row = ctx.orders[slot]
-    if row.status != STATUS_NONE and not is_final(row.status):
+    slot = _free_row(ctx, number)
+    if slot < 0:
         event[E_REFUSED] += 1
         return -REFUSED_TABLE_FULL
+    row = ctx.orders[slot]
     order_id = (event[E_STRATEGY] << 56) | number
     sym = event[E_SYMBOL]
     start_row(row, order_id, sym, side, order_type, tif, qty, price, event[E_NOW_NS])
@@ -237,14 +297,7 @@ def place(ctx, side, qty, price, tif):
     return _new_order(ctx, side, qty, price, LIMIT, tif)
 
 
-@njit(cache=True, _nrt=False, inline="always")
-def _order_row(ctx, order_id):
-    """The order's slot in this strategy's table, or -1 when the table does not have it."""
-    slot = (order_id & _ORDER_NUMBER_MASK) % ORDER_SLOTS
-    row = ctx.orders[slot]
-    if row.status == STATUS_NONE or row.order_id != order_id:
-        return -1
-    return slot
+
 
 
 @njit(cache=True, _nrt=False, inline="always")

@@ -25,7 +25,7 @@ from tickpipe.engine.batch import BATCH, claim_at_least_one, commit_batch
 from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_set, txn_store_changes
 from tickpipe.engine.order_states import INVALID, is_final, next_status, report_event
 from tickpipe.engine.ring import producer_claim
-from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
+from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, _order_row
 from tickpipe.engine.strategy_context import (
     E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REF_MID, E_ROOM, E_SENT, E_SYMBOL, E_WRITTEN,
 )
@@ -33,9 +33,7 @@ from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
-from tickpipe.shm_layouts.open_order import (
-    OPEN_ORDER_SIZE, ORDER_SLOTS, STATUS_NONE, STATUS_REJECTED,
-)
+from tickpipe.shm_layouts.open_order import OPEN_ORDER_SIZE, STATUS_REJECTED
 from tickpipe.shm_layouts.order_intent import REQ_NEW
 from tickpipe.shm_layouts.strategy_position import (
     STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
@@ -54,7 +52,6 @@ _PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
 # batch's counters.
 _UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 2 + 8
 _ORDER_WORDS = OPEN_ORDER_SIZE // 8
-_ORDER_NUMBER_MASK = (1 << 56) - 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -148,10 +145,10 @@ def apply_report(ctx, report):
     if kind == EXEC_FILL or kind == EXEC_CANCELLED or kind == EXEC_REJECTED or \
             kind == EXEC_EXPIRED:
         txn_set(ctx.txn, address + _PENDING_SINCE_NS, 0)
-    slot = (report.order_id & _ORDER_NUMBER_MASK) % ORDER_SLOTS
-    row = ctx.orders[slot]
-    if row.status == STATUS_NONE or row.order_id != report.order_id:
+    slot = _order_row(ctx, report.order_id)
+    if slot < 0:
         return  # not ours to track (a request for an order the table never had)
+    row = ctx.orders[slot]
     event = report_event(kind, report.request, report.leaves_qty, report.cum_qty)
     if event < 0:
         return

@@ -63,6 +63,7 @@ REJECT_GROSS_EXPOSURE = 10          # sum |position x mid| + open orders, [risk]
 REJECT_DAILY_LOSS = 11              # running P&L (realised + marked - fees) below -max_daily_loss
 REJECT_DRAWDOWN = 12                # running P&L this far below its peak ([risk] max_drawdown)
 REJECT_DUPLICATE = 13               # same side, price, qty within [risk] duplicate_window_ms
+REJECT_CLOSING = 14                 # the engine is stopping (closing): no new orders
 REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_MAX_QTY: "max_qty", REJECT_MAX_NOTIONAL: "max_notional",
                 REJECT_PRICE_BAND: "price_band", REJECT_POSITION_LIMIT: "position_limit",
@@ -70,7 +71,7 @@ REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_STRATEGY_POSITION_LIMIT: "strategy_position_limit",
                 REJECT_MAX_OPEN_ORDERS: "max_open_orders", REJECT_GROSS_EXPOSURE: "gross_exposure",
                 REJECT_DAILY_LOSS: "daily_loss", REJECT_DRAWDOWN: "drawdown",
-                REJECT_DUPLICATE: "duplicate_order"}
+                REJECT_DUPLICATE: "duplicate_order", REJECT_CLOSING: "engine_stopping"}
 
 CONTROL_DTYPE = np.dtype(
     [

@@ -36,6 +36,8 @@ offset | size | field           | unit / value   | written by | read by         
 
 import numpy as np
 
+from tickpipe.shm_layouts.control_block import REJECT_NAMES
+from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
 MAX_WORKERS = 8
@@ -65,13 +67,18 @@ STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPE
 STRATEGY_ILLEGAL_TRANSITIONS = 4  # reports its order table could not apply (counted, not applied)
 RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
-RISK_ORDERS_OUT = 18  # records on the orders ring: orders sent and the denials forwarded
+RISK_ORDERS_OUT = 20  # records on the orders ring: orders sent and the denials forwarded
 RISK_PNL_PEAK = 31   # not a count: the running P&L's high-water mark, float64 bits, committed
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
     GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
 GATEWAY_MD_READ, GATEWAY_NEW_ACKS, GATEWAY_REPLACES, GATEWAY_EXPIRED, GATEWAY_KILL_CANCELS, \
     GATEWAY_RISK_REJECTS = 8, 9, 10, 11, 12, 13
+GATEWAY_VENUE_REJECT_BASE = 16  # counters[16 + VENUE_*]: the venue's rejects by reason (fill.py)
 # *_BOOK_UNREADABLE: book reads that gave up on a row left odd by a dead feed (seqlock health)
+
+# every reason its own slot, clear of the named counters around them
+assert RISK_REJECT_BASE + len(REJECT_NAMES) <= RISK_ORDERS_OUT < RISK_PNL_PEAK < N_COUNTERS
+assert GATEWAY_VENUE_REJECT_BASE + len(VENUE_REASON_NAMES) <= N_COUNTERS
 
 ROLE_COUNTERS = {
     "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},

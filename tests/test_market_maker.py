@@ -321,6 +321,7 @@ def _fake_api():
     api.tick_size = njit(lambda ctx: ctx.tick[0])
     api.best_bid = njit(lambda ctx: ctx.top[0])
     api.best_ask = njit(lambda ctx: ctx.top[1])
+    api.can_trade = njit(lambda ctx: True)
     api.BUY, api.SELL, api.GTC, api.DAY = 1, -1, 0, 1
     api.EXEC_PARTIAL_FILL, api.EXEC_FILL = EXEC_PARTIAL_FILL, EXEC_FILL
     for name, value in (("STATUS_NONE", STATUS_NONE), ("STATUS_PENDING_NEW", STATUS_PENDING_NEW),

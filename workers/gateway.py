@@ -67,7 +67,8 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_EXPIRED, GATEWAY_FILLS,
     GATEWAY_ILLEGAL_TRANSITIONS, GATEWAY_KILL_CANCELS, GATEWAY_MD_READ, GATEWAY_NEW_ACKS,
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPLACES,
-    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, W_COUNTERS, W_PROCESSED, W_PUBLISHED,
+    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_REJECT_BASE, W_COUNTERS,
+    W_PROCESSED, W_PUBLISHED,
 )
 from tickpipe.workers.positions import stats_field
 from tickpipe.workers.venue import (
@@ -77,10 +78,10 @@ from tickpipe.workers.venue import (
 
 # the gateway's counter of each exec type (index: EXEC_*)
 COUNTER_OF_EXEC = np.zeros(max(EXEC_NAMES) + 1, dtype=np.int64)
-COUNTER_OF_EXEC[[EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED, EXEC_REJECTED,
-                 EXEC_REPLACED, EXEC_EXPIRED]] = [
-    GATEWAY_NEW_ACKS, GATEWAY_PARTIALS, GATEWAY_FILLS, GATEWAY_CANCELS, GATEWAY_REJECTS,
-    GATEWAY_REPLACES, GATEWAY_EXPIRED]
+COUNTER_OF_EXEC[[EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED, EXEC_REPLACED,
+                 EXEC_EXPIRED]] = [
+    GATEWAY_NEW_ACKS, GATEWAY_PARTIALS, GATEWAY_FILLS, GATEWAY_CANCELS, GATEWAY_REPLACES,
+    GATEWAY_EXPIRED]
 REPORTS_PER_REQUEST = 2  # at most: an ack (or a partial fill) and a fill (or the IOC's cancel)
 VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
 VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
@@ -227,7 +228,13 @@ def emit(ctx, n, origin_ns, order_seq):
         report.order_seq = order_seq
         kind = report.exec_type
         symbol = report.symbol_id
-        count(ctx.txn, ctx.row_words, W_COUNTERS + COUNTER_OF_EXEC[kind], 1)
+        if kind != EXEC_REJECTED:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + COUNTER_OF_EXEC[kind], 1)
+        elif report.reject_reason >= VENUE_REASON_BASE:  # the venue's own (risk's: counted apart)
+            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REJECTS, 1)
+            count(ctx.txn, ctx.row_words,
+                  W_COUNTERS + GATEWAY_VENUE_REJECT_BASE + report.reject_reason - VENUE_REASON_BASE,
+                  1)
         if (kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL) and report.last_qty != 0:
             txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_NET_QTY),
                     report.side * report.last_qty)

@@ -39,9 +39,7 @@ from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_li
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
-from tickpipe.shm_layouts.control_block import (
-    CLOSING_OFFSET, TRADING_HALTED, TRADING_STATE_OFFSET,
-)
+from tickpipe.shm_layouts.control_block import CLOSING_OFFSET, TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, RISK_REASON_BASE
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
 from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW
@@ -58,7 +56,7 @@ from tickpipe.workers.positions import (
     stats_field, strategy_field,
 )
 from tickpipe.workers.risk_checks import (
-    NO_REJECT, check_daily_loss, check_drawdown, check_duplicate, check_gross_exposure,
+    NO_REJECT, TRADING_CLOSING, check_daily_loss, check_drawdown, check_duplicate, check_gross_exposure,
     check_max_open_orders, check_order, check_strategy_position_limit, reduces_position,
 )
 
@@ -289,7 +287,7 @@ def read_requests(ctx, k):
     now = monotonic_ns()
     trading_state = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET)
     if load_acquire_u32(ctx.control + CLOSING_OFFSET):
-        trading_state = TRADING_HALTED  # the engine is stopping: no new orders
+        trading_state = TRADING_CLOSING  # the engine is stopping: no new orders
     mark_book(ctx)
     start = handle[H_POSITION]
     mask = handle[H_MASK]

@@ -8,7 +8,7 @@ returns the first reason.
 from numba import njit
 
 from tickpipe.shm_layouts.control_block import (
-    REJECT_DAILY_LOSS, REJECT_DRAWDOWN, REJECT_DUPLICATE, REJECT_GROSS_EXPOSURE, REJECT_HALTED,
+    REJECT_CLOSING, REJECT_DAILY_LOSS, REJECT_DRAWDOWN, REJECT_DUPLICATE, REJECT_GROSS_EXPOSURE, REJECT_HALTED,
     REJECT_MAX_NOTIONAL, REJECT_MAX_OPEN_ORDERS, REJECT_MAX_QTY, REJECT_NO_MARKET,
     REJECT_POSITION_LIMIT, REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING,
     REJECT_STRATEGY_POSITION_LIMIT, TRADING_HALTED, TRADING_REDUCING,
@@ -18,9 +18,15 @@ NO_REJECT = -1
 ONE_SECOND_NS = 1_000_000_000
 
 
+TRADING_CLOSING = 0  # not a trading state of the control block: risk's own while it stops
+
+
 @njit(cache=True)
 def check_trading_state(trading_state, side, qty, position, open_same_side):
-    """HALTED: nothing. REDUCING: only orders that shrink |position| without flipping it."""
+    """HALTED: nothing. REDUCING: only orders that shrink |position| without flipping it.
+    TRADING_CLOSING (the engine is stopping): nothing, said so."""
+    if trading_state == TRADING_CLOSING:
+        return REJECT_CLOSING
     if trading_state == TRADING_HALTED:
         return REJECT_HALTED
     if trading_state == TRADING_REDUCING:

@@ -231,7 +231,10 @@ def _requote(ctx, state, params, s, best_bid, best_ask, tick):
     """Quote both sides around mid s (ticks) against the market best_bid/best_ask
     (whole ticks); tick: price units per tick. The reservation price is remembered
     as quoted (last_r) only when both sides are done, so a side that had to wait
-    is tried again on the next quote."""
+    is tried again on the next quote. Nothing while trading is halted: risk would
+    refuse it all, and the venue has cancelled our quotes (placed anew on resume)."""
+    if not tp.can_trade(ctx):
+        return
     q = tp.position(ctx)
     r, bid, ask = model_quotes(s, q, params.gamma, params.k, state.sigma2, params.horizon_s,
                                state.imbalance, params.obi_weight, best_bid, best_ask)
