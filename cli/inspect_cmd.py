@@ -325,9 +325,17 @@ def _table(columns, rows, indent: str = "") -> list[str]:
     """Fixed-width text table. columns: (title, width, cell(row) -> str); width < 0 aligns left."""
     def pad(text, width):
         return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
-    lines = [indent + "".join(pad(title, width) for title, width, _ in columns).rstrip()]
-    lines += [indent + "".join(pad(cell(row), width) for _, width, cell in columns).rstrip()
-              for row in rows]
+    cells = [[str(cell(row)) for _, _, cell in columns] for row in rows]
+    # a column whose cells outgrow it widens, with a space, rather than run into the next
+    widths = []
+    for k, (title, width, _) in enumerate(columns):
+        widest = max([len(line[k]) for line in cells] + [len(title)])
+        grown = widest + 1 if widest > abs(width) and abs(width) > 2 else abs(width)
+        widths.append(-grown if width < 0 else grown)
+    lines = [indent + "".join(pad(title, width) for (title, _, _), width
+                              in zip(columns, widths)).rstrip()]
+    lines += [indent + "".join(pad(text, width) for text, width in zip(line, widths)).rstrip()
+              for line in cells]
     return lines
 
 
