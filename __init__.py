@@ -53,9 +53,6 @@ if "NUMBA_CACHE_DIR" not in os.environ:
         os.environ["NUMBA_CACHE_DIR"] = _directory
 
 
-# numpy only, after the cache directory is set
-from tickpipe.shm_layouts.control_block import REJECT_NAMES as _REJECT_NAMES  # noqa: E402
-
 _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
         "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
         "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE",
@@ -69,17 +66,19 @@ _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_siz
         "STATUS_PENDING_REPLACE", "STATUS_REPLACED", "STATUS_REJECTED", "STATUS_EXPIRED",
         "REASON_NONE", "REASON_UNKNOWN_ORDER", "REASON_TOO_LATE", "REASON_BAD_QTY",
         "REASON_OFF_TICK", "REASON_SESSION_CLOSED", "REASON_VENUE_REJECT", "REASON_BOOK_FULL",
-        "REASON_BAD_PRICE") + tuple(f"REASON_RISK_{name.upper()}" for name in _REJECT_NAMES.values())
+        "REASON_BAD_PRICE")  # and risk's reasons, REASON_RISK_<NAME>: engine/strategy_api.py
 
 
 def __getattr__(name):
     """The strategy API on first use (PEP 562): `import tickpipe as tp; tp.buy(...)`."""
-    if name in _API:
+    if name in _API or name.startswith("REASON_RISK_"):
         from tickpipe.engine import strategy_api
-        return getattr(strategy_api, name)
+        if hasattr(strategy_api, name):
+            return getattr(strategy_api, name)
     raise AttributeError(f"module 'tickpipe' has no attribute {name!r}")
 
 
 def __dir__():
-    """The strategy API and the package's dunders (not the modules it imports itself)."""
+    """The strategy API and the package's dunders (not the modules it imports itself).
+    Importing nothing heavy here: the workers import tickpipe before their death signal."""
     return sorted([name for name in globals() if name.startswith("__")] + list(_API))

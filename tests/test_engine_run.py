@@ -98,7 +98,9 @@ def test_run_when_trading_state_is_halted_then_no_order_is_sent(tmp_path):
     assert_reconciles(report)
     assert report["intents"] > 0
     assert report["orders_sent"] == 0
-    assert report["rejected"]["halted"] == report["intents"]
+    # (those sent while the engine stopped are denied as such)
+    assert report["rejected"]["halted"] + report["rejected"]["engine_stopping"] == \
+        report["intents"]
 
 
 def test_run_when_switched_to_reducing_then_only_position_reducing_orders_pass():
