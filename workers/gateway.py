@@ -143,11 +143,14 @@ def undo_left(ctx):
 
 @njit(cache=True, _nrt=False)
 def room_for(ctx, need):
-    """Every report ring has `need` free slots past what is written, and the undo log
-    room for `need` rows' changes. (Every strategy ring: a tick's fills may all be one's.)"""
+    """Every report ring still read has `need` free slots past what is written, and the
+    undo log room for `need` rows' changes. (Every strategy ring: a tick's fills may all
+    be one's; a retired strategy's ring is written no more, and nobody drains it.)"""
     if undo_left(ctx) < (need + 2) * (ROW_WORDS + 4) + 32:
         return False
     for m in range(ctx.outs.shape[0]):
+        if m != OUT_FILLS_RISK and ctx.retired[0 if m == 0 else m - 1]:
+            continue
         if producer_claim(ctx.outs[m], ctx.written[m] + need) < ctx.written[m] + need:
             return False
     return True
