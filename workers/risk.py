@@ -31,14 +31,14 @@ from numba import njit
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.batch import (
-    BATCH, account_pass, commit_and_claim, commit_batch, count, stop_requested,
+    BATCH, account_pass, commit_batch, count, stop_requested, wait_while_full,
 )
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_limits
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
-from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available, producer_claim
 from tickpipe.shm_layouts.control_block import CLOSING_OFFSET, TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, RISK_REASON_BASE
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
@@ -276,6 +276,25 @@ def read_reports(ctx):
 
 
 @njit(cache=True, _nrt=False)
+def claim_orders(ctx, wanted):
+    """Room for up to `wanted` orders, waiting while the orders ring is full; 0 only when
+    stopping. While it waits it keeps reading reports, which need no room: the gateway,
+    perhaps itself waiting for room on risk's reports ring, can then go on, so risk and
+    the gateway never wait on each other. (The batch so far is committed before: what a
+    report changes commits with the report's own batch.)"""
+    streak = 0
+    while True:
+        got = producer_claim(ctx.out, wanted)
+        if got > 0:
+            return got
+        if stop_requested(ctx.control):
+            return 0
+        if read_reports(ctx) == 0:
+            wait_while_full(ctx.row_words, ctx.idle_state, streak)
+            streak += 1
+
+
+@njit(cache=True, _nrt=False)
 def read_requests(ctx, k):
     """A batch of strategy k's requests: each becomes one order, passed or denied."""
     slot = 0 if k == 0 else k + 1
@@ -298,18 +317,19 @@ def read_requests(ctx, k):
     for i in range(n):
         intent = records[(start + i) & mask]
         record_value(ctx.histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
-        reason = NO_REJECT
-        if intent.request != REQ_CANCEL:
-            reason = decide(ctx, k, intent, trading_state, now)
         if written == room:
-            room = commit_and_claim(ctx.txn, handle, slot, i - committed, ctx.out, 0, written,
-                                    n - i, ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_OUT,
-                                    ctx.idle_state, ctx.control)
-            committed = i if written > 0 else committed
-            written = 0
+            if written > 0:
+                commit_batch(ctx.txn, handle, slot, i - committed, ctx.out, 0, written,
+                             ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_OUT)
+                committed = i
+                written = 0
+            room = claim_orders(ctx, n - i)
             if room == 0:
                 end = i  # stopping: this request and the rest stay unread
                 break
+        reason = NO_REJECT  # decided after any wait: on the positions as they are then
+        if intent.request != REQ_CANCEL:
+            reason = decide(ctx, k, intent, trading_state, now)
         write_order(ctx, ctx.out[H_POSITION] + written, k, intent, reason)
         written += 1
         if reason != NO_REJECT:
