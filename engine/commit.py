@@ -161,6 +161,31 @@ def txn_store_changes(txn, undo, address, current, target):
     return TXN_OK
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def mark_row(dirty, dirty_mark, row):
+    """Note `row` of a table kept in a process-local mirror as changed in the open batch,
+    once: dirty[0] is how many rows are noted, dirty[1:] which; dirty_mark[row] = 1."""
+    if dirty_mark[row] == 0:
+        dirty_mark[row] = 1
+        dirty[0] += 1
+        dirty[dirty[0]] = row
+
+
+@njit(cache=True, _nrt=False)
+def txn_store_rows(txn, undo, words, mirror, dirty, dirty_mark):
+    """How a table kept in a mirror joins the open batch: every noted row's changed words
+    stored from `mirror` into `words` (the segment's rows, uint64[rows, row_words]) with
+    txn_store_changes, then the notes cleared. The strategy's state and order table and
+    the venue's book all commit so."""
+    row_bytes = words.shape[1] * 8
+    for n in range(1, dirty[0] + 1):
+        row = dirty[n]
+        txn_store_changes(txn, undo, words.ctypes.data + row * row_bytes, words[row],
+                          mirror[row])
+        dirty_mark[row] = 0
+    dirty[0] = 0
+
+
 def undo_words(txn) -> np.ndarray:
     """The undo entries of the log `txn` writes, as uint64 words (for txn_store_changes)."""
     from tickpipe.engine.atomics_lib import ffi

@@ -29,7 +29,7 @@ keeps it), which the runner keeps from the reports by the order state machine
 from numba import njit
 
 from tickpipe.engine.book import BOOK_OK, book_read
-from tickpipe.engine.commit import txn_set
+from tickpipe.engine.commit import mark_row, txn_set
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
     EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, is_final, is_working, next_status, start_row,
@@ -211,14 +211,6 @@ def _request(ctx, request, symbol, side, qty, price, order_type, tif, order_id):
     event[E_SENT_TOTAL] += 1
 
 
-@njit(cache=True, _nrt=False, inline="always")
-def _mark_order(ctx, slot):
-    if ctx.orders_dirty_mark[slot] == 0:
-        ctx.orders_dirty_mark[slot] = 1
-        ctx.orders_dirty[0] += 1
-        ctx.orders_dirty[ctx.orders_dirty[0]] = slot
-
-
 # The order table is open-addressed: an order's row is the first row, from its number
 # mod ORDER_SLOTS on, that was free when it was sent (never used, or holding a finished
 # order). A row once used is never empty again, so a lookup walks from the home row
@@ -270,7 +262,7 @@ def _new_order(ctx, side, qty, price, order_type, tif):
     sym = event[E_SYMBOL]
     start_row(row, order_id, sym, side, order_type, tif, qty, price, event[E_NOW_NS])
     row.status = next_status(ctx.transitions, STATUS_NONE, EV_SEND)
-    _mark_order(ctx, slot)
+    mark_row(ctx.orders_dirty, ctx.orders_dirty_mark, slot)
     txn_set(ctx.txn, ctx.positions.ctypes.data + sym * _ROW + _PENDING_SINCE_NS, event[E_NOW_NS])
     _request(ctx, REQ_NEW, sym, side, qty, price, order_type, tif, order_id)
     return order_id
@@ -324,7 +316,7 @@ def _amend(ctx, request, order_id, qty, price, event_kind):
         if is_working(row.status):
             row.status = next_status(ctx.transitions, row.status, event_kind)
             row.updated_ns = event[E_NOW_NS]
-            _mark_order(ctx, slot)
+            mark_row(ctx.orders_dirty, ctx.orders_dirty_mark, slot)
         if request == REQ_CANCEL:
             qty = 0
             price = row.limit_px

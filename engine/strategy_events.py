@@ -22,7 +22,7 @@ from numba import njit
 
 from tickpipe.engine.atomics import monotonic_ns
 from tickpipe.engine.batch import BATCH, claim_at_least_one, commit_batch
-from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_set, txn_store_changes
+from tickpipe.engine.commit import X_BATCH, X_UNDO, mark_row, txn_add, txn_set, txn_store_rows
 from tickpipe.engine.order_states import INVALID, is_final, next_status, report_event
 from tickpipe.engine.ring import producer_claim
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, _order_row
@@ -107,29 +107,16 @@ def begin_event(ctx, symbol, origin_ns, md_seq, ref_mid):
     event[E_MD_SEQ] = md_seq
     event[E_REF_MID] = ref_mid
     event[E_SENT] = 0
-    if ctx.dirty_mark[symbol] == 0:
-        ctx.dirty_mark[symbol] = 1
-        ctx.dirty[0] += 1
-        ctx.dirty[ctx.dirty[0]] = symbol
+    mark_row(ctx.dirty, ctx.dirty_mark, symbol)
 
 
 @njit(cache=True, _nrt=False)
 def sync_state(ctx):
     """Store the touched rows' changed words into the segment, undoably (see the top)."""
-    words = ctx.state_words
-    row_bytes = words.shape[1] * 8
-    for n in range(1, ctx.dirty[0] + 1):
-        symbol = ctx.dirty[n]
-        txn_store_changes(ctx.txn, ctx.undo, words.ctypes.data + symbol * row_bytes,
-                          words[symbol], ctx.mirror_words[symbol])
-        ctx.dirty_mark[symbol] = 0
-    ctx.dirty[0] = 0
-    for n in range(1, ctx.orders_dirty[0] + 1):
-        slot = ctx.orders_dirty[n]
-        txn_store_changes(ctx.txn, ctx.undo, ctx.orders_words.ctypes.data + slot * OPEN_ORDER_SIZE,
-                          ctx.orders_words[slot], ctx.orders_mirror[slot])
-        ctx.orders_dirty_mark[slot] = 0
-    ctx.orders_dirty[0] = 0
+    txn_store_rows(ctx.txn, ctx.undo, ctx.state_words, ctx.mirror_words, ctx.dirty,
+                   ctx.dirty_mark)
+    txn_store_rows(ctx.txn, ctx.undo, ctx.orders_words, ctx.orders_mirror, ctx.orders_dirty,
+                   ctx.orders_dirty_mark)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -171,7 +158,4 @@ def apply_report(ctx, report):
         if kind == EXEC_REJECTED:
             row.reject_reason = report.reject_reason
         row.updated_ns = report.publish_ns
-        if ctx.orders_dirty_mark[slot] == 0:
-            ctx.orders_dirty_mark[slot] = 1
-            ctx.orders_dirty[0] += 1
-            ctx.orders_dirty[ctx.orders_dirty[0]] = slot
+        mark_row(ctx.orders_dirty, ctx.orders_dirty_mark, slot)

@@ -38,7 +38,7 @@ from tickpipe.engine.batch import (
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import (
     X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced, txn_set,
-    txn_store_changes, undo_words,
+    txn_store_rows, undo_words,
 )
 from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
 from tickpipe.engine.histogram import record_value
@@ -172,12 +172,8 @@ def wait_for_room(ctx, need):
 def commit(ctx, orders_read, ticks_read):
     """The batch's end: sync the venue's changed rows, count, commit; then publish the
     reports and release the inputs read. Resets `written`."""
-    for n in range(1, ctx.dirty[0] + 1):
-        row = ctx.dirty[n]
-        txn_store_changes(ctx.txn, ctx.undo, ctx.venue_words.ctypes.data + row * ROW_WORDS * 8,
-                          ctx.venue_words[row], ctx.venue_mirror[row])
-        ctx.dirty_mark[row] = 0
-    ctx.dirty[0] = 0
+    txn_store_rows(ctx.txn, ctx.undo, ctx.venue_words, ctx.venue_mirror, ctx.dirty,
+                   ctx.dirty_mark)
     if orders_read > 0:
         count(ctx.txn, ctx.row_words, W_PROCESSED, orders_read)
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ORDERS_READ, orders_read)
@@ -353,6 +349,7 @@ def read_ticks(ctx):
         return 0
     start = handle[H_POSITION]
     mask = handle[H_MASK]
+    now = monotonic_ns()  # the batch's time: a changed row's updated_ns
     done = 0
     for i in range(n):
         tick = ctx.ticks[(start + i) & mask]
@@ -369,7 +366,7 @@ def read_ticks(ctx):
         made = venue_on_tick(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                              ctx.illegal, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
                              tick.ask_qty, is_trade, tick.trade_px, tick.trade_qty,
-                             tick.aggressor_side, monotonic_ns(), ctx.scratch[:working])
+                             tick.aggressor_side, now, ctx.scratch[:working])
         if made > 0:
             emit(ctx, made, tick.origin_ns, 0)
             recount(ctx, symbol)

@@ -15,7 +15,8 @@ says how many lots it releases (released_qty) and whether it ends an order
 replaces, cancels, expiries and rejects (shm_layouts/fill.py).
 
 The running P&L (realised + marked to the book's mids - fees) and the gross exposure
-are computed once per batch of requests, when a limit on them is set.
+are computed once per batch of requests, and only when a limit on them is set; each
+request reads its own symbol's mid for the price band.
 
 Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
 name) and is compiled without numba's reference counting (_nrt=False; nothing here
@@ -94,7 +95,6 @@ RiskContext = namedtuple("RiskContext", [
     "send_times",      # int64[max_orders_per_s]: the rate check's window
     "sent",            # int64[1]: orders passed since this process started (the window's cursor)
     "last_order",      # int64[n_strategies * n_symbols, 4]: side, price, qty, ns (duplicates)
-    "mids",            # int64[n_symbols]: this batch's marks
     "exposure",        # float64[3]: this batch's running P&L, gross exposure, P&L peak
     "peak_bits",       # float64[1] / int64[1] views of one scratch word (the peak's bits)
     "peak_word",       # int64[1]: the same word as int64
@@ -133,23 +133,26 @@ def apply_report(ctx, report):
         txn_add(txn, stats_field(ctx.stats, symbol, OPEN_ORDERS), -1)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def mid_of(ctx, symbol):
+    """The symbol's mid in the book now, 0 when it has no market (or its row was left
+    half written by a dead feed: counted, and taken as no market)."""
+    read = book_read(ctx.book, ctx.book.ctypes.data, symbol, ctx.top)
+    if read == BOOK_UNREADABLE:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)
+    return (ctx.top[0] + ctx.top[1]) // 2 if read == BOOK_OK else 0
+
+
 @njit(cache=True, _nrt=False)
 def mark_book(ctx):
-    """This batch's marks and, when a limit needs them, the running P&L (realised +
-    position x (mid - average cost) - fees) and gross exposure (|position| and open
-    orders at the mid), in currency; the P&L's peak, committed with the batch."""
+    """The running P&L (realised + position x (mid - average cost) - fees) and gross
+    exposure (|position| and open orders at the mid), in currency, once per batch; the
+    P&L's peak, committed with the batch. Only when a limit on them is set."""
     p = ctx.params[0]
-    need = p.max_gross > 0 or p.max_daily_loss > 0 or p.max_drawdown > 0
     pnl = 0.0
     gross = 0.0
     for s in range(ctx.stats.shape[0]):
-        read = book_read(ctx.book, ctx.book.ctypes.data, s, ctx.top)
-        mid = (ctx.top[0] + ctx.top[1]) // 2 if read == BOOK_OK else 0
-        if read == BOOK_UNREADABLE:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_BOOK_UNREADABLE, 1)  # as no market
-        ctx.mids[s] = mid
-        if not need:
-            continue
+        mid = mid_of(ctx, s)
         row = ctx.stats[s]
         marked = row.position * (mid - row.avg_cost_px) if mid > 0 and row.position != 0 else 0
         pnl += (row.realised_pnl + marked - row.fees) * ctx.currency[s]
@@ -171,7 +174,7 @@ def decide(ctx, k, intent, trading_state, now):
     symbol = intent.symbol_id
     row = ctx.stats[symbol]
     p = ctx.params[0]
-    mid = ctx.mids[symbol]
+    mid = mid_of(ctx, symbol)
     reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                          row.position, row.open_buy_qty, row.open_sell_qty, now, ctx.send_times,
                          ctx.sent[0], ctx.max_qty[symbol], ctx.notional[symbol], p.band_bps,
@@ -307,7 +310,9 @@ def read_requests(ctx, k):
     trading_state = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET)
     if load_acquire_u32(ctx.control + CLOSING_OFFSET):
         trading_state = TRADING_CLOSING  # the engine is stopping: no new orders
-    mark_book(ctx)
+    p = ctx.params[0]
+    if p.max_gross > 0 or p.max_daily_loss > 0 or p.max_drawdown > 0:
+        mark_book(ctx)
     start = handle[H_POSITION]
     mask = handle[H_MASK]
     written = 0
@@ -398,7 +403,7 @@ class Agent(LoopAgent):
             params=params, send_times=np.zeros(cfg["max_orders_per_s"], dtype=np.int64),
             sent=np.zeros(1, dtype=np.int64),
             last_order=np.zeros((len(strategies) * n_symbols, 4), dtype=np.int64),
-            mids=np.zeros(n_symbols, dtype=np.int64), exposure=np.zeros(3, dtype=np.float64),
+            exposure=np.zeros(3, dtype=np.float64),
             peak_bits=peak, peak_word=peak.view(np.int64), book=context.book,
             top=np.zeros(4, dtype=np.int64), histograms=context.histograms,
             control=context.control_address, row_words=context.row_words,

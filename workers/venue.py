@@ -41,6 +41,8 @@ Queue model (hftbacktest's risk-averse queue model, top of book only):
 
 from numba import njit
 
+from tickpipe.engine.commit import mark_row as mark_dirty  # the gateway syncs exactly these rows
+
 from tickpipe.engine.order_states import (
     EV_ACCEPT, EV_CANCEL_ACK, EV_EXPIRE, EV_FILL_ALL, EV_FILL_PART, EV_REJECT, EV_REPLACE_ACK,
     EV_REPLACE_REQ, EV_REQ_REJECT_FILLED, EV_REQ_REJECT_UNFILLED, EV_SEND, INVALID, is_final,
@@ -60,15 +62,6 @@ from tickpipe.shm_layouts.order_intent import (
 )
 
 REPORTS_TOO_SMALL = -1
-
-
-@njit(cache=True)
-def mark_dirty(dirty, dirty_mark, row):
-    """Record `row` as changed, once: the gateway syncs exactly these rows."""
-    if dirty_mark[row] == 0:
-        dirty_mark[row] = 1
-        dirty[1 + dirty[0]] = row
-        dirty[0] += 1
 
 
 @njit(cache=True)
