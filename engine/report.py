@@ -296,7 +296,7 @@ def _strategy_lines(strategies: dict) -> list[str]:
         + ")" for name, entry in strategies.items())]
     for name, entry in strategies.items():
         if len(strategies) > 1 and "realised_pnl_ccy" in entry:
-            lines.append(f"  PnL {name:<15} {_pnl_text(entry)}")
+            lines.append(f"  PnL {name:<15} {pnl_text(entry)}")
         if entry.get("open_orders"):
             table = ", ".join(f"{status} {n:,}" for status, n in
                               (entry.get("orders_by_status") or {}).items())
@@ -311,14 +311,15 @@ def _strategy_lines(strategies: dict) -> list[str]:
     return lines
 
 
-def _pnl_text(figures: dict) -> str:
-    """realised, unrealised, fees, net: each by currency."""
+def pnl_text(figures: dict, between: str = "; ") -> str:
+    """realised, unrealised, fees and net, each by currency (a label's currencies
+    joined by ", "; the labels by `between`: inspect's table line uses ", ")."""
     def by_currency(key):
-        return ", ".join(_money(amount, currency) for currency, amount in
+        return ", ".join(money_text(amount, currency) for currency, amount in
                          sorted((figures.get(key) or {}).items())) or "-"
-    return (f"realised {by_currency('realised_pnl_ccy')}; unrealised "
-            f"{by_currency('unrealised_pnl_ccy')}; fees {by_currency('fees_ccy')}; "
-            f"net {by_currency('net_pnl_ccy')}")
+    return between.join(f"{label} {by_currency(key)}" for label, key in (
+        ("realised", "realised_pnl_ccy"), ("unrealised", "unrealised_pnl_ccy"),
+        ("fees", "fees_ccy"), ("net", "net_pnl_ccy")))
 
 
 def _position_lines(positions: dict, totals: dict) -> list[str]:
@@ -330,12 +331,12 @@ def _position_lines(positions: dict, totals: dict) -> list[str]:
         rows = [(name, p) for name, p in rows
                 if p["position"] or p["realised_pnl"] or p.get("fees")]
     shown = rows[:REPORT_SYMBOLS]
-    lines = [f"  {_pnl_text(totals).replace('realised', 'realised PnL', 1)}",
+    lines = [f"  {pnl_text(totals).replace('realised', 'realised PnL', 1)}",
              f"  {'symbol':<17}{'position':>12}{'realised PnL':>22}{'unrealised':>18}"
              f"{'fees':>18}"]
-    lines += [f"  {name:<17}{p['position']:>12,}{_money(p['realised_pnl_ccy'], p['currency']):>22}"
-              f"{_money(p.get('unrealised_pnl_ccy'), p['currency']):>18}"
-              f"{_money(p.get('fees_ccy'), p['currency']):>18}"
+    lines += [f"  {name:<17}{p['position']:>12,}{money_text(p['realised_pnl_ccy'], p['currency']):>22}"
+              f"{money_text(p.get('unrealised_pnl_ccy'), p['currency']):>18}"
+              f"{money_text(p.get('fees_ccy'), p['currency']):>18}"
               for name, p in shown]
     left = len(positions) - len(shown)
     if left:
@@ -344,7 +345,7 @@ def _position_lines(positions: dict, totals: dict) -> list[str]:
     return lines
 
 
-def _money(amount, currency: str) -> str:
+def money_text(amount, currency: str) -> str:
     """A currency amount: at least 2 decimals, up to the 4 a price unit has."""
     if amount is None:
         return "-"

@@ -28,7 +28,7 @@ from tickpipe.shm_layouts.open_order import (
 )
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_LIMIT, TIF_DAY, TIF_GTC
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.cli.inspect_cmd import ORDER_ROWS
+from tickpipe.cli.inspect_format import ORDER_ROWS
 from engine_runs import EngineProcess, unique_name
 from test_inspect_support import invoke_ok, make_engine_segment
 
