@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
-from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced
+from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced
 from tickpipe.engine.idle import I_SLEEPS, pause_while_full
 from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
@@ -119,3 +119,77 @@ def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, wr
         commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
                      in_counter, out_counter)
     return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)
+
+
+# ---- the runner's side of a batch (engine/runner.py): room, and the commit ------------
+# A role's context carries, besides its own wiring, what the runner drives it by:
+#   inputs        int64[n_in, HANDLE_SLOTS]: consumer handles, in commit-log slot order
+#   in_counters   int64[n_in, 2]: the role counter each input's records count in, and 1
+#                 when they also count as `processed`
+#   outs          int64[n_out, HANDLE_SLOTS]: producer handles, in slot order
+#   out_live      int64[n_out]: 0 for an output nobody reads any more (a retired strategy's)
+#   out_counters  int64[n_out]: the role counter its records count in (-1: none)
+#   written       int64[n_out]: records written in the open batch, past the ring's head
+#   room          int64[n_out]: slots claimed past the head (a kernel writes below it)
+#   txn, row_words, idle_state, control
+
+
+@njit(cache=True, _nrt=False)
+def undo_left(txn):
+    """Words the open batch's undo log can still take."""
+    used = txn[X_UNDO] if txn[X_BATCH] != 0 else 0
+    return UNDO_CAPACITY - used
+
+
+@njit(cache=True, _nrt=False)
+def has_room(ctx, need, undo):
+    """`need` more records fit on every live output past what the batch wrote, and `undo`
+    more words in the log. Claims more room when what was claimed is used up; never
+    waits. Only outputs that are full (or nearly) cost a look at their consumer."""
+    if undo_left(ctx.txn) < undo:
+        return False
+    if need == 0:
+        return True
+    for m in range(ctx.outs.shape[0]):
+        wanted = ctx.written[m] + need
+        if wanted > ctx.room[m] and ctx.out_live[m]:
+            ctx.room[m] = producer_claim(ctx.outs[m], max(wanted, BATCH))
+            if wanted > ctx.room[m]:
+                return False
+    return True
+
+
+@njit(cache=True, _nrt=False)
+def commit_outputs(ctx, k, consumed):
+    """End a batch: `consumed` records of input k (k < 0 or 0 records: none) and what
+    was written on each output, counted and committed as one step; then the outputs
+    published and the input released. A batch that read, wrote and logged nothing
+    commits nothing."""
+    txn = ctx.txn
+    total = 0
+    for m in range(ctx.outs.shape[0]):
+        total += ctx.written[m]
+    if consumed == 0 and total == 0 and txn[X_BATCH] == 0:
+        return
+    if consumed > 0:
+        if ctx.in_counters[k, 1]:
+            count(txn, ctx.row_words, W_PROCESSED, consumed)
+        count(txn, ctx.row_words, W_COUNTERS + ctx.in_counters[k, 0], consumed)
+        txn_consumed(txn, k, ctx.inputs[k, H_POSITION] + consumed)
+    for m in range(ctx.outs.shape[0]):
+        written = ctx.written[m]
+        if written > 0:
+            txn_produced(txn, m, ctx.outs[m, H_POSITION] + written)
+            if ctx.out_counters[m] >= 0:
+                count(txn, ctx.row_words, W_COUNTERS + ctx.out_counters[m], written)
+    if total > 0:
+        count(txn, ctx.row_words, W_PUBLISHED, total)
+    txn_commit(txn)
+    for m in range(ctx.outs.shape[0]):
+        written = ctx.written[m]
+        if written > 0:
+            producer_publish(ctx.outs[m], written)
+            ctx.room[m] -= written  # the claim counts from the head, which moved
+            ctx.written[m] = 0
+    if consumed > 0:
+        consumer_release(ctx.inputs[k], consumed)

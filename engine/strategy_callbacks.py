@@ -1,6 +1,6 @@
 """The callbacks a strategy leaves out: each does nothing.
 
-engine/strategy_loop.py imports these; the module generated for a strategy
+engine/strategy_kernels.py imports these; the runner generated for a strategy
 (engine/runner_gen.py) binds the strategy's own in their place.
 """
 

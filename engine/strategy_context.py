@@ -4,12 +4,17 @@ One namedtuple of arrays (numba passes it as one struct and caches functions
 that take it, since the class is importable from here). A strategy never reads
 its fields: it calls the functions of engine/strategy_api.py (re-exported as
 `tickpipe.buy`, `tickpipe.position`, ...), which are its whole contract. The
-runner (engine/strategy_loop.py) reads and writes the fields directly.
+runner (engine/runner.py, through engine/strategy_kernels.py) reads and writes the
+fields directly.
 """
 
 from collections import namedtuple
 
 import numpy as np
+
+from tickpipe.shm_layouts.worker_table import (
+    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
+)
 
 StrategyContext = namedtuple("StrategyContext", [
     "event",          # int64[E_SLOTS]: the event being handled (E_* below)
@@ -39,6 +44,12 @@ StrategyContext = namedtuple("StrategyContext", [
     "orders_dirty",   # int64[1 + ORDER_SLOTS]: rows changed in the batch
     "orders_dirty_mark",  # uint8[ORDER_SLOTS]
     "transitions",    # the order state machine (engine/order_states.py)
+    "state",          # the strategy's STATE records: the mirror (mirror_words' bytes)
+    "params",         # the strategy's PARAMS record, [1]
+    "timer",          # int64[4]: T_* below
+    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
+    "outs", "written", "room", "out_live", "out_counters", "in_counters", "read_order",
+    "drain",
 ])
 
 # event slots
@@ -56,5 +67,27 @@ E_STRATEGY = 10       # this strategy's index: the top byte of its order ids
 E_SLOTS = 16
 
 
+# timer slots
+T_INTERVAL_NS = 0     # the plug-in's TIMER_MS in ns (0: no timer)
+T_NEXT_NS = 1         # when it fires next (0: not started)
+T_CURSOR = 2          # the next symbol of a firing in progress, -1 when none
+T_FIRED_NS = 3        # the firing's time: every symbol's on_timer gets it
+
+
 def new_event() -> np.ndarray:
     return np.zeros(E_SLOTS, dtype=np.int64)
+
+
+def runner_fields(event: np.ndarray, out: np.ndarray, timer_ns: int) -> dict:
+    """The fields the runner drives a strategy by: one output (the intents ring, whose
+    written and room are the event's E_WRITTEN and E_ROOM, which the API checks), two
+    inputs (quotes, then reports; reports are read while waiting for room, with sends
+    refused, so a strategy and the gateway never wait on each other)."""
+    timer = np.array([timer_ns, 0, -1, 0], dtype=np.int64)
+    return dict(timer=timer, outs=out.reshape(1, -1), written=event[E_WRITTEN:E_WRITTEN + 1],
+                room=event[E_ROOM:E_ROOM + 1], out_live=np.ones(1, dtype=np.int64),
+                out_counters=np.array([STRATEGY_INTENTS], dtype=np.int64),
+                in_counters=np.array([[STRATEGY_MD_READ, 1], [STRATEGY_FILLS_READ, 1]],
+                                     dtype=np.int64),
+                read_order=np.array([0, 1], dtype=np.int64),
+                drain=np.array([0, 1], dtype=np.int64))

@@ -2,7 +2,7 @@
 
 A callback edits the symbol's row of the *mirror*: a process-local copy of the
 strategy's state rows, equal to the segment's at every commit. Around it
-(engine/strategy_loop.py calls these):
+(engine/strategy_kernels.py calls these):
   begin_event  sets the event (symbol, due time, ...) and notes the row as touched;
   sync_state   at the batch's end, before its commit, stores every word of each
                touched row that differs from the segment's, through the open batch's
@@ -12,24 +12,18 @@ caused the change: a kill anywhere leaves it as of the last commit, the restarte
 runner copies it into a fresh mirror and replays the inputs after that commit.
 A row is compared once per batch, not once per record.
 
-A batch ends with finish_batch (commit, then publish the intents, then release
-the input). Before each callback the runner checks room_for_event; without room
-it calls flush, which commits what is done and waits for room (stamping the
-heartbeat and checking the stop flag while it waits).
+Before each callback the runner (engine/runner.py) checks that the intents ring
+has room for MAX_ORDERS_PER_EVENT requests and the undo log for event_undo words;
+without, it commits what is done and waits for room.
 """
 
 from numba import njit
 
-from tickpipe.engine.atomics import monotonic_ns
-from tickpipe.engine.batch import BATCH, claim_at_least_one, commit_batch
-from tickpipe.engine.commit import X_BATCH, X_UNDO, mark_row, txn_add, txn_set, txn_store_rows
+from tickpipe.engine.batch import count
+from tickpipe.engine.commit import mark_row, txn_add, txn_set, txn_store_rows
 from tickpipe.engine.order_states import INVALID, is_final, next_status, report_event
-from tickpipe.engine.ring import producer_claim
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, _order_row
-from tickpipe.engine.strategy_context import (
-    E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REF_MID, E_ROOM, E_SENT, E_SYMBOL, E_WRITTEN,
-)
-from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
+from tickpipe.engine.strategy_context import E_MD_SEQ, E_ORIGIN_NS, E_REF_MID, E_SENT, E_SYMBOL
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
@@ -38,11 +32,7 @@ from tickpipe.shm_layouts.order_intent import REQ_NEW
 from tickpipe.shm_layouts.strategy_position import (
     STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
 )
-from tickpipe.shm_layouts.worker_table import (
-    STRATEGY_FILLS_READ, STRATEGY_ILLEGAL_TRANSITIONS, STRATEGY_INTENTS, STRATEGY_MD_READ,
-    W_COUNTERS,
-)
-from tickpipe.engine.batch import count
+from tickpipe.shm_layouts.worker_table import STRATEGY_ILLEGAL_TRANSITIONS, W_COUNTERS
 
 _ROW = STRATEGY_POSITION_DTYPE.itemsize
 _POSITION = STRATEGY_POSITION_OFFSETS["position"]
@@ -55,48 +45,13 @@ _ORDER_WORDS = OPEN_ORDER_SIZE // 8
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def start_batch(ctx, now):
-    """A new batch at `now`: claim what room the intents ring has (never waits)."""
-    ctx.event[E_NOW_NS] = now
-    ctx.event[E_WRITTEN] = 0
-    ctx.event[E_ROOM] = producer_claim(ctx.out, BATCH)
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def room_for_event(ctx):
-    """The intents ring and the undo log can take one more callback's worst case."""
-    event = ctx.event
-    undo_used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
-    # every touched row may change entirely at the sync (this one's included), and this
-    # event logs its orders' and report's words now
+def event_undo(ctx):
+    """Undo-log words one more callback may need: every touched row may change entirely
+    at the sync (this one's included), every order row touched so far and this event's
+    (its orders, its report's), and its own logged words."""
     rows = ctx.dirty[0] + 1
-    # and every order row touched so far, and this event's (its orders, its report's)
     order_rows = ctx.orders_dirty[0] + MAX_ORDERS_PER_EVENT + 1
-    return event[E_ROOM] - event[E_WRITTEN] >= MAX_ORDERS_PER_EVENT and \
-        UNDO_CAPACITY - undo_used >= rows * ctx.mirror_words.shape[1] + \
-        order_rows * _ORDER_WORDS + _UNDO_PER_EVENT
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def finish_batch(ctx, in_slot, consumed):
-    """Commit `consumed` records of input `in_slot` with the intents written, then
-    publish those and release these."""
-    counter = STRATEGY_MD_READ if in_slot == 0 else STRATEGY_FILLS_READ
-    sync_state(ctx)
-    commit_batch(ctx.txn, ctx.inputs[in_slot], in_slot, consumed, ctx.out, 0,
-                 ctx.event[E_WRITTEN], ctx.row_words, counter, STRATEGY_INTENTS)
-    ctx.event[E_WRITTEN] = 0
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def flush(ctx, in_slot, consumed):
-    """Out of room mid-batch: commit what is done, then wait for room for one more
-    callback. False only when the engine is stopping (nothing more may be read)."""
-    finish_batch(ctx, in_slot, consumed)
-    room = claim_at_least_one(ctx.out, BATCH, ctx.idle_state, ctx.control, ctx.row_words)
-    ctx.event[E_ROOM] = room
-    ctx.event[E_NOW_NS] = monotonic_ns()
-    return room >= MAX_ORDERS_PER_EVENT
+    return rows * ctx.mirror_words.shape[1] + order_rows * _ORDER_WORDS + _UNDO_PER_EVENT
 
 
 @njit(cache=True, _nrt=False, inline="always")

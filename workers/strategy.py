@@ -1,7 +1,7 @@
 """Strategy worker: runs one [[strategy]] plug-in through its generated runner.
 
-The runner (engine/strategy_loop.py, one generated copy per strategy:
-engine/runner_gen.py) owns the loop; the plug-in (workers/strategies/ or a
+The runner (engine/runner.py, with engine/strategy_kernels.py as its kernels; one
+generated copy per strategy: engine/runner_gen.py) owns the loop; the plug-in (workers/strategies/ or a
 user's module) is only callbacks, params and a per-symbol state that lives in
 the segment. TICKPIPE_STRATEGY_LOOP=inline runs the old hand-written mean
 reversion instead (workers/strategy_inline.py), for the bench comparison.
@@ -22,7 +22,9 @@ from tickpipe.engine.plugin import load_plugin, source_label
 from tickpipe.engine.runner_gen import load_runner, write_runner
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.order_states import TRANSITIONS
-from tickpipe.engine.strategy_context import E_STRATEGY, StrategyContext, new_event
+from tickpipe.engine.strategy_context import (
+    E_STRATEGY, StrategyContext, new_event, runner_fields,
+)
 from tickpipe.shm_layouts.open_order import ORDER_SLOTS
 
 
@@ -77,11 +79,13 @@ class RunnerAgent(LoopAgent):
             orders=self.orders, orders_mirror=self.orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
             orders_words=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
             orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
-            orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS)
+            orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
+            state=self.mirror, params=self.params,
+            **runner_fields(event, context.outputs[outputs[0]], self.timer_ns))
 
     def loop(self, max_passes):
         try:
-            return self.runner.run(self.ctx, self.mirror, self.params, self.timer_ns, max_passes)
+            return self.runner.run(self.ctx, max_passes)
         except Exception as exc:  # raised in a callback: say whose (numba gives no line)
             raise StrategyRuntimeError(f"strategy {self.name!r} ({self.label}) raised "
                                        f"{type(exc).__name__}: {exc}") from exc

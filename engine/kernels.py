@@ -1,0 +1,85 @@
+"""The kernel contract: what a role gives the one runner (engine/runner.py).
+
+A role (workers/feed.py, risk.py, gateway.py; a strategy through
+engine/strategy_kernels.py) is its trading logic only, as nine jitted functions
+over its context `ctx` (a namedtuple: its wiring by name, and the fields the
+runner drives it by, listed in engine/batch.py):
+
+  begin_pass(ctx)                        once per pass, before the inputs
+  begin_batch(ctx, k, now)               a batch of input k starts
+  record_need(ctx, k, position, now)     the slots the record at `position` of
+                                         input k may write on each live output,
+                                         or NOT_DUE: it and the rest wait
+  undo_need(ctx, need)                   undo-log words the next record (or
+                                         source step) may log, syncs included
+  on_record(ctx, k, position, now)       apply the record; write outputs at
+                                         ctx.written[m] (+1 each), below ctx.room[m]
+  before_commit(ctx)                     store mirrored rows through the open batch
+  source_need(ctx, now)                  room for the next step of what the role
+                                         makes by itself (ticks, timer events,
+                                         sweeps); 0: nothing now; ROLE_DONE: stop
+  source_step(ctx, now)                  make it; returns records made (> 0)
+  pass_idle(ctx, work)                   wait after a pass (engine/idle.py)
+
+A kernel never waits, never commits, never publishes and never touches a
+progress word: the runner does all of that, the same way for every role. Every
+change a kernel makes to shared memory goes through the open batch (txn_set,
+txn_add, commit.mark_row), so it commits with the batch's progress or not at all.
+
+The defaults below are for a role that leaves one out.
+"""
+
+from numba import njit
+
+from tickpipe.engine.batch import MAX_UNDO_WORDS_PER_RECORD
+from tickpipe.engine.idle import idle
+
+NOT_DUE = -1     # record_need: this record (and those behind it) is not due yet
+ROLE_DONE = -1   # source_need: the role has finished (the feed told to stop)
+
+
+@njit(cache=True, _nrt=False)
+def nothing_per_pass(ctx):
+    pass
+
+
+@njit(cache=True, _nrt=False)
+def nothing_per_batch(ctx, k, now):
+    pass
+
+
+@njit(cache=True, _nrt=False)
+def no_records(ctx, k, position, now):
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def skip_record(ctx, k, position, now):
+    pass
+
+
+@njit(cache=True, _nrt=False)
+def record_undo(ctx, need):
+    """A record logs at most MAX_UNDO_WORDS_PER_RECORD words (engine/batch.py)."""
+    return MAX_UNDO_WORDS_PER_RECORD
+
+
+@njit(cache=True, _nrt=False)
+def no_mirror(ctx):
+    pass
+
+
+@njit(cache=True, _nrt=False)
+def no_source(ctx, now):
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def no_source_step(ctx, now):
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def idle_on_inputs(ctx, work):
+    """The wait strategy's idle over the role's input rings."""
+    idle(ctx.idle_state, work, ctx.inputs)

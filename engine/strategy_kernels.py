@@ -1,0 +1,130 @@
+"""A strategy as the runner's kernels (engine/kernels.py): the callbacks, and the
+engine's bookkeeping around each (engine/strategy_events.py).
+
+This file is a template. For each strategy, engine/runner_gen.py puts its text
+into a copy of the runner (engine/runner.py) with the line marked `# CALLBACKS`
+binding that strategy's callbacks instead of the no-ops, so they are module
+globals of the copy: numba compiles them into `run` and caches the result on
+disk, and a restarted or second strategy process loads it instead of compiling
+(a callback passed as an argument or closed over would be compiled again in
+every process).
+
+  input 0, quotes:   per record of a subscribed symbol, begin_event, then
+                     on_quote or on_trade on the symbol's mirror row;
+  input 1, reports:  per record, the engine's bookkeeping (position, the order's
+                     row), then on_fill; read also while the runner waits for
+                     room on the intents ring, with sends refused then
+                     (tp.REFUSED_NO_ROOM);
+  source, timer:     every TIMER_MS, on_timer once per subscribed symbol;
+  before a commit:   the touched state and order rows synced into the segment.
+"""
+
+from numba import njit
+
+from tickpipe.engine.histogram import record_value
+from tickpipe.engine.idle import idle
+from tickpipe.engine.ring import H_MASK
+from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
+from tickpipe.engine.strategy_context import (
+    E_NOW_NS, T_CURSOR, T_FIRED_NS, T_INTERVAL_NS, T_NEXT_NS,
+)
+from tickpipe.engine.strategy_events import apply_report, begin_event, event_undo, sync_state
+from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
+from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
+
+from tickpipe.engine.strategy_callbacks import on_fill, on_quote, on_timer, on_trade  # CALLBACKS
+
+IN_QUOTES, IN_REPORTS = 0, 1
+
+
+@njit(cache=True, _nrt=False)
+def begin_pass(ctx):
+    pass
+
+
+@njit(cache=True, _nrt=False)
+def begin_batch(ctx, k, now):
+    ctx.event[E_NOW_NS] = now
+
+
+@njit(cache=True, _nrt=False)
+def record_need(ctx, k, position, now):
+    """A callback may send MAX_ORDERS_PER_EVENT requests; a quote of a symbol the
+    strategy does not trade calls none."""
+    if k == IN_QUOTES:
+        tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]
+        return MAX_ORDERS_PER_EVENT if ctx.subscribed[tick.symbol_id] else 0
+    return MAX_ORDERS_PER_EVENT
+
+
+@njit(cache=True, _nrt=False)
+def undo_need(ctx, need):
+    return event_undo(ctx)
+
+
+@njit(cache=True, _nrt=False)
+def on_record(ctx, k, position, now):
+    if k == IN_QUOTES:
+        tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]
+        record_value(ctx.histograms[HOP_FEED_TO_STRATEGY], now - tick.publish_ns)
+        symbol = tick.symbol_id
+        if ctx.subscribed[symbol] == 0:
+            return
+        begin_event(ctx, symbol, tick.origin_ns, tick.seq, (tick.bid_px + tick.ask_px) // 2)
+        if tick.kind == MD_KIND_QUOTE:
+            on_quote(ctx, ctx.state[symbol], ctx.params[0], tick)
+        else:
+            on_trade(ctx, ctx.state[symbol], ctx.params[0], tick)
+    else:
+        report = ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]]
+        record_value(ctx.histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
+        begin_event(ctx, report.symbol_id, report.origin_ns, 0, 0)
+        apply_report(ctx, report)
+        on_fill(ctx, ctx.state[report.symbol_id], ctx.params[0], report)
+
+
+@njit(cache=True, _nrt=False)
+def before_commit(ctx):
+    sync_state(ctx)
+
+
+@njit(cache=True, _nrt=False)
+def source_need(ctx, now):
+    """The timer: when it is due, one step per subscribed symbol, all at the firing's
+    time; a late timer skips what it missed (never a burst)."""
+    timer = ctx.timer
+    interval = timer[T_INTERVAL_NS]
+    if interval <= 0:
+        return 0
+    if timer[T_CURSOR] < 0:
+        if timer[T_NEXT_NS] == 0:
+            timer[T_NEXT_NS] = now + interval  # the first firing: one interval after the start
+        if now < timer[T_NEXT_NS]:
+            return 0
+        timer[T_NEXT_NS] = max(timer[T_NEXT_NS] + interval, now)
+        timer[T_FIRED_NS] = now
+        timer[T_CURSOR] = 0
+    n_symbols = ctx.subscribed.shape[0]
+    while timer[T_CURSOR] < n_symbols and ctx.subscribed[timer[T_CURSOR]] == 0:
+        timer[T_CURSOR] += 1
+    if timer[T_CURSOR] >= n_symbols:
+        timer[T_CURSOR] = -1
+        return 0
+    return MAX_ORDERS_PER_EVENT
+
+
+@njit(cache=True, _nrt=False)
+def source_step(ctx, now):
+    timer = ctx.timer
+    symbol = timer[T_CURSOR]
+    timer[T_CURSOR] += 1
+    fired = timer[T_FIRED_NS]
+    ctx.event[E_NOW_NS] = fired
+    begin_event(ctx, symbol, fired, 0, 0)
+    on_timer(ctx, ctx.state[symbol], ctx.params[0], fired)
+    return 1
+
+
+@njit(cache=True, _nrt=False)
+def pass_idle(ctx, work):
+    idle(ctx.idle_state, work, ctx.inputs)
