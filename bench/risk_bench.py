@@ -97,7 +97,7 @@ def risk_ns_per_order(runs: int = 7) -> dict:
             agent.strategy_rows[:] = 0
             _fill_intents(context, ORDERS_PER_RUN, mids)
             start = time.perf_counter_ns()
-            agent.loop(passes)  # risk_loop, with the agent's wiring
+            agent.loop(passes)  # the runner over risk's kernels, with the agent's wiring
             per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
             _drain_orders(context)
         sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])

@@ -134,14 +134,14 @@ def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, wr
 #   txn, row_words, idle_state, control
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def undo_left(txn):
     """Words the open batch's undo log can still take."""
     used = txn[X_UNDO] if txn[X_BATCH] != 0 else 0
     return UNDO_CAPACITY - used
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def has_room(ctx, need, undo):
     """`need` more records fit on every live output past what the batch wrote, and `undo`
     more words in the log. Claims more room when what was claimed is used up; never

@@ -58,7 +58,7 @@ def skip_record(ctx, k, position, now):
     pass
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def record_undo(ctx, need):
     """A record logs at most MAX_UNDO_WORDS_PER_RECORD words (engine/batch.py)."""
     return MAX_UNDO_WORDS_PER_RECORD

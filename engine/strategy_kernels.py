@@ -42,12 +42,12 @@ def begin_pass(ctx):
     pass
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def begin_batch(ctx, k, now):
     ctx.event[E_NOW_NS] = now
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def record_need(ctx, k, position, now):
     """A callback may send MAX_ORDERS_PER_EVENT requests; a quote of a symbol the
     strategy does not trade calls none."""
@@ -57,12 +57,12 @@ def record_need(ctx, k, position, now):
     return MAX_ORDERS_PER_EVENT
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def undo_need(ctx, need):
     return event_undo(ctx)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def on_record(ctx, k, position, now):
     if k == IN_QUOTES:
         tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]

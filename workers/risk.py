@@ -31,15 +31,17 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
-from tickpipe.engine.batch import (
-    BATCH, account_pass, commit_batch, count, stop_requested, wait_while_full,
-)
+from tickpipe.engine.batch import count
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_limits
 from tickpipe.engine.histogram import record_value
-from tickpipe.engine.idle import idle
-from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available, producer_claim
+from tickpipe.engine.kernels import (  # noqa: F401  (kernels risk leaves to the defaults)
+    idle_on_inputs as pass_idle, no_mirror as before_commit, no_source as source_need,
+    no_source_step as source_step, nothing_per_pass as begin_pass, record_undo as undo_need,
+)
+from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.runner_gen import role_runner
 from tickpipe.shm_layouts.control_block import CLOSING_OFFSET, TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL, RISK_REASON_BASE
 from tickpipe.shm_layouts.histogram import HOP_GATEWAY_TO_RISK, HOP_STRATEGY_TO_RISK
@@ -81,8 +83,7 @@ RiskContext = namedtuple("RiskContext", [
     "inputs",          # int64[n, HANDLE_SLOTS]: 0 strategy 0's intents, 1 reports, k+1 strategy k's
     "intents",         # tuple: each strategy's request records
     "reports",         # report records of fills_risk
-    "out",             # producer handle of the orders ring
-    "orders",          # order records
+    "orders",          # order records of the orders ring (output 0)
     "stats",           # symbol_stats rows (risk's lines)
     "strategy_rows",   # strat_pos rows, strategy-major
     "strategy_limits", # int64[n_strategies]: [[strategy]] max_position
@@ -98,7 +99,11 @@ RiskContext = namedtuple("RiskContext", [
     "exposure",        # float64[3]: this batch's running P&L, gross exposure, P&L peak
     "peak_bits",       # float64[1] / int64[1] views of one scratch word (the peak's bits)
     "peak_word",       # int64[1]: the same word as int64
+    "trading",         # int64[1]: the trading state for the batch of requests being read
     "book", "top", "histograms", "control", "row_words", "idle_state", "txn",
+    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
+    "outs", "written", "room", "out_live", "out_counters", "in_counters", "read_order",
+    "drain",
 ])
 X_PNL, X_GROSS, X_PEAK = range(3)
 
@@ -215,8 +220,9 @@ def decide(ctx, k, intent, trading_state, now):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def write_order(ctx, position, k, intent, reason):
-    order = ctx.orders[position & ctx.out[H_MASK]]
+def write_order(ctx, k, intent, reason):
+    out = ctx.outs[0]
+    order = ctx.orders[(out[H_POSITION] + ctx.written[0]) & out[H_MASK]]
     order.origin_ns = intent.origin_ns
     order.intent_seq = intent.seq
     order.symbol_id = intent.symbol_id
@@ -231,6 +237,7 @@ def write_order(ctx, position, k, intent, reason):
     order.time_in_force = intent.time_in_force
     order.reject_reason = 0 if reason == NO_REJECT else RISK_REASON_BASE + reason
     order.publish_ns = monotonic_ns()
+    ctx.written[0] += 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -261,108 +268,58 @@ def account(ctx, k, intent, now):
         last[3] = now
 
 
-@njit(cache=True, _nrt=False)
-def read_reports(ctx):
-    handle = ctx.inputs[1]
-    m = consumer_available(handle, BATCH)
-    if m == 0:
-        return 0
-    now = monotonic_ns()
-    start = handle[H_POSITION]
-    mask = handle[H_MASK]
-    for i in range(m):
-        report = ctx.reports[(start + i) & mask]
-        record_value(ctx.histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
-        apply_report(ctx, report)
-    commit_batch(ctx.txn, handle, 1, m, ctx.out, -1, 0, ctx.row_words, RISK_FILLS_READ, 0)
-    return m
+# ---- the kernels the runner (engine/runner.py) calls: inputs in commit-log slot order,
+# strategy 0's requests, the reports, then strategy 1's, 2's ... requests
+
+IN_REPORTS = 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def strategy_of(k):
+    return 0 if k == 0 else k - 1
 
 
 @njit(cache=True, _nrt=False)
-def claim_orders(ctx, wanted):
-    """Room for up to `wanted` orders, waiting while the orders ring is full; 0 only when
-    stopping. While it waits it keeps reading reports, which need no room: the gateway,
-    perhaps itself waiting for room on risk's reports ring, can then go on, so risk and
-    the gateway never wait on each other. (The batch so far is committed before: what a
-    report changes commits with the report's own batch.)"""
-    streak = 0
-    while True:
-        got = producer_claim(ctx.out, wanted)
-        if got > 0:
-            return got
-        if stop_requested(ctx.control):
-            return 0
-        if read_reports(ctx) == 0:
-            wait_while_full(ctx.row_words, ctx.idle_state, streak)
-            streak += 1
-
-
-@njit(cache=True, _nrt=False)
-def read_requests(ctx, k):
-    """A batch of strategy k's requests: each becomes one order, passed or denied."""
-    slot = 0 if k == 0 else k + 1
-    handle = ctx.inputs[slot]
-    n = consumer_available(handle, BATCH)
-    if n == 0:
-        return 0
-    records = ctx.intents[k]
-    now = monotonic_ns()
+def begin_batch(ctx, k, now):
+    """A batch of requests is decided in one trading state, with the book marked once
+    when a P&L or exposure limit needs it."""
+    if k == IN_REPORTS:
+        return
     trading_state = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET)
     if load_acquire_u32(ctx.control + CLOSING_OFFSET):
         trading_state = TRADING_CLOSING  # the engine is stopping: no new orders
+    ctx.trading[0] = trading_state
     p = ctx.params[0]
     if p.max_gross > 0 or p.max_daily_loss > 0 or p.max_drawdown > 0:
         mark_book(ctx)
-    start = handle[H_POSITION]
-    mask = handle[H_MASK]
-    written = 0
-    room = 0
-    committed = 0   # requests of this batch already committed and released
-    end = n
-    for i in range(n):
-        intent = records[(start + i) & mask]
-        record_value(ctx.histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
-        if written == room:
-            if written > 0:
-                commit_batch(ctx.txn, handle, slot, i - committed, ctx.out, 0, written,
-                             ctx.row_words, RISK_INTENTS_READ, RISK_ORDERS_OUT)
-                committed = i
-                written = 0
-            room = claim_orders(ctx, n - i)
-            if room == 0:
-                end = i  # stopping: this request and the rest stay unread
-                break
-        reason = NO_REJECT  # decided after any wait: on the positions as they are then
-        if intent.request != REQ_CANCEL:
-            reason = decide(ctx, k, intent, trading_state, now)
-        write_order(ctx, ctx.out[H_POSITION] + written, k, intent, reason)
-        written += 1
-        if reason != NO_REJECT:
-            count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
-        else:
-            account(ctx, k, intent, now)
-    commit_batch(ctx.txn, handle, slot, end - committed, ctx.out, 0, written, ctx.row_words,
-                 RISK_INTENTS_READ, RISK_ORDERS_OUT)
-    return n
 
 
-@njit(cache=True, _nrt=False)
-def risk_loop(ctx, max_passes):
-    """Requests in (one ring per strategy), orders out, reports in; until stop_all.
-    Reports first each pass (a position must be current before the next check), then
-    one batch from every strategy's ring in turn, so no strategy starves another.
-    Every change to shared state goes through the open batch (engine/commit.py)."""
-    passes = 0
-    while max_passes < 0 or passes < max_passes:
-        if stop_requested(ctx.control):
-            break
-        passes += 1
-        work = read_reports(ctx)
-        for k in range(len(ctx.intents)):
-            work += read_requests(ctx, k)
-        idle(ctx.idle_state, work, ctx.inputs)
-        account_pass(ctx.row_words, ctx.idle_state, work, passes)
-    return 0
+@njit(cache=True, _nrt=False, inline="always")
+def record_need(ctx, k, position, now):
+    """A request makes one order (passed or denied); a report makes nothing, so the
+    runner reads reports also while it waits for room on the orders ring: the gateway,
+    perhaps waiting for room on risk's reports ring, can then go on."""
+    return 0 if k == IN_REPORTS else 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def on_record(ctx, k, position, now):
+    if k == IN_REPORTS:
+        report = ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]]
+        record_value(ctx.histograms[HOP_GATEWAY_TO_RISK], now - report.publish_ns)
+        apply_report(ctx, report)
+        return
+    s = strategy_of(k)
+    intent = ctx.intents[s][position & ctx.inputs[k, H_MASK]]
+    record_value(ctx.histograms[HOP_STRATEGY_TO_RISK], now - intent.publish_ns)
+    reason = NO_REJECT  # decided after any wait: on the positions as they are then
+    if intent.request != REQ_CANCEL:
+        reason = decide(ctx, s, intent, ctx.trading[0], now)
+    write_order(ctx, s, intent, reason)
+    if reason != NO_REJECT:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + RISK_REJECT_BASE + reason, 1)
+    else:
+        account(ctx, s, intent, now)
 
 
 class Agent(LoopAgent):
@@ -387,12 +344,12 @@ class Agent(LoopAgent):
                                     W_COUNTERS + RISK_PNL_PEAK + 1].view(np.float64)[0]
         self.strategy_rows = context.segment.view(
             "strat_pos", STRATEGY_POSITION_DTYPE, len(strategies) * n_symbols)
+        inputs = context.inputs
         self.ctx = RiskContext(
-            inputs=context.inputs,
+            inputs=inputs,
             intents=tuple(context.records["intents" if k == 0 else f"intents{k + 1}"]
                           for k in range(len(strategies))),
-            reports=context.records["fills_risk"], out=context.outputs["orders"],
-            orders=context.records["orders"], stats=context.symbols,
+            reports=context.records["fills_risk"], orders=context.records["orders"], stats=context.symbols,
             strategy_rows=self.strategy_rows,
             strategy_limits=np.array([entry.get("max_position", cfg["max_position"])
                                       for entry in strategies], dtype=np.int64),
@@ -404,10 +361,24 @@ class Agent(LoopAgent):
             sent=np.zeros(1, dtype=np.int64),
             last_order=np.zeros((len(strategies) * n_symbols, 4), dtype=np.int64),
             exposure=np.zeros(3, dtype=np.float64),
-            peak_bits=peak, peak_word=peak.view(np.int64), book=context.book,
+            peak_bits=peak, peak_word=peak.view(np.int64),
+            trading=np.zeros(1, dtype=np.int64), book=context.book,
             top=np.zeros(4, dtype=np.int64), histograms=context.histograms,
             control=context.control_address, row_words=context.row_words,
-            idle_state=context.idle_state, txn=context.txn)
+            idle_state=context.idle_state, txn=context.txn,
+            outs=context.outputs["orders"].reshape(1, -1), written=np.zeros(1, dtype=np.int64),
+            room=np.zeros(1, dtype=np.int64), out_live=np.ones(1, dtype=np.int64),
+            out_counters=np.array([RISK_ORDERS_OUT], dtype=np.int64),
+            in_counters=np.array([[RISK_FILLS_READ if slot == IN_REPORTS else
+                                   RISK_INTENTS_READ, 1] for slot in range(len(inputs))],
+                                 dtype=np.int64),
+            # reports first each pass (a position must be current before the next
+            # check), then one batch from every strategy in turn: none starves another
+            read_order=np.array([IN_REPORTS] + [k for k in range(len(inputs))
+                                                if k != IN_REPORTS], dtype=np.int64),
+            drain=np.array([slot == IN_REPORTS for slot in range(len(inputs))],
+                           dtype=np.int64))
+        self.runner = role_runner(__name__)
 
     def loop(self, max_passes):
-        return risk_loop(self.ctx, max_passes)
+        return self.runner.run(self.ctx, max_passes)
