@@ -10,6 +10,10 @@ feed got round to making it: a feed held back by a full ring or a busy core
 stamps the schedule, so tick-to-trade includes that queueing instead of hiding
 it (no coordinated omission). Flat out (rate 0) nothing is scheduled and a
 tick is due when it is made.
+
+The loop is the one runner's (engine/runner.py); the ticks are this role's own
+production (its source kernels, engine/kernels.py): one batch a pass, as much as
+every live ring has room for.
 """
 
 import ctypes
@@ -21,18 +25,20 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
-from tickpipe.engine.commit import txn_commit, txn_produced
+from tickpipe.engine.batch import BATCH, count, read_retired
+from tickpipe.engine.book import book_write, repair_book
 from tickpipe.engine.engine_layout import engine_rings, outputs_of
-from tickpipe.engine.ring import H_MASK, H_POSITION, producer_publish
-from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
+from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
+    ROLE_DONE, no_mirror as before_commit, no_records as record_need,
+    nothing_per_batch as begin_batch, skip_record as on_record,
+)
+from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.runner_gen import role_runner
+from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
-from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS, W_PUBLISHED
-from tickpipe.engine.batch import (
-    BATCH, account_pass, claim_at_least_one, count, read_retired, stop_requested,
-)
-from tickpipe.engine.book import book_write, repair_book
+from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
 
 FEED_PARAMS_DTYPE = np.dtype([
     ("spread_ticks", np.int64),   # [feed] spread_ticks
@@ -52,7 +58,10 @@ FeedContext = namedtuple("FeedContext", [
     "tick_sizes",   # int64[n_symbols]
     "rng",          # uint64[1]: the walk's xorshift state
     "params",       # FEED_PARAMS_DTYPE[1]
+    "pace",         # int64[3]: P_* below: the clock's start, ticks made, made this pass
     "txn", "row_words", "idle_state", "control",
+    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
+    "inputs", "room", "out_live", "out_counters", "in_counters", "read_order", "drain",
 ])
 
 NS_PER_S = 1_000_000_000
@@ -111,120 +120,122 @@ def wait_for_next_tick(idle_state, wait_ns):
         sleep_for(idle_state, min(wait_ns - PACING_WAKE_EARLY_NS, MAX_PACING_SLEEP_NS))
 
 
-@njit(cache=True)
-def claim_on_every_ring(outs, wanted, retired, idle_state, control_address, row_words):
-    """Room for `wanted` records (fewer when a ring has less) on every output of a
-    strategy still trading: a tick may go to each. Waits while one is full; 0 only
-    when stopping."""
-    room = wanted
-    for k in range(outs.shape[0]):
-        if retired[k]:
-            continue
-        room = min(room, claim_at_least_one(outs[k], wanted, idle_state, control_address,
-                                            row_words))
-        if room == 0:
-            return 0
-    return room
+# ---- the kernels the runner (engine/runner.py) calls: no inputs; the ticks are the
+# role's own production (source_need, source_step), one batch a pass
 
-
-@njit(cache=True)
-def commit_ticks(txn, outs, written, ticks, trades, row_words):
-    """Commit `ticks` made (`written[k]` of them into output k), then publish them."""
-    total = 0
-    for k in range(outs.shape[0]):
-        total += written[k]
-        if written[k] > 0:
-            txn_produced(txn, k, outs[k, H_POSITION] + written[k])
-    count(txn, row_words, W_COUNTERS + FEED_TICKS, ticks)
-    count(txn, row_words, W_COUNTERS + FEED_TRADES, trades)
-    count(txn, row_words, W_PUBLISHED, total)
-    txn_commit(txn)
-    for k in range(outs.shape[0]):
-        if written[k] > 0:
-            producer_publish(outs[k], written[k])
-            written[k] = 0
+P_START_NS, P_SENT, P_MADE = range(3)  # pace slots
 
 
 @njit(cache=True, _nrt=False)
-def feed_loop(ctx, max_passes):
-    """Publish ticks until stop_feed/stop_all (or max_passes >= 0 passes). Returns 0.
+def begin_pass(ctx):
+    """The clock starts at the first pass; a strategy the supervisor gave up gets no
+    more ticks (its ring is no longer read); the venue's ring (the last) always."""
+    if ctx.pace[P_START_NS] == 0:
+        ctx.pace[P_START_NS] = monotonic_ns()
+    read_retired(ctx.control, ctx.retired, ctx.outs.shape[0] - 1)
+    for k in range(ctx.outs.shape[0]):
+        ctx.out_live[k] = 1 - ctx.retired[k]
+    ctx.pace[P_MADE] = 0
 
-    A tick goes to each output whose strategy trades its symbol (the venue's gets them
-    all). A tick's number (the book's md_seq; every trade_every-th is a trade) counts
-    every tick made, committed with the batch, so a restarted feed continues the count.
-    """
+
+@njit(cache=True, _nrt=False)
+def ticks_owed(ctx, now):
+    """Ticks due now and not yet made, at most a batch (flat out: a batch)."""
+    rate = ctx.params[0].rate
+    if rate == 0:
+        return BATCH
+    return min(ticks_due(now - ctx.pace[P_START_NS], rate) - ctx.pace[P_SENT], BATCH)
+
+
+@njit(cache=True, _nrt=False)
+def source_need(ctx, now):
+    """One slot on every live ring when ticks are owed (a batch takes what room there
+    is); ROLE_DONE once told to stop."""
+    if load_acquire_u32(ctx.control + STOP_FEED_OFFSET):
+        return ROLE_DONE
+    if ctx.pace[P_MADE] or ticks_owed(ctx, now) <= 0:
+        return 0
+    return 1
+
+
+@njit(cache=True, _nrt=False)
+def source_step(ctx, now):
+    """A batch of ticks, each to every ring whose strategy trades its symbol (the venue's
+    gets them all), each symbol's book row written. A tick's number (the book's
+    md_seq; every trade_every-th is a trade) counts every tick made, committed with
+    the batch, so a restarted feed continues the count."""
     outs = ctx.outs
     written = ctx.written
     p = ctx.params[0]
+    rate = p.rate
+    got = ticks_owed(ctx, now)
+    for k in range(outs.shape[0]):
+        if ctx.out_live[k]:
+            got = min(got, ctx.room[k] - written[k])
     n_symbols = ctx.mids.shape[0]
     book_address = ctx.book.ctypes.data
-    rate = p.rate
-    start_ns = monotonic_ns()
-    sent = 0
-    passes = 0
-    while max_passes < 0 or passes < max_passes:
-        if load_acquire_u32(ctx.control + STOP_FEED_OFFSET) or stop_requested(ctx.control):
-            break
-        passes += 1
-        now = monotonic_ns()
-        due = BATCH
-        if rate > 0:
-            due = min(ticks_due(now - start_ns, rate) - sent, BATCH)
-            if due <= 0:
-                wait_for_next_tick(ctx.idle_state, start_ns + tick_time_ns(sent + 1, rate) - now)
-                account_pass(ctx.row_words, ctx.idle_state, 0, passes)
+    sent = ctx.pace[P_SENT]
+    ticks_before = np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
+    trades = 0
+    for i in range(got):
+        number = ticks_before + i + 1
+        symbol = next_random(ctx.rng) % n_symbols
+        tick = ctx.tick_sizes[symbol]
+        half_spread = p.spread_ticks * tick
+        step = np.int64(next_random(ctx.rng) % 3) - 1
+        mid = ctx.mids[symbol] + step * tick
+        if mid <= half_spread + tick:
+            mid = half_spread + tick  # keep the bid above zero
+        ctx.mids[symbol] = mid
+        origin = ctx.pace[P_START_NS] + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
+        bid_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
+        ask_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
+        is_trade = p.trade_every > 0 and number % p.trade_every == 0
+        trade_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty) if is_trade else 0
+        trades += is_trade
+        for k in range(outs.shape[0]):
+            if ctx.subscribed[k, symbol] == 0 or ctx.out_live[k] == 0:
                 continue
-        read_retired(ctx.control, ctx.retired, outs.shape[0] - 1)
-        got = claim_on_every_ring(outs, due, ctx.retired, ctx.idle_state, ctx.control,
-                                  ctx.row_words)
-        if got == 0:
-            break
-        ticks_before = np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
-        trades = 0
-        for i in range(got):
-            number = ticks_before + i + 1
-            symbol = next_random(ctx.rng) % n_symbols
-            tick = ctx.tick_sizes[symbol]
-            half_spread = p.spread_ticks * tick
-            step = np.int64(next_random(ctx.rng) % 3) - 1
-            mid = ctx.mids[symbol] + step * tick
-            if mid <= half_spread + tick:
-                mid = half_spread + tick  # keep the bid above zero
-            ctx.mids[symbol] = mid
-            origin = start_ns + tick_time_ns(sent + i + 1, rate) if rate > 0 else now
-            bid_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
-            ask_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty)
-            is_trade = p.trade_every > 0 and number % p.trade_every == 0
-            trade_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty) if is_trade else 0
-            trades += is_trade
-            for k in range(outs.shape[0]):
-                if ctx.subscribed[k, symbol] == 0 or ctx.retired[k]:
-                    continue
-                record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
-                written[k] += 1
-                record.origin_ns = origin
-                record.publish_ns = now
-                record.symbol_id = symbol
-                record.bid_px = mid - half_spread
-                record.ask_px = mid + half_spread
-                record.bid_qty = bid_qty
-                record.ask_qty = ask_qty
-                if is_trade:
-                    record.kind = MD_KIND_TRADE
-                    record.aggressor_side = 1 if step >= 0 else -1
-                    record.trade_px = record.ask_px if step >= 0 else record.bid_px
-                    record.trade_qty = trade_qty
-                else:
-                    record.kind = MD_KIND_QUOTE
-                    record.aggressor_side = 0
-                    record.trade_px = 0
-                    record.trade_qty = 0
-            book_write(ctx.book, book_address, symbol, mid - half_spread, mid + half_spread,
-                       bid_qty, ask_qty, now, number)
-        commit_ticks(ctx.txn, outs, written, got, trades, ctx.row_words)
-        sent += got
-        account_pass(ctx.row_words, ctx.idle_state, got, passes)
-    return 0
+            record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
+            written[k] += 1
+            record.origin_ns = origin
+            record.publish_ns = now
+            record.symbol_id = symbol
+            record.bid_px = mid - half_spread
+            record.ask_px = mid + half_spread
+            record.bid_qty = bid_qty
+            record.ask_qty = ask_qty
+            if is_trade:
+                record.kind = MD_KIND_TRADE
+                record.aggressor_side = 1 if step >= 0 else -1
+                record.trade_px = record.ask_px if step >= 0 else record.bid_px
+                record.trade_qty = trade_qty
+            else:
+                record.kind = MD_KIND_QUOTE
+                record.aggressor_side = 0
+                record.trade_px = 0
+                record.trade_qty = 0
+        book_write(ctx.book, book_address, symbol, mid - half_spread, mid + half_spread,
+                   bid_qty, ask_qty, now, number)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, trades)
+    ctx.pace[P_SENT] = sent + got
+    ctx.pace[P_MADE] = 1
+    return got
+
+
+@njit(cache=True, _nrt=False)
+def undo_need(ctx, need):
+    return 8  # the two tick counters and the runner's counts
+
+
+@njit(cache=True, _nrt=False)
+def pass_idle(ctx, work):
+    """Rate pacing: nothing owed, so wait for the next tick's due time."""
+    rate = ctx.params[0].rate
+    if work == 0 and rate > 0:
+        due = ctx.pace[P_START_NS] + tick_time_ns(ctx.pace[P_SENT] + 1, rate)
+        wait_for_next_tick(ctx.idle_state, due - monotonic_ns())
 
 
 def set_timer_slack(slack_ns: int) -> int:
@@ -282,11 +293,18 @@ class Agent(LoopAgent):
         self.ctx = FeedContext(
             outs=self.outs, quotes=self.quotes, subscribed=self.subscribed, written=self.written,
             retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
-            rng=self.rng, params=params, txn=context.txn, row_words=context.row_words,
-            idle_state=context.idle_state, control=context.control_address)
+            rng=self.rng, params=params, pace=np.zeros(3, dtype=np.int64), txn=context.txn,
+            row_words=context.row_words, idle_state=context.idle_state,
+            control=context.control_address, inputs=context.inputs[:0],
+            room=np.zeros(len(sections), dtype=np.int64),
+            out_live=np.ones(len(sections), dtype=np.int64),
+            out_counters=np.full(len(sections), -1, dtype=np.int64),  # ticks: FEED_TICKS
+            in_counters=np.zeros((0, 2), dtype=np.int64),
+            read_order=np.zeros(0, dtype=np.int64), drain=np.zeros(0, dtype=np.int64))
+        self.runner = role_runner(__name__)
 
     def loop(self, max_passes):
-        return feed_loop(self.ctx, max_passes)
+        return self.runner.run(self.ctx, max_passes)
 
     def wait_for_start(self) -> bool:
         # The start barrier: the feed waits for the supervisor's go; everyone else

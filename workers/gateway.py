@@ -6,8 +6,8 @@ reaches them); execution reports out, each to risk's ring and to the ring of the
 order's strategy (the top byte of the order id). The venue's book of our resting
 orders is workers/venue.py over a process-local mirror of the segment's
 venue_orders table, whose changed rows are synced into the segment with each batch
-(engine/commit.py txn_store_changes), so the book, the reports and the progress on
-both input rings commit together: a kill anywhere leaves the venue as of the last
+(before_commit; engine/commit.py txn_store_rows), so the book, the reports and the
+progress on both input rings commit together: a kill anywhere leaves the venue as of the last
 commit and the restarted gateway replays what came after it, once.
 
 The kill switch: while the trading state is HALTED, or the engine is stopping (the
@@ -19,10 +19,12 @@ long after risk published it (order-entry latency).
 The tick-to-trade histogram is recorded here: from the feed's origin stamp to the
 moment a request is handed to the venue.
 
+The loop is the one runner's (engine/runner.py): this module is the role's kernels
+(engine/kernels.py), which read, decide and write, and never wait, commit or publish.
 Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
 name) and is compiled without numba's reference counting (_nrt=False; nothing here
 allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
-loop cost ~5x more per record (engine/strategy_loop.py found the same).
+loop cost ~5x more per record.
 """
 
 from collections import namedtuple
@@ -32,22 +34,17 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64, monotonic_ns
-from tickpipe.engine.batch import (
-    BATCH, account_pass, count, read_retired, stop_requested, wait_while_full,
-)
+from tickpipe.engine.batch import BATCH, count, read_retired
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
-from tickpipe.engine.commit import (
-    X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced, txn_set,
-    txn_store_rows, undo_words,
-)
+from tickpipe.engine.commit import txn_add, txn_set, txn_store_rows, undo_words
 from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
 from tickpipe.engine.histogram import record_value
-from tickpipe.engine.idle import idle
-from tickpipe.engine.order_states import TRANSITIONS, is_working
-from tickpipe.engine.ring import (
-    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
+from tickpipe.engine.kernels import (  # noqa: F401  (kernels the gateway leaves to the defaults)
+    NOT_DUE, idle_on_inputs as pass_idle, nothing_per_batch as begin_batch,
 )
-from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
+from tickpipe.engine.order_states import TRANSITIONS, is_working
+from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.runner_gen import role_runner
 from tickpipe.shm_layouts.control_block import (
     CLOSING_OFFSET, CONTROL_OFFSETS, TRADING_HALTED, TRADING_STATE_OFFSET,
 )
@@ -68,7 +65,6 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_ILLEGAL_TRANSITIONS, GATEWAY_KILL_CANCELS, GATEWAY_MD_READ, GATEWAY_NEW_ACKS,
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPLACES,
     GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_REJECT_BASE, W_COUNTERS,
-    W_PROCESSED, W_PUBLISHED,
 )
 from tickpipe.workers.positions import stats_field
 from tickpipe.workers.venue import (
@@ -126,80 +122,16 @@ GatewayContext = namedtuple("GatewayContext", [
     "illegal",        # int64[1]: illegal transitions the kernels refused
     "params",         # GATEWAY_PARAMS_DTYPE[1]
     "session",        # int64[2]: [0] the session's end (monotonic ns, 0 = not known yet), [1] expired
+    "sweep",          # int64[1]: what the sweep in progress does (SWEEP_*)
     "txn", "undo", "row_words", "idle_state", "histograms", "control",
+    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
+    "room", "out_live", "out_counters", "in_counters", "read_order", "drain",
 ])
 
 
 @njit(cache=True, _nrt=False)
 def strategy_slot(k):
     return 0 if k == 0 else k + 1
-
-
-@njit(cache=True, _nrt=False)
-def undo_left(ctx):
-    used = ctx.txn[X_UNDO] if ctx.txn[X_BATCH] != 0 else 0
-    return UNDO_CAPACITY - used
-
-
-@njit(cache=True, _nrt=False)
-def room_for(ctx, need):
-    """Every report ring still read has `need` free slots past what is written, and the
-    undo log room for `need` rows' changes. (Every strategy ring: a tick's fills may all
-    be one's; a retired strategy's ring is written no more, and nobody drains it.)"""
-    if undo_left(ctx) < (need + 2) * (ROW_WORDS + 4) + 32:
-        return False
-    for m in range(ctx.outs.shape[0]):
-        if m != OUT_FILLS_RISK and ctx.retired[0 if m == 0 else m - 1]:
-            continue
-        if producer_claim(ctx.outs[m], ctx.written[m] + need) < ctx.written[m] + need:
-            return False
-    return True
-
-
-@njit(cache=True, _nrt=False)
-def wait_for_room(ctx, need):
-    """Wait until room_for(need) (written is 0 after a commit); False when stopping."""
-    streak = 0
-    while not room_for(ctx, need):
-        if stop_requested(ctx.control):
-            return False
-        wait_while_full(ctx.row_words, ctx.idle_state, streak)
-        streak += 1
-    return True
-
-
-@njit(cache=True, _nrt=False)
-def commit(ctx, orders_read, ticks_read):
-    """The batch's end: sync the venue's changed rows, count, commit; then publish the
-    reports and release the inputs read. Resets `written`."""
-    txn_store_rows(ctx.txn, ctx.undo, ctx.venue_words, ctx.venue_mirror, ctx.dirty,
-                   ctx.dirty_mark)
-    if orders_read > 0:
-        count(ctx.txn, ctx.row_words, W_PROCESSED, orders_read)
-        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ORDERS_READ, orders_read)
-        txn_consumed(ctx.txn, IN_ORDERS, ctx.inputs[IN_ORDERS, H_POSITION] + orders_read)
-    if ticks_read > 0:
-        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_MD_READ, ticks_read)
-        txn_consumed(ctx.txn, IN_TICKS, ctx.inputs[IN_TICKS, H_POSITION] + ticks_read)
-    total = 0
-    for m in range(ctx.outs.shape[0]):
-        if ctx.written[m] > 0:
-            total += ctx.written[m]
-            txn_produced(ctx.txn, m, ctx.outs[m, H_POSITION] + ctx.written[m])
-    if total > 0:
-        count(ctx.txn, ctx.row_words, W_PUBLISHED, total)
-        # reports, once each: every report went to risk's ring (and one strategy's)
-        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_REPORTS_SENT,
-              ctx.written[OUT_FILLS_RISK])
-    txn_commit(ctx.txn)
-    for m in range(ctx.outs.shape[0]):
-        if ctx.written[m] > 0:
-            producer_publish(ctx.outs[m], ctx.written[m])
-            ctx.written[m] = 0
-    if orders_read > 0:
-        consumer_release(ctx.inputs[IN_ORDERS], orders_read)
-    if ticks_read > 0:
-        consumer_release(ctx.inputs[IN_TICKS], ticks_read)
 
 
 @njit(cache=True, _nrt=False)
@@ -340,141 +272,121 @@ def execute(ctx, order, now):
                      ask, bid_qty, ask_qty, has_market, session_open, now, ctx.scratch)
 
 
+# ---- the kernels the runner (engine/runner.py) calls: inputs orders, md_venue -----------
+
+SWEEP_CANCEL_ALL, SWEEP_EXPIRE = 1, 2
+SWEEP_CHUNK = min(BATCH, VENUE_SLOTS)  # reports one sweep step makes at most
+
+
 @njit(cache=True, _nrt=False)
-def read_ticks(ctx):
-    """A batch of the market for the venue: resting orders fill as it reaches them."""
-    handle = ctx.inputs[IN_TICKS]
-    n = consumer_available(handle, BATCH)
-    if n == 0:
-        return 0
-    start = handle[H_POSITION]
-    mask = handle[H_MASK]
-    now = monotonic_ns()  # the batch's time: a changed row's updated_ns
-    done = 0
-    for i in range(n):
-        tick = ctx.ticks[(start + i) & mask]
+def begin_pass(ctx):
+    """Which strategies still read their reports (a retired one's ring is written no
+    more, and nobody drains it); the session's end once the feed has started."""
+    read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
+    for m in range(ctx.outs.shape[0]):
+        if m != OUT_FILLS_RISK:
+            ctx.out_live[m] = 1 - ctx.retired[0 if m == 0 else m - 1]
+    session_ns = ctx.params[0].session_ns
+    if session_ns > 0 and ctx.session[0] == 0:
+        started = np.int64(load_relaxed_u64(ctx.control + FEED_STARTED_NS_OFFSET))
+        if started > 0:
+            ctx.session[0] = started + session_ns
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def record_need(ctx, k, position, now):
+    """A request makes at most REPORTS_PER_REQUEST reports; a tick at most one per
+    working order of its symbol (every ring still read: they may all be one
+    strategy's). Under [venue] latency_us a request is due only that long after risk
+    published it (and those behind it wait too: order entry is FIFO)."""
+    if k == IN_TICKS:
+        return ctx.resting[ctx.ticks[position & ctx.inputs[IN_TICKS, H_MASK]].symbol_id]
+    order = ctx.orders[position & ctx.inputs[IN_ORDERS, H_MASK]]
+    latency = ctx.params[0].latency_ns
+    if latency > 0 and now < order.publish_ns + latency:
+        return NOT_DUE
+    return REPORTS_PER_REQUEST
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def undo_need(ctx, need):
+    """Each report's order row whole, and the counters."""
+    return (need + 2) * (ROW_WORDS + 4) + 32
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def on_record(ctx, k, position, now):
+    if k == IN_TICKS:  # the market: resting orders fill as it reaches them
+        tick = ctx.ticks[position & ctx.inputs[IN_TICKS, H_MASK]]
         symbol = tick.symbol_id
         working = ctx.resting[symbol]
         if working == 0:
-            continue
-        if not room_for(ctx, working):
-            commit(ctx, 0, i - done)
-            done = i
-            if not wait_for_room(ctx, working):
-                return n  # stopping: the rest stays unread (nothing of it applied)
-        is_trade = tick.kind == MD_KIND_TRADE
+            return
         made = venue_on_tick(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                              ctx.illegal, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
-                             tick.ask_qty, is_trade, tick.trade_px, tick.trade_qty,
-                             tick.aggressor_side, now, ctx.scratch[:working])
+                             tick.ask_qty, tick.kind == MD_KIND_TRADE, tick.trade_px,
+                             tick.trade_qty, tick.aggressor_side, now, ctx.scratch[:working])
         if made > 0:
             emit(ctx, made, tick.origin_ns, 0)
             recount(ctx, symbol)
-    commit(ctx, 0, n - done)
-    return n
+        return
+    order = ctx.orders[position & ctx.inputs[IN_ORDERS, H_MASK]]
+    record_value(ctx.histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
+    if order.request == REQ_NEW and order.reject_reason == 0:
+        record_value(ctx.histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
+    if order.request != REQ_CANCEL and order.reject_reason == 0:
+        # per strategy: from the tick to the venue taking its new order or replace (a
+        # market maker's tick-to-quote-update)
+        strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
+        record_value(ctx.histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
+    made = execute(ctx, order, now)
+    emit(ctx, made, order.origin_ns, order.seq)
+    if order.request != REQ_CANCEL or made > 0:
+        recount(ctx, order.symbol_id)
 
 
 @njit(cache=True, _nrt=False)
-def read_orders(ctx):
-    """A batch of requests, each answered by the venue. Under [venue] latency_us a
-    request is taken only once that long has passed since risk published it."""
-    handle = ctx.inputs[IN_ORDERS]
-    n = consumer_available(handle, BATCH)
-    if n == 0:
-        return 0
-    now = monotonic_ns()
-    latency = ctx.params[0].latency_ns
-    start = handle[H_POSITION]
-    mask = handle[H_MASK]
-    done = 0
-    end = n
-    for i in range(n):
-        order = ctx.orders[(start + i) & mask]
-        if latency > 0 and now < order.publish_ns + latency:
-            end = i  # not due yet: it and those behind it wait (order-entry latency is FIFO)
-            break
-        record_value(ctx.histograms[HOP_RISK_TO_GATEWAY], now - order.publish_ns)
-        if order.request == REQ_NEW and order.reject_reason == 0:
-            record_value(ctx.histograms[HOP_TICK_TO_TRADE], now - order.origin_ns)
-        if order.request != REQ_CANCEL and order.reject_reason == 0:
-            # per strategy: from the tick to the venue taking its new order or replace (a
-            # market maker's tick-to-quote-update)
-            strategy = order.order_id >> ORDER_ID_STRATEGY_SHIFT
-            record_value(ctx.histograms[HOP_TICK_TO_TRADE_OF + strategy], now - order.origin_ns)
-        if not room_for(ctx, REPORTS_PER_REQUEST):
-            commit(ctx, i - done, 0)
-            done = i
-            if not wait_for_room(ctx, REPORTS_PER_REQUEST):
-                end = i  # stopping: this request and the rest stay unread
-                break
-        made = execute(ctx, order, now)
-        emit(ctx, made, order.origin_ns, order.seq)
-        if order.request != REQ_CANCEL or made > 0:
-            recount(ctx, order.symbol_id)
-    commit(ctx, end - done, 0)
-    return end
+def before_commit(ctx):
+    """The venue's changed rows into the segment, with the batch (engine/commit.py)."""
+    txn_store_rows(ctx.txn, ctx.undo, ctx.venue_words, ctx.venue_mirror, ctx.dirty,
+                   ctx.dirty_mark)
 
 
 @njit(cache=True, _nrt=False)
-def sweep(ctx, halted, now):
-    """The kill switch (HALTED: cancel every working order) and the session's end
-    (expire DAY orders), in chunks that fit the rings and the log."""
+def source_need(ctx, now):
+    """The kill switch (HALTED, or the engine stopping: cancel every working order) and
+    the session's end (expire DAY orders), SWEEP_CHUNK reports a step."""
     total = 0
     for s in range(ctx.resting.shape[0]):
         total += ctx.resting[s]
     if total == 0:
         return 0
-    expire = ctx.session[0] != 0 and now >= ctx.session[0] and ctx.session[1] == 0
-    if not halted and not expire:
-        return 0
-    made_total = 0
-    while True:
-        chunk = min(BATCH, VENUE_SLOTS)
-        if not wait_for_room(ctx, chunk):
-            return made_total
-        scratch = ctx.scratch[:chunk]
-        if halted:
-            made = venue_cancel_all(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
-                                    ctx.transitions, ctx.illegal, now, scratch)
-            count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, made)
-        else:
-            made = venue_expire_day(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
-                                    ctx.transitions, ctx.illegal, now, scratch)
-        emit(ctx, made, now, 0)
-        for s in range(ctx.resting.shape[0]):
-            recount(ctx, s)
-        commit(ctx, 0, 0)
-        made_total += made
-        if made < chunk:
-            break
-    if not halted:
-        ctx.session[1] = 1  # DAY orders arriving later are refused, so one sweep does it
-    return made_total
+    if load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED or \
+            load_acquire_u32(ctx.control + CLOSING_OFFSET) != 0:
+        ctx.sweep[0] = SWEEP_CANCEL_ALL
+        return SWEEP_CHUNK
+    if ctx.session[0] != 0 and now >= ctx.session[0] and ctx.session[1] == 0:
+        ctx.sweep[0] = SWEEP_EXPIRE
+        return SWEEP_CHUNK
+    return 0
 
 
 @njit(cache=True, _nrt=False)
-def gateway_loop(ctx, max_passes):
-    """Requests and ticks in, reports out; until stop_all. Returns 0."""
-    session_ns = ctx.params[0].session_ns
-    passes = 0
-    while max_passes < 0 or passes < max_passes:
-        if stop_requested(ctx.control):
-            break
-        passes += 1
-        read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
-        if session_ns > 0 and ctx.session[0] == 0:
-            started = np.int64(load_relaxed_u64(ctx.control + FEED_STARTED_NS_OFFSET))
-            if started > 0:
-                ctx.session[0] = started + session_ns
-        work = read_ticks(ctx)
-        work += read_orders(ctx)
-        # the kill switch, or the engine stopping: cancel every working order
-        halted = load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED or \
-            load_acquire_u32(ctx.control + CLOSING_OFFSET) != 0
-        work += sweep(ctx, halted, monotonic_ns())
-        idle(ctx.idle_state, work, ctx.inputs)
-        account_pass(ctx.row_words, ctx.idle_state, work, passes)
-    return 0
+def source_step(ctx, now):
+    scratch = ctx.scratch[:SWEEP_CHUNK]
+    if ctx.sweep[0] == SWEEP_CANCEL_ALL:
+        made = venue_cancel_all(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
+                                ctx.transitions, ctx.illegal, now, scratch)
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, made)
+    else:
+        made = venue_expire_day(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
+                                ctx.transitions, ctx.illegal, now, scratch)
+        if made < SWEEP_CHUNK:
+            ctx.session[1] = 1  # DAY orders arriving later are refused: one sweep does it
+    emit(ctx, made, now, 0)
+    for s in range(ctx.resting.shape[0]):
+        recount(ctx, s)
+    return made
 
 
 def _used(rows) -> int:
@@ -520,9 +432,20 @@ class Agent(LoopAgent):
             dirty_mark=np.zeros(VENUE_SLOTS, dtype=np.uint8), resting=resting,
             scratch=scratch, scratch_words=scratch.view(np.uint64).reshape(-1, REPORT_WORDS),
             transitions=TRANSITIONS, illegal=np.zeros(1, dtype=np.int64), params=params,
-            session=np.zeros(2, dtype=np.int64), txn=context.txn, undo=undo_words(context.txn),
+            session=np.zeros(2, dtype=np.int64), sweep=np.zeros(1, dtype=np.int64),
+            txn=context.txn, undo=undo_words(context.txn),
             row_words=context.row_words, idle_state=context.idle_state,
-            histograms=context.histograms, control=context.control_address)
+            histograms=context.histograms, control=context.control_address,
+            room=np.zeros(len(sections), dtype=np.int64),
+            out_live=np.ones(len(sections), dtype=np.int64),
+            # reports count once: every report goes to risk's ring (and one strategy's)
+            out_counters=np.array([GATEWAY_REPORTS_SENT if m == OUT_FILLS_RISK else -1
+                                   for m in range(len(sections))], dtype=np.int64),
+            in_counters=np.array([[GATEWAY_ORDERS_READ, 1], [GATEWAY_MD_READ, 0]],
+                                 dtype=np.int64),
+            read_order=np.array([IN_TICKS, IN_ORDERS], dtype=np.int64),
+            drain=np.zeros(2, dtype=np.int64))  # both make reports: nothing to read without room
+        self.runner = role_runner(__name__)
 
     def loop(self, max_passes):
-        return gateway_loop(self.ctx, max_passes)
+        return self.runner.run(self.ctx, max_passes)

@@ -18,10 +18,12 @@ The running P&L (realised + marked to the book's mids - fees) and the gross expo
 are computed once per batch of requests, and only when a limit on them is set; each
 request reads its own symbol's mid for the price band.
 
+The loop is the one runner's (engine/runner.py): this module is the role's kernels
+(engine/kernels.py), which read, decide and write, and never wait, commit or publish.
 Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
 name) and is compiled without numba's reference counting (_nrt=False; nothing here
 allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
-loop cost ~5x more per record (engine/strategy_loop.py found the same).
+loop cost ~5x more per record.
 """
 
 from collections import namedtuple
