@@ -70,7 +70,7 @@ SELL = -1
 
 # send_order, cancel and replace return codes; place returns an order id > 0 or -code
 SENT = 0
-REFUSED_NO_ROOM = 1     # more than MAX_ORDERS_PER_EVENT from one callback
+REFUSED_NO_ROOM = 1     # more than MAX_ORDERS_PER_EVENT from one callback, or the intents ring full
 REFUSED_BAD_ORDER = 2   # qty <= 0, price <= 0 or side not BUY/SELL
 REFUSED_TABLE_FULL = 3  # ORDER_SLOTS orders of this strategy are still working
 REFUSED_PENDING = 4     # the order awaits the answer to a cancel or replace already sent
