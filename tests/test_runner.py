@@ -6,24 +6,18 @@ generated runner in a forked process, the intents ring left full (no risk reads 
 """
 
 import os
-import signal
 import textwrap
 import time
 
 import numpy as np
 
+from forked_worker import forked_loop, ring_position, wait_until, worker_segment
 from tickpipe.engine.book import book_write
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import (
-    ROLES, initialise, section_specs, strategy_positions, strategy_state,
-)
-from tickpipe.engine.placement import place_workers
+from tickpipe.engine.engine_layout import strategy_positions, strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.ring import RingProducer
-from tickpipe.engine.segment import create_segment, unlink_segment
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, REFUSED_NO_ROOM
-from tickpipe.engine.worker_context import build_context
-from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
@@ -55,11 +49,6 @@ def on_fill(ctx, state, params, report):
 '''
 
 
-def ring_position(segment, section, offset):
-    start, _ = segment.section(section)
-    return int(np.frombuffer(segment.buf[start + offset:start + offset + 8], np.uint64)[0])
-
-
 def push_quotes(segment, count):
     block = np.zeros(count, dtype=MARKET_DATA_DTYPE)
     block["bid_px"], block["ask_px"] = MID - 100, MID + 100
@@ -67,12 +56,6 @@ def push_quotes(segment, count):
     block["kind"] = MD_KIND_QUOTE
     block["origin_ns"] = block["publish_ns"] = time.monotonic_ns()
     assert RingProducer(segment, "quotes", MARKET_DATA_DTYPE).try_push(block) == count
-
-
-def wait_until(condition, what, deadline):
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 def test_a_strategy_waiting_for_room_still_reads_its_reports(tmp_path):
@@ -83,61 +66,40 @@ def test_a_strategy_waiting_for_room_still_reads_its_reports(tmp_path):
     config = load_config(os.fspath(tmp_path / "taker.toml"), overrides={
         "engine": {"name": f"t-runner-{os.getpid()}", "wait": "yield",
                    "ring_capacity": CAPACITY}})
-    name = config["engine"]["name"]
-    unlink_segment(name)
-    segment = create_segment(name, section_specs(config), use_hugetlbfs=False)
-    pid = 0
-    try:
-        initialise(segment, config, place_workers(ROLES, None, "yield"))
-        segment.mark_ready()
-        context = build_context(segment, "strategy", config)
+    with worker_segment(config, "strategy") as (segment, context):
         book_write(context.book, context.book.ctypes.data, 0, MID - 100, MID + 100, 10, 10, 0, 1)
         agent = StrategyAgent(context)
         agent.warm_up()
         state = strategy_state(segment, 0, load_plugin(config["strategies"][0]).state_dtype)
         positions = strategy_positions(segment, 0, config["feed"]["symbols"])
         push_quotes(segment, CAPACITY)
-        pid = os.fork()
-        if pid == 0:  # the strategy: sends until the ring lacks room for one more callback
-            os._exit(agent.loop(-1))
-        # room is kept for a callback's worst case (MAX_ORDERS_PER_EVENT requests)
+        # the strategy sends until the ring lacks room for one more callback's worst case
+        # (MAX_ORDERS_PER_EVENT requests), then waits
         sent = CAPACITY - MAX_ORDERS_PER_EVENT + 1
-        deadline = time.monotonic() + 60
-        wait_until(lambda: ring_position(segment, "intents", RING_HEAD_OFFSET) == sent,
-                   "the strategy did not fill its intents ring", deadline)
-        time.sleep(0.2)
-        # it waits on the next quote: committed through the last one it could answer
-        assert ring_position(segment, "quotes", RING_TAIL_OFFSET) == sent
-        report = np.zeros(1, FILL_DTYPE)
-        report["exec_type"], report["side"], report["symbol_id"] = EXEC_FILL, 1, 0
-        report["order_id"], report["last_qty"], report["last_px"] = 1, 1, MID + 100
-        report["cum_qty"], report["order_qty"], report["order_px"] = 1, 1, MID + 100
-        report["publish_ns"] = time.monotonic_ns()
-        assert RingProducer(segment, "fills_strategy", FILL_DTYPE).try_push(report) == 1
-        wait_until(lambda: ring_position(segment, "fills_strategy", RING_TAIL_OFFSET) == 1,
-                   "the strategy, waiting for room, left its report unread", deadline)
-        assert int(state[0]["fills"]) == 1
-        assert int(state[0]["answer"]) == -REFUSED_NO_ROOM  # no room: refused, nothing sent
-        assert int(positions[0]["position"]) == 1
-        assert int(state[0]["quotes"]) == sent
-        assert ring_position(segment, "intents", RING_HEAD_OFFSET) == sent
-        # room again (as if risk read every request): the other quotes go on, once each
-        start, _ = segment.section("intents")
-        np.frombuffer(segment.buf, np.uint64, 1, start + RING_TAIL_OFFSET)[0] = sent
-        wait_until(lambda: int(state[0]["quotes"]) == CAPACITY,
-                   "the strategy did not go on once there was room", deadline)
-        assert ring_position(segment, "quotes", RING_TAIL_OFFSET) == CAPACITY
-        assert ring_position(segment, "intents", RING_HEAD_OFFSET) == CAPACITY
-    finally:
-        if pid:
-            np.frombuffer(segment.buf, np.uint32, 1, segment.section("control")[0]
-                          + STOP_ALL_OFFSET)[0] = 1
-            try:
-                _, status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                status = 0
-            if os.WIFSIGNALED(status):
-                raise AssertionError(f"the strategy died of "
-                                     f"{signal.Signals(os.WTERMSIG(status)).name}")
-        segment.close()
-        unlink_segment(name)
+        with forked_loop(segment, agent):
+            deadline = time.monotonic() + 60
+            wait_until(lambda: ring_position(segment, "intents", RING_HEAD_OFFSET) == sent,
+                       "the strategy did not fill its intents ring", deadline)
+            time.sleep(0.2)
+            # it waits on the next quote: committed through the last one it could answer
+            assert ring_position(segment, "quotes", RING_TAIL_OFFSET) == sent
+            report = np.zeros(1, FILL_DTYPE)
+            report["exec_type"], report["side"], report["symbol_id"] = EXEC_FILL, 1, 0
+            report["order_id"], report["last_qty"], report["last_px"] = 1, 1, MID + 100
+            report["cum_qty"], report["order_qty"], report["order_px"] = 1, 1, MID + 100
+            report["publish_ns"] = time.monotonic_ns()
+            assert RingProducer(segment, "fills_strategy", FILL_DTYPE).try_push(report) == 1
+            wait_until(lambda: ring_position(segment, "fills_strategy", RING_TAIL_OFFSET) == 1,
+                       "the strategy, waiting for room, left its report unread", deadline)
+            assert int(state[0]["fills"]) == 1
+            assert int(state[0]["answer"]) == -REFUSED_NO_ROOM  # no room: refused, not sent
+            assert int(positions[0]["position"]) == 1
+            assert int(state[0]["quotes"]) == sent
+            assert ring_position(segment, "intents", RING_HEAD_OFFSET) == sent
+            # room again (as if risk read every request): the other quotes go on, once each
+            start, _ = segment.section("intents")
+            np.frombuffer(segment.buf, np.uint64, 1, start + RING_TAIL_OFFSET)[0] = sent
+            wait_until(lambda: int(state[0]["quotes"]) == CAPACITY,
+                       "the strategy did not go on once there was room", deadline)
+            assert ring_position(segment, "quotes", RING_TAIL_OFFSET) == CAPACITY
+            assert ring_position(segment, "intents", RING_HEAD_OFFSET) == CAPACITY
