@@ -22,6 +22,11 @@ from tickpipe.shm_layouts.control_block import TRADING_STATE_CODES
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
 from tickpipe.shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
 
+# A strategy's callback needs room for 4 requests (strategy_api.MAX_ORDERS_PER_EVENT)
+# and a request room for 2 reports: a smaller ring could never take them.
+MIN_ENGINE_RING_CAPACITY = 8
+assert MIN_ENGINE_RING_CAPACITY >= MIN_CAPACITY
+
 
 # Upper bounds. Every int in the config ends up in an int64 (a params array, a shm
 # record) and in arithmetic there, where an overflow is silent: these keep it in range.
@@ -78,7 +83,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "backoff_yield": Field(int, DEFAULT_YIELD_LIMIT, "wait = backoff: idle passes spent "
                                "yielding before sleeping", minimum=0, maximum=MAX_BACKOFF_PASSES),
         "ring_capacity": Field(int, 1 << 16, "records per ring (a power of two)",
-                               minimum=MIN_CAPACITY, power_of_two=True),
+                               minimum=MIN_ENGINE_RING_CAPACITY, power_of_two=True),
         "lock_memory": Field(bool, False, "mlockall in each worker after warm-up; mlock the segment"),
         "sched_fifo": Field(bool, False, "SCHED_FIFO for busy-spinning workers on cores of their own"),
         "cpu_dma_latency": Field(bool, False, "hold /dev/cpu_dma_latency at 0 while running"),

@@ -99,6 +99,8 @@ def test_print_config_when_a_config_file_is_given_then_options_override_it(tmp_p
     pytest.param("[engine]\nring_capacity = 33554432\n", ["ring_capacity = 33554432",
                                                            "power of two <= 16777216"],
                  id="capacity-too-large"),
+    pytest.param("[engine]\nring_capacity = 4\n", ["[engine] ring_capacity = 4", "must be >= 8"],
+                 id="capacity-below-a-callback"),
     pytest.param('[engine]\nwait = "sideways"\n', ["[engine] wait = 'sideways'", "must be one of"],
                  id="bad-wait-choice"),
     pytest.param('[engine]\nrestart = "twice"\n', ["[engine] restart = 'twice'"],

@@ -45,19 +45,22 @@ from tickpipe.engine.kernels import (  # noqa: F401  (kernels the gateway leaves
 from tickpipe.engine.order_states import TRANSITIONS, is_working
 from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.engine.runner_gen import role_runner
+from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import (
     CLOSING_OFFSET, CONTROL_OFFSETS, TRADING_HALTED, TRADING_STATE_OFFSET,
 )
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
-    EXEC_NAMES, EXEC_REPLACED, FILL_DTYPE, VENUE_REASON_BASE, VENUE_SIMULATED,
+    EXEC_NAMES, EXEC_REPLACED, FILL_DTYPE, VENUE_BOOK_FULL, VENUE_REASON_BASE, VENUE_SIMULATED,
 )
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
 )
 from tickpipe.shm_layouts.market_data import MD_KIND_TRADE
 from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, STATUS_REJECTED, VENUE_SLOTS
-from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW, REQ_REPLACE
+from tickpipe.shm_layouts.order_intent import (
+    ORDER_TYPE_IOC, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_IOC,
+)
 from tickpipe.shm_layouts.strategy_position import ORDER_ID_STRATEGY_SHIFT
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
@@ -95,7 +98,16 @@ GATEWAY_PARAMS_DTYPE = np.dtype([
     ("reject_every", np.int64),     # [gateway] reject_every: the venue rejects every Nth new order
     ("latency_ns", np.int64),       # [venue] latency_us: a request waits this long after risk
     ("session_ns", np.int64),       # [venue] session_s: DAY orders expire this long after the start
+    ("max_working", np.int64),      # working orders a symbol may have (max_working_per_symbol)
+    ("sweep_chunk", np.int64),      # reports one sweep step makes at most
 ])
+
+
+def max_working_per_symbol(ring_capacity: int) -> int:
+    """Working orders one symbol may have at the venue: a tick may fill them all, and
+    its reports must fit the report rings and the batch's undo log at once, or the
+    gateway would wait for room that never comes. More are rejected book_full."""
+    return min(VENUE_SLOTS, ring_capacity, (UNDO_CAPACITY - 32) // (ROW_WORDS + 4) - 2)
 
 GatewayContext = namedtuple("GatewayContext", [
     "inputs",         # int64[2, HANDLE_SLOTS]: consumer handles: orders, md_venue
@@ -265,6 +277,12 @@ def execute(ctx, order, now):
         ctx.scratch[0].released_qty = order.qty  # risk added it when it passed the order
         ctx.scratch[0].closes_order = 1
         return n
+    resting = order.order_type != ORDER_TYPE_IOC and order.time_in_force != TIF_IOC
+    if resting and ctx.resting[symbol] >= ctx.params[0].max_working:
+        n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_BOOK_FULL)
+        ctx.scratch[0].released_qty = order.qty
+        ctx.scratch[0].closes_order = 1
+        return n
     session_open = ctx.session[0] == 0 or now < ctx.session[0]
     return venue_new(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                      ctx.illegal, order.order_id, symbol, order.side, order.order_type,
@@ -275,7 +293,6 @@ def execute(ctx, order, now):
 # ---- the kernels the runner (engine/runner.py) calls: inputs orders, md_venue -----------
 
 SWEEP_CANCEL_ALL, SWEEP_EXPIRE = 1, 2
-SWEEP_CHUNK = min(BATCH, VENUE_SLOTS)  # reports one sweep step makes at most
 
 
 @njit(cache=True, _nrt=False)
@@ -355,7 +372,7 @@ def before_commit(ctx):
 @njit(cache=True, _nrt=False)
 def source_need(ctx, now):
     """The kill switch (HALTED, or the engine stopping: cancel every working order) and
-    the session's end (expire DAY orders), SWEEP_CHUNK reports a step."""
+    the session's end (expire DAY orders), sweep_chunk reports a step."""
     total = 0
     for s in range(ctx.resting.shape[0]):
         total += ctx.resting[s]
@@ -364,16 +381,17 @@ def source_need(ctx, now):
     if load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED or \
             load_acquire_u32(ctx.control + CLOSING_OFFSET) != 0:
         ctx.sweep[0] = SWEEP_CANCEL_ALL
-        return SWEEP_CHUNK
+        return ctx.params[0].sweep_chunk
     if ctx.session[0] != 0 and now >= ctx.session[0] and ctx.session[1] == 0:
         ctx.sweep[0] = SWEEP_EXPIRE
-        return SWEEP_CHUNK
+        return ctx.params[0].sweep_chunk
     return 0
 
 
 @njit(cache=True, _nrt=False)
 def source_step(ctx, now):
-    scratch = ctx.scratch[:SWEEP_CHUNK]
+    chunk = ctx.params[0].sweep_chunk
+    scratch = ctx.scratch[:chunk]
     if ctx.sweep[0] == SWEEP_CANCEL_ALL:
         made = venue_cancel_all(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
                                 ctx.transitions, ctx.illegal, now, scratch)
@@ -381,7 +399,7 @@ def source_step(ctx, now):
     else:
         made = venue_expire_day(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
                                 ctx.transitions, ctx.illegal, now, scratch)
-        if made < SWEEP_CHUNK:
+        if made < chunk:
             ctx.session[1] = 1  # DAY orders arriving later are refused: one sweep does it
     emit(ctx, made, now, 0)
     for s in range(ctx.resting.shape[0]):
@@ -406,6 +424,8 @@ class Agent(LoopAgent):
         params[0]["reject_every"] = config["gateway"]["reject_every"]
         params[0]["latency_ns"] = int(config["venue"]["latency_us"] * 1_000)
         params[0]["session_ns"] = int(config["venue"]["session_s"] * 1_000_000_000)
+        params[0]["max_working"] = max_working_per_symbol(config["engine"]["ring_capacity"])
+        params[0]["sweep_chunk"] = min(BATCH, int(params[0]["max_working"]))
         sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
         segment_rows = venue_orders(context.segment)
         mirror = np.array(segment_rows)  # as recovered: the last commit's
