@@ -264,8 +264,10 @@ def format_report(report: dict) -> str:
         f"  {'latency (ns)':<22}{'count':>12}{'p50':>14}{'p90':>14}{'p99':>14}{'p99.9':>14}{'max':>15}",
     ]
     for name, value in [("tick_to_trade", t2t)] + list(report["hops_ns"].items()):
-        cells = "".join(f"{_fmt(value[k]):>14}" for k in ("p50", "p90", "p99", "p999"))
-        lines.append(f"  {name:<22}{value['count']:>12,}{cells}{_fmt(value['max']):>15}")
+        # a leading space in each cell: a value wider than its column (a worker stopped
+        # for seconds) still stands apart from its neighbour
+        cells = "".join(f" {_fmt(value[k]):>13}" for k in ("p50", "p90", "p99", "p999"))
+        lines.append(f"  {name:<22}{value['count']:>12,}{cells} {_fmt(value['max']):>14}")
     lines.append("  workers: " + ", ".join(
         f"{w['role']}@{w['core']} {w['wait']} pid {w['pid']} restarts {w['restarts']}"
         for w in report["workers"]))

@@ -347,3 +347,14 @@ def test_kept_segment_when_engine_ran_then_inspect_shows_state_it_committed():
     # 2 s of quotes at 20 k/s over 8 symbols: every window has filled up.
     assert all(state[name]["filled"] == window for name in names)
     assert all(0 <= state[name]["cursor"] < window for name in names)
+
+
+def test_report_text_when_a_latency_is_wider_than_its_column_then_cells_stay_apart(segments):
+    report = final_report(make_engine_segment(segments), state="stopped", seconds=1.0, notes=[])
+    huge = 49_392_123_904  # ns: a worker stopped for 49 s (a user's SIGSTOP)
+    report["tick_to_trade_ns"].update(count=815, p50=106_496, p90=5_767_168, p99=huge,
+                                      p999=huge, max=50_003_718_012)
+    line = next(line for line in format_report(report).splitlines()
+                if line.strip().startswith("tick_to_trade"))
+    assert line.split() == ["tick_to_trade", "815", "106,496", "5,767,168", "49,392,123,904",
+                            "49,392,123,904", "50,003,718,012"]
