@@ -30,8 +30,10 @@ HOPS = ("feed_to_strategy", "strategy_to_risk", "risk_to_gateway", "tick_to_trad
         "gateway_to_risk", "gateway_to_strategy")
 HOP_FEED_TO_STRATEGY, HOP_STRATEGY_TO_RISK, HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, \
     HOP_GATEWAY_TO_RISK, HOP_GATEWAY_TO_STRATEGY = range(len(HOPS))
-# After the hops, one tick-to-trade histogram per strategy (its orders only), by its
-# index in the strategy table: row HOP_TICK_TO_TRADE_OF + k.
+# After the hops, one tick-to-trade histogram per strategy, by its index in the
+# strategy table: row HOP_TICK_TO_TRADE_OF + k. It takes the strategy's new orders
+# *and* replaces (a market maker's tick-to-quote-update); the engine's tick_to_trade
+# row takes new orders only.
 HOP_TICK_TO_TRADE_OF = len(HOPS)
 HISTOGRAM_ROWS = len(HOPS) + 4  # MAX_STRATEGIES (shm_layouts/strategy_table.py)
 
