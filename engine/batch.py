@@ -122,16 +122,32 @@ def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, wr
 
 
 # ---- the runner's side of a batch (engine/runner.py): room, and the commit ------------
-# A role's context carries, besides its own wiring, what the runner drives it by:
-#   inputs        int64[n_in, HANDLE_SLOTS]: consumer handles, in commit-log slot order
-#   in_counters   int64[n_in, 2]: the role counter each input's records count in, and 1
-#                 when they also count as `processed`
+# A role's context carries, besides its own wiring (inputs: consumer handles in
+# commit-log slot order; txn, row_words, idle_state, control), what the runner drives
+# it by, RUNNER_FIELDS, made by runner_fields:
 #   outs          int64[n_out, HANDLE_SLOTS]: producer handles, in slot order
-#   out_live      int64[n_out]: 0 for an output nobody reads any more (a retired strategy's)
-#   out_counters  int64[n_out]: the role counter its records count in (-1: none)
 #   written       int64[n_out]: records written in the open batch, past the ring's head
 #   room          int64[n_out]: slots claimed past the head (a kernel writes below it)
-#   txn, row_words, idle_state, control
+#   out_live      int64[n_out]: 0 for an output nobody reads any more (a retired strategy's)
+#   out_counters  int64[n_out]: the role counter its records count in (-1: none)
+#   in_counters   int64[n_in, 2]: the role counter each input's records count in, and 1
+#                 when they also count as `processed`
+#   read_order    int64[]: the inputs read each pass, in turn
+#   drain         int64[n_in]: 1 for an input read while the runner waits for room
+RUNNER_FIELDS = ["outs", "written", "room", "out_live", "out_counters", "in_counters",
+                 "read_order", "drain"]
+
+
+def runner_fields(outs, out_counters, in_counters, read_order, drain) -> dict:
+    """RUNNER_FIELDS for a role's context: nothing written or claimed yet, every output
+    live."""
+    n = len(outs)
+    return dict(outs=outs, written=np.zeros(n, dtype=np.int64), room=np.zeros(n, dtype=np.int64),
+                out_live=np.ones(n, dtype=np.int64),
+                out_counters=np.array(out_counters, dtype=np.int64).reshape(n),
+                in_counters=np.array(in_counters, dtype=np.int64).reshape(-1, 2),
+                read_order=np.array(read_order, dtype=np.int64).reshape(-1),
+                drain=np.array(drain, dtype=np.int64).reshape(-1))
 
 
 @njit(cache=True, _nrt=False, inline="always")

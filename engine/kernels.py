@@ -26,6 +26,13 @@ progress word: the runner does all of that, the same way for every role. Every
 change a kernel makes to shared memory goes through the open batch (txn_set,
 txn_add, commit.mark_row), so it commits with the batch's progress or not at all.
 
+Every kernel takes the role's wiring as one namedtuple and is compiled without
+numba's reference counting (_nrt=False; no kernel allocates): with it, each
+`ctx.field` read is an atomic incref/decref pair, and a loop cost ~5x more per
+record. The per-record ones (record_need, undo_need, on_record) are declared
+inline="always", so numba inlines them into the runner's batch loop: as plain
+calls they cost risk 50 ns more per order (docs/runner.md).
+
 The defaults below are for a role that leaves one out.
 """
 

@@ -12,6 +12,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from tickpipe.engine import batch
+from tickpipe.engine.batch import RUNNER_FIELDS
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
 )
@@ -47,10 +49,7 @@ StrategyContext = namedtuple("StrategyContext", [
     "state",          # the strategy's STATE records: the mirror (mirror_words' bytes)
     "params",         # the strategy's PARAMS record, [1]
     "timer",          # int64[4]: T_* below
-    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
-    "outs", "written", "room", "out_live", "out_counters", "in_counters", "read_order",
-    "drain",
-])
+] + RUNNER_FIELDS)
 
 # event slots
 E_SYMBOL = 0          # the event's symbol: every order a callback sends is for it
@@ -83,11 +82,8 @@ def runner_fields(event: np.ndarray, out: np.ndarray, timer_ns: int) -> dict:
     written and room are the event's E_WRITTEN and E_ROOM, which the API checks), two
     inputs (quotes, then reports; reports are read while waiting for room, with sends
     refused, so a strategy and the gateway never wait on each other)."""
-    timer = np.array([timer_ns, 0, -1, 0], dtype=np.int64)
-    return dict(timer=timer, outs=out.reshape(1, -1), written=event[E_WRITTEN:E_WRITTEN + 1],
-                room=event[E_ROOM:E_ROOM + 1], out_live=np.ones(1, dtype=np.int64),
-                out_counters=np.array([STRATEGY_INTENTS], dtype=np.int64),
-                in_counters=np.array([[STRATEGY_MD_READ, 1], [STRATEGY_FILLS_READ, 1]],
-                                     dtype=np.int64),
-                read_order=np.array([0, 1], dtype=np.int64),
-                drain=np.array([0, 1], dtype=np.int64))
+    fields = batch.runner_fields(out.reshape(1, -1), [STRATEGY_INTENTS],
+                                 [[STRATEGY_MD_READ, 1], [STRATEGY_FILLS_READ, 1]], [0, 1], [0, 1])
+    fields.update(timer=np.array([timer_ns, 0, -1, 0], dtype=np.int64),
+                  written=event[E_WRITTEN:E_WRITTEN + 1], room=event[E_ROOM:E_ROOM + 1])
+    return fields

@@ -25,7 +25,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
-from tickpipe.engine.batch import BATCH, count, read_retired
+from tickpipe.engine.batch import BATCH, RUNNER_FIELDS, count, read_retired, runner_fields
 from tickpipe.engine.book import book_write, repair_book
 from tickpipe.engine.engine_layout import engine_rings, outputs_of
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
@@ -48,10 +48,8 @@ FEED_PARAMS_DTYPE = np.dtype([
 ])
 
 FeedContext = namedtuple("FeedContext", [
-    "outs",         # int64[n_outputs, HANDLE_SLOTS]: each strategy's quotes ring, then md_venue
-    "quotes",       # tuple: their records
+    "quotes",       # tuple: the records of each output (RUNNER_FIELDS' outs)
     "subscribed",   # uint8[n_outputs, n_symbols]: output k gets the symbol's ticks
-    "written",      # int64[n_outputs]: ticks written per output in the open batch
     "retired",      # int64[n_outputs]: a strategy the supervisor gave up (skipped)
     "book",         # top-of-book seqlock rows (written here)
     "mids",         # int64[n_symbols]: each symbol's walk
@@ -59,10 +57,8 @@ FeedContext = namedtuple("FeedContext", [
     "rng",          # uint64[1]: the walk's xorshift state
     "params",       # FEED_PARAMS_DTYPE[1]
     "pace",         # int64[3]: P_* below: the clock's start, ticks made, made this pass
-    "txn", "row_words", "idle_state", "control",
-    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
-    "inputs", "room", "out_live", "out_counters", "in_counters", "read_order", "drain",
-])
+    "txn", "row_words", "idle_state", "control", "inputs",
+] + RUNNER_FIELDS)  # outputs: each strategy's quotes ring, then md_venue; no inputs
 
 NS_PER_S = 1_000_000_000
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
@@ -282,25 +278,19 @@ class Agent(LoopAgent):
         # the venue's with all of them.
         sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]
         assert sections[-1] == "md_venue"
-        self.outs = np.array([context.outputs[section] for section in sections])
         self.quotes = tuple(context.records[section] for section in sections)
         self.subscribed = np.zeros((len(sections), n), dtype=np.uint8)
         for k, entry in enumerate(context.config["strategies"]):
             self.subscribed[k, symbol_ids(entry, context.config["instruments"])] = 1
         self.subscribed[-1, :] = 1
-        self.written = np.zeros(len(sections), dtype=np.int64)
         self.retired = np.zeros(len(sections), dtype=np.int64)
         self.ctx = FeedContext(
-            outs=self.outs, quotes=self.quotes, subscribed=self.subscribed, written=self.written,
-            retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
+            quotes=self.quotes, subscribed=self.subscribed, retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
             rng=self.rng, params=params, pace=np.zeros(3, dtype=np.int64), txn=context.txn,
             row_words=context.row_words, idle_state=context.idle_state,
             control=context.control_address, inputs=context.inputs[:0],
-            room=np.zeros(len(sections), dtype=np.int64),
-            out_live=np.ones(len(sections), dtype=np.int64),
-            out_counters=np.full(len(sections), -1, dtype=np.int64),  # ticks: FEED_TICKS
-            in_counters=np.zeros((0, 2), dtype=np.int64),
-            read_order=np.zeros(0, dtype=np.int64), drain=np.zeros(0, dtype=np.int64))
+            **runner_fields(np.array([context.outputs[section] for section in sections]),
+                            [-1] * len(sections), [], [], []))  # ticks count in FEED_TICKS
         self.runner = role_runner(__name__)
 
     def loop(self, max_passes):

@@ -19,12 +19,9 @@ long after risk published it (order-entry latency).
 The tick-to-trade histogram is recorded here: from the feed's origin stamp to the
 moment a request is handed to the venue.
 
-The loop is the one runner's (engine/runner.py): this module is the role's kernels
-(engine/kernels.py), which read, decide and write, and never wait, commit or publish.
-Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
-name) and is compiled without numba's reference counting (_nrt=False; nothing here
-allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
-loop cost ~5x more per record.
+The loop is the one runner's (engine/runner.py): this module is the role's kernels,
+which read, decide and write, and never wait, commit or publish (the contract, and
+why they are compiled as they are: engine/kernels.py).
 """
 
 from collections import namedtuple
@@ -34,7 +31,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64, monotonic_ns
-from tickpipe.engine.batch import BATCH, count, read_retired
+from tickpipe.engine.batch import BATCH, RUNNER_FIELDS, count, read_retired, runner_fields
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set, txn_store_rows, undo_words
 from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
@@ -113,9 +110,7 @@ GatewayContext = namedtuple("GatewayContext", [
     "inputs",         # int64[2, HANDLE_SLOTS]: consumer handles: orders, md_venue
     "orders",         # order records (risk's requests)
     "ticks",          # market-data records of md_venue
-    "outs",           # int64[n_outputs, HANDLE_SLOTS]: producer handles, in slot order
     "out_words",      # tuple: each output's records as uint64[capacity, REPORT_WORDS]
-    "written",        # int64[n_outputs]: reports written per output in the open batch
     "retired",        # int64[n_strategies]: given up by the supervisor (reports to risk alone)
     "stats",          # symbol_stats rows (the venue's line)
     "book",           # top-of-book seqlock rows
@@ -136,9 +131,7 @@ GatewayContext = namedtuple("GatewayContext", [
     "session",        # int64[2]: [0] the session's end (monotonic ns, 0 = not known yet), [1] expired
     "sweep",          # int64[1]: what the sweep in progress does (SWEEP_*)
     "txn", "undo", "row_words", "idle_state", "histograms", "control",
-    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
-    "room", "out_live", "out_counters", "in_counters", "read_order", "drain",
-])
+] + RUNNER_FIELDS)  # outputs: fills_strategy, fills_risk, fills_strategy2, ...
 
 
 @njit(cache=True, _nrt=False)
@@ -439,10 +432,8 @@ class Agent(LoopAgent):
         self.ctx = GatewayContext(
             inputs=context.inputs, orders=context.records["orders"],
             ticks=context.records["md_venue"],
-            outs=np.array([context.outputs[section] for section in sections]),
             out_words=tuple(context.records[section].view(np.uint64).reshape(-1, REPORT_WORDS)
                             for section in sections),
-            written=np.zeros(len(sections), dtype=np.int64),
             retired=np.zeros(len(config["strategies"]), dtype=np.int64),
             stats=context.symbols, book=context.book, top=np.zeros(4, dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
@@ -456,15 +447,13 @@ class Agent(LoopAgent):
             txn=context.txn, undo=undo_words(context.txn),
             row_words=context.row_words, idle_state=context.idle_state,
             histograms=context.histograms, control=context.control_address,
-            room=np.zeros(len(sections), dtype=np.int64),
-            out_live=np.ones(len(sections), dtype=np.int64),
-            # reports count once: every report goes to risk's ring (and one strategy's)
-            out_counters=np.array([GATEWAY_REPORTS_SENT if m == OUT_FILLS_RISK else -1
-                                   for m in range(len(sections))], dtype=np.int64),
-            in_counters=np.array([[GATEWAY_ORDERS_READ, 1], [GATEWAY_MD_READ, 0]],
-                                 dtype=np.int64),
-            read_order=np.array([IN_TICKS, IN_ORDERS], dtype=np.int64),
-            drain=np.zeros(2, dtype=np.int64))  # both make reports: nothing to read without room
+            **runner_fields(
+                np.array([context.outputs[section] for section in sections]),
+                # reports count once: every report goes to risk's ring (and one strategy's)
+                [GATEWAY_REPORTS_SENT if m == OUT_FILLS_RISK else -1
+                 for m in range(len(sections))],
+                [[GATEWAY_ORDERS_READ, 1], [GATEWAY_MD_READ, 0]], [IN_TICKS, IN_ORDERS],
+                [0, 0]))  # both inputs make reports: nothing to read without room
         self.runner = role_runner(__name__)
 
     def loop(self, max_passes):

@@ -18,12 +18,9 @@ The running P&L (realised + marked to the book's mids - fees) and the gross expo
 are computed once per batch of requests, and only when a limit on them is set; each
 request reads its own symbol's mid for the price band.
 
-The loop is the one runner's (engine/runner.py): this module is the role's kernels
-(engine/kernels.py), which read, decide and write, and never wait, commit or publish.
-Every jitted function here takes the role's wiring as one namedtuple (`ctx`, fields by
-name) and is compiled without numba's reference counting (_nrt=False; nothing here
-allocates): with it, each `ctx.field` read is an atomic incref/decref pair, and the
-loop cost ~5x more per record.
+The loop is the one runner's (engine/runner.py): this module is the role's kernels,
+which read, decide and write, and never wait, commit or publish (the contract, and
+why they are compiled as they are: engine/kernels.py).
 """
 
 from collections import namedtuple
@@ -33,7 +30,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
-from tickpipe.engine.batch import count
+from tickpipe.engine.batch import RUNNER_FIELDS, count, runner_fields
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_limits
@@ -103,10 +100,7 @@ RiskContext = namedtuple("RiskContext", [
     "peak_word",       # int64[1]: the same word as int64
     "trading",         # int64[1]: the trading state for the batch of requests being read
     "book", "top", "histograms", "control", "row_words", "idle_state", "txn",
-    # what the runner (engine/runner.py) drives every role by (engine/batch.py):
-    "outs", "written", "room", "out_live", "out_counters", "in_counters", "read_order",
-    "drain",
-])
+] + RUNNER_FIELDS)  # outputs: the orders ring
 X_PNL, X_GROSS, X_PEAK = range(3)
 
 
@@ -368,18 +362,14 @@ class Agent(LoopAgent):
             top=np.zeros(4, dtype=np.int64), histograms=context.histograms,
             control=context.control_address, row_words=context.row_words,
             idle_state=context.idle_state, txn=context.txn,
-            outs=context.outputs["orders"].reshape(1, -1), written=np.zeros(1, dtype=np.int64),
-            room=np.zeros(1, dtype=np.int64), out_live=np.ones(1, dtype=np.int64),
-            out_counters=np.array([RISK_ORDERS_OUT], dtype=np.int64),
-            in_counters=np.array([[RISK_FILLS_READ if slot == IN_REPORTS else
-                                   RISK_INTENTS_READ, 1] for slot in range(len(inputs))],
-                                 dtype=np.int64),
-            # reports first each pass (a position must be current before the next
-            # check), then one batch from every strategy in turn: none starves another
-            read_order=np.array([IN_REPORTS] + [k for k in range(len(inputs))
-                                                if k != IN_REPORTS], dtype=np.int64),
-            drain=np.array([slot == IN_REPORTS for slot in range(len(inputs))],
-                           dtype=np.int64))
+            **runner_fields(
+                context.outputs["orders"].reshape(1, -1), [RISK_ORDERS_OUT],
+                [[RISK_FILLS_READ if slot == IN_REPORTS else RISK_INTENTS_READ, 1]
+                 for slot in range(len(inputs))],
+                # reports first each pass (a position must be current before the next
+                # check), then one batch from every strategy in turn: none starves another
+                [IN_REPORTS] + [k for k in range(len(inputs)) if k != IN_REPORTS],
+                [slot == IN_REPORTS for slot in range(len(inputs))]))
         self.runner = role_runner(__name__)
 
     def loop(self, max_passes):
