@@ -147,4 +147,16 @@ struct tp_open_order {
     int64_t updated_ns;
 };
 
+struct tp_book_row {
+    uint64_t version;
+    int64_t bid_px;
+    int64_t ask_px;
+    int32_t bid_qty;
+    int32_t ask_qty;
+    int64_t update_ns;
+    uint64_t md_seq;
+    uint64_t no_market;
+    uint8_t _reserved[8];
+};
+
 #endif

@@ -8,6 +8,7 @@ import pytest
 import ringtest_loops as loops
 from tickpipe import shm_layouts
 from tickpipe.engine.atomics import ffi
+from tickpipe.shm_layouts.book import BOOK_DTYPE, BOOK_NO_MARKET_OFFSET, BOOK_VERSION_OFFSET
 from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_NEW, FILL_DTYPE, check_fill
 from tickpipe.shm_layouts.layout_rules import assert_layout, describe
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE, check_market_data
@@ -33,6 +34,7 @@ C_STRUCTS = {
     "tp_order": ORDER_DTYPE,
     "tp_fill": FILL_DTYPE,
     "tp_open_order": OPEN_ORDER_DTYPE,
+    "tp_book_row": BOOK_DTYPE,
 }
 RECORD_DTYPES = [MARKET_DATA_DTYPE, ORDER_INTENT_DTYPE, ORDER_DTYPE, FILL_DTYPE]
 
@@ -87,6 +89,8 @@ def test_named_offsets_should_match_the_dtype_fields():
             ring["full_waits"]) == (RING_HEAD_OFFSET, RING_TAIL_OFFSET, RING_DOORBELL_OFFSET,
                                     RING_HIGH_WATER_OFFSET, RING_FULL_WAITS_OFFSET)
     assert RING_HEADER_DTYPE.itemsize == RING_RECORDS_OFFSET
+    assert (BOOK_DTYPE.fields["version"][1], BOOK_DTYPE.fields["no_market"][1]) == \
+        (BOOK_VERSION_OFFSET, BOOK_NO_MARKET_OFFSET)
 
 
 def test_head_and_tail_should_each_sit_alone_in_128_bytes():
