@@ -49,9 +49,11 @@ class Placement:
     def wait_codes(self) -> dict[str, int]:
         return {role: WAIT_CODES[wait] for role, wait in self.waits.items()}
 
-    def summary(self) -> str:
-        """One line: what was chosen and why."""
-        workers = " ".join(f"{role}@{core}({self.waits[role]})" for role, core in self.cores.items())
+    def summary(self, label=str) -> str:
+        """One line: what was chosen and why; label(worker) names a worker (the
+        supervisor's: `strategy <name>` for a strategy's)."""
+        workers = " ".join(f"{label(role)}@{core}({self.waits[role]})"
+                           for role, core in self.cores.items())
         distinct = len(set(self.cores.values()))
         sharing = (f"{len(self.cores)} workers share {distinct} core{'s' if distinct > 1 else ''}"
                    if self.shared else "each worker owns its core")
