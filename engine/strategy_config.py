@@ -16,6 +16,10 @@
     timer_ms = 100                     on_timer's interval (default: the module's TIMER_MS)
     max_position = 50                  risk's limit for this strategy alone, lots (default:
                                        [risk] max_position, which also holds for all together)
+    on_error = "skip"                  a callback that raises again on the same record after
+                                       its restart: "stop" the engine (default), "retire"
+                                       the strategy (no more callbacks; the others trade on)
+                                       or "skip" the record (counted; engine/on_error.py)
 
 An old-style `[strategy]` table sets the params of the default mean reversion.
 Every error is a ConfigError of one line naming the table and the field.
@@ -27,7 +31,10 @@ from tickpipe.shm_layouts.instrument import MAX_CURRENCY_BYTES, MAX_NAME_BYTES
 from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES  # a process and 3 rings each
 
 DEFAULT_STRATEGY_MODULE = "tickpipe.workers.strategies.mean_reversion"
-STRATEGY_KEYS = ("name", "module", "path", "params", "symbols", "timer_ms", "max_position")
+STRATEGY_KEYS = ("name", "module", "path", "params", "symbols", "timer_ms", "max_position",
+                 "on_error")
+ON_ERROR_MODES = ("stop", "retire", "skip")
+DEFAULT_ON_ERROR = "stop"
 # risk's limits for one instrument, overriding [risk]'s (lots, or orders)
 INSTRUMENT_LIMITS = ("max_position", "max_order_qty", "max_open_orders")
 INSTRUMENT_KEYS = ("name", "tick_size", "lot_size", "multiplier", "currency") + INSTRUMENT_LIMITS
@@ -35,7 +42,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def default_strategies() -> list[dict]:
-    return [{"name": "mean_reversion", "module": DEFAULT_STRATEGY_MODULE}]
+    return [{"name": "mean_reversion", "module": DEFAULT_STRATEGY_MODULE,
+             "on_error": DEFAULT_ON_ERROR}]
 
 
 def synthetic_instruments(n: int, tick_size: int) -> list[dict]:
@@ -47,7 +55,7 @@ def strategies_from(data, error) -> list[dict]:
     """The [[strategy]] tables of a TOML document (a list), or an old [strategy] table."""
     if isinstance(data, dict):  # the old form: params of the default strategy
         return [{"name": "mean_reversion", "module": DEFAULT_STRATEGY_MODULE,
-                 "params": dict(data)}]
+                 "params": dict(data), "on_error": DEFAULT_ON_ERROR}]
     if not isinstance(data, list) or not data:
         raise error(f"config strategy = {data!r}: expected [[strategy]] tables")
     strategies = []
@@ -77,6 +85,10 @@ def strategies_from(data, error) -> list[dict]:
                                   or not 0 <= limit <= 10 ** 12):
             raise error(f"config strategy {strategy['name']!r}: max_position = {limit!r}: "
                         f"expected lots from 0 to {10 ** 12}")
+        on_error = strategy.setdefault("on_error", DEFAULT_ON_ERROR)
+        if on_error not in ON_ERROR_MODES:
+            raise error(f"config strategy {strategy['name']!r}: on_error = {on_error!r}: "
+                        f"expected \"stop\", \"retire\" or \"skip\"")
     return strategies
 
 

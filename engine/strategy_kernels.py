@@ -17,6 +17,11 @@ every process).
                      (tp.REFUSED_NO_ROOM);
   source, timer:     every TIMER_MS, on_timer once per subscribed symbol;
   before a commit:   the touched state and order rows synced into the segment.
+
+Around each callback the guard (engine/strategy_guard.py) notes the record (a
+callback that raises is named by it) and applies [[strategy]] on_error: a record the
+supervisor marked gets a batch of its own (record_need: NOT_DUE before it), a
+skipped one no callback (counted, with the batch), a retired strategy none at all.
 """
 
 from numba import njit
@@ -29,6 +34,9 @@ from tickpipe.engine.strategy_context import (
     E_NOW_NS, T_CURSOR, T_FIRED_NS, T_INTERVAL_NS, T_NEXT_NS,
 )
 from tickpipe.engine.strategy_events import apply_report, begin_event, event_undo, sync_state
+from tickpipe.engine.strategy_guard import kept_apart, left_out, note_record, retired
+from tickpipe.engine.kernels import NOT_DUE, all_outputs_read as live_outputs  # noqa: F401
+from tickpipe.shm_layouts.strategy_errors import REC_QUOTE, REC_REPORT, REC_TIMER
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 
@@ -52,8 +60,12 @@ def record_need(ctx, k, position, now):
     """A callback may send MAX_ORDERS_PER_EVENT requests; a quote of a symbol the
     strategy does not trade calls none."""
     if k == IN_QUOTES:
+        if kept_apart(ctx, k, REC_QUOTE, position):
+            return NOT_DUE  # the marked record: a batch of its own (engine/strategy_guard.py)
         tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]
         return MAX_ORDERS_PER_EVENT if ctx.subscribed[tick.symbol_id] else 0
+    if kept_apart(ctx, k, REC_REPORT, position):
+        return NOT_DUE
     return MAX_ORDERS_PER_EVENT
 
 
@@ -71,6 +83,8 @@ def on_record(ctx, k, position, now):
         if ctx.subscribed[symbol] == 0:
             return
         begin_event(ctx, symbol, tick.origin_ns, tick.seq, (tick.bid_px + tick.ask_px) // 2)
+        if left_out(ctx, REC_QUOTE, position, symbol, tick.origin_ns):
+            return
         if tick.kind == MD_KIND_QUOTE:
             on_quote(ctx, ctx.state[symbol], ctx.params[0], tick)
         else:
@@ -80,6 +94,9 @@ def on_record(ctx, k, position, now):
         record_value(ctx.histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
         begin_event(ctx, report.symbol_id, report.origin_ns, 0, 0)
         apply_report(ctx, report)
+        note_record(ctx, REC_REPORT, position)
+        if left_out(ctx, REC_REPORT, position, report.symbol_id, report.origin_ns):
+            return
         on_fill(ctx, ctx.state[report.symbol_id], ctx.params[0], report)
 
 
@@ -94,7 +111,7 @@ def source_need(ctx, now):
     time; a late timer skips what it missed (never a burst)."""
     timer = ctx.timer
     interval = timer[T_INTERVAL_NS]
-    if interval <= 0:
+    if interval <= 0 or retired(ctx):
         return 0
     if timer[T_CURSOR] < 0:
         if timer[T_NEXT_NS] == 0:
@@ -121,6 +138,9 @@ def source_step(ctx, now):
     fired = timer[T_FIRED_NS]
     ctx.event[E_NOW_NS] = fired
     begin_event(ctx, symbol, fired, 0, 0)
+    note_record(ctx, REC_TIMER, symbol)
+    if left_out(ctx, REC_TIMER, symbol, symbol, fired):
+        return 1
     on_timer(ctx, ctx.state[symbol], ctx.params[0], fired)
     return 1
 

@@ -5,10 +5,13 @@ Lifecycle (the agent pattern): tie our life to the supervisor's -> attach and
 pin -> build the role's Agent -> warm up (compile or load the jitted loop from
 numba's cache) -> lock memory if asked -> report READY -> wait for the start
 signal (feed only) -> RUNNING -> the jitted loop runs until the stop flag ->
-STOPPED. An exception outside the jitted code marks the worker FAILED, bumps its
-error counter, writes its traceback to the worker's log file and exits 1; the
-supervisor names the exception, where it was raised and that file in one line
-(failure_summary), and its restart policy takes it from there.
+STOPPED. An exception (outside the jitted code, or raised by a strategy's callback
+in it) marks the worker FAILED, bumps its error counter, lets the agent explain it
+(`explain_failure`: a strategy names the record and, by a re-run in Python, the
+user's file and line: engine/poison.py), writes its traceback to the worker's log
+file and exits 1; the supervisor names the exception, where it was raised and that
+file in one line (failure_summary), and its restart policy (and a strategy's
+on_error: engine/on_error.py) takes it from there.
 
 Only the standard library is imported at module level: the death signal must
 be set before the heavy imports (numpy, numba and the cffi atomics take hundreds
@@ -35,7 +38,7 @@ EXIT_ORPHANED = 3     # the supervisor was gone before we could tie ourselves to
 LOG_MARK = "=== "     # starts every failure entry in a worker log
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 LOG_TAIL_BYTES = 1 << 16
-MESSAGE_CHARS = 200
+MESSAGE_CHARS = 480  # a strategy's failure names the record it raised on, fields and all
 
 
 def die_with_parent() -> int:
@@ -91,7 +94,7 @@ def run_worker(args) -> int:
     except SegmentError as exc:
         print(f"tickpipe {args.role}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    context = None
+    context = agent = None
     try:
         import importlib
         import json
@@ -125,6 +128,9 @@ def run_worker(args) -> int:
         agent.close()
     except Exception as exc:  # outside jitted code: report, count, let the policy decide
         mark_failed(context)
+        explain = getattr(agent, "explain_failure", None)
+        if explain is not None:  # FAILED first: the supervisor no longer watches our heartbeat
+            explain(exc)
         report_failure(args.engine, args.role, exc)
         return EXIT_FAILED
     set_state(context, WORKER_STOPPED)
@@ -211,13 +217,20 @@ def open_worker_log(engine: str, role: str):
 
 
 def describe_exception(exc: BaseException) -> str:
-    """'ValueError: bad thing, raised at /path/file.py:42', on one line."""
+    """'ValueError: bad thing, raised at /path/file.py:42', on one line.
+
+    An exception that knows better where it comes from than its own traceback says so
+    in `exc.where` (a strategy's failure: the user's file and line, found by a re-run;
+    engine/poison.py), which then replaces the last frame's."""
     message = " ".join(str(exc).split())
     if len(message) > MESSAGE_CHARS:
         message = message[:MESSAGE_CHARS - 3] + "..."
     line = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = getattr(exc, "where", None)
     frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
+    if where:
+        line += f", {where}"
+    elif frames:
         line += f", raised at {frames[-1].filename}:{frames[-1].lineno}"
     return line
 
@@ -235,6 +248,9 @@ def report_failure(engine: str, role: str, exc: BaseException) -> str | None:
             with log:
                 log.write(f"{LOG_MARK}{time.strftime(STAMP_FORMAT, time.gmtime())} engine "
                           f"{engine} {role} pid {os.getpid()} failed: {summary}\n")
+                details = getattr(exc, "log_text", None)  # a strategy's: the record, the re-run
+                if details:
+                    log.write(details.rstrip("\n") + "\n")
                 log.write("".join(traceback.format_exception(exc)))
             return path_or_reason
         except OSError as write_error:

@@ -5,6 +5,12 @@ generated copy per strategy: engine/runner_gen.py) owns the loop; the plug-in (w
 user's module) is only callbacks, params and a per-symbol state that lives in
 the segment. TICKPIPE_STRATEGY_LOOP=inline runs the old hand-written mean
 reversion instead (workers/strategy_inline.py), for the bench comparison.
+
+A callback that raises ends the process (the supervisor's restart policy and the
+strategy's on_error take it from there: engine/on_error.py). Before it goes, the
+process names the record it was handling in its errors row and, once marked FAILED,
+explains the failure: the record's fields and, by a re-run of the callback in
+Python, the user's file and line (engine/poison.py).
 """
 
 import os
@@ -13,18 +19,21 @@ import numpy as np
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.engine_layout import (
-    engine_rings, inputs_of, outputs_of, strategy_index, strategy_orders, strategy_positions,
-    strategy_state,
+    engine_rings, inputs_of, outputs_of, strategy_errors, strategy_index, strategy_orders,
+    strategy_positions, strategy_state,
 )
 from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
 from tickpipe.engine.plugin import load_plugin, source_label
+from tickpipe.engine.poison import failed_record, record_phrase, rerun
 from tickpipe.engine.runner_gen import load_runner, write_runner
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.order_states import TRANSITIONS
 from tickpipe.engine.strategy_context import (
     E_STRATEGY, StrategyContext, new_event, runner_fields,
 )
+from tickpipe.engine.strategy_guard import current_record, new_guard
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.open_order import ORDER_SLOTS
 
 
@@ -37,6 +46,7 @@ class RunnerAgent(LoopAgent):
         k = strategy_index(context.role)
         entry = config["strategies"][k]
         plugin = load_plugin(entry)
+        self.plugin, self.config = plugin, config
         self.name, self.label = entry["name"], source_label(plugin.source)
         self.runner = load_runner(write_runner(plugin.source, plugin.file))
         n_symbols = config["feed"]["symbols"]
@@ -61,6 +71,9 @@ class RunnerAgent(LoopAgent):
         self.orders = np.array(orders)
         event = new_event()
         event[E_STRATEGY] = k
+        # on_error's word for this process (the supervisor's, before it started us)
+        self.errors = strategy_errors(context.segment, k)
+        guard = new_guard(self.errors[0], self.errors.ctypes.data)
         self.ctx = StrategyContext(
             event=event, inputs=context.inputs, quotes=context.records[inputs[0]],
             reports=context.records[inputs[1]], out=context.outputs[outputs[0]],
@@ -80,19 +93,72 @@ class RunnerAgent(LoopAgent):
             orders_words=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
             orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
             orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
-            state=self.mirror, params=self.params,
+            state=self.mirror, params=self.params, guard=guard,
             **runner_fields(event, context.outputs[outputs[0]], self.timer_ns))
 
     def loop(self, max_passes):
         try:
             return self.runner.run(self.ctx, max_passes)
-        except Exception as exc:  # raised in a callback: say whose (numba gives no line)
-            raise StrategyRuntimeError(f"strategy {self.name!r} ({self.label}) raised "
-                                       f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # raised in a callback: say whose and on what record
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> "StrategyRuntimeError":
+        """The error to end the process with: the record it was handling, named here and in
+        the errors row (which the supervisor reads once we are gone: on_error)."""
+        message = " ".join(str(exc).split())
+        if len(message) > 160:
+            message = message[:157] + "..."
+        text = f"strategy {self.name!r} ({self.label}) raised {type(exc).__name__}: {message}"
+        failure = None
+        try:
+            kind, position = current_record(self.ctx.event, self.ctx.guard)
+            row = self.errors[0]
+            row["failed_kind"], row["failed_position"] = kind, position
+            row["failed_pid"] = os.getpid()
+            failure = failed_record(self.ctx, kind, position)
+            if failure is not None:
+                text += f" in {failure.callback} on {self._phrase(failure)}"
+        except Exception as error:  # naming the record must never hide the failure
+            text += f" (its record not named: {type(error).__name__}: {error})"
+        error = StrategyRuntimeError(text)
+        error.failure = failure
+        return error
+
+    def explain_failure(self, exc: Exception) -> None:
+        """Add to a StrategyRuntimeError the user's file and line (`where`, for the one-line
+        summary) and the re-run's traceback (`log_text`, for the worker log), by re-running
+        the callback in Python on the record (engine/poison.py). Never raises."""
+        failure = getattr(exc, "failure", None)
+        if failure is None:
+            return
+        try:
+            result = rerun(self.plugin, self.ctx, failure)
+            exc.where = result.where or f"raised in the jitted {failure.callback} of " \
+                f"{self.label}, its line not found (a re-run in Python {result.why})"
+            exc.log_text = (f"{failure.callback} raised on {self._phrase(failure)}, origin_ns "
+                            f"{failure.time_ns}\n{result.text}")
+        except Exception as error:  # an explanation must never hide the failure
+            exc.log_text = f"no explanation: {type(error).__name__}: {error}"
+
+    def _phrase(self, failure) -> str:
+        """'quote SYM0 #4 (t+0.61 s: bid_px=... ...)': the record, for people."""
+        return record_phrase(failure.kind, failure.position, self._symbol_name(failure.symbol),
+                             failure.time_ns, failure.record, self._feed_started_ns())
+
+    def _symbol_name(self, symbol: int) -> str:
+        instruments = self.config["instruments"]
+        return instruments[symbol]["name"] if 0 <= symbol < len(instruments) else f"#{symbol}"
+
+    def _feed_started_ns(self) -> int:
+        return int(self.context.segment.view("control", CONTROL_DTYPE)[0]["feed_started_ns"])
 
 
 class StrategyRuntimeError(Exception):
-    """A strategy's callback raised; the supervisor restarts the process (its policy)."""
+    """A strategy's callback raised; the supervisor restarts the process (its policy) and
+    the strategy's on_error acts on a record it raises on twice. `failure` is the record
+    (engine/poison.py Failure); explain_failure adds `where` and `log_text`."""
+
+    failure = None
 
 
 if os.environ.get("TICKPIPE_STRATEGY_LOOP") == "inline":
