@@ -10,8 +10,9 @@ import textwrap
 
 import pytest
 
-from engine_runs import EngineProcess, unique_name
+from engine_runs import EngineProcess, assert_reconciles, unique_name
 from tickpipe.engine.segment import unlink_segment
+from tickpipe.engine.sizing import smallest_ring_capacity
 from tickpipe.workers.gateway import max_working_per_symbol
 
 pytestmark = pytest.mark.slow
@@ -65,3 +66,30 @@ def test_small_rings_when_orders_pile_up_then_the_venue_refuses_and_nothing_stal
     assert report["venue_rejected"]["venue_book_full"] > 0
     assert report["venue"]["working"] == 0  # the close cancelled them all, in small sweeps
     assert report["venue"]["kill_switch_cancels"] >= RING_CAPACITY
+
+
+MM_EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "examples", "mm.toml")
+
+
+def test_small_rings_when_at_the_smallest_safe_capacity_flat_out_then_the_run_stops_clean(
+        tmp_path):
+    # examples/mm.toml flat out with the smallest ring load_config takes (engine/sizing.py):
+    # with ring_capacity = 8 it used to end drain-timed-out, a strategy reading a report
+    # waiting for risk, risk for the gateway, the gateway for the strategy (docs/runner.md).
+    smallest, _ = smallest_ring_capacity()
+    example = open(MM_EXAMPLE).read()
+    assert "rate = 20000\n" in example
+    (tmp_path / "mm-small.toml").write_text(
+        example.replace("rate = 20000\n", f"rate = 0\nring_capacity = {smallest}\n"))
+    name = unique_name("smallest-rings")
+    engine = EngineProcess(name, "--seconds", "3", config_file=os.fspath(tmp_path / "mm-small.toml"))
+    try:
+        report = engine.result(timeout=300)
+    finally:
+        engine.kill()
+    assert_reconciles(report)  # stopped, nothing lost, every count agrees
+    assert report["stranded"] == {}
+    assert report["failures"] == []
+    assert report["orders_sent"] > 0 and report["fills"] > 0
+    assert report["venue"]["working"] == 0
