@@ -53,8 +53,8 @@ if "NUMBA_CACHE_DIR" not in os.environ:
         os.environ["NUMBA_CACHE_DIR"] = _directory
 
 
-_API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "tick_size", "best_bid",
-        "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
+_API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "orders_in_flight",
+        "tick_size", "best_bid", "best_ask", "send_order", "buy", "sell", "IOC", "LIMIT", "BUY", "SELL", "SENT",
         "REFUSED_NO_ROOM", "REFUSED_BAD_ORDER", "MAX_ORDERS_PER_EVENT", "PRICE_SCALE",
         "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED",
         # orders that rest

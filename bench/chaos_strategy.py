@@ -33,7 +33,7 @@ def on_quote(ctx, state, params, quote):
         sent = tp.sell(ctx, params.order_qty, quote.bid_px)
     else:
         sent = tp.buy(ctx, params.order_qty, quote.ask_px)
-    if sent == tp.SENT:
+    if sent > 0:
         state.sent += 1
 
 

@@ -128,7 +128,7 @@ def risk_stage(in_q, fills_q, out_q, core, config, result_q):
         reason = check_order(1, side, qty, limit, limit, int(row["position"]),
                              int(row["open_buy_qty"]), int(row["open_sell_qty"]),
                              time.monotonic_ns(), send_times, sent, cfg["max_order_qty"],
-                             max_notional, cfg["price_band_bps"], cfg["max_position"])
+                             max_notional, cfg["price_band_bps"], cfg["max_position"], 1)
         if reason != NO_REJECT:
             rejected += 1
             continue

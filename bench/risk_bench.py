@@ -13,7 +13,7 @@ import time
 import numpy as np
 from numba import njit
 
-from tickpipe.engine.config import load_config, notional_limits
+from tickpipe.engine.config import MAX_PRICE, MONEY_BOUND, load_config, notional_limits
 from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import H_POSITION, RingProducer
@@ -39,7 +39,7 @@ def checks_only(n, send_times, mids, max_qty, max_notional, band_bps, max_positi
         mid = mids[i % mids.shape[0]]
         now = i * 1000
         if check_order(1, side, 10, mid + side * 100, mid, 0, i, i, now, send_times, i, max_qty,
-                       max_notional, band_bps, max_position) == NO_REJECT:
+                       max_notional, band_bps, max_position, 1) == NO_REJECT:
             send_times[i % send_times.shape[0]] = now
             passed += 1
     return passed
@@ -51,21 +51,21 @@ def _config():
         # every check on, with limits these orders stay inside (so every check runs to
         # its end): P&L and exposure marked to the book once per batch, duplicates
         # looked up per order
-        "risk": {"max_orders_per_s": 1_000_000, "max_position": 10 ** 12,
+        "risk": {"max_orders_per_s": 1_000_000, "max_position": MONEY_BOUND // MAX_PRICE,
                  "max_open_orders": 1_000_000, "max_gross_exposure": 1e12,
                  "max_daily_loss": 1e12, "max_drawdown": 1e12, "duplicate_window_ms": 1000.0,
                  "fee_bps": 0.5}})
 
 
-def _fill_intents(context, count, mids):
+def _fill_intents(context, count, mids, tick):
     block = np.zeros(count, dtype=context.records["intents"].dtype)
     block["symbol_id"] = np.arange(count) % len(mids)
     block["side"] = np.where(np.arange(count) & 1, 1, -1)
     block["order_type"] = ORDER_TYPE_IOC
     block["qty"] = 10
-    # a price that moves each time the symbol comes round: never a duplicate
-    block["limit_px"] = mids[block["symbol_id"]] + block["side"] * (100 + (np.arange(count)
-                                                                         // len(mids)) % 64)
+    # a price on the tick grid that moves each time the symbol comes round: never a duplicate
+    block["limit_px"] = mids[block["symbol_id"]] + block["side"] * tick * (
+        1 + (np.arange(count) // len(mids)) % 64)
     block["origin_ns"] = block["publish_ns"] = time.monotonic_ns()
     pushed = RingProducer(context.segment, "intents", block.dtype).try_push(block)
     if pushed != count:
@@ -95,7 +95,7 @@ def risk_ns_per_order(runs: int = 7) -> dict:
         for _ in range(runs + 1):  # the first run warms caches and branch predictors
             context.symbols[:] = 0
             agent.strategy_rows[:] = 0
-            _fill_intents(context, ORDERS_PER_RUN, mids)
+            _fill_intents(context, ORDERS_PER_RUN, mids, config["feed"]["tick_size"])
             start = time.perf_counter_ns()
             agent.loop(passes)  # the runner over risk's kernels, with the agent's wiring
             per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from tickpipe.engine.batch import BATCH
-from tickpipe.engine.config import load_config
+from tickpipe.engine.config import MAX_PRICE, MONEY_BOUND, load_config
 from tickpipe.engine.engine_layout import ROLES, initialise, section_specs, strategy_state
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import H_POSITION, RingProducer, consumer_handle, consumer_release
@@ -41,7 +41,8 @@ def _quotes(count, n_symbols, start_px, seed=7):
 
 def strategy_ns_per_quote(variant: str, runs: int = 7, strategy: dict | None = None) -> float:
     overrides = {"engine": {"name": f"bench-{os.getpid()}-strat", "wait": "spin",
-                            "ring_capacity": 1 << 16}, "risk": {"max_position": 10 ** 12}}
+                            "ring_capacity": 1 << 16},
+                 "risk": {"max_position": MONEY_BOUND // MAX_PRICE}}  # as high as books allow
     if strategy is not None:
         overrides["strategy"] = [strategy]
     config = load_config(overrides=overrides)

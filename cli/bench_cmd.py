@@ -257,12 +257,14 @@ def mm_cmd(rate, seconds, rounds, quick, as_json):
 def chaos(kills, seed, as_json):
     """Kill workers under load, then reconcile every count; exit 1 on any difference.
 
-    SIGKILLs random workers (half at the default rate, half flat out), SIGSTOPs
-    the strategy past its heartbeat timeout, SIGKILLs and SIGTERMs the
-    supervisor; then checks, through the inspector's view of the kept segment,
-    that every record was consumed once, every counter equals the ring
-    position it counts, every position agrees between risk and the venue, no
-    open quantity is left, and no worker outlived its supervisor.
+    Runs three strategies (IOCs; resting orders, replaces, cancels), SIGKILLs
+    random workers (half at the default rate, half flat out), SIGSTOPs the
+    strategy past its heartbeat timeout, SIGKILLs and SIGTERMs the supervisor;
+    then checks, through the inspector's view of the kept segment, that every
+    record was consumed once, every counter equals the ring position it counts,
+    every position agrees between each strategy, risk and the venue, no open
+    quantity or order is left for any strategy, every order table is final and
+    agrees with the fills, and no worker outlived its supervisor.
     """
     from tickpipe.bench.chaos import ChaosError, format_chaos_table, run_chaos
     try:

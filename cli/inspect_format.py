@@ -4,7 +4,8 @@ No engine import here beyond plain readers; `--json` prints the snapshot itself.
 
 import os
 
-from tickpipe.engine.report import money_text as _money, pnl_text
+from tickpipe.engine.on_error import errors_text
+from tickpipe.engine.report import money_text as _money, pnl_text, refusals_text
 
 
 def _table(columns, rows, indent: str = "") -> list[str]:
@@ -35,7 +36,7 @@ LISTING_COLUMNS = (
     ("  NOTE", -20, lambda i: "  " + _listing_note(i) if _listing_note(i) else ""),
 )
 WORKER_COLUMNS = (
-    ("WORKER", -10, lambda w: w["role"]), ("PID", 8, lambda w: w["pid"]),
+    ("WORKER", -10, lambda w: w.get("name") or w["role"]), ("PID", 8, lambda w: w["pid"]),
     ("CORE", 5, lambda w: w["core"]), _GAP, ("STATE", -9, lambda w: w["state"]),
     ("ALIVE", -6, lambda w: "yes" if w["alive"] else "NO"),
     ("BEAT", 7, lambda w: _seconds(w["heartbeat_age_s"])), ("RECORDS", 13, lambda w: f"{w['records']:,}"),
@@ -131,6 +132,7 @@ def format_snapshot(data: dict) -> str:
             f"open orders {risk.get('open_orders', 0):,}",
         f"  PnL: {pnl_text(risk, ', ')}",
         f"  rejected by risk: {rejects}; by the venue: {venue_rejects}",
+        f"  refused by the strategy API (nothing sent): {refusals_text(risk.get('refused', {}))}",
         *_table(POSITION_COLUMNS, risk["positions"].items(), indent="  "),
         *(line for name, strategy in data.get("strategies", {}).items()
           for line in ("", *format_strategy(name, strategy))),
@@ -179,6 +181,9 @@ def format_strategy(name: str, strategy: dict) -> list[str]:
     if isinstance(params, dict):
         lines.append("  params: " + (", ".join(f"{k} {_cell(v)}" for k, v in params.items())
                                      or "none"))
+    errors = errors_text(strategy.get("on_error"))  # retired, records skipped
+    if errors:
+        lines.append(f"  {errors}")
     if strategy.get("error"):
         lines.append(f"  state not shown: {strategy['error']}")
     elif strategy.get("note"):

@@ -74,10 +74,11 @@ def claim_at_least_one(handle, wanted, idle_state, control_address, row_words):
 
 # ---- the batch's end: commit, then publish, then release (engine/commit.py) ----------
 
-# Undo entries a record may need at most (risk's fill: four position fields and an open
-# quantity, for the engine and again for the order's strategy, and a book counter; the
-# gateway's order: venue fields and three counters).
-MAX_UNDO_WORDS_PER_RECORD = 12
+# Undo entries a record may need at most (risk's fill: the engine's book, five words:
+# position, cost basis, realised, cash, filled; the strategy's, four; the fee on both;
+# the released lots on both; the symbol's open orders: 14; the gateway's order: venue
+# fields and three counters).
+MAX_UNDO_WORDS_PER_RECORD = 15
 assert BATCH * MAX_UNDO_WORDS_PER_RECORD + 64 <= UNDO_CAPACITY  # a whole batch fits the log
 
 

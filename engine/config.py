@@ -20,12 +20,11 @@ from tickpipe.engine.strategy_config import (
 from tickpipe.engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
 from tickpipe.shm_layouts.control_block import TRADING_STATE_CODES
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
-from tickpipe.shm_layouts.ring_header import MAX_CAPACITY, MIN_CAPACITY
+from tickpipe.shm_layouts.ring_header import MAX_CAPACITY
 
-# A strategy's callback needs room for 4 requests (strategy_api.MAX_ORDERS_PER_EVENT)
-# and a request room for 2 reports: a smaller ring could never take them.
-MIN_ENGINE_RING_CAPACITY = 8
-assert MIN_ENGINE_RING_CAPACITY >= MIN_CAPACITY
+# [engine] ring_capacity has no fixed minimum here: the smallest safe one is computed
+# from what one record may need at once (engine/sizing.py smallest_ring_capacity, with
+# the argument), and _validate_ring_capacity names it.
 
 
 # Upper bounds. Every int in the config ends up in an int64 (a params array, a shm
@@ -36,7 +35,7 @@ MAX_PRICE = 10 ** 11            # price units: 10,000,000.00 a lot at PRICE_SCAL
 MAX_QTY = 1_000_000             # lots in one quote or order (the records' qty is int32)
 MAX_NOTIONAL = MAX_PRICE * MAX_QTY  # 1e17: risk's qty x price stays ~90x below int64's max
 MAX_NOTIONAL_CCY = 1e13             # currency; in price units x lots it stays below MAX_NOTIONAL
-MAX_POSITION = 10 ** 12         # lots; bench/risk_bench.py sets 10**12 to take the limit away
+MAX_POSITION = 10 ** 12         # lots; the money bound (check_money_bounds) allows less
 MAX_BAND_BPS = 10_000           # 100 %; risk computes band_bps x mid
 MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 MB at most
 MAX_SEED = 2 ** 32 - 1          # the feed multiplies the seed by 2654435761 in a uint64
@@ -83,7 +82,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "backoff_yield": Field(int, DEFAULT_YIELD_LIMIT, "wait = backoff: idle passes spent "
                                "yielding before sleeping", minimum=0, maximum=MAX_BACKOFF_PASSES),
         "ring_capacity": Field(int, 1 << 16, "records per ring (a power of two)",
-                               minimum=MIN_ENGINE_RING_CAPACITY, power_of_two=True),
+                               power_of_two=True),  # its minimum: _validate_ring_capacity
         "lock_memory": Field(bool, False, "mlockall in each worker after warm-up; mlock the segment"),
         "sched_fifo": Field(bool, False, "SCHED_FIFO for busy-spinning workers on cores of their own"),
         "cpu_dma_latency": Field(bool, False, "hold /dev/cpu_dma_latency at 0 while running"),
@@ -224,6 +223,7 @@ def validate(config: dict) -> None:
             if reason:
                 raise ConfigError(f"config [{section}] {key} = {value!r}: {reason}",
                                   field=(section, key), reason=reason)
+    _validate_ring_capacity(config["engine"]["ring_capacity"])
     _validate_instruments(config)
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
@@ -253,6 +253,17 @@ def _field_problem(spec: Field, value) -> str | None:
     return None
 
 
+def _validate_ring_capacity(capacity: int) -> None:
+    """A ring too small for what one record may write at once would wait for room for
+    good: refuse it, naming the smallest safe size and the need that sets it."""
+    from tickpipe.engine.sizing import smallest_ring_capacity
+    smallest, why = smallest_ring_capacity()
+    if capacity < smallest:
+        reason = f"is too small: {why}; needs at least {smallest}"
+        raise ConfigError(f"config [engine] ring_capacity = {capacity} {reason}",
+                          field=("engine", "ring_capacity"), reason=reason)
+
+
 def _validate_products(config: dict) -> None:
     """Bounds on two fields together: each alone is in range, their product may not be."""
     feed = config["feed"]
@@ -261,6 +272,28 @@ def _validate_products(config: dict) -> None:
     if half_spread > MAX_PRICE:  # the feed quotes mid +- this
         raise ConfigError(f"config [feed] spread_ticks = {feed['spread_ticks']!r}: spread_ticks x "
                           f"tick_size = {half_spread} must be <= {MAX_PRICE}")
+    check_money_bounds(config)
+
+
+# A book's cost basis is at most max_position x the highest price (MAX_PRICE), its
+# realised P&L and cash move by as much per round trip: a quarter of int64 leaves them
+# room for a flip and for cash over many turns of the position (workers/positions.py).
+MONEY_BOUND = (2 ** 63 - 1) // 4
+
+
+def check_money_bounds(config: dict) -> None:
+    """Refuse limits whose money figures could overflow int64, with the figure."""
+    for instrument in config["instruments"]:
+        limit = instrument.get("max_position", config["risk"]["max_position"])
+        worst = limit * MAX_PRICE
+        if worst > MONEY_BOUND:
+            where = (f"[[instrument]] {instrument['name']} max_position"
+                     if "max_position" in instrument else "[risk] max_position")
+            raise ConfigError(
+                f"config {where} = {limit:,}: a position that large at the highest price "
+                f"({MAX_PRICE:,} price units) costs {worst:,} price units x lots, past what "
+                f"exact int64 books hold ({MONEY_BOUND:,}); at most {MONEY_BOUND // MAX_PRICE:,} lots",
+                field=("risk", "max_position"), reason="overflows int64 money")
 
 
 def _validate_instruments(config: dict) -> None:
@@ -370,7 +403,7 @@ def to_toml(config: dict) -> str:
             lines += [f"{key} = {_toml_value(value)}" for key, value in instrument.items()]
     for entry in config["strategies"]:
         lines.append("\n[[strategy]]")
-        for key in ("name", "module", "path", "symbols", "timer_ms"):
+        for key in ("name", "module", "path", "symbols", "timer_ms", "on_error"):
             if key in entry:
                 lines.append(f"{key} = {_toml_value(entry[key])}")
         params = ", ".join(f"{k} = {_toml_value(v)}" for k, v in entry.get("params", {}).items())

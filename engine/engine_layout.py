@@ -33,6 +33,7 @@ from tickpipe.shm_layouts.ring_directory import (
     MAX_RINGS,
 )
 from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
+from tickpipe.shm_layouts.strategy_errors import STRATEGY_ERRORS_DTYPE
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES, META_BYTES, STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -64,6 +65,25 @@ def role_of(worker: str) -> str:
 
 def strategy_index(worker: str) -> int:
     return 0 if worker == "strategy" else int(worker.removeprefix("strategy")) - 1
+
+
+def worker_strategy(worker: str, strategy_names) -> str | None:
+    """The [[strategy]] name of strategy k's worker (strategy_names[k], from a list or a
+    dict by index); None for the other roles, or a strategy without a name."""
+    if role_of(worker) != "strategy":
+        return None
+    try:
+        return strategy_names[strategy_index(worker)] or None
+    except (IndexError, KeyError, ValueError):
+        return None
+
+
+def worker_label(worker: str, strategy_names) -> str:
+    """A worker as people read it: `strategy <name>` for a strategy's worker, by its
+    [[strategy]] name, else the worker name. The worker names (strategy, strategy2,
+    ...) stay the machine keys: the JSON's "role", the log file, the metrics' role label."""
+    name = worker_strategy(worker, strategy_names)
+    return worker if name is None else f"strategy {name}"
 
 
 def worker_names(n_strategies: int) -> tuple[str, ...]:
@@ -138,6 +158,7 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("strat_orders", len(config["strategies"]) * ORDER_SLOTS
                     * OPEN_ORDER_DTYPE.itemsize),
         SectionSpec("venue_orders", VENUE_SLOTS * OPEN_ORDER_DTYPE.itemsize),
+        SectionSpec("strat_errors", len(config["strategies"]) * STRATEGY_ERRORS_DTYPE.itemsize),
     ]
     specs += [SectionSpec(ring.section, ring_section_size(capacity, ring.dtype.itemsize), RING_ALIGN)
               for ring in engine_rings(config)]
@@ -171,6 +192,13 @@ def strategy_orders(segment, k: int) -> np.ndarray:
                         k * ORDER_SLOTS * OPEN_ORDER_DTYPE.itemsize)
 
 
+def strategy_errors(segment, k: int) -> np.ndarray:
+    """Strategy k's row of the "strat_errors" section (shm_layouts/strategy_errors.py), as a
+    one-row view."""
+    return segment.view("strat_errors", STRATEGY_ERRORS_DTYPE, 1,
+                        k * STRATEGY_ERRORS_DTYPE.itemsize)
+
+
 def venue_orders(segment) -> np.ndarray:
     """The simulated venue's table of our resting orders: VENUE_SLOTS rows."""
     return segment.view("venue_orders", OPEN_ORDER_DTYPE, VENUE_SLOTS)
@@ -193,6 +221,7 @@ def _describe_strategies(segment, config: dict) -> None:
         meta = json.dumps({
             "source": entry.get("module") or entry.get("path"), "params": entry["params"],
             "symbols": entry["symbols"], "timer_ms": entry["timer_ms"],
+            "on_error": entry.get("on_error", "stop"),
             # an array field as its element type and shape: [name, "<f8", [64], offset]
             "fields": [[name, dtype.fields[name][0].base.str, list(dtype.fields[name][0].shape),
                         dtype.fields[name][1]] for name in dtype.names]}).encode()

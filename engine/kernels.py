@@ -1,7 +1,7 @@
 """The kernel contract: what a role gives the one runner (engine/runner.py).
 
 A role (workers/feed.py, risk.py, gateway.py; a strategy through
-engine/strategy_kernels.py) is its trading logic only, as nine jitted functions
+engine/strategy_kernels.py) is its trading logic only, as ten jitted functions
 over its context `ctx` (a namedtuple: its wiring by name, and the fields the
 runner drives it by, listed in engine/batch.py):
 
@@ -20,6 +20,11 @@ runner drives it by, listed in engine/batch.py):
                                          sweeps); 0: nothing now; ROLE_DONE: stop
   source_step(ctx, now)                  make it; returns records made (> 0)
   pass_idle(ctx, work)                   wait after a pass (engine/idle.py)
+  live_outputs(ctx)                      which outputs are still read (ctx.out_live:
+                                         a retired strategy's rings are not): at the
+                                         start of each pass and at every wait for
+                                         room, so a producer never waits on a ring
+                                         its reader was given up on meanwhile
 
 A kernel never waits, never commits, never publishes and never touches a
 progress word: the runner does all of that, the same way for every role. Every
@@ -74,6 +79,11 @@ def record_undo(ctx, need):
 @njit(cache=True, _nrt=False)
 def no_mirror(ctx):
     pass
+
+
+@njit(cache=True, _nrt=False)
+def all_outputs_read(ctx):
+    pass  # (ctx.out_live starts all 1)
 
 
 @njit(cache=True, _nrt=False)

@@ -4,27 +4,33 @@
     warming --worker_died | ready_timeout--> failed;  warming --stop_requested--> stopped
     running --stop_requested | time_up--> draining --drained--> stopped
     draining --drain_timeout--> drain-timed-out
+    draining --books_wrong--> inconsistent  (drained, but engine/book_checks.py found the
+                                              engine's own books not adding up)
     running --worker_restarted--> running;  running --give_up--> failing
+    draining --worker_restarted--> draining;  failing --worker_restarted--> failing
     failing --drained | drain_timeout | drain_stranded--> failed;  draining --give_up--> failing
 
-`give_up` is the restart policy saying no: fail-fast on any death, the restart
-intensity exceeded, or any death once the engine is stopping. Only `running`
-takes `worker_restarted`: a draining or failing engine restarts nobody (a
-restart there would only prolong the stop, and the drain's outcome would then
-depend on a race with the new worker's warm-up). A drain that runs out of time
+`give_up` is the restart policy saying no: fail-fast on any death, or the restart
+intensity exceeded. The policy is the same whether the engine runs or stops: a
+worker killed during the drain is restarted (`worker_restarted` in `draining` and
+`failing`) and the drain goes on once it has recovered; the drain calls nothing
+drained while a restarted worker warms up, and its warm-up does not count against
+drain_timeout_s (engine/supervisor.py `_wait_for_drain`). A drain that runs out of time
 is not a clean stop, so it has a final state of its own. `drain_stranded`: the
 only rings left holding records are read by a worker that was given up (or by
 one waiting for room in such a ring), so nothing more can drain. A trigger the table lacks is a bug: LifecycleError.
 """
 
 from tickpipe.shm_layouts.control_block import (
-    ENGINE_DRAIN_TIMED_OUT, ENGINE_DRAINING, ENGINE_FAILED, ENGINE_INIT, ENGINE_RUNNING,
+    ENGINE_DRAIN_TIMED_OUT, ENGINE_DRAINING, ENGINE_FAILED, ENGINE_INCONSISTENT, ENGINE_INIT,
+    ENGINE_RUNNING,
     ENGINE_STARTING, ENGINE_STOPPED, ENGINE_WARMING,
 )
 
 INIT, STARTING, WARMING, RUNNING, DRAINING, FAILING, STOPPED, FAILED, DRAIN_TIMED_OUT = (
     "init", "starting", "warming", "running", "draining", "failing", "stopped", "failed",
     "drain-timed-out")
+INCONSISTENT = "inconsistent"
 
 TRANSITIONS = {
     (INIT, "spawn"): STARTING,
@@ -38,12 +44,15 @@ TRANSITIONS = {
     (RUNNING, "stop_requested"): DRAINING,
     (RUNNING, "time_up"): DRAINING,
     (DRAINING, "give_up"): FAILING,
+    (DRAINING, "worker_restarted"): DRAINING,
     (DRAINING, "stop_requested"): DRAINING,
     (DRAINING, "drained"): STOPPED,
+    (DRAINING, "books_wrong"): INCONSISTENT,  # a clean drain whose own books do not add up
     (DRAINING, "drain_timeout"): DRAIN_TIMED_OUT,
     (DRAINING, "drain_stranded"): FAILED,  # a retired strategy's rings (supervisor._retire)
     (FAILING, "stop_requested"): FAILING,
     (FAILING, "give_up"): FAILING,
+    (FAILING, "worker_restarted"): FAILING,
     (FAILING, "drained"): FAILED,
     (FAILING, "drain_timeout"): FAILED,
     (FAILING, "drain_stranded"): FAILED,
@@ -53,8 +62,8 @@ TRANSITIONS = {
 SHM_CODES = {INIT: ENGINE_INIT, STARTING: ENGINE_STARTING, WARMING: ENGINE_WARMING,
              RUNNING: ENGINE_RUNNING, DRAINING: ENGINE_DRAINING, FAILING: ENGINE_DRAINING,
              STOPPED: ENGINE_STOPPED, FAILED: ENGINE_FAILED,
-             DRAIN_TIMED_OUT: ENGINE_DRAIN_TIMED_OUT}
-FINAL_STATES = (STOPPED, FAILED, DRAIN_TIMED_OUT)
+             DRAIN_TIMED_OUT: ENGINE_DRAIN_TIMED_OUT, INCONSISTENT: ENGINE_INCONSISTENT}
+FINAL_STATES = (STOPPED, FAILED, DRAIN_TIMED_OUT, INCONSISTENT)
 
 
 class LifecycleError(Exception):

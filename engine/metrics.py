@@ -163,7 +163,7 @@ WORKER_COUNTERS = {
 
 
 def _worker_families(engine: str, workers: list[dict]) -> list:
-    labels = ("role", "core", "wait")
+    labels = ("role", "strategy", "core", "wait")  # strategy: its [[strategy]] name, or ""
     counters = {key: _counter(name, doc, labels) for key, (name, doc) in WORKER_COUNTERS.items()}
     up = _gauge("tickpipe_worker_up", "1 while the worker process runs", labels)
     heartbeat = _gauge("tickpipe_worker_heartbeat_age_seconds", "Time since the last heartbeat",
@@ -171,7 +171,8 @@ def _worker_families(engine: str, workers: list[dict]) -> list:
     idle = _gauge("tickpipe_worker_idle_share", "Share of loop passes without work over the "
                   "last 3 s of scrapes (at least since the previous one)", labels)
     for worker in workers:
-        values = [engine, worker["role"], str(worker["core"]), worker["wait"]]
+        values = [engine, worker["role"], worker.get("strategy") or "", str(worker["core"]),
+                  worker["wait"]]
         for key, family in counters.items():
             family.add_metric(values, worker[key])
         up.add_metric(values, 1 if worker["alive"] else 0)
@@ -232,6 +233,12 @@ def _risk_families(engine: str, risk: dict) -> list:
     rejects = _counter("tickpipe_risk_rejects", "Orders pre-trade risk refused", ("reason",))
     for reason, count in risk["rejects"].items():
         rejects.add_metric([engine, reason], count)
+    refused = _counter("tickpipe_strategy_refusals",
+                       "Sends the strategy API refused (nothing sent), per strategy and code",
+                       ("strategy", "reason"))
+    for strategy, counts in risk.get("refused", {}).items():
+        for reason, count in counts.items():
+            refused.add_metric([engine, strategy, reason], count)
     totals = []
     for key, name, doc in (
             ("intents_read", "tickpipe_risk_intents", "Order intents risk has read"),
@@ -250,7 +257,7 @@ def _risk_families(engine: str, risk: dict) -> list:
         ("realised_pnl_ccy", "tickpipe_realised_pnl", "Realised PnL per symbol in its currency "
          "(lot size and multiplier applied)"),
         ("unrealised_pnl_ccy", "tickpipe_unrealised_pnl", "Unrealised PnL per symbol in its "
-         "currency: position x (the book's mid - average cost)"),
+         "currency: position x the book's mid - the exact cost basis"),
         ("fees_ccy", "tickpipe_fees", "Fees paid per symbol in its currency ([risk] fee_bps)"))}
     orders = {key: _gauge(name, doc, ("symbol",)) for key, name, doc in (
         ("open_orders", "tickpipe_open_orders", "Orders risk passed that are not yet final"),
@@ -264,7 +271,7 @@ def _risk_families(engine: str, risk: dict) -> list:
                 family.add_metric([engine, symbol], row[key])
     trading = _state_set("tickpipe_trading_state", "The kill switch: ACTIVE, REDUCING or HALTED",
                          engine, TRADING_STATE_NAMES.values(), risk["trading_state"])
-    return [rejects, *totals, position, pnl, *money.values(), *orders.values(), trading]
+    return [rejects, refused, *totals, position, pnl, *money.values(), *orders.values(), trading]
 
 
 def _add_money(families: dict, row: dict, labels: list) -> None:

@@ -10,11 +10,12 @@ segment, as `tickpipe inspect` does).
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import role_of
+from tickpipe.engine.engine_layout import role_of, worker_label, worker_strategy
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
+from tickpipe.engine.on_error import errors_data, errors_text
 from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment_catalog import (
-    book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
+    api_refusals, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
     read_instruments, read_strategies, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
@@ -109,13 +110,18 @@ def hop_percentiles(histograms) -> dict:
 
 
 def worker_rows(segment, placement=None) -> list[dict]:
+    """Each worker: "role" its worker name (strategy, strategy2, ...: the key), "name" as
+    people read it (`strategy <name>` for a strategy's), "strategy" its [[strategy]] name."""
     rows = []
+    strategy_names = {table.index: table.name for table in read_strategies(segment)}
     for index, role in enumerate(_worker_names(segment)):
         row = segment.view("workers", WORKER_DTYPE)[index]
         counters = {name: int(row["counters"][slot]) for name, slot in
                     ROLE_COUNTERS[role_of(role)].items()}
         rows.append({
-            "role": role, "pid": int(row["pid"]), "core": int(row["core"]),
+            "role": role, "name": worker_label(role, strategy_names),
+            "strategy": worker_strategy(role, strategy_names),
+            "pid": int(row["pid"]), "core": int(row["core"]),
             "wait": WAIT_NAMES.get(int(row["wait"]), "?"), "restarts": int(row["restarts"]),
             "state": WORKER_STATE_NAMES.get(int(row["state"]), "?"),
             "processed": int(row["processed"]), "published": int(row["published"]),
@@ -144,10 +150,10 @@ def positions(segment, mids: list | None = None) -> dict:
         instrument = instruments[symbol]
         position = int(row["position"])
         out[instrument.name] = {"symbol_id": symbol, "position": position,
-                                **pnl_fields(instrument, position, int(row["avg_cost_px"]),
+                                **pnl_fields(instrument, position, int(row["cost_basis"]),
                                              int(row["realised_pnl"]), int(row["fees"]),
                                              mids[symbol]),
-                                "avg_cost_px": int(row["avg_cost_px"]),
+                                "cash": int(row["cash"]), "venue_cash": int(row["venue_cash"]),
                                 "open_orders": int(row["open_orders"]),
                                 "venue_resting": int(row["venue_resting"]),
                                 "venue_net_qty": int(row["venue_net_qty"]),
@@ -168,6 +174,7 @@ def strategies(segment, histograms=None) -> dict:
                  if table.index < HISTOGRAM_ROWS - HOP_TICK_TO_TRADE_OF else None}
         if table.error is not None:
             entry["error"] = table.error
+        entry["on_error"] = errors_data(segment, table.index, meta.get("on_error"))
         out[table.name if table.name not in out else f"{table.name}#{table.index}"] = entry
     return out
 
@@ -216,6 +223,10 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["trading_state"] = TRADING_STATE_NAMES.get(int(control["trading_state"]), "?")
     report["workers"] = worker_rows(segment)
     report["strategies"] = strategies(segment, histograms)
+    workers = segment.view("workers", WORKER_DTYPE)
+    report["refused"] = api_refusals({name: workers[i]["counters"]
+                                      for i, name in enumerate(_worker_names(segment))},
+                                     read_strategies(segment))
     mids = book_mids(segment, len(segment.view("symbols", SYMBOL_STATS_DTYPE)))
     report["positions"] = positions(segment, mids)
     _strategy_positions(segment, report["strategies"], mids)
@@ -261,6 +272,7 @@ def format_report(report: dict) -> str:
                                             if v) or "none")
         + "; by the venue: " + (", ".join(f"{k} {v:,}" for k, v in report["venue_rejected"].items()
                                           if v) or "none"),
+        "  refused by the strategy API (nothing sent): " + refusals_text(report.get("refused", {})),
         f"  {'latency (ns)':<22}{'count':>12}{'p50':>14}{'p90':>14}{'p99':>14}{'p99.9':>14}{'max':>15}",
     ]
     for name, value in [("tick_to_trade", t2t)] + list(report["hops_ns"].items()):
@@ -269,7 +281,8 @@ def format_report(report: dict) -> str:
         cells = "".join(f" {_fmt(value[k]):>13}" for k in ("p50", "p90", "p99", "p999"))
         lines.append(f"  {name:<22}{value['count']:>12,}{cells} {_fmt(value['max']):>14}")
     lines.append("  workers: " + ", ".join(
-        f"{w['role']}@{w['core']} {w['wait']} pid {w['pid']} restarts {w['restarts']}"
+        f"{w.get('name') or w['role']}@{w['core']} {w['wait']} pid {w['pid']} "
+        f"restarts {w['restarts']}"
         for w in report["workers"]))
     lines += _strategy_lines(report.get("strategies") or {})
     lines += _position_lines(report.get("positions") or {}, report)
@@ -297,6 +310,9 @@ def _strategy_lines(strategies: dict) -> list[str]:
            if isinstance(entry.get("symbols"), list) else "")
         + ")" for name, entry in strategies.items())]
     for name, entry in strategies.items():
+        errors = errors_text(entry.get("on_error"))
+        if errors:
+            lines.append(f"  {name:<26} {errors}")
         if len(strategies) > 1 and "realised_pnl_ccy" in entry:
             lines.append(f"  PnL {name:<15} {pnl_text(entry)}")
         if entry.get("open_orders"):
@@ -345,6 +361,12 @@ def _position_lines(positions: dict, totals: dict) -> list[str]:
         lines.append(f"  ... and {left:,} more symbols"
                      f"{' (flat, no P&L)' if len(rows) == len(shown) else ''}; --json has them all")
     return lines
+
+
+def refusals_text(refused: dict) -> str:
+    """'momentum: bad_order 3, no_room 1; obi: pending 2', or 'none'."""
+    return "; ".join(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                     for name, counts in refused.items() if counts) or "none"
 
 
 def money_text(amount, currency: str) -> str:

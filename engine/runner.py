@@ -13,8 +13,9 @@ Every wait (a full output ring, an empty input ring) stamps the heartbeat and
 checks the stop flag. While it waits for room, the runner reads the inputs
 marked ctx.drain with no room on any output (their kernels can still apply what
 needs no output: risk's reports, a strategy's fills whose sends are then refused),
-so two workers that feed each other can never wait on each other for good
-(docs/runner.md).
+and a record of such an input never waits for room in its own batch either (it
+runs with the room there is), so two workers that feed each other can never
+wait on each other for good (docs/runner.md).
 
 The kernel contract is engine/kernels.py. This file is a template: for each role
 engine/runner_gen.py writes a copy in which the block between the KERNELS marks
@@ -37,6 +38,7 @@ from tickpipe.engine.kernels import (  # the template's own: a role that does no
     idle_on_inputs as pass_idle, no_mirror as before_commit, no_records as record_need,
     no_source as source_need, no_source_step as source_step, nothing_per_batch as begin_batch,
     nothing_per_pass as begin_pass, record_undo as undo_need, skip_record as on_record,
+    all_outputs_read as live_outputs,
 )
 # ---- end of KERNELS ----
 
@@ -81,7 +83,10 @@ def wait_for_room(ctx, k, need):
     False when the engine is stopping. Meanwhile the drained inputs other than k are
     read; when none has anything, one wait (heartbeat stamped every 256)."""
     streak = 0
-    while not has_room(ctx, need, undo_need(ctx, need)):
+    while True:
+        live_outputs(ctx)  # a ring whose reader was given up meanwhile is waited on no more
+        if has_room(ctx, need, undo_need(ctx, need)):
+            return True
         if stop_requested(ctx.control):
             return False
         drained = 0
@@ -91,7 +96,6 @@ def wait_for_room(ctx, k, need):
         if drained == 0:
             wait_while_full(ctx.row_words, ctx.idle_state, streak)
             streak += 1
-    return True
 
 
 @njit(cache=True, _nrt=False)
@@ -114,7 +118,15 @@ def read_batch(ctx, k):
         if not has_room(ctx, need, undo_need(ctx, need)):
             commit(ctx, k, i - done)
             done = i
-            if not wait_for_room(ctx, k, need):
+            if ctx.drain[k]:
+                # An input the runner drains never waits for room, here either: its
+                # record runs with the room there is (has_room claims it; the log is
+                # empty after the commit) and what does not fit is refused. Waiting
+                # here would not drain it, and its producer may be waiting for room
+                # in it: a strategy on a report waiting for risk, risk for the
+                # gateway, the gateway for the strategy's reports ring (docs/runner.md).
+                has_room(ctx, need, undo_need(ctx, need))
+            elif not wait_for_room(ctx, k, need):
                 end = i  # stopping: this record and the rest stay unread
                 break
         on_record(ctx, k, start + i, now)
@@ -156,6 +168,7 @@ def run(ctx, max_passes):
         if stop_requested(ctx.control):
             break
         passes += 1
+        live_outputs(ctx)
         begin_pass(ctx)
         work = 0
         for j in range(ctx.read_order.shape[0]):

@@ -34,6 +34,7 @@ from tickpipe.engine.ring import HANDLE_SLOTS
 from tickpipe.engine.order_states import TRANSITIONS
 from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, ORDER_SLOTS
 from tickpipe.engine.strategy_context import StrategyContext, new_event, runner_fields
+from tickpipe.engine.strategy_guard import new_guard
 from tickpipe.engine.idle import make_idle_state
 from tickpipe.engine.commit import scratch_txn, undo_words
 from tickpipe.shm_layouts.book import BOOK_DTYPE
@@ -56,8 +57,8 @@ def generated_dir() -> str:
 
 KERNELS_BEGIN = "# ---- KERNELS:"
 KERNELS_END = "# ---- end of KERNELS ----"
-KERNEL_NAMES = ("before_commit", "begin_batch", "begin_pass", "on_record", "pass_idle",
-                "record_need", "source_need", "source_step", "undo_need")
+KERNEL_NAMES = ("before_commit", "begin_batch", "begin_pass", "live_outputs", "on_record",
+                "pass_idle", "record_need", "source_need", "source_step", "undo_need")
 
 
 def runner_text(kernels: str, origin: str) -> str:
@@ -195,7 +196,7 @@ def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype
         orders_words=np.zeros((ORDER_SLOTS, OPEN_ORDER_DTYPE.itemsize // 8), dtype=np.uint64),
         orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
         orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
-        state=mirror, params=params, **runner_fields(event, out, 0))
+        state=mirror, params=params, guard=new_guard(), **runner_fields(event, out, 0))
     return ctx, mirror, params, control
 
 

@@ -117,9 +117,10 @@ BOOK_READ_TRIES = 1_000  # as engine/book.py: far past any live write
 
 def book_mids(segment, n_symbols: int) -> list:
     """The mid of each symbol's top of book, (bid + ask) // 2 in price units, as risk marks
-    its P&L; None for a symbol with no market yet, or whose row stayed mid-write for
-    BOOK_READ_TRIES reads (a feed killed while writing it). The seqlock read of
-    engine/book.py, without numba: an even version, the fields, the same version again."""
+    its P&L; None for a symbol with no market (never written, or withdrawn: no_market),
+    or whose row stayed mid-write for BOOK_READ_TRIES reads (a feed killed while writing
+    it). The seqlock read of engine/book.py, without numba: an even version, the fields,
+    the same version again."""
     try:
         rows = segment.view("book", BOOK_DTYPE)[:n_symbols]
     except SegmentError:
@@ -136,32 +137,36 @@ def book_mids(segment, n_symbols: int) -> list:
             if before & 1:
                 continue
             bid, ask = int(rows[symbol]["bid_px"]), int(rows[symbol]["ask_px"])
+            withdrawn = int(rows[symbol]["no_market"])
             lib.tp_fence_seqcst()  # the field loads complete before the version is re-read
             if lib.tp_load_acquire_u64(address) == before:
-                mid = (bid + ask) // 2 if bid > 0 and ask > 0 else None
+                mid = (bid + ask) // 2 if bid > 0 and ask > 0 and not withdrawn else None
                 break
         mids.append(mid)
     return mids + [None] * (n_symbols - len(mids))
 
 
-def pnl_fields(instrument: "Instrument | None", position: int, avg_cost_px: int, realised: int,
+def pnl_fields(instrument: "Instrument | None", position: int, cost_basis: int, realised: int,
                fees: int, mid: int | None) -> dict:
-    """One symbol's P&L: realised, unrealised and fees in price units x lots and, "_ccy",
-    in the instrument's currency; net = realised + unrealised - fees (currency only).
-    A flat position has no unrealised P&L; an open one without a market has None."""
+    """One book's P&L: realised, unrealised (position x mid - the exact cost basis),
+    fees and net = realised + unrealised - fees, as integers in price units x lots and,
+    "_ccy", each converted once from its integer into the instrument's currency (so
+    every tool shows the same amounts). "avg_cost_px" is the basis over the position,
+    shown, never kept. A flat position has no unrealised P&L; an open one without a
+    market has None (and so has its net)."""
     if position == 0:
         unrealised = 0
     else:
-        unrealised = None if mid is None else position * (mid - avg_cost_px)
+        unrealised = None if mid is None else position * mid - cost_basis
+    net = None if unrealised is None else realised + unrealised - fees
 
     def money(amount):
         return None if amount is None or instrument is None else instrument.money(amount)
-    realised_ccy, unrealised_ccy, fees_ccy = money(realised), money(unrealised), money(fees)
-    net = None if None in (realised_ccy, unrealised_ccy, fees_ccy) else \
-        round(realised_ccy + unrealised_ccy - fees_ccy, 8)
-    return {"realised_pnl": realised, "realised_pnl_ccy": realised_ccy,
-            "unrealised_pnl": unrealised, "unrealised_pnl_ccy": unrealised_ccy,
-            "fees": fees, "fees_ccy": fees_ccy, "net_pnl_ccy": net,
+    return {"realised_pnl": realised, "realised_pnl_ccy": money(realised),
+            "unrealised_pnl": unrealised, "unrealised_pnl_ccy": money(unrealised),
+            "fees": fees, "fees_ccy": money(fees), "net_pnl": net, "net_pnl_ccy": money(net),
+            "cost_basis": cost_basis,
+            "avg_cost_px": round(cost_basis / position, 4) if position else None,
             "currency": instrument.currency if instrument is not None else "",
             "mid_px": mid}
 
@@ -200,7 +205,7 @@ def orders_data(rows: np.ndarray | None, instruments: list[Instrument],
     (how many rows of the table have each status: the final ones stay until their row
     is taken again, so those are of the recent orders only) and "reject_reasons" (the
     rows whose last request was rejected, by reason). A venue row also names its
-    strategy (the order id's top byte) and has its queue_ahead."""
+    strategy (the order id's bits from ORDER_ID_STRATEGY_SHIFT up) and has its queue_ahead."""
     if rows is None:
         return {"open_count": 0, "by_status": {}, "reject_reasons": {}, "open": [],
                 "note": "no order table"}
@@ -385,8 +390,25 @@ def strategies_data(strategies: list[StrategyTable], instruments: list[Instrumen
     return out
 
 
+def api_refusals(counters_of: dict, strategies: list[StrategyTable]) -> dict:
+    """{strategy name: {refusal: count}}: the sends the strategy API refused (nothing
+    sent; tp.REFUSED_*), per strategy and code, from each strategy worker's counters
+    (`counters_of`: worker name -> its counters). Zero counts are left out."""
+    from tickpipe.engine.engine_layout import strategy_worker
+    from tickpipe.shm_layouts.worker_table import STRATEGY_REFUSED_BASE, STRATEGY_REFUSED_NAMES
+    out = {}
+    for table in strategies:
+        counters = counters_of.get(strategy_worker(table.index))
+        if counters is None:
+            continue
+        out[table.name] = {name: int(counters[STRATEGY_REFUSED_BASE + code - 1])
+                           for code, name in STRATEGY_REFUSED_NAMES.items()
+                           if int(counters[STRATEGY_REFUSED_BASE + code - 1])}
+    return out
+
+
 def strategy_names(strategies: list[StrategyTable]) -> dict:
-    """{strategy index: name}, for the order ids' top byte."""
+    """{strategy index: name}, for the strategy index in each order id."""
     return {table.index: table.name for table in strategies}
 
 
@@ -406,8 +428,9 @@ def positions_of(rows: np.ndarray, symbols, instruments: list[Instrument],
             "position": int(row["position"]), "intents_sent": int(row["intents_sent"]),
             "risk_position": int(row["risk_position"]), "open_buy_qty": int(row["open_buy_qty"]),
             "open_sell_qty": int(row["open_sell_qty"]), "orders_sent": int(row["orders_sent"]),
-            "filled_qty": int(row["filled_qty"]), "avg_cost_px": int(row["avg_cost_px"]),
-            **pnl_fields(instrument, int(row["risk_position"]), int(row["avg_cost_px"]),
+            "filled_qty": int(row["filled_qty"]), "in_flight": int(row["in_flight"]),
+            "cash": int(row["cash"]),
+            **pnl_fields(instrument, int(row["risk_position"]), int(row["cost_basis"]),
                          int(row["realised_pnl"]), int(row["fees"]), mid)}
     return out
 

@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import inputs_of, role_of
+from tickpipe.engine.engine_layout import inputs_of, role_of, worker_label, worker_strategy
+from tickpipe.engine.on_error import errors_data
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.histogram_read import percentiles_by_row
 from tickpipe.engine.procinfo import is_alive
 from tickpipe.engine.segment import Segment, attach_segment
 from tickpipe.engine.segment_catalog import (
-    Instrument, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals,
+    Instrument, api_refusals, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals,
     read_instruments, read_strategies, strategies_data, strategy_names, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
@@ -200,7 +201,7 @@ class Inspector:
         order_tables = {table.index: order_table_rows(self.segment, "strat_orders", table.index)
                         for table in self.strategies}
         totals: dict = {}
-        workers = [_worker(role, row, now_ns, rate, totals, self._liveness)
+        workers = [_worker(role, row, now_ns, rate, totals, self._liveness, self.strategies)
                    for role, row in self.worker_rows.items()]
         data = {
             "engine": _engine(self.segment, control, owner_alive, now_unix_ns, interval_s, run_s,
@@ -215,6 +216,12 @@ class Inspector:
             "venue": _venue(self.segment, self.worker_rows, self.instruments,
                             strategy_names(self.strategies)),
         }
+        data["risk"]["refused"] = api_refusals(
+            {name: row["counters"] for name, row in self.worker_rows.items()}, self.strategies)
+        for table in self.strategies:  # on_error: retired, records skipped (engine/on_error.py)
+            if table.name in data["strategies"]:
+                data["strategies"][table.name]["on_error"] = errors_data(
+                    self.segment, table.index, table.meta.get("on_error"), self.instruments)
         self._rate_samples.append((now_ns, totals))
         self.previous = Snapshot(data, now_ns, histograms, totals)
         return self.previous
@@ -333,8 +340,11 @@ _WORKER_FIELDS = WORKER_DTYPE.names
 
 
 def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
-            liveness: _Liveness) -> dict:
+            liveness: _Liveness, strategies=()) -> dict:
+    """"role": the worker name, the key (strategy, strategy2, ...); "name": as people read
+    it (`strategy <name>` for a strategy's); "strategy": its [[strategy]] name, or None."""
     w = dict(zip(_WORKER_FIELDS, row.item()))  # one read of the row, as Python ints
+    strategy_names = {table.index: table.name for table in strategies}
     # A source (the feed) has no input: its records are what it published.
     records = w["processed"] if inputs_of(role_of(role)) else w["published"]
     busy, idle = w["busy_passes"], w["idle_passes"]
@@ -343,7 +353,9 @@ def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
     heartbeat = w["heartbeat_ns"]
     counters = w["counters"].tolist()
     return {
-        "role": role, "pid": w["pid"], "core": w["core"],
+        "role": role, "name": worker_label(role, strategy_names),
+        "strategy": worker_strategy(role, strategy_names),
+        "pid": w["pid"], "core": w["core"],
         "state": WORKER_STATE_NAMES.get(w["state"], "?"),
         "alive": liveness.alive(w["pid"], w["start_ticks"]),
         "heartbeat_age_s": round(max(0, now_ns - heartbeat) / 1e9, 4) if heartbeat else None,
@@ -423,9 +435,9 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
         positions[instrument.name] = {
             "symbol_id": index,
             "position": position,
-            **pnl_fields(instrument, position, int(row["avg_cost_px"]), int(row["realised_pnl"]),
+            **pnl_fields(instrument, position, int(row["cost_basis"]), int(row["realised_pnl"]),
                          int(row["fees"]), mids[index]),
-            "avg_cost_px": int(row["avg_cost_px"]),
+            "cash": int(row["cash"]), "venue_cash": int(row["venue_cash"]),
             "filled_qty": int(row["filled_qty"]),
             "orders_sent": int(row["orders_sent"]),
             "open_buy_qty": int(row["open_buy_qty"]),

@@ -26,16 +26,17 @@ keeps it), which the runner keeps from the reports by the order state machine
 (engine/order_states.py).
 """
 
+import numpy as np
 from numba import njit
 
 from tickpipe.engine.book import BOOK_OK, book_read
-from tickpipe.engine.commit import mark_row, txn_set
+from tickpipe.engine.commit import mark_row, txn_add, txn_set
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
     EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, is_final, is_working, next_status, start_row,
 )
 from tickpipe.engine.strategy_context import (
-    E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REFUSED, E_ROOM, E_SENT, E_SENT_TOTAL, E_STRATEGY,
+    E_MD_SEQ, E_NOW_NS, E_ORIGIN_NS, E_REFUSED_BASE, E_ROOM, E_SENT, E_SENT_TOTAL, E_STRATEGY,
     E_SYMBOL, E_WRITTEN,
 )
 from tickpipe.engine.ring import H_MASK, H_POSITION
@@ -58,7 +59,7 @@ from tickpipe.shm_layouts.order_intent import (
     ORDER_TYPE_IOC, ORDER_TYPE_LIMIT, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_DAY, TIF_GTC, TIF_IOC,
 )
 from tickpipe.shm_layouts.strategy_position import (
-    STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
+    ORDER_ID_STRATEGY_SHIFT, STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
 )
 
 IOC = ORDER_TYPE_IOC        # fill what you can at once, cancel the rest
@@ -68,10 +69,12 @@ DAY = TIF_DAY               # expires at the session's end ([venue] session_s)
 BUY = 1
 SELL = -1
 
-# send_order, cancel and replace return codes; place returns an order id > 0 or -code
+# send_order, buy, sell and place return the new order's id (> 0) or -REFUSED_*;
+# cancel and replace return SENT or REFUSED_*. Every refusal is counted per strategy
+# and code (`tickpipe inspect`, the report, Prometheus: refused_<name>).
 SENT = 0
 REFUSED_NO_ROOM = 1     # more than MAX_ORDERS_PER_EVENT from one callback, or the intents ring full
-REFUSED_BAD_ORDER = 2   # qty <= 0, price <= 0 or side not BUY/SELL
+REFUSED_BAD_ORDER = 2   # qty <= 0, price <= 0 or side not BUY/SELL (risk denies off-tick prices)
 REFUSED_TABLE_FULL = 3  # ORDER_SLOTS orders of this strategy are still working
 REFUSED_PENDING = 4     # the order awaits the answer to a cancel or replace already sent
 
@@ -91,13 +94,10 @@ RISK_REASONS = {f"REASON_RISK_{name.upper()}": RISK_REASON_BASE + code
 globals().update(RISK_REASONS)  # module constants, so jitted callbacks can compare with them
 
 MAX_ORDERS_PER_EVENT = 4  # the runner keeps this much room in the intents ring per callback
-# An order awaits its final report; one with no report for this long (a venue that
-# never answers) no longer counts as in flight.
-IN_FLIGHT_TIMEOUT_NS = 1_000_000
 
 _ROW = STRATEGY_POSITION_DTYPE.itemsize
-_ORDER_NUMBER_MASK = (1 << 56) - 1  # below the strategy's byte (ORDER_ID_STRATEGY_SHIFT)
-_PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
+_ORDER_NUMBER_MASK = (1 << ORDER_ID_STRATEGY_SHIFT) - 1  # below the strategy's index
+_IN_FLIGHT = STRATEGY_POSITION_OFFSETS["in_flight"]
 _INTENTS_SENT = STRATEGY_POSITION_OFFSETS["intents_sent"]
 
 
@@ -127,9 +127,16 @@ def position(ctx):
 
 @njit(cache=True, _nrt=False, inline="always")
 def order_in_flight(ctx):
-    """True while an order of ours for the symbol awaits its final report."""
-    since = ctx.positions[ctx.event[E_SYMBOL]].pending_since_ns
-    return since != 0 and ctx.event[E_NOW_NS] - since < IN_FLIGHT_TIMEOUT_NS
+    """True from the send of an order of ours for the symbol (IOC or resting) until the
+    strategy has read that order's final report (filled, cancelled, rejected, expired).
+    Exact, never timed out: every request gets exactly one final answer, delivered once."""
+    return ctx.positions[ctx.event[E_SYMBOL]].in_flight > 0
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def orders_in_flight(ctx):
+    """How many orders of ours for the symbol were sent and are not final yet."""
+    return ctx.positions[ctx.event[E_SYMBOL]].in_flight
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -231,11 +238,17 @@ def _free_row(ctx, number):
 @njit(cache=True, _nrt=False, inline="always")
 def _order_row(ctx, order_id):
     """The order's row in this strategy's table, or -1 when the table does not have it."""
-    home = order_id & _ORDER_NUMBER_MASK
+    # Compared as uint64, the rows' own type. The id a callback hands in is the int64
+    # `place` returned; numba compares int64 with uint64 through float64, whose 53 bits
+    # could not tell apart ids above 2**53 (the strategy's index was bit 56 up) that
+    # differ in their low bits: a cancel or replace then took a neighbouring order's
+    # row, sent that order's side and symbol to risk and moved the wrong row (issue #18).
+    wanted = np.uint64(order_id)
+    home = np.int64(wanted & np.uint64(_ORDER_NUMBER_MASK))
     for probe in range(ORDER_SLOTS):
         slot = (home + probe) % ORDER_SLOTS
         row = ctx.orders[slot]
-        if row.order_id == order_id and row.status != STATUS_NONE:
+        if row.order_id == wanted and row.status != STATUS_NONE:
             return slot
         if row.status == STATUS_NONE:
             return -1
@@ -243,27 +256,32 @@ def _order_row(ctx, order_id):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def _refuse(ctx, code):
+    """Count a refusal (with the batch: engine/strategy_events.py sync_state) and
+    return its code."""
+    ctx.event[E_REFUSED_BASE + code - 1] += 1
+    return code
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def _new_order(ctx, side, qty, price, order_type, tif):
     """A new order for the event's symbol: its id (> 0), or -REFUSED_*."""
     event = ctx.event
     if (side != BUY and side != SELL) or qty <= 0 or price <= 0:
-        event[E_REFUSED] += 1
-        return -REFUSED_BAD_ORDER
+        return -_refuse(ctx, REFUSED_BAD_ORDER)
     if not _room(ctx):
-        event[E_REFUSED] += 1
-        return -REFUSED_NO_ROOM
+        return -_refuse(ctx, REFUSED_NO_ROOM)
     number = ctx.out[H_POSITION] + event[E_WRITTEN] + 1  # the request's seq: replays alike
     slot = _free_row(ctx, number)
     if slot < 0:
-        event[E_REFUSED] += 1
-        return -REFUSED_TABLE_FULL
+        return -_refuse(ctx, REFUSED_TABLE_FULL)
     row = ctx.orders[slot]
-    order_id = (event[E_STRATEGY] << 56) | number
+    order_id = (event[E_STRATEGY] << ORDER_ID_STRATEGY_SHIFT) | number
     sym = event[E_SYMBOL]
     start_row(row, order_id, sym, side, order_type, tif, qty, price, event[E_NOW_NS])
     row.status = next_status(ctx.transitions, STATUS_NONE, EV_SEND)
     mark_row(ctx.orders_dirty, ctx.orders_dirty_mark, slot)
-    txn_set(ctx.txn, ctx.positions.ctypes.data + sym * _ROW + _PENDING_SINCE_NS, event[E_NOW_NS])
+    txn_add(ctx.txn, ctx.positions.ctypes.data + sym * _ROW + _IN_FLIGHT, 1)  # until its final report
     _request(ctx, REQ_NEW, sym, side, qty, price, order_type, tif, order_id)
     return order_id
 
@@ -274,11 +292,11 @@ def send_order(ctx, side, qty, price, order_type):
     order_type IOC, or LIMIT (good till cancelled: see `place`). It is written into
     the intents ring now and published with the batch (after the commit), so a kill
     before then sends it once, from the restarted worker's replay, never twice.
-    Returns SENT, REFUSED_NO_ROOM, REFUSED_BAD_ORDER or REFUSED_TABLE_FULL.
+    Returns the order's id (> 0: `order_status` & co. follow it, IOC or not), or
+    -REFUSED_NO_ROOM, -REFUSED_BAD_ORDER, -REFUSED_TABLE_FULL (nothing sent).
     """
     tif = TIF_IOC if order_type == IOC else TIF_GTC
-    order_id = _new_order(ctx, side, qty, price, order_type, tif)
-    return SENT if order_id > 0 else -order_id
+    return _new_order(ctx, side, qty, price, order_type, tif)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -298,8 +316,7 @@ def _amend(ctx, request, order_id, qty, price, event_kind):
     is finished: the venue answers it REJECTED (unknown_order / too_late)."""
     event = ctx.event
     if not _room(ctx):
-        event[E_REFUSED] += 1
-        return REFUSED_NO_ROOM
+        return _refuse(ctx, REFUSED_NO_ROOM)
     slot = _order_row(ctx, order_id)
     sym = event[E_SYMBOL]
     side = BUY
@@ -308,8 +325,7 @@ def _amend(ctx, request, order_id, qty, price, event_kind):
         row = ctx.orders[slot]
         if row.status == STATUS_PENDING_CANCEL or row.status == STATUS_PENDING_REPLACE or \
                 row.status == STATUS_PENDING_NEW:
-            event[E_REFUSED] += 1
-            return REFUSED_PENDING
+            return _refuse(ctx, REFUSED_PENDING)
         sym = row.symbol_id
         side = row.side
         tif = row.time_in_force
@@ -370,12 +386,14 @@ def order_price(ctx, order_id):
 
 @njit(cache=True, _nrt=False, inline="always")
 def buy(ctx, qty, price):
-    """An IOC buy of `qty` lots at up to `price`; see send_order."""
+    """An IOC buy of `qty` lots at up to `price`: its order id (> 0) or -REFUSED_*;
+    see send_order."""
     return send_order(ctx, BUY, qty, price, IOC)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def sell(ctx, qty, price):
-    """An IOC sell of `qty` lots at down to `price`; see send_order."""
+    """An IOC sell of `qty` lots at down to `price`: its order id (> 0) or -REFUSED_*;
+    see send_order."""
     return send_order(ctx, SELL, qty, price, IOC)
 

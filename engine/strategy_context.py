@@ -25,7 +25,7 @@ StrategyContext = namedtuple("StrategyContext", [
     "reports",        # execution-report records of this strategy's reports ring
     "out",            # int64[HANDLE_SLOTS]: producer handle of the intents ring
     "intents",        # order-intent records of the intents ring
-    "positions",      # this strategy's rows of strat_pos: position, pending_since_ns, ...
+    "positions",      # this strategy's rows of strat_pos: position, in_flight, cash, ...
     "book",           # top-of-book seqlock rows (the feed's)
     "top",            # int64[4]: scratch for one book read
     "tick_sizes",     # int64[n_symbols]: price increment per symbol
@@ -49,6 +49,8 @@ StrategyContext = namedtuple("StrategyContext", [
     "state",          # the strategy's STATE records: the mirror (mirror_words' bytes)
     "params",         # the strategy's PARAMS record, [1]
     "timer",          # int64[4]: T_* below
+    "guard",          # int64[G_SLOTS]: the record being handled, on_error's mark and mode
+                      # (engine/strategy_guard.py)
 ] + RUNNER_FIELDS)
 
 # event slots
@@ -61,8 +63,9 @@ E_WRITTEN = 5         # intents written in this batch so far
 E_SENT = 6            # orders sent by the current callback
 E_REF_MID = 7         # the mid of the triggering quote (0 when none)
 E_SENT_TOTAL = 8      # orders sent by this process since its start
-E_REFUSED = 9         # sends refused (no room or a bad order), since its start
-E_STRATEGY = 10       # this strategy's index: the top byte of its order ids
+E_STRATEGY = 10       # this strategy's index: its order ids' bits 48 and up
+E_REFUSED_BASE = 11   # [11 + code - 1]: sends refused with REFUSED_<code> in the open batch,
+                      # not yet counted (counted with the batch's commit: sync_state)
 E_SLOTS = 16
 
 

@@ -20,27 +20,33 @@ without, it commits what is done and waits for room.
 from numba import njit
 
 from tickpipe.engine.batch import count
-from tickpipe.engine.commit import mark_row, txn_add, txn_set, txn_store_rows
+from tickpipe.engine.commit import mark_row, txn_add, txn_store_rows
 from tickpipe.engine.order_states import INVALID, is_final, next_status, report_event
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, _order_row
-from tickpipe.engine.strategy_context import E_MD_SEQ, E_ORIGIN_NS, E_REF_MID, E_SENT, E_SYMBOL
+from tickpipe.engine.strategy_context import (
+    E_MD_SEQ, E_ORIGIN_NS, E_REF_MID, E_REFUSED_BASE, E_SENT, E_SYMBOL,
+)
 from tickpipe.shm_layouts.fill import (
-    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
+    EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
 from tickpipe.shm_layouts.open_order import OPEN_ORDER_SIZE, STATUS_REJECTED
 from tickpipe.shm_layouts.order_intent import REQ_NEW
 from tickpipe.shm_layouts.strategy_position import (
     STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS,
 )
-from tickpipe.shm_layouts.worker_table import STRATEGY_ILLEGAL_TRANSITIONS, W_COUNTERS
+from tickpipe.shm_layouts.worker_table import (
+    STRATEGY_ILLEGAL_TRANSITIONS, STRATEGY_REFUSED_BASE, STRATEGY_REFUSED_NAMES, W_COUNTERS,
+)
 
 _ROW = STRATEGY_POSITION_DTYPE.itemsize
 _POSITION = STRATEGY_POSITION_OFFSETS["position"]
-_PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
-# Undo entries one callback may need besides its state row: pending_since_ns and
-# intents_sent per order sent, the report's position and pending words, and the
-# batch's counters.
-_UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 2 + 8
+_IN_FLIGHT = STRATEGY_POSITION_OFFSETS["in_flight"]
+_CASH = STRATEGY_POSITION_OFFSETS["cash"]
+_N_REFUSALS = len(STRATEGY_REFUSED_NAMES)
+# Undo entries one callback may need besides its state row: in_flight and intents_sent
+# per order sent, the report's position, cash and in_flight words, and the batch's
+# counters (the runner's and the refusals').
+_UNDO_PER_EVENT = 2 * MAX_ORDERS_PER_EVENT + 3 + 8 + _N_REFUSALS
 _ORDER_WORDS = OPEN_ORDER_SIZE // 8
 
 
@@ -67,9 +73,16 @@ def begin_event(ctx, symbol, origin_ns, md_seq, ref_mid):
 
 @njit(cache=True, _nrt=False)
 def sync_state(ctx):
-    """Store the touched rows' changed words into the segment, undoably (see the top)."""
+    """Store the touched rows' changed words into the segment, undoably (see the top),
+    and count the batch's refused sends by code (committed with the batch, so a replayed
+    callback's refusals are counted once)."""
     txn_store_rows(ctx.txn, ctx.undo, ctx.state_words, ctx.mirror_words, ctx.dirty,
                    ctx.dirty_mark)
+    for j in range(_N_REFUSALS):
+        refused = ctx.event[E_REFUSED_BASE + j]
+        if refused != 0:
+            count(ctx.txn, ctx.row_words, W_COUNTERS + STRATEGY_REFUSED_BASE + j, refused)
+            ctx.event[E_REFUSED_BASE + j] = 0
     txn_store_rows(ctx.txn, ctx.undo, ctx.orders_words, ctx.orders_mirror, ctx.orders_dirty,
                    ctx.orders_dirty_mark)
 
@@ -77,16 +90,15 @@ def sync_state(ctx):
 @njit(cache=True, _nrt=False, inline="always")
 def apply_report(ctx, report):
     """The engine's own bookkeeping of one report, before on_fill sees it: the
-    position from fills; no order in flight once one is final; the order's row of
-    the table moved by the state machine (a move it does not have is counted, not
-    applied)."""
+    position and cash from fills (the strategy's own, which the engine's check
+    compares with risk's books); the order's row of the table moved by the state
+    machine (a move it does not have is counted, not applied); one order fewer in
+    flight when the move makes it final."""
     kind = report.exec_type
     address = ctx.positions.ctypes.data + report.symbol_id * _ROW
     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
         txn_add(ctx.txn, address + _POSITION, report.side * report.last_qty)
-    if kind == EXEC_FILL or kind == EXEC_CANCELLED or kind == EXEC_REJECTED or \
-            kind == EXEC_EXPIRED:
-        txn_set(ctx.txn, address + _PENDING_SINCE_NS, 0)
+        txn_add(ctx.txn, address + _CASH, -report.side * report.last_qty * report.last_px)
     slot = _order_row(ctx, report.order_id)
     if slot < 0:
         return  # not ours to track (a request for an order the table never had)
@@ -98,6 +110,8 @@ def apply_report(ctx, report):
     if status == INVALID:
         count(ctx.txn, ctx.row_words, W_COUNTERS + STRATEGY_ILLEGAL_TRANSITIONS, 1)
         return
+    if is_final(status) and not is_final(row.status):
+        txn_add(ctx.txn, ctx.positions.ctypes.data + row.symbol_id * _ROW + _IN_FLIGHT, -1)
     if row.status != status or kind == EXEC_PARTIAL_FILL or kind == EXEC_REPLACED:
         row.status = status
         if not (kind == EXEC_REJECTED and report.request != REQ_NEW and

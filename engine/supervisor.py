@@ -20,11 +20,13 @@ from collections import deque
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import (
     engine_rings, engine_workers, initialise, outputs_of, role_of, section_specs, strategy_index,
-    worker_index,
+    worker_index, worker_label,
 )
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
+from tickpipe.engine.book_checks import check_books
+from tickpipe.engine.on_error import STOP, OnError, others_trading
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.cleanup import describe, name_taken_reason, remove_if_still_dead
 from tickpipe.engine.procinfo import process_start_ticks
@@ -97,6 +99,8 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen] = {}
         self.restart_times: deque[float] = deque()
         self.retired: list[str] = []   # strategy workers given up while the others trade on
+        self.on_error = OnError(config)  # what a strategy's callback raising twice does
+        self.restarted_at: dict[str, float] = {}  # restarted workers not yet READY: since when
         self.stop_signal: str | None = None
         self.dma_latency_fd: int | None = None
         self.feed_started = 0.0
@@ -142,7 +146,7 @@ class Supervisor:
                                           use_hugetlbfs=self.engine["use_hugetlbfs"])
         except SegmentError as exc:
             raise EngineError(str(exc)) from None
-        self.say(self.placement.summary())  # once the engine is sure to start
+        self.say(self.placement.summary(self._label))  # once the engine is sure to start
         initialise(self.segment, self.config, self.placement)
         control = self.segment.view("control", CONTROL_DTYPE)[0]
         control["started_unix_ns"] = time.time_ns()
@@ -199,7 +203,7 @@ class Supervisor:
                 os.sched_setscheduler(proc.pid, os.SCHED_FIFO, os.sched_param(50))
                 row["sched_fifo"] = 1
             except OSError as exc:
-                self.notes.append(f"SCHED_FIFO for {role} refused: {exc.strerror}")
+                self.notes.append(f"SCHED_FIFO for {self._label(role)} refused: {exc.strerror}")
 
     def wait_until_ready(self) -> None:
         """The start barrier: every worker READY, then the feed may go."""
@@ -212,7 +216,7 @@ class Supervisor:
             if dead:
                 self.lifecycle.fire("worker_died")
                 proc = self.procs[dead[0]]
-                raise EngineError(f"worker {dead[0]} died while warming up "
+                raise EngineError(f"{self._label(dead[0])} died while warming up "
                                   f"({self._describe_death(dead[0], proc)})")
             if self.stop_signal:
                 self.lifecycle.fire("stop_requested")
@@ -221,7 +225,7 @@ class Supervisor:
             if time.monotonic() > deadline:
                 self.lifecycle.fire("ready_timeout")
                 slow = [role for role, state in states.items() if state != WORKER_READY]
-                raise EngineError(f"workers {', '.join(slow)} not ready after "
+                raise EngineError(f"workers {', '.join(map(self._label, slow))} not ready after "
                                   f"{self.engine['ready_timeout_s']} s")
             time.sleep(POLL_S)
         self.lifecycle.fire("all_ready")
@@ -258,7 +262,7 @@ class Supervisor:
                 state = self._worker_state(role)
                 heartbeat = int(self._row(role)["heartbeat_ns"])
                 if state == WORKER_RUNNING and heartbeat and now_ns - heartbeat > timeout_ns:
-                    self.say(f"{role} (pid {proc.pid}) missed its heartbeat for "
+                    self.say(f"{self._label(role)} (pid {proc.pid}) missed its heartbeat for "
                              f"{(now_ns - heartbeat) / 1e9:.1f} s: killing it")
                     proc.kill()
                     proc.wait()
@@ -281,19 +285,18 @@ class Supervisor:
     def _handle_death(self, role: str, proc) -> None:
         lib.tp_store_release_u32(self._row_address(role) + STATE_OFFSET, WORKER_FAILED)
         how = self._describe_death(role, proc)
-        if self.lifecycle.state != RUNNING:
-            # Stopping (draining, or failing after a give-up): a restart would only
-            # delay the stop by a warm-up and race the drain; what the dead worker
-            # left in its rings is reported as stranded instead.
-            self._give_up(role, f"{role} died ({how}) while the engine was stopping: "
-                          "not restarted")
-            return
+        # Running or stopping alike: a worker that dies during the drain is restarted
+        # under the same policy and limit, and the drain waits for it to recover
+        # (_warming); "killed at any moment is restarted" holds until stop_all.
         if self.engine["restart"] == "fail-fast":
-            self._give_up(role, f"{role} died ({how}); restart policy fail-fast: stopping all")
+            self._give_up(role, f"{self._label(role)} died ({how}); restart policy fail-fast: "
+                          "stopping all")
+            return
+        if self._on_error(role, proc, how):
             return
         if self._retirable(role) and self._over_the_limit():
-            self._retire(role, f"{role} died ({how}); {len(self.restart_times)} restarts in the "
-                         f"last {self.engine['restart_window_s']:g} s reached the limit: "
+            self._retire(role, f"{self._label(role)} died ({how}); {len(self.restart_times)} "
+                         f"restarts in the last {self.engine['restart_window_s']:g} s reached the limit: "
                          f"strategy {self._strategy_name(role)!r} retired, the other "
                          f"strategies trade on")
             return
@@ -302,16 +305,39 @@ class Supervisor:
         while self.restart_times and now - self.restart_times[0] > window:
             self.restart_times.popleft()
         if len(self.restart_times) >= self.engine["max_restarts"]:
-            self._give_up(role, f"{role} died ({how}); {len(self.restart_times)} restarts in the last "
-                          f"{window:g} s reached the limit: stopping all")
+            self._give_up(role, f"{self._label(role)} died ({how}); {len(self.restart_times)} "
+                          f"restarts in the last {window:g} s reached the limit: stopping all")
             return
         self.restart_times.append(now)
         row = self._row(role)
         row["restarts"] += 1
-        self.say(f"{role} died ({how}); restarting it (restart {int(row['restarts'])})")
-        self.notes.append(f"{role} restarted after {how}")
+        self.say(f"{self._label(role)} died ({how}); restarting it "
+                 f"(restart {int(row['restarts'])})")
+        self.notes.append(f"{self._label(role)} restarted after {how}")
         self._spawn(role)
+        self.restarted_at[role] = now  # warming up until READY (_warming)
         self.lifecycle.fire("worker_restarted")
+
+    def _on_error(self, role: str, proc, how: str) -> bool:
+        """A strategy whose callback raised again on the record its last process raised on:
+        its [[strategy]] on_error (engine/on_error.py) "retire" or "skip" restarts it
+        retired or with the record to skip (outside the restart intensity: the policy
+        handled it), and True. False for "stop" (today's behaviour) and any other death:
+        the restart policy's."""
+        if role_of(role) != "strategy":
+            return False
+        mode = self.on_error.after_death(self.segment, role, proc.pid)
+        if mode is None or mode == STOP:
+            return False
+        line = self.on_error.verdict_line(self._label(role), how, mode, others_trading(
+            role, self.procs, self.config, self.segment))
+        self.say(line)
+        self.notes.append(line)
+        self._row(role)["restarts"] += 1
+        self._spawn(role)
+        self.restarted_at[role] = time.monotonic()  # warming up until READY (_warming)
+        self.lifecycle.fire("worker_restarted")
+        return True
 
     def _over_the_limit(self) -> bool:
         now, window = time.monotonic(), self.engine["restart_window_s"]
@@ -326,6 +352,10 @@ class Supervisor:
 
     def _strategy_name(self, role: str) -> str:
         return self.config["strategies"][strategy_index(role)]["name"]
+
+    def _label(self, role: str) -> str:
+        """The worker as its lines name it: `strategy <name>` for a strategy's."""
+        return worker_label(role, [entry["name"] for entry in self.config.get("strategies", [])])
 
     def _retire(self, role: str, reason: str) -> None:
         """Leave a dead strategy dead: the feed stops filling its quotes ring and the
@@ -367,17 +397,47 @@ class Supervisor:
         for role in self.workers:
             self.ring_doorbell(role)
         self._join_all()
-        if trigger != "drained":
+        if trigger == "drained" and self.lifecycle.state == DRAINING:
+            trigger = self._books_trigger()
+        elif trigger != "drained":
             note = self._stranded_note(trigger)
             self.notes.append(note)
             self.failures.append(note)
         self.lifecycle.fire(trigger)
 
+    def _books_trigger(self) -> str:
+        """A clean drain is only a clean stop if the engine's own books add up: every
+        check of engine/book_checks.py (the workers have stopped), each failure one line
+        with its figures; 'books_wrong' when one fails, else 'drained'."""
+        failures = check_books(self.segment, drained=True)
+        if not failures:
+            return "drained"
+        checks = "1 check" if len(failures) == 1 else f"{len(failures)} checks"
+        self.failures.append(f"the books do not add up ({checks} failed): "
+                             + "; ".join(failures[:5]) + ("; ..." if len(failures) > 5 else ""))
+        self.notes.extend(failures)
+        return "books_wrong"
+
     def _wait_for_drain(self, deadline: float) -> str:
-        """Poll until every ring that can still drain is empty; returns the trigger."""
+        """Poll until every ring that can still drain is empty; returns the trigger. A
+        worker that dies meanwhile is restarted by the policy (_check_workers), and the
+        drain goes on once it has recovered."""
         empty_checks = 0
+        last = time.monotonic()
         while time.monotonic() < deadline:
             self._check_workers()
+            now = time.monotonic()
+            if self._warming():
+                # A worker restarted during the drain has not recovered yet (what its
+                # last commit made may still be unpublished): nothing can be called
+                # drained, and its warm-up (at most ready_timeout_s) does not count
+                # against the drain's time.
+                deadline += now - last
+                last = now
+                empty_checks = 0
+                time.sleep(POLL_S)
+                continue
+            last = now
             positions = ring_positions(self.segment)
             stuck = self._rings_that_cannot_drain(positions)
             if self._feed_done() and self._venue_empty() and \
@@ -393,6 +453,20 @@ class Supervisor:
                 empty_checks = 0
             time.sleep(POLL_S)
         return "drain_timeout"
+
+    def _warming(self) -> bool:
+        """Whether a restarted worker is still warming up: not READY yet, alive, and
+        within ready_timeout_s of its restart. READY means recovered (engine/commit.py
+        `recover` runs before the warm-up): its committed outputs published, its
+        committed inputs released."""
+        now = time.monotonic()
+        for role, since in list(self.restarted_at.items()):
+            proc = self.procs.get(role)
+            if proc is None or proc.poll() is not None or now - since > \
+                    self.engine["ready_timeout_s"] or self._worker_state(role) in (
+                        WORKER_READY, WORKER_RUNNING, WORKER_STOPPED):
+                del self.restarted_at[role]  # (a dead one: _check_workers handles it)
+        return bool(self.restarted_at)
 
     def _venue_empty(self) -> bool:
         """No order works at the venue (or no gateway is left to cancel them)."""
@@ -444,7 +518,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                self.notes.append(f"{role} did not stop in {JOIN_TIMEOUT_S} s: killed")
+                self.notes.append(f"{self._label(role)} did not stop in {JOIN_TIMEOUT_S} s: killed")
 
     def shutdown(self) -> None:
         """Release what the supervisor holds; unlink the segment unless --keep."""

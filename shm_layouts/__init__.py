@@ -21,6 +21,7 @@ from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEADER_DTYPE
 from tickpipe.shm_layouts.segment_header import SEGMENT_HEADER_DTYPE
+from tickpipe.shm_layouts.strategy_errors import STRATEGY_ERRORS_DTYPE
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -50,6 +51,7 @@ SHM_DTYPES = {
     "instrument": INSTRUMENT_DTYPE,
     "strategy_row": STRATEGY_ROW_DTYPE,
     "strategy_position": STRATEGY_POSITION_DTYPE,
+    "strategy_errors": STRATEGY_ERRORS_DTYPE,
     "open_order": OPEN_ORDER_DTYPE,
 }
 

@@ -37,10 +37,12 @@ ENGINE_DRAINING = 4
 ENGINE_STOPPED = 5
 ENGINE_FAILED = 6
 ENGINE_DRAIN_TIMED_OUT = 7  # stopped, but records were left in rings when the drain ran out
+ENGINE_INCONSISTENT = 8     # stopped, but its books do not add up (engine/book_checks.py)
 ENGINE_STATE_NAMES = {ENGINE_INIT: "init", ENGINE_STARTING: "starting", ENGINE_WARMING: "warming",
                       ENGINE_RUNNING: "running", ENGINE_DRAINING: "draining",
                       ENGINE_STOPPED: "stopped", ENGINE_FAILED: "failed",
-                      ENGINE_DRAIN_TIMED_OUT: "drain-timed-out"}
+                      ENGINE_DRAIN_TIMED_OUT: "drain-timed-out",
+                      ENGINE_INCONSISTENT: "inconsistent"}
 
 TRADING_ACTIVE = 1
 TRADING_REDUCING = 2
@@ -64,6 +66,8 @@ REJECT_DAILY_LOSS = 11              # running P&L (realised + marked - fees) bel
 REJECT_DRAWDOWN = 12                # running P&L this far below its peak ([risk] max_drawdown)
 REJECT_DUPLICATE = 13               # same side, price, qty within [risk] duplicate_window_ms
 REJECT_CLOSING = 14                 # the engine is stopping (closing): no new orders
+REJECT_OFF_TICK = 15                # limit price not a multiple of the instrument's tick_size
+REJECT_BAD_QTY = 16                 # qty <= 0 (quantities are whole lots: the lot grid)
 REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_MAX_QTY: "max_qty", REJECT_MAX_NOTIONAL: "max_notional",
                 REJECT_PRICE_BAND: "price_band", REJECT_POSITION_LIMIT: "position_limit",
@@ -71,7 +75,8 @@ REJECT_NAMES = {REJECT_HALTED: "halted", REJECT_REDUCING: "reducing_only",
                 REJECT_STRATEGY_POSITION_LIMIT: "strategy_position_limit",
                 REJECT_MAX_OPEN_ORDERS: "max_open_orders", REJECT_GROSS_EXPOSURE: "gross_exposure",
                 REJECT_DAILY_LOSS: "daily_loss", REJECT_DRAWDOWN: "drawdown",
-                REJECT_DUPLICATE: "duplicate_order", REJECT_CLOSING: "engine_stopping"}
+                REJECT_DUPLICATE: "duplicate_order", REJECT_CLOSING: "engine_stopping",
+                REJECT_OFF_TICK: "off_tick", REJECT_BAD_QTY: "bad_qty"}
 
 CONTROL_DTYPE = np.dtype(
     [

@@ -17,7 +17,7 @@ offset | size | field       | unit           | written by | read by | notes
     57 |    1 | time_in_force | TIF_*        | strategy   | risk    | GTC, DAY or IOC
     58 |    6 | _reserved   |                |            |         | zero
 
-A new order's id is its strategy in the top byte (ORDER_ID_STRATEGY_SHIFT) and its
+A new order's id is its strategy from bit 48 up (ORDER_ID_STRATEGY_SHIFT) and its
 seq (ring position + 1) below: unique in the run, and the same when a restarted
 strategy replays the event. A replace carries the order's new total qty and price
 (FIX 4.4 OrderCancelReplaceRequest); a cancel only the id (side and symbol echo the

@@ -65,9 +65,12 @@ WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER
 FEED_TICKS, FEED_TRADES = 0, 1
 STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
 STRATEGY_ILLEGAL_TRANSITIONS = 4  # reports its order table could not apply (counted, not applied)
+STRATEGY_RECORDS_SKIPPED = 5  # records passed without their callback (on_error = "skip"/"retire")
+STRATEGY_REFUSED_BASE = 8  # counters[8 + code - 1]: sends the API refused, REFUSED_<code> (1..4)
+STRATEGY_REFUSED_NAMES = {1: "no_room", 2: "bad_order", 3: "table_full", 4: "pending"}
 RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_FILLS_READ, RISK_BOOK_UNREADABLE = 0, 1, 2, 3
 RISK_REJECT_BASE = 4  # counters[4 + reason] for each REJECT_* reason in control_block.py
-RISK_ORDERS_OUT = 20  # records on the orders ring: orders sent and the denials forwarded
+RISK_ORDERS_OUT = 28  # records on the orders ring: orders sent and the denials forwarded
 RISK_PNL_PEAK = 31   # not a count: the running P&L's high-water mark, float64 bits, committed
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
     GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
@@ -84,7 +87,10 @@ ROLE_COUNTERS = {
     "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},
     "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
                  "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED,
-                 "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS},
+                 "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS,
+                 "records_skipped": STRATEGY_RECORDS_SKIPPED,
+                 **{f"refused_{name}": STRATEGY_REFUSED_BASE + code - 1
+                    for code, name in STRATEGY_REFUSED_NAMES.items()}},
     "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
              "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE,
              "orders_out": RISK_ORDERS_OUT},

@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from tickpipe.cli.main import tickpipe
-from tickpipe.engine.config import SCHEMA, ConfigError, default_config, load_config, parse_core_list, to_toml
+from tickpipe.engine.config import (
+    MAX_PRICE, MONEY_BOUND, SCHEMA, ConfigError, default_config, load_config, parse_core_list, to_toml,
+)
 
 ABSENT_CORE = max(os.sched_getaffinity(0)) + 1
 
@@ -99,7 +101,8 @@ def test_print_config_when_a_config_file_is_given_then_options_override_it(tmp_p
     pytest.param("[engine]\nring_capacity = 33554432\n", ["ring_capacity = 33554432",
                                                            "power of two <= 16777216"],
                  id="capacity-too-large"),
-    pytest.param("[engine]\nring_capacity = 4\n", ["[engine] ring_capacity = 4", "must be >= 8"],
+    pytest.param("[engine]\nring_capacity = 2\n", ["[engine] ring_capacity = 2 is too small",
+                                                    "MAX_ORDERS_PER_EVENT", "needs at least 4"],
                  id="capacity-below-a-callback"),
     pytest.param('[engine]\nwait = "sideways"\n', ["[engine] wait = 'sideways'", "must be one of"],
                  id="bad-wait-choice"),
@@ -188,8 +191,18 @@ def test_load_config_when_every_int_is_at_its_maximum_then_it_is_accepted():
                            if spec.maximum is not None}
                  for section, fields in SCHEMA.items()}
     overrides["feed"].update(spread_ticks=1, symbols=16)
+    overrides["risk"].update(max_position=MONEY_BOUND // MAX_PRICE)  # the money bound's own limit
     config = load_config(overrides=overrides)
     assert config["feed"]["start_px"] == overrides["feed"]["start_px"]
+
+
+def test_load_config_when_a_position_limit_could_overflow_the_books_then_refused_with_the_figure():
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides={"risk": {"max_position": MONEY_BOUND // MAX_PRICE + 1}})
+    assert str(raised.value) == (
+        "config [risk] max_position = 23,058,431: a position that large at the highest price "
+        "(100,000,000,000 price units) costs 2,305,843,100,000,000,000 price units x lots, past "
+        "what exact int64 books hold (2,305,843,009,213,693,951); at most 23,058,430 lots")
 
 
 def test_load_config_when_an_int_field_could_overflow_int64_then_it_has_a_maximum():

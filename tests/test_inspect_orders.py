@@ -147,11 +147,11 @@ def test_inspect_text_when_many_orders_rest_then_at_most_a_screenful_and_a_count
 def test_pnl_when_a_position_is_open_then_unrealised_at_the_mid_and_fees_in_currency(engine):
     put_book(engine, 0, 1_000_000, 1_000_400)   # mid 100.02
     stats = engine.view("symbols", SYMBOL_STATS_DTYPE)
-    stats[0]["position"], stats[0]["avg_cost_px"] = 10, 999_000
+    stats[0]["position"], stats[0]["cost_basis"] = 10, 9_990_000
     stats[0]["realised_pnl"], stats[0]["fees"] = 50_000, 2_000
-    stats[1]["position"], stats[1]["avg_cost_px"] = -3, 1_000_000  # no market for SYM1
+    stats[1]["position"], stats[1]["cost_basis"] = -3, -3_000_000  # no market for SYM1
     own = strategy_positions(engine, 0, 8)
-    own[0]["risk_position"], own[0]["avg_cost_px"] = 10, 999_000
+    own[0]["risk_position"], own[0]["cost_basis"] = 10, 9_990_000
     own[0]["realised_pnl"], own[0]["fees"] = 50_000, 2_000
     data = inspect_json(engine.name)
     sym0 = data["risk"]["positions"]["SYM0"]
@@ -177,10 +177,10 @@ def test_pnl_when_a_position_is_open_then_unrealised_at_the_mid_and_fees_in_curr
 def test_metrics_when_scraped_then_unrealised_fees_and_orders_per_symbol_and_strategy(engine):
     put_book(engine, 0, 1_000_000, 1_000_400)
     stats = engine.view("symbols", SYMBOL_STATS_DTYPE)
-    stats[0]["position"], stats[0]["avg_cost_px"], stats[0]["fees"] = 10, 999_000, 2_000
+    stats[0]["position"], stats[0]["cost_basis"], stats[0]["fees"] = 10, 9_990_000, 2_000
     stats[0]["venue_resting"] = 1
     own = strategy_positions(engine, 0, 8)
-    own[0]["risk_position"], own[0]["avg_cost_px"], own[0]["fees"] = 10, 999_000, 2_000
+    own[0]["risk_position"], own[0]["cost_basis"], own[0]["fees"] = 10, 9_990_000, 2_000
     put_order(strategy_orders(engine, 0), 1, 1, 0, +1, STATUS_NEW, 5, 1_000_000)
     inspector = Inspector.attach(engine.name)
     try:

@@ -144,7 +144,8 @@ def test_check_workers_when_policy_is_fail_fast_then_the_first_death_gives_up(su
     sup = supervisor(restart="fail-fast")
     kill(sup, "strategy")
     assert sup.lifecycle.state == FAILING and sup.spawned == []
-    assert sup.notes == ["strategy died (signal 9); restart policy fail-fast: stopping all"]
+    assert sup.notes == ["strategy mean_reversion died (signal 9); restart policy fail-fast: "
+                         "stopping all"]
 
 
 def test_check_workers_when_the_feed_left_cleanly_then_it_is_not_a_death(supervisor):

@@ -123,18 +123,16 @@ def test_run_when_it_stops_then_strategy_risk_and_venue_agree_on_every_position(
 
 def test_run_when_it_stops_then_pnl_reconciles_with_the_fills(finished):
     """The market maker's own cash from its fills, marked at the last mids, equals
-    risk's realised + unrealised P&L for it (average-cost rounding aside), and fees
-    are fee_bps of the traded value."""
+    risk's realised + unrealised P&L for it exactly, and fees are fee_bps of the
+    traded value."""
     _, data = finished
     n = len(data["stats"])
     mm = data["strat_pos"][:n]
     state = data["mm_state"]
     mids = data["mids"]
     own = state["cash"] + mm["position"] * mids
-    risk = mm["realised_pnl"] + mm["risk_position"] * (mids - mm["avg_cost_px"])
-    # exact but for the average cost, kept in whole price units: every lot's cost is
-    # off by less than one unit, in what it realised or in what is still open
-    assert (np.abs(own - risk) <= mm["filled_qty"] + np.abs(mm["position"])).all(), (own, risk)
+    risk = mm["realised_pnl"] + mm["risk_position"] * mids - mm["cost_basis"]
+    assert (own == risk).all(), (own, risk)  # exact cost basis: to the unit
     traded = mm["filled_qty"].sum()
     assert traded > 0
     assert (mm["fees"] >= 0).all() and mm["fees"].sum() > 0

@@ -22,11 +22,11 @@ from engine_runs import EngineProcess, unique_name
 from tickpipe.engine.engine_layout import strategy_orders, strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
-from tickpipe.shm_layouts.control_block import REJECT_MAX_QTY
+from tickpipe.shm_layouts.control_block import REJECT_MAX_QTY, REJECT_OFF_TICK
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, RISK_REASON_BASE,
     VENUE_BAD_QTY,
-    VENUE_OFF_TICK, VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
+    VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
 )
 from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_EXPIRED, STATUS_REJECTED
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
@@ -164,14 +164,14 @@ def test_request_when_it_is_wrong_then_one_rejected_report_with_its_reason(answe
     report, state, _, _ = answers
     assert report["state"] == "stopped", report["notes"]
     got = [tuple(int(v) for v in row) for row in state["answers"]]
-    assert got[0][:2] == (EXEC_REJECTED, venue(VENUE_OFF_TICK))
+    assert got[0][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_OFF_TICK)  # before the venue
     assert got[1][:2] == (EXEC_REJECTED, venue(VENUE_UNKNOWN_ORDER))
     assert got[2][:2] == (EXEC_REJECTED, venue(VENUE_UNKNOWN_ORDER))
     assert got[4][:2] == (EXEC_REJECTED, venue(VENUE_BAD_QTY))
     assert got[5][:2] == (EXEC_REJECTED, venue(VENUE_SESSION_CLOSED))
     assert got[8][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_MAX_QTY)
     assert [reason_name(got[k][1]) for k in (0, 1, 4, 5, 8)] == \
-        ["off_tick", "unknown_order", "bad_qty", "session_closed", "risk_max_qty"]
+        ["risk_off_tick", "unknown_order", "bad_qty", "session_closed", "risk_max_qty"]
 
 
 def test_day_order_when_the_session_ends_then_it_expires(answers):

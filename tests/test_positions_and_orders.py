@@ -33,22 +33,22 @@ def fills(*trades, symbol=1):
 
 def book_of(stats, symbol=1):
     row = stats[symbol]
-    return int(row["position"]), int(row["avg_cost_px"]), int(row["realised_pnl"])
+    return int(row["position"]), int(row["cost_basis"]), int(row["realised_pnl"])
 
 
 def test_apply_fill_when_flat_then_it_opens_at_the_fill_price():
-    assert book_of(fills((BUY, 10, 100))) == (10, 100, 0)
-    assert book_of(fills((SELL, 10, 100))) == (-10, 100, 0)
+    assert book_of(fills((BUY, 10, 100))) == (10, 1000, 0)
+    assert book_of(fills((SELL, 10, 100))) == (-10, -1000, 0)
 
 
-def test_apply_fill_when_adding_then_the_average_cost_is_size_weighted():
-    assert book_of(fills((BUY, 10, 100), (BUY, 30, 120))) == (40, 115, 0)
-    assert book_of(fills((SELL, 10, 100), (SELL, 10, 90))) == (-20, 95, 0)
+def test_apply_fill_when_adding_then_the_cost_basis_adds_each_fills_cost():
+    assert book_of(fills((BUY, 10, 100), (BUY, 30, 120))) == (40, 4600, 0)
+    assert book_of(fills((SELL, 10, 100), (SELL, 10, 90))) == (-20, -1900, 0)
 
 
-def test_apply_fill_when_partly_closing_then_pnl_is_realised_and_the_cost_kept():
-    assert book_of(fills((BUY, 10, 100), (SELL, 4, 110))) == (6, 100, 40)
-    assert book_of(fills((SELL, 10, 100), (BUY, 4, 110))) == (-6, 100, -40)
+def test_apply_fill_when_partly_closing_then_pnl_is_realised_and_the_rest_keeps_its_cost():
+    assert book_of(fills((BUY, 10, 100), (SELL, 4, 110))) == (6, 600, 40)
+    assert book_of(fills((SELL, 10, 100), (BUY, 4, 110))) == (-6, -600, -40)
 
 
 def test_apply_fill_when_fully_closing_then_the_position_is_flat_with_no_cost():
@@ -57,8 +57,8 @@ def test_apply_fill_when_fully_closing_then_the_position_is_flat_with_no_cost():
 
 
 def test_apply_fill_when_a_fill_flips_the_position_then_the_rest_opens_at_the_fill_price():
-    assert book_of(fills((BUY, 10, 100), (SELL, 25, 90))) == (-15, 90, -100)
-    assert book_of(fills((SELL, 10, 100), (BUY, 25, 90))) == (15, 90, 100)
+    assert book_of(fills((BUY, 10, 100), (SELL, 25, 90))) == (-15, -1350, -100)
+    assert book_of(fills((SELL, 10, 100), (BUY, 25, 90))) == (15, 1350, 100)
 
 
 def test_apply_fill_when_filling_then_filled_qty_counts_every_lot_and_other_symbols_stay():
@@ -107,9 +107,9 @@ def test_book_read_when_a_dead_writer_left_a_row_odd_then_it_gives_up_and_says_s
 def test_repair_book_when_a_row_is_odd_then_it_is_withdrawn_until_written_whole_again(book):
     book[2]["version"] = 3  # half written: its price and size may be from two writes
     assert repair_book(book) == 1
-    assert int(book[2]["version"]) == 0 and read(book, 2)[0] == BOOK_EMPTY  # no market
+    assert int(book[2]["version"]) == 4 and read(book, 2) == (BOOK_EMPTY, [0, 0, 0, 0])  # no market
     book_write(book, book.ctypes.data, 2, 100, 102, 5, 6, 124, 8)
-    assert int(book[2]["version"]) == 2 and read(book, 2) == (BOOK_OK, [100, 102, 5, 6])
+    assert int(book[2]["version"]) == 6 and read(book, 2) == (BOOK_OK, [100, 102, 5, 6])
     assert repair_book(book) == 0
 
 

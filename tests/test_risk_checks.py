@@ -20,7 +20,8 @@ BUY, SELL = 1, -1
 MID = 100 * PRICE_SCALE
 ORDER = dict(trading_state=TRADING_ACTIVE, side=BUY, qty=10, limit_px=MID, mid_px=MID, position=0,
              open_buy=0, open_sell=0, now_ns=50 * ONE_SECOND_NS, send_times=None, sent_count=0,
-             max_qty=100, max_notional=100_000 * PRICE_SCALE, band_bps=500, max_position=200)
+             max_qty=100, max_notional=100_000 * PRICE_SCALE, band_bps=500, max_position=200,
+             tick_size=PRICE_SCALE // 100)
 
 
 def check(**changes):
@@ -238,3 +239,17 @@ def test_check_duplicate_when_the_same_order_comes_within_the_window_then_denied
 def test_reduces_position_when_an_order_only_shrinks_the_position_then_true(side, qty, position,
                                                                            expected):
     assert reduces_position(side, qty, position) == expected
+
+
+@pytest.mark.parametrize("qty", [0, -5])
+def test_submit_order_when_qty_is_not_a_whole_positive_lot_then_denied_bad_qty(qty):
+    assert check(qty=qty) == "bad_qty"
+
+
+@pytest.mark.parametrize("limit_px", [MID + 1, MID - PRICE_SCALE // 100 + 7])
+def test_submit_order_when_price_is_off_the_tick_grid_then_denied_off_tick(limit_px):
+    assert check(limit_px=limit_px) == "off_tick"
+
+
+def test_submit_order_when_price_is_on_the_tick_grid_then_not_denied_off_tick():
+    assert check(limit_px=MID + 3 * (PRICE_SCALE // 100)) is None

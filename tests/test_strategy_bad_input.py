@@ -155,11 +155,17 @@ def test_run_when_a_callback_raises_then_it_is_restarted_counted_and_named(tmp_p
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    died = [line for line in proc.stderr.splitlines() if line.startswith("strategy died")]
+    died = [line for line in proc.stderr.splitlines() if line.startswith("strategy mine died")]
     assert len(died) == 2, proc.stderr  # restarted once (counted), then the limit
     assert "restarting it (restart 1)" in died[0]
     assert "strategy 'mine' (strat.py) raised ZeroDivisionError" in died[0]
+    assert " in on_quote on quote SYM" in died[0]  # the record: symbol, position, fields
     assert "reached the limit" in died[1]
+    # the second failure, on the same record, is re-run from the state just before it:
+    # the line names the user's file and line, not tickpipe's (on_error "stop": as today)
+    boom_line = [line.strip() for line in textwrap.dedent(BOOM).splitlines()].index(
+        "state.n = 1 // (state.n - 200)") + 1
+    assert f"raised at {tmp_path / 'strat.py'}:{boom_line} in on_quote" in died[1], died[1]
 
 
 @pytest.mark.slow
@@ -171,6 +177,9 @@ def test_run_when_one_strategy_keeps_raising_then_it_is_retired_and_the_other_tr
         [engine]
         rate = 20000
         max_restarts = 1
+        # small rings: the dead strategy's fills while it restarts, and the feed waits
+        # on it; once it is retired the feed must stop waiting (runner: live_outputs)
+        ring_capacity = 256
         [[strategy]]
         name = "tally"
         path = "chaos_strategy.py"

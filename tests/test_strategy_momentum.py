@@ -80,7 +80,7 @@ class Harness:
 
     def order_done(self, symbol=0):
         """The engine's bookkeeping of a final report: no order in flight."""
-        self.set_positions(symbol, pending_since_ns=0)
+        self.set_positions(symbol, in_flight=0)
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_quotes_when_mids_rise_run_length_times_with_buyers_dominant_then_buys_a
     harness.quote(1004, 1006)
     assert harness.orders() == [(0, BUY, 10, 1006, IOC)]
     assert harness.ctx.event[E_SENT] == 1
-    assert harness.ctx.positions["pending_since_ns"][0] == NOW_NS
+    assert harness.ctx.positions["in_flight"][0] == 1
 
 
 def test_quotes_when_mids_rise_without_trades_then_no_order(harness):
@@ -183,7 +183,7 @@ def test_quotes_when_the_position_is_at_minus_max_then_no_sell(harness):
 
 
 def test_quotes_when_an_order_is_in_flight_then_no_second_entry(harness):
-    harness.set_positions(pending_since_ns=NOW_NS)
+    harness.set_positions(in_flight=1)
     harness.trade(100, +1)
     harness.quotes(RISING + [1005])
     assert harness.orders() == []

@@ -1,4 +1,5 @@
-"""The supervisor once it is stopping: nobody is restarted, and a drain that fails says so.
+"""The supervisor once it is stopping: a worker that dies is restarted under the same policy
+and the drain waits for it, and a drain that fails says so.
 
 Worker processes are faked over a real (small) segment, as in tests/test_lifecycle.py,
 so each death and each drain outcome is one call; ring contents are set by writing
@@ -16,12 +17,16 @@ from tickpipe.cli.run_cmd import run as run_command
 from tickpipe.engine import supervisor as supervisor_module
 from tickpipe.engine.engine_layout import ROLES
 from tickpipe.engine.lifecycle import (
-    DRAIN_TIMED_OUT, FAILED, FAILING, FINAL_STATES, RUNNING, STOPPED, TRANSITIONS,
+    DRAIN_TIMED_OUT, DRAINING, FAILED, FAILING, FINAL_STATES, INCONSISTENT, RUNNING, STOPPED,
+    TRANSITIONS,
 )
 from tickpipe.engine.report import failure_line, final_report
 from tickpipe.engine.ring_layout import ring_header
-from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAIN_TIMED_OUT
-from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STOPPED
+from tickpipe.shm_layouts.control_block import (
+    CONTROL_DTYPE, ENGINE_DRAIN_TIMED_OUT, ENGINE_INCONSISTENT,
+)
+from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_READY, WORKER_STOPPED
 
 @pytest.fixture
 def supervisor(segments, monkeypatch, tmp_path):
@@ -44,23 +49,37 @@ def engine_state(sup):
     return int(sup.segment.view("control", CONTROL_DTYPE)[0]["engine_state"])
 
 
-# ---- no restarts once stopping ----------------------------------------------------
+# ---- restarts while stopping: the same policy as while running ----------------------
 
-def test_transitions_when_draining_or_failing_then_no_worker_restart_is_allowed():
-    assert [key for key in TRANSITIONS if key[1] == "worker_restarted"] == [
-        (RUNNING, "worker_restarted")]
+def test_transitions_when_draining_or_failing_then_a_worker_restart_keeps_the_state():
+    assert {key: new for key, new in TRANSITIONS.items() if key[1] == "worker_restarted"} == {
+        (RUNNING, "worker_restarted"): RUNNING, (DRAINING, "worker_restarted"): DRAINING,
+        (FAILING, "worker_restarted"): FAILING}
 
 
 @pytest.mark.parametrize("stop_trigger", ["time_up", "stop_requested"])
-def test_check_workers_when_a_worker_dies_while_draining_then_it_is_not_restarted(
-        supervisor, stop_trigger):
+@pytest.mark.parametrize("role", ["gateway", "risk"])
+def test_check_workers_when_a_worker_dies_while_draining_then_it_is_restarted_and_still_draining(
+        supervisor, stop_trigger, role):
     sup = supervisor(restart="one", max_restarts=10)
     sup.lifecycle.fire(stop_trigger)
-    kill(sup, "feed")
-    assert sup.spawned == []
-    assert "feed" not in sup.procs
+    kill(sup, role)
+    assert sup.spawned == [role]
+    assert sup.lifecycle.state == DRAINING
+    assert sup.said == [f"{role} died (signal 9); restarting it (restart 1)"]
+    assert sup.failures == []
+
+
+def test_check_workers_when_a_worker_dies_while_draining_past_the_limit_then_it_is_given_up(
+        supervisor):
+    sup = supervisor(restart="one", max_restarts=1)
+    sup.lifecycle.fire("time_up")
+    kill(sup, "gateway")
+    kill(sup, "gateway")
+    assert sup.spawned == ["gateway"]
     assert sup.lifecycle.state == FAILING
-    assert sup.said == ["feed died (signal 9) while the engine was stopping: not restarted"]
+    assert sup.failures == [
+        "gateway died (signal 9); 1 restarts in the last 5 s reached the limit: stopping all"]
 
 
 def test_check_workers_when_a_worker_dies_after_the_restart_limit_then_it_is_not_restarted(
@@ -71,7 +90,29 @@ def test_check_workers_when_a_worker_dies_after_the_restart_limit_then_it_is_not
     kill(sup, "feed")
     assert sup.spawned == []
     assert set(sup.procs) == {"strategy", "gateway"}
-    assert sup.failures[-1] == "feed died (signal 9) while the engine was stopping: not restarted"
+    assert sup.failures[-1] == \
+        "feed died (signal 9); 0 restarts in the last 5 s reached the limit: stopping all"
+
+
+def test_drain_when_a_worker_restarted_during_it_warms_up_then_it_waits_and_the_warm_up_is_not_counted(
+        supervisor):
+    sup = supervisor(restart="one", drain_timeout_s=0.2)
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    kill(sup, "gateway")       # restarted: its row says FAILED until it has recovered
+    check_workers, polls = sup._check_workers, []
+
+    def ready_after_25_polls():  # 25 x POLL_S = 0.5 s of warm-up: longer than the drain's time
+        polls.append(1)
+        if len(polls) == 25:
+            sup._row("gateway")["state"] = WORKER_READY
+        check_workers()
+
+    sup._check_workers = ready_after_25_polls
+    sup.drain_and_stop()
+    assert len(polls) > 25     # it waited for the READY, and drained after it
+    assert sup.lifecycle.history[-1] == (DRAINING, "drained", STOPPED)
+    assert sup.failures == []
 
 
 # ---- how a drain ends ---------------------------------------------------------------
@@ -113,7 +154,7 @@ def test_drain_when_the_reader_of_a_ring_was_given_up_then_it_ends_failed_withou
     sup.drain_and_stop()
     assert sup.lifecycle.history[-1] == (FAILING, "drain_stranded", FAILED)
     assert sup.failures == [
-        "strategy died (signal 9); restart policy fail-fast: stopping all",
+        "strategy mean_reversion died (signal 9); restart policy fail-fast: stopping all",
         "drain ended early, what is left can no longer be read (its reader was given up): "
         "7 records stranded (quotes 7)"]
 
@@ -162,3 +203,40 @@ def test_run_command_when_the_drain_timed_out_then_exit_1_with_one_line_naming_t
         assert json.loads(result.stdout)["stranded"] == {"intents": 1_240}
     else:
         assert result.stdout.startswith(f"engine {timed_out_report['engine']}: drain-timed-out")
+
+
+# ---- an honest end: a clean drain whose books do not add up ----------------------------
+
+def test_drain_when_the_books_do_not_add_up_then_it_ends_inconsistent_naming_each_check(
+        supervisor):
+    sup = supervisor()
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    stats = sup.segment.view("symbols", SYMBOL_STATS_DTYPE)
+    stats[1]["open_sell_qty"] = 3          # lots risk still counts open after the drain
+    stats[2]["realised_pnl"] = 1           # realised without any fill: cash + basis is 0
+    sup.drain_and_stop()
+    assert sup.lifecycle.state == INCONSISTENT
+    assert engine_state(sup) == ENGINE_INCONSISTENT
+    assert "engine book SYM1: open_sell_qty 3 after the drain" in sup.notes
+    assert "engine book SYM2: realised 1 != cash 0 + cost basis 0 (off by 1)" in sup.notes
+    assert "symbol SYM2: net P&L at engine 1 != at sum of strategies 0" in sup.notes
+    assert sup.failures[0].startswith("the books do not add up (3 checks failed): ")
+
+
+def test_run_command_when_the_books_do_not_add_up_then_exit_1_with_the_checks(
+        supervisor, monkeypatch):
+    sup = supervisor()
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    sup.segment.view("symbols", SYMBOL_STATS_DTYPE)[0]["venue_cash"] = 500
+    sup.drain_and_stop()
+    report = final_report(sup.segment, state=sup.lifecycle.state, seconds=1.0, notes=sup.notes)
+    report["failures"] = sup.failures
+    monkeypatch.setattr(supervisor_module, "run_engine", lambda config, **kwargs: report)
+    result = CliRunner().invoke(run_command, ["--seconds", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: engine {report['engine']} ended inconsistent: the books do not add up (1 check "
+        "failed): engine book SYM0: cash at risk 0 != at venue 500")
+    assert "Traceback" not in result.output

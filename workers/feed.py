@@ -123,14 +123,19 @@ P_START_NS, P_SENT, P_MADE = range(3)  # pace slots
 
 
 @njit(cache=True, _nrt=False)
-def begin_pass(ctx):
-    """The clock starts at the first pass; a strategy the supervisor gave up gets no
-    more ticks (its ring is no longer read); the venue's ring (the last) always."""
-    if ctx.pace[P_START_NS] == 0:
-        ctx.pace[P_START_NS] = monotonic_ns()
+def live_outputs(ctx):
+    """A strategy the supervisor gave up gets no more ticks (its ring is no longer
+    read); the venue's ring (the last) always."""
     read_retired(ctx.control, ctx.retired, ctx.outs.shape[0] - 1)
     for k in range(ctx.outs.shape[0]):
         ctx.out_live[k] = 1 - ctx.retired[k]
+
+
+@njit(cache=True, _nrt=False)
+def begin_pass(ctx):
+    """The clock starts at the first pass."""
+    if ctx.pace[P_START_NS] == 0:
+        ctx.pace[P_START_NS] = monotonic_ns()
     ctx.pace[P_MADE] = 0
 
 
@@ -266,10 +271,12 @@ class Agent(LoopAgent):
                             dtype=np.uint64)
         set_timer_slack(TIMER_SLACK_NS)
         # Resume each walk where the book stands (after a restart), else at start_px;
-        # a half-written row still gives a mid within a tick of the truth.
+        # a half-written or withdrawn row still gives a mid within a tick of the truth,
+        # once both its prices were ever written.
         book = context.book
         start = feed["start_px"] // self.tick_sizes * self.tick_sizes
-        self.mids = np.where(book["version"] > 0, (book["bid_px"] + book["ask_px"]) // 2,
+        quoted = (book["version"] > 0) & (book["bid_px"] > 0) & (book["ask_px"] > 0)
+        self.mids = np.where(quoted, (book["bid_px"] + book["ask_px"]) // 2,
                              start).astype(np.int64)
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).

@@ -3,7 +3,7 @@
 Requests in (risk's orders ring: new, cancel, replace, or one risk denied); every
 tick of the market in (the feed's md_venue ring: resting orders fill as the market
 reaches them); execution reports out, each to risk's ring and to the ring of the
-order's strategy (the top byte of the order id). The venue's book of our resting
+order's strategy (its index, in the order id from bit 48 up). The venue's book of our resting
 orders is workers/venue.py over a process-local mirror of the segment's
 venue_orders table, whose changed rows are synced into the segment with each batch
 (before_commit; engine/commit.py txn_store_rows), so the book, the reports and the
@@ -49,6 +49,7 @@ from tickpipe.shm_layouts.control_block import (
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
     EXEC_NAMES, EXEC_REPLACED, FILL_DTYPE, VENUE_BOOK_FULL, VENUE_REASON_BASE, VENUE_SIMULATED,
+    VENUE_UNKNOWN_ORDER,
 )
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
@@ -80,6 +81,7 @@ COUNTER_OF_EXEC[[EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED, EXEC_RE
     GATEWAY_EXPIRED]
 REPORTS_PER_REQUEST = 2  # at most: an ack (or a partial fill) and a fill (or the IOC's cancel)
 VENUE_NET_QTY = SYMBOL_STATS_OFFSETS["venue_net_qty"]
+VENUE_CASH = SYMBOL_STATS_OFFSETS["venue_cash"]
 VENUE_ORDERS = SYMBOL_STATS_OFFSETS["venue_orders"]
 VENUE_RESTING = SYMBOL_STATS_OFFSETS["venue_resting"]
 FEED_STARTED_NS_OFFSET = CONTROL_OFFSETS["feed_started_ns"]
@@ -174,6 +176,9 @@ def emit(ctx, n, origin_ns, order_seq):
         if (kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL) and report.last_qty != 0:
             txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_NET_QTY),
                     report.side * report.last_qty)
+            # the venue's own cash of the fills it sent: what risk's engine book must equal
+            txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_CASH),
+                    -report.side * report.last_qty * report.last_px)
         put_report(ctx, OUT_FILLS_RISK, j, origin_ns, order_seq, now)
         strategy = report.order_id >> ORDER_ID_STRATEGY_SHIFT
         if strategy < ctx.retired.shape[0] and not ctx.retired[strategy]:
@@ -259,6 +264,17 @@ def execute(ctx, order, now):
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
     bid, ask, bid_qty, ask_qty = ctx.top[0], ctx.top[1], ctx.top[2], ctx.top[3]
     if order.request == REQ_REPLACE:
+        row = find_row(ctx.venue, ctx.used, order.order_id)
+        if row >= 0 and (ctx.venue[row].side != order.side or
+                         ctx.venue[row].symbol_id != symbol):
+            # A replace cannot move an order to another side or symbol (FIX 4.4 rejects
+            # one that tries). Risk added its qty on the side and symbol it names, and
+            # what the venue would release is the order's: answer for the request, so
+            # its qty comes back where risk put it (a strategy that lost track of an
+            # order sends BUY and the event's symbol for it: engine/strategy_api.py).
+            n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_UNKNOWN_ORDER)
+            ctx.scratch[0].released_qty = order.qty
+            return n
         n = venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                           ctx.illegal, order.order_id, order.qty, order.limit_px,
                           ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market, now,
@@ -289,13 +305,19 @@ SWEEP_CANCEL_ALL, SWEEP_EXPIRE = 1, 2
 
 
 @njit(cache=True, _nrt=False)
-def begin_pass(ctx):
+def live_outputs(ctx):
     """Which strategies still read their reports (a retired one's ring is written no
-    more, and nobody drains it); the session's end once the feed has started."""
+    more, and nobody drains it). `retired` and `out_live` change together: a report
+    goes to a strategy's ring only while it is live (emit)."""
     read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
     for m in range(ctx.outs.shape[0]):
         if m != OUT_FILLS_RISK:
             ctx.out_live[m] = 1 - ctx.retired[0 if m == 0 else m - 1]
+
+
+@njit(cache=True, _nrt=False)
+def begin_pass(ctx):
+    """The session's end once the feed has started."""
     session_ns = ctx.params[0].session_ns
     if session_ns > 0 and ctx.session[0] == 0:
         started = np.int64(load_relaxed_u64(ctx.control + FEED_STARTED_NS_OFFSET))

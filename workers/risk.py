@@ -38,6 +38,7 @@ from tickpipe.engine.histogram import record_value
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels risk leaves to the defaults)
     idle_on_inputs as pass_idle, no_mirror as before_commit, no_source as source_need,
     no_source_step as source_step, nothing_per_pass as begin_pass, record_undo as undo_need,
+    all_outputs_read as live_outputs,
 )
 from tickpipe.engine.ring import H_MASK, H_POSITION
 from tickpipe.engine.runner_gen import role_runner
@@ -89,6 +90,7 @@ RiskContext = namedtuple("RiskContext", [
     "max_qty",         # int64[n_symbols]: [risk] max_order_qty, or the instrument's
     "max_position",    # int64[n_symbols]
     "max_open",        # int64[n_symbols]: working orders per symbol
+    "tick_sizes",      # int64[n_symbols]: each instrument's price increment (off-tick denial)
     "notional",        # int64[n_symbols]: max order value as qty x price (price units x lots)
     "currency",        # float64[n_symbols]: currency per price unit x lot
     "params",          # RISK_PARAMS_DTYPE[1]
@@ -146,7 +148,7 @@ def mid_of(ctx, symbol):
 
 @njit(cache=True, _nrt=False)
 def mark_book(ctx):
-    """The running P&L (realised + position x (mid - average cost) - fees) and gross
+    """The running P&L (realised + position x mid - cost basis - fees) and gross
     exposure (|position| and open orders at the mid), in currency, once per batch; the
     P&L's peak, committed with the batch. Only when a limit on them is set."""
     p = ctx.params[0]
@@ -155,7 +157,8 @@ def mark_book(ctx):
     for s in range(ctx.stats.shape[0]):
         mid = mid_of(ctx, s)
         row = ctx.stats[s]
-        marked = row.position * (mid - row.avg_cost_px) if mid > 0 and row.position != 0 else 0
+        # unrealised at the mid: position x mid - the exact cost basis (workers/positions.py)
+        marked = row.position * mid - row.cost_basis if mid > 0 and row.position != 0 else 0
         pnl += (row.realised_pnl + marked - row.fees) * ctx.currency[s]
         gross += (abs(row.position) + row.open_buy_qty + row.open_sell_qty) * mid * ctx.currency[s]
     ctx.exposure[X_PNL] = pnl
@@ -179,7 +182,7 @@ def decide(ctx, k, intent, trading_state, now):
     reason = check_order(trading_state, intent.side, intent.qty, intent.limit_px, mid,
                          row.position, row.open_buy_qty, row.open_sell_qty, now, ctx.send_times,
                          ctx.sent[0], ctx.max_qty[symbol], ctx.notional[symbol], p.band_bps,
-                         ctx.max_position[symbol])
+                         ctx.max_position[symbol], ctx.tick_sizes[symbol])
     if reason != NO_REJECT:
         return reason
     own = ctx.strategy_rows[k * ctx.stats.shape[0] + symbol]
@@ -352,6 +355,7 @@ class Agent(LoopAgent):
             max_qty=symbol_limits(config, "max_order_qty"),
             max_position=symbol_limits(config, "max_position"),
             max_open=symbol_limits(config, "max_open_orders"),
+            tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
             notional=notional_limits(config), currency=currency_per_unit(config),
             params=params, send_times=np.zeros(cfg["max_orders_per_s"], dtype=np.int64),
             sent=np.zeros(1, dtype=np.int64),

@@ -10,7 +10,8 @@ from numba import njit
 from tickpipe.shm_layouts.control_block import (
     REJECT_CLOSING, REJECT_DAILY_LOSS, REJECT_DRAWDOWN, REJECT_DUPLICATE, REJECT_GROSS_EXPOSURE, REJECT_HALTED,
     REJECT_MAX_NOTIONAL, REJECT_MAX_OPEN_ORDERS, REJECT_MAX_QTY, REJECT_NO_MARKET,
-    REJECT_POSITION_LIMIT, REJECT_PRICE_BAND, REJECT_RATE_LIMIT, REJECT_REDUCING,
+    REJECT_BAD_QTY, REJECT_OFF_TICK, REJECT_POSITION_LIMIT, REJECT_PRICE_BAND, REJECT_RATE_LIMIT,
+    REJECT_REDUCING,
     REJECT_STRATEGY_POSITION_LIMIT, TRADING_HALTED, TRADING_REDUCING,
 )
 
@@ -32,6 +33,17 @@ def check_trading_state(trading_state, side, qty, position, open_same_side):
     if trading_state == TRADING_REDUCING:
         if side * position >= 0 or qty + open_same_side > abs(position):
             return REJECT_REDUCING
+    return NO_REJECT
+
+
+@njit(cache=True)
+def check_order_shape(qty, limit_px, tick_size):
+    """A quantity of at least one whole lot, a price on the instrument's tick grid: what
+    the venue would reject anyway, denied before it sees it (and counted here)."""
+    if qty <= 0:
+        return REJECT_BAD_QTY
+    if limit_px <= 0 or limit_px % tick_size != 0:
+        return REJECT_OFF_TICK
     return NO_REJECT
 
 
@@ -128,10 +140,14 @@ def check_rate(now_ns, send_times, sent_count):
 
 @njit(cache=True)
 def check_order(trading_state, side, qty, limit_px, mid_px, position, open_buy, open_sell,
-                now_ns, send_times, sent_count, max_qty, max_notional, band_bps, max_position):
+                now_ns, send_times, sent_count, max_qty, max_notional, band_bps, max_position,
+                tick_size):
     """All checks in order; the first reason, or NO_REJECT."""
     open_same_side = open_buy if side > 0 else open_sell
     reason = check_trading_state(trading_state, side, qty, position, open_same_side)
+    if reason != NO_REJECT:
+        return reason
+    reason = check_order_shape(qty, limit_px, tick_size)
     if reason != NO_REJECT:
         return reason
     reason = check_max_qty(qty, max_qty)

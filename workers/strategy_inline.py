@@ -8,7 +8,7 @@ When a symbol's mid is `entry_z` standard deviations above its rolling mean it
 sells at the bid, below it buys at the ask (IOC intents), while its position
 stays within `max_position`. It knows its position from the gateway's fills
 and keeps one intent per symbol in flight: a new one waits for the last one's
-final report, or for PENDING_TIMEOUT_NS if risk rejected it (no report comes).
+final report (risk answers every request, a denial too).
 """
 
 import numpy as np
@@ -34,9 +34,8 @@ from tickpipe.engine.batch import (
     BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
 )
 
-PENDING_TIMEOUT_NS = 1_000_000
 STRATEGY_POSITION = STRATEGY_POSITION_OFFSETS["position"]
-PENDING_SINCE_NS = STRATEGY_POSITION_OFFSETS["pending_since_ns"]
+IN_FLIGHT = STRATEGY_POSITION_OFFSETS["in_flight"]
 ROW = STRATEGY_POSITION_DTYPE.itemsize
 
 
@@ -105,8 +104,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 value = float(mid - start_px)
                 if update_window(window, filled, cursor, sums, sumsq, symbol, value) < size:
                     continue
-                pending_since = stats[symbol].pending_since_ns
-                if pending_since != 0 and now - pending_since < PENDING_TIMEOUT_NS:
+                if stats[symbol].in_flight != 0:
                     continue
                 side = signal_side(value, sums[symbol], sumsq[symbol], size, entry_z,
                                    stats[symbol].position, max_position)
@@ -130,11 +128,11 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                 intent.order_type = ORDER_TYPE_IOC
                 intent.qty = order_qty
                 intent.limit_px = tick.ask_px if side > 0 else tick.bid_px
-                intent.order_id = out_position + 1  # its seq; risk adds the strategy's byte
+                intent.order_id = out_position + 1  # its seq; risk adds the strategy's index
                 intent.request = REQ_NEW
                 intent.time_in_force = TIF_IOC
                 intent.publish_ns = monotonic_ns()
-                txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), now)
+                txn_set(txn, stats_field(stats, symbol, IN_FLIGHT), 1)
                 written += 1
             commit_batch(txn, quotes_handle, 0, end - committed, out_handle, 0, written,
                          row_words, STRATEGY_MD_READ, STRATEGY_INTENTS)
@@ -153,7 +151,7 @@ def strategy_loop(inputs, quotes, fills, out_handle, intents, window, filled, cu
                             report.side * report.last_qty)
                 if report.exec_type == EXEC_FILL or report.exec_type == EXEC_CANCELLED \
                         or report.exec_type == EXEC_REJECTED:
-                    txn_set(txn, stats_field(stats, symbol, PENDING_SINCE_NS), 0)
+                    txn_set(txn, stats_field(stats, symbol, IN_FLIGHT), 0)
             commit_batch(txn, fills_handle, 1, m, out_handle, -1, 0, row_words,
                          STRATEGY_FILLS_READ, 0)
             work += m

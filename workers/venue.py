@@ -39,6 +39,7 @@ Queue model (hftbacktest's risk-averse queue model, top of book only):
     priority for more size); a qty cut at the same price keeps the place.
 """
 
+import numpy as np
 from numba import njit
 
 from tickpipe.engine.commit import mark_row as mark_dirty  # the gateway syncs exactly these rows
@@ -67,8 +68,11 @@ REPORTS_TOO_SMALL = -1
 @njit(cache=True)
 def find_row(rows, used, order_id):
     """The row of `order_id` among [0, used[0]), or -1. A reused row names its new order."""
+    # as uint64, the rows' type: numba compares an int64 with a uint64 through float64,
+    # which cannot tell apart ids of 2**53 and up that differ in their low bits
+    wanted = np.uint64(order_id)
     for i in range(used[0]):
-        if rows[i].order_id == order_id and rows[i].status != STATUS_NONE:
+        if rows[i].order_id == wanted and rows[i].status != STATUS_NONE:
             return i
     return -1
 

@@ -111,10 +111,10 @@ def on_quote(ctx, state, params, quote):
         return
     side = signal(state.run, params.run_length, state.buy_volume, state.sell_volume,
                   params.volume_ratio, params.min_volume, tp.position(ctx), params.max_position)
-    sent = -1
+    sent = 0  # the order's id once sent (> 0), or -REFUSED_*
     if side > 0:
         sent = tp.buy(ctx, params.order_qty, quote.ask_px)
     elif side < 0:
         sent = tp.sell(ctx, params.order_qty, quote.bid_px)
-    if sent == tp.SENT:
+    if sent > 0:
         state.run = 0
