@@ -117,6 +117,7 @@ def test_run_when_not_json_then_status_lines_and_placement_go_to_stderr_and_the_
     assert re.match(r"  ticks [\d,]+  intents [\d,]+  orders sent [\d,]+  fills [\d,]+  lost 0$",
                     report_lines[1]), report_lines[1]
     assert report_lines[2].startswith("  rejected by risk: ") and "; by the venue: " in report_lines[2]
-    assert "p99.9" in report_lines[3]
+    assert report_lines[3] == "  refused by the strategy API (nothing sent): none"
+    assert "p99.9" in report_lines[4]
     assert any(line.startswith("  tick_to_trade ") for line in report_lines)
     assert any(line.startswith("  workers: feed@") for line in report_lines)

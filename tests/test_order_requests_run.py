@@ -22,10 +22,9 @@ from engine_runs import EngineProcess, unique_name
 from tickpipe.engine.engine_layout import strategy_orders, strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
-from tickpipe.shm_layouts.control_block import REJECT_MAX_QTY, REJECT_OFF_TICK
+from tickpipe.shm_layouts.control_block import REJECT_BAD_QTY, REJECT_MAX_QTY, REJECT_OFF_TICK
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_NEW, EXEC_REJECTED, EXEC_REPLACED, RISK_REASON_BASE,
-    VENUE_BAD_QTY,
     VENUE_REASON_BASE, VENUE_SESSION_CLOSED, VENUE_UNKNOWN_ORDER, reason_name,
 )
 from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_EXPIRED, STATUS_REJECTED
@@ -75,7 +74,7 @@ def on_timer(ctx, state, params, now_ns):
     status = tp.order_status(ctx, state.resting)
     price = tp.order_price(ctx, state.resting)
     if state.step == 1 and status == tp.STATUS_NEW:
-        tp.replace(ctx, state.resting, 0, price)                              # 4: qty 0
+        tp.replace(ctx, state.resting, 0, price)                              # 4: qty 0 (risk)
         state.too_big = tp.place(ctx, tp.BUY, 1000, price, tp.GTC)            # 8: risk: max_qty
         state.step = 2
     elif state.step == 2 and status == tp.STATUS_NEW:
@@ -167,11 +166,11 @@ def test_request_when_it_is_wrong_then_one_rejected_report_with_its_reason(answe
     assert got[0][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_OFF_TICK)  # before the venue
     assert got[1][:2] == (EXEC_REJECTED, venue(VENUE_UNKNOWN_ORDER))
     assert got[2][:2] == (EXEC_REJECTED, venue(VENUE_UNKNOWN_ORDER))
-    assert got[4][:2] == (EXEC_REJECTED, venue(VENUE_BAD_QTY))
+    assert got[4][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_BAD_QTY)  # qty 0: risk's
     assert got[5][:2] == (EXEC_REJECTED, venue(VENUE_SESSION_CLOSED))
     assert got[8][:2] == (EXEC_REJECTED, RISK_REASON_BASE + REJECT_MAX_QTY)
     assert [reason_name(got[k][1]) for k in (0, 1, 4, 5, 8)] == \
-        ["risk_off_tick", "unknown_order", "bad_qty", "session_closed", "risk_max_qty"]
+        ["risk_off_tick", "unknown_order", "risk_bad_qty", "session_closed", "risk_max_qty"]
 
 
 def test_day_order_when_the_session_ends_then_it_expires(answers):
