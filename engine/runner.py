@@ -32,6 +32,7 @@ from tickpipe.engine.batch import (
 )
 from tickpipe.engine.kernels import ROLE_DONE
 from tickpipe.engine.ring import H_POSITION, consumer_available
+from tickpipe.shm_layouts.worker_table import W_HEARTBEAT_NS
 
 # ---- KERNELS: engine/runner_gen.py puts the role's here ----
 from tickpipe.engine.kernels import (  # the template's own: a role that does nothing
@@ -81,7 +82,8 @@ def drain_batch(ctx, k):
 def wait_for_room(ctx, k, need):
     """Wait (the batch so far committed) until `need` records fit on every live output;
     False when the engine is stopping. Meanwhile the drained inputs other than k are
-    read; when none has anything, one wait (heartbeat stamped every 256)."""
+    read (the heartbeat stamped after each look that read some: a batch costs more than
+    the clock read); when none has anything, one wait (heartbeat stamped every 256)."""
     streak = 0
     while True:
         live_outputs(ctx)  # a ring whose reader was given up meanwhile is waited on no more
@@ -96,6 +98,8 @@ def wait_for_room(ctx, k, need):
         if drained == 0:
             wait_while_full(ctx.row_words, ctx.idle_state, streak)
             streak += 1
+        else:
+            ctx.row_words[W_HEARTBEAT_NS] = monotonic_ns()  # still waiting, and alive
 
 
 @njit(cache=True, _nrt=False)

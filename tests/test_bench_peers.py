@@ -3,20 +3,25 @@ processes; a missing one is unavailable with its reason; nothing can hang."""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import sys
+import time
 
 import numpy
+import psutil
 import pytest
 
 from tickpipe.bench.peers import (
     BLOCKING_PEERS,
     PEER_NAMES,
     PeerUnavailable,
+    _module_of,
     peer_rtt_samples,
     peer_throughput,
 )
+from tickpipe.cli.bench_cmd import PEER_COUNT
 
 # The two lowest cores this process may use (one if that is all there is: both sides then share it).
 CORES = tuple(sorted(os.sched_getaffinity(0))[:2])
@@ -37,12 +42,66 @@ def run_or_skip(bench, *args, **kwargs):
         pytest.skip(str(exc))
 
 
-def test_peer_names_are_the_six_documented_peers():
-    assert PEER_NAMES == ("mp.Pipe", "mp.Queue", "posix_ipc-mq", "pyzmq-ipc", "faster-fifo", "iceoryx2-python")
+def test_the_bench_progress_bar_counts_every_peer():
+    # cli/bench_cmd.py keeps its own count (it does not import bench at startup) to size
+    # the ringrtt and throughput progress bars: it must follow the peers there are.
+    assert PEER_COUNT == len(PEER_NAMES)
 
 
-def test_every_peer_but_polled_iceoryx2_blocks_in_the_kernel():
-    assert set(BLOCKING_PEERS) == set(PEER_NAMES) - {"iceoryx2-python"}
+def _receive_once(peer_module, spec, report):
+    """A child: open side "b", say it is about to wait, wait for one message, say how many
+    records it carried."""
+    endpoint = importlib.import_module(peer_module).open_endpoint(spec, "b", 1, False)
+    try:
+        endpoint.connect()
+        report.send("waiting")
+        report.send(endpoint.count(endpoint.recv()))
+    finally:
+        endpoint.close()
+        report.close()
+
+
+IDLE_WINDOW_S = 0.5  # how long the receiver's wait is watched
+
+
+@pytest.mark.parametrize("name", BLOCKING_PEERS)
+def test_blocking_peer_waits_for_a_message_asleep_without_using_the_cpu(name):
+    module = importlib.import_module(_module_of(name))
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        module.require()
+        spec = module.create_channel(ctx, 1)
+    except PeerUnavailable as exc:
+        pytest.skip(str(exc))
+    report, report_end = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_receive_once, args=(module.__name__, spec, report_end), daemon=True)
+    child.start()
+    report_end.close()
+    try:
+        sender = module.open_endpoint(spec, "a", 1, False)
+        try:
+            assert report.poll(60), f"{name}: the receiver never opened its end"
+            assert report.recv() == "waiting"
+            receiver = psutil.Process(child.pid)
+            before = receiver.cpu_times()
+            time.sleep(IDLE_WINDOW_S)  # the window measured: what waiting costs the receiver
+            after = receiver.cpu_times()
+            status = receiver.status()
+            sender.send(sender.pack(1))
+            assert report.poll(60), f"{name}: the message never reached the waiting receiver"
+            assert report.recv() == 1
+        finally:
+            sender.close()
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        report.close()
+        module.destroy_channel(spec)
+    used = (after.user + after.system) - (before.user + before.system)
+    assert used < IDLE_WINDOW_S / 5, f"{name}: {used:.3f} s of CPU in {IDLE_WINDOW_S} s of waiting"
+    assert status == psutil.STATUS_SLEEPING, f"{name}: the waiting receiver is {status}"
 
 
 @pytest.mark.parametrize("name", PEER_NAMES)

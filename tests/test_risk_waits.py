@@ -16,6 +16,7 @@ from tickpipe.shm_layouts.fill import EXEC_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_LIMIT
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
 from tickpipe.workers.risk import Agent as RiskAgent
+from test_runner import wait_until_in_a_wait
 
 CAPACITY = 8
 MID = 1_000_000
@@ -47,7 +48,8 @@ def test_risk_when_the_orders_ring_is_full_then_it_still_applies_reports():
             intents(context, CAPACITY + 1, 1)  # one more: risk waits for room to send it
             wait_until(lambda: ring_position(segment, "intents", RING_TAIL_OFFSET) == CAPACITY,
                        "risk did not read the first requests", deadline)
-            time.sleep(0.2)
+            wait_until_in_a_wait(context.row_words,
+                                 "risk, its orders ring full, is not waiting for room", deadline)
             report = np.zeros(1, FILL_DTYPE)
             report["exec_type"], report["side"], report["symbol_id"] = EXEC_FILL, 1, 0
             report["order_id"], report["last_qty"], report["last_px"] = 1, 1, MID

@@ -21,6 +21,7 @@ from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT, REFUSED_NO_ROOM
 from tickpipe.shm_layouts.fill import EXEC_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
+from tickpipe.shm_layouts.worker_table import W_BUSY_PASSES, W_HEARTBEAT_NS, W_IDLE_PASSES
 from tickpipe.workers.strategy import Agent as StrategyAgent
 
 CAPACITY = 8
@@ -47,6 +48,27 @@ def on_fill(ctx, state, params, report):
     state.fills += 1
     state.answer = tp.place(ctx, tp.SELL, 1, report.last_px, tp.IOC)
 '''
+
+
+def wait_until_in_a_wait(row_words, what, deadline):
+    """Until the forked worker is seen inside one of the runner's waits: its heartbeat
+    stamped twice while its pass counts stand still. A pass stamps the heartbeat only as
+    it ends, after counting itself (engine/batch.py account_pass); a wait for room stamps
+    it every 256 waits without ending the pass (wait_while_full). The heartbeat is read
+    before the passes, so a pass that ends between two looks is always seen ending."""
+    def passes():
+        return int(row_words[W_BUSY_PASSES]) + int(row_words[W_IDLE_PASSES])
+    heartbeat, counted, stamps = int(row_words[W_HEARTBEAT_NS]), passes(), 0
+    while stamps < 2:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+        seen_heartbeat = int(row_words[W_HEARTBEAT_NS])
+        seen_passes = passes()
+        if seen_passes != counted:
+            counted, stamps = seen_passes, 0
+        elif seen_heartbeat != heartbeat:
+            stamps += 1
+        heartbeat = seen_heartbeat
 
 
 def push_quotes(segment, count):
@@ -80,7 +102,9 @@ def test_a_strategy_waiting_for_room_still_reads_its_reports(tmp_path):
             deadline = time.monotonic() + 60
             wait_until(lambda: ring_position(segment, "intents", RING_HEAD_OFFSET) == sent,
                        "the strategy did not fill its intents ring", deadline)
-            time.sleep(0.2)
+            wait_until_in_a_wait(context.row_words,
+                                 "the strategy, its intents ring full, is not waiting for room",
+                                 deadline)
             # it waits on the next quote: committed through the last one it could answer
             assert ring_position(segment, "quotes", RING_TAIL_OFFSET) == sent
             report = np.zeros(1, FILL_DTYPE)
