@@ -14,7 +14,13 @@ import os
 
 __version__ = "0.1.0"
 
-_COMPILED_FOLDERS = ("engine", "workers", "shm_layouts", "bench")
+# The folders whose jitted code the engine runs. Not bench/ nor tests/: an edit there
+# must not start a fresh cache (a recompile of every loop) for the engine. What keeps their
+# own cached functions sound without the key: numba checks a function's own file, and
+# a jitted function under bench/ calls jitted code only from its own file or from these
+# folders (tests/test_numba_cache_dir.py checks it), so nothing it inlines can change
+# unseen.
+_COMPILED_FOLDERS = ("engine", "workers", "shm_layouts")
 
 
 def _numba_cache_dir(here: str | None = None) -> str | None:
@@ -24,7 +30,8 @@ def _numba_cache_dir(here: str | None = None) -> str | None:
     function it inlined from another file does: after an upgrade of the ring code
     a worker loop would load machine code with the old ring inlined (or a symbol
     the C library no longer has). Keying the directory by the (name, mtime, size)
-    of every source and compiled file makes any change start a fresh cache.
+    of every source and compiled file of _COMPILED_FOLDERS makes any change there
+    start a fresh cache.
     Costs ~1 ms of stat calls. None when the directory cannot be made.
     """
     here = here or os.path.dirname(os.path.abspath(__file__))

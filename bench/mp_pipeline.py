@@ -57,7 +57,7 @@ def feed_stage(out_q, core, rate, seconds, config, result_q):
 
 
 def strategy_stage(in_q, fills_q, out_q, core, config, result_q):
-    from tickpipe.workers.strategy_inline import signal_side, update_window
+    from tickpipe.bench.strategy_inline import signal_side, update_window
 
     _pin(core)
     cfg, n = config["strategies"][0]["params"], config["feed"]["symbols"]

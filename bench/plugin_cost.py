@@ -4,8 +4,8 @@ Three variants of the same mean reversion through the four real workers, taken
 in turns (round-robin, `rounds` times each, so the VM's slow and fast spells
 fall on all three alike), at each offered rate:
 
-- inline:  the old hand-written strategy loop (workers/strategy_inline.py),
-           TICKPIPE_STRATEGY_LOOP=inline;
+- inline:  the old hand-written strategy loop (bench/strategy_inline.py), as the
+           strategy worker of an engine whose workers start as bench/inline_worker.py;
 - builtin: the runner with workers/strategies/mean_reversion.py, by module name;
 - user:    the runner with a copy of that file loaded by path from a directory
            of its own, as a user's strategy is.
@@ -22,12 +22,53 @@ import numpy as np
 
 from tickpipe.bench.pipeline import _stop_if_signalled
 from tickpipe.bench.stats import machine_info
+from tickpipe.engine import supervisor as supervisor_module
 from tickpipe.engine.config import load_config
-from tickpipe.engine.supervisor import EngineError, run_engine
+from tickpipe.engine.supervisor import EngineError, Supervisor
 from tickpipe.workers.strategies import mean_reversion
 
 RATES = (("100k", 100_000), ("max", 0))
 VARIANTS = ("inline", "builtin", "user")
+WORKER_MODULE = "tickpipe.engine.worker_main"   # what the supervisor starts
+INLINE_WORKER = "tickpipe.bench.inline_worker"  # the same, the strategy played inline
+
+
+class InlineStrategySupervisor(Supervisor):
+    """The engine's own supervisor, whose strategy worker starts as
+    bench/inline_worker.py (the inline loop) instead of engine/worker_main.py. Only the
+    module in the command changes, for the one Popen call of each spawn and restart;
+    the rest of _spawn (the worker's row, SCHED_FIFO) is the supervisor's own, so the
+    inline variant is started and watched exactly as the others."""
+
+    def _spawn(self, role: str) -> None:
+        if not role.startswith("strategy"):
+            return super()._spawn(role)
+        real = supervisor_module.subprocess
+        supervisor_module.subprocess = _InlineWorkerSubprocess(real)
+        try:
+            super()._spawn(role)
+        finally:
+            supervisor_module.subprocess = real
+
+
+class _InlineWorkerSubprocess:
+    """The subprocess module, with Popen starting INLINE_WORKER where the command names
+    WORKER_MODULE; an error if it names it no more (the inline variant would otherwise
+    run the runner unnoticed)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def Popen(self, command, **kwargs):  # noqa: N802 (subprocess's name)
+        if WORKER_MODULE not in command:
+            raise RuntimeError(f"bench plugin: the supervisor no longer starts its workers "
+                               f"as -m {WORKER_MODULE} ({command[:3]}): {INLINE_WORKER} "
+                               f"cannot take their place")
+        k = command.index(WORKER_MODULE)
+        return self._real.Popen([*command[:k], INLINE_WORKER, *command[k + 1:]], **kwargs)
 
 
 def _run(variant: str, rate: int, seconds: float, user_path: str) -> dict:
@@ -35,18 +76,13 @@ def _run(variant: str, rate: int, seconds: float, user_path: str) -> dict:
                             "name": f"bench-{os.getpid()}-plugin"}}
     if variant == "user":
         overrides["strategy"] = [{"name": "mean_reversion", "path": user_path}]
-    previous = os.environ.get("TICKPIPE_STRATEGY_LOOP")
-    os.environ["TICKPIPE_STRATEGY_LOOP"] = "inline" if variant == "inline" else "runner"
+    supervisor = (InlineStrategySupervisor if variant == "inline" else Supervisor)(
+        load_config(overrides=overrides))
     try:
-        report = run_engine(load_config(overrides=overrides))
+        report = supervisor.run()
     except EngineError as exc:
         _stop_if_signalled(exc.stopped_by)
         raise
-    finally:
-        if previous is None:
-            del os.environ["TICKPIPE_STRATEGY_LOOP"]
-        else:
-            os.environ["TICKPIPE_STRATEGY_LOOP"] = previous
     _stop_if_signalled(report["stopped_by"])
     t2t = report["tick_to_trade_ns"]
     return {"p50_ns": t2t["p50"], "p99_ns": t2t["p99"], "orders": report["orders_sent"],

@@ -2,17 +2,39 @@
 
 Records are moved as 64-byte rows of a (capacity, 8) uint64 view of the ring,
 the way a worker moves its own dtype. Loops return error counts, never raise;
-they are @hot_loop (engine/hot_loop.py): no reference counting, no allocation.
+they are @hot_loop (below): no reference counting, no allocation.
 """
 
 from numba import njit
 
 from tickpipe.engine.atomics import cpu_pause, monotonic_ns
-from tickpipe.engine.hot_loop import hot_loop
 from tickpipe.engine.idle import idle, pause_while_full
 from tickpipe.engine.ring import (
     H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
 )
+
+
+# How the outermost loops are compiled (was engine/hot_loop.py). numba keeps a
+# reference count on every array an njit function receives, and it bumps and drops
+# that count (a `lock inc` / `lock dec` pair) around each inlined call that takes the
+# array, such as producer_claim(handle, n): a pair per record in a one-record loop. On
+# x86 a locked instruction drains the store buffer, so each pair waits for the
+# records' stores still in flight to other cores. The assembly of these loops showed
+# 17 such pairs in the producer loop and 23 in the consumer loop; without them the
+# spin round trip went from 190 to 161-180 ns (bench/RESULTS.md, "The single-record
+# gap"). A loop compiled without NRT keeps no reference counts, so it must allocate
+# nothing: every array it touches is passed in. numba spells the switch `_nrt=False`,
+# a target option its own test-suite uses.
+#
+# Defined here, in the file of the loops it compiles, not in a bench module of its
+# own: numba's cache index checks only the compiled function's own file (and its
+# bytecode), not the flags it was compiled with nor code it inlined from elsewhere,
+# and bench/ is not in the key of numba's cache directory (the package's
+# __init__.py). An edit here invalidates these loops' cache; one in another bench
+# file could not.
+def hot_loop(function):
+    """njit(cache=True) without NRT reference counting; `function` must not allocate."""
+    return njit(cache=True, _nrt=False)(function)
 
 
 @hot_loop

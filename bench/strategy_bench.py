@@ -1,6 +1,6 @@
 """`tickpipe bench strategy`: ns per quote through one strategy process's loop, in this
 process, with no other worker: the runner with the built-in mean reversion plug-in
-beside the old inline loop of the same strategy (workers/strategy_inline.py).
+beside the old inline loop of the same strategy (bench/strategy_inline.py).
 
 Both read the same QUOTES_PER_RUN quotes from a real quotes ring in a real
 segment and write their intents into a real intents ring (drained between runs);
@@ -54,7 +54,7 @@ def strategy_ns_per_quote(variant: str, runs: int = 7, strategy: dict | None = N
         segment.mark_ready()
         context = build_context(segment, "strategy", config)
         if variant == "inline":
-            from tickpipe.workers.strategy_inline import Agent
+            from tickpipe.bench.strategy_inline import Agent
         else:
             from tickpipe.workers.strategy import RunnerAgent as Agent
         agent = Agent(context)

@@ -58,20 +58,6 @@ def wait_while_full(row_words, idle_state, streak):
     pause_while_full(idle_state, streak)
 
 
-@njit(cache=True)
-def claim_at_least_one(handle, wanted, idle_state, control_address, row_words):
-    """Claim up to `wanted` slots, waiting while the ring is full; 0 only when stopping."""
-    streak = 0
-    while True:
-        got = producer_claim(handle, wanted)
-        if got > 0:
-            return got
-        if stop_requested(control_address):
-            return 0
-        wait_while_full(row_words, idle_state, streak)
-        streak += 1
-
-
 # ---- the batch's end: commit, then publish, then release (engine/commit.py) ----------
 
 # Undo entries a record may need at most (risk's fill: the engine's book, five words:
@@ -87,39 +73,6 @@ def count(txn, row_words, word, delta):
     """Add `delta` to word `word` of this worker's row, with the open batch: a counter
     is committed with the effects it counts, or not at all."""
     txn_add(txn, row_words.ctypes.data + word * 8, delta)  # a 0 changes and logs nothing
-
-
-@njit(cache=True)
-def commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
-                 in_counter, out_counter):
-    """End a batch: `consumed` records read from input `in_slot`, `written` records
-    made for output `out_slot` (either may be 0; out_slot < 0: no output). Counts
-    them, commits, then publishes the outputs and releases the inputs."""
-    if consumed > 0:
-        count(txn, row_words, W_PROCESSED, consumed)
-        count(txn, row_words, W_COUNTERS + in_counter, consumed)
-        txn_consumed(txn, in_slot, in_handle[H_POSITION] + consumed)
-    if written > 0:
-        count(txn, row_words, W_PUBLISHED, written)
-        count(txn, row_words, W_COUNTERS + out_counter, written)
-        txn_produced(txn, out_slot, out_handle[H_POSITION] + written)
-    txn_commit(txn)
-    if written > 0:
-        producer_publish(out_handle, written)
-    if consumed > 0:
-        consumer_release(in_handle, consumed)
-
-
-@njit(cache=True)
-def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, wanted,
-                     row_words, in_counter, out_counter, idle_state, control_address):
-    """The room claimed on the output ring is used up mid-batch: commit and publish what
-    is done (`written` > 0; the consumer can then drain), then wait for room for up to
-    `wanted` more. Returns the room; 0 only when stopping."""
-    if written > 0:
-        commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
-                     in_counter, out_counter)
-    return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)
 
 
 # ---- the runner's side of a batch (engine/runner.py): room, and the commit ------------

@@ -1,8 +1,13 @@
-"""The mean reversion written inline in its own loop, as before the runner: kept only so
-that `tickpipe bench pipeline --compare-inline` can measure the runner and the plug-in
-against it in the same run (TICKPIPE_STRATEGY_LOOP=inline selects it).
+"""The mean reversion written inline in its own loop, as before the runner: a bench
+reference only, never selected by the product. `tickpipe bench strategy` runs its
+Agent in process beside the runner's (bench/strategy_bench.py); `tickpipe bench
+plugin` runs it as the strategy worker of a real engine (bench/inline_worker.py).
+Its batch ends (commit_batch, commit_and_claim) came along from engine/batch.py,
+which nothing else used: they live in this file, not in another bench module, so that
+numba's cache of strategy_loop, which inlines them, is invalidated with this file
+(bench/ is not in the key of numba's cache directory: the package's __init__.py).
 
-Strategy worker: mean reversion on the mid, by z-score over a rolling window.
+The strategy: mean reversion on the mid, by z-score over a rolling window.
 
 When a symbol's mid is `entry_z` standard deviations above its rolling mean it
 sells at the bid, below it buys at the ask (IOC intents), while its position
@@ -15,24 +20,24 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.atomics import monotonic_ns
-from tickpipe.engine.commit import txn_add, txn_set
+from tickpipe.engine.commit import txn_add, txn_commit, txn_consumed, txn_produced, txn_set
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.engine_layout import strategy_positions
 from tickpipe.workers.strategies.mean_reversion import signal as signal_side  # the same rule
-from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_available
+from tickpipe.engine.ring import (
+    H_MASK, H_POSITION, consumer_available, consumer_release, producer_claim, producer_publish,
+)
 from tickpipe.shm_layouts.fill import EXEC_CANCELLED, EXEC_FILL, EXEC_PARTIAL_FILL, EXEC_REJECTED
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, REQ_NEW, TIF_IOC
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE, STRATEGY_POSITION_OFFSETS
 from tickpipe.shm_layouts.worker_table import (
-    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ,
+    STRATEGY_FILLS_READ, STRATEGY_INTENTS, STRATEGY_MD_READ, W_COUNTERS, W_PROCESSED, W_PUBLISHED,
 )
-from tickpipe.engine.batch import (
-    BATCH, account_pass, commit_and_claim, commit_batch, stop_requested,
-)
+from tickpipe.engine.batch import BATCH, account_pass, count, stop_requested, wait_while_full
 
 STRATEGY_POSITION = STRATEGY_POSITION_OFFSETS["position"]
 IN_FLIGHT = STRATEGY_POSITION_OFFSETS["in_flight"]
@@ -64,6 +69,55 @@ def update_window(window, filled, cursor, sums, sumsq, symbol, value):
     sumsq[symbol] += value * value
     cursor[symbol] = slot + 1 if slot + 1 < size else 0
     return filled[symbol]
+
+
+# ---- the batch's end, one input and one output at a time (from engine/batch.py) ----
+
+@njit(cache=True)
+def claim_at_least_one(handle, wanted, idle_state, control_address, row_words):
+    """Claim up to `wanted` slots, waiting while the ring is full; 0 only when stopping."""
+    streak = 0
+    while True:
+        got = producer_claim(handle, wanted)
+        if got > 0:
+            return got
+        if stop_requested(control_address):
+            return 0
+        wait_while_full(row_words, idle_state, streak)
+        streak += 1
+
+
+@njit(cache=True)
+def commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
+                 in_counter, out_counter):
+    """End a batch: `consumed` records read from input `in_slot`, `written` records
+    made for output `out_slot` (either may be 0; out_slot < 0: no output). Counts
+    them, commits, then publishes the outputs and releases the inputs."""
+    if consumed > 0:
+        count(txn, row_words, W_PROCESSED, consumed)
+        count(txn, row_words, W_COUNTERS + in_counter, consumed)
+        txn_consumed(txn, in_slot, in_handle[H_POSITION] + consumed)
+    if written > 0:
+        count(txn, row_words, W_PUBLISHED, written)
+        count(txn, row_words, W_COUNTERS + out_counter, written)
+        txn_produced(txn, out_slot, out_handle[H_POSITION] + written)
+    txn_commit(txn)
+    if written > 0:
+        producer_publish(out_handle, written)
+    if consumed > 0:
+        consumer_release(in_handle, consumed)
+
+
+@njit(cache=True)
+def commit_and_claim(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, wanted,
+                     row_words, in_counter, out_counter, idle_state, control_address):
+    """The room claimed on the output ring is used up mid-batch: commit and publish what
+    is done (`written` > 0; the consumer can then drain), then wait for room for up to
+    `wanted` more. Returns the room; 0 only when stopping."""
+    if written > 0:
+        commit_batch(txn, in_handle, in_slot, consumed, out_handle, out_slot, written, row_words,
+                     in_counter, out_counter)
+    return claim_at_least_one(out_handle, wanted, idle_state, control_address, row_words)
 
 
 @njit(cache=True)
