@@ -213,6 +213,23 @@ def strategy_cmd(runs, as_json):
 
 
 @bench.command()
+@click.option("--runs", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Edits timed, each way (after one unmeasured run).")
+@json_option
+def edit(runs, as_json):
+    """A user's edit loop: a strategy file changed, then `tickpipe run` on it until its
+    first order; and changed with a typing mistake, until the one line naming it."""
+    from tickpipe.bench.edit_loop import run_edit_bench
+    report = _guard(lambda: run_edit_bench(runs, progress=ProgressBar(runs, as_json)))
+    lines = [f"{'edit ->':<14} {'median s':>9} {'min s':>7} {'max s':>7}"]
+    for key, label in (("edit_to_first_order", "first order"), ("edit_to_mistake", "mistake")):
+        row = report[key]
+        lines.append(f"{label:<14} {row['median_s']:>9} {row['min_s']:>7} {row['max_s']:>7}")
+    lines.append(f"the mistake, as reported: {report['mistake_line']}")
+    _emit(report, as_json, "\n".join(lines))
+
+
+@bench.command()
 @click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=3.0, show_default=True,
               help="Run time of each engine run.")
 @click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,

@@ -148,7 +148,7 @@ def rerun(plugin, ctx, failure: Failure) -> Rerun:
             return Rerun(None, None, f"{failure.callback} is not the strategy's own",
                          "found no callback of the strategy's own")
         function = getattr(callback, "py_func", callback)
-        stand_in, state, params = private_context(ctx, failure)
+        stand_in, state, params = private_context(ctx, failure, plugin)
         if failure.kind == REC_TIMER:
             argument = np.int64(failure.time_ns)
         else:
@@ -181,7 +181,7 @@ def rerun(plugin, ctx, failure: Failure) -> Rerun:
     return Rerun(f"raised at {frame.filename}:{frame.lineno} in {frame.name}", exc, text)
 
 
-def private_context(ctx, failure: Failure):
+def private_context(ctx, failure: Failure, plugin):
     """(a copy of ctx over private arrays, the symbol's state row, the params record) for
     the re-run: the state rows as committed (the segment's), sends into a private copy of
     the intents ring with room for a callback's worst case, a scratch commit log; the
@@ -206,18 +206,19 @@ def private_context(ctx, failure: Failure):
     event[E_ROOM] = MAX_ORDERS_PER_EVENT
     fields["written"] = event[E_WRITTEN:E_WRITTEN + 1]
     fields["room"] = event[E_ROOM:E_ROOM + 1]
-    state = np.empty_like(ctx.state)
+    state = np.zeros(len(ctx.state_words), dtype=plugin.state_dtype)
     state.view(np.uint64).reshape(len(state), -1)[:] = ctx.state_words  # as committed
-    fields["state"] = state
     fields["mirror_words"] = state.view(np.uint64).reshape(len(state), -1)
+    params = np.zeros(1, dtype=plugin.params_dtype)
+    for key, value in plugin.params.items():
+        params[0][key] = value
     orders = fields["orders"]
     fields["orders_mirror"] = orders.view(np.uint64).reshape(len(orders), -1)
     fields["outs"] = fields["out"].reshape(1, -1)
     txn = scratch_txn()
     fields["txn"], fields["undo"] = txn, undo_words(txn)
     stand_in = type(ctx)(**fields)
-    params = fields["params"].view(np.recarray)[0]
-    return stand_in, state.view(np.recarray)[failure.symbol], params
+    return stand_in, state.view(np.recarray)[failure.symbol], params.view(np.recarray)[0]
 
 
 def _call_limited(function, args) -> BaseException | None:

@@ -1,21 +1,25 @@
-"""One generated copy of the runner per role, so numba's on-disk cache holds.
+"""Generated modules, so numba's on-disk cache holds: one copy of the runner per role,
+one module of entries per strategy file.
 
 The runner (engine/runner.py) calls a role's kernels (engine/kernels.py). numba
 caches a compiled function only when what it calls is reachable as module-level
 globals; so for each role a copy of the runner is written whose KERNELS block
-binds that role's kernels: for a built-in role an import of its module
-(workers/feed.py, risk.py, gateway.py; role_runner), for a strategy the text of
-engine/strategy_kernels.py with its `# CALLBACKS` line binding that strategy's
-callbacks. A strategy's copy is named by a digest of its text, the strategy's
-source file (path, mtime, size) and tickpipe's own numba cache directory (which
-is itself keyed by tickpipe's sources): an edit to either gives a new file and a
-fresh compile, while an unchanged strategy loads its compiled runner from disk
-in every process.
+imports that role's kernels (workers/feed.py, risk.py, gateway.py, and for every
+strategy the same engine/strategy_kernels.py: role_runner). Its name is a digest of
+its text and of tickpipe's numba cache directory (itself keyed by tickpipe's
+sources), so it is compiled once and loaded from disk by every later process.
 
-The launcher compiles a strategy's runner once before any process starts
-(compile_runner): a callback that does not compile is found there, reported as
-one line with the strategy's file and line, and the workers then load it from
-the cache.
+A strategy's callbacks are compiled apart from the runner (engine/callback_abi.py
+says how they are called): a copy of engine/strategy_entries.py whose CALLBACKS block
+binds the strategy's callbacks and its STATE and PARAMS dtypes, named by a digest of
+its text and of the stamps (path, mtime, size) of the strategy's file and the user's
+modules it uses (user_files). An edit of any of them gives a new module and a compile
+of the callbacks alone (seconds); an unchanged strategy loads them from disk.
+
+The launcher compiles each strategy before any process starts (compile_strategy):
+the callbacks first, so a mistake is one line with the strategy's file and line
+within seconds, then the shared runner (loaded from the cache after tickpipe's first
+run); the workers then load both from the cache.
 """
 
 import hashlib
@@ -28,25 +32,9 @@ import tempfile
 
 import numpy as np
 
-from tickpipe.engine import runner, strategy_kernels
+from tickpipe.engine import runner, strategy_entries
 from tickpipe.engine.plugin import CALLBACKS, StrategyError, source_label
-from tickpipe.engine.ring import HANDLE_SLOTS
-from tickpipe.engine.order_states import TRANSITIONS
-from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, ORDER_SLOTS
-from tickpipe.engine.strategy_context import StrategyContext, new_event, runner_fields
-from tickpipe.engine.strategy_guard import new_guard
-from tickpipe.engine.idle import make_idle_state
-from tickpipe.engine.commit import scratch_txn, undo_words
-from tickpipe.shm_layouts.book import BOOK_DTYPE
-from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
-from tickpipe.shm_layouts.fill import FILL_DTYPE
-from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
-from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
-from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
-from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
-from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
-
-CALLBACKS_MARK = "# CALLBACKS"
+from tickpipe.engine.strategy_context import sample_context
 
 
 def generated_dir() -> str:
@@ -73,21 +61,9 @@ def runner_text(kernels: str, origin: str) -> str:
     return header + "\n".join(lines) + "\n"
 
 
-def runner_source(source: str) -> str:
-    """The runner of the strategy at `source`: engine/strategy_kernels.py, with the
-    strategy's callbacks bound at its marked line, as the runner's kernels."""
-    template = inspect.getsource(strategy_kernels)
-    lines = template.splitlines()
-    marked = [i for i, line in enumerate(lines) if line.endswith(CALLBACKS_MARK)]
-    assert len(marked) == 1, "engine/strategy_kernels.py must mark exactly one line"
-    lines[marked[0]] = (f"from tickpipe.engine.runner_gen import strategy_callbacks\n"
-                        f"on_quote, on_trade, on_fill, on_timer = strategy_callbacks({source!r})")
-    return runner_text("\n".join(lines), source)
-
-
 def role_runner(module: str):
-    """The runner of a built-in role whose kernels are module `module`'s (imported by
-    the copy, so the copy's text, and its file, change only with engine/runner.py)."""
+    """The runner of a role whose kernels are module `module`'s (imported by the copy, so
+    the copy's text, and its file, change only with engine/runner.py)."""
     kernels = (f"from {module} import (  # noqa: F401\n    "
                + ", ".join(KERNEL_NAMES) + ",\n)")
     text = runner_text(kernels, module)
@@ -100,26 +76,119 @@ def role_runner(module: str):
     return load_runner(path)
 
 
-def runner_path(source: str, file: str) -> str:
-    """Where the runner of the strategy at `source` (whose file is `file`) lives."""
+def strategy_runner():
+    """The runner every strategy shares (engine/strategy_kernels.py's kernels)."""
+    return role_runner("tickpipe.engine.strategy_kernels")
+
+
+# ---- a strategy's callbacks: its entries -----------------------------------------------
+
+ENTRIES_BEGIN = "# ---- CALLBACKS:"
+ENTRIES_END = "# ---- end of CALLBACKS ----"
+
+
+def entries_text(plugin) -> str:
+    """engine/strategy_entries.py with its CALLBACKS block binding the plug-in's callbacks
+    and its STATE and PARAMS dtypes."""
+    lines = inspect.getsource(strategy_entries).splitlines()
+    begin = [i for i, line in enumerate(lines) if line.startswith(ENTRIES_BEGIN)]
+    end = [i for i, line in enumerate(lines) if line.startswith(ENTRIES_END)]
+    assert len(begin) == 1 and len(end) == 1, "engine/strategy_entries.py must mark one block"
+    lines[begin[0]:end[0] + 1] = [
+        "from tickpipe.engine.runner_gen import strategy_callbacks, strategy_dtype",
+        f"STATE = strategy_dtype({_descr(plugin.state_dtype)!r})",
+        f"PARAMS = strategy_dtype({_descr(plugin.params_dtype)!r})",
+        f"on_quote, on_trade, on_fill, on_timer = strategy_callbacks({plugin.source!r})",
+    ]
+    header = (f"# Generated by tickpipe (engine/runner_gen.py) from engine/strategy_entries.py "
+              f"for {plugin.source}.\n# Do not edit: it is rewritten when either changes.\n")
+    return header + "\n".join(lines) + "\n"
+
+
+def _descr(dtype: np.dtype):
+    descr = np.lib.format.dtype_to_descr(dtype)
+    assert strategy_dtype(descr) == dtype, f"{dtype} does not survive its description"
+    return descr
+
+
+def strategy_dtype(descr) -> np.dtype:
+    return np.lib.format.descr_to_dtype(descr)
+
+
+def entries_path(plugin) -> str:
+    """Where the plug-in's entries module lives: named by a digest of its text and of every
+    file of the user's its callbacks may use (user_files), so an edit of any of them
+    makes a new module and a fresh compile, and an unchanged strategy loads from the cache."""
+    text = entries_text(plugin)
     digest = hashlib.blake2b(digest_size=10)
-    text = runner_source(source)
     digest.update(text.encode())
     digest.update(generated_dir().encode())
-    try:
-        st = os.stat(file)
-        digest.update(f"{file}:{st.st_mtime_ns}:{st.st_size}".encode())
-    except OSError:
-        digest.update(file.encode())
-    return os.path.join(generated_dir(), f"strategy_runner_{digest.hexdigest()}.py")
+    for file in user_files(plugin.module):
+        try:
+            st = os.stat(file)
+            digest.update(f"{file}:{st.st_mtime_ns}:{st.st_size};".encode())
+        except OSError:
+            digest.update(f"{file}:gone;".encode())
+    return os.path.join(generated_dir(), f"strategy_entries_{digest.hexdigest()}.py")
 
 
-def write_runner(source: str, file: str) -> str:
-    """The runner module's path, written once: an existing file is kept as it is, so its
-    mtime (which numba's cache index checks) stays put."""
-    path = runner_path(source, file)
-    _write_once(path, runner_source(source))
-    return path
+def user_files(module) -> list[str]:
+    """The strategy's file and the files of the user's own modules it reaches through its
+    globals (a helper module, a function imported from one), transitively: those whose
+    change must recompile the callbacks. Python's own, installed packages' and tickpipe's
+    files are left out (tickpipe's are in the cache directory's key: tickpipe/__init__.py)."""
+    import types as pytypes
+    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    installed.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # tickpipe
+
+    def users(path: str) -> bool:
+        real = os.path.realpath(path)
+        return not any(real.startswith(root + os.sep) for root in installed)
+
+    first = getattr(module, "__file__", None)
+    files, seen, stack = [first] if first else [], {id(module)}, [module]
+    while stack:
+        for value in list(vars(stack.pop()).values()):
+            target = value if isinstance(value, pytypes.ModuleType) else \
+                sys.modules.get(getattr(getattr(value, "py_func", value), "__module__", None)
+                                if isinstance(getattr(value, "__module__", None), str) else "")
+            if target is None or id(target) in seen:
+                continue
+            seen.add(id(target))
+            file = getattr(target, "__file__", None)
+            if file and file.endswith(".py") and users(file):
+                files.append(file)
+                stack.append(target)
+    return sorted(set(files), key=files.index)
+
+
+def load_entries(plugin):
+    """The plug-in's entries module (written once, imported once per process)."""
+    path = entries_path(plugin)
+    _write_once(path, entries_text(plugin))
+    return load_runner(path)
+
+
+def entry_addresses(entries, plugin) -> dict:
+    """{callback: the address of its compiled entry} for the callbacks the plug-in defines
+    (compiled here, or loaded from numba's cache). Raises numba's error when one does
+    not compile (compile_strategy names it)."""
+    from tickpipe.engine.callback_abi import ENTRY_SIGNATURE
+    addresses = {}
+    for name in CALLBACKS:
+        if getattr(plugin.module, name, None) is None:
+            continue
+        entry = getattr(entries, name + "_entry")
+        entry.compile(ENTRY_SIGNATURE.args)
+        result = entry.overloads[ENTRY_SIGNATURE.args]
+        addresses[name] = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+    return addresses
+
+
+def set_callbacks(callbacks: np.ndarray, addresses: dict) -> None:
+    from tickpipe.engine.callback_abi import CALLBACK_SLOTS
+    for name, slot in CALLBACK_SLOTS.items():
+        callbacks[slot] = addresses.get(name, 0)
 
 
 def _write_once(path: str, text: str) -> None:
@@ -145,7 +214,7 @@ def load_runner(path: str):
 
 def strategy_callbacks(source: str):
     """The four callbacks of the strategy at `source`, jitted; the no-op for each it
-    leaves out. Called by a generated runner as it is imported."""
+    leaves out. Called by a generated entries module as it is imported."""
     from numba import njit
     from numba.core.registry import CPUDispatcher
     from tickpipe.engine import strategy_callbacks as defaults
@@ -165,80 +234,46 @@ def strategy_callbacks(source: str):
 
 # ---- compiling ahead of the workers ---------------------------------------------------
 
-def sample_context(n_symbols: int, state_dtype: np.dtype, params_dtype: np.dtype):
-    """A context over private arrays with the same numba types as a worker's over the
-    segment: compiling against it fills the cache the workers load from."""
-    words = state_dtype.itemsize // 8
-    mirror = np.zeros(n_symbols, dtype=state_dtype)
-    control = np.zeros(CONTROL_DTYPE.itemsize, dtype=np.uint8)  # a control block: all clear
-    txn = scratch_txn()
-    orders = np.zeros(ORDER_SLOTS, dtype=OPEN_ORDER_DTYPE)
-    event = new_event()
-    out = np.zeros(HANDLE_SLOTS, dtype=np.int64)
-    params = np.zeros(1, dtype=params_dtype)
-    ctx = StrategyContext(
-        event=event, inputs=np.zeros((2, HANDLE_SLOTS), dtype=np.int64),
-        quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
-        out=out, intents=np.zeros(1, ORDER_INTENT_DTYPE),
-        positions=np.zeros(n_symbols, STRATEGY_POSITION_DTYPE),
-        book=np.zeros(n_symbols, BOOK_DTYPE),
-        top=np.zeros(4, dtype=np.int64), tick_sizes=np.ones(n_symbols, dtype=np.int64),
-        subscribed=np.zeros(n_symbols, dtype=np.uint8),
-        state_words=np.zeros((n_symbols, words), dtype=np.uint64),
-        mirror_words=mirror.view(np.uint64).reshape(n_symbols, words),
-        dirty=np.zeros(1 + n_symbols, dtype=np.int64), dirty_mark=np.zeros(n_symbols, np.uint8),
-        txn=txn, undo=undo_words(txn),
-        row_words=np.zeros(WORKER_DTYPE.itemsize // 8, dtype=np.uint64),
-        idle_state=make_idle_state(0, control.ctypes.data),
-        histograms=np.zeros((len(HOPS), HISTOGRAM_DTYPE.itemsize // 8), dtype=np.uint64),
-        control=control.ctypes.data, orders=orders,
-        orders_mirror=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
-        orders_words=np.zeros((ORDER_SLOTS, OPEN_ORDER_DTYPE.itemsize // 8), dtype=np.uint64),
-        orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
-        orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
-        state=mirror, params=params, guard=new_guard(), **runner_fields(event, out, 0))
-    return ctx, mirror, params, control
-
-
-def compile_runner(plugin, n_symbols: int):
-    """Generate and compile the strategy's runner; returns its path.
-
-    When it does not compile, each callback is compiled alone against the types the
-    runner gives it, so that the error names the callback and the user's file and line.
-    """
-    path = write_runner(plugin.source, plugin.file)
-    ctx, mirror, params, _control = sample_context(n_symbols, plugin.state_dtype,
-                                                    plugin.params_dtype)
+def compile_strategy(plugin, n_symbols: int) -> dict:
+    """Compile the strategy's callbacks (its entries: seconds), then load or compile the
+    runner all strategies share (once per tickpipe version); returns the callbacks'
+    entry addresses. A callback that does not compile is a StrategyError naming it and
+    the user's file and line, found before the runner is looked at."""
     try:
-        runner = load_runner(path)
+        entries = load_entries(plugin)
     except StrategyError:
         raise
     except Exception as exc:
-        raise StrategyError(f"strategy {plugin.name!r}: its runner does not load: "
+        raise StrategyError(f"strategy {plugin.name!r}: its callbacks do not load: "
                             f"{type(exc).__name__}: {exc}") from None
     try:
-        runner.run(ctx, 0)  # loads from the cache when it can
+        addresses = entry_addresses(entries, plugin)
     except Exception as exc:  # numba's own errors, and its internal ones (a KeyError ...)
-        _blame_callback(plugin, runner, ctx, mirror, params)
-        raise StrategyError(f"strategy {plugin.name!r} ({source_label(plugin.source)}): the "
-                            f"runner does not compile with its callbacks: "
-                            f"{_first_reason(str(exc))}") from None
-    return path
+        _blame_callback(plugin, entries, n_symbols)
+        raise StrategyError(f"strategy {plugin.name!r} ({source_label(plugin.source)}): its "
+                            f"callbacks do not compile: {_first_reason(str(exc))}") from None
+    ctx, _mirror, _params, _control = sample_context(n_symbols)
+    strategy_runner().run(ctx, 0)  # compiled once, then loaded from the cache
+    return addresses
 
 
-def _blame_callback(plugin, runner, ctx, mirror, params) -> None:
-    """Compile each callback alone against the types the runner gives it: the first that
+def _blame_callback(plugin, entries, n_symbols: int) -> None:
+    """Compile each callback alone against the types its entry gives it: the first that
     fails raises a StrategyError naming it and the user's file and line."""
     import numba
 
-    types = (numba.typeof(ctx), numba.typeof(mirror[0]), numba.typeof(params[0]))
+    from tickpipe.engine.callback_abi import CONTEXT_REF
+
+    ctx = sample_context(n_symbols)[0]
+    types = (CONTEXT_REF, numba.from_dtype(plugin.state_dtype),
+             numba.from_dtype(plugin.params_dtype))
     last_arg = {"on_quote": numba.typeof(ctx.quotes[0]), "on_trade": numba.typeof(ctx.quotes[0]),
                 "on_fill": numba.typeof(ctx.reports[0]), "on_timer": numba.int64}
     for name in CALLBACKS:
         if getattr(plugin.module, name, None) is None:
             continue
         try:
-            getattr(runner, name).compile(types + (last_arg[name],))
+            getattr(entries, name).compile(types + (last_arg[name],))
         except Exception as exc:
             message = str(exc)
             where = _user_line(message, plugin.file)

@@ -1,7 +1,8 @@
 """The callbacks a strategy leaves out: each does nothing.
 
-engine/strategy_kernels.py imports these; the runner generated for a strategy
-(engine/runner_gen.py) binds the strategy's own in their place.
+engine/strategy_entries.py (the template) imports these; the copy generated for a
+strategy (engine/runner_gen.py) binds the strategy's own in their place, and the
+runner calls none for a callback the strategy leaves out (engine/callback_abi.py).
 """
 
 from numba import njit

@@ -1,7 +1,9 @@
 """What a strategy's callbacks are handed as `ctx`: the runner's wiring, by name.
 
 One namedtuple of arrays (numba passes it as one struct and caches functions
-that take it, since the class is importable from here). A strategy never reads
+that take it, since the class is importable from here). Its type is the same for
+every strategy (a strategy's STATE and PARAMS records are reached by address:
+engine/callback_abi.py), so the runner is compiled once for all of them. A strategy never reads
 its fields: it calls the functions of engine/strategy_api.py (re-exported as
 `tickpipe.buy`, `tickpipe.position`, ...), which are its whole contract. The
 runner (engine/runner.py, through engine/strategy_kernels.py) reads and writes the
@@ -46,8 +48,10 @@ StrategyContext = namedtuple("StrategyContext", [
     "orders_dirty",   # int64[1 + ORDER_SLOTS]: rows changed in the batch
     "orders_dirty_mark",  # uint8[ORDER_SLOTS]
     "transitions",    # the order state machine (engine/order_states.py)
-    "state",          # the strategy's STATE records: the mirror (mirror_words' bytes)
-    "params",         # the strategy's PARAMS record, [1]
+    "callbacks",      # int64[CB_SLOTS]: the strategy's callbacks by address, and what
+                      # they are handed (engine/callback_abi.py)
+    "context_cell",   # uint8[CONTEXT_CELL_BYTES]: where the runner keeps this context
+                      # for the callbacks (engine/callback_abi.py)
     "timer",          # int64[4]: T_* below
     "guard",          # int64[G_SLOTS]: the record being handled, on_error's mark and mode
                       # (engine/strategy_guard.py)
@@ -90,3 +94,79 @@ def runner_fields(event: np.ndarray, out: np.ndarray, timer_ns: int) -> dict:
     fields.update(timer=np.array([timer_ns, 0, -1, 0], dtype=np.int64),
                   written=event[E_WRITTEN:E_WRITTEN + 1], room=event[E_ROOM:E_ROOM + 1])
     return fields
+
+
+def new_callbacks(context_cell: np.ndarray, state: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """ctx.callbacks with no callback yet (engine/runner_gen.py's entry_addresses fills
+    them in), the context kept in `context_cell`, the state rows of `state` (the mirror,
+    one row per symbol) and the params record params[0] handed to them."""
+    from tickpipe.engine.callback_abi import (
+        CB_CONTEXT, CB_PARAMS, CB_SLOTS, CB_STATE, CB_STATE_BYTES,
+    )
+    callbacks = np.zeros(CB_SLOTS, dtype=np.int64)
+    callbacks[CB_CONTEXT] = context_cell.ctypes.data
+    callbacks[CB_STATE] = state.ctypes.data
+    callbacks[CB_STATE_BYTES] = state.dtype.itemsize
+    callbacks[CB_PARAMS] = params.ctypes.data
+    return callbacks
+
+
+def new_context_cell() -> np.ndarray:
+    from tickpipe.engine.callback_abi import CONTEXT_CELL_BYTES
+    return np.zeros(CONTEXT_CELL_BYTES, dtype=np.uint8)
+
+
+def sample_context(n_symbols: int, state_dtype: np.dtype | None = None,
+                   params_dtype: np.dtype | None = None):
+    """(ctx, mirror, params, control): a context over private arrays with the same numba
+    type as a worker's over the segment: compiling against it fills the cache the
+    workers load from; tests drive callbacks through it."""
+    from tickpipe.engine.commit import scratch_txn, undo_words
+    from tickpipe.engine.idle import make_idle_state
+    from tickpipe.engine.order_states import TRANSITIONS
+    from tickpipe.engine.ring import HANDLE_SLOTS
+    from tickpipe.engine.strategy_guard import new_guard
+    from tickpipe.shm_layouts.book import BOOK_DTYPE
+    from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
+    from tickpipe.shm_layouts.fill import FILL_DTYPE
+    from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
+    from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+    from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, ORDER_SLOTS
+    from tickpipe.shm_layouts.order_intent import ORDER_INTENT_DTYPE
+    from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
+    from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
+
+    state_dtype = np.dtype([("_none", np.int64)]) if state_dtype is None else state_dtype
+    params_dtype = np.dtype([("_none", np.int64)]) if params_dtype is None else params_dtype
+    words = state_dtype.itemsize // 8
+    mirror = np.zeros(n_symbols, dtype=state_dtype)
+    control = np.zeros(CONTROL_DTYPE.itemsize, dtype=np.uint8)  # a control block: all clear
+    txn = scratch_txn()
+    orders = np.zeros(ORDER_SLOTS, dtype=OPEN_ORDER_DTYPE)
+    event = new_event()
+    out = np.zeros(HANDLE_SLOTS, dtype=np.int64)
+    params = np.zeros(1, dtype=params_dtype)
+    cell = new_context_cell()
+    ctx = StrategyContext(
+        event=event, inputs=np.zeros((2, HANDLE_SLOTS), dtype=np.int64),
+        quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
+        out=out, intents=np.zeros(1, ORDER_INTENT_DTYPE),
+        positions=np.zeros(n_symbols, STRATEGY_POSITION_DTYPE),
+        book=np.zeros(n_symbols, BOOK_DTYPE),
+        top=np.zeros(4, dtype=np.int64), tick_sizes=np.ones(n_symbols, dtype=np.int64),
+        subscribed=np.zeros(n_symbols, dtype=np.uint8),
+        state_words=np.zeros((n_symbols, words), dtype=np.uint64),
+        mirror_words=mirror.view(np.uint64).reshape(n_symbols, words),
+        dirty=np.zeros(1 + n_symbols, dtype=np.int64), dirty_mark=np.zeros(n_symbols, np.uint8),
+        txn=txn, undo=undo_words(txn),
+        row_words=np.zeros(WORKER_DTYPE.itemsize // 8, dtype=np.uint64),
+        idle_state=make_idle_state(0, control.ctypes.data),
+        histograms=np.zeros((len(HOPS), HISTOGRAM_DTYPE.itemsize // 8), dtype=np.uint64),
+        control=control.ctypes.data, orders=orders,
+        orders_mirror=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
+        orders_words=np.zeros((ORDER_SLOTS, OPEN_ORDER_DTYPE.itemsize // 8), dtype=np.uint64),
+        orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
+        orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
+        callbacks=new_callbacks(cell, mirror, params), context_cell=cell,
+        guard=new_guard(), **runner_fields(event, out, 0))
+    return ctx, mirror, params, control

@@ -1,13 +1,12 @@
 """A strategy as the runner's kernels (engine/kernels.py): the callbacks, and the
 engine's bookkeeping around each (engine/strategy_events.py).
 
-This file is a template. For each strategy, engine/runner_gen.py puts its text
-into a copy of the runner (engine/runner.py) with the line marked `# CALLBACKS`
-binding that strategy's callbacks instead of the no-ops, so they are module
-globals of the copy: numba compiles them into `run` and caches the result on
-disk, and a restarted or second strategy process loads it instead of compiling
-(a callback passed as an argument or closed over would be compiled again in
-every process).
+The same kernels, and so the same compiled runner (engine/runner_gen.py
+role_runner), serve every strategy: a strategy's callbacks are compiled alone, per
+strategy file (engine/strategy_entries.py), and called by address through
+ctx.callbacks (engine/callback_abi.py), so an edit of a strategy compiles its
+callbacks, never the runner. A callback a strategy leaves out has address 0 and is
+not called.
 
   input 0, quotes:   per record of a subscribed symbol, begin_event, then
                      on_quote or on_trade on the symbol's mirror row;
@@ -26,6 +25,10 @@ skipped one no callback (counted, with the batch), a retired strategy none at al
 
 from numba import njit
 
+from tickpipe.engine.callback_abi import (
+    CB_CONTEXT, CB_KEPT, CB_ON_FILL, CB_ON_QUOTE, CB_ON_TIMER, CB_ON_TRADE, CB_PARAMS, CB_STATE,
+    CB_STATE_BYTES, call_callback, keep_context, record_address,
+)
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
 from tickpipe.engine.ring import H_MASK
@@ -40,14 +43,26 @@ from tickpipe.shm_layouts.strategy_errors import REC_QUOTE, REC_REPORT, REC_TIME
 from tickpipe.shm_layouts.histogram import HOP_FEED_TO_STRATEGY, HOP_GATEWAY_TO_STRATEGY
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 
-from tickpipe.engine.strategy_callbacks import on_fill, on_quote, on_timer, on_trade  # CALLBACKS
-
 IN_QUOTES, IN_REPORTS = 0, 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def callback(ctx, which, symbol, argument):
+    """The strategy's callback `which` (CB_ON_*) on symbol's state row, if it has one."""
+    callbacks = ctx.callbacks
+    entry = callbacks[which]
+    if entry != 0:
+        call_callback(entry, callbacks[CB_CONTEXT],
+                      callbacks[CB_STATE] + symbol * callbacks[CB_STATE_BYTES],
+                      callbacks[CB_PARAMS], argument)
 
 
 @njit(cache=True, _nrt=False)
 def begin_pass(ctx):
-    pass
+    """Keep the context where the callbacks read it, once: it never changes."""
+    if ctx.callbacks[CB_KEPT] == 0:
+        keep_context(ctx.callbacks[CB_CONTEXT], ctx)
+        ctx.callbacks[CB_KEPT] = 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -86,9 +101,9 @@ def on_record(ctx, k, position, now):
         if left_out(ctx, REC_QUOTE, position, symbol, tick.origin_ns):
             return
         if tick.kind == MD_KIND_QUOTE:
-            on_quote(ctx, ctx.state[symbol], ctx.params[0], tick)
+            callback(ctx, CB_ON_QUOTE, symbol, record_address(tick))
         else:
-            on_trade(ctx, ctx.state[symbol], ctx.params[0], tick)
+            callback(ctx, CB_ON_TRADE, symbol, record_address(tick))
     else:
         report = ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]]
         record_value(ctx.histograms[HOP_GATEWAY_TO_STRATEGY], now - report.publish_ns)
@@ -97,7 +112,7 @@ def on_record(ctx, k, position, now):
         note_record(ctx, REC_REPORT, position)
         if left_out(ctx, REC_REPORT, position, report.symbol_id, report.origin_ns):
             return
-        on_fill(ctx, ctx.state[report.symbol_id], ctx.params[0], report)
+        callback(ctx, CB_ON_FILL, report.symbol_id, record_address(report))
 
 
 @njit(cache=True, _nrt=False)
@@ -141,7 +156,7 @@ def source_step(ctx, now):
     note_record(ctx, REC_TIMER, symbol)
     if left_out(ctx, REC_TIMER, symbol, symbol, fired):
         return 1
-    on_timer(ctx, ctx.state[symbol], ctx.params[0], fired)
+    callback(ctx, CB_ON_TIMER, symbol, fired)
     return 1
 
 

@@ -161,13 +161,13 @@ class Supervisor:
     def _compile_strategies(self) -> None:
         """Compile each strategy's runner here, before any segment or process exists: a
         callback that does not compile is one line naming it, and the workers load the
-        compiled runner from numba's cache instead of compiling it each."""
+        compiled callbacks and runner from numba's cache instead of compiling them each."""
         from tickpipe.engine.plugin import StrategyError, load_plugin
-        from tickpipe.engine.runner_gen import compile_runner
+        from tickpipe.engine.runner_gen import compile_strategy
         for entry in self.config["strategies"]:
             started = time.monotonic()
             try:
-                compile_runner(load_plugin(entry), self.config["feed"]["symbols"])
+                compile_strategy(load_plugin(entry), self.config["feed"]["symbols"])
             except StrategyError as exc:
                 raise EngineError(str(exc)) from None
             took = time.monotonic() - started

@@ -236,10 +236,11 @@ def test_api_names_used_when_listed_then_the_fake_api_has_them_all():
 
 @pytest.mark.skipif(bool(_api_missing()), reason="tickpipe does not export the order API the "
                     f"strategy uses yet: {', '.join(_api_missing())}")
-def test_compile_runner_when_the_order_api_is_there_then_the_strategy_compiles():
-    from tickpipe.engine.runner_gen import compile_runner
+def test_compile_strategy_when_the_order_api_is_there_then_the_strategy_compiles():
+    from tickpipe.engine.runner_gen import compile_strategy
     plugin = load_plugin({"name": "mm", "module": MODULE, "params": {}})
-    assert compile_runner(plugin, 4).endswith(".py")
+    addresses = compile_strategy(plugin, 4)
+    assert set(addresses) == {"on_quote", "on_fill", "on_timer"} and all(addresses.values())
 
 
 # ---- the callbacks, against a stand-in order API --------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from tickpipe.engine.plugin import StrategyError, load_plugin
 from tickpipe.engine.ring import H_MASK, H_POSITION
-from tickpipe.engine.runner_gen import compile_runner, sample_context
+from tickpipe.engine.runner_gen import compile_strategy, sample_context
 from tickpipe.engine.strategy_api import BUY, IOC, MAX_ORDERS_PER_EVENT, SELL
 from tickpipe.engine.strategy_context import E_NOW_NS, E_ROOM, E_SENT, E_WRITTEN
 from tickpipe.engine.strategy_events import begin_event, sync_state
@@ -260,7 +260,8 @@ def test_check_params_when_out_of_range_then_one_line_names_the_param(key, value
         load_plugin({"name": "m", "module": MODULE, "params": {key: value}})
 
 
-def test_compile_runner_when_the_module_is_loaded_as_a_plugin_then_it_compiles():
+def test_compile_strategy_when_the_module_is_loaded_as_a_plugin_then_its_callbacks_compile():
     plugin = load_plugin({"name": "m", "module": MODULE})
     assert plugin.state_dtype.itemsize == 64
-    assert compile_runner(plugin, 4).endswith(".py")
+    addresses = compile_strategy(plugin, 4)
+    assert set(addresses) == {"on_quote", "on_trade"} and all(addresses.values())

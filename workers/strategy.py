@@ -1,10 +1,10 @@
-"""Strategy worker: runs one [[strategy]] plug-in through its generated runner.
+"""Strategy worker: runs one [[strategy]] plug-in through the strategy runner.
 
-The runner (engine/runner.py, with engine/strategy_kernels.py as its kernels; one
-generated copy per strategy: engine/runner_gen.py) owns the loop; the plug-in (workers/strategies/ or a
-user's module) is only callbacks, params and a per-symbol state that lives in
-the segment. TICKPIPE_STRATEGY_LOOP=inline runs the old hand-written mean
-reversion instead (workers/strategy_inline.py), for the bench comparison.
+The runner (engine/runner.py, with engine/strategy_kernels.py as its kernels, the
+same compiled code for every strategy: engine/runner_gen.py) owns the loop and calls
+the plug-in's callbacks, compiled apart, by address (engine/callback_abi.py); the
+plug-in (workers/strategies/ or a user's module) is only callbacks, params and a
+per-symbol state that lives in the segment.
 
 A callback that raises ends the process (the supervisor's restart policy and the
 strategy's on_error take it from there: engine/on_error.py). Before it goes, the
@@ -26,11 +26,13 @@ from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
 from tickpipe.engine.plugin import load_plugin, source_label
 from tickpipe.engine.poison import failed_record, record_phrase, rerun
-from tickpipe.engine.runner_gen import load_runner, write_runner
+from tickpipe.engine.runner_gen import (
+    entry_addresses, load_entries, set_callbacks, strategy_runner,
+)
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.engine.order_states import TRANSITIONS
 from tickpipe.engine.strategy_context import (
-    E_STRATEGY, StrategyContext, new_event, runner_fields,
+    E_STRATEGY, StrategyContext, new_callbacks, new_context_cell, new_event, runner_fields,
 )
 from tickpipe.engine.strategy_guard import current_record, new_guard
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
@@ -48,7 +50,8 @@ class RunnerAgent(LoopAgent):
         plugin = load_plugin(entry)
         self.plugin, self.config = plugin, config
         self.name, self.label = entry["name"], source_label(plugin.source)
-        self.runner = load_runner(write_runner(plugin.source, plugin.file))
+        self.runner = strategy_runner()
+        addresses = entry_addresses(load_entries(plugin), plugin)
         n_symbols = config["feed"]["symbols"]
         state = strategy_state(context.segment, k, plugin.state_dtype)
         # The rows callbacks edit: a copy of the segment's (as recovered), synced into it
@@ -74,6 +77,7 @@ class RunnerAgent(LoopAgent):
         # on_error's word for this process (the supervisor's, before it started us)
         self.errors = strategy_errors(context.segment, k)
         guard = new_guard(self.errors[0], self.errors.ctypes.data)
+        cell = new_context_cell()
         self.ctx = StrategyContext(
             event=event, inputs=context.inputs, quotes=context.records[inputs[0]],
             reports=context.records[inputs[1]], out=context.outputs[outputs[0]],
@@ -93,8 +97,10 @@ class RunnerAgent(LoopAgent):
             orders_words=orders.view(np.uint64).reshape(ORDER_SLOTS, -1),
             orders_dirty=np.zeros(1 + ORDER_SLOTS, dtype=np.int64),
             orders_dirty_mark=np.zeros(ORDER_SLOTS, dtype=np.uint8), transitions=TRANSITIONS,
-            state=self.mirror, params=self.params, guard=guard,
+            callbacks=new_callbacks(cell, self.mirror, self.params), context_cell=cell,
+            guard=guard,
             **runner_fields(event, context.outputs[outputs[0]], self.timer_ns))
+        set_callbacks(self.ctx.callbacks, addresses)
 
     def loop(self, max_passes):
         try:
@@ -161,7 +167,4 @@ class StrategyRuntimeError(Exception):
     failure = None
 
 
-if os.environ.get("TICKPIPE_STRATEGY_LOOP") == "inline":
-    from tickpipe.workers.strategy_inline import Agent  # noqa: F401
-else:
-    Agent = RunnerAgent
+Agent = RunnerAgent
