@@ -11,6 +11,11 @@ from tickpipe.engine.segment import SegmentError, attach_segment, unlink_segment
 
 _counter = [0]
 
+# A start under a concurrent suite with a cold numba cache can take minutes (every loop
+# compiles): a deadline here only bounds a hang. Each wait ends on what it waits for
+# (the first tick, the report, a counter passing a value), never on the time.
+HANG_S = 600.0
+
 
 def _die_with_parent():
     from tickpipe.engine.atomics_lib import lib
@@ -34,12 +39,14 @@ class EngineProcess:
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, preexec_fn=_die_with_parent)
 
-    def wait_running(self, timeout: float = 90.0):
-        """Wait until the feed has published ticks; returns a read-only attached segment."""
+    def wait_running(self, timeout: float = HANG_S):
+        """Wait until the feed has published ticks; returns a read-only attached segment.
+        An engine that exits first fails the wait at once, with its stderr."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"engine exited early: {self.proc.stderr.read()}")
+                raise AssertionError(f"engine {self.name} exited ({self.proc.returncode}) "
+                                     f"before its first tick: {self.proc.stderr.read()}")
             try:
                 segment = attach_segment(self.name, readonly=True)
             except SegmentError:
@@ -52,12 +59,27 @@ class EngineProcess:
             time.sleep(0.05)
         raise AssertionError(f"engine {self.name} did not start ticking in {timeout} s")
 
-    def result(self, timeout: float = 60.0) -> dict:
+    def wait_until(self, condition, what: str, timeout: float = HANG_S,
+                   poll_s: float = 0.005) -> None:
+        """wait_until while the engine runs: an engine that exits first fails the wait at
+        once, with its stderr, instead of at the deadline."""
+        def done():
+            if condition():
+                return True
+            if self.proc.poll() is not None:
+                raise AssertionError(f"engine {self.name} exited ({self.proc.returncode}) "
+                                     f"while waiting for {what}: {self.proc.stderr.read()}")
+            return False
+        wait_until(done, what, timeout, poll_s)
+
+    def result(self, timeout: float = HANG_S) -> dict:
+        """The report of a run that ends (by its time, or after stop()); waits for the exit."""
         out, err = self.proc.communicate(timeout=timeout)
-        assert out.strip(), f"no report; stderr: {err}"
+        assert out.strip(), f"no report (exit {self.proc.returncode}); stderr: {err}"
         return json.loads(out)
 
-    def stop(self, timeout: float = 60.0) -> dict:
+    def stop(self, timeout: float = HANG_S) -> dict:
+        """SIGTERM: the engine drains its rings and stops; returns its report."""
         self.proc.send_signal(signal.SIGTERM)
         return self.result(timeout)
 
@@ -66,6 +88,14 @@ class EngineProcess:
             self.proc.kill()
             self.proc.wait()
         unlink_segment(self.name)
+
+
+def wait_until(condition, what: str, timeout: float = HANG_S, poll_s: float = 0.005) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:g} s for {what}"
+        time.sleep(poll_s)
 
 
 def assert_reconciles(report: dict) -> None:

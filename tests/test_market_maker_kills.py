@@ -7,7 +7,6 @@ state machine would have counted the illegal move)."""
 import os
 import signal
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from tickpipe.engine.order_states import is_final
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import ROLE_COUNTERS, WORKER_DTYPE
+from tickpipe.shm_layouts.worker_table import ROLE_COUNTERS, WORKER_DTYPE, WORKER_RUNNING
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,10 @@ max_orders_per_s = 1000000
 name = "mm"
 module = "tickpipe.workers.strategies.avellaneda_stoikov"
 """
-KILLED = ("gateway", "risk", "strategy")  # apart enough to stay under the restart limit
+# Three restarts fit the default restart limit (max_restarts = 3 in restart_window_s:
+# the third finds two before it).
+KILLED = ("gateway", "risk", "strategy")
+GATEWAY_FILLS = ROLE_COUNTERS["gateway"]["fills"]
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +44,35 @@ def after_kills(tmp_path_factory):
     name = unique_name("mmkill")
     engine = EngineProcess(name, "--keep", config_file=os.fspath(directory / "mm.toml"))
     try:
-        segment = engine.wait_running(timeout=180)
+        segment = engine.wait_running()
         workers = segment.view("workers", WORKER_DTYPE, 4)
+        stats = segment.view("symbols", SYMBOL_STATS_DTYPE, 8)
+        gateway = workers[worker_index("gateway")]
+
+        def running(role):
+            return int(workers[worker_index(role)]["state"]) == WORKER_RUNNING
+
+        def trading_after(restarted):
+            """The workers killed so far are back and running, the market maker has
+            orders resting at the venue, and fills come back after the last restart."""
+            engine.wait_until(lambda: all(running(role) for role in restarted),
+                              f"{restarted} to run again")
+            fills = int(gateway["counters"][GATEWAY_FILLS])
+            engine.wait_until(lambda: int(stats["venue_resting"].sum()) > 0 and
+                              int(gateway["counters"][GATEWAY_FILLS]) > fills,
+                              f"orders resting and fills past {fills} after restarting "
+                              f"{restarted}")
+
+        restarted = []
         for role in KILLED:
-            time.sleep(2.2)
-            os.kill(int(workers[worker_index(role)]["pid"]), signal.SIGKILL)
-        time.sleep(2.0)
+            trading_after(restarted)
+            row = workers[worker_index(role)]
+            os.kill(int(row["pid"]), signal.SIGKILL)
+            engine.wait_until(lambda: int(row["restarts"]) == 1, f"the {role} to be restarted")
+            restarted.append(role)
+        trading_after(restarted)
         segment.close()
-        report = engine.stop(timeout=120)
+        report = engine.stop()
         segment = attach_segment(name, readonly=True)
         data = {"stats": np.array(segment.view("symbols", SYMBOL_STATS_DTYPE, 8)),
                 "strat_pos": np.array(segment.view("strat_pos", STRATEGY_POSITION_DTYPE, 8)),

@@ -3,16 +3,21 @@ report whose reason the strategy sees and `tickpipe inspect` spells, and nothing
 changes; and the lifecycle of a resting order (rest, replace, cancel) as the
 strategy's own order table records it.
 
-One real engine runs a small plug-in of a user's own (written below into a temporary
-directory) that, on its first quotes, sends: a limit order off the tick grid, a
-cancel and a replace of an order that never existed, a replace of a resting order to
-qty 0, a DAY order after the session ended ([venue] session_s), an order risk denies
-(max_qty), a DAY order that rests until the session ends, and a resting order it
-then replaces and cancels; with an order-entry
-latency ([venue] latency_us). Its state records each answer's exec type and reason.
+One real engine runs a small plug-in of a user's own (written below; its file is kept
+from one session to the next so that numba's cache holds it: strategy_file) that, on
+its first quotes, sends: a limit order off the tick grid, a cancel and a replace of an
+order that never existed, a replace of a resting order to qty 0, a DAY order after the
+session ended ([venue] session_s), an order risk denies (max_qty), a DAY order that
+rests until the session ends, and a resting order it then replaces and cancels; with
+an order-entry latency ([venue] latency_us). Its state records each answer's exec type
+and reason; the engine is stopped once every request has its answer.
 """
 
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 import textwrap
 
 import numpy as np
@@ -120,32 +125,68 @@ def on_fill(ctx, state, params, report):
 TIMER_MS = 50
 '''
 
+# It runs until the strategy has recorded an answer to every request (answered), then
+# is stopped by SIGTERM.
 CONFIG = """
 [engine]
 rate = 2000
-seconds = 4
+seconds = 0
 [venue]
 session_s = 0.5
 latency_us = 1000
 [[strategy]]
 name = "wrong"
-path = "wrong.py"
+path = {path}
 symbols = ["SYM0"]
 """
+
+
+def strategy_file() -> str:
+    """STRATEGY's file, at the same path in every session: numba's cache keys its compiled
+    callbacks by the file's path, mtime and size (engine/runner_gen.py), so a file written
+    afresh into a temporary directory compiled them at every run (10-20 s here); this one
+    compiles once after each change of tickpipe's sources. It lives in tickpipe's numba
+    cache directory (keyed by those sources), named by its text; it is written once,
+    whole (a rename of a complete directory), and never rewritten, so a concurrent
+    session finds either no file or the same one, with the same mtime."""
+    # (set by importing tickpipe; without it numba keeps nothing between sessions)
+    base = os.environ.get("NUMBA_CACHE_DIR") or tempfile.mkdtemp(prefix="tickpipe-requests-")
+    digest = hashlib.blake2b(STRATEGY.encode(), digest_size=8).hexdigest()
+    directory = os.path.join(base, "tests", f"requests-{digest}")
+    path = os.path.join(directory, "wrong.py")
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=os.path.dirname(directory))
+        with open(os.path.join(staging, "wrong.py"), "w") as f:
+            f.write(STRATEGY)
+        try:
+            os.rename(staging, directory)
+        except OSError:  # another session's is there already: the same text
+            shutil.rmtree(staging)
+    return path
+
+
+def answered(state) -> bool:
+    """Every request's answer recorded (exec types start at 1: 0 is none yet)."""
+    return bool((state["answers"][0, :, 0] != 0).all())
 
 
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory):
     directory = tmp_path_factory.mktemp("requests")
-    (directory / "wrong.py").write_text(STRATEGY)
-    (directory / "wrong.toml").write_text(textwrap.dedent(CONFIG))
+    path = strategy_file()
+    (directory / "wrong.toml").write_text(textwrap.dedent(CONFIG).format(path=json.dumps(path)))
+    state_dtype = load_plugin({"name": "wrong", "path": path, "params": {}}).state_dtype
     name = unique_name("requests")
     engine = EngineProcess(name, "--keep", config_file=os.fspath(directory / "wrong.toml"))
     try:
-        report = engine.result(timeout=240)
+        segment = engine.wait_running()
+        engine.wait_until(lambda: answered(strategy_state(segment, 0, state_dtype)),
+                          "an answer to every request", poll_s=0.05)
+        segment.close()
+        report = engine.stop()
         segment = attach_segment(name, readonly=True)
-        entry = {"name": "wrong", "path": os.fspath(directory / "wrong.py"), "params": {}}
-        state = np.array(strategy_state(segment, 0, load_plugin(entry).state_dtype))
+        state = np.array(strategy_state(segment, 0, state_dtype))
         orders = np.array(strategy_orders(segment, 0))
         stats = np.array(segment.view("symbols", SYMBOL_STATS_DTYPE, 8))
         segment.close()

@@ -6,7 +6,6 @@ ring (tests/test_supervisor_stopping.py has both without processes)."""
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from tickpipe.engine.report import ring_positions
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAINING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_paths.py)
-from engine_runs import EngineProcess, assert_reconciles, unique_name
+from engine_runs import HANG_S, EngineProcess, assert_reconciles, unique_name
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +30,15 @@ def test_run_when_a_reader_is_stopped_during_the_drain_then_it_ends_drain_timed_
         segment = engine.wait_running()
         strategy_pid = int(segment.view("workers", WORKER_DTYPE)[ROLES.index("strategy")]["pid"])
         os.kill(strategy_pid, signal.SIGSTOP)
-        deadline = time.monotonic() + 60
-        while ring_positions(segment)["quotes"][0] == ring_positions(segment)["quotes"][1]:
-            assert time.monotonic() < deadline, "no quote waited for the stopped strategy"
-            time.sleep(0.01)
+
+        def quotes_waiting():
+            head, tail = ring_positions(segment)["quotes"]
+            return head - tail
+
+        engine.wait_until(lambda: quotes_waiting() > 0, "a quote to wait for the stopped strategy")
         segment.close()
         engine.proc.send_signal(signal.SIGTERM)
-        out, err = engine.proc.communicate(timeout=120)
+        out, err = engine.proc.communicate(timeout=HANG_S)
     finally:
         engine.kill()  # the workers go with it (PDEATHSIG), stopped or not
     assert engine.proc.returncode == 1, err
@@ -74,13 +75,6 @@ params = {{ gamma = 0.1, order_qty = 5, max_inventory = 50 }}
 """
 
 
-def _wait(condition, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.002)
-
-
 @pytest.mark.parametrize("role", ["gateway", "strategy"])
 def test_run_when_a_worker_is_sigkilled_during_the_drain_then_it_restarts_and_the_drain_ends_stopped(
         tmp_path, role):
@@ -89,7 +83,7 @@ def test_run_when_a_worker_is_sigkilled_during_the_drain_then_it_restarts_and_th
     name = unique_name(f"drain-kill-{role}")
     engine = EngineProcess(name, "--seconds", "0", config_file=str(config))
     try:
-        segment = engine.wait_running(timeout=240)  # a cold start compiles the market maker
+        segment = engine.wait_running()
         control = segment.view("control", CONTROL_DTYPE)[0]
         row = segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
 
@@ -97,15 +91,17 @@ def test_run_when_a_worker_is_sigkilled_during_the_drain_then_it_restarts_and_th
             head, tail = ring_positions(segment)["orders"]
             return head - tail
 
-        _wait(lambda: orders_waiting() > 0, "requests held back by the venue's latency")
+        engine.wait_until(lambda: orders_waiting() > 0, "requests held back by the venue's latency",
+                          poll_s=0.002)
         engine.proc.send_signal(signal.SIGTERM)
-        _wait(lambda: int(control["engine_state"]) == ENGINE_DRAINING, "the drain to start")
+        engine.wait_until(lambda: int(control["engine_state"]) == ENGINE_DRAINING,
+                          "the drain to start", poll_s=0.002)
         pid = int(row["pid"])
         assert orders_waiting() > 0  # the drain has not ended, and cannot for a while
         os.kill(pid, signal.SIGKILL)
         drain_was_on = int(control["engine_state"]) == ENGINE_DRAINING and orders_waiting() > 0
         segment.close()
-        report = engine.result(timeout=180)
+        report = engine.result()
     finally:
         engine.kill()
     assert drain_was_on, "the kill came after the drain"
