@@ -22,7 +22,8 @@ Every check is a row (expected, got); the bench exits non-zero on any
 difference. The checks come in groups, a function each (CHECK_GROUPS: rings,
 pipeline counts, books per symbol, books per strategy, order tables, money, each
 strategy's own counts); a new group is one more function there. Nothing here
-reads a segment's bytes itself.
+reads a segment's bytes itself: the inspector's view, or to poll cheaply while the
+engine warms up or recovers on the same cores, the inspector's worker rows.
 """
 
 import json
@@ -36,17 +37,25 @@ import time
 
 import psutil
 
+from tickpipe.engine.procinfo import is_alive
 from tickpipe.engine.segment import SegmentError, unlink_segment
 from tickpipe.engine.segment_catalog import FINAL_STATUSES, order_table_rows
 from tickpipe.engine.snapshot import Inspector
 from tickpipe.shm_layouts.open_order import STATUS_FILLED, STATUS_NONE
 from tickpipe.shm_layouts.strategy_position import ORDER_ID_STRATEGY_SHIFT
+from tickpipe.shm_layouts.worker_table import WORKER_RUNNING
 
 START_TIMEOUT_S = 300       # compile on a cold cache (three strategies), start barrier
 RESTART_TIMEOUT_S = 30      # a killed worker back and running
 STOP_TIMEOUT_S = 60         # drain and exit
 HEARTBEAT_TIMEOUT_S = 1.0   # for the SIGSTOP phase: a stopped worker counts as dead after this
 WORKER_MODULE = "tickpipe.engine.worker_main"
+POLL_S = 0.02               # between two looks at the workers' rows
+LOAD_STRETCH_S = (0.05, 0.4)  # load before a kill: a random time in this range
+# --smoke (tests): the smallest run that exercises every path: every phase and check,
+# one kill in each load phase (unless --kills says otherwise), each after the shortest
+# stretch of load; the figures mean nothing.
+SMOKE_KILLS = 2
 
 
 class ChaosError(Exception):
@@ -110,10 +119,23 @@ class EngineRun:
                     return self.inspector
             except SegmentError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.05)  # a snapshot costs milliseconds of CPU, taken from the start
 
     def workers(self) -> dict:
         return {w["role"]: w for w in self.inspector.snapshot().data["workers"]}
+
+    def rows(self) -> dict:
+        """{role: {"pid", "alive", "running", "restarts", "heartbeat_ns"}} from the
+        inspector's worker rows as they are now: microseconds, where a snapshot
+        (workers()) costs milliseconds of CPU, taken from the engine polled."""
+        rows = {}
+        for role, row in self.inspector.worker_rows.items():
+            pid = int(row["pid"])
+            rows[role] = {"pid": pid, "alive": is_alive(pid, int(row["start_ticks"])),
+                          "running": int(row["state"]) == WORKER_RUNNING,
+                          "restarts": int(row["restarts"]),
+                          "heartbeat_ns": int(row["heartbeat_ns"])}
+        return rows
 
     def stop(self) -> tuple[int, dict | None]:
         """SIGTERM, wait; (exit code, the JSON report or None)."""
@@ -158,18 +180,34 @@ def worker_processes(name: str) -> list[psutil.Process]:
 def _wait_restarted(run: EngineRun, role: str, old_pid: int) -> bool:
     deadline = time.monotonic() + RESTART_TIMEOUT_S
     while time.monotonic() < deadline:
-        worker = run.workers()[role]
-        if worker["pid"] != old_pid and worker["alive"] and worker["state"] == "running":
+        worker = run.rows()[role]
+        if worker["pid"] != old_pid and worker["alive"] and worker["running"]:
             return True
-        time.sleep(0.02)
+        time.sleep(POLL_S)
     return False
 
 
-def kill_workers(run: EngineRun, kills: int, rng: random.Random, progress) -> dict:
-    """SIGKILL `kills` random workers, one at a time; {"killed": n, "hung": [roles]}."""
+def _wait_others_beat(run: EngineRun, role: str, since_ns: int) -> bool:
+    """Until every worker but `role` is alive and has stamped its heartbeat after
+    `since_ns` (time.monotonic_ns(): the clock of the stamps); False after
+    RESTART_TIMEOUT_S."""
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if all(w["alive"] and w["heartbeat_ns"] > since_ns
+               for r, w in run.rows().items() if r != role):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def kill_workers(run: EngineRun, kills: int, rng: random.Random, progress,
+                 smoke: bool = False) -> dict:
+    """SIGKILL `kills` random workers, one at a time; {"killed": n, "hung": [roles]}.
+    smoke: each after the shortest stretch of load instead of a random one."""
     hung = []
     for k in range(kills):
-        time.sleep(rng.uniform(0.05, 0.4))  # let load build up: kill mid-batch, not idle
+        stretch = rng.uniform(*LOAD_STRETCH_S)  # drawn either way: a seed picks the same roles
+        time.sleep(LOAD_STRETCH_S[0] if smoke else stretch)  # load builds up: kill mid-batch
         role = rng.choice(sorted(run.workers()))   # every strategy's worker among them
         worker = run.workers()[role]
         pid = worker["pid"]
@@ -185,15 +223,23 @@ def kill_workers(run: EngineRun, kills: int, rng: random.Random, progress) -> di
 
 
 def stop_one_past_its_heartbeat(run: EngineRun, role: str = "strategy") -> dict:
-    """SIGSTOP `role` past the heartbeat timeout; which workers were restarted for it."""
-    before = {r: w["restarts"] for r, w in run.workers().items()}
-    pid = run.workers()[role]["pid"]
+    """SIGSTOP `role` past the heartbeat timeout; which workers were restarted for it.
+
+    Once it is back (or given up on), the others had their chance to be (wrongly)
+    killed when every one of them has stamped its heartbeat since: whatever the stop
+    held up (its producer waits on a full ring) has moved on, and a worker the
+    supervisor judged dead meanwhile was killed then, its restart counted (or shows
+    as a new pid, or a dead one)."""
+    rows = run.rows()
+    before = {r: (w["restarts"], w["pid"]) for r, w in rows.items()}
+    pid = rows[role]["pid"]
     os.kill(pid, signal.SIGSTOP)
     restarted = _wait_restarted(run, role, pid)
     if not restarted:
         os.kill(pid, signal.SIGCONT)
-    time.sleep(HEARTBEAT_TIMEOUT_S * 2)  # the others had their chance to be (wrongly) killed
-    after = {r: w["restarts"] for r, w in run.workers().items()}
+    _wait_others_beat(run, role, time.monotonic_ns())
+    after = {r: ((w["restarts"], w["pid"]) if w["alive"] else None)
+             for r, w in run.rows().items()}
     return {"stopped": role, "restarted": restarted,
             "others_restarted": sorted(r for r in after if r != role and after[r] != before[r])}
 
@@ -459,14 +505,14 @@ def _phase_rows(label: str, rows: list[dict]) -> list[dict]:
 
 
 def load_phase(label: str, name: str, config_path: str, rate: int | None, kills: int, rng,
-               progress, stop_strategy: bool) -> list[dict]:
+               progress, stop_strategy: bool, smoke: bool = False) -> list[dict]:
     """Phases 1-3 on a fresh engine at `rate` (None: the config's): `kills` SIGKILLs,
     the SIGSTOP of the strategy if asked, a SIGTERM, then the reconciliation."""
     rows = []
     run = EngineRun(name, config_path, rate=rate)
     try:
         run.wait_running()
-        outcome = kill_workers(run, kills, rng, progress)
+        outcome = kill_workers(run, kills, rng, progress, smoke)
         rows.append(_row(f"{label}: every killed worker came back", [], outcome["hung"]))
         if stop_strategy:
             progress("SIGSTOP strategy past its heartbeat timeout")
@@ -485,12 +531,14 @@ def load_phase(label: str, name: str, config_path: str, rate: int | None, kills:
     return rows
 
 
-def chaos_under_load(name: str, config_path: str, kills: int, rng, progress) -> list[dict]:
+def chaos_under_load(name: str, config_path: str, kills: int, rng, progress,
+                     smoke: bool = False) -> list[dict]:
     """Half the kills at the default rate (with the SIGSTOP), half flat out on a fresh
     engine (the feed has no schedule to keep there)."""
-    return (load_phase("default rate", name, config_path, None, kills // 2, rng, progress, True)
+    return (load_phase("default rate", name, config_path, None, kills // 2, rng, progress, True,
+                       smoke)
             + load_phase("flat out", name, config_path, 0, kills - kills // 2, rng, progress,
-                         False))
+                         False, smoke))
 
 
 def supervisor_kills(name: str, config_path: str, progress) -> list[dict]:
@@ -535,14 +583,16 @@ def supervisor_kills(name: str, config_path: str, progress) -> list[dict]:
     return rows
 
 
-def run_chaos(kills: int = 100, seed: int | None = None, progress=lambda message: None) -> dict:
+def run_chaos(kills: int = 100, seed: int | None = None, progress=lambda message: None,
+              smoke: bool = False) -> dict:
+    """smoke: each kill after the shortest stretch of load (see SMOKE_KILLS)."""
     seed = random.randrange(1 << 32) if seed is None else seed
     rng = random.Random(seed)
     name = f"bench-{os.getpid()}-chaos"
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as config:
         config.write(_config_text(kills))
     try:
-        rows = chaos_under_load(name, config.name, kills, rng, progress)
+        rows = chaos_under_load(name, config.name, kills, rng, progress, smoke)
         rows += supervisor_kills(name, config.name, progress)
     finally:
         os.unlink(config.name)

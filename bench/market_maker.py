@@ -19,6 +19,10 @@ from tickpipe.bench.stats import machine_info
 
 MM = "tickpipe.workers.strategies.avellaneda_stoikov"
 IOC = "tickpipe.workers.strategies.mean_reversion"
+# --smoke (tests): one engine run of a fraction of a second (both strategies send and
+# their histograms fill); the figures mean nothing. (--quick: one run of 1 s.)
+SMOKE_SECONDS = 0.3
+SMOKE_ROUNDS = 1
 
 
 def _run(rate: int, seconds: float) -> dict:

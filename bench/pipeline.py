@@ -21,6 +21,11 @@ from tickpipe.engine.placement import place_workers
 from tickpipe.engine.supervisor import EngineError, run_engine
 
 RATES = (("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000), ("max", 0))
+# --smoke (tests): one rate, each pipeline for a fraction of a second: enough for orders
+# to reach the gateway, so every row has every field; the figures mean nothing.
+# (--quick: the same rate for 1 s.)
+SMOKE_RATES = RATES[1:2]
+SMOKE_SECONDS = 0.3
 
 
 def engine_report(overrides: dict) -> dict:

@@ -27,6 +27,12 @@ PLACEMENTS = ("one-core", "pairs", "spread")
 # name -> (wait strategy, backoff_spin, backoff_yield)
 WAITS = {"block": ("block", 0, 0), "yield": ("yield", 0, 0),
          "backoff": ("backoff", 2000, 50), "backoff-short": ("backoff", 100, 10)}
+# --smoke (tests): one rate and one wait, every placement, each run for a fraction of a
+# second; every row, field and the choice of the best; the figures mean nothing.
+# (--quick: the same combinations for 1 s each.)
+SMOKE_RATES = RATES[1:2]
+SMOKE_WAITS = ("block",)
+SMOKE_SECONDS = 0.3
 
 
 def placement_cores(name: str, a: int, b: int) -> list[int]:

@@ -28,6 +28,12 @@ from tickpipe.workers.risk import Agent as RiskAgent
 from tickpipe.workers.risk_checks import NO_REJECT, check_order
 
 ORDERS_PER_RUN = 50_000
+CHECKS_PER_RUN = 1_000_000
+# --smoke (tests): one measured run (after the unmeasured one) of a few batches of
+# orders, and check_order alone a few thousand times; the figures mean nothing.
+SMOKE_RUNS = 1
+SMOKE_ORDERS = 1_000
+SMOKE_CHECKS = 10_000
 
 
 @njit(cache=True)
@@ -72,8 +78,10 @@ def _fill_intents(context, count, mids, tick):
         raise RuntimeError(f"risk bench: intents ring took {pushed} of {count} intents")
 
 
-def risk_ns_per_order(runs: int = 7) -> dict:
-    """Median ns per order through the risk loop, and through check_order alone."""
+def risk_ns_per_order(runs: int = 7, orders: int = ORDERS_PER_RUN,
+                      checks: int = CHECKS_PER_RUN) -> dict:
+    """Median ns per order through the risk loop (`orders` a run), and through
+    check_order alone (`checks` a run)."""
     config = _config()
     name = config["engine"]["name"]
     unlink_segment(name)
@@ -91,14 +99,14 @@ def risk_ns_per_order(runs: int = 7) -> dict:
                        mids[symbol] + 100, 500, 500, 0, 1)
         agent = RiskAgent(context)
         agent.warm_up()
-        passes = (ORDERS_PER_RUN + BATCH - 1) // BATCH
+        passes = (orders + BATCH - 1) // BATCH
         for _ in range(runs + 1):  # the first run warms caches and branch predictors
             context.symbols[:] = 0
             agent.strategy_rows[:] = 0
-            _fill_intents(context, ORDERS_PER_RUN, mids, config["feed"]["tick_size"])
+            _fill_intents(context, orders, mids, config["feed"]["tick_size"])
             start = time.perf_counter_ns()
             agent.loop(passes)  # the runner over risk's kernels, with the agent's wiring
-            per_order.append((time.perf_counter_ns() - start) / ORDERS_PER_RUN)
+            per_order.append((time.perf_counter_ns() - start) / orders)
             _drain_orders(context)
         sent = int(context.row_words[W_COUNTERS + RISK_ORDERS_SENT])
         rejects = int(context.row_words[W_COUNTERS + RISK_REJECT_BASE:
@@ -106,8 +114,8 @@ def risk_ns_per_order(runs: int = 7) -> dict:
     finally:
         segment.close()
         unlink_segment(name)
-    checks = _checks_only_ns(config, mids)
-    return {"loop_ns": float(np.median(per_order[1:])), "checks_ns": checks,
+    checks_ns = _checks_only_ns(config, mids, checks)
+    return {"loop_ns": float(np.median(per_order[1:])), "checks_ns": checks_ns,
             "orders_sent": sent, "rejected": rejects}
 
 
@@ -118,7 +126,7 @@ def _drain_orders(context):
     consumer_release(handle, head - int(handle[H_POSITION]))
 
 
-def _checks_only_ns(config, mids, n=1_000_000):
+def _checks_only_ns(config, mids, n=CHECKS_PER_RUN):
     risk = config["risk"]
     send_times = np.zeros(risk["max_orders_per_s"], dtype=np.int64)
     args = (send_times, mids, risk["max_order_qty"], int(notional_limits(config)[0]),
@@ -136,10 +144,11 @@ def _checks_only_ns(config, mids, n=1_000_000):
     return best
 
 
-def run_risk_bench(runs: int = 7) -> dict:
+def run_risk_bench(runs: int = 7, *, orders: int = ORDERS_PER_RUN,
+                   checks: int = CHECKS_PER_RUN) -> dict:
     from tickpipe.bench.stats import machine_info
 
-    figures = risk_ns_per_order(runs)
+    figures = risk_ns_per_order(runs, orders, checks)
     rows = [{"name": "tickpipe-risk-loop", "ns_per_order": round(figures["loop_ns"], 1),
              "orders_sent": figures["orders_sent"], "rejected": figures["rejected"]},
             {"name": "risk-checks-only", "ns_per_order": round(figures["checks_ns"], 1)}]

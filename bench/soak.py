@@ -6,6 +6,8 @@ mapped) every few seconds, only while the engine says it is running: warm-up
 (compiling, pre-faulting) and the drain at the end (workers unmapping the
 segment as they exit: it once showed as -21 MB of "growth") are not the steady
 state this bench is about. Flat means the last sample equals the first.
+The first sample is taken as soon as the engine is seen running (its state polled
+every POLL_S), then one every `every` seconds until it leaves that state.
 """
 
 import json
@@ -20,6 +22,11 @@ from tickpipe.engine.engine_layout import ROLES
 from tickpipe.engine.segment import SegmentError, attach_segment
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
+
+POLL_S = 0.02  # between two looks at the engine's state
+# --smoke (tests): the shortest run with a handful of samples of every worker (one every
+# SMOKE_SECONDS / 5 s); the figures mean nothing. (--seconds cannot go below 5.)
+SMOKE_SECONDS = 1.0
 
 
 def _rss(pid: int) -> dict | None:
@@ -84,22 +91,32 @@ def _why(out: str, errors: str) -> str:
 
 
 def _sample_workers(proc, name: str, every: float) -> dict:
-    """{role: [rss, ...]} every `every` seconds while the engine is in its running state."""
+    """{role: [rss, ...]}: one sample as soon as the engine is in its running state, then
+    one every `every` seconds while it stays there."""
     samples = {role: [] for role in ROLES}
-    segment = None
-    while proc.poll() is None:
-        time.sleep(every if segment else 0.2)
-        try:
-            segment = segment or attach_segment(name, readonly=True)
-        except SegmentError:
-            continue
-        state = int(segment.view("control", CONTROL_DTYPE)[0]["engine_state"])
-        if state != ENGINE_RUNNING:
-            if any(samples.values()):
-                break  # draining or stopped: the steady state is over
-            continue  # still warming up
-        for index, role in enumerate(ROLES):
-            usage = _rss(int(segment.view("workers", WORKER_DTYPE)[index]["pid"]))
-            if usage:
-                samples[role].append(usage)
+    segment, due = None, None
+    try:
+        while proc.poll() is None:
+            try:
+                segment = segment or attach_segment(name, readonly=True)
+            except SegmentError:
+                time.sleep(POLL_S)  # not created yet
+                continue
+            state = int(segment.view("control", CONTROL_DTYPE)[0]["engine_state"])
+            if state != ENGINE_RUNNING:
+                if any(samples.values()):
+                    break  # draining or stopped: the steady state is over
+                time.sleep(POLL_S)  # still warming up
+                continue
+            now = time.monotonic()
+            if due is None or now >= due:
+                due = now + every
+                for index, role in enumerate(ROLES):
+                    usage = _rss(int(segment.view("workers", WORKER_DTYPE)[index]["pid"]))
+                    if usage:
+                        samples[role].append(usage)
+            time.sleep(min(POLL_S, max(0.0, due - time.monotonic())))
+    finally:
+        if segment is not None:
+            segment.close()
     return samples

@@ -10,8 +10,8 @@
   the user's module, the generated runner loaded from cache, recovery, warm-up).
 """
 
+import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +31,9 @@ from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 
 
 def engine_first_tick_s(timeout: float = 120.0) -> float:
+    """Seconds from the launch of `tickpipe run` to its first tick. The run is then
+    stopped (SIGTERM: it drains and exits) rather than waited out: its first tick is
+    all this measures."""
     name = f"bench-{os.getpid()}-start"
     unlink_segment(name)
     launched = lib.tp_monotonic_ns()
@@ -49,9 +52,13 @@ def engine_first_tick_s(timeout: float = 120.0) -> float:
                 time.sleep(0.001)
             first = int(quotes[0]["origin_ns"])
             segment.close()
+            if not first:
+                break
             return (first - launched) / 1e9
         raise TimeoutError("the engine did not tick")
     finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=timeout)
 
 
@@ -91,6 +98,30 @@ path = "my_strategy.py"
 """
 
 
+def _user_strategy_dir() -> str:
+    """A directory of the user's own holding the example strategy and its config: the
+    same one run after run (named by their text), so that the strategy's callbacks,
+    whose cached code is found by its file's path and mtime (engine/runner_gen.py
+    entries_path), are compiled at the first engine start only, not before each one."""
+    with open(EXAMPLE, "rb") as f:
+        files = {"my_strategy.py": f.read(), "user.toml": USER_STRATEGY.encode()}
+    digest = hashlib.blake2b(digest_size=8)
+    for name, data in files.items():
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(),
+                                                             f"tickpipe-{os.getuid()}")
+    directory = os.path.join(base, f"bench-startup-{digest.hexdigest()}")
+    os.makedirs(directory, exist_ok=True)
+    for name, data in files.items():
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):  # written once: its mtime stays that of the first run
+            partial = f"{path}.{os.getpid()}.partial"
+            with open(partial, "wb") as f:
+                f.write(data)
+            os.replace(partial, path)
+    return directory
+
+
 def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
     """Seconds from each restarted strategy process's spawn to RUNNING (see the top)."""
     from tickpipe.engine.snapshot import Inspector
@@ -98,46 +129,53 @@ def strategy_restarts_s(repeats: int, timeout: float = 120.0) -> list[float]:
     if not os.path.exists(EXAMPLE):
         raise BenchError(f"startup: {EXAMPLE} is missing (run from a source checkout)")
     name = f"bench-{os.getpid()}-strategy-start"
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(EXAMPLE, tmp)
-        with open(os.path.join(tmp, "user.toml"), "w") as f:
-            f.write(USER_STRATEGY)
-        proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "user.toml",
-                                 "--seconds", "0", "--json", "--name", name], cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        inspector, times = None, []
-        try:
-            deadline = time.monotonic() + timeout
-            # The feed runs once the start barrier is passed: only then is a death a
-            # restart (during the barrier it fails the start).
-            while inspector is None or inspector.worker_rows["feed"]["state"] != WORKER_RUNNING:
+    proc = subprocess.Popen([sys.executable, "-m", "tickpipe.cli", "run", "user.toml",
+                             "--seconds", "0", "--json", "--name", name],
+                            cwd=_user_strategy_dir(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    inspector, times = None, []
+    try:
+        deadline = time.monotonic() + timeout
+        # The feed runs once the start barrier is passed: only then is a death a
+        # restart (during the barrier it fails the start).
+        while inspector is None or inspector.worker_rows["feed"]["state"] != WORKER_RUNNING:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise BenchError(f"startup: the engine with a user strategy did not run: "
+                                 f"{_last_line(proc)}")
+            try:
+                inspector = inspector or Inspector.attach(name)
+            except SegmentError:
+                pass
+            time.sleep(0.01)
+        for _ in range(repeats):
+            old = int(_strategy(inspector)["pid"])
+            os.kill(old, signal.SIGKILL)
+            while True:
+                row = _strategy(inspector)
+                if int(row["pid"]) != old and row["state"] == WORKER_RUNNING:
+                    break
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise BenchError(f"startup: the engine with a user strategy did not run: "
+                    raise BenchError(f"startup: the strategy was not restarted: "
                                      f"{_last_line(proc)}")
-                try:
-                    inspector = inspector or Inspector.attach(name)
-                except SegmentError:
-                    pass
-                time.sleep(0.01)
-            for _ in range(repeats):
-                old = int(_strategy(inspector)["pid"])
-                os.kill(old, signal.SIGKILL)
-                while True:
-                    row = _strategy(inspector)
-                    if int(row["pid"]) != old and row["state"] == WORKER_RUNNING:
-                        break
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise BenchError(f"startup: the strategy was not restarted: "
-                                         f"{_last_line(proc)}")
-                    time.sleep(0.0005)
-                times.append((time.time_ns() - int(row["started_unix_ns"])) / 1e9)
-                time.sleep(0.2)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-            if inspector is not None:
-                inspector.close()
+                time.sleep(0.0005)
+            times.append((time.time_ns() - int(row["started_unix_ns"])) / 1e9)
+            _wait_processing(inspector, proc, deadline)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        if inspector is not None:
+            inspector.close()
     return times
+
+
+def _wait_processing(inspector, proc, deadline: float) -> None:
+    """Until the restarted strategy has taken a record since it said RUNNING: it works,
+    and a next kill is a kill of a running strategy."""
+    seen = int(_strategy(inspector)["processed"])
+    while int(_strategy(inspector)["processed"]) == seen:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise BenchError(f"startup: the restarted strategy took no record: {_last_line(proc)}")
+        time.sleep(0.001)
 
 
 def _last_line(proc) -> str:
@@ -151,9 +189,16 @@ def _strategy(inspector):
     return inspector.worker_rows["strategy"]
 
 
-def run_startup(repeats: int = 5) -> dict:
+# --smoke (tests): one start of each kind, without the first unmeasured engine run that
+# warms numba's cache; the figures mean nothing.
+SMOKE_REPEATS = 1
+
+
+def run_startup(repeats: int = 5, *, warm: bool = True) -> dict:
+    """warm: start one engine first, unmeasured (it compiles, on a cold cache)."""
     from tickpipe.bench.stats import machine_info
-    engine_first_tick_s()  # warms numba's cache if it is cold
+    if warm:
+        engine_first_tick_s()  # warms numba's cache if it is cold
     engine = [engine_first_tick_s() for _ in range(repeats)]
     worker = [worker_first_record_s() for _ in range(repeats)]
     strategy = strategy_restarts_s(repeats)

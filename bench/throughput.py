@@ -10,6 +10,9 @@ from tickpipe.bench import ring_runs
 from tickpipe.bench.stats import machine_info, skipped_row
 
 BATCH = 64
+# --smoke (tests): twice a ring's capacity, the fewest records that still wrap the ring
+# and make the producer wait for room (quick: 200,000); the figures mean nothing.
+SMOKE_RECORDS = 2 * ring_runs.ENGINE_RING_CAPACITY
 
 
 def run_throughput(cores, n_records: int, *, peers: bool = True,

@@ -73,9 +73,16 @@ def _guard(run):
 cores_option = click.option("--cores", default=None, metavar="A,B",
                             help="The two cores to pin the two sides to "
                                  "(default: the first two this process may use).")
-quick_option = click.option("--quick", is_flag=True, help="A short run (tests and smoke checks).")
+quick_option = click.option("--quick", is_flag=True, help="A short run, for a first look.")
 no_peers_option = click.option("--no-peers", is_flag=True, help="Leave out the peers.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+SMOKE_HELP = "For tests: the smallest run that exercises every path; its figures mean nothing."
+
+
+def smoke_option(what: str):
+    """--smoke, its help saying what this bench's smallest run is (the sizes are the
+    SMOKE_* constants of its module under bench/)."""
+    return click.option("--smoke", is_flag=True, help=f"{SMOKE_HELP} {what}")
 
 
 def _writable_dir(ctx, param, value):
@@ -116,10 +123,14 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _ringrtt(cores, iterations, no_peers, quiet):
-    from tickpipe.bench.ringrtt import NATIVE_RTT, TICKPIPE_WAITS, run_ringrtt
+def _ringrtt(cores, iterations, no_peers, quiet, smoke=False):
+    from tickpipe.bench.ringrtt import (NATIVE_RTT, SMOKE_ITERATIONS, SMOKE_WARMUP, TICKPIPE_WAITS,
+                                        run_ringrtt)
     total = len(TICKPIPE_WAITS) + len(NATIVE_RTT) + (0 if no_peers else PEER_COUNT)
+    if smoke:
+        iterations = SMOKE_ITERATIONS
     return _guard(lambda: run_ringrtt(cores, iterations, peers=not no_peers,
+                                      warmup=SMOKE_WARMUP if smoke else None,
                                       progress=ProgressBar(total, quiet)))
 
 
@@ -128,10 +139,12 @@ def _ringrtt(cores, iterations, no_peers, quiet):
 @click.option("--iterations", type=click.IntRange(min=100, max=10_000_000), default=200_000, show_default=True,
               help="Round trips per spinning row (sleeping rows and peers run fewer).")
 @quick_option
+@smoke_option("20 round trips a row (2 a sleeping one, 1,000 a peer's), 10 unmeasured "
+              "first; overrides --quick and --iterations.")
 @no_peers_option
 @json_option
 @plot_option
-def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
+def ringrtt(cores, iterations, quick, smoke, no_peers, as_json, plot_dir):
     """Round trip of one 64-byte record between two pinned processes.
 
     Rows: tickpipe with each wait strategy, c-cacheline (a C cache-line
@@ -140,15 +153,18 @@ def ringrtt(cores, iterations, quick, no_peers, as_json, plot_dir):
     c-ring-index (the C rings under the previous rule, publication by head
     index, for comparison) and the Python peers.
     """
-    report = _ringrtt(_parse_cores(cores), 5_000 if quick else iterations, no_peers, as_json)
+    report = _ringrtt(_parse_cores(cores), 5_000 if quick else iterations, no_peers, as_json,
+                      smoke)
     _emit(report, as_json, format_latency_table(report["results"], "c-cacheline"))
     if plot_dir:
         _plot({"ringrtt": report}, plot_dir)
 
 
-def _throughput(cores, records, no_peers, quiet):
-    from tickpipe.bench.throughput import run_throughput
+def _throughput(cores, records, no_peers, quiet, smoke=False):
+    from tickpipe.bench.throughput import SMOKE_RECORDS, run_throughput
     total = 6 + (0 if no_peers else 2 * PEER_COUNT)
+    if smoke:
+        records = SMOKE_RECORDS
     return _guard(lambda: run_throughput(cores, records, peers=not no_peers,
                                          progress=ProgressBar(total, quiet)))
 
@@ -158,24 +174,32 @@ def _throughput(cores, records, no_peers, quiet):
 @click.option("--records", type=click.IntRange(min=1000, max=100_000_000), default=20_000_000, show_default=True,
               help="Records per tickpipe row (peers move fewer).")
 @quick_option
+@smoke_option("Twice a ring's capacity of records a row (the ring wraps, the producer waits "
+              "for room; a peer's 10,000); overrides --quick and --records.")
 @no_peers_option
 @json_option
-def throughput(cores, records, quick, no_peers, as_json):
+def throughput(cores, records, quick, smoke, no_peers, as_json):
     """64-byte records per second from one pinned process to another, single and batched."""
-    report = _throughput(_parse_cores(cores), 200_000 if quick else records, no_peers, as_json)
+    report = _throughput(_parse_cores(cores), 200_000 if quick else records, no_peers, as_json,
+                         smoke)
     _emit(report, as_json, format_throughput_table(report["results"], "tickpipe-batch64"))
 
 
-def _pipeline(cores, seconds, quick, no_peers, quiet):
-    from tickpipe.bench.pipeline import RATES, run_pipeline
+def _pipeline(cores, seconds, quick, no_peers, quiet, smoke=False):
+    from tickpipe.bench.pipeline import RATES, SMOKE_RATES, SMOKE_SECONDS, run_pipeline
     from tickpipe.engine.config import ConfigError, parse_core_list
     try:
         chosen = parse_core_list(cores) if cores else None
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--cores") from None
-    rates = RATES[1:2] if quick else RATES
+    if smoke:
+        rates, seconds = SMOKE_RATES, SMOKE_SECONDS
+    elif quick:
+        rates, seconds = RATES[1:2], 1.0
+    else:
+        rates = RATES
     total = len(rates) * (1 if no_peers else 2)
-    return _guard(lambda: run_pipeline(chosen, 1.0 if quick else seconds, rates=rates,
+    return _guard(lambda: run_pipeline(chosen, seconds, rates=rates,
                                        peers=not no_peers, progress=ProgressBar(total, quiet)))
 
 
@@ -185,14 +209,15 @@ def _pipeline(cores, seconds, quick, no_peers, quiet):
 @click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=3.0, show_default=True,
               help="Run time per offered rate.")
 @quick_option
+@smoke_option("100k ticks/s only, 0.3 s a pipeline; overrides --quick and --seconds.")
 @no_peers_option
 @json_option
 @plot_option
-def pipeline(cores, seconds, quick, no_peers, as_json, plot_dir):
+def pipeline(cores, seconds, quick, smoke, no_peers, as_json, plot_dir):
     """Tick-to-trade through the four real workers at 10k, 100k, 1M ticks/s and flat out,
     beside the same stages over multiprocessing.Queue (mp.Queue-pipeline)."""
     from tickpipe.bench.pipeline import format_pipeline_table
-    report = _pipeline(cores, seconds, quick, no_peers, as_json)
+    report = _pipeline(cores, seconds, quick, no_peers, as_json, smoke)
     _emit(report, as_json, format_pipeline_table(report["results"]))
     if plot_dir:
         _plot({"pipeline": report}, plot_dir)
@@ -254,24 +279,32 @@ def plugin(seconds, rounds, quick, as_json):
               show_default=True, help="Run time of each engine run.")
 @click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True)
 @quick_option
+@smoke_option("One engine run of 0.3 s; overrides --quick, --seconds and --rounds.")
 @json_option
-def mm_cmd(rate, seconds, rounds, quick, as_json):
+def mm_cmd(rate, seconds, rounds, quick, smoke, as_json):
     """The market maker's tick-to-quote-update (tick in -> its new order or replace at the
     venue) beside an IOC strategy's tick-to-trade, p50 and p99, in the same engine runs."""
-    from tickpipe.bench.market_maker import format_mm_table, run_mm_bench
-    rounds = 1 if quick else rounds
-    report = _guard(lambda: run_mm_bench(rate, 1.0 if quick else seconds, rounds,
+    from tickpipe.bench.market_maker import (SMOKE_ROUNDS, SMOKE_SECONDS, format_mm_table,
+                                             run_mm_bench)
+    if smoke:
+        rounds, seconds = SMOKE_ROUNDS, SMOKE_SECONDS
+    elif quick:
+        rounds, seconds = 1, 1.0
+    report = _guard(lambda: run_mm_bench(rate, seconds, rounds,
                                          progress=ProgressBar(rounds, as_json)))
     _emit(report, as_json, format_mm_table(report))
 
 
 @bench.command()
-@click.option("--kills", type=click.IntRange(min=0, max=100_000), default=100, show_default=True,
-              help="Workers to SIGKILL: half at the default rate, half flat out.")
+@click.option("--kills", type=click.IntRange(min=0, max=100_000), default=None,
+              help="Workers to SIGKILL: half at the default rate, half flat out.  [default: 100; "
+                   "with --smoke 2]")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
               help="Seed of the random choices (which worker, when); printed, so a run can be replayed.")
+@smoke_option("Every phase and check, one kill in each load phase unless --kills says "
+              "otherwise, each after the shortest stretch of load.")
 @json_option
-def chaos(kills, seed, as_json):
+def chaos(kills, seed, smoke, as_json):
     """Kill workers under load, then reconcile every count; exit 1 on any difference.
 
     Runs three strategies (IOCs; resting orders, replaces, cancels), SIGKILLs
@@ -283,9 +316,11 @@ def chaos(kills, seed, as_json):
     quantity or order is left for any strategy, every order table is final and
     agrees with the fills, and no worker outlived its supervisor.
     """
-    from tickpipe.bench.chaos import ChaosError, format_chaos_table, run_chaos
+    from tickpipe.bench.chaos import SMOKE_KILLS, ChaosError, format_chaos_table, run_chaos
+    if kills is None:
+        kills = SMOKE_KILLS if smoke else 100
     try:
-        report = run_chaos(kills, seed, progress=ProgressBar(kills + 3, as_json))
+        report = run_chaos(kills, seed, progress=ProgressBar(kills + 3, as_json), smoke=smoke)
     except ChaosError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:  # not _emit: a chaos report has no machine line to print
@@ -297,12 +332,17 @@ def chaos(kills, seed, as_json):
                                    f"(seed {report['seed']})")
 
 
-def _placement(cores, seconds, quick, quiet):
-    from tickpipe.bench.placement import PLACEMENTS, RATES, WAITS, run_placement
-    rates = RATES[1:2] if quick else RATES
-    waits = ("block",) if quick else tuple(WAITS)
+def _placement(cores, seconds, quick, quiet, smoke=False):
+    from tickpipe.bench.placement import (PLACEMENTS, RATES, SMOKE_RATES, SMOKE_SECONDS,
+                                          SMOKE_WAITS, WAITS, run_placement)
+    if smoke:
+        rates, waits, seconds = SMOKE_RATES, SMOKE_WAITS, SMOKE_SECONDS
+    elif quick:
+        rates, waits, seconds = RATES[1:2], ("block",), 1.0
+    else:
+        rates, waits = RATES, tuple(WAITS)
     total = len(rates) * len(PLACEMENTS) * len(waits)
-    return _guard(lambda: run_placement(cores, 1.0 if quick else seconds, rates=rates, waits=waits,
+    return _guard(lambda: run_placement(cores, seconds, rates=rates, waits=waits,
                                         progress=ProgressBar(total, quiet)))
 
 
@@ -311,14 +351,16 @@ def _placement(cores, seconds, quick, quiet):
 @click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=2.0, show_default=True,
               help="Run time per combination.")
 @quick_option
+@smoke_option("100k ticks/s and block only, every placement, 0.3 s each; overrides --quick "
+              "and --seconds.")
 @json_option
-def placement(cores, seconds, quick, as_json):
+def placement(cores, seconds, quick, smoke, as_json):
     """Tick-to-trade of the real pipeline for each placement of the four workers on two
     cores (one-core, pairs, spread) and each wait strategy (block, yield, backoff,
     backoff-short), at 10k, 100k and 1M ticks/s: what `wait = "auto"` picks on a
     host with fewer cores than workers comes from this table."""
     from tickpipe.bench.placement import format_placement_table
-    report = _placement(_parse_cores(cores), seconds, quick, as_json)
+    report = _placement(_parse_cores(cores), seconds, quick, as_json, smoke)
     best = "; ".join(f"{rate}: {choice}" for rate, choice in report["best"].items())
     _emit(report, as_json, format_placement_table(report["results"]) +
           f"\nlowest p99 with nothing lost, per rate: {best or 'none'}")
@@ -327,13 +369,21 @@ def placement(cores, seconds, quick, as_json):
 @bench.command()
 @click.option("--runs", type=click.IntRange(min=1, max=1000), default=7, show_default=True)
 @quick_option
+@smoke_option("One measured run of 1,000 orders, 10,000 checks alone; overrides --quick and "
+              "--runs.")
 @json_option
-def risk(runs, quick, as_json):
+def risk(runs, quick, smoke, as_json):
     """Nanoseconds per pre-trade check, all checks on, in the risk worker's jitted loop."""
-    from tickpipe.bench.risk_bench import run_risk_bench
     ProgressBar(1, as_json)("risk loop and checks")
-    report = run_risk_bench(2 if quick else runs)
+    report = _risk(2 if quick else runs, smoke)
     _emit(report, as_json, _risk_table(report["results"]))
+
+
+def _risk(runs, smoke=False):
+    from tickpipe.bench.risk_bench import SMOKE_CHECKS, SMOKE_ORDERS, SMOKE_RUNS, run_risk_bench
+    if smoke:
+        return run_risk_bench(SMOKE_RUNS, orders=SMOKE_ORDERS, checks=SMOKE_CHECKS)
+    return run_risk_bench(runs)
 
 
 def _risk_table(rows):
@@ -346,25 +396,28 @@ def _risk_table(rows):
               callback=_writable_dir,
               help="Where bench-all.json and the charts go.")
 @quick_option
+@smoke_option("Each section at its own --smoke.")
 @no_peers_option
 @json_option
-def all_benches(cores, out_dir, quick, no_peers, as_json):
+def all_benches(cores, out_dir, quick, smoke, no_peers, as_json):
     """Run ringrtt, throughput, pipeline and risk; print each table as it ends, and
     write DIR/bench-all.json and the charts (charts need matplotlib).
 
     --cores picks the two cores of ringrtt and throughput; the pipeline places its
     four workers itself. --json prints the combined report instead of the tables.
+    --quick and --smoke apply to every section.
     """
     from tickpipe.bench.pipeline import format_pipeline_table
-    from tickpipe.bench.risk_bench import run_risk_bench
     pair = _parse_cores(cores)
     runs = {
-        "ringrtt": (lambda: _ringrtt(pair, 5_000 if quick else 200_000, no_peers, as_json),
+        "ringrtt": (lambda: _ringrtt(pair, 5_000 if quick else 200_000, no_peers, as_json, smoke),
                     lambda rows: format_latency_table(rows, "c-cacheline")),
-        "throughput": (lambda: _throughput(pair, 200_000 if quick else 20_000_000, no_peers, as_json),
+        "throughput": (lambda: _throughput(pair, 200_000 if quick else 20_000_000, no_peers,
+                                           as_json, smoke),
                        lambda rows: format_throughput_table(rows, "tickpipe-batch64")),
-        "pipeline": (lambda: _pipeline(None, 3.0, quick, no_peers, as_json), format_pipeline_table),
-        "risk": (lambda: run_risk_bench(2 if quick else 7), _risk_table),
+        "pipeline": (lambda: _pipeline(None, 3.0, quick, no_peers, as_json, smoke),
+                     format_pipeline_table),
+        "risk": (lambda: _risk(2 if quick else 7, smoke), _risk_table),
     }
     reports = {}
     for section, (run, table) in runs.items():
@@ -388,13 +441,17 @@ def all_benches(cores, out_dir, quick, no_peers, as_json):
 
 @bench.command()
 @click.option("--repeats", type=click.IntRange(min=1, max=100), default=5, show_default=True)
+@smoke_option("One start of each kind, without the unmeasured engine start first that warms "
+              "numba's cache; overrides --repeats.")
 @json_option
-def startup(repeats, as_json):
+def startup(repeats, smoke, as_json):
     """Start-up with a warm numba cache: `tickpipe run` to the first tick, and a worker
     process's launch to its first record."""
-    from tickpipe.bench.startup import run_startup
+    from tickpipe.bench.startup import SMOKE_REPEATS, run_startup
+    if smoke:
+        repeats = SMOKE_REPEATS
     ProgressBar(1, as_json)(f"{repeats} engine starts and {repeats} worker starts")
-    report = _guard(lambda: run_startup(repeats))
+    report = _guard(lambda: run_startup(repeats, warm=not smoke))
     lines = [f"{r['name']:<32} median {r['median_s']:.3f} s  max {r['max_s']:.3f} s"
              for r in report["results"]]
     _emit(report, as_json, "\n".join(lines))
@@ -404,10 +461,13 @@ def startup(repeats, as_json):
 @click.option("--seconds", type=FiniteFloatRange(min=5, max=7 * 86400), default=60.0, show_default=True)
 @click.option("--rate", type=click.IntRange(min=0, max=MAX_RATE), default=0, show_default=True,
               help="Offered ticks/s; 0 = flat out.")
+@smoke_option("A run of 1 s, every worker sampled every 0.2 s; overrides --seconds.")
 @json_option
-def soak(seconds, rate, as_json):
+def soak(seconds, rate, smoke, as_json):
     """Resident memory of every worker over a long run: flat means no allocation on the hot path."""
-    from tickpipe.bench.soak import run_soak
+    from tickpipe.bench.soak import SMOKE_SECONDS, run_soak
+    if smoke:
+        seconds = SMOKE_SECONDS
     ProgressBar(1, as_json)(f"engine at rate {rate or 'max'} for {seconds:g} s")
     report = _guard(lambda: run_soak(seconds, rate=rate))
     lines = [f"{r['name']:<18} first {r['first_bytes']:>12,} B  last {r['last_bytes']:>12,} B  "

@@ -1,4 +1,6 @@
-"""`tickpipe bench ...` through click's CliRunner: JSON rows, and one-line errors for bad input."""
+"""`tickpipe bench ...` through click's CliRunner: JSON rows, and one-line errors for bad input.
+
+The benches run at --smoke, their smallest run that exercises every path."""
 
 import json
 import os
@@ -25,8 +27,8 @@ def rows_by_name(report):
 
 
 @pytest.mark.slow
-def test_bench_ringrtt_quick_json_should_report_percentiles_for_every_wait_and_the_c_references(two_cores):
-    result = run("ringrtt", "--quick", "--no-peers", "--json", "--cores", f"{two_cores[0]},{two_cores[1]}")
+def test_bench_ringrtt_smoke_json_should_report_percentiles_for_every_wait_and_the_c_references(two_cores):
+    result = run("ringrtt", "--smoke", "--no-peers", "--json", "--cores", f"{two_cores[0]},{two_cores[1]}")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = rows_by_name(report)
@@ -34,7 +36,7 @@ def test_bench_ringrtt_quick_json_should_report_percentiles_for_every_wait_and_t
         row = rows[f"tickpipe-{wait}"]
         assert all(isinstance(row[key], int) and row[key] > 0 for key in LATENCY_KEYS), row
         assert row["p50_ns"] <= row["p99_ns"] <= row["p999_ns"] <= row["max_ns"]
-        assert row["samples"] == (500 if wait in ("backoff", "block") else 5000)
+        assert row["samples"] == (2 if wait in ("backoff", "block") else 20)  # --smoke: 20 trips
     for native in ("c-cacheline", "c-ring", "c-ring-index"):
         c_row = rows[native]
         assert c_row.get("skipped") or all(c_row[key] > 0 for key in LATENCY_KEYS), c_row
@@ -43,8 +45,8 @@ def test_bench_ringrtt_quick_json_should_report_percentiles_for_every_wait_and_t
 
 
 @pytest.mark.slow
-def test_bench_throughput_quick_json_should_report_records_per_second_for_single_and_batch():
-    result = run("throughput", "--quick", "--no-peers", "--json")
+def test_bench_throughput_smoke_json_should_report_records_per_second_for_single_and_batch():
+    result = run("throughput", "--smoke", "--no-peers", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = rows_by_name(report)
@@ -64,7 +66,7 @@ def test_bench_throughput_quick_json_should_report_records_per_second_for_single
     ("", "expected 2 comma-separated core numbers"),
 ])
 def test_bench_when_cores_are_bad_then_exit_2_with_one_error_line_and_no_traceback(command, cores, says):
-    result = run(command, "--quick", "--no-peers", "--json", "--cores", cores)
+    result = run(command, "--smoke", "--no-peers", "--json", "--cores", cores)
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and says in errors[0] and repr(cores) in errors[0], result.output
@@ -80,8 +82,8 @@ def test_bench_help_should_list_both_benches():
 
 
 @pytest.mark.slow
-def test_bench_all_quick_should_print_every_table_and_write_one_json_with_every_section(tmp_path):
-    result = run("all", "--quick", "--no-peers", "--out", str(tmp_path))
+def test_bench_all_smoke_should_print_every_table_and_write_one_json_with_every_section(tmp_path):
+    result = run("all", "--smoke", "--no-peers", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     for section in ("ringrtt", "throughput", "pipeline", "risk"):
         assert f"== {section} ==" in result.stdout
@@ -94,14 +96,14 @@ def test_bench_all_quick_should_print_every_table_and_write_one_json_with_every_
 
 
 def test_bench_all_when_cores_are_bad_then_exit_2_before_running_anything(tmp_path):
-    result = run("all", "--quick", "--no-peers", "--cores", "0,9999", "--out", str(tmp_path))
+    result = run("all", "--smoke", "--no-peers", "--cores", "0,9999", "--out", str(tmp_path))
     assert result.exit_code == 2 and "core 9999 is not available" in result.output
     assert not (tmp_path / "bench-all.json").exists()
 
 
 @pytest.mark.slow
 def test_bench_ringrtt_when_both_sides_share_one_core_then_spin_is_skipped_and_the_rest_runs():
-    result = run("ringrtt", "--quick", "--no-peers", "--json", "--cores", "0,0")
+    result = run("ringrtt", "--smoke", "--no-peers", "--json", "--cores", "0,0")
     assert result.exit_code == 0, result.output
     rows = rows_by_name(json.loads(result.stdout))
     assert "both sides on core 0" in rows["tickpipe-spin"]["skipped"]
@@ -141,18 +143,40 @@ def test_bench_when_run_in_process_then_the_previous_sigterm_handler_is_put_back
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def _wait_engine_running(proc, name, deadline):
+    """Until engine `name` (a bench's, in process `proc`) is past its warm-up: running."""
+    from tickpipe.engine.segment import SegmentError, attach_segment
+    from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
+    segment = None
+    try:
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "the engine did not run"
+            try:
+                segment = segment or attach_segment(name, readonly=True)
+            except SegmentError:
+                pass
+            else:
+                if int(segment.view("control", CONTROL_DTYPE)[0]["engine_state"]) == ENGINE_RUNNING:
+                    return
+            time.sleep(0.02)
+    finally:
+        if segment is not None:
+            segment.close()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay_s", [0.0, 1.5], ids=["while-warming-up", "while-running"])
-def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops(delay_s):
+@pytest.mark.parametrize("running", [False, True], ids=["while-warming-up", "while-running"])
+def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops(running):
     command = [sys.executable, "-m", "tickpipe.cli", "bench", "pipeline", "--no-peers", "--seconds", "30"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     segment = f"tickpipe.bench-{proc.pid}-pipe"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while segment not in os.listdir("/dev/shm"):
             assert proc.poll() is None and time.monotonic() < deadline, "the engine did not start"
             time.sleep(0.05)
-        time.sleep(delay_s)
+        if running:  # its feed started: a SIGTERM now stops a rate mid-run
+            _wait_engine_running(proc, f"bench-{proc.pid}-pipe", deadline)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)  # not the 3 more rates of 30 s each
     finally:

@@ -1,4 +1,5 @@
-"""`tickpipe bench pipeline` and `tickpipe bench risk` in their short modes: every row and key."""
+"""The engine benches (`tickpipe bench pipeline`, risk, mm, startup, soak, placement) at
+--smoke, their smallest run that exercises every path: every row and key."""
 
 import json
 
@@ -19,8 +20,8 @@ def _bench_json(*args):
     return json.loads(result.output)
 
 
-def test_bench_pipeline_quick_when_run_then_both_pipelines_report_latency_and_nothing_lost():
-    report = _bench_json("pipeline", "--quick")
+def test_bench_pipeline_smoke_when_run_then_both_pipelines_report_latency_and_nothing_lost():
+    report = _bench_json("pipeline", "--smoke")
     rows = {row["name"]: row for row in report["results"]}
     assert set(rows) == {"tickpipe-100k", "mp.Queue-pipeline-100k"}
     for row in rows.values():
@@ -29,14 +30,14 @@ def test_bench_pipeline_quick_when_run_then_both_pipelines_report_latency_and_no
         assert row["offered_rate"] == 100_000
         assert 0 < row["p50_ns"] <= row["p99_ns"] <= row["max_ns"]
     assert rows["tickpipe-100k"]["lost"] == 0
-    assert rows["tickpipe-100k"]["achieved_rate"] > 50_000
+    assert rows["tickpipe-100k"]["achieved_rate"] > 0  # how near 100k is the bench's figure
     for key in MACHINE_KEYS:
         assert key in report["machine"]
     assert report["machine"]["placement"]["100k"].startswith("placement: ")
 
 
-def test_bench_risk_quick_when_run_then_every_order_passes_all_checks_and_is_timed():
-    report = _bench_json("risk", "--quick")
+def test_bench_risk_smoke_when_run_then_every_order_passes_all_checks_and_is_timed():
+    report = _bench_json("risk", "--smoke")
     rows = {row["name"]: row for row in report["results"]}
     assert set(rows) == {"tickpipe-risk-loop", "risk-checks-only"}
     assert rows["tickpipe-risk-loop"]["rejected"] == 0
@@ -45,8 +46,8 @@ def test_bench_risk_quick_when_run_then_every_order_passes_all_checks_and_is_tim
         assert row["ns_per_order"] > 0
 
 
-def test_bench_mm_quick_when_run_then_both_strategies_latencies_come_from_one_run():
-    report = _bench_json("mm", "--quick")
+def test_bench_mm_smoke_when_run_then_both_strategies_latencies_come_from_one_run():
+    report = _bench_json("mm", "--smoke")
     rows = {row["name"]: row for row in report["results"]}
     assert set(rows) == {"mm tick-to-quote-update", "ioc tick-to-trade"}
     for row in rows.values():
@@ -61,17 +62,17 @@ def test_bench_pipeline_when_cores_are_bad_then_one_line_error_and_exit_2():
     assert "Traceback" not in result.output
 
 
-def test_bench_startup_when_run_once_then_every_start_time_is_positive_and_under_a_minute():
-    report = _bench_json("startup", "--repeats", "1")
+def test_bench_startup_when_run_once_then_every_start_time_is_measured():
+    report = _bench_json("startup", "--smoke")
     rows = {row["name"]: row for row in report["results"]}
     assert set(rows) == {"engine-run-to-first-tick", "worker-launch-to-first-record",
                          "strategy-with-user-module-spawn-to-running"}
     for row in rows.values():
-        assert 0 < row["median_s"] <= row["max_s"] < 60
+        assert 0 < row["median_s"] <= row["max_s"]  # how small is the bench's figure
 
 
-def test_bench_soak_shortest_when_run_then_every_worker_has_both_memory_rows_and_nothing_is_lost():
-    report = _bench_json("soak", "--seconds", "5")
+def test_bench_soak_smoke_when_run_then_every_worker_has_both_memory_rows_and_nothing_is_lost():
+    report = _bench_json("soak", "--smoke")
     names = {row["name"] for row in report["results"]}
     assert names == {f"{role}-{kind}" for role in ("feed", "strategy", "risk", "gateway")
                      for kind in ("RssAnon", "RssShmem")}
@@ -86,15 +87,19 @@ def test_bench_soak_shortest_when_run_then_every_worker_has_both_memory_rows_and
         assert abs(private["last_bytes"] - private["first_bytes"]) < 4 << 20, private
 
 
-def test_bench_placement_quick_when_run_then_every_placement_is_measured_and_the_best_named():
-    report = _bench_json("placement", "--quick", "--cores", "0,1")
+def test_bench_placement_smoke_when_run_then_every_placement_is_measured_and_the_best_named():
+    report = _bench_json("placement", "--smoke", "--cores", "0,1")
     rows = report["results"]
     assert [(row["placement"], row["wait"]) for row in rows] == \
         [("one-core", "block"), ("pairs", "block"), ("spread", "block")]
     for row in rows:
         assert row["rate"] == "100k" and row["lost"] == 0 and row["samples"] > 0
         assert 0 < row["p50_ns"] <= row["p99_ns"] <= row["p999_ns"]
-    assert report["best"]["100k"] in {f"{row['placement']}/block" for row in rows}
+    # the best is one that kept up (best_by_rate, tested below); on a machine busy
+    # enough that none did at this size, none is named
+    kept_up = {f"{row['placement']}/block" for row in rows
+               if row["achieved_rate"] >= 0.95 * row["offered_rate"]}
+    assert report["best"].get("100k") in kept_up if kept_up else "100k" not in report["best"]
 
 
 def test_best_by_rate_when_a_row_lost_ticks_or_fell_behind_then_it_is_never_the_best():
