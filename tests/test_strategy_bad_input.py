@@ -1,17 +1,28 @@
 """A strategy that cannot run is found before any process starts: one line naming the
-strategy (and the field, or the user's file and line), exit 1, no segment left."""
+strategy (and the field, or the user's file and line), exit 1, no segment left.
+
+Those error paths run `tickpipe run` in this process (click's CliRunner, the same
+arguments): each fails in the config or in the compile step, before any engine exists,
+and a guard fails the test should one get as far as creating a segment (a real engine
+must not start inside pytest). The behaviours about processes, a callback that raises
+and is restarted, a strategy retired while another trades on, run a real engine each.
+"""
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
+from click.testing import CliRunner
 
+from tickpipe.cli.main import tickpipe
 from tickpipe.engine.segment import SegmentNotFound, find_segment
-from engine_runs import unique_name
+from engine_runs import EngineProcess, unique_name
 
 TALLY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
                      "chaos_strategy.py")
@@ -25,6 +36,39 @@ GOOD = """
     def on_quote(ctx, state, params, quote):
         state.seen += 1
 """
+# A start under a concurrent suite with a cold numba cache can take minutes: these only
+# bound a hang, each wait ends on what it waits for.
+HANG_S = 600
+# Bounds, not timings (each only ends a hang): under a concurrent suite a restart can take
+# longer than the default 5 s restart window (the restart limit would then never be
+# reached), a starved worker can miss a 5 s heartbeat, a warm-up take minutes. The drain
+# keeps its default: these runs end failed whatever the drain does, and once a strategy is
+# given up (not retired) at the limit, a feed blocked on its full ring is not stopped and
+# the drain ends only at its timeout (a slow restart lets the ring fill first).
+UNDER_LOAD = """\
+restart_window_s = 3600.0
+heartbeat_timeout_s = 600.0
+ready_timeout_s = 600
+"""
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """`tickpipe run` here, in tmp_path (its relative paths as a user types them), with a
+    guard: an in-process run that got past its config and compile errors would create a
+    segment and start real workers inside pytest; it fails the test instead."""
+    import tickpipe.engine.supervisor as supervisor
+
+    def no_engine_here(name, *args, **kwargs):
+        raise AssertionError(f"run {name!r} got past its config and compile errors: an engine "
+                             "would start inside pytest")
+    monkeypatch.setattr(supervisor, "create_segment", no_engine_here)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke_run(*args: str):
+    return CliRunner().invoke(tickpipe, ["run", *args])
 
 
 def run_config(tmp_path, toml: str, module: str | None = GOOD, name: str = "mine"):
@@ -32,19 +76,19 @@ def run_config(tmp_path, toml: str, module: str | None = GOOD, name: str = "mine
         (tmp_path / "strat.py").write_text(textwrap.dedent(module))
     engine = unique_name("bad-strategy")
     (tmp_path / "my.toml").write_text(textwrap.dedent(toml).replace("NAME", name))
-    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "my.toml", "--seconds",
-                           "1", "--name", engine], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    result = invoke_run("my.toml", "--seconds", "1", "--name", engine)
     with pytest.raises(SegmentNotFound):
         find_segment(engine)  # nothing was created
-    return proc
+    return result
 
 
-def one_line_error(proc) -> str:
-    assert proc.returncode == 1, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
+def one_line_error(result) -> str:
+    # a library error must have become a ClickException (SystemExit 1), not escaped
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
     return lines[0]
 
 
@@ -70,9 +114,9 @@ PATH_TABLE = """
     ("on_timer = lambda ctx, state, params, now: None\n",
      ["strategy 'mine'", "on_timer but timer_ms is 0"]),
 ], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms"])
-def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(tmp_path, module,
+def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(in_tmp_path, module,
                                                                        expected):
-    line = one_line_error(run_config(tmp_path, PATH_TABLE, module))
+    line = one_line_error(run_config(in_tmp_path, PATH_TABLE, module))
     for part in expected:
         assert part in line, line
 
@@ -83,17 +127,16 @@ def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(tmp_path,
     ("{ nope = 1 }", "unknown param nope = 1 (params: qty, ratio)"),
 ])
 def test_run_when_a_param_is_wrong_then_one_line_names_the_strategy_and_the_param(
-        tmp_path, params, expected):
-    line = one_line_error(run_config(tmp_path, PATH_TABLE + f"params = {params}\n"))
+        in_tmp_path, params, expected):
+    line = one_line_error(run_config(in_tmp_path, PATH_TABLE + f"params = {params}\n"))
     assert "strategy 'mine'" in line and expected in line, line
 
 
-def test_run_when_a_param_is_an_int_for_a_float_then_it_is_taken(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "--print-config",
-                           "my.toml"], cwd=_write(tmp_path, PATH_TABLE + "params = { ratio = 2 }\n"),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "params = { qty = 5, ratio = 2.0 }" in proc.stdout
+def test_run_when_a_param_is_an_int_for_a_float_then_it_is_taken(in_tmp_path):
+    _write(in_tmp_path, PATH_TABLE + "params = { ratio = 2 }\n")
+    result = invoke_run("--print-config", "my.toml")
+    assert result.exit_code == 0, (result.exception, result.stderr)
+    assert "params = { qty = 5, ratio = 2.0 }" in result.stdout
 
 
 def _write(tmp_path, toml):
@@ -114,15 +157,16 @@ def _write(tmp_path, toml):
     ("[[instrument]]\nname = \"A\"\ntick_size = 0\n" + PATH_TABLE,
      "instrument 'A': tick_size = 0: expected an int from 1"),
 ])
-def test_run_when_the_strategy_table_is_wrong_then_one_line_says_what(tmp_path, toml, expected):
-    line = one_line_error(run_config(tmp_path, toml))
+def test_run_when_the_strategy_table_is_wrong_then_one_line_says_what(in_tmp_path, toml,
+                                                                      expected):
+    line = one_line_error(run_config(in_tmp_path, toml))
     assert expected in line, line
 
 
-def test_run_when_the_builtin_params_are_out_of_range_then_one_line_names_them(tmp_path):
+def test_run_when_the_builtin_params_are_out_of_range_then_one_line_names_them(in_tmp_path):
     toml = ("[[strategy]]\nname = \"NAME\"\nmodule = \"tickpipe.workers.strategies.mean_reversion\""
             "\nparams = { window = 1 }\n")
-    line = one_line_error(run_config(tmp_path, toml, module=None))
+    line = one_line_error(run_config(in_tmp_path, toml, module=None))
     assert "strategy 'mine': param window = 1: must be from 2" in line, line
 
 
@@ -145,14 +189,27 @@ BOOM = """
 """
 
 
+def wait_for(engine: EngineProcess, condition, what: str):
+    """Poll `condition` until it holds; an engine that exits first fails at once, with its
+    stderr. The deadline only bounds a hang."""
+    deadline = time.monotonic() + HANG_S
+    while not condition():
+        if engine.proc.poll() is not None:
+            raise AssertionError(f"{what}: the engine exited first: {engine.proc.stderr.read()}")
+        assert time.monotonic() < deadline, f"{what} in {HANG_S} s"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_run_when_a_callback_raises_then_it_is_restarted_counted_and_named(tmp_path):
     (tmp_path / "strat.py").write_text(textwrap.dedent(BOOM))
-    (tmp_path / "my.toml").write_text("[engine]\nrate = 20000\nmax_restarts = 1\n"
+    (tmp_path / "my.toml").write_text("[engine]\nrate = 20000\nmax_restarts = 1\n" + UNDER_LOAD
                                       + textwrap.dedent(PATH_TABLE).replace("NAME", "mine"))
+    # --seconds 0: the run ends by itself, at the restart limit, however long the restart
+    # takes (a run time of its own could end first under load); the timeout bounds a hang
     proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "my.toml", "--seconds",
-                           "20", "--name", unique_name("raises")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+                           "0", "--name", unique_name("raises")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     died = [line for line in proc.stderr.splitlines() if line.startswith("strategy mine died")]
@@ -168,9 +225,14 @@ def test_run_when_a_callback_raises_then_it_is_restarted_counted_and_named(tmp_p
     assert f"raised at {tmp_path / 'strat.py'}:{boom_line} in on_quote" in died[1], died[1]
 
 
+AFTER_RETIREMENT = 4 * 20_000  # ticks the feed makes after the retirement: ~4 s at 20k/s
+
+
 @pytest.mark.slow
 def test_run_when_one_strategy_keeps_raising_then_it_is_retired_and_the_other_trades_on(
         tmp_path):
+    from tickpipe.engine.report import counts
+    from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
     shutil.copy(TALLY, tmp_path)
     (tmp_path / "strat.py").write_text(textwrap.dedent(BOOM))
     (tmp_path / "two.toml").write_text(textwrap.dedent("""
@@ -187,17 +249,36 @@ def test_run_when_one_strategy_keeps_raising_then_it_is_retired_and_the_other_tr
         name = "mine"
         path = "strat.py"
         symbols = ["SYM0", "SYM1"]
-    """))
-    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "two.toml", "--seconds",
-                           "6", "--json", "--name", unique_name("retire")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
+    """).replace("[engine]\n", "[engine]\n" + UNDER_LOAD, 1))
+    # It runs until told to stop: once "mine" is retired and the feed has gone on ticking
+    # for the other well past what the small rings hold, whatever the start and the
+    # restart took.
+    engine = EngineProcess(unique_name("retire"), "--seconds", "0",
+                           config_file=os.fspath(tmp_path / "two.toml"))
+    try:
+        segment = engine.wait_running(timeout=HANG_S)
+        try:
+            control = segment.view("control", CONTROL_DTYPE)[0]
+            wait_for(engine, lambda: int(control["retired"][1]), "strategy 'mine' not retired")
+            retired_at = counts(segment)["ticks"]
+            wait_for(engine, lambda: counts(segment)["ticks"] > retired_at + AFTER_RETIREMENT,
+                     "the feed did not tick on after the retirement")
+            ran_s = (time.monotonic_ns() - int(control["feed_started_ns"])) / 1e9
+        finally:
+            segment.close()
+        engine.proc.send_signal(signal.SIGTERM)
+        out, err = engine.proc.communicate(timeout=HANG_S)
+    finally:
+        engine.kill()
+    assert engine.proc.returncode == 1, err
+    report = json.loads(out)
     assert report["state"] == "failed"  # a strategy was given up: not a clean stop
-    assert report["seconds"] >= 5.5      # ... but the engine ran its time
-    assert "strategy 'mine' retired, the other strategies trade on" in proc.stderr
+    # ... but the engine ran on after it, until it was told to stop
+    assert report["stopped_by"] == "SIGTERM" and report["seconds"] >= ran_s
+    assert "strategy 'mine' retired, the other strategies trade on" in err
     tally = report["strategies"]["tally"]
     assert tally["tick_to_trade_ns"]["count"] > 0
     assert report["strategies"]["mine"]["tick_to_trade_ns"]["count"] == 0
-    # after the retirement the feed kept ticking for the others: ~6 s at 20k/s
-    assert report["ticks"] > 4 * 20_000
+    # after the retirement the feed kept ticking for the others (a feed still waiting on
+    # the retired strategy's ring would stall within 256 records)
+    assert report["ticks"] > retired_at + AFTER_RETIREMENT

@@ -13,8 +13,8 @@ books afterwards (slow).
 
 import json
 import os
+import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from engine_runs import unique_name
+from engine_runs import EngineProcess, unique_name
 from forked_worker import forked_loop, ring_position, wait_until, worker_segment
 from tickpipe.engine.config import ConfigError, load_config
 from tickpipe.engine.engine_layout import (
@@ -394,7 +394,46 @@ ENGINE_LINE = ENGINE_STRATEGY.splitlines().index(
     f"        state.quotes = state.quotes // (quote.seq - {POISON_POSITION + 1})") + 1
 
 
+# A start under a concurrent suite with a cold numba cache can take minutes: this only
+# bounds a hang, each wait ends on what it waits for.
+HANG_S = 600
+# Bounds, not timings (each only ends a hang): under a concurrent suite a restart can take
+# longer than the default 5 s restart window (the restart limit would then never be
+# reached), a starved worker can miss a 5 s heartbeat, a warm-up or a drain take minutes.
+UNDER_LOAD = """\
+restart_window_s = 3600.0
+heartbeat_timeout_s = 600.0
+ready_timeout_s = 600
+drain_timeout_s = 600
+"""
+GONE_ON = 1000  # records past the poison one: the run went on after the verdict
+
+
+def verdict_in(inspector, on_error: str, retired_at: list) -> bool:
+    """Whether on_error's verdict on "mine" is in, and the run has gone on past it: "stop",
+    retired at the restart limit and the feed ticking on for the other strategy;
+    "retire" and "skip", the strategy's own ring read on past the poison record. (Read
+    straight from the segment: a whole snapshot polled would take CPU from the engine.)"""
+    from tickpipe.engine.report import counts
+    if on_error == "stop":
+        if not retired_at:
+            if not int(inspector.control["retired"][1]):  # "mine" is strategy 1
+                return False
+            retired_at.append(counts(inspector.segment)["ticks"])
+        return counts(inspector.segment)["ticks"] > retired_at[0] + GONE_ON
+    errors = errors_data(inspector.segment, 1, on_error)
+    read = int(inspector.worker_rows["strategy2"]["counters"][STRATEGY_MD_READ])
+    decided = errors["mode"] == "retired" if on_error == "retire" else \
+        errors["records_skipped"] == 1
+    return decided and read > POISON_POSITION + GONE_ON
+
+
 def run_two(tmp_path, on_error: str):
+    """`tickpipe run` of tally and the poisoned "mine", with no run time of its own: it is
+    stopped (SIGTERM) once the verdict is in and the run has gone on past it, however long
+    the start and the two restarts took. Returns the run (as a CompletedProcess), its
+    report, the kept segment's inspector view, mine.py's path, and how long the feed had
+    run when the stop was sent."""
     (tmp_path / "tally.py").write_text(open(TALLY).read())
     (tmp_path / "mine.py").write_text(ENGINE_STRATEGY)
     (tmp_path / "two.toml").write_text(textwrap.dedent(f"""
@@ -409,22 +448,37 @@ def run_two(tmp_path, on_error: str):
         path = "mine.py"
         symbols = ["SYM0", "SYM1"]
         on_error = "{on_error}"
-    """))
-    name = unique_name(f"poison-{on_error}")
-    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "two.toml", "--seconds",
-                           "5", "--json", "--keep", "--name", name], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    from tickpipe.engine.segment import unlink_segment
+    """).replace("[engine]\n", "[engine]\n" + UNDER_LOAD, 1))
     from tickpipe.engine.snapshot import Inspector
+    name = unique_name(f"poison-{on_error}")
+    engine = EngineProcess(name, "--seconds", "0", "--keep",
+                           config_file=os.fspath(tmp_path / "two.toml"))
     try:
+        engine.wait_running(timeout=HANG_S).close()
+        inspector = Inspector.attach(name)
+        try:
+            deadline, retired_at = time.monotonic() + HANG_S, []
+            while not verdict_in(inspector, on_error, retired_at):
+                if engine.proc.poll() is not None:
+                    raise AssertionError(f"on_error {on_error!r}: the engine exited before "
+                                         f"the verdict: {engine.proc.stderr.read()}")
+                assert time.monotonic() < deadline, f"on_error {on_error!r}: no verdict " \
+                    f"in {HANG_S} s"
+                time.sleep(0.05)
+            ran_s = (time.monotonic_ns() - int(inspector.control["feed_started_ns"])) / 1e9
+        finally:
+            inspector.close()
+        engine.proc.send_signal(signal.SIGTERM)
+        out, err = engine.proc.communicate(timeout=HANG_S)
         inspector = Inspector.attach(name)
         try:
             data = inspector.snapshot().data
         finally:
             inspector.close()
     finally:
-        unlink_segment(name)
-    return proc, json.loads(proc.stdout), data, os.fspath(tmp_path / "mine.py")
+        engine.kill()  # (and unlinks the kept segment)
+    proc = subprocess.CompletedProcess(engine.proc.args, engine.proc.returncode, out, err)
+    return proc, json.loads(out), data, os.fspath(tmp_path / "mine.py"), ran_s
 
 
 def books_agree(report: dict, data: dict, strategies: list[str]) -> None:
@@ -463,7 +517,7 @@ def tally_agrees(data: dict, name: str, worker: str, skipped: int = 0) -> None:
 @pytest.mark.parametrize("on_error", ["stop", "retire", "skip"])
 def test_run_when_a_callback_raises_on_one_record_then_on_error_decides_and_books_agree(
         tmp_path, on_error):
-    proc, report, data, mine = run_two(tmp_path, on_error)
+    proc, report, data, mine, ran_s = run_two(tmp_path, on_error)
     assert "Traceback" not in proc.stderr
     # first death: restarted, the record named; second, on the same record: the user's
     # line named, and on_error ("stop": as today, the restart limit; with another strategy
@@ -492,11 +546,13 @@ def test_run_when_a_callback_raises_on_one_record_then_on_error_decides_and_book
         tally_agrees(data, "tally", "strategy")
         assert mine_errors["records_skipped"] == 0
         return
-    # retire and skip: the run goes on to its end, stops cleanly, nothing stranded
+    # retire and skip: the run goes on after the verdict until it is told to stop (it has
+    # no run time of its own), stops cleanly, nothing stranded
     assert "died again on the same record" in said[1]
     assert f'on_error = "{on_error}"' in said[1]
     assert proc.returncode == 0, proc.stderr
-    assert report["state"] == "stopped" and report["seconds"] >= 4.5
+    assert report["state"] == "stopped"
+    assert report["stopped_by"] == "SIGTERM" and report["seconds"] >= ran_s
     assert not report["stranded"]
     assert report["ticks_consumed"] == report["ticks"]
     assert counters["strategy2"]["md_read"] == rings["quotes2"]["head"]
@@ -512,10 +568,10 @@ def test_run_when_a_callback_raises_on_one_record_then_on_error_decides_and_book
         assert mine_errors["mode"] == "trading"
         tally_agrees(data, "mine", "strategy2", skipped=1)
         # it went on trading after the skip
-        assert counters["strategy2"]["md_read"] > POISON_POSITION + 1000
+        assert counters["strategy2"]["md_read"] > POISON_POSITION + GONE_ON
     else:
         assert mine_errors["mode"] == "retired"
         assert "the other strategies trade on" in said[1]
         state = data["strategies"]["mine"]["state"]
         assert sum(s["quotes"] + s["trades"] for s in state.values()) == POISON_POSITION
-        assert counters["strategy2"]["md_read"] > POISON_POSITION + 1000  # its ring drained
+        assert counters["strategy2"]["md_read"] > POISON_POSITION + GONE_ON  # its ring drained
