@@ -98,3 +98,40 @@ def two_cores():
     """Two cores this process may use (the same one twice on a one-core machine)."""
     allowed = sorted(os.sched_getaffinity(0))
     return allowed[0], allowed[-1]
+
+
+# ---- numba's cache, warm before the tests start --------------------------------------
+
+WARM_MARK = "tests-warmed"
+
+
+def pytest_configure(config):
+    """After a change to tickpipe's sources numba's cache is cold (its directory is keyed by
+    them: tickpipe/__init__.py), and the first engine compiles every role's loop: about a
+    minute here. Done once, here, before xdist starts its workers: otherwise each worker's
+    first engine would compile the same code at the same time (twice the work, on the same
+    two cores), and timed tests would wait behind it. The controller (or a run without
+    xdist) does it; workers find the cache warm."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    import subprocess
+    import sys
+    import time
+    directory = os.environ.get("NUMBA_CACHE_DIR", "")
+    mark = os.path.join(directory, WARM_MARK)
+    if not directory or os.path.exists(mark):
+        return
+    started = time.monotonic()
+    name = f"t-warm-{os.getpid()}"
+    sys.stderr.write("numba's cache is cold (tickpipe changed): compiling the engine's loops "
+                     "once, before the tests (about a minute)\n")
+    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "--seconds", "0.2",
+                           "--json", "--name", name], capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:  # the tests that start an engine will say what is wrong
+        sys.stderr.write(f"warm-up run failed (exit {proc.returncode}): "
+                         f"{proc.stderr.strip()[-400:]}\n")
+        return
+    with open(mark, "w") as f:
+        f.write(f"{time.monotonic() - started:.1f} s\n")
+    sys.stderr.write(f"compiled in {time.monotonic() - started:.0f} s\n")

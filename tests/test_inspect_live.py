@@ -50,9 +50,16 @@ def wait_for(predicate, timeout=10.0, every=0.05):
         time.sleep(every)
 
 
+def _moved(data: dict, first: dict) -> bool:
+    return data["rings"][0]["head"] > first["rings"][0]["head"] and \
+        data["workers"][0]["records"] > first["workers"][0]["records"]
+
+
 def test_snapshot_when_engine_runs_then_every_field_is_present_and_consistent(inspector):
     first = inspector.snapshot().data
-    wait_for(lambda: inspector.snapshot().data["rings"][0]["head"] > first["rings"][0]["head"])
+    # both moved in the snapshot compared: a snapshot reads the workers' counters and the
+    # rings one after the other, so the head may pass a counter read a moment before it
+    wait_for(lambda: _moved(inspector.snapshot().data, first))
     second = inspector.previous.data
     assert tuple(second) == SNAPSHOT_KEYS
     engine = second["engine"]
