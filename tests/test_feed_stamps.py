@@ -18,7 +18,7 @@ from tickpipe.workers.feed import Agent as FeedAgent
 def feed(segments):
     def make(rate):
         config = load_config(overrides={"engine": {"name": segments.name(), "rate": rate,
-                                                   "ring_capacity": 1024}})
+                                                   "ring_capacity": 1 << 16}})  # 65 s of ticks: the loop below never waits for room
         segment = segments.keep(create_segment(config["engine"]["name"], section_specs(config),
                                                use_hugetlbfs=False))
         initialise(segment, config, place_workers(ROLES, None, "block"))
@@ -30,7 +30,7 @@ def feed(segments):
 def test_feed_when_paced_then_each_tick_carries_its_due_time_not_its_making_time(feed):
     segment, agent = feed(1000)  # one tick due every 1,000,000 ns
     agent.loop(5_000)  # a sleep, then ~100 yields, per tick
-    ticks = RingConsumer(segment, "quotes", MARKET_DATA_DTYPE).try_pop(1024)
+    ticks = RingConsumer(segment, "quotes", MARKET_DATA_DTYPE).try_pop(1 << 16)
     assert len(ticks) >= 5
     gaps = np.diff(ticks["origin_ns"])
     assert (gaps == 1_000_000).all(), gaps  # the schedule, to the ns
@@ -40,6 +40,6 @@ def test_feed_when_paced_then_each_tick_carries_its_due_time_not_its_making_time
 def test_feed_when_flat_out_then_a_tick_is_due_when_it_is_made(feed):
     segment, agent = feed(0)
     agent.loop(3)
-    ticks = RingConsumer(segment, "quotes", MARKET_DATA_DTYPE).try_pop(1024)
+    ticks = RingConsumer(segment, "quotes", MARKET_DATA_DTYPE).try_pop(1 << 16)
     assert len(ticks) > 0
     assert (ticks["origin_ns"] == ticks["publish_ns"]).all()
