@@ -125,9 +125,14 @@ def pytest_configure(config):
     name = f"t-warm-{os.getpid()}"
     sys.stderr.write("numba's cache is cold (tickpipe changed): compiling the engine's loops "
                      "once, before the tests (about a minute)\n")
-    proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", "--seconds", "0.2",
-                           "--json", "--name", name], capture_output=True, text=True,
-                          timeout=1800)
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as config:
+        # a cold compile on a loaded machine can outlast the default start barrier
+        config.write("[engine]\nready_timeout_s = 1800\n")
+        config.flush()
+        proc = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", config.name,
+                               "--seconds", "0.2", "--json", "--name", name],
+                              capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:  # the tests that start an engine will say what is wrong
         sys.stderr.write(f"warm-up run failed (exit {proc.returncode}): "
                          f"{proc.stderr.strip()[-400:]}\n")
