@@ -53,7 +53,7 @@ CALLBACK_SLOTS = {"on_quote": CB_ON_QUOTE, "on_trade": CB_ON_TRADE, "on_fill": C
 # The entries' numba signature (engine/strategy_entries.py compiles each for it).
 ENTRY_SIGNATURE = types.none(types.int64, types.int64, types.int64, types.int64)
 
-CONTEXT_CELL_BYTES = 8192  # the context struct's size is checked against it (context_bytes)
+CONTEXT_CELL_BYTES = 8192  # the context struct's size is checked against it (compile_strategy)
 
 
 @intrinsic

@@ -252,6 +252,10 @@ def compile_strategy(plugin, n_symbols: int) -> dict:
         _blame_callback(plugin, entries, n_symbols)
         raise StrategyError(f"strategy {plugin.name!r} ({source_label(plugin.source)}): its "
                             f"callbacks do not compile: {_first_reason(str(exc))}") from None
+    from tickpipe.engine.callback_abi import CONTEXT_CELL_BYTES, context_bytes
+    # keep_context stores the context struct into ctx.context_cell: it must fit
+    assert context_bytes() <= CONTEXT_CELL_BYTES, \
+        f"the strategy context ({context_bytes()} bytes) outgrew its cell ({CONTEXT_CELL_BYTES})"
     ctx, _mirror, _params, _control = sample_context(n_symbols)
     strategy_runner().run(ctx, 0)  # compiled once, then loaded from the cache
     return addresses

@@ -140,3 +140,8 @@ def test_compile_strategy_when_a_callback_has_a_typing_mistake_then_one_line_nam
     message = str(error.value)
     assert "on_quote does not compile (user.py:14)" in message and "quotez" in message
     assert "\n" not in message
+
+
+def test_context_cell_when_the_runner_keeps_the_context_then_the_struct_fits_in_it():
+    from tickpipe.engine.callback_abi import CONTEXT_CELL_BYTES, context_bytes
+    assert 0 < context_bytes() <= CONTEXT_CELL_BYTES
