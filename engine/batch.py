@@ -51,11 +51,15 @@ def account_pass(row_words, idle_state, work, passes):
 @njit(cache=True)
 def wait_while_full(row_words, idle_state, streak):
     """One wait of a producer whose output ring is full. It stamps its heartbeat
-    every 256 waits: a producer held up by a stalled consumer is alive, and the
-    supervisor must kill the stalled one, not the producer behind it."""
-    if (streak & 255) == 0:
+    after each wait that handed the core round, and every 64th pause of a spinner: a
+    producer held up by a stalled consumer is alive, and the supervisor must kill the
+    stalled one, not the producer behind it. Not every 256th wait, as it was: on a
+    loaded core a sched_yield can cost a scheduler slice (4 ms and more), so 256 of them
+    outlasted a 1 s heartbeat timeout and a healthy feed was killed (bench chaos's
+    SIGSTOP phase, under a busy test suite). The clock read is ~20 ns beside a yield's
+    syscall."""
+    if pause_while_full(idle_state, streak) or (streak & 63) == 0:
         row_words[W_HEARTBEAT_NS] = monotonic_ns()
-    pause_while_full(idle_state, streak)
 
 
 # ---- the batch's end: commit, then publish, then release (engine/commit.py) ----------

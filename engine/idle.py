@@ -133,8 +133,10 @@ def pause_while_full(state, streak):
     """Backpressure: a producer whose output ring is full waits without sleeping.
 
     Spinners pause; everyone else yields, so on a shared core the consumer runs.
+    Returns 1 when it yielded (the wait may have lasted a scheduler slice), else 0.
     """
     if state[I_STRATEGY] == WAIT_SPIN and streak < 1000:
         cpu_pause()
-    else:
-        sched_yield()
+        return 0
+    sched_yield()
+    return 1

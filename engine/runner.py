@@ -83,7 +83,7 @@ def wait_for_room(ctx, k, need):
     """Wait (the batch so far committed) until `need` records fit on every live output;
     False when the engine is stopping. Meanwhile the drained inputs other than k are
     read (the heartbeat stamped after each look that read some: a batch costs more than
-    the clock read); when none has anything, one wait (heartbeat stamped every 256)."""
+    the clock read); when none has anything, one wait (wait_while_full stamps the heartbeat)."""
     streak = 0
     while True:
         live_outputs(ctx)  # a ring whose reader was given up meanwhile is waited on no more

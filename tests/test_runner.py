@@ -54,7 +54,7 @@ def wait_until_in_a_wait(row_words, what, deadline):
     """Until the forked worker is seen inside one of the runner's waits: its heartbeat
     stamped twice while its pass counts stand still. A pass stamps the heartbeat only as
     it ends, after counting itself (engine/batch.py account_pass); a wait for room stamps
-    it every 256 waits without ending the pass (wait_while_full). The heartbeat is read
+    it after each yield without ending the pass (wait_while_full). The heartbeat is read
     before the passes, so a pass that ends between two looks is always seen ending."""
     def passes():
         return int(row_words[W_BUSY_PASSES]) + int(row_words[W_IDLE_PASSES])

@@ -169,3 +169,21 @@ def test_sleeping_consumer_should_be_woken_by_the_publish_long_before_its_timeou
     wake_latency_ns = result["times"] - np.array(published_ns)
     assert (wake_latency_ns > 0).all()
     assert wake_latency_ns.max() < timeout_ns / 20, f"woken after {wake_latency_ns} ns"
+
+
+@pytest.mark.parametrize("strategy", sorted(WAIT_CODES))
+def test_wait_while_full_should_stamp_the_heartbeat_after_every_yield(ring, strategy):
+    # A yield on a loaded core costs a scheduler slice (~2 ms per runnable task: 256 of
+    # them took 1.24 s beside 8 busy loops on 2 cores), so a producer held up by a
+    # stopped consumer must stamp after each, or a 1 s heartbeat timeout kills it. A
+    # spinner's pause (streak < 1000) is ~40 ns: it stamps every 64th only.
+    from tickpipe.engine.batch import wait_while_full
+    from tickpipe.shm_layouts.worker_table import W_HEARTBEAT_NS, WORKER_ROW_SIZE
+    _, _, inputs = ring
+    state = state_for(WAIT_CODES[strategy], inputs)
+    row_words = np.zeros(WORKER_ROW_SIZE // 8, dtype=np.uint64)
+    for streak in (1, 2, 3, 1001):
+        row_words[W_HEARTBEAT_NS] = 0
+        wait_while_full(row_words, state, streak)
+        pauses = strategy == "spin" and streak < 1000
+        assert (row_words[W_HEARTBEAT_NS] == 0) == pauses, (strategy, streak)
