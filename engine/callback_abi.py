@@ -141,7 +141,13 @@ def context_at(typingctx, address):
 
 def _load_scalars(builder, pointer, llvm_type):
     """The aggregate at `pointer` built from one load per scalar in it: a load of a
-    scalar nobody uses is dropped, a load of a whole aggregate is not always split."""
+    scalar nobody uses is dropped, a load of a whole aggregate is not always split.
+
+    Each load is marked invariant: the kept context never changes once kept (before
+    the runner's first call of an entry), so LLVM may keep a field in a register across
+    the callback's stores into the arrays, which it must otherwise assume may alias the
+    cell and reload the field after each. Only entries load through a ContextRef; the
+    runner that keeps the context never does (the inlined tier passes its struct)."""
     if isinstance(llvm_type, (ir.LiteralStructType, ir.ArrayType)):
         struct = isinstance(llvm_type, ir.LiteralStructType)
         value = cgutils.get_null_value(llvm_type)
@@ -150,7 +156,9 @@ def _load_scalars(builder, pointer, llvm_type):
             part = _load_scalars(builder, cgutils.gep_inbounds(builder, pointer, 0, i), member)
             value = builder.insert_value(value, part, i)
         return value
-    return builder.load(pointer)
+    load = builder.load(pointer)
+    load.set_metadata("invariant.load", builder.module.add_metadata([]))
+    return load
 
 
 @intrinsic

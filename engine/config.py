@@ -96,6 +96,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "ready_timeout_s": Field(float, 120.0, "start barrier: time for every worker to warm up",
                                  minimum=1),
         "drain_timeout_s": Field(float, 10.0, "time to drain the rings at stop", minimum=0.1),
+        "inline_callbacks": Field(bool, True, "after a strategy's first start, compile a runner "
+                                  "with its callbacks inlined in the background (idle "
+                                  "priority), used from its next start: ~3 ns less per callback"),
     },
     "feed": {
         "symbols": Field(int, 8, "number of synthetic symbols", minimum=1, maximum=MAX_SYMBOLS),

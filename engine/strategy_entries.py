@@ -16,7 +16,10 @@ the runner), the symbol's state row, the params record and the quote, trade or r
 import numpy as np
 from numba import njit
 
-from tickpipe.engine.callback_abi import context_at, record_at
+from tickpipe.engine.callback_abi import (
+    CB_ON_FILL, CB_ON_QUOTE, CB_ON_TRADE, CB_PARAMS, CB_STATE, CB_STATE_BYTES,
+    context_at, record_at,
+)
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 
@@ -48,3 +51,25 @@ def on_fill_entry(ctx_address, state_address, params_address, report_address):
 def on_timer_entry(ctx_address, state_address, params_address, now_ns):
     on_timer(context_at(ctx_address), record_at(state_address, STATE),
              record_at(params_address, PARAMS), now_ns)
+
+
+@njit(_nrt=False, inline="always")
+def inlined(ctx, which, symbol, argument):
+    """engine/strategy_kernels.py's `callback` with this file's callbacks inlined instead of
+    called by address: what a strategy's inlined runner is compiled with
+    (engine/inline_tier.py). Their arguments are the entries', made the same way, but for
+    `ctx`: the runner's own context struct, not a ContextRef (every tp.* function takes
+    either); `which` is a constant where the runner calls it, so one branch is left. A callback the
+    strategy leaves out is the no-op, inlined to nothing."""
+    callbacks = ctx.callbacks
+    context = ctx  # the struct itself: its fields stay in registers, nothing to load
+    state = record_at(callbacks[CB_STATE] + symbol * callbacks[CB_STATE_BYTES], STATE)
+    params = record_at(callbacks[CB_PARAMS], PARAMS)
+    if which == CB_ON_QUOTE:
+        on_quote(context, state, params, record_at(argument, MARKET_DATA_DTYPE))
+    elif which == CB_ON_TRADE:
+        on_trade(context, state, params, record_at(argument, MARKET_DATA_DTYPE))
+    elif which == CB_ON_FILL:
+        on_fill(context, state, params, record_at(argument, FILL_DTYPE))
+    else:
+        on_timer(context, state, params, argument)

@@ -46,6 +46,7 @@ from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE
 IN_QUOTES, IN_REPORTS = 0, 1
 
 
+# ---- CALLBACK: a strategy's inlined runner has its entries' `inlined` here (engine/inline_tier.py) ----
 @njit(cache=True, _nrt=False, inline="always")
 def callback(ctx, which, symbol, argument):
     """The strategy's callback `which` (CB_ON_*) on symbol's state row, if it has one."""
@@ -55,6 +56,7 @@ def callback(ctx, which, symbol, argument):
         call_callback(entry, callbacks[CB_CONTEXT],
                       callbacks[CB_STATE] + symbol * callbacks[CB_STATE_BYTES],
                       callbacks[CB_PARAMS], argument)
+# ---- end of CALLBACK ----
 
 
 @njit(cache=True, _nrt=False)

@@ -162,18 +162,23 @@ class Supervisor:
         """Compile each strategy's runner here, before any segment or process exists: a
         callback that does not compile is one line naming it, and the workers load the
         compiled callbacks and runner from numba's cache instead of compiling them each."""
+        from tickpipe.engine.inline_tier import start_background_compile
         from tickpipe.engine.plugin import StrategyError, load_plugin
         from tickpipe.engine.runner_gen import compile_strategy
         for entry in self.config["strategies"]:
             started = time.monotonic()
             try:
-                compile_strategy(load_plugin(entry), self.config["feed"]["symbols"])
+                plugin = load_plugin(entry)
+                compile_strategy(plugin, self.config["feed"]["symbols"])
             except StrategyError as exc:
                 raise EngineError(str(exc)) from None
             took = time.monotonic() - started
             if took > 2:
                 self.say(f"strategy {entry['name']!r}: compiled in {took:.1f} s (cached for "
                          f"the next start)")
+            if self.engine["inline_callbacks"] and start_background_compile(plugin):
+                self.say(f"strategy {entry['name']!r}: inlining its callbacks in the background "
+                         f"(idle priority), for its next start")
 
     def _hold_cpu_dma_latency(self) -> None:
         try:

@@ -14,6 +14,11 @@ from tickpipe.engine.ring import init_ring
 from tickpipe.engine.segment import SHM_DIR, FILE_PREFIX, SectionSpec, create_segment, unlink_segment
 from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
 
+# No background compile of inlined strategy runners (engine/inline_tier.py) from the
+# engines the tests start: each is ~20 s of a core for a file the test throws away, and
+# it would outlive the test. tests/test_inline_tier.py turns it on where it is the subject.
+os.environ.setdefault("TICKPIPE_INLINE_CALLBACKS", "0")
+
 _counter = itertools.count()
 OUR_PREFIX = f"t-{os.getpid()}-"
 

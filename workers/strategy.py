@@ -24,6 +24,7 @@ from tickpipe.engine.engine_layout import (
 )
 from tickpipe.engine.commit import undo_words
 from tickpipe.engine.idle import I_SLEEP_TIMEOUT_NS
+from tickpipe.engine.inline_tier import inlined_runner
 from tickpipe.engine.plugin import load_plugin, source_label
 from tickpipe.engine.poison import failed_record, record_phrase, rerun
 from tickpipe.engine.runner_gen import (
@@ -42,6 +43,8 @@ from tickpipe.shm_layouts.open_order import ORDER_SLOTS
 class RunnerAgent(LoopAgent):
     """The strategy process: quotes and its reports in, intents out, via its runner."""
 
+    use_inlined = True  # False: always the shared runner (bench strategy compares the two)
+
     def __init__(self, context):
         super().__init__(context)
         config = context.config
@@ -50,13 +53,18 @@ class RunnerAgent(LoopAgent):
         plugin = load_plugin(entry)
         self.plugin, self.config = plugin, config
         self.name, self.label = entry["name"], source_label(plugin.source)
-        self.runner = strategy_runner()
         addresses = entry_addresses(load_entries(plugin), plugin)
+        # The runner with this strategy's callbacks inlined once it has been compiled (in
+        # the background, after its first start: engine/inline_tier.py), else the one
+        # every strategy shares, calling them by address.
+        inlined = inlined_runner(plugin) if self.use_inlined else None
+        self.runner = inlined or strategy_runner()
+        self.tier = "inlined" if inlined is not None else "entries"
         n_symbols = config["feed"]["symbols"]
         state = strategy_state(context.segment, k, plugin.state_dtype)
         # The rows callbacks edit: a copy of the segment's (as recovered), synced into it
         # with each batch (engine/strategy_events.py).
-        self.mirror = np.array(state)
+        self.mirror = byte_copy(state)
         self.params = np.zeros(1, dtype=plugin.params_dtype)
         for key, value in plugin.params.items():
             self.params[0][key] = value
@@ -71,7 +79,7 @@ class RunnerAgent(LoopAgent):
                 int(context.idle_state[I_SLEEP_TIMEOUT_NS]), self.timer_ns)
         # Its order table likewise: a copy edited by the API and the reports, synced per batch.
         orders = strategy_orders(context.segment, k)
-        self.orders = np.array(orders)
+        self.orders = byte_copy(orders)
         event = new_event()
         event[E_STRATEGY] = k
         # on_error's word for this process (the supervisor's, before it started us)
@@ -157,6 +165,14 @@ class RunnerAgent(LoopAgent):
 
     def _feed_started_ns(self) -> int:
         return int(self.context.segment.view("control", CONTROL_DTYPE)[0]["feed_started_ns"])
+
+
+def byte_copy(rows: np.ndarray) -> np.ndarray:
+    """A copy of segment rows byte for byte, padding included: np.array() copies a padded
+    record's fields and leaves its padding as malloc had it, and the batch's sync
+    compares and writes whole words, so the garbage would be logged and written into the
+    segment."""
+    return np.array(rows.view(np.uint8)).view(rows.dtype).reshape(rows.shape)
 
 
 class StrategyRuntimeError(Exception):
