@@ -17,12 +17,18 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
               help="Cores for feed, strategy, risk, gateway, e.g. 2,3,4,5 (default: automatic).")
 @click.option("--wait", type=click.Choice(["auto", "spin", "yield", "backoff", "block"]),
               default=None, help="Wait strategy (auto: spin only for a worker that owns a core).")
+@click.option("--data", "data_file", default=None, metavar="FILE",
+              help="Replay this market-data file (.csv, hftbacktest .npz; docs/data.md) "
+                   "instead of the synthetic feed, until its end unless --seconds says otherwise.")
+@click.option("--speed", type=float, default=None,
+              help="Replay pace: 1 = as recorded (default), 10 = ten times faster, 0 = flat out.")
 @click.option("--name", default=None, help="Engine (segment) name; default 'tickpipe'.")
 @click.option("--keep", is_flag=True, help="Keep the segment after the run, for a post-mortem.")
 @click.option("--lock-memory", is_flag=True, default=None, help="mlockall in every worker.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final report, as JSON.")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
-def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_json, print_config):
+def run(config_file, seconds, rate, cores, wait, data_file, speed, name, keep, lock_memory,
+        as_json, print_config):
     """Run the engine: feed -> strategy -> risk -> gateway, four pinned processes.
 
     With no CONFIG_FILE it runs the embedded default: a synthetic feed, a
@@ -35,6 +41,12 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
 
     overrides = {"engine": {}}
     try:
+        if data_file is not None:
+            overrides["feed"] = {"source": "file", "file": data_file}
+            if seconds is None:
+                seconds = 0.0  # the data's end stops the run
+        if speed is not None:
+            overrides.setdefault("feed", {})["speed"] = speed
         if seconds is not None:
             overrides["engine"]["seconds"] = seconds
         if rate is not None:
@@ -49,8 +61,10 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
             overrides["engine"]["lock_memory"] = True
         config = load_config(config_file, overrides)
     except ConfigError as exc:
-        raise click.ClickException(_option_error(exc, overrides["engine"], {
-            "seconds": seconds, "rate": rate, "cores": cores})) from None
+        given = dict(overrides["engine"], **{k: v for k, v in overrides.get("feed", {}).items()
+                                              if k == "speed"})
+        raise click.ClickException(_option_error(exc, given, {
+            "seconds": seconds, "rate": rate, "cores": cores, "speed": speed})) from None
     if print_config:
         click.echo(to_toml(config), nl=False)
         return
@@ -77,7 +91,7 @@ def run(config_file, seconds, rate, cores, wait, name, keep, lock_memory, as_jso
 def _option_error(exc: ConfigError, given: dict, typed: dict) -> str:
     """The error line, naming the option the user typed rather than the config key it set."""
     section, key = exc.field or (None, None)
-    if section != "engine" or key not in given:
+    if section not in ("engine", "feed") or key not in given:
         return str(exc)
     if key == "name":  # the reason already quotes the name
         return exc.reason

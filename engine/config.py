@@ -111,6 +111,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "trade_every": Field(int, 10, "one trade event every N ticks; 0 = none", minimum=0,
                              maximum=MAX_EVERY),
         "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
+        "source": Field(str, "synthetic", "where the ticks come from: the synthetic walk, or "
+                        "a data file replayed (docs/data.md)", choices=("synthetic", "file")),
+        "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
+                      "`tickpipe run --data FILE` sets both)"),
+        "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
+                        ".npz/.npy)", choices=("auto", "csv", "hftbacktest")),
+        "speed": Field(float, 1.0, "replay pace: 1 = as recorded, 10 = ten times faster, "
+                       "0 = flat out", minimum=0.0, maximum=1_000_000.0),
+        "instrument": Field(str, "", "hftbacktest files: the instrument the file is (default: "
+                            "its name up to the first dot)"),
+        "qty_scale": Field(float, 1.0, "hftbacktest files: lots = qty x this, rounded",
+                           minimum=1e-9, maximum=1e12),
+        "reorder": Field(bool, False, "a data file whose times go back: sort it (stable) "
+                         "instead of refusing it"),
     },
     "risk": {
         "trading_state": Field(str, "ACTIVE", "initial trading state",
@@ -163,6 +177,7 @@ def default_config() -> dict:
               for section, fields in SCHEMA.items()}
     config["strategies"] = default_strategies()
     config["instruments"] = None  # [[instrument]] tables, else [feed] symbols synthetic ones
+    config["tape"] = None  # source = "file": the data file's tape (validate: _prepare_data_file)
     return config
 
 
@@ -214,6 +229,8 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
                 raise ConfigError(f"unknown config key [{section}] {key} = {value!r} "
                                   f"(keys: {', '.join(SCHEMA[section])})")
             config[section][key] = value
+            if (section, key) == ("feed", "file") and isinstance(value, str) and value:
+                config[section][key] = os.path.join(base_dir, os.path.expanduser(value))
 
 
 def validate(config: dict) -> None:
@@ -227,6 +244,7 @@ def validate(config: dict) -> None:
                 raise ConfigError(f"config [{section}] {key} = {value!r}: {reason}",
                                   field=(section, key), reason=reason)
     _validate_ring_capacity(config["engine"]["ring_capacity"])
+    _prepare_data_file(config)
     _validate_instruments(config)
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
@@ -237,6 +255,26 @@ def validate(config: dict) -> None:
     except SegmentError as exc:
         raise ConfigError(f"config [engine] name: {exc}", field=("engine", "name"),
                           reason=str(exc)) from None
+
+
+def _prepare_data_file(config: dict) -> None:
+    """source = 'file': the file read into a tape (workers/feed_sources/tape.py), the
+    instruments from it when the config names none; config['tape'] says where it is."""
+    feed = config["feed"]
+    config["tape"] = None
+    if feed["source"] != "file":
+        return
+    if not feed["file"]:
+        raise ConfigError("config [feed] source = 'file' and no [feed] file (or use "
+                          "`tickpipe run --data FILE`)", field=("feed", "file"),
+                          reason="missing")
+    from tickpipe.workers.feed_sources import FORMATS
+    from tickpipe.workers.feed_sources.tape import TapeError, prepare
+    try:
+        prepare(config, FORMATS, instruments_given(config),
+                lambda tables: instruments_from(tables, ConfigError))
+    except TapeError as exc:
+        raise ConfigError(str(exc), field=("feed", "file"), reason=str(exc)) from None
 
 
 def _field_problem(spec: Field, value) -> str | None:

@@ -2,7 +2,7 @@
 
     init --spawn--> starting --spawned--> warming --all_ready--> running
     warming --worker_died | ready_timeout--> failed;  warming --stop_requested--> stopped
-    running --stop_requested | time_up--> draining --drained--> stopped
+    running --stop_requested | time_up | data_ended--> draining --drained--> stopped
     draining --drain_timeout--> drain-timed-out
     draining --books_wrong--> inconsistent  (drained, but engine/book_checks.py found the
                                               engine's own books not adding up)
@@ -43,6 +43,7 @@ TRANSITIONS = {
     (RUNNING, "give_up"): FAILING,
     (RUNNING, "stop_requested"): DRAINING,
     (RUNNING, "time_up"): DRAINING,
+    (RUNNING, "data_ended"): DRAINING,  # a replayed data file sent to its end (workers/feed.py)
     (DRAINING, "give_up"): FAILING,
     (DRAINING, "worker_restarted"): DRAINING,
     (DRAINING, "stop_requested"): DRAINING,

@@ -258,6 +258,18 @@ class Supervisor:
                 self.lifecycle.fire("stop_requested")
             elif seconds and now - self.feed_started >= seconds:
                 self.lifecycle.fire("time_up")
+            elif self._data_ended():
+                self.say(f"feed: {self.config['tape']['records']:,} records of "
+                         f"{os.path.basename(self.config['feed']['file'])} replayed, to its end")
+                self.lifecycle.fire("data_ended")
+
+    def _data_ended(self) -> bool:
+        """A replaying feed leaves, cleanly, once its tape is all sent (workers/feed.py):
+        its row says STOPPED (before its interpreter's exit, which the run's time must
+        not include), and its exit, if it has exited, was clean."""
+        proc = self.procs.get("feed")
+        return (self.config.get("tape") is not None and proc is not None
+                and proc.poll() in (None, 0) and self._worker_state("feed") == WORKER_STOPPED)
 
     def _check_workers(self) -> None:
         timeout_ns = int(self.engine["heartbeat_timeout_s"] * 1e9)

@@ -1,7 +1,14 @@
-"""Feed worker: synthetic quotes and trades for N symbols, at a set rate or flat out.
+"""Feed worker: quotes and trades for N symbols, synthetic or replayed from a data file.
 
-Each symbol's mid takes a random walk of one tick up, down or none per quote;
-the spread and sizes come from the config. Every record is stamped with its
+Synthetic ([feed] source = "synthetic", the default): each symbol's mid takes a random
+walk of one tick up, down or none per quote, at [engine] rate or flat out; the spread
+and sizes come from the config. Replayed ([feed] source = "file"): the records of a
+tape (workers/feed_sources/: a data file read once, ahead of the feed) in order, each
+due at its recorded time's distance from the first one replayed, divided by [feed]
+speed (0: flat out); the tape's position is the feed's tick counter, committed with
+each batch, so a restarted feed goes on from the record after the last one it sent,
+and at the tape's end the feed leaves (the supervisor then drains and stops:
+lifecycle `data_ended`). Every record is stamped with its
 origin time and its sequence number equals the ring position + 1 (stamped by
 the ring's publish), so a restarted feed simply continues at the ring's head.
 
@@ -39,12 +46,15 @@ from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
 from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
+from tickpipe.workers.feed_sources.tape import no_tape, open_tape
 
 FEED_PARAMS_DTYPE = np.dtype([
     ("spread_ticks", np.int64),   # [feed] spread_ticks
     ("max_qty", np.int64),        # [feed] max_qty: sizes and trades are 1..max_qty lots
     ("trade_every", np.int64),    # [feed] trade_every: every Nth tick is a trade (0: none)
     ("rate", np.int64),           # [engine] rate, ticks/s (0: flat out)
+    ("replay", np.int64),         # 1: the tape's records, not the walk
+    ("speed_milli", np.int64),    # replay: [feed] speed x 1000 (0: flat out)
 ])
 
 FeedContext = namedtuple("FeedContext", [
@@ -56,7 +66,9 @@ FeedContext = namedtuple("FeedContext", [
     "tick_sizes",   # int64[n_symbols]
     "rng",          # uint64[1]: the walk's xorshift state
     "params",       # FEED_PARAMS_DTYPE[1]
-    "pace",         # int64[3]: P_* below: the clock's start, ticks made, made this pass
+    "pace",         # int64[5]: P_* below: the clock's start, ticks made, made this pass,
+                    # and for a replay the tape's time and position at the clock's start
+    "tape",         # TAPE_DTYPE[n]: the records replayed (empty for the walk)
     "txn", "row_words", "idle_state", "control", "inputs",
 ] + RUNNER_FIELDS)  # outputs: each strategy's quotes ring, then md_venue; no inputs
 
@@ -119,7 +131,8 @@ def wait_for_next_tick(idle_state, wait_ns):
 # ---- the kernels the runner (engine/runner.py) calls: no inputs; the ticks are the
 # role's own production (source_need, source_step), one batch a pass
 
-P_START_NS, P_SENT, P_MADE = range(3)  # pace slots
+P_START_NS, P_SENT, P_MADE, P_TAPE_T0, P_TAPE_FROM = range(5)  # pace slots
+PACE_SLOTS = 5
 
 
 @njit(cache=True, _nrt=False)
@@ -133,26 +146,56 @@ def live_outputs(ctx):
 
 @njit(cache=True, _nrt=False)
 def begin_pass(ctx):
-    """The clock starts at the first pass."""
+    """The clock starts at the first pass (a replay's at the tape record it resumes at)."""
     if ctx.pace[P_START_NS] == 0:
         ctx.pace[P_START_NS] = monotonic_ns()
+        position = tape_position(ctx)
+        if ctx.params[0].replay and position < ctx.tape.shape[0]:
+            ctx.pace[P_TAPE_FROM] = position
+            ctx.pace[P_TAPE_T0] = ctx.tape[position].origin_ns
     ctx.pace[P_MADE] = 0
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def tape_position(ctx):
+    """The next tape record to send: every tick made so far, committed (restarts included)."""
+    return np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def tape_due_ns(ctx, position):
+    """When tape record `position` is due: its recorded distance from the first record of
+    this run of the feed, divided by the speed."""
+    recorded = ctx.tape[position].origin_ns - ctx.pace[P_TAPE_T0]
+    return ctx.pace[P_START_NS] + recorded * 1000 // ctx.params[0].speed_milli
 
 
 @njit(cache=True, _nrt=False)
 def ticks_owed(ctx, now):
-    """Ticks due now and not yet made, at most a batch (flat out: a batch)."""
-    rate = ctx.params[0].rate
-    if rate == 0:
+    """Ticks due now and not yet made, at most a batch (flat out: a batch, or what is left
+    of the tape)."""
+    p = ctx.params[0]
+    if p.replay:
+        position = tape_position(ctx)
+        left = min(ctx.tape.shape[0] - position, BATCH)
+        if p.speed_milli == 0:
+            return left
+        owed = 0
+        while owed < left and tape_due_ns(ctx, position + owed) <= now:
+            owed += 1
+        return owed
+    if p.rate == 0:
         return BATCH
-    return min(ticks_due(now - ctx.pace[P_START_NS], rate) - ctx.pace[P_SENT], BATCH)
+    return min(ticks_due(now - ctx.pace[P_START_NS], p.rate) - ctx.pace[P_SENT], BATCH)
 
 
 @njit(cache=True, _nrt=False)
 def source_need(ctx, now):
     """One slot on every live ring when ticks are owed (a batch takes what room there
-    is); ROLE_DONE once told to stop."""
+    is); ROLE_DONE once told to stop, or when the tape is all sent."""
     if load_acquire_u32(ctx.control + STOP_FEED_OFFSET):
+        return ROLE_DONE
+    if ctx.params[0].replay and tape_position(ctx) >= ctx.tape.shape[0]:
         return ROLE_DONE
     if ctx.pace[P_MADE] or ticks_owed(ctx, now) <= 0:
         return 0
@@ -161,6 +204,59 @@ def source_need(ctx, now):
 
 @njit(cache=True, _nrt=False)
 def source_step(ctx, now):
+    if ctx.params[0].replay:
+        return replay_step(ctx, now)
+    return walk_step(ctx, now)
+
+
+@njit(cache=True, _nrt=False)
+def replay_step(ctx, now):
+    """A batch of tape records, each to every ring whose strategy trades its symbol (the
+    venue's gets them all), each quote's book row written. origin_ns is when the record
+    was due (flat out: now), so a replay held back by a full ring shows its queueing."""
+    outs = ctx.outs
+    written = ctx.written
+    got = ticks_owed(ctx, now)
+    for k in range(outs.shape[0]):
+        if ctx.out_live[k]:
+            got = min(got, ctx.room[k] - written[k])
+    paced = ctx.params[0].speed_milli > 0
+    position = tape_position(ctx)
+    book_address = ctx.book.ctypes.data
+    trades = 0
+    for i in range(got):
+        tick = ctx.tape[position + i]
+        symbol = tick.symbol_id
+        origin = tape_due_ns(ctx, position + i) if paced else now
+        trades += tick.kind == MD_KIND_TRADE
+        for k in range(outs.shape[0]):
+            if ctx.subscribed[k, symbol] == 0 or ctx.out_live[k] == 0:
+                continue
+            record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
+            written[k] += 1
+            record.origin_ns = origin
+            record.publish_ns = now
+            record.symbol_id = symbol
+            record.kind = tick.kind
+            record.aggressor_side = tick.aggressor_side
+            record.trade_qty = tick.trade_qty
+            record.bid_px = tick.bid_px
+            record.ask_px = tick.ask_px
+            record.trade_px = tick.trade_px
+            record.bid_qty = tick.bid_qty
+            record.ask_qty = tick.ask_qty
+        if tick.kind == MD_KIND_QUOTE:
+            book_write(ctx.book, book_address, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
+                       tick.ask_qty, now, position + i + 1)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, trades)
+    ctx.pace[P_SENT] += got
+    ctx.pace[P_MADE] = 1
+    return got
+
+
+@njit(cache=True, _nrt=False)
+def walk_step(ctx, now):
     """A batch of ticks, each to every ring whose strategy trades its symbol (the venue's
     gets them all), each symbol's book row written. A tick's number (the book's
     md_seq; every trade_every-th is a trade) counts every tick made, committed with
@@ -233,7 +329,13 @@ def undo_need(ctx, need):
 @njit(cache=True, _nrt=False)
 def pass_idle(ctx, work):
     """Rate pacing: nothing owed, so wait for the next tick's due time."""
-    rate = ctx.params[0].rate
+    p = ctx.params[0]
+    if p.replay:
+        position = tape_position(ctx)
+        if work == 0 and p.speed_milli > 0 and position < ctx.tape.shape[0]:
+            wait_for_next_tick(ctx.idle_state, tape_due_ns(ctx, position) - monotonic_ns())
+        return
+    rate = p.rate
     if work == 0 and rate > 0:
         due = ctx.pace[P_START_NS] + tick_time_ns(ctx.pace[P_SENT] + 1, rate)
         wait_for_next_tick(ctx.idle_state, due - monotonic_ns())
@@ -265,6 +367,12 @@ class Agent(LoopAgent):
         params[0]["max_qty"] = feed["max_qty"]
         params[0]["trade_every"] = feed["trade_every"]
         params[0]["rate"] = engine["rate"]
+        if feed["source"] == "file":  # the tape the launcher made (workers/feed_sources)
+            self.tape = open_tape(context.config["tape"]["path"])
+            params[0]["replay"] = 1
+            params[0]["speed_milli"] = int(round(feed["speed"] * 1000))
+        else:
+            self.tape = no_tape()
         self.tick_sizes = np.array([i["tick_size"] for i in context.config["instruments"]],
                                    dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
@@ -293,7 +401,8 @@ class Agent(LoopAgent):
         self.retired = np.zeros(len(sections), dtype=np.int64)
         self.ctx = FeedContext(
             quotes=self.quotes, subscribed=self.subscribed, retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
-            rng=self.rng, params=params, pace=np.zeros(3, dtype=np.int64), txn=context.txn,
+            rng=self.rng, params=params, pace=np.zeros(PACE_SLOTS, dtype=np.int64),
+            tape=self.tape, txn=context.txn,
             row_words=context.row_words, idle_state=context.idle_state,
             control=context.control_address, inputs=context.inputs[:0],
             **runner_fields(np.array([context.outputs[section] for section in sections]),
