@@ -1,0 +1,184 @@
+"""`tickpipe bench replay`: ticks/s through the whole pipeline (feed, the default
+strategy, risk, gateway and venue) with the feed replaying a data file flat out,
+from CSV and from an hftbacktest .npz, beside the synthetic feed flat out, in turns
+in one run (the VM's fast and slow states fall on all alike).
+
+The files are written first by the formats' own writers (csv, numpy) into a
+temporary directory, and read into their tapes once before anything is timed (a
+later run of the same file loads the tape: that is what a replay costs after the
+first). Each variant is a `tickpipe run --json` of its own; its ticks/s are the
+feed's committed ticks over the run's seconds, and `lost` what was left unread.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from tickpipe.bench.ring_runs import BenchError
+
+SYMBOLS = ("ACME", "GLOBEX", "INITECH", "UMBRELLA")
+SMOKE_RECORDS = 200_000  # a replay of ~10 ms flat out here: enough 1 ms looks to time it
+POLL_S = 0.001  # between two looks at the strategy's consumed count
+
+
+def write_csv(path: str, records: int, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    symbols = rng.integers(0, len(SYMBOLS), records)
+    steps = rng.integers(-1, 2, records)
+    mids = np.full(len(SYMBOLS), 10_000)  # cents
+    t = 1_700_000_000_000_000_000
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ts_ns", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty"])
+        for i in range(records):
+            s = symbols[i]
+            mids[s] += steps[i]
+            t += 1_000
+            writer.writerow([t, SYMBOLS[s], f"{(mids[s] - 1) / 100:.2f}", 100,
+                             f"{(mids[s] + 1) / 100:.2f}", 100])
+
+
+def write_npz(path: str, records: int, seed: int = 2) -> None:
+    """hftbacktest events: per record, one side's best level moves with a walking mid (the
+    old level deleted, the new one set, both at one timestamp), so each timestamp moves the
+    top of the book: one quote each, and the book holds one level a side."""
+    from tickpipe.workers.feed_sources import hftbacktest_npz as hbt
+    dtype = np.dtype([("ev", "u8"), ("exch_ts", "i8"), ("local_ts", "i8"), ("px", "f8"),
+                      ("qty", "f8"), ("order_id", "u8"), ("ival", "i8"), ("fval", "f8")],
+                     align=True)
+    rng = np.random.default_rng(seed)
+    mid = 1000.0 + np.cumsum(rng.choice([-1, 1], records)) * 0.5  # every step moves it
+    bid, ask = mid - 0.5, mid + 0.5
+    is_bid = np.arange(records) % 2 == 0
+    # the level each record replaces: the same side's, one record earlier (its first: none)
+    new_px = np.where(is_bid, bid, ask)
+    old_px = np.concatenate([[0.0, 0.0], new_px[:-2]])
+    events = np.zeros(2 * records, dtype=dtype)
+    flags = hbt.EXCH_EVENT | hbt.LOCAL_EVENT | hbt.DEPTH_EVENT
+    side = np.where(is_bid, hbt.BUY_EVENT, hbt.SELL_EVENT)
+    times = 1_000_000_000 + np.arange(records) * 1_000
+    for part, px, qty in ((0, old_px, np.zeros(records)),
+                          (1, new_px, rng.integers(1, 50, records).astype(np.float64))):
+        events["ev"][part::2] = flags | side
+        events["exch_ts"][part::2] = events["local_ts"][part::2] = times
+        events["px"][part::2] = px
+        events["qty"][part::2] = qty
+    np.savez(path, data=events)
+
+
+def _run(args: list[str], directory: str, tag: str, total: int | None) -> dict:
+    """One engine run; the rate at which the strategy consumed ticks, watched from the
+    segment (every POLL_S) from its first tick: until it has consumed all `total` of a
+    replay, or for the synthetic feed while the engine runs (its drain not counted). Not
+    the feed's own rate: a feed fills the rings ahead of the strategy and the drain
+    empties them after the run's clock stops."""
+    import json
+    import time
+
+    from tickpipe.engine.report import counts
+    from tickpipe.engine.segment import SegmentError, attach_segment, unlink_segment
+    from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
+    name = f"bench-replay-{os.getpid()}-{tag[:4]}"
+    config = os.path.join(directory, "bench.toml")
+    with open(config, "w") as f:
+        f.write("[engine]\nready_timeout_s = 900\n")
+    command = [sys.executable, "-m", "tickpipe.cli", "run", config, "--json", "--name", name,
+               *args]
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+    first = last = None  # (time, consumed)
+    segment = None
+    try:
+        while proc.poll() is None:
+            if segment is None:
+                try:
+                    segment = attach_segment(name, readonly=True)
+                except SegmentError:
+                    time.sleep(POLL_S)
+                    continue
+            now = time.monotonic()
+            consumed = counts(segment)["ticks_consumed"]
+            running = int(segment.view("control", CONTROL_DTYPE)[0]["engine_state"]) == \
+                ENGINE_RUNNING
+            if consumed > 0 and first is None:
+                first = (now, consumed)
+            if first is not None and (running or total is not None):
+                last = (now, consumed)
+            if (total is not None and consumed >= total) or (first and not running and
+                                                             total is None):
+                break
+            time.sleep(POLL_S)
+        proc.wait(timeout=1800)
+    finally:
+        if segment is not None:
+            segment.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        unlink_segment(name)
+    out.seek(0)
+    err.seek(0)
+    text = out.read()
+    if proc.returncode != 0 or not text.strip():
+        lines = err.read().strip().splitlines()
+        raise BenchError(f"bench replay: {tag} failed (exit {proc.returncode}): "
+                         f"{lines[-1] if lines else 'no output'}")
+    report = json.loads(text)
+    if first is None or last is None or last[0] <= first[0]:
+        raise BenchError(f"bench replay: {tag} ran too briefly to be timed "
+                         f"({report['ticks']:,} ticks); give it more --records")
+    return {"ticks": report["ticks"], "lost": report["lost"],
+            "ticks_per_s": round((last[1] - first[1]) / (last[0] - first[0]))}
+
+
+def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = False,
+                     progress=lambda message: None) -> dict:
+    from tickpipe.bench.stats import machine_info
+    from tickpipe.engine.config import load_config
+    if smoke:
+        records, rounds = SMOKE_RECORDS, 1
+    with tempfile.TemporaryDirectory(prefix="tickpipe-replay-") as directory:
+        files = {"csv": os.path.join(directory, "day.csv"),
+                 "hftbacktest": os.path.join(directory, "btc.npz")}
+        progress(f"writing {records:,} records as CSV and as hftbacktest events")
+        write_csv(files["csv"], records)
+        write_npz(files["hftbacktest"], records)
+        tapes = {}
+        for fmt, path in files.items():  # the tapes, once, before anything is timed
+            progress(f"reading {os.path.basename(path)} into its tape")
+            tapes[fmt] = load_config(overrides={"feed": {"source": "file", "file": path}})["tape"]
+        # the synthetic feed runs about as long as a replay (~5 M records/s here)
+        seconds = max(0.5, min(30.0, records / 5_000_000))
+        variants = {"synthetic": ["--rate", "0", "--seconds", str(seconds)],
+                    "csv": ["--data", files["csv"], "--speed", "0"],
+                    "hftbacktest": ["--data", files["hftbacktest"], "--speed", "0"]}
+        results = {name: [] for name in variants}
+        for r in range(rounds):
+            for name, args in variants.items():
+                progress(f"round {r + 1}/{rounds}: {name}")
+                total = None if name == "synthetic" else tapes[name]["records"]
+                results[name].append(_run(args, directory, name, total))
+    rows = []
+    for name, runs in results.items():
+        rates = [run["ticks_per_s"] for run in runs]
+        rows.append({"name": name, "ticks_per_s": int(np.median(rates)),
+                     "ticks_per_s_each": rates, "lost": sum(run["lost"] for run in runs),
+                     "ticks": [run["ticks"] for run in runs],
+                     "records": None if name == "synthetic" else tapes[name]["records"]})
+    synthetic = rows[0]["ticks_per_s"]
+    for row in rows:
+        row["vs_synthetic"] = round(row["ticks_per_s"] / synthetic, 2) if synthetic else None
+    return {"results": rows, "records_written": records, "rounds": rounds,
+            "machine": machine_info(sorted(os.sched_getaffinity(0)))}
+
+
+def format_replay_table(report: dict) -> str:
+    lines = [f"{'feed':<13} {'ticks/s':>11} {'vs synthetic':>13} {'lost':>6} {'records':>10}"]
+    for row in report["results"]:
+        lines.append(f"{row['name']:<13} {row['ticks_per_s']:>11,} {row['vs_synthetic']:>13} "
+                     f"{row['lost']:>6} {row['records'] if row['records'] else '':>10}")
+    return "\n".join(lines)
