@@ -1,6 +1,6 @@
 """`tickpipe bench replay`: ticks/s through the whole pipeline (feed, the default
 strategy, risk, gateway and venue) with the feed replaying a data file flat out,
-from CSV and from an hftbacktest .npz, beside the synthetic feed flat out, in turns
+from CSV, an hftbacktest .npz and a zstd DBN (MBP-1) file, beside the synthetic feed flat out, in turns
 in one run (the VM's fast and slow states fall on all alike).
 
 The files are written first by the formats' own writers (csv, numpy) into a
@@ -68,6 +68,45 @@ def write_npz(path: str, records: int, seed: int = 2) -> None:
         events["px"][part::2] = px
         events["qty"][part::2] = qty
     np.savez(path, data=events)
+
+
+def write_dbn(path: str, records: int, seed: int = 3) -> None:
+    """A zstd-compressed DBN MBP-1 file: databento-dbn encodes its metadata; the records,
+    too many to build one by one, are numpy rows of the layout the reader checks
+    (workers/feed_sources/databento_dbn.py RECORD_DTYPES), each a quote of one of the
+    SYMBOLS around a walking mid, every 10th a trade."""
+    import datetime
+    from types import SimpleNamespace
+
+    import databento_dbn as dbn
+    import zstandard
+
+    from tickpipe.workers.feed_sources.databento_dbn import RECORD_DTYPES
+    dtype, rtype = RECORD_DTYPES["mbp-1"]
+    rng = np.random.default_rng(seed)
+    iid = rng.integers(0, len(SYMBOLS), records)
+    mid = 100_00 + np.cumsum(rng.integers(-1, 2, records))  # cents, one walk for all: enough
+    rows = np.zeros(records, dtype=dtype)
+    rows["length"], rows["rtype"], rows["publisher_id"] = dtype.itemsize // 4, rtype, 2
+    rows["instrument_id"] = iid + 1
+    rows["ts_recv"] = rows["ts_event"] = 1_704_200_000_000_000_000 + np.arange(records) * 1_000
+    top = rows["levels"][:, 0]
+    top["bid_px"], top["ask_px"] = (mid - 1) * 10_000_000, (mid + 1) * 10_000_000
+    top["bid_sz"] = top["ask_sz"] = 100
+    trade = np.arange(records) % 10 == 9
+    rows["action"] = np.where(trade, ord("T"), ord("A"))
+    rows["side"] = ord("B")
+    rows["price"] = np.where(trade, top["ask_px"], top["bid_px"])
+    rows["size"] = 1
+    rows["levels"][:, 0] = top
+    mappings = [SimpleNamespace(raw_symbol=name, intervals=[SimpleNamespace(
+        start_date=datetime.date(2024, 1, 2), end_date=datetime.date(2024, 1, 3),
+        symbol=str(k + 1))]) for k, name in enumerate(SYMBOLS)]
+    metadata = dbn.Metadata(dataset="XNAS.ITCH", start=0, stype_in=dbn.SType.RAW_SYMBOL,
+                            stype_out=dbn.SType.INSTRUMENT_ID, schema=dbn.Schema.MBP_1,
+                            symbols=list(SYMBOLS), mappings=mappings)
+    with open(path, "wb") as f:
+        f.write(zstandard.ZstdCompressor().compress(metadata.encode() + rows.tobytes()))
 
 
 def _run(args: list[str], directory: str, tag: str, total: int | None) -> dict:
@@ -143,10 +182,12 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
         records, rounds = SMOKE_RECORDS, 1
     with tempfile.TemporaryDirectory(prefix="tickpipe-replay-") as directory:
         files = {"csv": os.path.join(directory, "day.csv"),
-                 "hftbacktest": os.path.join(directory, "btc.npz")}
-        progress(f"writing {records:,} records as CSV and as hftbacktest events")
+                 "hftbacktest": os.path.join(directory, "btc.npz"),
+                 "dbn": os.path.join(directory, "xnas.dbn.zst")}
+        progress(f"writing {records:,} records as CSV, hftbacktest events and DBN MBP-1")
         write_csv(files["csv"], records)
         write_npz(files["hftbacktest"], records)
+        write_dbn(files["dbn"], records)
         tapes = {}
         for fmt, path in files.items():  # the tapes, once, before anything is timed
             progress(f"reading {os.path.basename(path)} into its tape")
@@ -155,7 +196,8 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
         seconds = max(0.5, min(30.0, records / 5_000_000))
         variants = {"synthetic": ["--rate", "0", "--seconds", str(seconds)],
                     "csv": ["--data", files["csv"], "--speed", "0"],
-                    "hftbacktest": ["--data", files["hftbacktest"], "--speed", "0"]}
+                    "hftbacktest": ["--data", files["hftbacktest"], "--speed", "0"],
+                    "dbn": ["--data", files["dbn"], "--speed", "0"]}
         results = {name: [] for name in variants}
         for r in range(rounds):
             for name, args in variants.items():

@@ -443,14 +443,14 @@ def all_benches(cores, out_dir, quick, smoke, no_peers, as_json):
 @click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=5_000_000,
               show_default=True, help="Records in each data file.")
 @click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
-              help="Rounds of the three feeds in turn; medians over rounds.")
+              help="Rounds of the four feeds in turn; medians over rounds.")
 @smoke_option("200,000 records, one round; overrides --records and --rounds.")
 @json_option
 def replay(records, rounds, smoke, as_json):
     """The whole pipeline with the feed replaying a data file flat out (CSV, hftbacktest
-    .npz), beside the synthetic feed flat out: ticks/s and lost, in turns in one run."""
+    .npz, DBN), beside the synthetic feed flat out: ticks/s and lost, in turns in one run."""
     from tickpipe.bench.replay import format_replay_table, run_replay_bench
-    steps = 3 + (1 if smoke else rounds) * 3
+    steps = 4 + (1 if smoke else rounds) * 4
     progress = ProgressBar(steps, as_json)
     report = _guard(lambda: run_replay_bench(records, rounds, smoke, progress))
     _emit(report, as_json, format_replay_table(report))

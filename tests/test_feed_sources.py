@@ -264,6 +264,113 @@ def test_a_truncated_or_foreign_npz_is_one_error(tmp_path, make, message):
         file_config(path)
 
 
+# ---- Databento DBN ------------------------------------------------------------------------
+
+def dbn_file(path, schema: str, messages, symbols: dict, compress: bool = False) -> str:
+    """A DBN file written by databento-dbn's own encoder (its metadata and records)."""
+    import datetime
+    from types import SimpleNamespace
+
+    import databento_dbn as dbn
+    mappings = [SimpleNamespace(raw_symbol=name, intervals=[SimpleNamespace(
+        start_date=datetime.date(2024, 1, 2), end_date=datetime.date(2024, 1, 3),
+        symbol=str(iid))]) for iid, name in symbols.items()]
+    metadata = dbn.Metadata(dataset="XNAS.ITCH", start=0, stype_in=dbn.SType.RAW_SYMBOL,
+                            stype_out=dbn.SType.INSTRUMENT_ID, schema=dbn.Schema.from_str(schema),
+                            symbols=list(symbols.values()), mappings=mappings)
+    data = metadata.encode() + b"".join(bytes(m) for m in messages)
+    if compress:
+        import zstandard
+        data = zstandard.ZstdCompressor().compress(data)
+    with open(path, "wb") as f:
+        f.write(data)
+    return os.fspath(path)
+
+
+def mbp1_messages(n: int = 300, seed: int = 9):
+    """MBP-1 messages of two instruments: book updates, every 5th a trade; the prices in
+    DBN's 1e-9 units on a 0.01 tick. Returns (messages, expected tape rows)."""
+    import databento_dbn as dbn
+    rng = np.random.default_rng(seed)
+    mids = {101: 189_50, 202: 402_10}  # cents
+    messages, expected = [], []
+    for i in range(n):
+        iid = 101 if i % 2 else 202
+        mids[iid] += int(rng.integers(-1, 2))
+        bid, ask = (mids[iid] - 1) * 10_000_000, (mids[iid] + 1) * 10_000_000
+        bq, aq = int(rng.integers(1, 900)), int(rng.integers(1, 900))
+        trade = i % 5 == 4
+        side = dbn.Side.BID if rng.integers(0, 2) else dbn.Side.ASK
+        price = ask if side == dbn.Side.BID else bid
+        ts = 1_704_200_000_000_000_000 + i * 1_000
+        messages.append(dbn.MBP1Msg(
+            publisher_id=2, instrument_id=iid, ts_event=ts - 500, price=price if trade else bid,
+            size=3 if trade else bq, action=dbn.Action.TRADE if trade else dbn.Action.ADD,
+            side=side if trade else dbn.Side.BID, depth=0, ts_recv=ts,
+            levels=dbn.BidAskPair(bid_px=bid, ask_px=ask, bid_sz=bq, ask_sz=aq, bid_ct=1,
+                                  ask_ct=1)))
+        expected.append((ts, iid, MD_KIND_TRADE if trade else MD_KIND_QUOTE, bid // 100_000,
+                         ask // 100_000, bq, aq, price // 100_000 if trade else 0,
+                         3 if trade else 0,
+                         (1 if side == dbn.Side.BID else -1) if trade else 0))
+    return messages, expected
+
+
+def tape_rows(config) -> list[tuple]:
+    names = [i["name"] for i in config["instruments"]]
+    ids = {"AAPL": 101, "MSFT": 202}
+    return [(int(r["origin_ns"]), ids[names[r["symbol_id"]]], int(r["kind"]), int(r["bid_px"]),
+             int(r["ask_px"]), int(r["bid_qty"]), int(r["ask_qty"]), int(r["trade_px"]),
+             int(r["trade_qty"]), int(r["aggressor_side"])) for r in tape_of(config)]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_dbn_mbp1_becomes_the_top_of_book_and_trades_named_by_its_symbology(tmp_path, compress):
+    messages, expected = mbp1_messages()
+    name = "day.dbn.zst" if compress else "day.dbn"
+    config = file_config(dbn_file(tmp_path / name, "mbp-1", messages,
+                                  {101: "AAPL", 202: "MSFT"}, compress))
+    assert [i["name"] for i in config["instruments"]] == ["MSFT", "AAPL"]  # first seen first
+    assert tape_rows(config) == expected
+
+
+def test_dbn_trades_and_mbp10_schemas(tmp_path):
+    import databento_dbn as dbn
+    trades = [dbn.TradeMsg(publisher_id=2, instrument_id=101, ts_event=i, price=(100 + i) * 10**9,
+                           size=i + 1, action=dbn.Action.TRADE, side=dbn.Side.ASK, depth=0,
+                           ts_recv=1000 + i) for i in range(20)]
+    tape = tape_of(file_config(dbn_file(tmp_path / "t.dbn", "trades", trades, {101: "AAPL"})))
+    assert list(tape["trade_px"]) == [(100 + i) * PRICE_SCALE for i in range(20)]
+    assert set(tape["kind"]) == {MD_KIND_TRADE} and set(tape["aggressor_side"]) == {-1}
+    levels = [dbn.BidAskPair(bid_px=(50 - k) * 10**9, ask_px=(51 + k) * 10**9, bid_sz=10 + k,
+                             ask_sz=20 + k, bid_ct=1, ask_ct=1) for k in range(10)]
+    depth = [dbn.MBP10Msg(publisher_id=2, instrument_id=101, ts_event=i, price=50 * 10**9,
+                          size=1, action=dbn.Action.ADD, side=dbn.Side.BID, depth=0,
+                          ts_recv=1000 + i, levels=levels) for i in range(5)]
+    tape = tape_of(file_config(dbn_file(tmp_path / "d.dbn", "mbp-10", depth, {101: "AAPL"})))
+    assert len(tape) == 5 and set(tape["bid_px"]) == {50 * PRICE_SCALE}
+    assert set(tape["ask_px"]) == {51 * PRICE_SCALE} and set(tape["ask_qty"]) == {20}
+
+
+def test_a_dbn_of_another_schema_truncated_or_foreign_is_one_error(tmp_path):
+    import databento_dbn as dbn
+    mbo = [dbn.MBOMsg(publisher_id=2, instrument_id=101, ts_event=1, order_id=1,
+                      price=10**11, size=1, flags=0, channel_id=0, action=dbn.Action.ADD,
+                      side=dbn.Side.BID, ts_recv=2, ts_in_delta=0, sequence=1)]
+    with pytest.raises(ConfigError, match="schema mbo is not one tickpipe replays"):
+        file_config(dbn_file(tmp_path / "o.dbn", "mbo", mbo, {101: "AAPL"}))
+    messages, _ = mbp1_messages(10)
+    path = dbn_file(tmp_path / "t.dbn", "mbp-1", messages, {101: "AAPL", 202: "MSFT"})
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 30)
+    with pytest.raises(ConfigError, match=r"truncated: 50 bytes of a partial mbp-1 record "
+                                          r"after record 9"):
+        file_config(path)
+    (tmp_path / "x.dbn").write_bytes(b"PK not dbn at all")
+    with pytest.raises(ConfigError, match="not a DBN file"):
+        file_config(tmp_path / "x.dbn")
+
+
 # ---- the CLI ---------------------------------------------------------------------------
 
 def test_run_data_sets_the_file_source_and_runs_to_its_end(tmp_path):
@@ -389,7 +496,8 @@ def test_bench_replay_smoke_times_every_feed_and_loses_nothing():
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = {row["name"]: row for row in report["results"]}
-    assert set(rows) == {"synthetic", "csv", "hftbacktest"}
+    assert set(rows) == {"synthetic", "csv", "hftbacktest", "dbn"}
+    assert rows["dbn"]["ticks"] == [200_000]
     assert rows["csv"]["records"] == 200_000 and rows["csv"]["ticks"] == [200_000]
     assert rows["hftbacktest"]["ticks"] == [rows["hftbacktest"]["records"]]
     assert all(row["lost"] == 0 and row["ticks_per_s"] > 0 for row in rows.values())
