@@ -93,8 +93,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "restart_window_s": Field(float, 5.0, "... within this many seconds", minimum=0.001),
         "heartbeat_timeout_s": Field(float, 5.0, "a worker silent this long counts as dead",
                                      minimum=0.1),
-        "ready_timeout_s": Field(float, 120.0, "start barrier: time for every worker to warm up",
-                                 minimum=1),
+        "ready_timeout_s": Field(float, 600.0, "start barrier: time for every worker to warm "
+                                 "up (a first run after an install compiles the engine's loops: "
+                                 "minutes on a busy 2-core machine)", minimum=1),
         "drain_timeout_s": Field(float, 10.0, "time to drain the rings at stop", minimum=0.1),
         "inline_callbacks": Field(bool, True, "after a strategy's first start, compile a runner "
                                   "with its callbacks inlined in the background (idle "

@@ -80,6 +80,18 @@ def reclaim_leftover(name: str) -> str | None:
     return None
 
 
+def _cache_is_cold() -> bool:
+    """No compiled function in numba's cache directory yet (tickpipe/__init__.py keys it by
+    tickpipe's sources, so an install or an upgrade starts an empty one)."""
+    directory = os.environ.get("NUMBA_CACHE_DIR")
+    if not directory or not os.path.isdir(directory):
+        return True
+    for _path, _dirs, files in os.walk(directory):
+        if any(name.endswith(".nbi") for name in files):
+            return False
+    return True
+
+
 class Supervisor:
     def __init__(self, config: dict, *, keep: bool = False, say=lambda line: None,
                  status=lambda line: None):
@@ -165,6 +177,10 @@ class Supervisor:
         from tickpipe.engine.inline_tier import start_background_compile
         from tickpipe.engine.plugin import StrategyError, load_plugin
         from tickpipe.engine.runner_gen import compile_strategy
+        if _cache_is_cold():
+            self.say("numba's cache is cold (a first run after an install or upgrade): "
+                     "compiling the engine's loops into it, a minute or more; later starts "
+                     "load them")
         for entry in self.config["strategies"]:
             started = time.monotonic()
             try:
@@ -231,7 +247,8 @@ class Supervisor:
                 self.lifecycle.fire("ready_timeout")
                 slow = [role for role, state in states.items() if state != WORKER_READY]
                 raise EngineError(f"workers {', '.join(map(self._label, slow))} not ready after "
-                                  f"{self.engine['ready_timeout_s']} s")
+                                  f"{self.engine['ready_timeout_s']} s ([engine] ready_timeout_s; "
+                                  f"a first run compiles the engine's loops into numba's cache)")
             time.sleep(POLL_S)
         self.lifecycle.fire("all_ready")
         self.feed_started = time.monotonic()

@@ -132,3 +132,14 @@ def test_the_jitted_code_check_when_a_loop_calls_another_bench_file_then_it_name
                       "@hot_loop\ndef a(h):\n    return producer_claim(h, 1)\n\n"
                       "@njit(cache=True)\ndef b(h):\n    return other.step(h)\n")
     assert _names_jitted_code_takes_from_bench_or_tests(module, set()) == ["hot_loop", "other"]
+
+
+def test_a_cold_cache_is_said_before_the_first_compile(tmp_path, monkeypatch):
+    # tickpipe run says the first run will take a while (engine/supervisor.py) only when
+    # numba's cache directory holds no compiled function yet.
+    from tickpipe.engine.supervisor import _cache_is_cold
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert _cache_is_cold()
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "ring.tp_ring_publish-12.py311.nbi").write_bytes(b"x")
+    assert not _cache_is_cold()
