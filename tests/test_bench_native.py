@@ -44,10 +44,13 @@ def compiler(fresh_cache):
 @pytest.mark.parametrize("rtt_samples", [c_cacheline_rtt_samples, c_ring_rtt_samples,
                                          c_ring_index_rtt_samples])
 def test_round_trip_references_give_one_positive_sample_per_iteration(compiler, rtt_samples):
-    samples = rtt_samples(CORES, 20000, warmup=1000)
+    # 3,000 laps the ring's 1,024 slots; the guard bounds a hang only: two spinners on
+    # cores shared with a second suite hand over in scheduler slices (20,000 round trips
+    # outlasted the default 30 s guard there).
+    samples = rtt_samples(CORES, 3000, warmup=100, timeout_s=300)
 
     assert samples.dtype == numpy.int64
-    assert len(samples) == 20000
+    assert len(samples) == 3000
     assert (samples > 0).all()
 
 
