@@ -202,6 +202,24 @@ def source_need(ctx, now):
     return 1
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def fans_out_to(ctx, k, symbol):
+    """Whether output k gets the symbol's ticks: its strategy trades it and is live."""
+    return ctx.subscribed[k, symbol] != 0 and ctx.out_live[k] != 0
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def next_slot(ctx, k, origin, now, symbol):
+    """The next record of output k in the open batch, claimed (its `written` counted) and
+    stamped: due at `origin`, published `now`, of `symbol`."""
+    record = ctx.quotes[k][(ctx.outs[k, H_POSITION] + ctx.written[k]) & ctx.outs[k, H_MASK]]
+    ctx.written[k] += 1
+    record.origin_ns = origin
+    record.publish_ns = now
+    record.symbol_id = symbol
+    return record
+
+
 @njit(cache=True, _nrt=False)
 def source_step(ctx, now):
     if ctx.params[0].replay:
@@ -230,13 +248,9 @@ def replay_step(ctx, now):
         origin = tape_due_ns(ctx, position + i) if paced else now
         trades += tick.kind == MD_KIND_TRADE
         for k in range(outs.shape[0]):
-            if ctx.subscribed[k, symbol] == 0 or ctx.out_live[k] == 0:
+            if not fans_out_to(ctx, k, symbol):
                 continue
-            record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
-            written[k] += 1
-            record.origin_ns = origin
-            record.publish_ns = now
-            record.symbol_id = symbol
+            record = next_slot(ctx, k, origin, now, symbol)
             record.kind = tick.kind
             record.aggressor_side = tick.aggressor_side
             record.trade_qty = tick.trade_qty
@@ -291,13 +305,9 @@ def walk_step(ctx, now):
         trade_qty = 1 + np.int32(next_random(ctx.rng) % p.max_qty) if is_trade else 0
         trades += is_trade
         for k in range(outs.shape[0]):
-            if ctx.subscribed[k, symbol] == 0 or ctx.out_live[k] == 0:
+            if not fans_out_to(ctx, k, symbol):
                 continue
-            record = ctx.quotes[k][(outs[k, H_POSITION] + written[k]) & outs[k, H_MASK]]
-            written[k] += 1
-            record.origin_ns = origin
-            record.publish_ns = now
-            record.symbol_id = symbol
+            record = next_slot(ctx, k, origin, now, symbol)
             record.bid_px = mid - half_spread
             record.ask_px = mid + half_spread
             record.bid_qty = bid_qty
