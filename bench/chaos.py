@@ -48,7 +48,9 @@ from tickpipe.shm_layouts.worker_table import WORKER_RUNNING
 START_TIMEOUT_S = 300       # compile on a cold cache (three strategies), start barrier
 RESTART_TIMEOUT_S = 30      # a killed worker back and running
 STOP_TIMEOUT_S = 60         # drain and exit
-HEARTBEAT_TIMEOUT_S = 1.0   # for the SIGSTOP phase: a stopped worker counts as dead after this
+# For the SIGSTOP phase: a stopped worker counts as dead after this. Short, so the phase
+# is; 2 s, not 1: the healthy workers beside it must not miss it on a loaded machine.
+HEARTBEAT_TIMEOUT_S = 2.0
 WORKER_MODULE = "tickpipe.engine.worker_main"
 POLL_S = 0.02               # between two looks at the workers' rows
 LOAD_STRETCH_S = (0.05, 0.4)  # load before a kill: a random time in this range

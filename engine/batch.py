@@ -9,7 +9,7 @@ from numba import njit
 
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced
-from tickpipe.engine.idle import I_SLEEPS, pause_while_full
+from tickpipe.engine.idle import I_SLEEPS, I_STRATEGY, WAIT_SPIN, pause_while_full
 from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import RETIRED_OFFSET, STOP_ALL_OFFSET
@@ -35,15 +35,20 @@ def read_retired(control_address, retired, n_strategies):
 
 @njit(cache=True)
 def account_pass(row_words, idle_state, work, passes):
-    """Pass counters on every pass; the heartbeat on every 64th pass and after every
-    futex sleep. A spinning worker does not read the clock on each spin, and a
-    sleeping one (at most one sleep timeout per pass) still looks alive."""
+    """Pass counters on every pass; the heartbeat on every 64th pass, after every futex
+    sleep, and after every idle pass of a worker that does not spin. A spinning worker
+    does not read the clock on each spin, and a sleeping one (at most one sleep timeout
+    per pass) still looks alive. An idle pass of a yielding worker handed the core round:
+    on a loaded core that costs a scheduler slice, and 64 of them outlasted a 1 s
+    heartbeat timeout beside a second test suite (idle consumers were killed in bench
+    chaos's SIGSTOP phase), so it stamps each (a clock read beside a syscall)."""
     if work > 0:
         row_words[W_BUSY_PASSES] += 1
     else:
         row_words[W_IDLE_PASSES] += 1
     slept = np.uint64(idle_state[I_SLEEPS]) != row_words[W_SLEEPS]
-    if slept or (passes & 63) == 0:
+    handed_round = work == 0 and idle_state[I_STRATEGY] != WAIT_SPIN
+    if slept or handed_round or (passes & 63) == 0:
         row_words[W_HEARTBEAT_NS] = monotonic_ns()
         row_words[W_SLEEPS] = idle_state[I_SLEEPS]
 

@@ -189,3 +189,20 @@ def test_wait_while_full_should_stamp_the_heartbeat_after_every_yield(ring, stra
         wait_while_full(row_words, state, streak)
         pauses = strategy == "spin" and streak < 1000
         assert (row_words[W_HEARTBEAT_NS] == 0) == pauses, (strategy, streak)
+
+
+@pytest.mark.parametrize("strategy", sorted(WAIT_CODES))
+def test_an_idle_pass_of_a_worker_that_does_not_spin_stamps_the_heartbeat(ring, strategy):
+    # Its idle pass handed the core round (a yield: a scheduler slice on a loaded core,
+    # 64 of them outlasted a 1 s heartbeat timeout) or slept: it stamps each. A spinner
+    # stamps every 64th pass only, busy or idle; a busy pass of anyone likewise.
+    from tickpipe.engine.batch import account_pass
+    from tickpipe.shm_layouts.worker_table import W_HEARTBEAT_NS, WORKER_ROW_SIZE
+    _, _, inputs = ring
+    state = state_for(WAIT_CODES[strategy], inputs)
+    row_words = np.zeros(WORKER_ROW_SIZE // 8, dtype=np.uint64)
+    for work, passes in ((0, 5), (3, 5), (0, 64)):
+        row_words[W_HEARTBEAT_NS] = 0
+        account_pass(row_words, state, work, passes)
+        stamped = passes % 64 == 0 or (work == 0 and strategy != "spin")
+        assert (row_words[W_HEARTBEAT_NS] != 0) == stamped, (strategy, work, passes)
