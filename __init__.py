@@ -82,6 +82,9 @@ def __getattr__(name):
         from tickpipe.engine import strategy_api
         if hasattr(strategy_api, name):
             return getattr(strategy_api, name)
+    if name == "journal":  # tickpipe.journal.open(DIR): a run's journal, read back
+        from tickpipe.workers.journal import reader
+        return reader
     raise AttributeError(f"module 'tickpipe' has no attribute {name!r}")
 
 

@@ -22,13 +22,16 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
                    "instead of the synthetic feed, until its end unless --seconds says otherwise.")
 @click.option("--speed", type=float, default=None,
               help="Replay pace: 1 = as recorded (default), 10 = ten times faster, 0 = flat out.")
+@click.option("--journal", "journal_dir", default=None, metavar="DIR",
+              help="Write every ring's records to a journal under DIR, a folder per run "
+                   "(docs/journal.md; read it with `tickpipe journal`).")
 @click.option("--name", default=None, help="Engine (segment) name; default 'tickpipe'.")
 @click.option("--keep", is_flag=True, help="Keep the segment after the run, for a post-mortem.")
 @click.option("--lock-memory", is_flag=True, default=None, help="mlockall in every worker.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final report, as JSON.")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
-def run(config_file, seconds, rate, cores, wait, data_file, speed, name, keep, lock_memory,
-        as_json, print_config):
+def run(config_file, seconds, rate, cores, wait, data_file, speed, journal_dir, name, keep,
+        lock_memory, as_json, print_config):
     """Run the engine: feed -> strategy -> risk -> gateway, four pinned processes.
 
     With no CONFIG_FILE it runs the embedded default: a synthetic feed, a
@@ -47,6 +50,8 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, name, keep, l
                 seconds = 0.0  # the data's end stops the run
         if speed is not None:
             overrides.setdefault("feed", {})["speed"] = speed
+        if journal_dir is not None:
+            overrides["journal"] = {"dir": journal_dir}
         if seconds is not None:
             overrides["engine"]["seconds"] = seconds
         if rate is not None:

@@ -71,8 +71,8 @@ class Books:
                         for k in range(len(self.strategies))]
         rows = strategy_position_rows(segment, len(self.strategies), n_symbols)
         self.own = np.array(rows) if rows is not None else None  # [strategy, symbol]
-        workers = segment.view("workers", WORKER_DTYPE)[:int(control["n_workers"])]
-        names = [bytes(row["role_name"]).decode() for row in workers]
+        workers = segment.view("workers", WORKER_DTYPE)  # every row: a declared role's
+        names = [bytes(row["role_name"]).decode() for row in workers]  # is past n_workers
         counters = {name: np.array(row["counters"]) for name, row in zip(names, workers)}
         self.illegal = {table.name: int(counters[strategy_worker(table.index)]
                                         [STRATEGY_ILLEGAL_TRANSITIONS])

@@ -10,8 +10,8 @@ Every error is a ConfigError whose message names the field and the bad value.
 import math
 import os
 import tomllib
-from dataclasses import dataclass
 
+from tickpipe.engine.config_field import Field
 from tickpipe.engine.cpulist import CpuListError, expand_cpu_list
 from tickpipe.engine.strategy_config import (
     check_subscriptions, default_strategies, instruments_from, strategies_from, symbol_ids,
@@ -55,17 +55,6 @@ class ConfigError(Exception):
     def __init__(self, message: str, field: tuple[str, str] | None = None, reason: str = ""):
         super().__init__(message)
         self.field, self.reason = field, reason
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: type          # int, float, str, bool or list
-    default: object
-    help: str
-    minimum: float | None = None
-    maximum: int | None = None
-    choices: tuple | None = None
-    power_of_two: bool = False
 
 
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -117,8 +106,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
                       "`tickpipe run --data FILE` sets both)"),
         "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
-                        ".npz/.npy, .dbn/.dbn.zst)", choices=("auto", "csv", "hftbacktest",
-                                                             "dbn")),
+                        ".npz/.npy, .dbn/.dbn.zst, a journal's folder)",
+                        choices=("auto", "csv", "hftbacktest", "dbn", "journal")),
         "speed": Field(float, 1.0, "replay pace: 1 = as recorded, 10 = ten times faster, "
                        "0 = flat out", minimum=0.0, maximum=1_000_000.0),
         "instrument": Field(str, "", "hftbacktest files: the instrument the file is (default: "
@@ -172,6 +161,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
 }
 
 
+# A declared role's config section (engine/role.py): [journal], ...
+from tickpipe.engine.registry import DECLARED_ROLES  # noqa: E402  (after SCHEMA, which it extends)
+
+for _role in DECLARED_ROLES.values():
+    SCHEMA[_role.name] = dict(_role.config)
+
+
 def default_config() -> dict:
     """The embedded default: the SCHEMA's sections, the default strategy, and (filled in
     by validate) synthetic instruments."""
@@ -180,6 +176,7 @@ def default_config() -> dict:
     config["strategies"] = default_strategies()
     config["instruments"] = None  # [[instrument]] tables, else [feed] symbols synthetic ones
     config["tape"] = None  # source = "file": the data file's tape (validate: _prepare_data_file)
+    config["journal_run"] = None  # [journal] dir: this run's folder (the supervisor's start)
     return config
 
 

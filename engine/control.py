@@ -126,7 +126,7 @@ class _VenueWatch:
     def __init__(self, segment):
         self.segment = segment
         control = segment.view("control", CONTROL_DTYPE)[0]
-        table = segment.view("workers", WORKER_DTYPE)[:int(control["n_workers"])]
+        table = segment.view("workers", WORKER_DTYPE)  # every row (a declared role's too)
         rows = {bytes(row["role_name"]).decode(errors="replace"): row for row in table}
         self.gateway = rows.get("gateway")
         self.risk = rows.get("risk")

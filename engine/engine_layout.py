@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tickpipe.engine.plugin import load_plugin
+from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
 from tickpipe.engine.ring_layout import init_ring
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
@@ -38,7 +39,7 @@ from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES, META_BYTES, STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
-    DOORBELL_OFFSET, MAX_WORKERS, ROLE_IDS, WORKER_DTYPE,
+    DOORBELL_OFFSET, MAX_WORKERS, ROLE_COUNTERS, ROLE_IDS, WORKER_DTYPE,
 )
 
 ROLES = ("feed", "strategy", "risk", "gateway")  # the roles; with one strategy, the workers
@@ -61,6 +62,24 @@ def strategy_worker(k: int) -> str:
 
 def role_of(worker: str) -> str:
     return "strategy" if worker.startswith("strategy") else worker
+
+
+def role_id_of(worker: str) -> int:
+    """The role id stored in the worker's row and the ring directory."""
+    role = role_of(worker)
+    return DECLARED_ROLES[role].role_id if role in DECLARED_ROLES else ROLE_IDS[role]
+
+
+def role_counters(worker: str) -> dict[str, int]:
+    """The worker's counter slots by name (worker_table.py ROLE_COUNTERS, or a declared
+    role's own)."""
+    role = role_of(worker)
+    return DECLARED_ROLES[role].counters if role in DECLARED_ROLES else ROLE_COUNTERS[role]
+
+
+def gated(config: dict) -> bool:
+    """Whether a role that gates every ring (the journal) runs: producers then wait for it."""
+    return any(DECLARED_ROLES[name].gates_rings for name in declared_workers(config))
 
 
 def strategy_index(worker: str) -> int:
@@ -134,7 +153,8 @@ def engine_rings(config: dict) -> tuple[RingSpec, ...]:
 
 
 def engine_workers(config: dict) -> tuple[str, ...]:
-    return worker_names(len(config["strategies"]))
+    """Every worker of the engine: the pipeline's, then the declared roles it runs."""
+    return worker_names(len(config["strategies"])) + declared_workers(config)
 
 
 def section_specs(config: dict) -> list[SectionSpec]:
@@ -148,7 +168,8 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("histograms", HISTOGRAM_ROWS * HISTOGRAM_DTYPE.itemsize),
         SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
         SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
-        SectionSpec("commits", len(engine_workers(config)) * COMMIT_LOG_DTYPE.itemsize),
+        SectionSpec("commits", (1 + max(map(worker_index, engine_workers(config))))
+                    * COMMIT_LOG_DTYPE.itemsize),
         SectionSpec("instruments", n_symbols * INSTRUMENT_DTYPE.itemsize),
         SectionSpec("strategies", MAX_STRATEGIES * STRATEGY_ROW_DTYPE.itemsize),
         SectionSpec("strat_state", sum(n_symbols * _state_row_size(entry)
@@ -171,7 +192,10 @@ def _state_row_size(entry: dict) -> int:
 
 
 def worker_index(worker: str) -> int:
-    """The worker's row in the worker table (and its commit log's index)."""
+    """The worker's row in the worker table (and its commit log's index): the pipeline's
+    in worker_names order, a declared role's where it says."""
+    if worker in DECLARED_ROLES:
+        return DECLARED_ROLES[worker].row
     return worker_names(MAX_STRATEGIES).index(worker)
 
 
@@ -254,9 +278,9 @@ def initialise(segment, config: dict, placement) -> None:
 
     workers = segment.view("workers", WORKER_DTYPE)
     workers_offset, _ = segment.section("workers")
-    for index, worker in enumerate(workers_names):
-        row = workers[index]
-        row["role_id"] = ROLE_IDS[role_of(worker)]
+    for worker in workers_names:
+        row = workers[worker_index(worker)]
+        row["role_id"] = role_id_of(worker)
         row["role_name"] = worker.encode()
         row["core"] = placement.cores[worker]
         row["wait"] = placement.wait_codes[worker]
@@ -277,10 +301,11 @@ def initialise(segment, config: dict, placement) -> None:
         doorbell = workers_offset + consumer * WORKER_DTYPE.itemsize + DOORBELL_OFFSET
         init_ring(segment, ring.section, capacity, ring.dtype.itemsize, ring_id=index,
                   doorbell_offset=doorbell,
-                  consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES)
+                  consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES,
+                  gated=gated(config))
         entry = directory[index]
         entry["section"] = ring.section.encode()
-        entry["producer_role"] = ROLE_IDS[role_of(ring.producer)]
-        entry["consumer_role"] = ROLE_IDS[role_of(ring.consumer)]
+        entry["producer_role"] = role_id_of(ring.producer)
+        entry["consumer_role"] = role_id_of(ring.consumer)
         entry["record_kind"] = ring.record_kind
         entry["input_index"] = ring.input_index

@@ -79,6 +79,15 @@ def oversubscribed_choice(pool: list[int], rate: int) -> tuple[list[int], str, s
                                 "tick-to-trade p99 (tickpipe bench placement)")
 
 
+def place_apart(placement: Placement, worker: str) -> None:
+    """A background worker (a declared role's, engine/role.py: the journal) joins the
+    placement without taking a core of the pipeline's round-robin: it goes on the last
+    core of those chosen, and sleeps when idle (it has no doorbell; its own loop
+    sleeps), so it never competes with a spinning worker for a core of its own."""
+    placement.cores[worker] = max(placement.cores.values())
+    placement.waits[worker] = "backoff"
+
+
 def place_workers(roles, requested: list[int] | None, wait: str, rate: int | None = None) -> Placement:
     """Choose a core and a wait strategy per role (requested cores are validated by config).
 

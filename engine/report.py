@@ -10,7 +10,7 @@ segment, as `tickpipe inspect` does).
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import role_of, worker_label, worker_strategy
+from tickpipe.engine.engine_layout import role_counters, role_of, worker_label, worker_strategy
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
 from tickpipe.engine.on_error import errors_data, errors_text
 from tickpipe.engine.ring_layout import ring_header
@@ -29,7 +29,7 @@ from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     FEED_TICKS, GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_RISK_REJECTS,
-    GATEWAY_VENUE_REJECT_BASE, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, WORKER_DTYPE, WORKER_STATE_NAMES,
+    GATEWAY_VENUE_REJECT_BASE, RISK_ORDERS_SENT, RISK_REJECT_BASE, WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
 
@@ -57,9 +57,10 @@ def ring_sections(segment) -> list[str]:
 
 
 def _worker_names(segment) -> list[str]:
-    control = segment.view("control", CONTROL_DTYPE)[0]
-    workers = segment.view("workers", WORKER_DTYPE)[:int(control["n_workers"])]
-    return [bytes(row["role_name"]).decode() for row in workers]
+    """The worker name of each row of the worker table, "" for a row no worker has (a
+    declared role sits in a row of its own: engine/role.py)."""
+    workers = segment.view("workers", WORKER_DTYPE)
+    return [bytes(row["role_name"]).decode() if int(row["role_id"]) else "" for row in workers]
 
 
 def stranded_records(segment) -> dict:
@@ -115,9 +116,11 @@ def worker_rows(segment, placement=None) -> list[dict]:
     rows = []
     strategy_names = {table.index: table.name for table in read_strategies(segment)}
     for index, role in enumerate(_worker_names(segment)):
+        if not role:
+            continue
         row = segment.view("workers", WORKER_DTYPE)[index]
         counters = {name: int(row["counters"][slot]) for name, slot in
-                    ROLE_COUNTERS[role_of(role)].items()}
+                    role_counters(role).items()}
         rows.append({
             "role": role, "name": worker_label(role, strategy_names),
             "strategy": worker_strategy(role, strategy_names),
@@ -225,7 +228,7 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["strategies"] = strategies(segment, histograms)
     workers = segment.view("workers", WORKER_DTYPE)
     report["refused"] = api_refusals({name: workers[i]["counters"]
-                                      for i, name in enumerate(_worker_names(segment))},
+                                      for i, name in enumerate(_worker_names(segment)) if name},
                                      read_strategies(segment))
     mids = book_mids(segment, len(segment.view("symbols", SYMBOL_STATS_DTYPE)))
     report["positions"] = positions(segment, mids)
@@ -291,6 +294,9 @@ def format_report(report: dict) -> str:
         lines.append(f"  venue: {_count(venue['working'], 'order')} still working at the end; "
                      f"{venue['kill_switch_cancels']:,} cancelled by the kill switch (or at the "
                      f"close)")
+    for section in report.values():  # a declared role's section (engine/role.py) says its line
+        if isinstance(section, dict) and isinstance(section.get("summary"), str):
+            lines.append(f"  {section['summary']}")
     for note in report["notes"]:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

@@ -17,6 +17,9 @@ engine/atomics.c. This module is the algorithm around them:
   batch.
 - When the consumer's wait strategy may sleep, publish rings its doorbell,
   and makes the wake syscall only when the consumer armed it (engine/idle.py).
+- A gated ring (the journal reads it too) frees a slot only when both the
+  consumer's tail and the journal's gate are past it: the producer's look at
+  its reader takes the smaller of the two (`_reader_position`).
 
 Jitted functions return counts and never raise. Records are addressed by the
 caller as records[(position + i) & mask]; a producer never writes a record's
@@ -34,8 +37,8 @@ from tickpipe.engine.ring_layout import (  # noqa: F401  (re-exported)
     init_ring, ring_header, ring_records, ring_words,
 )
 from tickpipe.shm_layouts.ring_header import (
-    RING_FULL_WAITS_OFFSET, RING_HEAD_OFFSET, RING_HIGH_WATER_OFFSET, RING_RECORDS_OFFSET,
-    RING_TAIL_OFFSET,
+    RING_FULL_WAITS_OFFSET, RING_GATE_OFFSET, RING_HEAD_OFFSET, RING_HIGH_WATER_OFFSET,
+    RING_RECORDS_OFFSET, RING_TAIL_OFFSET,
 )
 
 # Handle slots (process-local int64 array; one handle per side per ring).
@@ -54,7 +57,8 @@ H_FULL_WAITS_ADDR = 10
 H_FULL_WAITS = 11      # producer: local count of claims that found the ring full
 H_RECORDS_ADDR = 12    # address of slot 0; a slot's seq word is its first 8 bytes
 H_RECORD_SIZE = 13     # bytes per record (a multiple of 64)
-HANDLE_SLOTS = 14
+H_GATE_ADDR = 14       # producer: address of the journal's gate; 0 when not gated
+HANDLE_SLOTS = 15
 
 
 def _new_handle(segment, section: str) -> np.ndarray:
@@ -71,6 +75,7 @@ def _new_handle(segment, section: str) -> np.ndarray:
     handle[H_FULL_WAITS_ADDR] = base + RING_FULL_WAITS_OFFSET
     handle[H_RECORDS_ADDR] = base + RING_RECORDS_OFFSET
     handle[H_RECORD_SIZE] = int(header["record_size"])
+    handle[H_GATE_ADDR] = base + RING_GATE_OFFSET if int(header["gated"]) else 0
     return handle
 
 
@@ -90,7 +95,7 @@ def producer_handle(segment, section: str) -> np.ndarray:
     """
     handle = _new_handle(segment, section)
     head = lib.tp_load_acquire_u64(int(handle[H_HEAD_ADDR]))
-    tail = lib.tp_load_acquire_u64(int(handle[H_TAIL_ADDR]))
+    tail = int(_reader_position(handle))
     published = _count_ready(handle, head, int(handle[H_CAPACITY]) - (head - tail))
     if published:
         lib.tp_store_release_u64(int(handle[H_HEAD_ADDR]), head + published)
@@ -112,6 +117,16 @@ def consumer_handle(segment, section: str) -> np.ndarray:
 
 
 @njit(cache=True)
+def _reader_position(handle):
+    """Where the slowest reader is: the consumer's tail, or on a gated ring the smaller
+    of it and the journal's gate. A slot below it may be written again."""
+    tail = np.int64(load_acquire_u64(handle[H_TAIL_ADDR]))
+    if handle[H_GATE_ADDR] != 0:
+        tail = min(tail, np.int64(load_acquire_u64(handle[H_GATE_ADDR])))
+    return tail
+
+
+@njit(cache=True)
 def producer_claim(handle, wanted):
     """Free slots, at most `wanted`, starting at handle[H_POSITION]; 0 when full.
 
@@ -119,7 +134,7 @@ def producer_claim(handle, wanted):
     """
     free = handle[H_CAPACITY] - (handle[H_POSITION] - handle[H_PEER_CACHE])
     if free < wanted:
-        handle[H_PEER_CACHE] = load_acquire_u64(handle[H_TAIL_ADDR])
+        handle[H_PEER_CACHE] = _reader_position(handle)
         free = handle[H_CAPACITY] - (handle[H_POSITION] - handle[H_PEER_CACHE])
         if free == 0:
             handle[H_FULL_WAITS] += 1

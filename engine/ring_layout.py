@@ -14,12 +14,14 @@ from tickpipe.shm_layouts.ring_header import (
 
 def init_ring(segment, section: str, capacity: int, record_size: int, *, ring_id: int = 0,
               ring_name: str = "", doorbell_offset: int | None = None,
-              consumer_may_sleep: bool = False) -> None:
+              consumer_may_sleep: bool = False, gated: bool = False) -> None:
     """Write an empty ring's header into `section` (creator only, before mark_ready).
 
     doorbell_offset: segment-relative offset of the doorbell the consumer sleeps
     on; default is the ring's own. A consumer of several rings gives them all
     one doorbell, so one futex wait covers every input.
+    gated: the journal reads this ring too, and the producer waits for it
+    (shm_layouts/ring_header.py `gate`).
     """
     check_ring_capacity(capacity)
     check_record_size(record_size)
@@ -38,6 +40,7 @@ def init_ring(segment, section: str, capacity: int, record_size: int, *, ring_id
         else doorbell_offset
     header["consumer_may_sleep"] = int(consumer_may_sleep)
     header["ring_id"] = ring_id
+    header["gated"] = int(gated)
     header["name"] = (ring_name or section).encode()[:24]
 
 

@@ -42,11 +42,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import inputs_of, role_of, worker_label, worker_strategy
+from tickpipe.engine.engine_layout import (
+    inputs_of, role_counters, role_of, worker_label, worker_strategy,
+)
 from tickpipe.engine.on_error import errors_data
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.histogram_read import percentiles_by_row
 from tickpipe.engine.procinfo import is_alive
+from tickpipe.engine.registry import DECLARED_ROLES
+from tickpipe.engine.role import call
 from tickpipe.engine.segment import Segment, attach_segment
 from tickpipe.engine.segment_catalog import (
     Instrument, api_refusals, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals,
@@ -59,12 +63,14 @@ from tickpipe.shm_layouts.control_block import (
 from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
-from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET
+from tickpipe.shm_layouts.ring_header import (
+    RING_GATE_OFFSET, RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET,
+)
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_REJECTS,
     GATEWAY_VENUE_REJECT_BASE, RISK_FILLS_READ,
-    RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_COUNTERS, ROLE_NAMES,
+    RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_NAMES,
     WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
@@ -96,6 +102,7 @@ class _Ring:
     header: np.ndarray  # the ring header record (read-only view)
     head_address: int
     tail_address: int
+    gate_address: int
 
 
 class _Liveness:
@@ -143,7 +150,7 @@ class Inspector:
         table = segment.view("workers", WORKER_DTYPE)
         self.worker_rows = {
             row["role_name"].decode(errors="replace") or ROLE_NAMES.get(int(row["role_id"]), "?"): row
-            for row in table[:min(int(control["n_workers"]), len(table))]}
+            for row in table if int(row["role_id"])}
         self.rings = self._ring_views(segment, int(control["n_rings"]))
         self.histograms = segment.view("histograms", HISTOGRAM_DTYPE, len(HOPS))
         self.symbols = segment.view("symbols", SYMBOL_STATS_DTYPE)[:int(control["n_symbols"])]
@@ -176,7 +183,8 @@ class Inspector:
             header = segment.buf[offset:offset + RING_HEADER_DTYPE.itemsize].view(RING_HEADER_DTYPE)[0]
             rings.append(_Ring(section, ROLE_NAMES.get(int(entry["producer_role"]), "?"),
                                ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
-                               base + offset + RING_HEAD_OFFSET, base + offset + RING_TAIL_OFFSET))
+                               base + offset + RING_HEAD_OFFSET, base + offset + RING_TAIL_OFFSET,
+                               base + offset + RING_GATE_OFFSET))
         return rings
 
     def owner_alive(self) -> bool:
@@ -216,6 +224,9 @@ class Inspector:
             "venue": _venue(self.segment, self.worker_rows, self.instruments,
                             strategy_names(self.strategies)),
         }
+        for name in DECLARED_ROLES:  # a declared role's own section (engine/role.py)
+            if DECLARED_ROLES[name].inspect and name in self.worker_rows:
+                data[name] = call(DECLARED_ROLES[name].inspect, self.segment)
         data["risk"]["refused"] = api_refusals(
             {name: row["counters"] for name, row in self.worker_rows.items()}, self.strategies)
         for table in self.strategies:  # on_error: retired, records skipped (engine/on_error.py)
@@ -368,7 +379,7 @@ def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
         "sleeps": w["sleeps"],
         "sched_fifo": bool(w["sched_fifo"]), "mem_locked": bool(w["mem_locked"]),
         "counters": {name: counters[slot]
-                     for name, slot in ROLE_COUNTERS.get(role_of(role), {}).items()},
+                     for name, slot in role_counters(role).items()},
     }
 
 
@@ -403,6 +414,9 @@ def _ring(ring: _Ring, rate: _RateBasis, totals: dict) -> dict:
         "high_water": high_water,
         "full_waits": int(ring.header["full_waits"]),
         "rate_per_s": rate.rate(("head", ring.name), head),
+        # gated: the journal's position, and how far behind the head it is
+        **({"gate": (gate := lib.tp_load_acquire_u64(ring.gate_address)),
+            "journal_lag": max(0, head - gate)} if int(ring.header["gated"]) else {}),
     }
 
 

@@ -19,15 +19,17 @@ from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import (
-    engine_rings, engine_workers, initialise, outputs_of, role_of, section_specs, strategy_index,
-    worker_index, worker_label,
+    engine_rings, engine_workers, gated, initialise, outputs_of, role_of, section_specs,
+    strategy_index, worker_index, worker_label,
 )
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILING, FINAL_STATES, RUNNING, SHM_CODES, Lifecycle,
 )
 from tickpipe.engine.book_checks import check_books
 from tickpipe.engine.on_error import STOP, OnError, others_trading
-from tickpipe.engine.placement import place_workers
+from tickpipe.engine.placement import place_apart, place_workers
+from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
+from tickpipe.engine.role import RoleError, call
 from tickpipe.engine.cleanup import describe, name_taken_reason, remove_if_still_dead
 from tickpipe.engine.procinfo import process_start_ticks
 from tickpipe.engine.report import (
@@ -104,8 +106,13 @@ class Supervisor:
         self.failures: list[str] = []  # why the run will not end `stopped`, in order
         self.workers = engine_workers(config)   # worker names, in table order
         self.rings = engine_rings(config)
-        self.placement = place_workers(self.workers, self.engine["cores"], self.engine["wait"],
+        self.declared = declared_workers(config)  # roles of engine/role.py this engine runs
+        self.placement = place_workers([w for w in self.workers if not self._background(w)],
+                                       self.engine["cores"], self.engine["wait"],
                                        self.engine["rate"])
+        for worker in self.workers:
+            if self._background(worker):
+                place_apart(self.placement, worker)
         self.lifecycle = Lifecycle(self._on_transition)
         self.segment = None
         self.procs: dict[str, subprocess.Popen] = {}
@@ -116,6 +123,19 @@ class Supervisor:
         self.stop_signal: str | None = None
         self.dma_latency_fd: int | None = None
         self.feed_started = 0.0
+
+    def _background(self, worker: str) -> bool:
+        return worker in DECLARED_ROLES and DECLARED_ROLES[worker].background
+
+    def _prepare_declared(self) -> None:
+        """Each declared role's own preparation (the journal's run folder), before the
+        segment exists: a failure is one line."""
+        for worker in self.declared:
+            if DECLARED_ROLES[worker].prepare:
+                try:
+                    call(DECLARED_ROLES[worker].prepare, self.config)
+                except RoleError as exc:
+                    raise EngineError(str(exc)) from None
 
     # ---- wiring ---------------------------------------------------------
     def _on_transition(self, old, trigger, new):
@@ -148,6 +168,7 @@ class Supervisor:
     # ---- start ----------------------------------------------------------
     def start(self) -> None:
         self._compile_strategies()
+        self._prepare_declared()
         note = reclaim_leftover(self.engine["name"])
         if note:
             self.say(note)
@@ -474,7 +495,7 @@ class Supervisor:
             last = now
             positions = ring_positions(self.segment)
             stuck = self._rings_that_cannot_drain(positions)
-            if self._feed_done() and self._venue_empty() and \
+            if self._feed_done() and self._venue_empty() and self._gates_passed(stuck) and \
                     all(head == tail for section, (head, tail) in positions.items()
                         if section not in stuck):
                 # Twice in a row: a worker releases its input only after publishing
@@ -511,10 +532,24 @@ class Supervisor:
         return self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \
             or "feed" not in self.procs or self.procs["feed"].poll() is not None
 
+    def _gates_passed(self, stuck: set[str]) -> bool:
+        """On gated rings, the journal has every record published (engine/ring.py)."""
+        if not gated(self.config):
+            return True
+        for ring in self.rings:
+            if ring.section not in stuck:
+                header = ring_header(self.segment, ring.section)
+                if int(header["gate"]) != int(header["head"]):
+                    return False
+        return True
+
     def _rings_that_cannot_drain(self, positions: dict) -> set[str]:
         """Rings whose reader was given up, and, upstream of them, rings whose reader
         waits for room in a full ring that cannot drain: waiting on them is waiting
-        for the timeout."""
+        for the timeout. Every ring, when a role that gates them all was given up."""
+        if any(DECLARED_ROLES[worker].gates_rings and worker not in self.procs
+               for worker in self.declared):
+            return {ring.section for ring in self.rings}
         stuck: set[str] = set()
         grew = True
         while grew:
@@ -545,8 +580,14 @@ class Supervisor:
         return f"{why}: {total:,} records stranded" + (f" ({per_ring})" if per_ring else "")
 
     def _join_all(self) -> None:
+        """Every worker, the background roles last: the journal leaves its loop only once
+        the others have left theirs (it writes what they published last), so it gets a
+        wait of its own."""
         deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for role, proc in self.procs.items():
+        order = sorted(self.procs.items(), key=lambda item: self._background(item[0]))
+        for role, proc in order:
+            if self._background(role):
+                deadline = max(deadline, time.monotonic() + JOIN_TIMEOUT_S)
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -587,6 +628,10 @@ class Supervisor:
             # the user asked everything to stop, not just this engine.
             report["stopped_by"] = self.stop_signal
             report["failures"] = self.failures
+            for worker in self.declared:  # a declared role's own section (engine/role.py)
+                if DECLARED_ROLES[worker].report:
+                    report[worker] = call(DECLARED_ROLES[worker].report, self.segment,
+                                          self.config)
             return report
         finally:
             for sig, handler in previous.items():

@@ -10,7 +10,9 @@ offset | size | field              | unit          | written by | read by  | ord
     32 |    4 | consumer_may_sleep | 0/1           | creator    | producer | 1: ring the doorbell on publish
     36 |    4 | ring_id            | index         | creator    | tools    |
     40 |   24 | name               | ASCII         | creator    | tools    |
-    64 |   64 | _reserved0         |               |            |          |
+    64 |    4 | gated              | 0/1           | creator    | producer | 1: a second reader (the journal)
+       |      |                    |               |            |          | gates the producer: see `gate`
+    68 |   60 | _reserved0         |               |            |          |
    128 |    8 | head               | sequence      | producer   | tools,   | release-store once per batch,
        |      |                    |               |            | drain    | after its seq stores; alone in
        |      |                    |               |            |          | 128..255; consumers never wait on it
@@ -22,6 +24,9 @@ offset | size | field              | unit          | written by | read by  | ord
    512 |    8 | high_water         | records       | consumer   | tools    | relaxed; most records found ready
        |      |                    |               |            |          | at once (head - tail on a full batch)
    520 |    8 | full_waits         | count         | producer   | tools    | relaxed; claims that found it full
+   640 |    8 | gate               | sequence      | journal    | producer | release-store after the records
+       |      |                    |               |            |          | are copied out; alone in 640..767;
+       |      |                    |               |            |          | read only when gated
   1024 |  cap | records            | record_size   | producer   | consumer | slot = position & mask; the
        |      |                    |               |            |          | record's first word is its seq
 
@@ -40,6 +45,14 @@ practice (584 years at 10^9 records/s). Each lives alone in 128 bytes, two
 cache lines, against false sharing and the adjacent-line prefetcher. The code
 that applies the rule is tp_ring_publish and tp_ring_count_ready
 (engine/atomics.c), and nothing else writes or tests a seq word.
+
+A gated ring has a second reader that never consumes: the journal
+(workers/journal), which copies every record out and then release-stores `gate`,
+as the consumer does `tail`. The producer's free room is then counted from
+min(tail, gate), so no slot is overwritten before both have passed it: the
+journal is a gating sequence, as in the Disruptor, and cannot fall behind and
+skip. The producer reads `gate` only where it reads `tail` (when its cached
+copy says the ring is full), so a gated ring costs nothing in steady state.
 """
 
 import operator
@@ -57,7 +70,8 @@ RING_HEADER_DTYPE = np.dtype(
         ("consumer_may_sleep", np.uint32),
         ("ring_id", np.uint32),
         ("name", "S24"),
-        ("_reserved0", np.uint8, (64,)),
+        ("gated", np.uint32),
+        ("_reserved0", np.uint8, (60,)),
         ("head", np.uint64),
         ("_pad_head", np.uint8, (120,)),
         ("tail", np.uint64),
@@ -67,17 +81,19 @@ RING_HEADER_DTYPE = np.dtype(
         ("_pad_doorbell", np.uint8, (120,)),
         ("high_water", np.uint64),
         ("full_waits", np.uint64),
-        ("_pad_stats", np.uint8, (496,)),
+        ("_pad_stats", np.uint8, (112,)),
+        ("gate", np.uint64),
+        ("_pad_gate", np.uint8, (376,)),
     ],
     align=True,
 )
 
 RING_HEADER_OFFSETS = {
     "capacity": 0, "record_size": 8, "mask": 16, "doorbell_offset": 24,
-    "consumer_may_sleep": 32, "ring_id": 36, "name": 40, "_reserved0": 64,
+    "consumer_may_sleep": 32, "ring_id": 36, "name": 40, "gated": 64, "_reserved0": 68,
     "head": 128, "_pad_head": 136, "tail": 256, "_pad_tail": 264,
     "doorbell_armed": 384, "doorbell_wake_seq": 388, "_pad_doorbell": 392,
-    "high_water": 512, "full_waits": 520, "_pad_stats": 528,
+    "high_water": 512, "full_waits": 520, "_pad_stats": 528, "gate": 640, "_pad_gate": 648,
 }
 RING_HEADER_SIZE = 1024
 assert_layout(RING_HEADER_DTYPE, RING_HEADER_OFFSETS, RING_HEADER_SIZE)
@@ -87,6 +103,8 @@ RING_TAIL_OFFSET = 256      # consumer index, alone in its 128-byte slot
 RING_DOORBELL_OFFSET = 384  # {u32 armed; u32 wake_seq}: a consumer's doorbell
 RING_HIGH_WATER_OFFSET = 512
 RING_FULL_WAITS_OFFSET = 520
+RING_GATED_OFFSET = 64
+RING_GATE_OFFSET = 640      # the journal's index, alone in its 128-byte slot
 RING_RECORDS_OFFSET = 1024
 RING_ALIGN = 4096
 

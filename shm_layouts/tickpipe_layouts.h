@@ -41,7 +41,8 @@ struct tp_ring_header {
     uint32_t consumer_may_sleep;
     uint32_t ring_id;
     char name[24];
-    uint8_t _reserved0[64];
+    uint32_t gated;
+    uint8_t _reserved0[60];
     uint64_t head;
     uint8_t _pad_head[120];
     uint64_t tail;
@@ -51,7 +52,9 @@ struct tp_ring_header {
     uint8_t _pad_doorbell[120];
     uint64_t high_water;
     uint64_t full_waits;
-    uint8_t _pad_stats[496];
+    uint8_t _pad_stats[112];
+    uint64_t gate;
+    uint8_t _pad_gate[376];
 };
 
 struct tp_market_data {

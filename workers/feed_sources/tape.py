@@ -45,6 +45,7 @@ class Recorded:
     ticks: list              # symbol_id -> gcd of the symbol's prices (price units)
     lines: np.ndarray        # record -> its line or event number in the file (errors)
     unit: str = "line"       # what `lines` counts ("line", "event")
+    instruments: list | None = None  # whole [[instrument]] tables, where the data has them
 
 
 def cache_dir() -> str:
@@ -62,6 +63,8 @@ def cache_dir() -> str:
 def detect_format(path: str, fmt: str, formats: dict) -> str:
     if fmt != "auto":
         return fmt
+    if os.path.isdir(path):  # a folder: a journal of an earlier run (journal_replay.py)
+        return "journal"
     for name, module in formats.items():
         if path.lower().endswith(module.READS):
             return name
@@ -120,7 +123,9 @@ def _arrange(path: str, recorded: Recorded, config: dict | None, reorder: bool):
         lines = recorded.lines[order]
     else:
         lines = recorded.lines
-    if config is None:
+    if config is None and recorded.instruments is not None:
+        instruments = recorded.instruments
+    elif config is None:
         instruments = [{"name": name, "tick_size": max(1, int(tick))}
                        for name, tick in zip(recorded.names, recorded.ticks)]
     else:

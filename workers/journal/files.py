@@ -1,0 +1,170 @@
+"""The journal on disk: a run directory, and per ring a sequence of files.
+
+    DIR/<run>/run.json              the run: engine, rings, instruments, config, clocks
+    DIR/<run>/<ring>.000000.tpj     ring positions [0, per_file)
+    DIR/<run>/<ring>.000001.tpj     [per_file, 2 per_file), ...
+
+Each file is made whole when it is first needed (posix_fallocate: a full disk is
+found then, as one error, never as a SIGBUS on a store into a mapped hole), and
+written through a shared mapping. A record's place follows from its ring position
+(shm_layouts/journal_file.py), so writing a position again writes the same bytes
+to the same place: that is what lets a journal killed at any instruction resume
+from its gate with nothing lost or doubled. The page cache holds what is written
+the moment it is copied (a kill of any process loses nothing); `close` msyncs,
+so a clean stop is on the disk too. A crash of the machine itself may lose what
+the kernel had not written back yet: the journal is not an fsync per record.
+"""
+
+import json
+import mmap
+import os
+import time
+
+import numpy as np
+
+from tickpipe import shm_layouts
+from tickpipe.engine.role import RoleError
+from tickpipe.shm_layouts.journal_file import (
+    JOURNAL_HEADER_DTYPE, JOURNAL_HEADER_FIXED, JOURNAL_MAGIC, JOURNAL_VERSION, file_name,
+    header_size_for,
+)
+
+RUN_FILE = "run.json"
+MIB = 1 << 20
+
+
+class JournalError(RoleError):
+    """A journal that cannot be written or read; str() is one line naming the path."""
+
+
+def prepare_run(config: dict) -> None:
+    """Make this run's directory under [journal] dir and describe the run in it; put
+    where it is in config["journal_run"]. JournalError (one line) when it cannot."""
+    from tickpipe.engine.engine_layout import engine_rings
+
+    base = os.path.abspath(os.path.expanduser(config["journal"]["dir"]))
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{config['engine']['name']}"
+    run_dir = os.path.join(base, run_id)
+    suffix = 1
+    try:
+        os.makedirs(base, exist_ok=True)
+        while True:
+            try:
+                os.mkdir(run_dir)
+                break
+            except FileExistsError:  # two runs in one second: the second gets -2
+                suffix += 1
+                run_dir = os.path.join(base, f"{run_id}-{suffix}")
+        roll = config["journal"]["roll_mb"] * MIB
+        rings = [{"ring": spec.section, "producer": spec.producer, "consumer": spec.consumer,
+                  "record_kind": spec.record_kind, "record_size": spec.dtype.itemsize,
+                  "per_file": max(1, roll // spec.dtype.itemsize)}
+                 for spec in engine_rings(config)]
+        run = {"run": os.path.basename(run_dir), "engine": config["engine"]["name"],
+               "layout_version": shm_layouts.LAYOUT_VERSION,
+               "layout_hash": shm_layouts.layout_hash(),
+               "clock": {"unix_ns": time.time_ns(), "monotonic_ns": time.monotonic_ns()},
+               "rings": rings, "instruments": config["instruments"],
+               "config": {key: value for key, value in config.items()
+                          if key not in ("tape", "journal_run")}}
+        _write_json(os.path.join(run_dir, RUN_FILE), run)
+    except OSError as exc:
+        raise JournalError(f"journal dir {base!r}: cannot write a journal there: "
+                           f"{exc.strerror}") from None
+    config["journal_run"] = {"dir": run_dir, "per_file": {r["ring"]: r["per_file"] for r in rings}}
+
+
+def _write_json(path: str, data: dict) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    os.replace(path + ".tmp", path)
+
+
+class RingFiles:
+    """One ring's journal files, written in position order by the one journal process.
+
+    `write(words, position)` copies whole records (uint64 rows) to their places,
+    rolling to the next file as positions cross per_file; `commit(position)` then
+    says, in each file's header, how many records it holds up to `position`."""
+
+    def __init__(self, run_dir: str, ring: str, dtype: np.dtype, per_file: int,
+                 description: dict):
+        self.run_dir, self.ring, self.dtype = run_dir, ring, np.dtype(dtype)
+        self.per_file = per_file
+        self.record_words = self.dtype.itemsize // 8
+        self.description = json.dumps(description, default=str).encode()
+        self.index = -1
+        self.file = None
+        self.files_made = 0
+
+    # -- one file ------------------------------------------------------------
+    def _open(self, index: int, position: int) -> None:
+        """Map file `index`, making it if it is not there; its header says it holds the
+        records below `position` (a restart writes the rest again)."""
+        self.close()
+        path = os.path.join(self.run_dir, file_name(self.ring, index))
+        header_size = header_size_for(len(self.description))
+        size = header_size + self.per_file * self.dtype.itemsize
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fresh = os.fstat(fd).st_size < size
+                if fresh:
+                    os.posix_fallocate(fd, 0, size)
+                    self.files_made += 1
+                self.map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise JournalError(f"journal file {path!r}: {exc.strerror}") from None
+        buf = np.frombuffer(self.map, dtype=np.uint8)
+        self.header = buf[:JOURNAL_HEADER_FIXED].view(JOURNAL_HEADER_DTYPE)[0]
+        first = index * self.per_file
+        if fresh or bytes(self.header["magic"]) != JOURNAL_MAGIC:
+            self.header["format_version"] = JOURNAL_VERSION
+            self.header["header_size"] = header_size
+            self.header["layout_hash"] = shm_layouts.layout_hash()
+            self.header["layout_version"] = shm_layouts.LAYOUT_VERSION
+            self.header["record_size"] = self.dtype.itemsize
+            self.header["first_position"] = first
+            self.header["per_file"] = self.per_file
+            self.header["file_index"] = index
+            self.header["json_len"] = len(self.description)
+            buf[JOURNAL_HEADER_FIXED:JOURNAL_HEADER_FIXED + len(self.description)] = \
+                np.frombuffer(self.description, dtype=np.uint8)
+            self.header["magic"] = JOURNAL_MAGIC  # last: a file with it is described
+        self.header["records"] = max(0, position - first)
+        self.words = buf[header_size:].view(np.uint64).reshape(self.per_file, self.record_words)
+        self.index = index
+
+    def write(self, words: np.ndarray, position: int) -> None:
+        """Copy records (rows of uint64 words) that hold ring positions position, +1, ..."""
+        done = 0
+        while done < len(words):
+            at = position + done
+            index = at // self.per_file
+            if index != self.index:
+                if self.file_open:
+                    self.header["records"] = self.per_file  # a file left behind is full
+                self._open(index, at)
+            slot = at - index * self.per_file
+            take = min(len(words) - done, self.per_file - slot)
+            self.words[slot:slot + take] = words[done:done + take]
+            done += take
+
+    def commit(self, position: int) -> None:
+        """The current file holds every record below `position` (written, not msynced)."""
+        if self.file_open:
+            self.header["records"] = position - self.index * self.per_file
+
+    @property
+    def file_open(self) -> bool:
+        return self.index >= 0
+
+    def close(self, sync: bool = False) -> None:
+        if self.file_open:
+            self.words = self.header = None
+            if sync:
+                self.map.flush()
+            self.map.close()
+            self.index = -1
