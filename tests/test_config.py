@@ -37,7 +37,7 @@ def test_load_config_when_nothing_is_given_then_it_is_the_embedded_default():
     config, default = load_config(), default_config()
     assert {section: config[section] for section in SCHEMA} == \
         {section: default[section] for section in SCHEMA}
-    assert set(config) == set(SCHEMA) | {"strategies", "instruments", "tape"}
+    assert set(config) == set(SCHEMA) | {"strategies", "instruments", "tape", "journal_run"}
     assert config["tape"] is None  # the synthetic feed
     assert [s["name"] for s in config["strategies"]] == ["mean_reversion"]
     assert config["strategies"][0]["params"]["window"] == 64  # the plug-in's default
