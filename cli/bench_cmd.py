@@ -457,6 +457,22 @@ def replay(records, rounds, smoke, as_json):
 
 
 @bench.command()
+@click.option("--seconds", type=click.FloatRange(min=0.1, max=600), default=3.0, show_default=True,
+              help="Each run's length.")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Rounds of the four runs in turn; medians over rounds.")
+@smoke_option("0.3 s runs, one round; overrides --seconds and --rounds.")
+@json_option
+def journal(seconds, rounds, smoke, as_json):
+    """The journal's cost: journal on vs off, in turns in one run: tick-to-trade p50 at
+    100 k ticks/s, ticks/s flat out, and the journal's write rate (MB/s)."""
+    from tickpipe.bench.journal import format_journal_table, run_journal_bench
+    progress = ProgressBar(4 * (1 if smoke else rounds), as_json)
+    report = _guard(lambda: run_journal_bench(seconds, rounds, smoke, progress))
+    _emit(report, as_json, format_journal_table(report))
+
+
+@bench.command()
 @click.option("--repeats", type=click.IntRange(min=1, max=100), default=5, show_default=True)
 @smoke_option("One start of each kind, without the unmeasured engine start first that warms "
               "numba's cache; overrides --repeats.")

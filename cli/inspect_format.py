@@ -137,6 +137,9 @@ def format_snapshot(data: dict) -> str:
         *(line for name, strategy in data.get("strategies", {}).items()
           for line in ("", *format_strategy(name, strategy))),
         *(("", *format_venue(data["venue"])) if "venue" in data else ()),
+        # a declared role's section (engine/role.py: the journal's) says its own line
+        *(line for section in data.values() if isinstance(section, dict)
+          and isinstance(section.get("summary"), str) for line in ("", section["summary"])),
     ])
 
 

@@ -280,3 +280,15 @@ def test_a_journal_that_fills_its_disk_stops_the_engine_cleanly_and_stays_readab
         assert len(ticks) > 0
     finally:
         subprocess.run(["umount", "-l", os.fspath(mount)])
+
+
+@pytest.mark.long
+def test_bench_journal_smoke_runs_on_and_off_and_loses_nothing():
+    result = CliRunner().invoke(tickpipe, ["bench", "journal", "--smoke", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    rows = {row["name"]: row for row in report["rows"]}
+    assert set(rows) == {"off-100k", "on-100k", "off-max", "on-max"}
+    assert all(row["lost"] == 0 and row["ticks_per_s"] > 0 for row in rows.values())
+    assert rows["on-max"]["complete"] and rows["on-max"]["mb_per_s"] > 0
+    assert report["ratios"]["ticks_per_s_on_over_off_flat_out"] > 0
