@@ -19,7 +19,7 @@ from tickpipe.engine.engine_layout import RINGS, ROLES
 from tickpipe.engine.metrics import registry_for
 from tickpipe.engine.segment import find_segment
 from tickpipe.engine.snapshot import SNAPSHOT_KEYS, Inspector
-from engine_runs import EngineProcess, unique_name
+from engine_runs import HANG_S, EngineProcess, unique_name
 from tickpipe.shm_layouts.histogram import HOPS
 from test_inspect_support import REPO, invoke_ok, run_cli
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def live_engine():
     engine = EngineProcess(unique_name("inspect"), "--seconds", "0", "--rate", "20000")
     try:
-        engine.wait_running(timeout=120).close()
+        engine.wait_running().close()
         yield engine.name
     finally:
         engine.kill()
@@ -43,7 +43,7 @@ def inspector(live_engine):
     inspector.close()
 
 
-def wait_for(predicate, timeout=10.0, every=0.05):
+def wait_for(predicate, timeout=HANG_S, every=0.05):  # a hang guard: each waits on its condition
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -124,7 +124,10 @@ def test_inspect_hist_when_hop_has_values_then_prints_bars_to_100_percent(live_e
 
 def test_inspect_watch_json_when_counted_then_each_refresh_has_interval_figures(live_engine):
     # A subprocess: --watch lowers its own process to SCHED_IDLE, which pytest must not be.
-    done = run_cli("inspect", live_engine, "--watch", "0.05", "--count", "3", "--json")
+    # At SCHED_IDLE it runs only where a core would idle: beside a second test suite that
+    # is seldom (3 refreshes outlasted 60 s there), so the guard bounds a hang only.
+    done = run_cli("inspect", live_engine, "--watch", "0.05", "--count", "3", "--json",
+                   timeout=HANG_S)
     assert done.returncode == 0, done.stderr
     frames = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(frames) == 3
@@ -150,7 +153,7 @@ print(json.dumps({"idle": os.sched_getscheduler(0) == os.SCHED_IDLE, "said": sai
 def test_step_aside_when_watching_then_idle_priority_and_off_the_worker_cores_if_it_can(
         live_engine):
     done = subprocess.run([sys.executable, "-c", STEP_ASIDE, live_engine], capture_output=True,
-                          text=True, cwd=REPO, timeout=60)
+                          text=True, cwd=REPO, timeout=HANG_S)  # SCHED_IDLE: a hang guard
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["idle"] and "SCHED_IDLE" in result["said"]

@@ -309,6 +309,32 @@ def test_apply_when_huge_pages_cannot_be_reserved_then_not_verified_and_exit_1(h
     assert "huge pages verified" not in result.output
 
 
+def test_apply_counts_the_pages_a_running_engines_segment_holds_as_the_reservations(host):
+    # Another engine runs on the host (a second test suite's, found so): its segment on
+    # the mount holds most of the pages just reserved. The reservation is for an engine,
+    # so apply verifies with the free pages mapped and the held ones counted.
+    held = SEGMENT_PAGES - 2
+
+    class BusyHost(FakeKernelHost):
+        def _write_kernel_file(self, real, data):
+            super()._write_kernel_file(real, data)
+            if real.name == "nr_hugepages":
+                total = int(data.decode())
+                meminfo = self.root / "proc/meminfo"
+                os.chmod(meminfo, 0o644)
+                meminfo.write_text(meminfo.read_text().replace(
+                    f"HugePages_Free:        {total}", f"HugePages_Free:        {total - held}"))
+                os.chmod(meminfo, 0o444)
+    host = BusyHost(host.root)
+    host.path("/dev/hugepages").mkdir(parents=True, exist_ok=True)
+    with open(host.path("/dev/hugepages/tickpipe.other"), "wb") as segment:
+        segment.truncate(held * 2 * 2**20)
+    result = run_tune(host, "apply")
+    assert result.exit_code == 0, result.output
+    assert (f"huge pages verified: {PAGES} reserved, {PAGES - held} free, {held} held by the "
+            f"engines running now") in result.output
+
+
 def test_revert_restores_a_config_file_that_is_not_utf8_byte_for_byte(host):
     original = b"# r\xe9glages irqbalance\r\nIRQBALANCE_BANNED_CPULIST=0\nIRQBALANCE_ARGS=\"--x\"\n"
     host.path("/etc/default/irqbalance").write_bytes(original)

@@ -103,8 +103,23 @@ def hugetlbfs_mount(host, targets: TuningTargets) -> Finding:
                    why, [MountHugetlbfs(HUGETLBFS_MOUNT_POINT, options)])
 
 
+def pages_held_by_engines(host, mounts, page_kb: int) -> int:
+    """Huge pages the segments of engines running now hold: tickpipe's segment files on
+    the hugetlbfs mounts (engine/segment.py names them tickpipe.<name>)."""
+    held = 0
+    for mount in mounts:
+        for name in host.listdir(mount.target):
+            st = host.stat(f"{mount.target.rstrip('/')}/{name}") if name.startswith("tickpipe.") \
+                else None
+            if st is not None:
+                held += math.ceil(st.st_size / (page_kb * 1024))
+    return held
+
+
 def verify_huge_pages(host, targets: TuningTargets) -> tuple[bool, str]:
-    """After apply: enough pages free (HugePages_Free) and a real test mapping gets huge pages."""
+    """After apply: enough pages for the segment (free ones, and those the segments of
+    engines running now hold: the reservation is for an engine, as explicit_huge_pages
+    compares it) and a real test mapping of the free ones gets huge pages."""
     page_kb = huge_page_kb(host)
     segment_pages = math.ceil(targets.engine_bytes / (page_kb * 1024))
     info = host.meminfo()
@@ -112,14 +127,18 @@ def verify_huge_pages(host, targets: TuningTargets) -> tuple[bool, str]:
     mounts = hugetlbfs_mounts(host)
     if not mounts:
         return False, "huge pages NOT verified: no hugetlbfs mount in /proc/mounts"
-    if free < segment_pages:
+    held = pages_held_by_engines(host, mounts, page_kb) if free < segment_pages else 0
+    if free + held < segment_pages:
         return False, (f"huge pages NOT verified: {free} free of {total}, the segment needs {segment_pages} "
-                       "(an engine running now holds its own; else memory is fragmented: reserve them at boot "
-                       "with hugepages=N on the kernel line)")
+                       "(memory is fragmented: reserve them at boot with hugepages=N on the kernel line)")
+    if free == 0:
+        return True, (f"huge pages verified: {total} reserved, all held by the engines running now "
+                      f"({held} pages; the segment needs {segment_pages})")
     target = mounts[0].target
-    # Map as much as the segment will: hugetlbfs reserves every page at mmap time,
-    # so this proves the reservation is enough, not merely that one page exists.
-    mapping_bytes = segment_pages * page_kb * 1024
+    # Map as much as the segment will (or every free page, when running engines hold the
+    # rest): hugetlbfs reserves every page at mmap time, so this proves the reservation,
+    # not merely that one page exists.
+    mapping_bytes = min(segment_pages, free) * page_kb * 1024
     what = f"a test mapping of {mapping_bytes // 2**20} MiB in {target}"
     try:
         got_kb = host.syscalls.test_mapping_page_kb(host.path(target), mapping_bytes)
@@ -127,8 +146,9 @@ def verify_huge_pages(host, targets: TuningTargets) -> tuple[bool, str]:
         return False, f"huge pages NOT verified: {what} failed: {err.strerror or err}"
     if got_kb != page_kb:
         return False, f"huge pages NOT verified: {what} got {got_kb} kB pages, not {page_kb}"
-    return True, (f"huge pages verified: {total} reserved, {free} free (the segment needs {segment_pages}); "
-                  f"{what} got {got_kb} kB pages")
+    running = f", {held} held by the engines running now" if held else ""
+    return True, (f"huge pages verified: {total} reserved, {free} free{running} (the segment needs "
+                  f"{segment_pages}); {what} got {got_kb} kB pages")
 
 
 HUGE_PAGE_ITEMS = [explicit_huge_pages, hugetlbfs_mount]

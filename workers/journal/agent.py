@@ -160,4 +160,4 @@ class Agent:
 
     def close(self) -> None:
         for ring in self.rings:
-            ring.files.close(sync=True)
+            ring.files.close()

@@ -5,18 +5,18 @@
     DIR/<run>/<ring>.000001.tpj     [per_file, 2 per_file), ...
 
 Each file is made whole when it is first needed (posix_fallocate: a full disk is
-found then, as one error, never as a SIGBUS on a store into a mapped hole), and
-written through a shared mapping. A record's place follows from its ring position
+found then, as one error, not halfway through a batch), and written with pwrite
+from the ring's slots straight to the page cache (faster here than stores into a
+shared mapping, whose first touch of each page is a fault). A record's place follows from its ring position
 (shm_layouts/journal_file.py), so writing a position again writes the same bytes
 to the same place: that is what lets a journal killed at any instruction resume
 from its gate with nothing lost or doubled. The page cache holds what is written
-the moment it is copied (a kill of any process loses nothing); `close` msyncs,
-so a clean stop is on the disk too. A crash of the machine itself may lose what
-the kernel had not written back yet: the journal is not an fsync per record.
+the moment it is copied (a kill of any process loses nothing), and the kernel
+writes it back. A crash of the machine itself may lose what it had not written back
+yet: the journal does not fsync (`sync` after a run forces it).
 """
 
 import json
-import mmap
 import os
 import time
 
@@ -25,8 +25,8 @@ import numpy as np
 from tickpipe import shm_layouts
 from tickpipe.engine.role import RoleError
 from tickpipe.shm_layouts.journal_file import (
-    JOURNAL_HEADER_DTYPE, JOURNAL_HEADER_FIXED, JOURNAL_MAGIC, JOURNAL_VERSION, file_name,
-    header_size_for,
+    JOURNAL_HEADER_DTYPE, JOURNAL_HEADER_FIXED, JOURNAL_MAGIC, JOURNAL_RECORDS_COUNT_OFFSET,
+    JOURNAL_VERSION, file_name, header_size_for,
 )
 
 RUN_FILE = "run.json"
@@ -99,72 +99,78 @@ class RingFiles:
 
     # -- one file ------------------------------------------------------------
     def _open(self, index: int, position: int) -> None:
-        """Map file `index`, making it if it is not there; its header says it holds the
+        """Open file `index`, making it if it is not there; its header says it holds the
         records below `position` (a restart writes the rest again)."""
         self.close()
         path = os.path.join(self.run_dir, file_name(self.ring, index))
-        header_size = header_size_for(len(self.description))
-        size = header_size + self.per_file * self.dtype.itemsize
+        self.header_size = header_size_for(len(self.description))
+        size = self.header_size + self.per_file * self.dtype.itemsize
+        first = index * self.per_file
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fresh = os.fstat(fd).st_size < size
-                if fresh:
+                if os.fstat(fd).st_size < size:
                     os.posix_fallocate(fd, 0, size)
                     self.files_made += 1
-                self.map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-            finally:
+                if os.pread(fd, len(JOURNAL_MAGIC), 0) != JOURNAL_MAGIC:
+                    header = np.zeros(1, dtype=JOURNAL_HEADER_DTYPE)[0]
+                    header["format_version"] = JOURNAL_VERSION
+                    header["header_size"] = self.header_size
+                    header["layout_hash"] = shm_layouts.layout_hash()
+                    header["layout_version"] = shm_layouts.LAYOUT_VERSION
+                    header["record_size"] = self.dtype.itemsize
+                    header["first_position"] = first
+                    header["per_file"] = self.per_file
+                    header["file_index"] = index
+                    header["json_len"] = len(self.description)
+                    os.pwrite(fd, self.description, JOURNAL_HEADER_FIXED)
+                    os.pwrite(fd, header.tobytes()[len(JOURNAL_MAGIC):], len(JOURNAL_MAGIC))
+                    os.pwrite(fd, JOURNAL_MAGIC, 0)  # last: a file with it is described
+            except BaseException:
                 os.close(fd)
+                raise
         except OSError as exc:
             raise JournalError(f"journal file {path!r}: {exc.strerror}") from None
-        buf = np.frombuffer(self.map, dtype=np.uint8)
-        self.header = buf[:JOURNAL_HEADER_FIXED].view(JOURNAL_HEADER_DTYPE)[0]
-        first = index * self.per_file
-        if fresh or bytes(self.header["magic"]) != JOURNAL_MAGIC:
-            self.header["format_version"] = JOURNAL_VERSION
-            self.header["header_size"] = header_size
-            self.header["layout_hash"] = shm_layouts.layout_hash()
-            self.header["layout_version"] = shm_layouts.LAYOUT_VERSION
-            self.header["record_size"] = self.dtype.itemsize
-            self.header["first_position"] = first
-            self.header["per_file"] = self.per_file
-            self.header["file_index"] = index
-            self.header["json_len"] = len(self.description)
-            buf[JOURNAL_HEADER_FIXED:JOURNAL_HEADER_FIXED + len(self.description)] = \
-                np.frombuffer(self.description, dtype=np.uint8)
-            self.header["magic"] = JOURNAL_MAGIC  # last: a file with it is described
-        self.header["records"] = max(0, position - first)
-        self.words = buf[header_size:].view(np.uint64).reshape(self.per_file, self.record_words)
-        self.index = index
+        self.fd, self.path, self.index = fd, path, index
+        self._set_count(max(0, position - first))
+
+    def _set_count(self, records: int) -> None:
+        try:
+            os.pwrite(self.fd, np.uint64(records).tobytes(), JOURNAL_RECORDS_COUNT_OFFSET)
+        except OSError as exc:
+            raise JournalError(f"journal file {self.path!r}: {exc.strerror}") from None
 
     def write(self, words: np.ndarray, position: int) -> None:
-        """Copy records (rows of uint64 words) that hold ring positions position, +1, ..."""
+        """Write records (rows of uint64 words, contiguous: a ring's slots) that hold ring
+        positions position, position + 1, ...: one pwrite per file they fall in, from
+        the ring's memory straight to the page cache."""
         done = 0
         while done < len(words):
             at = position + done
             index = at // self.per_file
             if index != self.index:
                 if self.file_open:
-                    self.header["records"] = self.per_file  # a file left behind is full
+                    self._set_count(self.per_file)  # a file left behind is full
                 self._open(index, at)
             slot = at - index * self.per_file
             take = min(len(words) - done, self.per_file - slot)
-            self.words[slot:slot + take] = words[done:done + take]
+            offset = self.header_size + slot * self.dtype.itemsize
+            try:
+                os.pwrite(self.fd, words[done:done + take], offset)
+            except OSError as exc:
+                raise JournalError(f"journal file {self.path!r}: {exc.strerror}") from None
             done += take
 
     def commit(self, position: int) -> None:
-        """The current file holds every record below `position` (written, not msynced)."""
+        """The current file holds every record below `position` (in the page cache)."""
         if self.file_open:
-            self.header["records"] = position - self.index * self.per_file
+            self._set_count(position - self.index * self.per_file)
 
     @property
     def file_open(self) -> bool:
         return self.index >= 0
 
-    def close(self, sync: bool = False) -> None:
+    def close(self) -> None:
         if self.file_open:
-            self.words = self.header = None
-            if sync:
-                self.map.flush()
-            self.map.close()
+            os.close(self.fd)
             self.index = -1
