@@ -269,11 +269,36 @@ def _prepare_data_file(config: dict) -> None:
                           reason="missing")
     from tickpipe.workers.feed_sources import FORMATS
     from tickpipe.workers.feed_sources.tape import TapeError, prepare
+    if not instruments_given(config):
+        _side_file_instruments(config)
     try:
         prepare(config, FORMATS, instruments_given(config),
                 lambda tables: instruments_from(tables, ConfigError))
     except TapeError as exc:
         raise ConfigError(str(exc), field=("feed", "file"), reason=str(exc)) from None
+
+
+SIDE_FILE_SUFFIX = ".instruments.toml"
+
+
+def _side_file_instruments(config: dict) -> None:
+    """A data file's side file, <file>.instruments.toml, holds [[instrument]] tables for
+    data that names its symbols but not their lot size, multiplier or currency (CSV,
+    hftbacktest): with no tables in the config, they are the instruments, and the data
+    is checked against them as against the config's."""
+    path = config["feed"]["file"].rstrip("/") + SIDE_FILE_SUFFIX
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as f:
+            tables = tomllib.load(f).get("instrument")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"instruments file {path!r}: {exc}") from None
+
+    def error(message):
+        return ConfigError(f"instruments file {path!r}: {message.removeprefix('config ')}")
+    config["instruments"] = instruments_from(tables, error)
+    config["feed"]["symbols"] = len(config["instruments"])
 
 
 def _field_problem(spec: Field, value) -> str | None:

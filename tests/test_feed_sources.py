@@ -106,6 +106,33 @@ def test_csv_symbols_are_checked_against_the_configured_instruments(tmp_path):
                                               {"name": "ACME", "tick_size": 100}]})
 
 
+def test_a_side_file_gives_a_csv_its_instruments_whole_and_the_data_is_checked_against_it(
+        tmp_path):
+    path = write_csv(tmp_path / "q.csv", quote_rows(10))
+    side = tmp_path / "q.csv.instruments.toml"
+    side.write_text('[[instrument]]\nname = "ACME"\ntick_size = 100\nlot_size = 100\n'
+                    'currency = "EUR"\n\n[[instrument]]\nname = "GLOBEX"\ntick_size = 100\n'
+                    'multiplier = 50.0\n')
+    config = load_config(overrides={"feed": {"source": "file", "file": path}})
+    assert [(i["name"], i["lot_size"], i["multiplier"], i["currency"])
+            for i in config["instruments"]] == [("ACME", 100, 1.0, "EUR"),
+                                                ("GLOBEX", 1, 50.0, "USD")]
+    assert config["feed"]["symbols"] == 2
+    side.write_text('[[instrument]]\nname = "ACME"\ntick_size = 100\n')
+    with pytest.raises(ConfigError, match=r"line 3: symbol 'GLOBEX' is not a configured"):
+        load_config(overrides={"feed": {"source": "file", "file": path}})
+    side.write_text('[[instrument]]\nname = "ACME"\nlot_size = "big"\n')
+    with pytest.raises(ConfigError, match=r"instruments file .*q.csv.instruments.toml': "
+                                          r"instrument 'ACME': tick_size = None") as caught:
+        load_config(overrides={"feed": {"source": "file", "file": path}})
+    assert "\n" not in str(caught.value)
+    # the config's own tables come first: the side file is not read
+    config = load_config(overrides={"feed": {"source": "file", "file": path},
+                                    "instrument": [{"name": "GLOBEX", "tick_size": 100},
+                                                   {"name": "ACME", "tick_size": 100}]})
+    assert [i["name"] for i in config["instruments"]] == ["GLOBEX", "ACME"]
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda rows: rows.__setitem__(3, rows[3][:5]), r"line 5: the number of columns changed"),
     (lambda rows: rows[4].__setitem__(3, "12x.5"), r"line 6: bid_px '12x.5' is not a number"),

@@ -1,7 +1,7 @@
 """The journal (workers/journal, docs/journal.md): a real engine's every ring on disk,
 each record once (the reader checks every seq), across kill -9s of the journal and of
-a pipeline worker; its tools; the P&L recipe against the report; a journal replayed
-as the feed; and the bad inputs, each one line."""
+the strategy in the same run; its tools; the P&L recipe against the report; a journal
+replayed as the feed; and the bad inputs, each one line."""
 
 import json
 import os
@@ -48,28 +48,50 @@ def write_config(tmp_path, seconds: float, name="engine.toml") -> str:
     return os.fspath(path)
 
 
+def _journal_row(segment):
+    return segment.view("workers", WORKER_DTYPE)[JOURNAL.row]
+
+
 @pytest.fixture(scope="module")
 def journaled(tmp_path_factory):
-    """One 1.5 s run with a journal: (its report, the journal's run folder)."""
+    """One run with a journal, in which the journal is killed (kill -9) twice and the
+    strategy once: (its report, the journal's run folder). Every test of this file
+    that reads a journal reads this one."""
     tmp_path = tmp_path_factory.mktemp("journaled")
     engine = EngineProcess(unique_name("journal"), "--journal", os.fspath(tmp_path / "j"),
-                           config_file=write_config(tmp_path, 1.5))
+                           config_file=write_config(tmp_path, 0))
     try:
-        report = engine.result()
+        segment = engine.wait_running()
+        row = _journal_row(segment)
+        strategy = segment.view("workers", WORKER_DTYPE)[1]
+        for victim, done in ((row, 20_000), (strategy, 60_000), (row, 100_000)):
+            engine.wait_until(lambda: int(row["counters"][0]) >= done, f"{done} records journaled")
+            restarts = int(victim["restarts"])
+            os.kill(int(victim["pid"]), signal.SIGKILL)
+            engine.wait_until(lambda: int(victim["restarts"]) > restarts and
+                              int(victim["state"]) == WORKER_RUNNING,
+                              "the victim restarted and running")
+        records = int(row["counters"][0])
+        engine.wait_until(lambda: int(row["counters"][0]) > records + 10_000,
+                          "the journal going on after its restart")
+        segment.close()
+        report = engine.stop()
     finally:
         engine.kill()
     assert report["state"] == "stopped", report["failures"]
     return report, report["journal"]["dir"]
 
 
-def test_a_journaled_run_holds_every_record_of_every_ring_once(journaled):
+def test_a_journal_holds_every_record_of_every_ring_once_across_kill_9s(journaled):
     report, run_dir = journaled
+    restarts = {worker["role"]: worker["restarts"] for worker in report["workers"]}
+    assert restarts["journal"] == 2 and restarts["strategy"] == 1
     journal = open_journal(os.path.dirname(run_dir))  # the folder of runs: its latest
     assert journal.dir == run_dir and report["journal"]["complete"]
     rings = {ring: journal.ring(ring) for ring in journal.rings}  # each seq checked in order
     assert set(rings) == {"quotes", "fills_strategy", "intents", "fills_risk", "orders",
                           "md_venue"}
-    assert len(rings["quotes"]) == len(rings["md_venue"]) == report["ticks"] > 20_000
+    assert len(rings["quotes"]) == len(rings["md_venue"]) == report["ticks"] > 50_000
     assert len(rings["intents"]) == len(rings["orders"]) == report["intents"] > 0
     assert len(rings["fills_strategy"]) == len(rings["fills_risk"]) > 0
     assert sum(map(len, rings.values())) == report["journal"]["records"]
@@ -169,41 +191,6 @@ def test_a_journal_replayed_as_the_feed_gives_the_strategy_the_same_ticks(journa
     assert len(replayed) == len(recorded) == report["ticks"]
     for field in TICK_FIELDS:
         assert np.array_equal(replayed[field], recorded[field]), field
-
-
-def _journal_row(segment):
-    return segment.view("workers", WORKER_DTYPE)[JOURNAL.row]
-
-
-def test_kill_9_of_the_journal_and_of_the_strategy_mid_run_loses_and_doubles_nothing(tmp_path):
-    engine = EngineProcess(unique_name("journal-kill"), "--journal", os.fspath(tmp_path / "j"),
-                           config_file=write_config(tmp_path, 0))
-    try:
-        segment = engine.wait_running()
-        row = _journal_row(segment)
-        strategy = segment.view("workers", WORKER_DTYPE)[1]
-        for victim, done in ((row, 20_000), (strategy, 60_000), (row, 100_000)):
-            engine.wait_until(lambda: int(row["counters"][0]) >= done, f"{done} records journaled")
-            restarts = int(victim["restarts"])
-            os.kill(int(victim["pid"]), signal.SIGKILL)
-            engine.wait_until(lambda: int(victim["restarts"]) > restarts and
-                              int(victim["state"]) == WORKER_RUNNING, "the victim restarted and running")
-        records = int(row["counters"][0])
-        engine.wait_until(lambda: int(row["counters"][0]) > records + 10_000,
-                          "the journal going on after its restart")
-        segment.close()
-        report = engine.stop()
-    finally:
-        engine.kill()
-    assert report["state"] == "stopped", report["failures"]
-    assert report["journal"]["complete"]
-    journal = open_journal(report["journal"]["dir"])
-    rings = {ring: journal.ring(ring) for ring in journal.rings}  # gaps or doubles: an error
-    assert len(rings["md_venue"]) == len(rings["quotes"]) == report["ticks"]
-    assert len(rings["intents"]) == report["intents"]
-    assert sum(map(len, rings.values())) == report["journal"]["records"]
-    restarts = {worker["role"]: worker["restarts"] for worker in report["workers"]}
-    assert restarts["journal"] == 2 and restarts["strategy"] == 1
 
 
 def test_a_gated_ring_keeps_each_slot_until_the_journal_passes_it(segments):
