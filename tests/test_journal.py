@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from engine_runs import EngineProcess, unique_name
+from tickpipe.cli.inspect_format import format_snapshot
 from tickpipe.cli.main import tickpipe
+from tickpipe.engine.snapshot import Inspector
 from tickpipe.engine.ring import RingConsumer, RingProducer, ring_header
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_GATE_OFFSET
@@ -75,7 +77,13 @@ def journaled(tmp_path_factory):
         engine.wait_until(lambda: int(row["counters"][0]) > records + 10_000,
                           "the journal going on after its restart")
         segment.close()
+        inspector = Inspector.attach(engine.name)  # what `tickpipe inspect` shows of it
+        try:
+            seen = inspector.sampled_snapshot(0).data
+        finally:
+            inspector.close()
         report = engine.stop()
+        report["inspected"] = seen
     finally:
         engine.kill()
     assert report["state"] == "stopped", report["failures"]
@@ -99,6 +107,16 @@ def test_a_journal_holds_every_record_of_every_ring_once_across_kill_9s(journale
     # the feed wrote each tick to both rings: the same ticks, in the same order
     for field in TICK_FIELDS:
         assert np.array_equal(rings["quotes"][field], rings["md_venue"][field]), field
+
+
+def test_inspect_shows_the_journal_and_how_far_behind_each_ring_it_is(journaled):
+    report, _ = journaled
+    seen = report["inspected"]
+    assert seen["journal"]["records"] > 0 and set(seen["journal"]["lag"]) == set(
+        ring["name"] for ring in seen["rings"])
+    assert all(ring["journal_lag"] >= 0 and ring["gate"] <= ring["head"]
+               for ring in seen["rings"])
+    assert "\njournal: " in format_snapshot(seen)
 
 
 def test_the_journal_tools_list_print_and_export_a_ring(journaled, tmp_path):
