@@ -166,3 +166,18 @@ def test_isolated_cores_when_files_are_missing_or_null_then_none(tmp_path):
     (tmp_path / "nohz_full").write_text("(null)\n")
     (tmp_path / "isolated").write_text("\n")
     assert isolated_cores(str(tmp_path)) == []
+
+
+def test_place_apart_puts_a_background_worker_on_a_core_the_pipeline_leaves_free(host):
+    host.cores([0, 1])
+    chosen = place_workers(ROLES, None, "auto", 100_000)   # the pipeline: all on core 1
+    placement.place_apart(chosen, "journal")
+    assert chosen.cores["journal"] == 0 and chosen.waits["journal"] == "backoff"
+    assert {chosen.cores[role] for role in ROLES} == {1}
+
+
+def test_place_apart_shares_the_least_shared_core_when_the_pipeline_uses_them_all(host):
+    host.cores([0, 1, 2])
+    chosen = place_workers(ROLES, [0, 1, 2], "auto")      # feed and gateway share core 0
+    placement.place_apart(chosen, "journal")
+    assert chosen.cores["journal"] in (1, 2)
