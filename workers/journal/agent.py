@@ -2,9 +2,10 @@
 gate past them.
 
 Lossless by construction. The journal is a second reader of every ring that never
-consumes: it finds what is published the way the consumer does (each record's own
-seq word, engine/atomics.c tp_ring_count_ready), copies it out, and only then
-release-stores the ring's `gate`; the producer counts its free room from
+consumes: it reads the producer's `head` (release-stored after the batch's seq
+stores: every record below it is published; one load, where counting seq words
+would touch every line of the batch once more), copies what is below it out, and
+only then release-stores the ring's `gate`; the producer counts its free room from
 min(tail, gate) (engine/ring.py), so no record is overwritten before it is on its
 way to disk. A journal that cannot keep up holds the producers (counted in
 `held_producers`, shown by `tickpipe inspect`); it never skips.
@@ -39,7 +40,11 @@ from tickpipe.workers.journal.role import (
     JOURNAL_BYTES, JOURNAL_FILES, JOURNAL_HELD, JOURNAL_RECORDS,
 )
 
-IDLE_SLEEP_S = 0.0005   # a pass that found nothing: the journal is never on the hot path
+# Between passes the journal sleeps, unless a ring was a quarter full or more: it then
+# copies in batches of what a ring holds, and keeps off the lines the pipeline writes.
+# Running a pass whenever the last one found work, it polled every ring's head
+# continuously at 100 k ticks/s and put 1.2x on tick-to-trade p50 from the other core.
+PASS_SLEEP_S = 0.002
 FINAL_WAIT_S = 10.0     # at stop: how long to wait for the other workers to leave their loops
 
 
@@ -71,8 +76,10 @@ class JournalRing:
         (records copied, whether the producer was held: the ring full up to the gate
         while its consumer had read further)."""
         position = self.position
-        ready = lib.tp_ring_count_ready(self.records_address, self.mask, self.record_size,
-                                        position, self.capacity)
+        # A producer killed between its seq stores and its head store has published
+        # records head does not count yet: its restart corrects head (engine/ring.py
+        # producer_handle), and they are copied then.
+        ready = lib.tp_load_acquire_u64(self.head_address) - position
         if ready == 0:
             return 0, False
         held = ready == self.capacity and \
@@ -122,18 +129,19 @@ class Agent:
             # one more pass takes the last of it.
             last = stopping and (not self._others_running()
                                  or time.monotonic() - stop_seen > FINAL_WAIT_S)
-            work = self.step()
+            pressed = self.step()
             if last:
                 return 0
-            if not work:
-                time.sleep(IDLE_SLEEP_S)
+            if not pressed:
+                time.sleep(PASS_SLEEP_S)
 
-    def step(self) -> int:
-        """One pass over every ring; the records copied."""
-        work = 0
+    def step(self) -> bool:
+        """One pass over every ring; whether one was a quarter full or more (no sleep)."""
+        work, pressed = 0, False
         for ring in self.rings:
             copied, held = ring.step()
             work += copied
+            pressed |= copied >= ring.capacity // 4
             if held:
                 self.words[W_COUNTERS + JOURNAL_HELD] += 1
         self.words[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
@@ -142,7 +150,7 @@ class Agent:
             self._publish_counts()
         else:
             self.words[W_IDLE_PASSES] += 1
-        return work
+        return pressed
 
     def _publish_counts(self) -> None:
         """Counts that follow from the gates alone, so a restart keeps them exact."""
