@@ -9,6 +9,7 @@ import itertools
 import os
 
 import pytest
+from hypothesis import settings
 
 from tickpipe.engine.ring import init_ring
 from tickpipe.engine.segment import SHM_DIR, FILE_PREFIX, SectionSpec, create_segment, unlink_segment
@@ -18,6 +19,12 @@ from tickpipe.shm_layouts.ring_header import RING_ALIGN, ring_section_size
 # engines the tests start: each is ~20 s of a core for a file the test throws away, and
 # it would outlive the test. tests/test_inline_tier.py turns it on where it is the subject.
 os.environ.setdefault("TICKPIPE_INLINE_CALLBACKS", "0")
+
+# No time limit on a hypothesis example: its first call may load (or compile) a jitted
+# function, 323 ms beside a second suite against hypothesis's 200 ms default, and the
+# suite's rule holds here too: a unit test asserts no timing (docs/testing.md).
+settings.register_profile("tickpipe", deadline=None)
+settings.load_profile("tickpipe")
 
 _counter = itertools.count()
 OUR_PREFIX = f"t-{os.getpid()}-"

@@ -18,10 +18,11 @@ from tickpipe.engine.control import halt_and_wait
 from tickpipe.engine.engine_layout import venue_orders, worker_index
 from tickpipe.engine.procinfo import own_identity
 from tickpipe.engine.snapshot import Inspector
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_HALTED
 from tickpipe.shm_layouts.open_order import STATUS_CANCELED, STATUS_NEW
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import GATEWAY_KILL_CANCELS, WORKER_DTYPE
-from engine_runs import EngineProcess, unique_name
+from engine_runs import HANG_S, EngineProcess, unique_name
 from test_inspect_orders import MM_CONFIG, WORKING, inspect_json, put_order, wait_for
 from test_inspect_support import invoke, invoke_ok, make_engine_segment
 
@@ -40,8 +41,17 @@ class FakeVenue:
         self.stats[2]["venue_resting"] = 1
 
     def cancel_all_after(self, delay_s: float) -> threading.Thread:
-        """What the gateway does while HALTED: cancel the order and count it (later)."""
+        """What the gateway does while HALTED: once the state is HALTED, cancel the order
+        and count it, `delay_s` later. Not `delay_s` after the start: beside a second
+        suite the halt read its count before after 0.1 s, and the cancel went uncounted."""
+        control = self.segment.view("control", CONTROL_DTYPE)[0]
+
         def cancel():
+            deadline = time.monotonic() + HANG_S
+            while int(control["trading_state"]) != TRADING_HALTED:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.001)
             time.sleep(delay_s)
             self.rows[0]["status"] = STATUS_CANCELED
             self.rows[0]["leaves_qty"] = 0
