@@ -72,10 +72,11 @@ def main(argv: list[str]) -> int:
     strategy = int(argv[argv.index("--strategy") + 1]) if "--strategy" in argv else 1
     books = strategy_pnl(argv[0], strategy)
     print(f"{'symbol':<12}{'position':>10}{'realised':>16}{'unrealised':>16}{'mid':>12}")
+    def cell(value, width):
+        return f"{'-' if value is None else f'{value:,}':>{width}}"
     for symbol, book in sorted(books.items()):
         print(f"{symbol:<12}{book['position']:>10,}{book['realised_pnl']:>16,}"
-              f"{book['unrealised_pnl'] if book['unrealised_pnl'] is not None else '-':>16}"
-              f"{book['mid_px'] if book['mid_px'] is not None else '-':>12}")
+              f"{cell(book['unrealised_pnl'], 16)}{cell(book['mid_px'], 12)}")
     return 0
 
 

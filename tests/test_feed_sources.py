@@ -173,6 +173,8 @@ def test_an_empty_or_foreign_csv_is_one_error(tmp_path, content, message):
 def test_a_missing_file_or_an_unknown_suffix_is_one_error(tmp_path):
     with pytest.raises(ConfigError, match="No such file"):
         file_config(tmp_path / "none.csv")
+    with pytest.raises(ConfigError, match="No such file"):  # (a journal's folder, mistyped)
+        file_config(tmp_path / "journal" / "20261203-182533-usr")
     (tmp_path / "ticks.dat").write_text("x")
     with pytest.raises(ConfigError, match=r"cannot tell its format .* set \[feed\] format"):
         file_config(tmp_path / "ticks.dat")

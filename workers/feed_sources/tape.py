@@ -79,11 +79,11 @@ def prepare(config: dict, formats: dict, given: bool, make_instruments) -> None:
     check them against it, and put the tape in config['tape']: {path, records, quotes}."""
     feed = config["feed"]
     path = os.path.abspath(feed["file"])
-    fmt = detect_format(path, feed["format"], formats)
     try:
-        st = os.stat(path)
+        st = os.stat(path)  # first: a path that is not there says so, whatever its name
     except OSError as exc:
         raise TapeError(f"data file {path!r}: {exc.strerror}") from None
+    fmt = detect_format(path, feed["format"], formats)
     key = json.dumps([TAPE_VERSION, path, st.st_mtime_ns, st.st_size, fmt, feed["qty_scale"],
                       feed["instrument"], feed["reorder"],
                       [(i["name"], i["tick_size"]) for i in config["instruments"]]
