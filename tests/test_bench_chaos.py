@@ -202,7 +202,7 @@ def test_reconcile_when_one_strategy_is_off_then_that_strategys_check_fails(plan
     assert row["expected"] != row["got"]
 
 
-@pytest.mark.slow
+@pytest.mark.long  # 129 s of one xdist worker, the main set's longest test (docs/testing.md)
 def test_bench_chaos_without_kills_when_run_then_the_stop_and_supervisor_phases_reconcile():
     # The SIGSTOP of a consumer, both supervisor signals and every reconciliation, at
     # --smoke; the random SIGKILLs of workers are left out (they are the bench's own
