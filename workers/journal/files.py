@@ -95,7 +95,6 @@ class RingFiles:
         self.description = json.dumps(description, default=str).encode()
         self.index = -1
         self.file = None
-        self.files_made = 0
 
     # -- one file ------------------------------------------------------------
     def _open(self, index: int, position: int) -> None:
@@ -111,7 +110,6 @@ class RingFiles:
             try:
                 if os.fstat(fd).st_size < size:
                     os.posix_fallocate(fd, 0, size)
-                    self.files_made += 1
                 if os.pread(fd, len(JOURNAL_MAGIC), 0) != JOURNAL_MAGIC:
                     header = np.zeros(1, dtype=JOURNAL_HEADER_DTYPE)[0]
                     header["format_version"] = JOURNAL_VERSION
