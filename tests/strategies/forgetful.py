@@ -1,9 +1,9 @@
 """A user's strategy that replaces an order its table no longer knows: it rests a sell
 far above the market, cancels it, then sends IOCs (each takes a row of its order
-table) until the cancelled order's row has been taken by another, and then replaces
-the old id. The API sends that request for the event's symbol and BUY (it has
-nothing else to go by); the venue still has the order, a sell. Its state keeps the
-answer."""
+table; one at a time, so its position stays 0 or 1) until the cancelled order's row
+has been taken by another, and then replaces the old id. The API sends that request
+for the event's symbol and BUY (it has nothing else to go by); the venue still has
+the order, a sell. Its state keeps the answer."""
 
 import numpy as np
 from numba import njit
@@ -32,6 +32,10 @@ def on_quote(ctx, state, params, quote):
         if tp.cancel(ctx, state.old_id) == tp.SENT:
             state.step = 2
     elif state.step == 2 and tp.order_status(ctx, state.old_id) != tp.STATUS_NONE:
+        # one IOC at a time: with several in flight (a slow machine answers late) their
+        # buys would add up to the position limit, and risk would refuse the replace
+        if tp.orders_in_flight(ctx) > 0:
+            return
         if state.position > 0:
             sent = tp.sell(ctx, 1, quote.bid_px)
         else:
