@@ -107,6 +107,7 @@ class Supervisor:
         self.workers = engine_workers(config)   # worker names, in table order
         self.rings = engine_rings(config)
         self.declared = declared_workers(config)  # roles of engine/role.py this engine runs
+        self.compiled = []  # (name, plugin) of each strategy compiled here (_compile_strategies)
         self.placement = place_workers([w for w in self.workers if not self._background(w)],
                                        self.engine["cores"], self.engine["wait"],
                                        self.engine["rate"])
@@ -195,7 +196,6 @@ class Supervisor:
         """Compile each strategy's runner here, before any segment or process exists: a
         callback that does not compile is one line naming it, and the workers load the
         compiled callbacks and runner from numba's cache instead of compiling them each."""
-        from tickpipe.engine.inline_tier import start_background_compile
         from tickpipe.engine.plugin import StrategyError, load_plugin
         from tickpipe.engine.runner_gen import compile_strategy
         if _cache_is_cold():
@@ -213,8 +213,19 @@ class Supervisor:
             if took > 2:
                 self.say(f"strategy {entry['name']!r}: compiled in {took:.1f} s (cached for "
                          f"the next start)")
-            if self.engine["inline_callbacks"] and start_background_compile(plugin):
-                self.say(f"strategy {entry['name']!r}: inlining its callbacks in the background "
+            self.compiled.append((entry["name"], plugin))
+
+    def _start_inlining(self) -> None:
+        """Each strategy's inlined runner (engine/inline_tier.py), for its next start: at
+        idle priority, and only once the workers are warm. Started before them, it took a
+        core of a two-core host from their compiles (an idle-priority task is still one
+        the load balancer counts), and a cold start took 94 s instead of ~60."""
+        from tickpipe.engine.inline_tier import start_background_compile
+        if not self.engine["inline_callbacks"]:
+            return
+        for name, plugin in self.compiled:
+            if start_background_compile(plugin):
+                self.say(f"strategy {name!r}: inlining its callbacks in the background "
                          f"(idle priority), for its next start")
 
     def _hold_cpu_dma_latency(self) -> None:
@@ -618,6 +629,7 @@ class Supervisor:
         try:
             self.start()
             self.wait_until_ready()
+            self._start_inlining()
             self.monitor()
             seconds = time.monotonic() - self.feed_started  # the run, without the drain
             if self.lifecycle.state in (DRAINING, FAILING):

@@ -3,7 +3,7 @@
 
 Lifecycle (the agent pattern): tie our life to the supervisor's -> attach and
 pin -> build the role's Agent -> warm up (compile or load the jitted loop from
-numba's cache) -> lock memory if asked -> report READY -> wait for the start
+numba's cache; on any core, then pinned again) -> lock memory if asked -> report READY -> wait for the start
 signal (feed only) -> RUNNING -> the jitted loop runs until the stop flag ->
 STOPPED. An exception (outside the jitted code, or raised by a strategy's callback
 in it) marks the worker FAILED, bumps its error counter, lets the agent explain it
@@ -108,10 +108,17 @@ def run_worker(args) -> int:
         config = json.loads(args.config_json)
         context = build_context(segment, args.role, config)
         set_state(context, WORKER_STARTING)
+        # Pinned while the agent allocates its arrays (first touch: its core's memory),
+        # unpinned while it warms up: a cold numba cache compiles every role at once,
+        # and pinned to a shared core (several workers a core on a small host) those
+        # compiles ran one after another on it while the other cores idled.
+        anywhere = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {int(context.row["core"])})
         role = "strategy" if args.role.startswith("strategy") else args.role
         agent = importlib.import_module(ROLE_MODULES[role]).Agent(context)
+        os.sched_setaffinity(0, anywhere)
         agent.warm_up()
+        os.sched_setaffinity(0, {int(context.row["core"])})
         if config["engine"]["lock_memory"]:
             context.row["mem_locked"] = int(mlockall_current_and_future() == 0)
         context.row_words[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
