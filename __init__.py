@@ -85,6 +85,12 @@ def __getattr__(name):
     if name == "journal":  # tickpipe.journal.open(DIR): a run's journal, read back
         from tickpipe.workers.journal import reader
         return reader
+    if name == "LiveSource":  # a user's live market-data adapter derives from it (docs/live.md)
+        from tickpipe.workers.live_source.adapter import LiveSource
+        return LiveSource
+    if name == "FinalError":  # a worker's failure a restart cannot help (engine/role.py)
+        from tickpipe.engine.role import FinalError
+        return FinalError
     raise AttributeError(f"module 'tickpipe' has no attribute {name!r}")
 
 

@@ -101,10 +101,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "trade_every": Field(int, 10, "one trade event every N ticks; 0 = none", minimum=0,
                              maximum=MAX_EVERY),
         "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
-        "source": Field(str, "synthetic", "where the ticks come from: the synthetic walk, or "
-                        "a data file replayed (docs/data.md)", choices=("synthetic", "file")),
+        "source": Field(str, "synthetic", "where the ticks come from: the synthetic walk, "
+                        "a data file replayed (docs/data.md), or a live stream ([live_source], "
+                        "docs/live.md)", choices=("synthetic", "file", "live")),
         "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
-                      "`tickpipe run --data FILE` sets both)"),
+                      "`tickpipe run --data FILE` sets both)", path=True),
         "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
                         ".npz/.npy, .dbn/.dbn.zst, a journal's folder)",
                         choices=("auto", "csv", "hftbacktest", "dbn", "journal")),
@@ -175,6 +176,7 @@ def default_config() -> dict:
               for section, fields in SCHEMA.items()}
     config["strategies"] = default_strategies()
     config["instruments"] = None  # [[instrument]] tables, else [feed] symbols synthetic ones
+    config["config_dir"] = os.getcwd()  # what a relative path in it is relative to
     config["tape"] = None  # source = "file": the data file's tape (validate: _prepare_data_file)
     config["journal_run"] = None  # [journal] dir: this run's folder (the supervisor's start)
     return config
@@ -201,6 +203,7 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
         except OSError as exc:
             raise ConfigError(f"config file {path!r}: {exc.strerror}") from None
         _merge(config, data, os.path.dirname(os.path.abspath(path)))
+        config["config_dir"] = os.path.dirname(os.path.abspath(path))
     if overrides:
         _merge(config, overrides, os.getcwd())
     validate(config)
@@ -228,7 +231,7 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
                 raise ConfigError(f"unknown config key [{section}] {key} = {value!r} "
                                   f"(keys: {', '.join(SCHEMA[section])})")
             config[section][key] = value
-            if (section, key) == ("feed", "file") and isinstance(value, str) and value:
+            if SCHEMA[section][key].path and isinstance(value, str) and value:
                 config[section][key] = os.path.join(base_dir, os.path.expanduser(value))
 
 

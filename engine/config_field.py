@@ -13,3 +13,4 @@ class Field:
     maximum: int | None = None
     choices: tuple | None = None
     power_of_two: bool = False
+    path: bool = False  # a file's path: relative to the config file that sets it

@@ -10,13 +10,12 @@ Topology (every arrow its own SPSC ring; a fan-out is one ring per reader):
 """
 
 import json
-from dataclasses import dataclass
-
 import numpy as np
 
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
 from tickpipe.engine.ring_layout import init_ring
+from tickpipe.engine.ring_spec import RingSpec
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
 from tickpipe.shm_layouts.book import BOOK_DTYPE
@@ -43,16 +42,6 @@ from tickpipe.shm_layouts.worker_table import (
 )
 
 ROLES = ("feed", "strategy", "risk", "gateway")  # the roles; with one strategy, the workers
-
-
-@dataclass(frozen=True)
-class RingSpec:
-    section: str
-    producer: str     # worker names
-    consumer: str
-    dtype: np.dtype
-    record_kind: int
-    input_index: int  # the consumer's input slot (its row in the consumer's inputs array)
 
 
 def strategy_worker(k: int) -> str:
@@ -149,7 +138,12 @@ def outputs_of(worker: str, rings=RINGS) -> list[RingSpec]:
 
 
 def engine_rings(config: dict) -> tuple[RingSpec, ...]:
-    return rings_for(len(config["strategies"]))
+    """The pipeline's rings, then those the declared roles the engine runs add (after
+    the pipeline's, so that the pipeline's directory slots do not move)."""
+    rings = rings_for(len(config["strategies"])) + tuple(
+        ring for name in declared_workers(config) for ring in DECLARED_ROLES[name].rings)
+    assert len(rings) <= MAX_RINGS
+    return rings
 
 
 def engine_workers(config: dict) -> tuple[str, ...]:

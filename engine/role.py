@@ -3,7 +3,8 @@
 A role that declares itself this way is one folder's work: workers/<role>/role.py
 holds `ROLE = Role(...)`, the rest of the folder its code. engine/registry.py finds
 every such folder and the engine iterates over what it finds: the config gets the
-role's section, the supervisor spawns it (apart from the pipeline's placement when
+role's section, the segment gets the rings it adds (after the pipeline's), the
+supervisor spawns it (apart from the pipeline's placement when
 it is `background`), the worker table gets its row and counter names, the final
 report and `tickpipe inspect` get its section. Nothing in engine/ names it.
 
@@ -17,11 +18,18 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tickpipe.engine.config_field import Field
+from tickpipe.engine.ring_spec import RingSpec
 
 
 class RoleError(Exception):
     """What a declared role's `prepare` raises when the engine cannot start with it;
     str() is one line."""
+
+
+class FinalError(Exception):
+    """What a worker raises when a restart cannot help (a venue refusing its
+    credentials): it exits EXIT_FINAL (engine/worker_main.py) and the supervisor stops
+    the engine, naming it, instead of restarting it into the same refusal."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class Role:
     enabled: Callable[[dict], bool] = lambda config: True   # runs in an engine of this config
     background: bool = False   # placed apart from the pipeline's cores; stops last
     gates_rings: bool = False  # reads every ring, and every producer waits for it
+    rings: tuple[RingSpec, ...] = ()  # rings it adds, each with one producer and one
+                               # consumer (its own worker and one of the pipeline's: the
+                               # live source's ring into the feed)
     report: str = ""           # "module:function" (segment, config) -> dict: its report section
     inspect: str = ""          # "module:function" (segment) -> dict: its inspect section
     prepare: str = ""          # "module:function" (config) -> None: checks and makes what it

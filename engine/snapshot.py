@@ -74,6 +74,9 @@ from tickpipe.shm_layouts.worker_table import (
     WORKER_DTYPE, WORKER_STATE_NAMES,
 )
 
+# A ring's producer and consumer by role id: the pipeline's and the declared roles'.
+RING_ROLE_NAMES = {**ROLE_NAMES, **{role.role_id: name for name, role in DECLARED_ROLES.items()}}
+
 SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk", "strategies", "venue")
 
 # Rates are over the samples of the last few seconds: long enough to smooth the
@@ -181,8 +184,8 @@ class Inspector:
             section = entry["section"].decode(errors="replace")
             offset, _ = segment.section(section)
             header = segment.buf[offset:offset + RING_HEADER_DTYPE.itemsize].view(RING_HEADER_DTYPE)[0]
-            rings.append(_Ring(section, ROLE_NAMES.get(int(entry["producer_role"]), "?"),
-                               ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
+            rings.append(_Ring(section, RING_ROLE_NAMES.get(int(entry["producer_role"]), "?"),
+                               RING_ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
                                base + offset + RING_HEAD_OFFSET, base + offset + RING_TAIL_OFFSET,
                                base + offset + RING_GATE_OFFSET))
         return rings

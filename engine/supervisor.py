@@ -39,7 +39,7 @@ from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment import (
     SegmentError, create_segment, segment_locations,
 )
-from tickpipe.engine.worker_main import failure_summary
+from tickpipe.engine.worker_main import EXIT_FINAL, failure_summary
 from tickpipe.shm_layouts.control_block import (
     CLOSING_OFFSET, CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, RETIRED_OFFSET,
     STOP_ALL_OFFSET, STOP_FEED_OFFSET,
@@ -354,6 +354,10 @@ class Supervisor:
         # Running or stopping alike: a worker that dies during the drain is restarted
         # under the same policy and limit, and the drain waits for it to recover
         # (_warming); "killed at any moment is restarted" holds until stop_all.
+        if proc.returncode == EXIT_FINAL:
+            self._give_up(role, f"{self._label(role)} died ({how}); a restart cannot help: "
+                          "stopping all")
+            return
         if self.engine["restart"] == "fail-fast":
             self._give_up(role, f"{self._label(role)} died ({how}); restart policy fail-fast: "
                           "stopping all")

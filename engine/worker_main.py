@@ -35,6 +35,7 @@ from tickpipe.engine.registry import ROLE_MODULES  # a plain dict: cheap
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 EXIT_FAILED = 1
 EXIT_ORPHANED = 3     # the supervisor was gone before we could tie ourselves to it
+EXIT_FINAL = 4        # failed with engine/role.py's FinalError: a restart cannot help
 LOG_MARK = "=== "     # starts every failure entry in a worker log
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 LOG_TAIL_BYTES = 1 << 16
@@ -139,7 +140,8 @@ def run_worker(args) -> int:
         if explain is not None:  # FAILED first: the supervisor no longer watches our heartbeat
             explain(exc)
         report_failure(args.engine, args.role, exc)
-        return EXIT_FAILED
+        from tickpipe.engine.role import FinalError
+        return EXIT_FINAL if isinstance(exc, FinalError) else EXIT_FAILED
     set_state(context, WORKER_STOPPED)
     return 0 if status == 0 else 2
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
-MAX_RINGS = 16  # 2 + 3 per strategy
+MAX_RINGS = 16  # 2 + 3 per strategy (4 at most), and one a declared role adds (live_in)
 
 RECORD_MARKET_DATA = 1
 RECORD_ORDER_INTENT = 2

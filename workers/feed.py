@@ -8,7 +8,11 @@ due at its recorded time's distance from the first one replayed, divided by [fee
 speed (0: flat out); the tape's position is the feed's tick counter, committed with
 each batch, so a restarted feed goes on from the record after the last one it sent,
 and at the tape's end the feed leaves (the supervisor then drains and stops:
-lifecycle `data_ended`). Every record is stamped with its
+lifecycle `data_ended`). Live ([feed] source = "live"): the records a live source
+(workers/live_source/: a separate process, one producer of the `live_in` ring) has
+put on the feed's one input ring, each fanned out as a replayed one is; the input's
+consumption commits with the fan-out, so a feed killed mid-batch neither loses nor
+repeats one. Every record is stamped with its
 origin time and its sequence number equals the ring position + 1 (stamped by
 the ring's publish), so a restarted feed simply continues at the ring's head.
 
@@ -34,18 +38,20 @@ from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
 from tickpipe.engine.batch import BATCH, RUNNER_FIELDS, count, read_retired, runner_fields
 from tickpipe.engine.book import book_write, repair_book
-from tickpipe.engine.engine_layout import engine_rings, outputs_of
-from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, sleep_for
+from tickpipe.engine.engine_layout import engine_rings, inputs_of, outputs_of, worker_index
+from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
-    ROLE_DONE, no_mirror as before_commit, no_records as record_need,
-    nothing_per_batch as begin_batch, skip_record as on_record,
+    ROLE_DONE, no_mirror as before_commit, nothing_per_batch as begin_batch,
 )
-from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.runner_gen import role_runner
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
-from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE
-from tickpipe.shm_layouts.worker_table import FEED_TICKS, FEED_TRADES, W_COUNTERS
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE
+from tickpipe.shm_layouts.worker_table import (
+    FEED_TICKS, FEED_TRADES, STATE_OFFSET, W_COUNTERS, WORKER_DTYPE, WORKER_READY,
+    WORKER_RUNNING, WORKER_STARTING,
+)
 from tickpipe.workers.feed_sources.tape import no_tape, open_tape
 
 FEED_PARAMS_DTYPE = np.dtype([
@@ -55,6 +61,7 @@ FEED_PARAMS_DTYPE = np.dtype([
     ("rate", np.int64),           # [engine] rate, ticks/s (0: flat out)
     ("replay", np.int64),         # 1: the tape's records, not the walk
     ("speed_milli", np.int64),    # replay: [feed] speed x 1000 (0: flat out)
+    ("live", np.int64),           # 1: a live source's records, from the input ring
 ])
 
 FeedContext = namedtuple("FeedContext", [
@@ -69,8 +76,11 @@ FeedContext = namedtuple("FeedContext", [
     "pace",         # int64[5]: P_* below: the clock's start, ticks made, made this pass,
                     # and for a replay the tape's time and position at the clock's start
     "tape",         # TAPE_DTYPE[n]: the records replayed (empty for the walk)
+    "live",         # MARKET_DATA_DTYPE records of the live source's ring (live only)
+    "source_state",  # address of the live source's worker state word (live only; else 0)
     "txn", "row_words", "idle_state", "control", "inputs",
-] + RUNNER_FIELDS)  # outputs: each strategy's quotes ring, then md_venue; no inputs
+] + RUNNER_FIELDS)  # outputs: each strategy's quotes ring, then md_venue; inputs: the
+                    # live source's ring (live only; else none)
 
 NS_PER_S = 1_000_000_000
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
@@ -192,7 +202,14 @@ def ticks_owed(ctx, now):
 @njit(cache=True, _nrt=False)
 def source_need(ctx, now):
     """One slot on every live ring when ticks are owed (a batch takes what room there
-    is); ROLE_DONE once told to stop, or when the tape is all sent."""
+    is); ROLE_DONE once told to stop, or when the tape is all sent. Live, the ticks
+    come in on the input (on_record): nothing to make, and done once told to stop
+    and the live source has left with nothing of its left unread."""
+    if ctx.params[0].live:
+        if load_acquire_u32(ctx.control + STOP_FEED_OFFSET) and live_source_left(ctx) \
+                and not consumer_has_data(ctx.inputs[0]):
+            return ROLE_DONE
+        return 0
     if load_acquire_u32(ctx.control + STOP_FEED_OFFSET):
         return ROLE_DONE
     if ctx.params[0].replay and tape_position(ctx) >= ctx.tape.shape[0]:
@@ -227,6 +244,53 @@ def source_step(ctx, now):
     return walk_step(ctx, now)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def live_source_left(ctx):
+    """The live source stops at the same flag as the feed; once its worker has left
+    (stopped, failed, or not running at all), nothing more comes in on its ring."""
+    state = load_acquire_u32(ctx.source_state)
+    return state != WORKER_STARTING and state != WORKER_READY and state != WORKER_RUNNING
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def copy_tick(record, tick):
+    """A tick's market fields (its times and symbol are the slot's: next_slot)."""
+    record.kind = tick.kind
+    record.aggressor_side = tick.aggressor_side
+    record.trade_qty = tick.trade_qty
+    record.bid_px = tick.bid_px
+    record.ask_px = tick.ask_px
+    record.trade_px = tick.trade_px
+    record.bid_qty = tick.bid_qty
+    record.ask_qty = tick.ask_qty
+
+
+# ---- live: the input's records (the live source's ring), one at a time, through the
+# runner's batch: consumed and fanned out in one commit
+
+@njit(cache=True, _nrt=False, inline="always")
+def record_need(ctx, k, position, now):
+    """One slot on every live output."""
+    return 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def on_record(ctx, k, position, now):
+    """The live source's record to every ring whose strategy trades its symbol (the
+    venue's gets them all), a quote's book row written. origin_ns stays the source's
+    (when it had the record), so tick-to-trade includes the hop from it."""
+    tick = ctx.live[position & ctx.inputs[k, H_MASK]]
+    symbol = tick.symbol_id
+    for m in range(ctx.outs.shape[0]):
+        if fans_out_to(ctx, m, symbol):
+            copy_tick(next_slot(ctx, m, tick.origin_ns, now, symbol), tick)
+    if tick.kind == MD_KIND_QUOTE:
+        book_write(ctx.book, ctx.book.ctypes.data, symbol, tick.bid_px, tick.ask_px,
+                   tick.bid_qty, tick.ask_qty, now, position + 1)
+    else:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, 1)
+
+
 @njit(cache=True, _nrt=False)
 def replay_step(ctx, now):
     """A batch of tape records, each to every ring whose strategy trades its symbol (the
@@ -250,15 +314,7 @@ def replay_step(ctx, now):
         for k in range(outs.shape[0]):
             if not fans_out_to(ctx, k, symbol):
                 continue
-            record = next_slot(ctx, k, origin, now, symbol)
-            record.kind = tick.kind
-            record.aggressor_side = tick.aggressor_side
-            record.trade_qty = tick.trade_qty
-            record.bid_px = tick.bid_px
-            record.ask_px = tick.ask_px
-            record.trade_px = tick.trade_px
-            record.bid_qty = tick.bid_qty
-            record.ask_qty = tick.ask_qty
+            copy_tick(next_slot(ctx, k, origin, now, symbol), tick)
         if tick.kind == MD_KIND_QUOTE:
             book_write(ctx.book, book_address, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
                        tick.ask_qty, now, position + i + 1)
@@ -338,8 +394,12 @@ def undo_need(ctx, need):
 
 @njit(cache=True, _nrt=False)
 def pass_idle(ctx, work):
-    """Rate pacing: nothing owed, so wait for the next tick's due time."""
+    """Rate pacing: nothing owed, so wait for the next tick's due time; live, the wait
+    strategy's idle on the input ring."""
     p = ctx.params[0]
+    if p.live:
+        idle(ctx.idle_state, work, ctx.inputs)
+        return
     if p.replay:
         position = tape_position(ctx)
         if work == 0 and p.speed_milli > 0 and position < ctx.tape.shape[0]:
@@ -383,6 +443,17 @@ class Agent(LoopAgent):
             params[0]["speed_milli"] = int(round(feed["speed"] * 1000))
         else:
             self.tape = no_tape()
+        # Live: the one input ring (a declared role's, workers/live_source/role.py).
+        inputs = inputs_of("feed", engine_rings(context.config))
+        params[0]["live"] = feed["source"] == "live"
+        assert bool(inputs) == bool(params[0]["live"]), inputs
+        self.live = context.records[inputs[0].section] if inputs else \
+            np.zeros(1, dtype=MARKET_DATA_DTYPE)
+        source_state = 0
+        if inputs:
+            workers_offset, _ = context.segment.section("workers")
+            source_state = context.segment.base_address + workers_offset + STATE_OFFSET \
+                + worker_index(inputs[0].producer) * WORKER_DTYPE.itemsize
         self.tick_sizes = np.array([i["tick_size"] for i in context.config["instruments"]],
                                    dtype=np.int64)
         self.rng = np.array([feed["seed"] * 2654435761 + 1 + int(context.row["restarts"])],
@@ -410,13 +481,16 @@ class Agent(LoopAgent):
         self.subscribed[-1, :] = 1
         self.retired = np.zeros(len(sections), dtype=np.int64)
         self.ctx = FeedContext(
-            quotes=self.quotes, subscribed=self.subscribed, retired=self.retired, book=book, mids=self.mids, tick_sizes=self.tick_sizes,
+            quotes=self.quotes, subscribed=self.subscribed, retired=self.retired, book=book,
+            mids=self.mids, tick_sizes=self.tick_sizes,
             rng=self.rng, params=params, pace=np.zeros(PACE_SLOTS, dtype=np.int64),
-            tape=self.tape, txn=context.txn,
+            tape=self.tape, live=self.live, source_state=source_state, txn=context.txn,
             row_words=context.row_words, idle_state=context.idle_state,
-            control=context.control_address, inputs=context.inputs[:0],
+            control=context.control_address, inputs=context.inputs[:len(inputs)],
+            # ticks count in FEED_TICKS (made by the kernels; live: each record read)
             **runner_fields(np.array([context.outputs[section] for section in sections]),
-                            [-1] * len(sections), [], [], []))  # ticks count in FEED_TICKS
+                            [-1] * len(sections), [(FEED_TICKS, 0)] * len(inputs),
+                            list(range(len(inputs))), [0] * len(inputs)))
         self.runner = role_runner(__name__)
 
     def loop(self, max_passes):
