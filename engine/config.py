@@ -105,7 +105,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
                         "a data file replayed (docs/data.md), or a live stream ([live_source], "
                         "docs/live.md)", choices=("synthetic", "file", "live")),
         "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
-                      "`tickpipe run --data FILE` sets both)", path=True),
+                      "`tickpipe run --data FILE` sets both)", path="file"),
         "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
                         ".npz/.npy, .dbn/.dbn.zst, a journal's folder)",
                         choices=("auto", "csv", "hftbacktest", "dbn", "journal")),
@@ -176,7 +176,6 @@ def default_config() -> dict:
               for section, fields in SCHEMA.items()}
     config["strategies"] = default_strategies()
     config["instruments"] = None  # [[instrument]] tables, else [feed] symbols synthetic ones
-    config["config_dir"] = os.getcwd()  # what a relative path in it is relative to
     config["tape"] = None  # source = "file": the data file's tape (validate: _prepare_data_file)
     config["journal_run"] = None  # [journal] dir: this run's folder (the supervisor's start)
     return config
@@ -203,7 +202,6 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
         except OSError as exc:
             raise ConfigError(f"config file {path!r}: {exc.strerror}") from None
         _merge(config, data, os.path.dirname(os.path.abspath(path)))
-        config["config_dir"] = os.path.dirname(os.path.abspath(path))
     if overrides:
         _merge(config, overrides, os.getcwd())
     validate(config)
@@ -232,7 +230,18 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
                                   f"(keys: {', '.join(SCHEMA[section])})")
             config[section][key] = value
             if SCHEMA[section][key].path and isinstance(value, str) and value:
-                config[section][key] = os.path.join(base_dir, os.path.expanduser(value))
+                config[section][key] = _relative_to(base_dir, value, SCHEMA[section][key].path)
+
+
+def _relative_to(base_dir: str, value: str, kind: str) -> str:
+    """A path in a config file is relative to that file ("file"); so is the file of a
+    "file.py:Name" reference ("reference"), while "module:Name" and a bare name stay."""
+    if kind == "reference":
+        where, colon, name = value.rpartition(":")
+        if not (colon and where.endswith(".py")):
+            return value
+        return os.path.join(base_dir, os.path.expanduser(where)) + ":" + name
+    return os.path.join(base_dir, os.path.expanduser(value))
 
 
 def validate(config: dict) -> None:

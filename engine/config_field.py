@@ -13,4 +13,5 @@ class Field:
     maximum: int | None = None
     choices: tuple | None = None
     power_of_two: bool = False
-    path: bool = False  # a file's path: relative to the config file that sets it
+    path: str = ""      # "file": a path, relative to the config file that sets it;
+                        # "reference": the file of a "file.py:Name" is (engine/config.py)

@@ -10,12 +10,13 @@ Topology (every arrow its own SPSC ring; a fan-out is one ring per reader):
 """
 
 import json
+from dataclasses import dataclass
+
 import numpy as np
 
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
 from tickpipe.engine.ring_layout import init_ring
-from tickpipe.engine.ring_spec import RingSpec
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
 from tickpipe.shm_layouts.book import BOOK_DTYPE
@@ -42,6 +43,22 @@ from tickpipe.shm_layouts.worker_table import (
 )
 
 ROLES = ("feed", "strategy", "risk", "gateway")  # the roles; with one strategy, the workers
+
+
+@dataclass(frozen=True)
+class RingSpec:
+    section: str
+    producer: str     # worker names
+    consumer: str
+    dtype: np.dtype
+    record_kind: int
+    input_index: int  # the consumer's input slot (its row in the consumer's inputs array)
+
+
+# The records a declared role's ring (engine/role.py RoleRing) may hold, by name.
+RECORDS = {"market_data": (MARKET_DATA_DTYPE, RECORD_MARKET_DATA),
+           "order_intent": (ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT),
+           "order": (ORDER_DTYPE, RECORD_ORDER), "fill": (FILL_DTYPE, RECORD_FILL)}
 
 
 def strategy_worker(k: int) -> str:
@@ -141,7 +158,9 @@ def engine_rings(config: dict) -> tuple[RingSpec, ...]:
     """The pipeline's rings, then those the declared roles the engine runs add (after
     the pipeline's, so that the pipeline's directory slots do not move)."""
     rings = rings_for(len(config["strategies"])) + tuple(
-        ring for name in declared_workers(config) for ring in DECLARED_ROLES[name].rings)
+        RingSpec(ring.section, ring.producer, ring.consumer, *RECORDS[ring.records],
+                 ring.input_index)
+        for name in declared_workers(config) for ring in DECLARED_ROLES[name].rings)
     assert len(rings) <= MAX_RINGS
     return rings
 

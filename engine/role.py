@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tickpipe.engine.config_field import Field
-from tickpipe.engine.ring_spec import RingSpec
+
+
+@dataclass(frozen=True)
+class RoleRing:
+    """A ring a role adds: its producer and consumer (worker names: the role's own and one
+    of the pipeline's), its records by name (engine/engine_layout.py RECORDS:
+    "market_data", "order_intent", "order", "fill"; a name, so that the declaration
+    imports no numpy) and the consumer's input slot."""
+    section: str
+    producer: str
+    consumer: str
+    records: str
+    input_index: int
 
 
 class RoleError(Exception):
@@ -44,9 +56,7 @@ class Role:
     enabled: Callable[[dict], bool] = lambda config: True   # runs in an engine of this config
     background: bool = False   # placed apart from the pipeline's cores; stops last
     gates_rings: bool = False  # reads every ring, and every producer waits for it
-    rings: tuple[RingSpec, ...] = ()  # rings it adds, each with one producer and one
-                               # consumer (its own worker and one of the pipeline's: the
-                               # live source's ring into the feed)
+    rings: tuple[RoleRing, ...] = ()  # rings it adds (the live source's into the feed)
     report: str = ""           # "module:function" (segment, config) -> dict: its report section
     inspect: str = ""          # "module:function" (segment) -> dict: its inspect section
     prepare: str = ""          # "module:function" (config) -> None: checks and makes what it

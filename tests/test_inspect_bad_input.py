@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from tickpipe import shm_layouts
 from tickpipe.engine.cleanup import INITIALISING, NOT_TICKPIPE, OTHER_VERSION, UNREADABLE, list_segments
 from tickpipe.engine.segment import find_segment
 from tickpipe.shm_layouts.segment_header import LAYOUT_HASH_OFFSET, LAYOUT_VERSION_OFFSET
@@ -58,8 +59,10 @@ def test_inspect_when_segment_was_cut_short_then_truncated_without_sigbus(segmen
 
 
 def test_inspect_when_segment_has_another_layout_version_then_names_both(segments):
-    name = corrupt_word(segments, LAYOUT_VERSION_OFFSET, 7, np.uint32)
-    assert_one_line_error(invoke("inspect", name), "has layout version 7; this tickpipe reads version")
+    other = shm_layouts.LAYOUT_VERSION + 1
+    name = corrupt_word(segments, LAYOUT_VERSION_OFFSET, other, np.uint32)
+    assert_one_line_error(invoke("inspect", name),
+                          f"has layout version {other}; this tickpipe reads version")
 
 
 def test_inspect_when_layout_hash_differs_then_another_tickpipe_version(segments):
@@ -101,7 +104,8 @@ def test_inspect_when_watch_and_json_and_hist_conflict_then_usage_error_exit_2(s
 def test_ls_when_files_are_bad_then_describes_each_without_trusting_it(segments):
     junk = write_file(segments, os.urandom(64))
     half_made = make_engine_segment(segments, ready=False).name
-    other_version = corrupt_word(segments, LAYOUT_VERSION_OFFSET, 7, np.uint32)
+    other_version = corrupt_word(segments, LAYOUT_VERSION_OFFSET, shm_layouts.LAYOUT_VERSION + 1,
+                                 np.uint32)
     kinds = {info.name: info for info in list_segments(
         [find_segment(name) for name in (junk, half_made, other_version)])}
     assert kinds[junk].kind == NOT_TICKPIPE and kinds[junk].alive is None

@@ -97,7 +97,7 @@ def credentials(cls, settings: dict) -> dict:
     return {"key": key, "secret": secret}
 
 
-def load_adapter(spec: str, config_dir: str = "") -> type:
+def load_adapter(spec: str) -> type:
     """The adapter class a [live_source] adapter names; RoleError (one line) if it cannot
     be loaded."""
     reference = BUILT_IN.get(spec, spec)
@@ -107,7 +107,7 @@ def load_adapter(spec: str, config_dir: str = "") -> type:
                         f"'module:Class' or 'file.py:Class'")
     try:
         if where.endswith(".py"):
-            path = where if os.path.isabs(where) else os.path.join(config_dir, where)
+            path = os.path.abspath(where)  # (made relative to the config file when read)
             module_spec = importlib.util.spec_from_file_location(
                 f"tickpipe_live_source_{abs(hash(path))}", path)
             if module_spec is None or not os.path.isfile(path):
@@ -140,4 +140,4 @@ def prepare(config: dict) -> None:
         raise RoleError("config [feed] source = 'live' needs [[instrument]] tables: the "
                         "symbols to subscribe to, with their tick sizes")
     settings = config["live_source"]
-    load_adapter(settings["adapter"], config.get("config_dir", "")).check(settings)
+    load_adapter(settings["adapter"]).check(settings)

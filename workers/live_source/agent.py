@@ -39,7 +39,7 @@ class Agent:
         self.context = context
         config = context.config
         self.settings = config["live_source"]
-        self.adapter_class = load_adapter(self.settings["adapter"], config["config_dir"])
+        self.adapter_class = load_adapter(self.settings["adapter"])
         self.sink = RingSink(context.segment, SECTION, context.row_words,
                              context.control_address, config["instruments"],
                              self.settings["qty_scale"], say)

@@ -2,10 +2,7 @@
 ring into the feed, which fans it out as it does a replayed file's."""
 
 from tickpipe.engine.config_field import Field
-from tickpipe.engine.ring_spec import RingSpec
-from tickpipe.engine.role import Role
-from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
-from tickpipe.shm_layouts.ring_directory import RECORD_MARKET_DATA
+from tickpipe.engine.role import Role, RoleRing
 
 # counters[32] of its worker row
 (LIVE_RECORDS, LIVE_QUOTES, LIVE_TRADES, LIVE_SKIPPED, LIVE_UNKNOWN_SYMBOL, LIVE_OFF_TICK,
@@ -24,18 +21,19 @@ ROLE = Role(
               "disconnects": LIVE_DISCONNECTS, "connected": LIVE_CONNECTED},
     config={
         "adapter": Field(str, "alpaca", "where the data comes from: 'alpaca', or a user's "
-                         "adapter as 'module:Class' or 'path/to/file.py:Class' (docs/live.md)"),
+                         "adapter as 'module:Class' or 'path/to/file.py:Class' (docs/live.md)",
+                         path="reference"),
         "url": Field(str, "", "the stream's address; empty = the adapter's default (alpaca: "
                      "wss://stream.data.alpaca.markets/v2/iex)"),
         "credentials": Field(str, "", "a TOML file (mode 0600) with key and secret; empty = "
                              "the environment (alpaca: APCA_API_KEY_ID, APCA_API_SECRET_KEY)",
-                             path=True),
+                             path="file"),
         "qty_scale": Field(float, 1.0, "lots = a size received x this, rounded (at least 1)",
                            minimum=1e-9, maximum=1e12),
     },
     enabled=lambda config: config["feed"]["source"] == "live",
     background=True,
-    rings=(RingSpec("live_in", "live_source", "feed", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),),
+    rings=(RoleRing("live_in", "live_source", "feed", "market_data", 0),),
     report="tickpipe.workers.live_source.sections:report_section",
     inspect="tickpipe.workers.live_source.sections:inspect_section",
     prepare="tickpipe.workers.live_source.adapter:prepare",
