@@ -13,6 +13,7 @@ from tickpipe.engine.idle import I_SLEEPS, I_STRATEGY, WAIT_SPIN, pause_while_fu
 from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import RETIRED_OFFSET, STOP_ALL_OFFSET
+from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES
 from tickpipe.shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED, W_PUBLISHED, W_SLEEPS,
 )
@@ -99,6 +100,20 @@ def count(txn, row_words, word, delta):
 #   drain         int64[n_in]: 1 for an input read while the runner waits for room
 RUNNER_FIELDS = ["outs", "written", "room", "out_live", "out_counters", "in_counters",
                  "read_order", "drain"]
+
+
+# Per strategy a role may have a ring (the feed's quotes, risk's intents, the gateway's
+# reports): as many as the strategies, plus the feed's and the gateway's one more.
+PER_STRATEGY_SLOTS = MAX_STRATEGIES + 1
+
+
+def per_strategy(arrays) -> tuple:
+    """A tuple of a role's per-strategy ring arrays, padded to PER_STRATEGY_SLOTS with its
+    first (never read there: the kernels index only the rings that exist). A tuple's
+    length is part of its numba type: unpadded, an engine of 2, 3 or 4 strategies compiled
+    the feed, risk and the gateway anew (30 s here, each time the count changed)."""
+    arrays = tuple(arrays)
+    return arrays + (arrays[0],) * (PER_STRATEGY_SLOTS - len(arrays))
 
 
 def runner_fields(outs, out_counters, in_counters, read_order, drain) -> dict:

@@ -36,7 +36,9 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
-from tickpipe.engine.batch import BATCH, RUNNER_FIELDS, count, read_retired, runner_fields
+from tickpipe.engine.batch import (
+    BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
+)
 from tickpipe.engine.book import book_write, repair_book
 from tickpipe.engine.engine_layout import engine_rings, inputs_of, outputs_of, worker_index
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
@@ -474,7 +476,7 @@ class Agent(LoopAgent):
         # the venue's with all of them.
         sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]
         assert sections[-1] == "md_venue"
-        self.quotes = tuple(context.records[section] for section in sections)
+        self.quotes = per_strategy(context.records[section] for section in sections)
         self.subscribed = np.zeros((len(sections), n), dtype=np.uint8)
         for k, entry in enumerate(context.config["strategies"]):
             self.subscribed[k, symbol_ids(entry, context.config["instruments"])] = 1

@@ -31,7 +31,9 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64, monotonic_ns
-from tickpipe.engine.batch import BATCH, RUNNER_FIELDS, count, read_retired, runner_fields
+from tickpipe.engine.batch import (
+    BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
+)
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set, txn_store_rows, undo_words
 from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
@@ -454,8 +456,8 @@ class Agent(LoopAgent):
         self.ctx = GatewayContext(
             inputs=context.inputs, orders=context.records["orders"],
             ticks=context.records["md_venue"],
-            out_words=tuple(context.records[section].view(np.uint64).reshape(-1, REPORT_WORDS)
-                            for section in sections),
+            out_words=per_strategy(context.records[section].view(np.uint64)
+                                   .reshape(-1, REPORT_WORDS) for section in sections),
             retired=np.zeros(len(config["strategies"]), dtype=np.int64),
             stats=context.symbols, book=context.book, top=np.zeros(4, dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),

@@ -30,7 +30,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
-from tickpipe.engine.batch import RUNNER_FIELDS, count, runner_fields
+from tickpipe.engine.batch import RUNNER_FIELDS, count, per_strategy, runner_fields
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set
 from tickpipe.engine.config import currency_per_unit, notional_limits, symbol_limits
@@ -346,8 +346,8 @@ class Agent(LoopAgent):
         inputs = context.inputs
         self.ctx = RiskContext(
             inputs=inputs,
-            intents=tuple(context.records["intents" if k == 0 else f"intents{k + 1}"]
-                          for k in range(len(strategies))),
+            intents=per_strategy(context.records["intents" if k == 0 else f"intents{k + 1}"]
+                                 for k in range(len(strategies))),
             reports=context.records["fills_risk"], orders=context.records["orders"], stats=context.symbols,
             strategy_rows=self.strategy_rows,
             strategy_limits=np.array([entry.get("max_position", cfg["max_position"])
