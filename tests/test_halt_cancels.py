@@ -159,7 +159,7 @@ def test_halt_when_market_maker_rests_orders_then_venue_empties_and_cancels_are_
             strategy = wait_for(lambda: inspector.snapshot().data["strategies"]["mm"],
                                 lambda s: not any(o["status"] in WORKING
                                                   for o in s["orders"]["open"]),
-                                timeout=10)
+                                timeout=600)  # a hang bound: the strategy reads them when it runs
         finally:
             inspector.close()
         data = inspect_json(engine.name)
