@@ -19,7 +19,7 @@ from tickpipe.engine.strategy_config import (
 )
 from tickpipe.engine.wait_codes import DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, WAIT_CODES
 from tickpipe.shm_layouts.control_block import TRADING_STATE_CODES
-from tickpipe.shm_layouts.market_data import PRICE_SCALE
+from tickpipe.shm_layouts.market_data import MAX_DEPTH_LEVELS, PRICE_SCALE
 from tickpipe.shm_layouts.ring_header import MAX_CAPACITY
 
 # [engine] ring_capacity has no fixed minimum here: the smallest safe one is computed
@@ -117,6 +117,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
                            minimum=1e-9, maximum=1e12),
         "reorder": Field(bool, False, "a data file whose times go back: sort it (stable) "
                          "instead of refusing it"),
+        "depth": Field(int, 1, "levels of each symbol's book the engine keeps (1 = the top "
+                       "only; docs/data.md, 'Depth'): data with depth fills them (MBP-10, "
+                       "hftbacktest depth events), the synthetic walk quotes them a tick apart",
+                       minimum=1, maximum=MAX_DEPTH_LEVELS),
     },
     "risk": {
         "trading_state": Field(str, "ACTIVE", "initial trading state",

@@ -9,7 +9,7 @@ offset | size | field          | unit           | written by | read by  | notes
      8 |    8 | origin_ns      | ns, monotonic  | feed       | all      | when the tick was made
     16 |    8 | publish_ns     | ns, monotonic  | feed       | strategy | just before the ring publish
     24 |    2 | symbol_id      | index          | feed       | strategy | 0 .. n_symbols-1
-    26 |    1 | kind           | MD_KIND_*      | feed       | strategy | quote or trade
+    26 |    1 | kind           | MD_KIND_*      | feed       | strategy | quote or trade (tapes: depth)
     27 |    1 | aggressor_side | +1 buy/-1 sell | feed       | strategy | trades only, else 0
     28 |    4 | trade_qty      | lots           | feed       | strategy | trades only, else 0
     32 |    8 | bid_px         | price units    | feed       | strategy | fixed point, PRICE_SCALE
@@ -31,6 +31,13 @@ PRICE_SCALE = 10_000
 
 MD_KIND_QUOTE = 1
 MD_KIND_TRADE = 2
+# A tape's depth row (workers/feed_sources/tape.py): kind MD_KIND_DEPTH + level, level
+# 1 .. [feed] depth - 1, its bid_px/bid_qty/ask_px/ask_qty that level of the book after
+# the event (0 = the side has no such level). The feed writes it into the segment's
+# depth table (engine/depth.py) and sends it on no ring: a ring carries only quotes
+# (level 0, the top) and trades.
+MD_KIND_DEPTH = 16
+MAX_DEPTH_LEVELS = 10
 
 MARKET_DATA_DTYPE = np.dtype(
     [
