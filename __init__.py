@@ -66,7 +66,8 @@ _API = ("symbol", "now_ns", "clock_ns", "position", "order_in_flight", "orders_i
         "EXEC_NEW", "EXEC_PARTIAL_FILL", "EXEC_FILL", "EXEC_CANCELLED", "EXEC_REJECTED",
         # orders that rest
         "place", "cancel", "replace", "order_status", "order_leaves", "order_filled",
-        "order_price", "is_working", "is_final", "bid_size", "ask_size", "can_trade", "GTC", "DAY",
+        "order_price", "is_working", "is_final", "bid_size", "ask_size", "can_trade",
+        "bid_px", "ask_px", "bid_qty", "ask_qty", "depth_levels", "GTC", "DAY",
         "REFUSED_TABLE_FULL", "REFUSED_PENDING", "EXEC_CANCELED", "EXEC_REPLACED",
         "EXEC_EXPIRED", "STATUS_NONE", "STATUS_PENDING_NEW", "STATUS_NEW",
         "STATUS_PARTIALLY_FILLED", "STATUS_FILLED", "STATUS_PENDING_CANCEL", "STATUS_CANCELED",

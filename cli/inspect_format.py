@@ -137,6 +137,7 @@ def format_snapshot(data: dict) -> str:
         *(line for name, strategy in data.get("strategies", {}).items()
           for line in ("", *format_strategy(name, strategy))),
         *(("", *format_venue(data["venue"])) if "venue" in data else ()),
+        *(("", *format_depth(data["depth"])) if "depth" in data else ()),
         # a declared role's section (engine/role.py: the journal's) says its own line
         *(line for section in data.values() if isinstance(section, dict)
           and isinstance(section.get("summary"), str) for line in ("", section["summary"])),
@@ -154,6 +155,22 @@ def format_orders(orders: list[dict], columns, indent: str = "  ") -> list[str]:
                         [[cell(o) for _, cell in columns] for o in shown], indent=indent)
     if len(orders) > len(shown):
         lines.append(f"{indent}... and {len(orders) - len(shown):,} more orders; "
+                     f"--json has them all")
+    return lines
+
+
+DEPTH_SYMBOLS = 8  # symbols shown in the text; --json has them all
+
+
+def format_depth(depth: dict) -> list[str]:
+    """The L2 book, a line per symbol: bids from the best, then asks, 'qty@price'."""
+    lines = [f"book, {depth['levels']} levels (bids best first | asks best first):"]
+    for name, book in list(depth["symbols"].items())[:DEPTH_SYMBOLS]:
+        bids = " ".join(f"{qty:,}@{_price(px)}" for px, qty in book["bids"]) or "-"
+        asks = " ".join(f"{qty:,}@{_price(px)}" for px, qty in book["asks"]) or "-"
+        lines.append(f"  {name}: {bids} | {asks}")
+    if len(depth["symbols"]) > DEPTH_SYMBOLS:
+        lines.append(f"  ... and {len(depth['symbols']) - DEPTH_SYMBOLS:,} more symbols; "
                      f"--json has them all")
     return lines
 

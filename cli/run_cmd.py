@@ -22,6 +22,9 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
                    "instead of the synthetic feed, until its end unless --seconds says otherwise.")
 @click.option("--speed", type=float, default=None,
               help="Replay pace: 1 = as recorded (default), 10 = ten times faster, 0 = flat out.")
+@click.option("--depth", type=int, default=None, metavar="LEVELS",
+              help="Levels of each symbol's book to keep, 1-10 (default 1: the top only); "
+                   "data with depth fills them (docs/data.md, 'Depth').")
 @click.option("--journal", "journal_dir", default=None, metavar="DIR",
               help="Write every ring's records to a journal under DIR, a folder per run "
                    "(docs/journal.md; read it with `tickpipe journal`).")
@@ -30,7 +33,7 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
 @click.option("--lock-memory", is_flag=True, default=None, help="mlockall in every worker.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final report, as JSON.")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
-def run(config_file, seconds, rate, cores, wait, data_file, speed, journal_dir, name, keep,
+def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journal_dir, name, keep,
         lock_memory, as_json, print_config):
     """Run the engine: feed -> strategy -> risk -> gateway, four pinned processes.
 
@@ -50,6 +53,8 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, journal_dir, 
                 seconds = 0.0  # the data's end stops the run
         if speed is not None:
             overrides.setdefault("feed", {})["speed"] = speed
+        if depth is not None:
+            overrides.setdefault("feed", {})["depth"] = depth
         if journal_dir is not None:
             overrides["journal"] = {"dir": journal_dir}
         if seconds is not None:
@@ -67,9 +72,10 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, journal_dir, 
         config = load_config(config_file, overrides)
     except ConfigError as exc:
         given = dict(overrides["engine"], **{k: v for k, v in overrides.get("feed", {}).items()
-                                              if k == "speed"})
+                                              if k in ("speed", "depth")})
         raise click.ClickException(_option_error(exc, given, {
-            "seconds": seconds, "rate": rate, "cores": cores, "speed": speed})) from None
+            "seconds": seconds, "rate": rate, "cores": cores, "speed": speed,
+            "depth": depth})) from None
     if print_config:
         click.echo(to_toml(config), nl=False)
         return

@@ -20,6 +20,7 @@ from tickpipe.engine.ring_layout import init_ring
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
 from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.depth import DEPTH_DTYPE
 from tickpipe.shm_layouts.commit_log import COMMIT_LOG_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
@@ -170,6 +171,12 @@ def engine_workers(config: dict) -> tuple[str, ...]:
     return worker_names(len(config["strategies"])) + declared_workers(config)
 
 
+def depth_rows(config: dict) -> int:
+    """Rows of the L2 book: one per symbol when [feed] depth > 1, else one unused row (a
+    section of its own, so every worker's view of it has one type whatever the config)."""
+    return config["feed"]["symbols"] if config["feed"]["depth"] > 1 else 1
+
+
 def section_specs(config: dict) -> list[SectionSpec]:
     """Sections of an engine with this config, in segment order."""
     n_symbols = config["feed"]["symbols"]
@@ -180,6 +187,7 @@ def section_specs(config: dict) -> list[SectionSpec]:
         SectionSpec("ring_dir", MAX_RINGS * RING_DIRECTORY_DTYPE.itemsize),
         SectionSpec("histograms", HISTOGRAM_ROWS * HISTOGRAM_DTYPE.itemsize),
         SectionSpec("book", n_symbols * BOOK_DTYPE.itemsize),
+        SectionSpec("depth", depth_rows(config) * DEPTH_DTYPE.itemsize),
         SectionSpec("symbols", n_symbols * SYMBOL_STATS_DTYPE.itemsize),
         SectionSpec("commits", (1 + max(map(worker_index, engine_workers(config))))
                     * COMMIT_LOG_DTYPE.itemsize),
@@ -306,6 +314,9 @@ def initialise(segment, config: dict, placement) -> None:
         row["lot_size"] = instrument["lot_size"]
         row["multiplier"] = instrument["multiplier"]
     _describe_strategies(segment, config)
+    # every row says how many levels the engine keeps (1: the top only, in "book"), so a
+    # reader knows before the feed's first write; the feed writes the levels
+    segment.view("depth", DEPTH_DTYPE)["levels"] = config["feed"]["depth"]
 
     directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
     capacity = config["engine"]["ring_capacity"]

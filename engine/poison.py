@@ -191,7 +191,7 @@ def private_context(ctx, failure: Failure, plugin):
     from tickpipe.engine.strategy_context import (
         E_MD_SEQ, E_ORIGIN_NS, E_REF_MID, E_ROOM, E_SENT, E_SYMBOL, E_WRITTEN,
     )
-    shared = ("quotes", "reports", "book", "transitions", "tick_sizes", "subscribed")
+    shared = ("quotes", "reports", "book", "depth", "transitions", "tick_sizes", "subscribed")
     fields = {name: (value if name in shared or not isinstance(value, np.ndarray)
                      else value.copy()) for name, value in ctx._asdict().items()}
     event = fields["event"]

@@ -20,6 +20,7 @@ import numpy as np
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.segment import SegmentError
 from tickpipe.shm_layouts.book import BOOK_DTYPE, BOOK_ROW_SIZE
+from tickpipe.shm_layouts.depth import DEPTH_DTYPE, DEPTH_ROW_SIZE
 from tickpipe.shm_layouts.fill import reason_name
 from tickpipe.shm_layouts.instrument import INSTRUMENT_DTYPE, instrument_value
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
@@ -144,6 +145,43 @@ def book_mids(segment, n_symbols: int) -> list:
                 break
         mids.append(mid)
     return mids + [None] * (n_symbols - len(mids))
+
+
+def book_depth(segment, instruments: list) -> dict | None:
+    """The L2 book ([feed] depth > 1), as inspect shows it: {"levels": L, "symbols":
+    {name: {"bids": [[px, qty], ...], "asks": [...]}}}, prices in currency units, levels
+    from the best, empty levels left out; a symbol whose row was never written, or stayed
+    mid-write for BOOK_READ_TRIES reads, is left out. None when the engine keeps the top
+    only (or the segment has no L2 book: an older layout). The seqlock read of
+    engine/depth.py, without numba."""
+    try:
+        rows = segment.view("depth", DEPTH_DTYPE)
+    except SegmentError:
+        return None
+    if len(rows) == 0 or int(rows[0]["levels"]) <= 1 or len(rows) < len(instruments):
+        return None
+    levels = int(rows[0]["levels"])
+    base = rows.ctypes.data
+    symbols = {}
+    for instrument in instruments:
+        address = base + instrument.symbol_id * DEPTH_ROW_SIZE
+        for _ in range(BOOK_READ_TRIES):
+            before = lib.tp_load_acquire_u64(address)
+            if before == 0:
+                break
+            if before & 1:
+                continue
+            row = rows[instrument.symbol_id]
+            fields = [row[name][:levels].tolist() for name in ("bid_px", "bid_qty", "ask_px",
+                                                              "ask_qty")]
+            lib.tp_fence_seqcst()
+            if lib.tp_load_acquire_u64(address) == before:
+                bid_px, bid_qty, ask_px, ask_qty = fields
+                symbols[instrument.name] = {
+                    "bids": [[px / PRICE_SCALE, qty] for px, qty in zip(bid_px, bid_qty) if px],
+                    "asks": [[px / PRICE_SCALE, qty] for px, qty in zip(ask_px, ask_qty) if px]}
+                break
+    return {"levels": levels, "symbols": symbols}
 
 
 def pnl_fields(instrument: "Instrument | None", position: int, cost_basis: int, realised: int,

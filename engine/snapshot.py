@@ -53,8 +53,8 @@ from tickpipe.engine.registry import DECLARED_ROLES
 from tickpipe.engine.role import call
 from tickpipe.engine.segment import Segment, attach_segment
 from tickpipe.engine.segment_catalog import (
-    Instrument, api_refusals, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals,
-    read_instruments, read_strategies, strategies_data, strategy_names, strategy_position_rows,
+    Instrument, api_refusals, book_depth, book_mids, order_table_rows, orders_data, pnl_fields,
+    pnl_totals, read_instruments, read_strategies, strategies_data, strategy_names, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import (
@@ -227,6 +227,9 @@ class Inspector:
             "venue": _venue(self.segment, self.worker_rows, self.instruments,
                             strategy_names(self.strategies)),
         }
+        depth = book_depth(self.segment, self.instruments)
+        if depth is not None:  # [feed] depth > 1: the L2 book
+            data["depth"] = depth
         for name in DECLARED_ROLES:  # a declared role's own section (engine/role.py)
             if DECLARED_ROLES[name].inspect and name in self.worker_rows:
                 data[name] = call(DECLARED_ROLES[name].inspect, self.segment)

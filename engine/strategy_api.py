@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.book import BOOK_OK, book_read
+from tickpipe.engine.depth import depth_read_level
 from tickpipe.engine.commit import mark_row, txn_add, txn_set
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
@@ -162,6 +163,50 @@ def best_bid(ctx):
 def best_ask(ctx):
     """The symbol's best ask now (price units), 0 when it has no market."""
     return _top(ctx, 1)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _level(ctx, level, k):
+    if level == 0:
+        return _top(ctx, k)
+    if level < 0 or level >= ctx.depth[0].levels:
+        return 0
+    if depth_read_level(ctx.depth, ctx.depth.ctypes.data, ctx.event[E_SYMBOL], level,
+                        ctx.top) != BOOK_OK:
+        return 0
+    return ctx.top[k]
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def depth_levels(ctx):
+    """Levels of each side of the book the engine keeps ([feed] depth; 1: the top only)."""
+    return np.int64(ctx.depth[0].levels)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def bid_px(ctx, level):
+    """The event's symbol's bid price at `level` of the book now (0: the best; level k:
+    the k-th best price), 0 when the book has no such level (or level >= depth_levels).
+    Each call is one consistent read of that level; the book may move between calls."""
+    return _level(ctx, level, 0)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def ask_px(ctx, level):
+    """The ask price at `level` now (0: the best), 0 when there is no such level."""
+    return _level(ctx, level, 1)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def bid_qty(ctx, level):
+    """Lots bid at `level` now (0: the best), 0 when there is no such level."""
+    return _level(ctx, level, 2)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def ask_qty(ctx, level):
+    """Lots offered at `level` now (0: the best), 0 when there is no such level."""
+    return _level(ctx, level, 3)
 
 
 @njit(cache=True, _nrt=False, inline="always")

@@ -29,6 +29,7 @@ StrategyContext = namedtuple("StrategyContext", [
     "intents",        # order-intent records of the intents ring
     "positions",      # this strategy's rows of strat_pos: position, in_flight, cash, ...
     "book",           # top-of-book seqlock rows (the feed's)
+    "depth",          # the L2 book's seqlock rows (the feed's; row 0 alone when [feed] depth = 1)
     "top",            # int64[4]: scratch for one book read
     "tick_sizes",     # int64[n_symbols]: price increment per symbol
     "subscribed",     # uint8[n_symbols]: 1 for the symbols this strategy trades
@@ -116,6 +117,12 @@ def new_context_cell() -> np.ndarray:
     return np.zeros(CONTEXT_CELL_BYTES, dtype=np.uint8)
 
 
+def _one_level_depth(dtype) -> np.ndarray:
+    depth = np.zeros(1, dtype)
+    depth["levels"] = 1  # the top only, as an engine of [feed] depth = 1 has it
+    return depth
+
+
 def sample_context(n_symbols: int, state_dtype: np.dtype | None = None,
                    params_dtype: np.dtype | None = None):
     """(ctx, mirror, params, control): a context over private arrays with the same numba
@@ -128,6 +135,7 @@ def sample_context(n_symbols: int, state_dtype: np.dtype | None = None,
     from tickpipe.engine.strategy_guard import new_guard
     from tickpipe.shm_layouts.book import BOOK_DTYPE
     from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
+    from tickpipe.shm_layouts.depth import DEPTH_DTYPE
     from tickpipe.shm_layouts.fill import FILL_DTYPE
     from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
     from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
@@ -152,7 +160,7 @@ def sample_context(n_symbols: int, state_dtype: np.dtype | None = None,
         quotes=np.zeros(1, MARKET_DATA_DTYPE), reports=np.zeros(1, FILL_DTYPE),
         out=out, intents=np.zeros(1, ORDER_INTENT_DTYPE),
         positions=np.zeros(n_symbols, STRATEGY_POSITION_DTYPE),
-        book=np.zeros(n_symbols, BOOK_DTYPE),
+        book=np.zeros(n_symbols, BOOK_DTYPE), depth=_one_level_depth(DEPTH_DTYPE),
         top=np.zeros(4, dtype=np.int64), tick_sizes=np.ones(n_symbols, dtype=np.int64),
         subscribed=np.zeros(n_symbols, dtype=np.uint8),
         state_words=np.zeros((n_symbols, words), dtype=np.uint64),

@@ -11,6 +11,7 @@ from tickpipe.engine.engine_layout import (
 from tickpipe.engine.idle import make_idle_state
 from tickpipe.engine.ring import HANDLE_SLOTS, consumer_handle, producer_handle, ring_records
 from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.depth import DEPTH_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HISTOGRAM_ROWS
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, WORKER_DTYPE
@@ -31,6 +32,7 @@ class WorkerContext:
     idle_state: np.ndarray = None
     histograms: np.ndarray = None                 # (HISTOGRAM_ROWS, words) uint64
     book: np.ndarray = None
+    depth: np.ndarray = None  # the L2 book (one row per symbol when [feed] depth > 1)
     symbols: np.ndarray = None
 
     txn: np.ndarray = None                        # the batch transaction (engine/commit.py)
@@ -75,7 +77,8 @@ def build_context(segment, role: str, config: dict) -> WorkerContext:
             yield_limit=config["engine"]["backoff_yield"]),
         histograms=segment.view("histograms", HISTOGRAM_DTYPE, HISTOGRAM_ROWS).view(np.uint64)
         .reshape(HISTOGRAM_ROWS, -1),
-        book=segment.view("book", BOOK_DTYPE), symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),
+        book=segment.view("book", BOOK_DTYPE), depth=segment.view("depth", DEPTH_DTYPE),
+        symbols=segment.view("symbols", SYMBOL_STATS_DTYPE),
         txn=make_txn(segment, log_offset, inputs[:len(input_specs)],
                      [outputs[spec.section] for spec in output_specs]),
         recovered=recovered,

@@ -8,6 +8,7 @@ check_* function. Everything here is asserted at import.
 import hashlib
 
 from tickpipe.shm_layouts.book import BOOK_DTYPE
+from tickpipe.shm_layouts.depth import DEPTH_DTYPE
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.fill import FILL_DTYPE
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE
@@ -28,10 +29,10 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 7  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins,
+LAYOUT_VERSION = 8  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins,
 # several strategies; 5: orders that rest (requests, 128-byte reports, order tables);
 # 6: rings gated by the journal (ring header `gated`, `gate`); 7: 12 worker rows (declared
-# roles from row 7: the journal, the live source)
+# roles from row 7: the journal, the live source); 8: the L2 book (section "depth")
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it
@@ -45,6 +46,7 @@ SHM_DTYPES = {
     "worker_row": WORKER_DTYPE,
     "histogram": HISTOGRAM_DTYPE,
     "book_row": BOOK_DTYPE,
+    "depth_row": DEPTH_DTYPE,
     "symbol_stats": SYMBOL_STATS_DTYPE,
     "market_data": MARKET_DATA_DTYPE,
     "order_intent": ORDER_INTENT_DTYPE,

@@ -63,6 +63,7 @@ WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER
 
 # Named counter slots per role (counters[32]).
 FEED_TICKS, FEED_TRADES = 0, 1
+FEED_DEPTH_ROWS = 2  # a tape's depth rows written into the L2 book (sent on no ring)
 STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
 STRATEGY_ILLEGAL_TRANSITIONS = 4  # reports its order table could not apply (counted, not applied)
 STRATEGY_RECORDS_SKIPPED = 5  # records passed without their callback (on_error = "skip"/"retire")
@@ -84,7 +85,7 @@ assert RISK_REJECT_BASE + len(REJECT_NAMES) <= RISK_ORDERS_OUT < RISK_PNL_PEAK <
 assert GATEWAY_VENUE_REJECT_BASE + len(VENUE_REASON_NAMES) <= N_COUNTERS
 
 ROLE_COUNTERS = {
-    "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES},
+    "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES, "depth_rows": FEED_DEPTH_ROWS},
     "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
                  "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED,
                  "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS,

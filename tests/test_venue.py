@@ -48,6 +48,19 @@ class Venue:
         self.market = dict(bid=bid, ask=ask, bid_qty=bid_qty, ask_qty=ask_qty, has_market=True)
         self.now = 0
         self.next_id = 1
+        self.levels = np.zeros((4, 10), dtype=np.int64)  # the L2 book: none until depth()
+        self.n_levels = 0
+
+    def depth(self, bids=(), asks=()):
+        """The L2 book the venue sees from now on: bids, asks as [(px, qty), ...] from the
+        best; level 0 is the market's top."""
+        self.levels[:] = 0
+        m = self.market
+        for k, (px, qty) in enumerate([(m["bid"], m["bid_qty"])] + list(bids)):
+            self.levels[0, k], self.levels[2, k] = px, qty
+        for k, (px, qty) in enumerate([(m["ask"], m["ask_qty"])] + list(asks)):
+            self.levels[1, k], self.levels[3, k] = px, qty
+        self.n_levels = 5
 
     def _args(self):
         return self.rows, self.used, self.dirty, self.dirty_mark, TRANSITIONS, self.illegal
@@ -73,7 +86,7 @@ class Venue:
         m = self.market
         n = venue_new(*self._args(), order_id, symbol, side, order_type, tif, qty, px, tick,
                       m["bid"], m["ask"], m["bid_qty"], m["ask_qty"], m["has_market"],
-                      session_open, self._tick_clock(), self.reports)
+                      self.levels, self.n_levels, session_open, self._tick_clock(), self.reports)
         return order_id, self._out(n)
 
     def cancel(self, order_id):
@@ -83,7 +96,8 @@ class Venue:
         m = self.market
         return self._out(venue_replace(*self._args(), order_id, qty, px, tick, m["bid"], m["ask"],
                                        m["bid_qty"], m["ask_qty"], m["has_market"],
-                                       self._tick_clock(), self.reports))
+                                       self.levels, self.n_levels, self._tick_clock(),
+                                       self.reports))
 
     def tick(self, bid=None, ask=None, bid_qty=None, ask_qty=None, trade_px=0, trade_qty=0,
              aggressor=0, symbol=SYM):
@@ -92,8 +106,8 @@ class Venue:
             if value is not None and symbol == SYM:
                 m[key] = value
         n = venue_on_tick(*self._args(), symbol, m["bid"], m["ask"], m["bid_qty"], m["ask_qty"],
-                          trade_qty > 0, trade_px, trade_qty, aggressor, self._tick_clock(),
-                          self.reports)
+                          trade_qty > 0, trade_px, trade_qty, aggressor, self.levels,
+                          self.n_levels, self._tick_clock(), self.reports)
         return self._out(n)
 
     def trade(self, px, qty, aggressor=SELL):
@@ -520,7 +534,7 @@ def test_kernels_when_several_changes_hit_one_row_then_it_is_marked_dirty_once()
 def test_kernels_when_reports_cannot_hold_the_answer_then_they_change_nothing():
     v = Venue(report_slots=1)
     n = venue_new(*v._args(), 1, SYM, BUY, ORDER_TYPE_LIMIT, TIF_GTC, 10, 100, 1, 100, 101,
-                  10, 10, True, True, 1, v.reports)
+                  10, 10, True, v.levels, 0, True, 1, v.reports)
     assert n == REPORTS_TOO_SMALL and v.used[0] == 0
     empty = np.zeros(0, dtype=FILL_DTYPE)
     assert venue_cancel(*v._args(), 1, 1, empty) == REPORTS_TOO_SMALL
@@ -671,3 +685,53 @@ def test_venue_when_random_requests_and_ticks_then_every_invariant_holds(script)
             open_qty = int(v.rows[i]["leaves_qty"]) if live else 0
             assert qty - released.get(oid, 0) == open_qty, (oid, qty, released.get(oid))
             assert closes.get(oid, 0) == (1 if oid in ordered and not live else 0)
+
+
+# ---- the queue behind the best, with an L2 book ([feed] depth > 1) ------------------------
+
+def test_an_order_behind_the_best_joins_behind_the_level_the_book_shows_at_its_price():
+    v = Venue(bid=100, ask=101, bid_qty=10)
+    v.depth(bids=[(99, 40), (97, 7)], asks=[(102, 30)])
+    at_level, _ = v.new(BUY, qty=5, px=99)
+    between, _ = v.new(BUY, qty=5, px=98)       # between 99 and 97: nobody there
+    deep, _ = v.new(BUY, qty=5, px=90)          # past the book's last level: nobody there
+    sell, _ = v.new(SELL, qty=5, px=102)
+    assert v.row(at_level)["queue_ahead"] == 40
+    assert v.row(between)["queue_ahead"] == 0
+    assert v.row(deep)["queue_ahead"] == 0
+    assert v.row(sell)["queue_ahead"] == 30
+
+
+def test_past_the_deepest_level_shown_the_venue_assumes_the_top_size_ahead():
+    v = Venue(bid=100, ask=101, bid_qty=10)
+    v.depth(bids=[(99, 40), (98, 41), (97, 42), (96, 43)])   # 5 levels shown, all full
+    oid, _ = v.new(BUY, qty=5, px=90)
+    assert v.row(oid)["queue_ahead"] == 10
+    plain = Venue(bid=100, bid_qty=10)          # no L2 book: the top's size, as before
+    below, _ = plain.new(BUY, qty=5, px=99)
+    assert plain.row(below)["queue_ahead"] == 10
+
+
+def test_a_level_behind_the_best_that_shrinks_moves_us_up_and_a_trade_there_fills_us():
+    v = Venue(bid=100, ask=101, bid_qty=10)
+    v.depth(bids=[(99, 40)])
+    oid, _ = v.new(BUY, qty=5, px=99)
+    v.depth(bids=[(99, 25)])
+    assert v.tick() == [] and v.row(oid)["queue_ahead"] == 25
+    v.depth(bids=[(99, 30)])                    # a level that grows grows behind us
+    assert v.tick() == [] and v.row(oid)["queue_ahead"] == 25
+    reports = v.trade(99, 27)                   # 25 ahead of us, then 2 for us
+    assert [(r["exec_type"], r["last_qty"], r["last_px"]) for r in reports] == \
+        [(EXEC_PARTIAL_FILL, 2, 99)]
+    assert v.row(oid)["queue_ahead"] == 0
+    v.depth(bids=[(98, 5)])                     # our level gone from the book: first in line
+    v.tick()
+    assert v.row(oid)["queue_ahead"] == 0
+
+
+def test_a_replace_behind_the_best_joins_the_shown_level_at_its_new_price():
+    v = Venue(bid=100, ask=101, bid_qty=10)
+    v.depth(bids=[(99, 40), (98, 12)])
+    oid, _ = v.new(BUY, qty=5, px=99)
+    v.replace(oid, 5, 98)
+    assert v.row(oid)["queue_ahead"] == 12

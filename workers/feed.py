@@ -40,6 +40,7 @@ from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
 from tickpipe.engine.book import book_write, repair_book
+from tickpipe.engine.depth import depth_write_level, repair_depth
 from tickpipe.engine.engine_layout import engine_rings, inputs_of, outputs_of, worker_index
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
@@ -49,9 +50,11 @@ from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.runner_gen import role_runner
 from tickpipe.engine.strategy_config import symbol_ids
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_FEED_OFFSET
-from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE, MD_KIND_TRADE
+from tickpipe.shm_layouts.market_data import (
+    MARKET_DATA_DTYPE, MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE,
+)
 from tickpipe.shm_layouts.worker_table import (
-    FEED_TICKS, FEED_TRADES, STATE_OFFSET, W_COUNTERS, WORKER_DTYPE, WORKER_READY,
+    FEED_DEPTH_ROWS, FEED_TICKS, FEED_TRADES, STATE_OFFSET, W_COUNTERS, WORKER_DTYPE, WORKER_READY,
     WORKER_RUNNING, WORKER_STARTING,
 )
 from tickpipe.workers.feed_sources.tape import no_tape, open_tape
@@ -64,6 +67,7 @@ FEED_PARAMS_DTYPE = np.dtype([
     ("replay", np.int64),         # 1: the tape's records, not the walk
     ("speed_milli", np.int64),    # replay: [feed] speed x 1000 (0: flat out)
     ("live", np.int64),           # 1: a live source's records, from the input ring
+    ("depth_levels", np.int64),   # [feed] depth: levels of the L2 book written (1: none)
 ])
 
 FeedContext = namedtuple("FeedContext", [
@@ -71,6 +75,7 @@ FeedContext = namedtuple("FeedContext", [
     "subscribed",   # uint8[n_outputs, n_symbols]: output k gets the symbol's ticks
     "retired",      # int64[n_outputs]: a strategy the supervisor gave up (skipped)
     "book",         # top-of-book seqlock rows (written here)
+    "depth",        # the L2 book's seqlock rows (written here when [feed] depth > 1)
     "mids",         # int64[n_symbols]: each symbol's walk
     "tick_sizes",   # int64[n_symbols]
     "rng",          # uint64[1]: the walk's xorshift state
@@ -170,8 +175,10 @@ def begin_pass(ctx):
 
 @njit(cache=True, _nrt=False, inline="always")
 def tape_position(ctx):
-    """The next tape record to send: every tick made so far, committed (restarts included)."""
-    return np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
+    """The next tape record to send: every tick and depth row made so far, committed
+    (restarts included)."""
+    return np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS]) + \
+        np.int64(ctx.row_words[W_COUNTERS + FEED_DEPTH_ROWS])
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -289,6 +296,9 @@ def on_record(ctx, k, position, now):
     if tick.kind == MD_KIND_QUOTE:
         book_write(ctx.book, ctx.book.ctypes.data, symbol, tick.bid_px, tick.ask_px,
                    tick.bid_qty, tick.ask_qty, now, position + 1)
+        if ctx.params[0].depth_levels > 1:
+            depth_write_level(ctx.depth, ctx.depth.ctypes.data, symbol, 0, tick.bid_px,
+                              tick.bid_qty, tick.ask_px, tick.ask_qty, now, position + 1)
     else:
         count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, 1)
 
@@ -296,8 +306,9 @@ def on_record(ctx, k, position, now):
 @njit(cache=True, _nrt=False)
 def replay_step(ctx, now):
     """A batch of tape records, each to every ring whose strategy trades its symbol (the
-    venue's gets them all), each quote's book row written. origin_ns is when the record
-    was due (flat out: now), so a replay held back by a full ring shows its queueing."""
+    venue's gets them all), each quote's book row written; a depth row goes to its level
+    of the L2 book and to no ring. origin_ns is when the record was due (flat out: now),
+    so a replay held back by a full ring shows its queueing."""
     outs = ctx.outs
     written = ctx.written
     got = ticks_owed(ctx, now)
@@ -307,10 +318,19 @@ def replay_step(ctx, now):
     paced = ctx.params[0].speed_milli > 0
     position = tape_position(ctx)
     book_address = ctx.book.ctypes.data
+    depth_address = ctx.depth.ctypes.data
+    with_depth = ctx.params[0].depth_levels > 1
     trades = 0
+    depth_rows = 0
     for i in range(got):
         tick = ctx.tape[position + i]
         symbol = tick.symbol_id
+        if tick.kind >= MD_KIND_DEPTH:  # a level below the top: the book, no ring
+            depth_write_level(ctx.depth, depth_address, symbol, tick.kind - MD_KIND_DEPTH,
+                              tick.bid_px, tick.bid_qty, tick.ask_px, tick.ask_qty, now,
+                              position + i + 1)
+            depth_rows += 1
+            continue
         origin = tape_due_ns(ctx, position + i) if paced else now
         trades += tick.kind == MD_KIND_TRADE
         for k in range(outs.shape[0]):
@@ -320,7 +340,12 @@ def replay_step(ctx, now):
         if tick.kind == MD_KIND_QUOTE:
             book_write(ctx.book, book_address, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
                        tick.ask_qty, now, position + i + 1)
-    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got)
+            if with_depth:
+                depth_write_level(ctx.depth, depth_address, symbol, 0, tick.bid_px,
+                                  tick.bid_qty, tick.ask_px, tick.ask_qty, now,
+                                  position + i + 1)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got - depth_rows)
+    count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_DEPTH_ROWS, depth_rows)
     count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, trades)
     ctx.pace[P_SENT] += got
     ctx.pace[P_MADE] = 1
@@ -343,6 +368,7 @@ def walk_step(ctx, now):
             got = min(got, ctx.room[k] - written[k])
     n_symbols = ctx.mids.shape[0]
     book_address = ctx.book.ctypes.data
+    depth_address = ctx.depth.ctypes.data
     sent = ctx.pace[P_SENT]
     ticks_before = np.int64(ctx.row_words[W_COUNTERS + FEED_TICKS])
     trades = 0
@@ -382,6 +408,14 @@ def walk_step(ctx, now):
                 record.trade_qty = 0
         book_write(ctx.book, book_address, symbol, mid - half_spread, mid + half_spread,
                    bid_qty, ask_qty, now, number)
+        for level in range(p.depth_levels if p.depth_levels > 1 else 0):
+            # the walk's deeper levels: a tick apart, sizes from the top's (no draws of
+            # their own, so the walk is the same sequence whatever the depth)
+            depth_write_level(ctx.depth, depth_address, symbol, level,
+                              mid - half_spread - level * tick,
+                              1 + (bid_qty + level * 7919) % p.max_qty,
+                              mid + half_spread + level * tick,
+                              1 + (ask_qty + level * 7927) % p.max_qty, now, number)
     count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got)
     count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, trades)
     ctx.pace[P_SENT] = sent + got
@@ -391,7 +425,7 @@ def walk_step(ctx, now):
 
 @njit(cache=True, _nrt=False)
 def undo_need(ctx, need):
-    return 8  # the two tick counters and the runner's counts
+    return 10  # the three tick counters and the runner's counts
 
 
 @njit(cache=True, _nrt=False)
@@ -439,6 +473,7 @@ class Agent(LoopAgent):
         params[0]["max_qty"] = feed["max_qty"]
         params[0]["trade_every"] = feed["trade_every"]
         params[0]["rate"] = engine["rate"]
+        params[0]["depth_levels"] = feed["depth"]
         if feed["source"] == "file":  # the tape the launcher made (workers/feed_sources)
             self.tape = open_tape(context.config["tape"]["path"])
             params[0]["replay"] = 1
@@ -472,6 +507,8 @@ class Agent(LoopAgent):
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).
         repair_book(book)
+        if feed["depth"] > 1:
+            repair_depth(context.depth)
         # One quotes ring per strategy, each with the symbols that strategy trades, then
         # the venue's with all of them.
         sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]
@@ -484,6 +521,7 @@ class Agent(LoopAgent):
         self.retired = np.zeros(len(sections), dtype=np.int64)
         self.ctx = FeedContext(
             quotes=self.quotes, subscribed=self.subscribed, retired=self.retired, book=book,
+            depth=context.depth,
             mids=self.mids, tick_sizes=self.tick_sizes,
             rng=self.rng, params=params, pace=np.zeros(PACE_SLOTS, dtype=np.int64),
             tape=self.tape, live=self.live, source_state=source_state, txn=context.txn,

@@ -35,6 +35,7 @@ from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
+from tickpipe.engine.depth import depth_read
 from tickpipe.engine.commit import txn_add, txn_set, txn_store_rows, undo_words
 from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
 from tickpipe.engine.histogram import record_value
@@ -56,7 +57,7 @@ from tickpipe.shm_layouts.fill import (
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
 )
-from tickpipe.shm_layouts.market_data import MD_KIND_TRADE
+from tickpipe.shm_layouts.market_data import MAX_DEPTH_LEVELS, MD_KIND_TRADE
 from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, STATUS_REJECTED, VENUE_SLOTS
 from tickpipe.shm_layouts.order_intent import (
     ORDER_TYPE_IOC, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_IOC,
@@ -101,6 +102,7 @@ GATEWAY_PARAMS_DTYPE = np.dtype([
     ("session_ns", np.int64),       # [venue] session_s: DAY orders expire this long after the start
     ("max_working", np.int64),      # working orders a symbol may have (max_working_per_symbol)
     ("sweep_chunk", np.int64),      # reports one sweep step makes at most
+    ("depth_levels", np.int64),     # [feed] depth: levels of the L2 book (1: the top only)
 ])
 
 
@@ -119,6 +121,8 @@ GatewayContext = namedtuple("GatewayContext", [
     "stats",          # symbol_stats rows (the venue's line)
     "book",           # top-of-book seqlock rows
     "top",            # int64[4]: scratch for one book read
+    "depth",          # the L2 book's seqlock rows ([feed] depth > 1)
+    "levels",         # int64[4, MAX_DEPTH_LEVELS]: scratch for one read of a symbol's L2 book
     "tick_sizes",     # int64[n_symbols]
     "venue",          # OPEN_ORDER_DTYPE[VENUE_SLOTS]: the mirror the venue kernels edit
     "venue_mirror",   # the same rows as uint64 words
@@ -246,6 +250,21 @@ def as_requested(ctx, order, n):
     return n
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def read_levels(ctx, symbol):
+    """The symbol's L2 book now into ctx.levels; the levels it holds (0: no L2 book, or
+    a row left odd by a dead feed: counted, and the queue model assumes the top's size)."""
+    n = ctx.params[0].depth_levels
+    if n <= 1:
+        return 0
+    read = depth_read(ctx.depth, ctx.depth.ctypes.data, symbol, n, ctx.levels)
+    if read == BOOK_OK:
+        return n
+    if read == BOOK_UNREADABLE:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
+    return 0
+
+
 @njit(cache=True, _nrt=False)
 def execute(ctx, order, now):
     """One request at the venue; the number of reports it made in ctx.scratch."""
@@ -265,6 +284,7 @@ def execute(ctx, order, now):
     elif read == BOOK_UNREADABLE:
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_BOOK_UNREADABLE, 1)
     bid, ask, bid_qty, ask_qty = ctx.top[0], ctx.top[1], ctx.top[2], ctx.top[3]
+    n_levels = read_levels(ctx, symbol)
     if order.request == REQ_REPLACE:
         row = find_row(ctx.venue, ctx.used, order.order_id)
         if row >= 0 and (ctx.venue[row].side != order.side or
@@ -279,8 +299,8 @@ def execute(ctx, order, now):
             return n
         n = venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                           ctx.illegal, order.order_id, order.qty, order.limit_px,
-                          ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market, now,
-                          ctx.scratch)
+                          ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market,
+                          ctx.levels, n_levels, now, ctx.scratch)
         return as_requested(ctx, order, n)
     reject_every = ctx.params[0].reject_every
     if reject_every > 0 and order.seq % reject_every == 0:
@@ -298,7 +318,8 @@ def execute(ctx, order, now):
     return venue_new(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                      ctx.illegal, order.order_id, symbol, order.side, order.order_type,
                      order.time_in_force, order.qty, order.limit_px, ctx.tick_sizes[symbol], bid,
-                     ask, bid_qty, ask_qty, has_market, session_open, now, ctx.scratch)
+                     ask, bid_qty, ask_qty, has_market, ctx.levels, n_levels, session_open, now,
+                     ctx.scratch)
 
 
 # ---- the kernels the runner (engine/runner.py) calls: inputs orders, md_venue -----------
@@ -359,7 +380,8 @@ def on_record(ctx, k, position, now):
         made = venue_on_tick(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
                              ctx.illegal, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
                              tick.ask_qty, tick.kind == MD_KIND_TRADE, tick.trade_px,
-                             tick.trade_qty, tick.aggressor_side, now, ctx.scratch[:working])
+                             tick.trade_qty, tick.aggressor_side, ctx.levels,
+                             read_levels(ctx, symbol), now, ctx.scratch[:working])
         if made > 0:
             emit(ctx, made, tick.origin_ns, 0)
             recount(ctx, symbol)
@@ -443,6 +465,7 @@ class Agent(LoopAgent):
         params[0]["session_ns"] = int(config["venue"]["session_s"] * 1_000_000_000)
         params[0]["max_working"] = max_working_per_symbol(config["engine"]["ring_capacity"])
         params[0]["sweep_chunk"] = min(BATCH, int(params[0]["max_working"]))
+        params[0]["depth_levels"] = config["feed"]["depth"]
         sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
         segment_rows = venue_orders(context.segment)
         mirror = np.array(segment_rows)  # as recovered: the last commit's
@@ -460,6 +483,7 @@ class Agent(LoopAgent):
                                    .reshape(-1, REPORT_WORDS) for section in sections),
             retired=np.zeros(len(config["strategies"]), dtype=np.int64),
             stats=context.symbols, book=context.book, top=np.zeros(4, dtype=np.int64),
+            depth=context.depth, levels=np.zeros((4, MAX_DEPTH_LEVELS), dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
             venue=mirror, venue_mirror=mirror.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
             venue_words=segment_rows.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),

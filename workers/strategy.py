@@ -91,7 +91,7 @@ class RunnerAgent(LoopAgent):
             reports=context.records[inputs[1]], out=context.outputs[outputs[0]],
             intents=context.records[outputs[0]],
             positions=strategy_positions(context.segment, k, n_symbols), book=context.book,
-            top=np.zeros(4, dtype=np.int64),
+            depth=context.depth, top=np.zeros(4, dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
             subscribed=subscribed,
             state_words=state.view(np.uint64).reshape(n_symbols, -1),

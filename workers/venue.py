@@ -19,18 +19,22 @@ hold a request's answer (new/replace need 2 slots, cancel 1): nothing changed.
 venue_on_tick, venue_cancel_all and venue_expire_day stop at reports.shape[0] and
 leave the rest untouched: call again while they return reports.shape[0].
 
-Queue model (hftbacktest's risk-averse queue model, top of book only):
-  - Join at the back: a buy at p <= best bid queues behind bid_qty (the quoted size;
-    below the bid we cannot see deeper levels, so at least that much is ahead); a buy
-    above the bid improves it and queues behind 0. Sells mirror with the ask. No
-    market: 0.
+Queue model (hftbacktest's risk-averse queue model, at every level the book shows):
+  - Join at the back: a buy at p = best bid queues behind bid_qty (the quoted size); a
+    buy above the bid improves it and queues behind 0. Below the bid, with an L2 book
+    ([feed] depth > 1: `levels`, the book as it stands now, n_levels of it shown), it
+    queues behind the lots of the level at p, behind 0 where p falls between two shown
+    levels or past the book's last level; past the deepest level shown (or with no L2
+    book) it cannot see, so at least bid_qty is assumed ahead. Sells mirror with the
+    ask. No market: 0.
   - A trade at p (either aggressor) eats the queue ahead first; what is left of its
     qty fills us. A trade through p (a buy's: trade_px < p) fills all our leaves.
   - The opposite side reaching p (a buy's: ask <= p) fills min(leaves, ask_qty).
   - What a tick offers is shared by our rows in row order: the lots of a trade past
     the queue, and the quoted size at the ask (bid) our buys (sells) may take.
   - While p is the best on our side, queue_ahead = min(queue_ahead, quoted size): a
-    shrinking level is assumed cancelled ahead of us, never traded. The best moving
+    shrinking level is assumed cancelled ahead of us, never traded. Behind the best,
+    the same with the lots the L2 book shows at p (where it shows p's level). The best moving
     away from us (a buy's bid above p) changes nothing; moving behind us (bid < p)
     makes us the best: queue_ahead = 0.
   - Resting fills are at p (maker); an order crossing at arrival takes the quote at
@@ -152,13 +156,38 @@ def _price_reason(limit_px, tick_size):
 
 
 @njit(cache=True)
-def _join_queue(side, px, bid, ask, bid_qty, ask_qty, has_market):
+def shown_qty(side, px, levels, n_levels):
+    """Lots the L2 book shows at px on `side` below its best (levels 1 .. n_levels - 1 of
+    `levels`: rows bid_px, ask_px, bid_qty, ask_qty): the level's at px; 0 where px falls
+    between two levels or past the book's last level (nobody is there); -1 past the
+    deepest level shown, or with no L2 book (n_levels <= 1): not known."""
+    row_px, row_qty = (0, 2) if side > 0 else (1, 3)
+    s = 1 if side > 0 else -1
+    for k in range(1, n_levels):
+        level_px = levels[row_px, k]
+        if level_px == 0:
+            return 0                    # the book ends above px
+        if level_px == px:
+            return max(levels[row_qty, k], 0)
+        if s * (level_px - px) < 0:
+            return 0                    # px lies between levels k - 1 and k
+    return -1
+
+
+@njit(cache=True)
+def _join_queue(side, px, bid, ask, bid_qty, ask_qty, has_market, levels, n_levels):
     """Lots ahead of an order joining at px (risk-averse: the back of the visible queue)."""
     if not has_market:
         return 0
-    if side > 0:
-        return 0 if px > bid else max(bid_qty, 0)
-    return 0 if px < ask else max(ask_qty, 0)
+    own_px, own_qty = (bid, bid_qty) if side > 0 else (ask, ask_qty)
+    s = 1 if side > 0 else -1
+    if s * (px - own_px) > 0:
+        return 0                        # it improves the best: first in line
+    if px != own_px:
+        shown = shown_qty(side, px, levels, n_levels)
+        if shown >= 0:
+            return shown
+    return max(own_qty, 0)
 
 
 @njit(cache=True)
@@ -240,7 +269,7 @@ def _ioc(transitions, illegal, order_id, symbol, side, order_type, tif, qty, lim
 @njit(cache=True)
 def venue_new(rows, used, dirty, dirty_mark, transitions, illegal, order_id, symbol, side,
               order_type, tif, qty, limit_px, tick_size, bid, ask, bid_qty, ask_qty,
-              has_market, session_open, now, reports):
+              has_market, levels, n_levels, session_open, now, reports):
     """A new order: REJECTED, an IOC's fill and/or cancel, or NEW (+ a fill if it crosses).
     Returns the reports written (1 or 2) or REPORTS_TOO_SMALL."""
     if reports.shape[0] < 2:
@@ -280,7 +309,8 @@ def venue_new(rows, used, dirty, dirty_mark, transitions, illegal, order_id, sym
     if take > 0:
         n = _fill(rows, i, take, ask if side > 0 else bid, transitions, illegal, now, reports, n)
     if _live(rows[i].status):
-        rows[i].queue_ahead = _join_queue(side, limit_px, bid, ask, bid_qty, ask_qty, has_market)
+        rows[i].queue_ahead = _join_queue(side, limit_px, bid, ask, bid_qty, ask_qty, has_market,
+                                          levels, n_levels)
     return n
 
 
@@ -337,7 +367,8 @@ def venue_cancel(rows, used, dirty, dirty_mark, transitions, illegal, order_id, 
 
 @njit(cache=True)
 def venue_replace(rows, used, dirty, dirty_mark, transitions, illegal, order_id, qty, limit_px,
-                  tick_size, bid, ask, bid_qty, ask_qty, has_market, now, reports):
+                  tick_size, bid, ask, bid_qty, ask_qty, has_market, levels, n_levels, now,
+                  reports):
     """A cancel/replace to total `qty` at `limit_px`: REPLACED (+ a fill if the new price
     crosses) or REJECTED. Returns 1 or 2 (or REPORTS_TOO_SMALL)."""
     if reports.shape[0] < 2:
@@ -368,7 +399,8 @@ def venue_replace(rows, used, dirty, dirty_mark, transitions, illegal, order_id,
     released = o.leaves_qty + o.cum_qty
     new_leaves = qty - o.cum_qty
     if limit_px != o.limit_px or new_leaves > o.leaves_qty:
-        o.queue_ahead = _join_queue(o.side, limit_px, bid, ask, bid_qty, ask_qty, has_market)
+        o.queue_ahead = _join_queue(o.side, limit_px, bid, ask, bid_qty, ask_qty, has_market,
+                                    levels, n_levels)
     o.qty = qty
     o.leaves_qty = new_leaves
     o.limit_px = limit_px
@@ -384,9 +416,11 @@ def venue_replace(rows, used, dirty, dirty_mark, transitions, illegal, order_id,
 
 @njit(cache=True)
 def venue_on_tick(rows, used, dirty, dirty_mark, transitions, illegal, symbol, bid, ask,
-                  bid_qty, ask_qty, is_trade, trade_px, trade_qty, aggressor_side, now, reports):
+                  bid_qty, ask_qty, is_trade, trade_px, trade_qty, aggressor_side, levels,
+                  n_levels, now, reports):
     """One tick of `symbol` against our resting orders (queue model above), in row
     order: at most one fill report per row. Returns the reports written.
+    levels, n_levels: the L2 book as it stands (n_levels <= 1: none).
     aggressor_side is not used: a trade at our price eats the queue whoever started it."""
     # What the tick offers is shared by all our rows, in row order: the lots of a trade
     # at one price, and the quoted size our buys (sells) may take at the ask (bid).
@@ -422,6 +456,10 @@ def venue_on_tick(rows, used, dirty, dirty_mark, transitions, illegal, symbol, b
             q = 0                               # the best moved behind us: we are first
         elif own_px == p:
             q = min(q, max(own_qty, 0))         # a shrinking level was cancelled ahead of us
+        elif n_levels > 1:
+            shown = shown_qty(s, p, levels, n_levels)
+            if shown >= 0:
+                q = min(q, shown)               # the same at a level behind the best
         fill = min(max(through, from_trade, from_level), o.leaves_qty)
         changed = q != o.queue_ahead
         o.queue_ahead = q

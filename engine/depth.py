@@ -1,0 +1,140 @@
+"""The L2 book (shm_layouts/depth.py): one seqlock row per symbol, written by the feed
+one level at a time, read by strategies, the simulated venue and the tools.
+
+The seqlock is the top of book's (engine/book.py): the version only moves forward,
+odd while a write is under way, so a reader takes a copy only between two reads of
+one even version. A feed killed mid-write leaves the row odd; the restarted feed
+moves it on to even (repair_depth) before it writes again. The level it was writing
+may then hold a mix of two writes' words: the tape position is the feed's commit
+point and the restarted feed writes the same level again from the same tape record,
+so the mix lasts until that record, never past the batch the feed had not committed.
+The walk rewrites every level with its next tick of the symbol.
+
+All jitted functions return codes or values; none raises.
+"""
+
+from numba import njit
+
+from tickpipe.engine.atomics import (
+    cpu_pause, fence_release, fence_seqcst, load_acquire_u64, sched_yield, store_release_u64,
+)
+from tickpipe.engine.book import BOOK_EMPTY, BOOK_OK, BOOK_READ_TRIES, BOOK_SPIN_TRIES, BOOK_UNREADABLE
+from tickpipe.shm_layouts.depth import DEPTH_ROW_SIZE
+
+
+@njit(cache=True, inline="always")
+def depth_write_level(depth, depth_address, symbol, level, bid_px, bid_qty, ask_px, ask_qty,
+                      now_ns, md_seq):
+    """Seqlock write of one level of one symbol's book (the feed is its only writer)."""
+    version_address = depth_address + symbol * DEPTH_ROW_SIZE
+    writing = depth[symbol].version | 1
+    store_release_u64(version_address, writing)  # odd: being written
+    fence_release()  # the odd version is visible before any field store (arm64)
+    row = depth[symbol]
+    row.bid_px[level] = bid_px
+    row.bid_qty[level] = bid_qty
+    row.ask_px[level] = ask_px
+    row.ask_qty[level] = ask_qty
+    row.update_ns = now_ns
+    row.md_seq = md_seq
+    store_release_u64(version_address, writing + 1)  # even: consistent
+
+
+@njit(cache=True)
+def _settle(depth, depth_address, symbol):
+    """An odd version (a write a dead feed left) moved on to the next even one."""
+    version_address = depth_address + symbol * DEPTH_ROW_SIZE
+    store_release_u64(version_address, depth[symbol].version + 1)
+
+
+def repair_depth(depth) -> int:
+    """At the feed's start, before its loop: every row a killed feed left odd moved on
+    to the next even version (its fields as they are: the feed's next write of that
+    level, from the record it had not committed, rewrites them). Returns how many rows
+    were odd."""
+    repaired = 0
+    for symbol in range(len(depth)):
+        version = int(depth[symbol]["version"])
+        if version & 1:
+            _settle(depth, depth.ctypes.data, symbol)
+            repaired += 1
+    return repaired
+
+
+@njit(cache=True, inline="always")
+def depth_read_level(depth, depth_address, symbol, level, out):
+    """One level of one symbol's book, whole, into out[0:4] (bid_px, ask_px, bid_qty,
+    ask_qty): BOOK_OK, BOOK_EMPTY (never written) or BOOK_UNREADABLE (stayed odd for
+    BOOK_READ_TRIES reads: a dead writer). Unless BOOK_OK, out[0:4] is 0."""
+    version_address = depth_address + symbol * DEPTH_ROW_SIZE
+    status = BOOK_UNREADABLE
+    for attempt in range(BOOK_READ_TRIES):
+        before = load_acquire_u64(version_address)
+        if before == 0:
+            status = BOOK_EMPTY
+            break
+        if before & 1:
+            if attempt < BOOK_SPIN_TRIES:
+                cpu_pause()
+            else:
+                sched_yield()
+            continue
+        row = depth[symbol]
+        out[0] = row.bid_px[level]
+        out[1] = row.ask_px[level]
+        out[2] = row.bid_qty[level]
+        out[3] = row.ask_qty[level]
+        fence_seqcst()  # the field loads complete before the version is re-read
+        if load_acquire_u64(version_address) == before:
+            return BOOK_OK
+    out[0] = 0
+    out[1] = 0
+    out[2] = 0
+    out[3] = 0
+    return status
+
+
+@njit(cache=True)
+def depth_read(depth, depth_address, symbol, levels, out):
+    """Levels [0, levels) of one symbol's book as of one write, into out[4, levels]
+    (rows: bid_px, ask_px, bid_qty, ask_qty): BOOK_OK, BOOK_EMPTY or BOOK_UNREADABLE
+    as depth_read_level; unless BOOK_OK, out is 0."""
+    version_address = depth_address + symbol * DEPTH_ROW_SIZE
+    status = BOOK_UNREADABLE
+    for attempt in range(BOOK_READ_TRIES):
+        before = load_acquire_u64(version_address)
+        if before == 0:
+            status = BOOK_EMPTY
+            break
+        if before & 1:
+            if attempt < BOOK_SPIN_TRIES:
+                cpu_pause()
+            else:
+                sched_yield()
+            continue
+        row = depth[symbol]
+        for level in range(levels):
+            out[0, level] = row.bid_px[level]
+            out[1, level] = row.ask_px[level]
+            out[2, level] = row.bid_qty[level]
+            out[3, level] = row.ask_qty[level]
+        fence_seqcst()
+        if load_acquire_u64(version_address) == before:
+            return BOOK_OK
+    out[:, :] = 0
+    return status
+
+
+def read_depth_rows(depth, n_symbols: int, levels: int):
+    """The tools' copy: per symbol, a dict of lists (bid_px, ask_px, bid_qty, ask_qty),
+    or None when the symbol's row was never written or stayed unreadable."""
+    import numpy as np
+    out = np.zeros((4, levels), dtype=np.int64)
+    rows = []
+    for symbol in range(n_symbols):
+        if depth_read(depth, depth.ctypes.data, symbol, levels, out) != BOOK_OK:
+            rows.append(None)
+            continue
+        rows.append({"bid_px": out[0].tolist(), "ask_px": out[1].tolist(),
+                     "bid_qty": out[2].tolist(), "ask_qty": out[3].tolist()})
+    return rows
