@@ -107,8 +107,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
                       "`tickpipe run --data FILE` sets both)", path="file"),
         "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
-                        ".npz/.npy, .dbn/.dbn.zst, a journal's folder)",
-                        choices=("auto", "csv", "hftbacktest", "dbn", "journal")),
+                        ".parquet, .npz/.npy, .dbn/.dbn.zst, a journal's folder)",
+                        choices=("auto", "csv", "parquet", "hftbacktest", "dbn", "journal")),
         "speed": Field(float, 1.0, "replay pace: 1 = as recorded, 10 = ten times faster, "
                        "0 = flat out", minimum=0.0, maximum=1_000_000.0),
         "instrument": Field(str, "", "hftbacktest files: the instrument the file is (default: "

@@ -9,6 +9,7 @@ reader is a vectorised numpy pass or a jitted loop.
 
   tape.py             the tape: its checks, its cache file, what the config gets
   csv_quotes.py       CSV quotes and trades with a documented header
+  parquet_quotes.py   the same columns in a Parquet file (pyarrow)
   hftbacktest_npz.py  hftbacktest's event files (.npz of its 64-byte event_dtype)
   databento_dbn.py    Databento's DBN files (MBP-1, TBBO, MBP-10, Trades; zstd or not)
   journal_replay.py   a journal of an earlier run (workers/journal): the ticks it carried
@@ -17,7 +18,9 @@ A format is one module with READS (the file suffixes it claims) and
 read(path, source) -> tape.Recorded; FORMATS below lists them.
 """
 
-from tickpipe.workers.feed_sources import csv_quotes, databento_dbn, hftbacktest_npz, journal_replay
+from tickpipe.workers.feed_sources import (
+    csv_quotes, databento_dbn, hftbacktest_npz, journal_replay, parquet_quotes,
+)
 
-FORMATS = {"csv": csv_quotes, "hftbacktest": hftbacktest_npz, "dbn": databento_dbn,
-           "journal": journal_replay}
+FORMATS = {"csv": csv_quotes, "parquet": parquet_quotes, "hftbacktest": hftbacktest_npz,
+           "dbn": databento_dbn, "journal": journal_replay}

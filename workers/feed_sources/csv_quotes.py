@@ -63,41 +63,47 @@ def read(path: str, feed: dict) -> Recorded:
         raise TapeError(f"data file {path!r}: line 2: {table.shape[1]} values, the header "
                         f"names {len(columns)}")
     col = {name: table[:, i] for i, name in enumerate(columns)}
-    n = table.shape[0]
-    lines = np.arange(2, n + 2)
+    return records_from_columns(path, col, np.arange(2, table.shape[0] + 2), "line")
+
+
+def records_from_columns(path: str, col: dict, lines: np.ndarray, unit: str) -> Recorded:
+    """The records of columns by name (this module's docstring says which): strings as
+    the CSV has them, or typed (a Parquet file's numbers); `lines` numbers each record
+    for errors, counted in `unit` ("line", "row")."""
+    n = len(lines)
     records = np.zeros(n, dtype=TAPE_DTYPE)
-    records["origin_ns"] = _ints(path, col["ts_ns"], "ts_ns", lines)
+    records["origin_ns"] = _ints(path, col["ts_ns"], "ts_ns", lines, unit)
     kinds = np.full(n, MD_KIND_QUOTE, dtype=np.uint8)
     if "kind" in col:
-        kinds = _codes(path, col["kind"], "kind", KINDS, lines, default="quote")
+        kinds = _codes(path, col["kind"], "kind", KINDS, lines, unit, default="quote")
     records["kind"] = kinds
-    records["bid_px"] = _prices(path, col["bid_px"], "bid_px", lines)
-    records["ask_px"] = _prices(path, col["ask_px"], "ask_px", lines)
+    records["bid_px"] = _prices(path, col["bid_px"], "bid_px", lines, unit)
+    records["ask_px"] = _prices(path, col["ask_px"], "ask_px", lines, unit)
     for name in ("bid_qty", "ask_qty"):
-        records[name] = _ints(path, col[name], name, lines, default=1, maximum=MAX_QTY) \
+        records[name] = _ints(path, col[name], name, lines, unit, default=1, maximum=MAX_QTY) \
             if name in col else 1
     trade = kinds == MD_KIND_TRADE
     if trade.any():
         for name in ("trade_px", "trade_qty"):
             if name not in col:
                 first = int(lines[np.flatnonzero(trade)[0]])
-                raise TapeError(f"data file {path!r}: line {first}: a trade, and no {name} "
+                raise TapeError(f"data file {path!r}: {unit} {first}: a trade, and no {name} "
                                 f"column")
             empty = trade & (np.char.strip(col[name]) == "")
             if empty.any():
-                raise TapeError(f"data file {path!r}: line {int(lines[np.flatnonzero(empty)[0]])}: "
-                                f"a trade with no {name}")
-        records["trade_px"] = np.where(trade, _prices(path, col["trade_px"], "trade_px", lines), 0)
+                first = int(lines[np.flatnonzero(empty)[0]])
+                raise TapeError(f"data file {path!r}: {unit} {first}: a trade with no {name}")
+        records["trade_px"] = np.where(trade, _prices(path, col["trade_px"], "trade_px", lines, unit), 0)
         records["trade_qty"] = np.where(trade, _ints(path, col["trade_qty"], "trade_qty", lines,
-                                                     default=0, maximum=MAX_QTY), 0)
+                                                     unit, default=0, maximum=MAX_QTY), 0)
         if "aggressor" in col:
-            sides = _codes(path, col["aggressor"], "aggressor", SIDES, lines, default="")
+            sides = _codes(path, col["aggressor"], "aggressor", SIDES, lines, unit, default="")
             records["aggressor_side"] = np.where(trade, sides.astype(np.int8), 0)
     quote = ~trade
     crossed = quote & (records["bid_px"] >= records["ask_px"])
     if crossed.any():
         i = int(np.flatnonzero(crossed)[0])
-        raise TapeError(f"data file {path!r}: line {int(lines[i])}: a quote with bid_px "
+        raise TapeError(f"data file {path!r}: {unit} {int(lines[i])}: a quote with bid_px "
                         f"{col['bid_px'][i]} not below ask_px {col['ask_px'][i]}")
     names, first, inverse = np.unique(col["symbol"], return_index=True, return_inverse=True)
     order = np.argsort(first)                 # symbols numbered as they first appear
@@ -106,64 +112,64 @@ def read(path: str, feed: dict) -> Recorded:
     records["symbol_id"] = rank[inverse]
     names = [str(names[k]).strip() for k in order]
     if "" in names:
-        raise TapeError(f"data file {path!r}: line {int(lines[first[order[names.index('')]]])}: "
-                        f"no symbol")
-    return Recorded(records, names, price_gcds(records, len(names)), lines)
+        row = int(lines[first[order[names.index('')]]])
+        raise TapeError(f"data file {path!r}: {unit} {row}: no symbol")
+    return Recorded(records, names, price_gcds(records, len(names)), lines, unit)
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).split(";")[0].strip()
 
 
-def _bad(path, values, name, lines, convert):
+def _bad(path, values, name, lines, convert, unit):
     """The first value `convert` refuses: its line, for the error (the slow path)."""
     for i, value in enumerate(values):
         try:
             convert(value)
         except (ValueError, OverflowError):
-            return TapeError(f"data file {path!r}: line {int(lines[i])}: {name} {str(value)!r} "
+            return TapeError(f"data file {path!r}: {unit} {int(lines[i])}: {name} {str(value)!r} "
                              f"is not {'an integer' if convert is int else 'a number'}")
     return TapeError(f"data file {path!r}: column {name} does not convert")
 
 
-def _ints(path, values, name, lines, default=None, maximum=None):
+def _ints(path, values, name, lines, unit, default=None, maximum=None):
     values = np.char.strip(values)
     if default is not None:
         values = np.where(values == "", str(default), values)
     try:
         out = values.astype(np.int64)
     except (ValueError, OverflowError):
-        raise _bad(path, values, name, lines, int) from None
+        raise _bad(path, values, name, lines, int, unit) from None
     bad = out < 0 if maximum is None else (out < 0) | (out > maximum)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise TapeError(f"data file {path!r}: line {int(lines[i])}: {name} {int(out[i])} is out "
+        raise TapeError(f"data file {path!r}: {unit} {int(lines[i])}: {name} {int(out[i])} is out "
                         f"of range")
     return out
 
 
-def _prices(path, values, name, lines):
+def _prices(path, values, name, lines, unit):
     values = np.char.strip(values)
     values = np.where(values == "", "0", values)
     try:
         out = np.rint(values.astype(np.float64) * PRICE_SCALE)
     except ValueError:
-        raise _bad(path, values, name, lines, float) from None
+        raise _bad(path, values, name, lines, float, unit) from None
     bad = ~np.isfinite(out) | (out < 0) | (out > 2**53)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise TapeError(f"data file {path!r}: line {int(lines[i])}: {name} {str(values[i])!r} "
+        raise TapeError(f"data file {path!r}: {unit} {int(lines[i])}: {name} {str(values[i])!r} "
                         f"is not a price")
     return out.astype(np.int64)
 
 
-def _codes(path, values, name, table, lines, default):
+def _codes(path, values, name, table, lines, unit, default):
     values = np.char.lower(np.char.strip(values))
     values = np.where(values == "", default, values)
     known = np.isin(values, list(table))
     if not known.all():
         i = int(np.flatnonzero(~known)[0])
-        raise TapeError(f"data file {path!r}: line {int(lines[i])}: {name} {str(values[i])!r} is "
+        raise TapeError(f"data file {path!r}: {unit} {int(lines[i])}: {name} {str(values[i])!r} is "
                         f"not one of {', '.join(k for k in table if k)}")
     out = np.zeros(len(values), dtype=np.int64)
     for key, code in table.items():
