@@ -9,7 +9,11 @@ column at a time: no Python per record. zstd frames are undone by `zstandard`.
 
   mbp-1, tbbo  each record carries the top of the book after it (levels[0]): a quote,
                or a trade (action 'T') with that top beside it
-  mbp-10       the same from levels[0] (the other nine levels are not kept yet)
+  mbp-10       the same from levels[0]; with [feed] depth D > 1, before each record
+               a depth row (tape.py: kind MD_KIND_DEPTH + level) for each of levels
+               1..D-1 that differs from that level in the instrument's previous record
+               (the first record: from an empty level), whether or not the record's
+               top is sent
   trades       trades only, no top of the book
 
 Times are ts_recv (when the data reached Databento's capture: the local side's
@@ -22,7 +26,9 @@ mappings do not name is called by its id.
 
 import numpy as np
 
-from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE
+from tickpipe.shm_layouts.market_data import (
+    MAX_DEPTH_LEVELS, MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE,
+)
 from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = (".dbn", ".dbn.zst")
@@ -81,7 +87,8 @@ def read(path: str, feed: dict) -> Recorded:
         i = int(np.flatnonzero(foreign)[0])
         raise TapeError(f"data file {path!r}: record {i + 1}: rtype {int(records['rtype'][i])} "
                         f"(length {int(records['length'][i]) * 4} B) in a {schema} file")
-    return _tape(path, records, schema, _names(metadata))
+    depth = min(max(int(feed.get("depth", 1)), 1), MAX_DEPTH_LEVELS)
+    return _tape(path, records, schema, _names(metadata), depth if schema == "mbp-10" else 1)
 
 
 def _bytes(path: str) -> bytes:
@@ -137,7 +144,7 @@ def _prices(values: np.ndarray) -> np.ndarray:
     return np.where(empty, 0, units)
 
 
-def _tape(path: str, records: np.ndarray, schema: str, names: dict) -> Recorded:
+def _tape(path: str, records: np.ndarray, schema: str, names: dict, depth: int = 1) -> Recorded:
     n = len(records)
     out = np.zeros(n, dtype=TAPE_DTYPE)
     out["origin_ns"] = records["ts_recv"].astype(np.int64)
@@ -160,8 +167,62 @@ def _tape(path: str, records: np.ndarray, schema: str, names: dict) -> Recorded:
     rank[order] = np.arange(len(order))
     out["symbol_id"] = rank[inverse]
     labels = [names.get(int(ids[k]), str(int(ids[k]))) for k in order]
-    kept = out[keep]
-    if len(kept) == 0:
+    if not keep.any():
         raise TapeError(f"data file {path!r}: no quote with both sides and no trade in it")
-    return Recorded(kept, labels, price_gcds(kept, len(labels)), np.flatnonzero(keep) + 1,
-                    "record")
+    if depth > 1:
+        kept, lines = _with_depth(records, out, keep, depth)
+    else:
+        kept, lines = out[keep], np.flatnonzero(keep) + 1
+    return Recorded(kept, labels, price_gcds(kept, len(labels)), lines, "record")
+
+
+def _level(levels: np.ndarray, level: int):
+    """One level of every record as a depth row's values: (bid_px, bid_qty, ask_px, ask_qty),
+    a side at UNDEF_PRICE 0 and 0."""
+    pair = levels[:, level]
+    values = []
+    for px, sz in (("bid_px", "bid_sz"), ("ask_px", "ask_sz")):
+        empty = pair[px] == UNDEF_PRICE
+        values.append(_prices(pair[px]))
+        values.append(np.where(empty, 0, np.minimum(pair[sz], 2**31 - 1)).astype(np.int64))
+    return values
+
+
+def _with_depth(records: np.ndarray, out: np.ndarray, keep: np.ndarray, depth: int):
+    """The records (`out`, those `keep` sent) with, before each, its depth rows: levels
+    1..depth-1 that differ from the same instrument's previous record. Column at a time:
+    one pass over the levels finds the changes, a second writes the rows where they go;
+    returns (the rows, each row's record number)."""
+    n = len(records)
+    symbol = out["symbol_id"].astype(np.int64)
+    order = np.argsort(symbol, kind="stable")  # each instrument's records in file order
+    prev = np.full(n, -1, dtype=np.int64)     # the instrument's previous record, -1 none
+    same = symbol[order[1:]] == symbol[order[:-1]]
+    prev[order[1:][same]] = order[:-1][same]
+    first = prev < 0
+    levels = records["levels"]
+    changed = np.zeros((n, depth - 1), dtype=bool)
+    for level in range(1, depth):
+        for values in _level(levels, level):
+            before = np.where(first, 0, values[prev])
+            changed[:, level - 1] |= values != before
+    rows = changed.sum(axis=1)
+    count = rows + keep
+    start = np.cumsum(count) - count
+    made = np.zeros(int(count.sum()), dtype=out.dtype)
+    lines = np.empty(len(made), dtype=np.int64)
+    at = start[keep] + rows[keep]                    # the record after its depth rows
+    made[at] = out[keep]
+    lines[at] = np.flatnonzero(keep) + 1
+    rank = np.cumsum(changed, axis=1, dtype=np.int8) - changed  # its depth rows before it
+    for level in range(1, depth):
+        which = np.flatnonzero(changed[:, level - 1])
+        at = start[which] + rank[which, level - 1]
+        made["origin_ns"][at] = out["origin_ns"][which]
+        made["symbol_id"][at] = out["symbol_id"][which]
+        made["kind"][at] = MD_KIND_DEPTH + level
+        bid_px, bid_qty, ask_px, ask_qty = _level(levels[which], level)
+        made["bid_px"][at], made["bid_qty"][at] = bid_px, bid_qty
+        made["ask_px"][at], made["ask_qty"][at] = ask_px, ask_qty
+        lines[at] = which + 1
+    return made, lines

@@ -18,6 +18,17 @@ after the last event of a timestamp (a snapshot's levels land together, never as
 half-built book), and a trade per trade event, with the top as it stands. A top with
 a side empty or crossed is not sent. Prices become fixed point (PRICE_SCALE), sizes
 lots: qty x [feed] qty_scale, rounded; a size that rounds to 0 lots is refused.
+
+With [feed] depth D > 1 the pass also keeps each side's best D levels (bids
+descending, asks ascending) and, after the last event of a timestamp that touched the
+book, writes a depth row (tape.py: kind MD_KIND_DEPTH + level) for each level 1..D-1
+that differs from the last row written for it, before that timestamp's quote (a
+change only below the top: depth rows and no quote). Depth rows are written whatever
+the top's state (a crossed or one-sided top still moves the levels below it). Cost:
+O(D) per depth event; a level deleted from the best D of a side holding more than D
+levels brings the next one up by a scan of that side's levels (O(levels in the book)),
+the same scan today's top of book does when its best level goes, now for any of the
+best D.
 """
 
 import os
@@ -27,7 +38,9 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
-from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE
+from tickpipe.shm_layouts.market_data import (
+    MAX_DEPTH_LEVELS, MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE,
+)
 from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = (".npz", ".npy")
@@ -38,7 +51,6 @@ BUY_EVENT = 1 << 29
 SELL_EVENT = 1 << 28
 DEPTH_EVENT, TRADE_EVENT, DEPTH_CLEAR_EVENT, DEPTH_SNAPSHOT_EVENT, DEPTH_BBO_EVENT = 1, 2, 3, 4, 5
 FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
-NO_ASK = np.iinfo(np.int64).max
 
 
 def read(path: str, feed: dict) -> Recorded:
@@ -74,9 +86,16 @@ def read(path: str, feed: dict) -> Recorded:
         i = int(np.flatnonzero(lots > 2**31 - 1)[0])
         raise TapeError(f"data file {path!r}: event {int(index[i]) + 1}: qty {qty[i]} is more "
                         f"than 2**31 lots at [feed] qty_scale = {feed['qty_scale']}")
-    out = np.zeros(len(index), dtype=TAPE_DTYPE)
-    source = np.zeros(len(index), dtype=np.int64)
-    made = replay_book(ev, times, px_units, lots, out, source)
+    depth = min(max(int(feed.get("depth", 1)), 1), MAX_DEPTH_LEVELS)
+    size = len(index)  # a record per event at most (a quote follows a depth event)
+    if depth > 1:  # and up to depth - 1 rows per run of equal times that touched the book
+        touches = (kind == DEPTH_EVENT) | (kind == DEPTH_SNAPSHOT_EVENT) | \
+            (kind == DEPTH_BBO_EVENT) | (kind == DEPTH_CLEAR_EVENT)
+        run = np.concatenate(([0], np.cumsum(times[1:] != times[:-1])))[:len(times)]
+        size += len(np.unique(run[touches])) * (depth - 1)
+    out = np.zeros(size, dtype=TAPE_DTYPE)
+    source = np.zeros(size, dtype=np.int64)
+    made = replay_book(ev, times, px_units, lots, out, source, depth)
     records = out[:made]
     return Recorded(records, [name], price_gcds(records, 1), index[source[:made]] + 1, "event")
 
@@ -105,31 +124,79 @@ def _load(path: str) -> np.ndarray:
     return events
 
 
-@njit(cache=True)
-def _best_bid(bids):
-    best = 0
-    for price in bids:
-        if price > best:
-            best = price
-    return best
+@njit(cache=True, inline="always")
+def _better(a, b, desc):
+    """a is a better price than b on a side whose best is its highest (desc) or lowest."""
+    return a > b if desc else a < b
 
 
 @njit(cache=True)
-def _best_ask(asks):
-    best = NO_ASK
-    for price in asks:
-        if price < best:
-            best = price
-    return best
+def _level_set(lpx, lqty, count, price, qty, desc):
+    """A side's best len(lpx) levels (lpx/lqty best first, `count` of them: as many as the
+    side has, at most len(lpx)) after price's level was set to qty > 0: updated in place,
+    or inserted where it ranks (a full top's worst falls off; it stays in the book), or
+    left as it was when price ranks below a full top. The new count."""
+    cap = lpx.shape[0]
+    k = 0
+    while k < count and _better(lpx[k], price, desc):
+        k += 1
+    if k < count and lpx[k] == price:
+        lqty[k] = qty
+        return count
+    if k == cap:
+        return count
+    j = count if count < cap else cap - 1
+    while j > k:
+        lpx[j] = lpx[j - 1]
+        lqty[j] = lqty[j - 1]
+        j -= 1
+    lpx[k] = price
+    lqty[k] = qty
+    return count + 1 if count < cap else cap
 
 
 @njit(cache=True)
-def replay_book(ev, times, px, lots, out, source):
+def _level_delete(lpx, lqty, count, price, side, desc):
+    """The best levels after price's level left the side (`side`, the book's dict, no longer
+    holds it): out of them, and the best of the side's levels below them moved up in its
+    place when the side has one (a scan of the side). The new count."""
+    k = 0
+    while k < count and lpx[k] != price:
+        k += 1
+    if k == count:
+        return count
+    for j in range(k, count - 1):
+        lpx[j] = lpx[j + 1]
+        lqty[j] = lqty[j + 1]
+    count -= 1
+    if len(side) > count:  # every level the side holds beyond the top kept is worse
+        found = False
+        best = 0
+        for p in side:
+            if (count == 0 or _better(lpx[count - 1], p, desc)) and \
+                    (not found or _better(p, best, desc)):
+                best = p
+                found = True
+        if found:
+            lpx[count] = best
+            lqty[count] = side[best]
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def replay_book(ev, times, px, lots, out, source, depth):
     """The events through an L2 book into records (out) and, per record, the event it came
-    from (source); the records made."""
+    from (source); the records made. The book: a dict a side (price -> lots) and the side's
+    best `depth` levels kept in order beside it; depth > 1 adds the depth rows."""
     bids = Dict.empty(key_type=types.int64, value_type=types.int64)
     asks = Dict.empty(key_type=types.int64, value_type=types.int64)
-    best_bid, best_ask = 0, NO_ASK
+    bid_px = np.zeros(depth, dtype=np.int64)
+    bid_qty = np.zeros(depth, dtype=np.int64)
+    ask_px = np.zeros(depth, dtype=np.int64)
+    ask_qty = np.zeros(depth, dtype=np.int64)
+    n_bids, n_asks = 0, 0
+    rows = np.zeros((depth, 4), dtype=np.int64)  # per level below the top: the row last sent
     sent = (0, 0, 0, 0)  # the top last sent
     made = 0
     changed = False
@@ -143,29 +210,25 @@ def replay_book(ev, times, px, lots, out, source):
             if buy:
                 if qty > 0:
                     bids[price] = qty
-                    if price > best_bid:
-                        best_bid = price
+                    n_bids = _level_set(bid_px, bid_qty, n_bids, price, qty, True)
                 elif price in bids:
                     del bids[price]
-                    if price == best_bid:
-                        best_bid = _best_bid(bids)
+                    n_bids = _level_delete(bid_px, bid_qty, n_bids, price, bids, True)
             elif sell:
                 if qty > 0:
                     asks[price] = qty
-                    if price < best_ask:
-                        best_ask = price
+                    n_asks = _level_set(ask_px, ask_qty, n_asks, price, qty, False)
                 elif price in asks:
                     del asks[price]
-                    if price == best_ask:
-                        best_ask = _best_ask(asks)
+                    n_asks = _level_delete(ask_px, ask_qty, n_asks, price, asks, False)
             changed = True
         elif kind == DEPTH_CLEAR_EVENT:
             if buy or not sell:
                 bids = Dict.empty(key_type=types.int64, value_type=types.int64)
-                best_bid = 0
+                n_bids = 0
             if sell or not buy:
                 asks = Dict.empty(key_type=types.int64, value_type=types.int64)
-                best_ask = NO_ASK
+                n_asks = 0
             changed = True
         elif kind == TRADE_EVENT:
             record = out[made]
@@ -174,18 +237,34 @@ def replay_book(ev, times, px, lots, out, source):
             record.aggressor_side = 1 if buy else (-1 if sell else 0)
             record.trade_px = px[i]
             record.trade_qty = lots[i]
-            if best_bid > 0:
-                record.bid_px = best_bid
-                record.bid_qty = bids[best_bid]
-            if best_ask != NO_ASK:
-                record.ask_px = best_ask
-                record.ask_qty = asks[best_ask]
+            if n_bids > 0 and bid_px[0] > 0:  # (a bid at 0 is no bid, as before)
+                record.bid_px = bid_px[0]
+                record.bid_qty = bid_qty[0]
+            if n_asks > 0:
+                record.ask_px = ask_px[0]
+                record.ask_qty = ask_qty[0]
             source[made] = i
             made += 1
         if changed and (i == n - 1 or times[i + 1] != times[i]):
             changed = False
-            if best_bid > 0 and best_ask != NO_ASK and best_bid < best_ask:
-                top = (best_bid, bids[best_bid], best_ask, asks[best_ask])
+            for level in range(1, depth):
+                b_px, b_qty, a_px, a_qty = 0, 0, 0, 0
+                if level < n_bids:
+                    b_px, b_qty = bid_px[level], bid_qty[level]
+                if level < n_asks:
+                    a_px, a_qty = ask_px[level], ask_qty[level]
+                row = rows[level]
+                if b_px != row[0] or b_qty != row[1] or a_px != row[2] or a_qty != row[3]:
+                    row[0], row[1], row[2], row[3] = b_px, b_qty, a_px, a_qty
+                    record = out[made]
+                    record.origin_ns = times[i]
+                    record.kind = MD_KIND_DEPTH + level
+                    record.bid_px, record.bid_qty = b_px, b_qty
+                    record.ask_px, record.ask_qty = a_px, a_qty
+                    source[made] = i
+                    made += 1
+            if n_bids > 0 and bid_px[0] > 0 and n_asks > 0 and bid_px[0] < ask_px[0]:
+                top = (bid_px[0], bid_qty[0], ask_px[0], ask_qty[0])
                 if top != sent:
                     sent = top
                     record = out[made]

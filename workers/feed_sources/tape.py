@@ -11,6 +11,12 @@ that becomes the run's tape:
   config's order) and its prices on the instrument's tick;
 - time order: a record earlier than the one before it is refused, naming it,
   unless [feed] reorder = true (a stable sort by time);
+- depth: with [feed] depth D > 1 a reader of data with levels below the top (MBP-10,
+  hftbacktest's book) adds *depth rows*: kind MD_KIND_DEPTH + level (1 .. D-1), that
+  level of the symbol's book after the event in bid_px/bid_qty/ask_px/ask_qty (0 and
+  0: the side has no such level), origin_ns the event's, trade fields 0, each written
+  when its level changed, just before the event's quote (or trade) and at its time
+  (so a stable sort keeps them there); the top stays the quote (MD_KIND_QUOTE);
 - the tape file: saved as .npy under the user's cache, named by a digest of the
   data file's path, mtime and size, the reader's options and the instruments, so a
   second run of the same data loads it instead of reading the file again, and the
@@ -27,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_DEPTH, MD_KIND_QUOTE
 
 TAPE_DTYPE = MARKET_DATA_DTYPE  # origin_ns: the recorded time; seq: its index in the file
-TAPE_VERSION = 1                # part of the cache name: a new reader makes new tapes
+TAPE_VERSION = 2                # part of the cache name: a new reader makes new tapes
 
 
 class TapeError(Exception):
@@ -76,7 +82,8 @@ def detect_format(path: str, fmt: str, formats: dict) -> str:
 def prepare(config: dict, formats: dict, given: bool, make_instruments) -> None:
     """Read [feed] file into a tape (or find it cached), set the instruments from it
     (`given` False: the config names none; make_instruments fills in their defaults) or
-    check them against it, and put the tape in config['tape']: {path, records, quotes}."""
+    check them against it, and put the tape in config['tape']: {path, records, quotes,
+    depth_rows}."""
     feed = config["feed"]
     path = os.path.abspath(feed["file"])
     try:
@@ -85,7 +92,7 @@ def prepare(config: dict, formats: dict, given: bool, make_instruments) -> None:
         raise TapeError(f"data file {path!r}: {exc.strerror}") from None
     fmt = detect_format(path, feed["format"], formats)
     key = json.dumps([TAPE_VERSION, path, st.st_mtime_ns, st.st_size, fmt, feed["qty_scale"],
-                      feed["instrument"], feed["reorder"],
+                      feed["instrument"], feed["reorder"], feed.get("depth", 1),
                       [(i["name"], i["tick_size"]) for i in config["instruments"]]
                       if given else None])
     digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
@@ -96,7 +103,7 @@ def prepare(config: dict, formats: dict, given: bool, make_instruments) -> None:
             meta = json.load(f)
     else:
         recorded = formats[fmt].read(path, feed)
-        if len(recorded.records) == 0:
+        if not np.any(recorded.records["kind"] < MD_KIND_DEPTH):  # nothing, or depth rows only
             raise TapeError(f"data file {path!r}: no quotes or trades in it")
         records, meta = _arrange(path, recorded, config if given else None, feed["reorder"])
         _save(tape_path, records)
@@ -105,7 +112,8 @@ def prepare(config: dict, formats: dict, given: bool, make_instruments) -> None:
         os.replace(meta_path + ".tmp", meta_path)
     if not given:
         config["instruments"] = make_instruments(meta["instruments"])
-    config["tape"] = {"path": tape_path, "records": meta["records"], "quotes": meta["quotes"]}
+    config["tape"] = {"path": tape_path, "records": meta["records"], "quotes": meta["quotes"],
+                      "depth_rows": meta["depth_rows"]}
 
 
 def _arrange(path: str, recorded: Recorded, config: dict | None, reorder: bool):
@@ -147,7 +155,8 @@ def _arrange(path: str, recorded: Recorded, config: dict | None, reorder: bool):
         records["symbol_id"] = remap[records["symbol_id"]]
     records["seq"] = np.arange(1, len(records) + 1, dtype=np.uint64)
     meta = {"instruments": instruments, "records": int(len(records)),
-            "quotes": int(np.count_nonzero(records["kind"] == MD_KIND_QUOTE))}
+            "quotes": int(np.count_nonzero(records["kind"] == MD_KIND_QUOTE)),
+            "depth_rows": int(np.count_nonzero(records["kind"] > MD_KIND_DEPTH))}
     return records, meta
 
 
@@ -182,7 +191,8 @@ def no_tape() -> np.ndarray:
 
 
 def price_gcds(records: np.ndarray, n_symbols: int) -> list:
-    """Per symbol, the gcd of every nonzero price it shows (1 when it shows none)."""
+    """Per symbol, the gcd of every nonzero price it shows (1 when it shows none): its
+    quotes', trades' and depth rows' (theirs are on the tick too)."""
     out = []
     for k in range(n_symbols):
         rows = records[records["symbol_id"] == k]

@@ -1,0 +1,133 @@
+"""The L2 book through a real engine: a Databento MBP-10 file (written by databento-dbn's
+own encoder) replayed with `--depth 5`, the feed killed with SIGKILL mid-replay: at the
+end the segment's book and what a user's strategy read through tp.bid_px(ctx, level)
+... are the file's last levels of each symbol, every quote reached the strategy once,
+and inspect shows the levels."""
+
+import os
+import random
+import signal
+import textwrap
+
+import numpy as np
+import pytest
+
+from engine_runs import EngineProcess, unique_name
+from test_feed_sources import dbn_file
+from tickpipe.engine.depth import read_depth_rows
+from tickpipe.engine.engine_layout import strategy_state
+from tickpipe.engine.plugin import load_plugin
+from tickpipe.engine.report import counts
+from tickpipe.engine.segment import attach_segment, unlink_segment
+from tickpipe.shm_layouts.depth import DEPTH_DTYPE
+from tickpipe.shm_layouts.market_data import PRICE_SCALE
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
+
+LEVELS = 5        # [feed] depth: the file has 10
+SYMBOLS = {101: "AAPL", 102: "MSFT"}
+DBN_PRICE = 10**9 // PRICE_SCALE  # DBN prices are 1e-9 units
+
+READER = '''
+import numpy as np
+from numba import njit
+
+import tickpipe as tp
+
+LEVELS = 5
+STATE = np.dtype([("quotes", np.int64), ("levels", np.int64),
+                  ("bid_px", np.int64, (LEVELS,)), ("bid_qty", np.int64, (LEVELS,)),
+                  ("ask_px", np.int64, (LEVELS,)), ("ask_qty", np.int64, (LEVELS,))])
+
+
+@njit
+def on_quote(ctx, state, params, quote):
+    # the book as it stands now: at a symbol's last quote, the file's last levels
+    state.quotes += 1
+    state.levels = tp.depth_levels(ctx)
+    for k in range(LEVELS):
+        state.bid_px[k] = tp.bid_px(ctx, k)
+        state.bid_qty[k] = tp.bid_qty(ctx, k)
+        state.ask_px[k] = tp.ask_px(ctx, k)
+        state.ask_qty[k] = tp.ask_qty(ctx, k)
+'''
+
+
+def mbp10_messages(n: int, seed: int = 11):
+    """MBP-10 book updates of two instruments, 0.5 ms apart: each moves its mid now and
+    then and resizes a few levels; every level of each side always present."""
+    import databento_dbn as dbn
+    rng = random.Random(seed)
+    mids = {iid: 1000 for iid in SYMBOLS}  # cents
+    sizes = {iid: [[rng.randint(1, 90) for _ in range(10)] for _ in range(2)] for iid in SYMBOLS}
+    messages, books = [], {}
+    for i in range(n):
+        iid = rng.choice(list(SYMBOLS))
+        mids[iid] += rng.choice((-1, 0, 0, 1))
+        for _ in range(3):
+            sizes[iid][rng.randint(0, 1)][rng.randint(0, 9)] = rng.randint(1, 90)
+        bids = [(mids[iid] - 1 - k, sizes[iid][0][k]) for k in range(10)]
+        asks = [(mids[iid] + 1 + k, sizes[iid][1][k]) for k in range(10)]
+        levels = [dbn.BidAskPair(bid_px=b[0] * 10**7, ask_px=a[0] * 10**7, bid_sz=b[1],
+                                 ask_sz=a[1], bid_ct=1, ask_ct=1) for b, a in zip(bids, asks)]
+        messages.append(dbn.MBP10Msg(publisher_id=2, instrument_id=iid, ts_event=i,
+                                     price=bids[0][0] * 10**7, size=1, action=dbn.Action.ADD,
+                                     side=dbn.Side.BID, depth=0,
+                                     ts_recv=1_000_000_000 + i * 500_000, levels=levels))
+        books[SYMBOLS[iid]] = (bids[:LEVELS], asks[:LEVELS])
+    return messages, books
+
+
+def price_units(cents: int) -> int:
+    return cents * 10**7 // DBN_PRICE  # a cent is 10**7 of DBN's 1e-9 units
+
+
+@pytest.mark.slow
+def test_a_replay_with_depth_keeps_the_files_levels_across_a_feed_kill(tmp_path):
+    messages, books = mbp10_messages(4000)
+    data = dbn_file(tmp_path / "day.mbp10.dbn", "mbp-10", messages, SYMBOLS)
+    (tmp_path / "reader.py").write_text(READER)
+    (tmp_path / "depth.toml").write_text(textwrap.dedent("""
+        [engine]
+        ready_timeout_s = 600
+        [[strategy]]
+        name = "reader"
+        path = "reader.py"
+        """))
+    name = unique_name("depth")
+    # 4,000 records 0.5 ms apart at speed 2: a 1 s replay, the feed killed a quarter in
+    engine = EngineProcess(name, "--keep", "--data", data, "--speed", "2", "--depth", str(LEVELS),
+                           config_file=os.fspath(tmp_path / "depth.toml"))
+    try:
+        segment = engine.wait_running()
+        workers = segment.view("workers", WORKER_DTYPE, 4)
+        engine.wait_until(lambda: counts(segment)["ticks"] >= 1000, "1,000 ticks replayed")
+        pid = int(workers[0]["pid"])
+        os.kill(pid, signal.SIGKILL)
+        engine.wait_until(lambda: int(workers[0]["pid"]) != pid, "the feed restarted")
+        segment.close()
+        report = engine.result()
+        assert engine.proc.returncode == 0, engine.proc.stderr.read()
+        assert report["ticks"] == len(messages) and report["lost"] == 0
+        assert any(w["restarts"] >= 1 for w in report["workers"] if w["role"] == "feed")
+
+        segment = attach_segment(name, readonly=True)
+        rows = read_depth_rows(segment.view("depth", DEPTH_DTYPE), len(SYMBOLS), LEVELS)
+        state = np.array(strategy_state(segment, 0, load_plugin(
+            {"name": "reader", "path": os.fspath(tmp_path / "reader.py"),
+             "params": {}}).state_dtype))
+        segment.close()
+        # the instruments are numbered as the data first shows them
+        order = list(dict.fromkeys(SYMBOLS[m.instrument_id] for m in messages))
+        for k, symbol in enumerate(order):
+            bids, asks = books[symbol]
+            expected = {"bid_px": [price_units(px) for px, _ in bids],
+                        "bid_qty": [qty for _, qty in bids],
+                        "ask_px": [price_units(px) for px, _ in asks],
+                        "ask_qty": [qty for _, qty in asks]}
+            assert rows[k] == expected, symbol
+            assert int(state[k]["levels"]) == LEVELS
+            assert {field: state[k][field].tolist() for field in expected} == expected, symbol
+        assert int(state["quotes"].sum()) == len(messages)
+    finally:
+        engine.kill()
+        unlink_segment(name)
