@@ -1,7 +1,9 @@
 """`tickpipe bench replay`: ticks/s through the whole pipeline (feed, the default
 strategy, risk, gateway and venue) with the feed replaying a data file flat out,
 from CSV, an hftbacktest .npz and a zstd DBN (MBP-1) file, beside the synthetic feed flat out, in turns
-in one run (the VM's fast and slow states fall on all alike).
+in one run (the VM's fast and slow states fall on all alike). What the L2 book costs
+(docs/data.md "Depth") in the same rounds: a DBN MBP-10 file replayed with its top
+only and with `--depth 10`, and the synthetic walk with `--depth 10`.
 
 The files are written first by the formats' own writers (csv, numpy) into a
 temporary directory, and read into their tapes once before anything is timed (a
@@ -15,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -70,11 +73,13 @@ def write_npz(path: str, records: int, seed: int = 2) -> None:
     np.savez(path, data=events)
 
 
-def write_dbn(path: str, records: int, seed: int = 3) -> None:
+def write_dbn(path: str, records: int, seed: int = 3, schema: str = "mbp-1") -> None:
     """A zstd-compressed DBN MBP-1 file: databento-dbn encodes its metadata; the records,
     too many to build one by one, are numpy rows of the layout the reader checks
     (workers/feed_sources/databento_dbn.py RECORD_DTYPES), each a quote of one of the
-    SYMBOLS around a walking mid, every 10th a trade."""
+    SYMBOLS around a walking mid, every 10th a trade. MBP-10: the nine levels below
+    a cent apart, level k's size changing every k + 1 records (about two levels a
+    record), the mid moving every 10th record (all nine)."""
     import datetime
     from types import SimpleNamespace
 
@@ -82,10 +87,13 @@ def write_dbn(path: str, records: int, seed: int = 3) -> None:
     import zstandard
 
     from tickpipe.workers.feed_sources.databento_dbn import RECORD_DTYPES
-    dtype, rtype = RECORD_DTYPES["mbp-1"]
+    dtype, rtype = RECORD_DTYPES[schema]
     rng = np.random.default_rng(seed)
     iid = rng.integers(0, len(SYMBOLS), records)
-    mid = 100_00 + np.cumsum(rng.integers(-1, 2, records))  # cents, one walk for all: enough
+    steps = rng.integers(-1, 2, records)
+    if schema == "mbp-10":
+        steps[np.arange(records) % 10 != 0] = 0
+    mid = 100_00 + np.cumsum(steps)  # cents, one walk for all: enough
     rows = np.zeros(records, dtype=dtype)
     rows["length"], rows["rtype"], rows["publisher_id"] = dtype.itemsize // 4, rtype, 2
     rows["instrument_id"] = iid + 1
@@ -99,11 +107,18 @@ def write_dbn(path: str, records: int, seed: int = 3) -> None:
     rows["price"] = np.where(trade, top["ask_px"], top["bid_px"])
     rows["size"] = 1
     rows["levels"][:, 0] = top
+    if schema == "mbp-10":
+        number = np.arange(records)
+        for k in range(1, 10):
+            level = rows["levels"][:, k]
+            level["bid_px"], level["ask_px"] = (mid - 1 - k) * 10_000_000, (mid + 1 + k) * 10_000_000
+            level["bid_sz"] = level["ask_sz"] = 50 + (number // (k + 1)) % 7
+            rows["levels"][:, k] = level
     mappings = [SimpleNamespace(raw_symbol=name, intervals=[SimpleNamespace(
         start_date=datetime.date(2024, 1, 2), end_date=datetime.date(2024, 1, 3),
         symbol=str(k + 1))]) for k, name in enumerate(SYMBOLS)]
     metadata = dbn.Metadata(dataset="XNAS.ITCH", start=0, stype_in=dbn.SType.RAW_SYMBOL,
-                            stype_out=dbn.SType.INSTRUMENT_ID, schema=dbn.Schema.MBP_1,
+                            stype_out=dbn.SType.INSTRUMENT_ID, schema=dbn.Schema.from_str(schema),
                             symbols=list(SYMBOLS), mappings=mappings)
     with open(path, "wb") as f:
         f.write(zstandard.ZstdCompressor().compress(metadata.encode() + rows.tobytes()))
@@ -121,7 +136,7 @@ def _run(args: list[str], directory: str, tag: str, total: int | None) -> dict:
     from tickpipe.engine.report import counts
     from tickpipe.engine.segment import SegmentError, attach_segment, unlink_segment
     from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
-    name = f"bench-replay-{os.getpid()}-{tag[:4]}"
+    name = f"bench-replay-{os.getpid()}-{zlib.crc32(tag.encode()):08x}"  # a name per variant
     config = os.path.join(directory, "bench.toml")
     with open(config, "w") as f:
         f.write("[engine]\nready_timeout_s = 900\n")
@@ -185,26 +200,40 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
     with tempfile.TemporaryDirectory(prefix="tickpipe-replay-") as directory:
         files = {"csv": os.path.join(directory, "day.csv"),
                  "hftbacktest": os.path.join(directory, "btc.npz"),
-                 "dbn": os.path.join(directory, "xnas.dbn.zst")}
-        progress(f"writing {records:,} records as CSV, hftbacktest events and DBN MBP-1")
+                 "dbn": os.path.join(directory, "xnas.dbn.zst"),
+                 "mbp10": os.path.join(directory, "xnas.mbp10.dbn.zst")}
+        progress(f"writing {records:,} records as CSV, hftbacktest events, DBN MBP-1 and "
+                 f"MBP-10")
         write_csv(files["csv"], records)
         write_npz(files["hftbacktest"], records)
         write_dbn(files["dbn"], records)
-        tapes = {}
-        for fmt, path in files.items():  # the tapes, once, before anything is timed
-            progress(f"reading {os.path.basename(path)} into its tape")
-            tapes[fmt] = load_config(overrides={"feed": {"source": "file", "file": path}})["tape"]
+        write_dbn(files["mbp10"], records, schema="mbp-10")
         # the synthetic feed runs about as long as a replay (~5 M records/s here)
         seconds = max(0.5, min(30.0, records / 5_000_000))
         variants = {"synthetic": ["--rate", "0", "--seconds", str(seconds)],
+                    "synthetic, depth 10": ["--rate", "0", "--seconds", str(seconds),
+                                            "--depth", "10"],
                     "csv": ["--data", files["csv"], "--speed", "0"],
                     "hftbacktest": ["--data", files["hftbacktest"], "--speed", "0"],
-                    "dbn": ["--data", files["dbn"], "--speed", "0"]}
+                    "dbn": ["--data", files["dbn"], "--speed", "0"],
+                    "dbn mbp-10": ["--data", files["mbp10"], "--speed", "0"],
+                    "dbn mbp-10, depth 10": ["--data", files["mbp10"], "--speed", "0",
+                                             "--depth", "10"]}
+        tapes = {}
+        for name, args in variants.items():  # the tapes, once, before anything is timed
+            if "--data" in args:
+                path = args[args.index("--data") + 1]
+                depth = int(args[args.index("--depth") + 1]) if "--depth" in args else 1
+                progress(f"reading {os.path.basename(path)} into its tape (depth {depth})")
+                tapes[name] = load_config(overrides={"feed": {
+                    "source": "file", "file": path, "depth": depth}})["tape"]
         results = {name: [] for name in variants}
         for r in range(rounds):
             for name, args in variants.items():
                 progress(f"round {r + 1}/{rounds}: {name}")
-                total = None if name == "synthetic" else tapes[name]["records"]
+                # the strategy consumes the quotes and trades (a depth row reaches no ring)
+                total = tapes[name]["records"] - tapes[name]["depth_rows"] \
+                    if name in tapes else None
                 results[name].append(_run(args, directory, name, total))
     rows = []
     for name, runs in results.items():
@@ -213,7 +242,8 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
                      "timed_by": sorted({run["timed_by"] for run in runs}),
                      "ticks_per_s_each": rates, "lost": sum(run["lost"] for run in runs),
                      "ticks": [run["ticks"] for run in runs],
-                     "records": None if name == "synthetic" else tapes[name]["records"]})
+                     "records": tapes[name]["records"] if name in tapes else None,
+                     "depth_rows": tapes[name]["depth_rows"] if name in tapes else None})
     synthetic = rows[0]["ticks_per_s"]
     for row in rows:
         row["vs_synthetic"] = round(row["ticks_per_s"] / synthetic, 2) if synthetic else None
@@ -222,8 +252,10 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
 
 
 def format_replay_table(report: dict) -> str:
-    lines = [f"{'feed':<13} {'ticks/s':>11} {'vs synthetic':>13} {'lost':>6} {'records':>10}"]
+    lines = [f"{'feed':<21} {'ticks/s':>11} {'vs synthetic':>13} {'lost':>6} {'records':>10} "
+             f"{'depth rows':>10}"]
     for row in report["results"]:
-        lines.append(f"{row['name']:<13} {row['ticks_per_s']:>11,} {row['vs_synthetic']:>13} "
-                     f"{row['lost']:>6} {row['records'] if row['records'] else '':>10}")
+        lines.append(f"{row['name']:<21} {row['ticks_per_s']:>11,} {row['vs_synthetic']:>13} "
+                     f"{row['lost']:>6} {row['records'] if row['records'] else '':>10} "
+                     f"{row['depth_rows'] if row['depth_rows'] else '':>10}")
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The L2 book (shm_layouts/depth.py): one seqlock row per symbol, written by the feed
-one level at a time, read by strategies, the simulated venue and the tools.
+(a tape's depth row: one level; the walk: all its levels in one write), read by
+strategies, the simulated venue and the tools.
 
 The seqlock is the top of book's (engine/book.py): the version only moves forward,
 odd while a write is under way, so a reader takes a copy only between two reads of
@@ -23,21 +24,35 @@ from tickpipe.shm_layouts.depth import DEPTH_ROW_SIZE
 
 
 @njit(cache=True, inline="always")
+def depth_write_begin(depth, depth_address, symbol):
+    """Open a seqlock write of one symbol's row (the feed is its only writer): its
+    version odd; returns it for depth_write_end. Between the two, set any levels."""
+    writing = depth[symbol].version | 1
+    store_release_u64(depth_address + symbol * DEPTH_ROW_SIZE, writing)  # odd: being written
+    fence_release()  # the odd version is visible before any field store (arm64)
+    return writing
+
+
+@njit(cache=True, inline="always")
+def depth_write_end(depth, depth_address, symbol, writing, now_ns, md_seq):
+    """Close the write depth_write_begin opened: the version even again, one more write."""
+    row = depth[symbol]
+    row.update_ns = now_ns
+    row.md_seq = md_seq
+    store_release_u64(depth_address + symbol * DEPTH_ROW_SIZE, writing + 1)  # even: consistent
+
+
+@njit(cache=True, inline="always")
 def depth_write_level(depth, depth_address, symbol, level, bid_px, bid_qty, ask_px, ask_qty,
                       now_ns, md_seq):
-    """Seqlock write of one level of one symbol's book (the feed is its only writer)."""
-    version_address = depth_address + symbol * DEPTH_ROW_SIZE
-    writing = depth[symbol].version | 1
-    store_release_u64(version_address, writing)  # odd: being written
-    fence_release()  # the odd version is visible before any field store (arm64)
+    """Seqlock write of one level of one symbol's book."""
+    writing = depth_write_begin(depth, depth_address, symbol)
     row = depth[symbol]
     row.bid_px[level] = bid_px
     row.bid_qty[level] = bid_qty
     row.ask_px[level] = ask_px
     row.ask_qty[level] = ask_qty
-    row.update_ns = now_ns
-    row.md_seq = md_seq
-    store_release_u64(version_address, writing + 1)  # even: consistent
+    depth_write_end(depth, depth_address, symbol, writing, now_ns, md_seq)
 
 
 @njit(cache=True)

@@ -18,12 +18,10 @@ offset | size | field      | unit          | written by | read by          | ord
    272 |   48 | _reserved  |               |            |                  |
 
 Level 0 is the top (the same values as the book row, written with it); level k is
-the k-th best price of each side. The feed writes one level at a time (a tape's
-depth row, or the walk's levels), each write its own seqlock write, so a reader of
-one level gets that level whole; a reader of several levels reads the row whole
-(engine/depth.py depth_read) and gets them as of one write. 320 bytes: five cache
-lines, the levels a reader takes together kept apart from the version's line only
-by the header they share.
+the k-th best price of each side. Each seqlock write of the feed's is one tape depth
+row's level, or all of a walk tick's levels, so a reader of one level gets that level
+whole; a reader of several levels reads the row whole (engine/depth.py depth_read)
+and gets them as of one write. 320 bytes: five cache lines.
 """
 
 import numpy as np

@@ -131,3 +131,31 @@ def test_a_replay_with_depth_keeps_the_files_levels_across_a_feed_kill(tmp_path)
     finally:
         engine.kill()
         unlink_segment(name)
+
+
+def test_the_walk_quotes_its_levels_a_tick_apart_with_its_top_as_level_0():
+    from tickpipe.engine.segment_catalog import book_mids
+    from tickpipe.shm_layouts.book import BOOK_DTYPE
+    name = unique_name("walkdepth")
+    engine = EngineProcess(name, "--keep", "--seconds", "0.3", "--depth", "3")
+    try:
+        report = engine.result()
+        assert engine.proc.returncode == 0, engine.proc.stderr.read()
+        segment = attach_segment(name, readonly=True)
+        n_symbols = 8
+        rows = read_depth_rows(segment.view("depth", DEPTH_DTYPE), n_symbols, 3)
+        tops = np.array(segment.view("book", BOOK_DTYPE, n_symbols))
+        assert all(mid is not None for mid in book_mids(segment, n_symbols))
+        segment.close()
+        tick = PRICE_SCALE // 100  # the default [feed] tick_size
+        for symbol, row in enumerate(rows):
+            bid, ask = int(tops[symbol]["bid_px"]), int(tops[symbol]["ask_px"])
+            assert row["bid_px"] == [bid, bid - tick, bid - 2 * tick], symbol
+            assert row["ask_px"] == [ask, ask + tick, ask + 2 * tick], symbol
+            assert row["bid_qty"][0] == int(tops[symbol]["bid_qty"])
+            assert row["ask_qty"][0] == int(tops[symbol]["ask_qty"])
+            assert all(q > 0 for q in row["bid_qty"] + row["ask_qty"])
+        assert report["ticks"] > 0 and report["lost"] == 0
+    finally:
+        engine.kill()
+        unlink_segment(name)

@@ -525,8 +525,14 @@ def test_bench_replay_smoke_times_every_feed_and_loses_nothing():
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = {row["name"]: row for row in report["results"]}
-    assert set(rows) == {"synthetic", "csv", "hftbacktest", "dbn"}
+    assert set(rows) == {"synthetic", "synthetic, depth 10", "csv", "hftbacktest", "dbn",
+                         "dbn mbp-10", "dbn mbp-10, depth 10"}
     assert rows["dbn"]["ticks"] == [200_000]
+    # with the levels kept, the same quotes and trades reach the strategy, and the depth
+    # rows (about two a record, nine when the mid moves) go to the book alone
+    deep, top = rows["dbn mbp-10, depth 10"], rows["dbn mbp-10"]
+    assert deep["ticks"] == top["ticks"] == [200_000] and top["depth_rows"] == 0
+    assert deep["records"] == 200_000 + deep["depth_rows"] and deep["depth_rows"] > 200_000
     assert rows["csv"]["records"] == 200_000 and rows["csv"]["ticks"] == [200_000]
     assert rows["hftbacktest"]["ticks"] == [rows["hftbacktest"]["records"]]
     assert all(row["lost"] == 0 and row["ticks_per_s"] > 0 for row in rows.values())

@@ -40,7 +40,9 @@ from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
 from tickpipe.engine.book import book_write, repair_book
-from tickpipe.engine.depth import depth_write_level, repair_depth
+from tickpipe.engine.depth import (
+    depth_write_begin, depth_write_end, depth_write_level, repair_depth,
+)
 from tickpipe.engine.engine_layout import engine_rings, inputs_of, outputs_of, worker_index
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
@@ -408,14 +410,19 @@ def walk_step(ctx, now):
                 record.trade_qty = 0
         book_write(ctx.book, book_address, symbol, mid - half_spread, mid + half_spread,
                    bid_qty, ask_qty, now, number)
-        for level in range(p.depth_levels if p.depth_levels > 1 else 0):
-            # the walk's deeper levels: a tick apart, sizes from the top's (no draws of
-            # their own, so the walk is the same sequence whatever the depth)
-            depth_write_level(ctx.depth, depth_address, symbol, level,
-                              mid - half_spread - level * tick,
-                              1 + (bid_qty + level * 7919) % p.max_qty,
-                              mid + half_spread + level * tick,
-                              1 + (ask_qty + level * 7927) % p.max_qty, now, number)
+        if p.depth_levels > 1:
+            # the walk's levels, one write: a tick apart, sizes from the top's (no draws
+            # of their own, so the walk is the same sequence whatever the depth)
+            writing = depth_write_begin(ctx.depth, depth_address, symbol)
+            row = ctx.depth[symbol]
+            for level in range(p.depth_levels):
+                row.bid_px[level] = mid - half_spread - level * tick
+                row.bid_qty[level] = bid_qty if level == 0 else \
+                    1 + (bid_qty + level * 7919) % p.max_qty
+                row.ask_px[level] = mid + half_spread + level * tick
+                row.ask_qty[level] = ask_qty if level == 0 else \
+                    1 + (ask_qty + level * 7927) % p.max_qty
+            depth_write_end(ctx.depth, depth_address, symbol, writing, now, number)
     count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TICKS, got)
     count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, trades)
     ctx.pace[P_SENT] = sent + got
