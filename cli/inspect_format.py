@@ -190,12 +190,18 @@ def format_venue(venue: dict) -> list[str]:
 ARRAY_TAIL = 3
 
 
+def _symbols_text(symbols) -> str:
+    if not isinstance(symbols, list):
+        return "? symbols"
+    return f"{len(symbols)} symbol{'' if len(symbols) == 1 else 's'}"
+
+
 def format_strategy(name: str, strategy: dict) -> list[str]:
     """One strategy: what it is, then its per-symbol state, one column per field."""
     symbols = strategy.get("symbols")
     timer = strategy.get("timer_ms")
     lines = [f"strategy {name}: {strategy.get('source') or '?'}, "
-             f"{len(symbols) if isinstance(symbols, list) else '?'} symbols, "
+             f"{_symbols_text(symbols)}, "
              f"timer {f'{timer:g} ms' if isinstance(timer, (int, float)) and timer else 'off'}"]
     params = strategy.get("params")
     if isinstance(params, dict):

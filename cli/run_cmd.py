@@ -18,8 +18,9 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
 @click.option("--wait", type=click.Choice(["auto", "spin", "yield", "backoff", "block"]),
               default=None, help="Wait strategy (auto: spin only for a worker that owns a core).")
 @click.option("--data", "data_file", default=None, metavar="FILE",
-              help="Replay this market-data file (.csv, hftbacktest .npz; docs/data.md) "
-                   "instead of the synthetic feed, until its end unless --seconds says otherwise.")
+              help="Replay this market-data file (.csv, .parquet, hftbacktest .npz, Databento "
+                   ".dbn/.dbn.zst, or a journal's run folder; docs/data.md) instead of the "
+                   "synthetic feed, until its end unless --seconds says otherwise.")
 @click.option("--speed", type=float, default=None,
               help="Replay pace: 1 = as recorded (default), 10 = ten times faster, 0 = flat out.")
 @click.option("--depth", type=int, default=None, metavar="LEVELS",

@@ -52,6 +52,8 @@ def test_a_parquet_file_makes_the_same_tape_as_the_csv_of_its_records(tmp_path):
     (lambda t: t.set_column(2, "bid_px", pa.array([1.0, 3.0, 1.0], pa.float64())),
      "row 2: a quote with bid_px 3 not below ask_px 2"),
     (lambda t: t.slice(0, 0), "no rows"),
+    (lambda t: t.set_column(2, "bid_px", pa.array([1.0, None, 1.0], pa.float64())),
+     "row 2: a quote with no bid_px"),
 ])
 def test_bad_parquet_input_is_one_line_naming_the_row(tmp_path, edit, message):
     table = pa.table({"ts_ns": pa.array([1, 2, 3], pa.int64()),
@@ -69,3 +71,14 @@ def test_a_file_that_is_not_parquet_is_one_line(tmp_path):
         file_config(os.fspath(tmp_path / "fake.parquet"))
     assert "not a readable Parquet file" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_csv_written_with_quoted_fields_reads_as_the_plain_one(tmp_path):
+    """pyarrow's (and pandas') CSV writers quote text: the same records either way."""
+    import pyarrow.csv as pcsv
+    rows = quote_rows(300)
+    pcsv.write_csv(typed_table(rows), tmp_path / "quoted.csv")
+    assert '"ACME"' in (tmp_path / "quoted.csv").read_text()
+    quoted = tape_of(file_config(tmp_path / "quoted.csv"))
+    plain = tape_of(file_config(write_csv(tmp_path / "plain.csv", rows)))
+    assert np.array_equal(quoted, plain)

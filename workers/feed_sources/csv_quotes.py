@@ -39,7 +39,8 @@ def read(path: str, feed: dict) -> Recorded:
             if not header.strip():
                 raise TapeError(f"data file {path!r}: empty (a CSV needs a header line: "
                                 f"{','.join(REQUIRED)}, ...)")
-            columns = [c.strip().lower() for c in header.strip().split(",")]
+            # a quoted header (pandas', pyarrow's writers) names the same columns
+            columns = [c.strip().strip('"').strip().lower() for c in header.strip().split(",")]
             missing = [c for c in REQUIRED if c not in columns]
             if missing:
                 raise TapeError(f"data file {path!r}: line 1: the header lacks "
@@ -48,7 +49,8 @@ def read(path: str, feed: dict) -> Recorded:
                 import warnings
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # no rows: an empty result, said below
-                    table = np.loadtxt(f, dtype=str, delimiter=",", ndmin=2, comments=None)
+                    table = np.loadtxt(f, dtype=str, delimiter=",", ndmin=2, comments=None,
+                                       quotechar='"')
             except ValueError as exc:
                 found = re.search(r"at row (\d+)", str(exc))
                 where = f"line {int(found.group(1)) + 1}: " if found else ""
@@ -83,6 +85,11 @@ def records_from_columns(path: str, col: dict, lines: np.ndarray, unit: str) -> 
         records[name] = _ints(path, col[name], name, lines, unit, default=1, maximum=MAX_QTY) \
             if name in col else 1
     trade = kinds == MD_KIND_TRADE
+    for name in ("bid_px", "ask_px"):  # a quote is its two prices: none may be missing
+        empty = ~trade & (np.char.strip(col[name]) == "")
+        if empty.any():
+            first = int(lines[np.flatnonzero(empty)[0]])
+            raise TapeError(f"data file {path!r}: {unit} {first}: a quote with no {name}")
     if trade.any():
         for name in ("trade_px", "trade_qty"):
             if name not in col:
