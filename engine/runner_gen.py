@@ -292,12 +292,47 @@ def _blame_callback(plugin, entries, n_symbols: int) -> None:
                          f"{', '.join(plugin.params) or 'none'})"
             elif "argument types given" in message:
                 reason = f"{name} takes (ctx, state, params, {ARGUMENT[name]}): {reason}"
+            elif "Cannot bind" in message:
+                # an API call with the wrong arguments fails in numba's inlining pass,
+                # which names neither the call nor its line: find it in the source
+                found = _bad_api_call(plugin.file)
+                if found:
+                    where, reason = found
             raise StrategyError(f"strategy {plugin.name!r}: {name} does not compile"
                                 f"{where}: {reason}") from None
 
 
 ARGUMENT = {"on_quote": "quote", "on_trade": "trade", "on_fill": "report",
             "on_timer": "now_ns"}
+
+
+def _bad_api_call(file: str):
+    """(' (file.py:12)', what is wrong) for the first call of a strategy API function
+    (tp.bid_px(ctx), tickpipe.buy(...)) in `file` whose arguments do not fit its
+    signature, or None."""
+    import ast
+    import inspect
+
+    from tickpipe.engine import strategy_api
+    try:
+        with open(file) as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        function = getattr(strategy_api, node.func.attr, None)
+        python = getattr(function, "py_func", None)
+        if python is None or node.func.attr.startswith("_"):
+            continue
+        signature = inspect.signature(python)
+        try:
+            signature.bind(*node.args, **{k.arg: k.value for k in node.keywords if k.arg})
+        except TypeError as exc:
+            return (f" ({os.path.basename(file)}:{node.lineno})",
+                    f"tp.{node.func.attr}{signature}: {exc}")
+    return None
 
 
 def _line_naming(file: str, name: str) -> str:

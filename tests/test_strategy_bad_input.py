@@ -113,7 +113,13 @@ PATH_TABLE = """
      ["strategy 'mine'", "on_quote does not compile", "(strat.py:5)"]),
     ("on_timer = lambda ctx, state, params, now: None\n",
      ["strategy 'mine'", "on_timer but timer_ms is 0"]),
-], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms"])
+    # an API call with an argument short: numba's inlining pass names no line; we do
+    ("import tickpipe as tp\nfrom numba import njit\n\n@njit\n"
+     "def on_quote(ctx, state, params, quote):\n    x = 1\n    y = tp.bid_px(ctx)\n",
+     ["strategy 'mine'", "on_quote does not compile (strat.py:7)",
+      "tp.bid_px(ctx, level): missing a required argument: 'level'"]),
+], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms",
+        "api-arguments"])
 def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(in_tmp_path, module,
                                                                        expected):
     line = one_line_error(run_config(in_tmp_path, PATH_TABLE, module))
