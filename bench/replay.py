@@ -191,7 +191,16 @@ def _run(args: list[str], directory: str, tag: str, total: int | None) -> dict:
             "ticks_per_s": round((last[1] - first[1]) / (last[0] - first[0]))}
 
 
-def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = False,
+VARIANTS = 7   # the engine runs of a round (run_replay_bench's variants)
+TAPES = 5      # the data variants' tapes, read once before the rounds
+
+
+def progress_steps(rounds: int) -> int:
+    """The progress calls of one bench: the files, the tapes, each round's runs."""
+    return 1 + TAPES + rounds * VARIANTS
+
+
+def run_replay_bench(records: int = 1_000_000, rounds: int = 3, smoke: bool = False,
                      progress=lambda message: None) -> dict:
     from tickpipe.bench.stats import machine_info
     from tickpipe.engine.config import load_config
@@ -227,6 +236,7 @@ def run_replay_bench(records: int = 5_000_000, rounds: int = 3, smoke: bool = Fa
                 progress(f"reading {os.path.basename(path)} into its tape (depth {depth})")
                 tapes[name] = load_config(overrides={"feed": {
                     "source": "file", "file": path, "depth": depth}})["tape"]
+        assert len(variants) == VARIANTS and len(tapes) == TAPES
         results = {name: [] for name in variants}
         for r in range(rounds):
             for name, args in variants.items():

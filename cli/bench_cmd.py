@@ -440,17 +440,20 @@ def all_benches(cores, out_dir, quick, smoke, no_peers, as_json):
 
 
 @bench.command()
-@click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=5_000_000,
-              show_default=True, help="Records in each data file.")
+@click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=1_000_000,
+              show_default=True, help="Records in each data file (MBP-10 at depth 10 makes "
+                                      "about 6.5 tape rows of 64 B a record).")
 @click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
-              help="Rounds of the four feeds in turn; medians over rounds.")
+              help="Rounds of the seven runs in turn; medians over rounds.")
 @smoke_option("200,000 records, one round; overrides --records and --rounds.")
 @json_option
 def replay(records, rounds, smoke, as_json):
     """The whole pipeline with the feed replaying a data file flat out (CSV, hftbacktest
-    .npz, DBN), beside the synthetic feed flat out: ticks/s and lost, in turns in one run."""
-    from tickpipe.bench.replay import format_replay_table, run_replay_bench
-    steps = 4 + (1 if smoke else rounds) * 4
+    .npz, DBN MBP-1 and MBP-10), beside the synthetic feed flat out, and what keeping 10
+    levels of the book costs (MBP-10 and the walk at --depth 10): ticks/s and lost, in
+    turns in one run."""
+    from tickpipe.bench.replay import format_replay_table, progress_steps, run_replay_bench
+    steps = progress_steps(1 if smoke else rounds)
     progress = ProgressBar(steps, as_json)
     report = _guard(lambda: run_replay_bench(records, rounds, smoke, progress))
     _emit(report, as_json, format_replay_table(report))
