@@ -50,7 +50,7 @@ def ls_command(as_json):
 
 
 @click.command("inspect")
-@click.argument("engine")
+@click.argument("engine", default="tickpipe", required=False)
 @click.option("--json", "as_json", is_flag=True,
               help="Print one snapshot as JSON (keys engine, workers, rings, latency_ns, risk, "
                    "strategies, venue; every open order in full); with --watch, one JSON line "
@@ -74,7 +74,8 @@ def ls_command(as_json):
 @click.option("--bind", default="127.0.0.1", show_default=True,
               help="Address --serve listens on.")
 def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind, sample_s):
-    """Look inside a running (or dead) engine without touching it.
+    """Look inside a running (or dead) engine without touching it (ENGINE: its name,
+    default 'tickpipe', the name `tickpipe run` gives it).
 
     Maps the segment read-only after checking magic, version, layout hash,
     ready flag and size; never writes, takes no lock. Shows the engine,
@@ -84,7 +85,8 @@ def inspect_command(engine, as_json, watch, count, hist_hop, serve, bind, sample
     open and resting orders, rejects; each strategy: its source, params,
     symbols, per-symbol state by field name (read from the segment's
     description of it; the strategy's code is never imported), its P&L and
-    its open orders; and the venue's working orders with their queue.
+    its open orders; the venue's working orders with their queue; and, with
+    [feed] depth > 1, each symbol's book by level.
     """
     from tickpipe.shm_layouts.histogram import HOPS
 
@@ -223,7 +225,7 @@ def _trading_state_command(verb: str, state: str, summary: str):
     @click.command(verb, help=f"{summary}\n\nSets the trading state in ENGINE's control block "
                               f"to {state}; only the engine's owner or root may. If it is "
                               f"{state} already, nothing changes and nothing is counted.")
-    @click.argument("engine")
+    @click.argument("engine", default="tickpipe", required=False)
     @click.option("--json", "as_json", is_flag=True,
                   help="Print the outcome as JSON (engine, before, after, changed, changes).")
     def command(engine, as_json):
@@ -244,7 +246,7 @@ def _trading_state_command(verb: str, state: str, summary: str):
 
 
 @click.command("halt")
-@click.argument("engine")
+@click.argument("engine", default="tickpipe", required=False)
 @click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=0.0), default=10.0,
               show_default=True, metavar="SECONDS",
               help="Wait this long for the venue to cancel every working order; 0: do not "

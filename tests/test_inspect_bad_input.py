@@ -128,3 +128,12 @@ def test_serve_when_prometheus_client_is_missing_then_one_line_says_how_to_get_i
     segment = make_engine_segment(segments)
     assert_one_line_error(invoke("inspect", segment.name, "--serve", "0"),
                           "--serve needs prometheus_client: pip install 'tickpipe[metrics]'")
+
+
+@pytest.mark.parametrize("command", ["inspect", "halt", "resume"])
+def test_engine_when_left_out_then_it_is_the_name_tickpipe_run_gives(command):
+    from tickpipe.cli.main import tickpipe
+    import click
+    engine = next(p for p in tickpipe.get_command(click.Context(tickpipe), command).params
+                  if p.name == "engine")
+    assert not engine.required and engine.default == "tickpipe"
