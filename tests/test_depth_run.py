@@ -159,3 +159,78 @@ def test_the_walk_quotes_its_levels_a_tick_apart_with_its_top_as_level_0():
     finally:
         engine.kill()
         unlink_segment(name)
+
+
+QUEUER = '''
+import numpy as np
+from numba import njit
+
+import tickpipe as tp
+
+STATE = np.dtype([("order_id", np.int64)])
+
+
+@njit
+def on_quote(ctx, state, params, quote):
+    # once: a buy resting two levels below the best, behind what the book shows there
+    if state.order_id == 0 and tp.bid_px(ctx, 2) > 0:
+        state.order_id = tp.place(ctx, tp.BUY, 1, tp.bid_px(ctx, 2), tp.GTC)
+'''
+
+
+def static_book_messages(n: int, shrink_at: int):
+    """MBP-10 of one instrument, 0.5 ms apart, its prices still: level 2's bid holds 77
+    lots until record `shrink_at`, then 50; the top's sizes move (so each is a quote)."""
+    import databento_dbn as dbn
+    messages = []
+    for i in range(n):
+        levels = [dbn.BidAskPair(bid_px=(999 - k) * 10**7, ask_px=(1001 + k) * 10**7,
+                                 bid_sz=(77 if i < shrink_at else 50) if k == 2 else
+                                 10 + (i + k) % 20, ask_sz=10 + (i * 3 + k) % 20,
+                                 bid_ct=1, ask_ct=1) for k in range(10)]
+        messages.append(dbn.MBP10Msg(publisher_id=2, instrument_id=101, ts_event=i,
+                                     price=999 * 10**7, size=1, action=dbn.Action.ADD,
+                                     side=dbn.Side.BID, depth=0,
+                                     ts_recv=1_000_000_000 + i * 500_000, levels=levels))
+    return messages
+
+
+@pytest.mark.slow
+def test_the_venue_queues_an_order_behind_the_best_behind_the_level_the_book_shows():
+    """An order two levels below the bid joins behind that level's 77 lots (not behind
+    the top's size, as without depth), and moves up when the level shrinks to 50."""
+    import tempfile
+
+    from tickpipe.engine.engine_layout import venue_orders
+    from tickpipe.shm_layouts.open_order import STATUS_NEW
+    with tempfile.TemporaryDirectory() as directory:
+        # 2 s of the level at 77 (the order needs a few ms to rest), then 0.5 s at 50
+        data = dbn_file(os.path.join(directory, "still.mbp10.dbn"), "mbp-10",
+                        static_book_messages(5000, shrink_at=4000), {101: "AAPL"})
+        with open(os.path.join(directory, "queuer.py"), "w") as f:
+            f.write(QUEUER)
+        with open(os.path.join(directory, "queue.toml"), "w") as f:
+            f.write('[engine]\nready_timeout_s = 600\n[[strategy]]\nname = "queuer"\n'
+                    'path = "queuer.py"\n')
+        name = unique_name("queue")
+        engine = EngineProcess(name, "--data", data, "--depth", "3",
+                               config_file=os.path.join(directory, "queue.toml"))
+        try:
+            segment = engine.wait_running()
+            rows = venue_orders(segment)
+            level_2 = price_units(997)
+
+            def resting_queue():
+                working = rows[(rows["status"] == STATUS_NEW) & (rows["limit_px"] == level_2)]
+                return int(working["queue_ahead"][0]) if len(working) else None
+
+            engine.wait_until(lambda: resting_queue() is not None, "the order resting")
+            assert resting_queue() == 77       # the level's lots, not the top's (10-29)
+            engine.wait_until(lambda: resting_queue() == 50, "its level shrinking to 50")
+            segment.close()
+            report = engine.result()
+            assert engine.proc.returncode == 0, engine.proc.stderr.read()
+            assert report["ticks"] == 5000 and report["lost"] == 0
+        finally:
+            engine.kill()
+            unlink_segment(name)
