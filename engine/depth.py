@@ -76,11 +76,12 @@ def repair_depth(depth) -> int:
     return repaired
 
 
-@njit(cache=True, inline="always")
-def depth_read_level(depth, depth_address, symbol, level, out):
-    """One level of one symbol's book, whole, into out[0:4] (bid_px, ask_px, bid_qty,
-    ask_qty): BOOK_OK, BOOK_EMPTY (never written) or BOOK_UNREADABLE (stayed odd for
-    BOOK_READ_TRIES reads: a dead writer). Unless BOOK_OK, out[0:4] is 0."""
+@njit(cache=True)
+def depth_read(depth, depth_address, symbol, first, count, out):
+    """Levels [first, first + count) of one symbol's book as of one write, into
+    out[0:4, 0:count] (rows: bid_px, ask_px, bid_qty, ask_qty): BOOK_OK, BOOK_EMPTY (never
+    written) or BOOK_UNREADABLE (stayed odd for BOOK_READ_TRIES reads: a dead writer).
+    Unless BOOK_OK, out[:, :count] is 0: never a price."""
     version_address = depth_address + symbol * DEPTH_ROW_SIZE
     status = BOOK_UNREADABLE
     for attempt in range(BOOK_READ_TRIES):
@@ -95,49 +96,27 @@ def depth_read_level(depth, depth_address, symbol, level, out):
                 sched_yield()
             continue
         row = depth[symbol]
-        out[0] = row.bid_px[level]
-        out[1] = row.ask_px[level]
-        out[2] = row.bid_qty[level]
-        out[3] = row.ask_qty[level]
+        for k in range(count):
+            out[0, k] = row.bid_px[first + k]
+            out[1, k] = row.ask_px[first + k]
+            out[2, k] = row.bid_qty[first + k]
+            out[3, k] = row.ask_qty[first + k]
         fence_seqcst()  # the field loads complete before the version is re-read
         if load_acquire_u64(version_address) == before:
             return BOOK_OK
-    out[0] = 0
-    out[1] = 0
-    out[2] = 0
-    out[3] = 0
+    for k in range(count):
+        out[0, k] = 0
+        out[1, k] = 0
+        out[2, k] = 0
+        out[3, k] = 0
     return status
 
 
-@njit(cache=True)
-def depth_read(depth, depth_address, symbol, levels, out):
-    """Levels [0, levels) of one symbol's book as of one write, into out[4, levels]
-    (rows: bid_px, ask_px, bid_qty, ask_qty): BOOK_OK, BOOK_EMPTY or BOOK_UNREADABLE
-    as depth_read_level; unless BOOK_OK, out is 0."""
-    version_address = depth_address + symbol * DEPTH_ROW_SIZE
-    status = BOOK_UNREADABLE
-    for attempt in range(BOOK_READ_TRIES):
-        before = load_acquire_u64(version_address)
-        if before == 0:
-            status = BOOK_EMPTY
-            break
-        if before & 1:
-            if attempt < BOOK_SPIN_TRIES:
-                cpu_pause()
-            else:
-                sched_yield()
-            continue
-        row = depth[symbol]
-        for level in range(levels):
-            out[0, level] = row.bid_px[level]
-            out[1, level] = row.ask_px[level]
-            out[2, level] = row.bid_qty[level]
-            out[3, level] = row.ask_qty[level]
-        fence_seqcst()
-        if load_acquire_u64(version_address) == before:
-            return BOOK_OK
-    out[:, :] = 0
-    return status
+@njit(cache=True, inline="always")
+def depth_read_level(depth, depth_address, symbol, level, out):
+    """One level of one symbol's book, whole, into out[0:4] (bid_px, ask_px, bid_qty,
+    ask_qty): depth_read of that level alone."""
+    return depth_read(depth, depth_address, symbol, level, 1, out.reshape((4, 1)))
 
 
 def read_depth_rows(depth, n_symbols: int, levels: int):
@@ -147,7 +126,7 @@ def read_depth_rows(depth, n_symbols: int, levels: int):
     out = np.zeros((4, levels), dtype=np.int64)
     rows = []
     for symbol in range(n_symbols):
-        if depth_read(depth, depth.ctypes.data, symbol, levels, out) != BOOK_OK:
+        if depth_read(depth, depth.ctypes.data, symbol, 0, levels, out) != BOOK_OK:
             rows.append(None)
             continue
         rows.append({"bid_px": out[0].tolist(), "ask_px": out[1].tolist(),

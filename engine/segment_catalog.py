@@ -116,12 +116,28 @@ def pnl_totals(positions) -> dict:
 BOOK_READ_TRIES = 1_000  # as engine/book.py: far past any live write
 
 
+def seqlock_copy(address: int, copy):
+    """copy() taken between two reads of one even version at `address` (the seqlock read
+    of engine/book.py and engine/depth.py, without numba); None when the row was never
+    written (version 0) or stayed mid-write for BOOK_READ_TRIES reads (a writer killed
+    while writing it)."""
+    for _ in range(BOOK_READ_TRIES):
+        before = lib.tp_load_acquire_u64(address)
+        if before == 0:
+            return None
+        if before & 1:
+            continue
+        value = copy()
+        lib.tp_fence_seqcst()  # the field loads complete before the version is re-read
+        if lib.tp_load_acquire_u64(address) == before:
+            return value
+    return None
+
+
 def book_mids(segment, n_symbols: int) -> list:
     """The mid of each symbol's top of book, (bid + ask) // 2 in price units, as risk marks
     its P&L; None for a symbol with no market (never written, or withdrawn: no_market),
-    or whose row stayed mid-write for BOOK_READ_TRIES reads (a feed killed while writing
-    it). The seqlock read of engine/book.py, without numba: an even version, the fields,
-    the same version again."""
+    or whose row stayed mid-write (seqlock_copy)."""
     try:
         rows = segment.view("book", BOOK_DTYPE)[:n_symbols]
     except SegmentError:
@@ -129,21 +145,11 @@ def book_mids(segment, n_symbols: int) -> list:
     base = rows.ctypes.data
     mids = []
     for symbol in range(len(rows)):
-        address = base + symbol * BOOK_ROW_SIZE
-        mid = None
-        for _ in range(BOOK_READ_TRIES):
-            before = lib.tp_load_acquire_u64(address)
-            if before == 0:
-                break
-            if before & 1:
-                continue
-            bid, ask = int(rows[symbol]["bid_px"]), int(rows[symbol]["ask_px"])
-            withdrawn = int(rows[symbol]["no_market"])
-            lib.tp_fence_seqcst()  # the field loads complete before the version is re-read
-            if lib.tp_load_acquire_u64(address) == before:
-                mid = (bid + ask) // 2 if bid > 0 and ask > 0 and not withdrawn else None
-                break
-        mids.append(mid)
+        row = rows[symbol]
+        top = seqlock_copy(base + symbol * BOOK_ROW_SIZE, lambda row=row: (
+            int(row["bid_px"]), int(row["ask_px"]), int(row["no_market"])))
+        bid, ask, withdrawn = top if top is not None else (0, 0, 1)
+        mids.append((bid + ask) // 2 if bid > 0 and ask > 0 and not withdrawn else None)
     return mids + [None] * (n_symbols - len(mids))
 
 
@@ -151,9 +157,8 @@ def book_depth(segment, instruments: list) -> dict | None:
     """The L2 book ([feed] depth > 1), as inspect shows it: {"levels": L, "symbols":
     {name: {"bids": [[px, qty], ...], "asks": [...]}}}, prices in currency units, levels
     from the best, empty levels left out; a symbol whose row was never written, or stayed
-    mid-write for BOOK_READ_TRIES reads, is left out. None when the engine keeps the top
-    only (or the segment has no L2 book: an older layout). The seqlock read of
-    engine/depth.py, without numba."""
+    mid-write (seqlock_copy), is left out. None when the engine keeps the top only (or
+    the segment has no L2 book: an older layout)."""
     try:
         rows = segment.view("depth", DEPTH_DTYPE)
     except SegmentError:
@@ -161,26 +166,17 @@ def book_depth(segment, instruments: list) -> dict | None:
     if len(rows) == 0 or int(rows[0]["levels"]) <= 1 or len(rows) < len(instruments):
         return None
     levels = int(rows[0]["levels"])
-    base = rows.ctypes.data
     symbols = {}
     for instrument in instruments:
-        address = base + instrument.symbol_id * DEPTH_ROW_SIZE
-        for _ in range(BOOK_READ_TRIES):
-            before = lib.tp_load_acquire_u64(address)
-            if before == 0:
-                break
-            if before & 1:
-                continue
-            row = rows[instrument.symbol_id]
-            fields = [row[name][:levels].tolist() for name in ("bid_px", "bid_qty", "ask_px",
-                                                              "ask_qty")]
-            lib.tp_fence_seqcst()
-            if lib.tp_load_acquire_u64(address) == before:
-                bid_px, bid_qty, ask_px, ask_qty = fields
-                symbols[instrument.name] = {
-                    "bids": [[px / PRICE_SCALE, qty] for px, qty in zip(bid_px, bid_qty) if px],
-                    "asks": [[px / PRICE_SCALE, qty] for px, qty in zip(ask_px, ask_qty) if px]}
-                break
+        row = rows[instrument.symbol_id]
+        fields = seqlock_copy(rows.ctypes.data + instrument.symbol_id * DEPTH_ROW_SIZE,
+                              lambda row=row: [row[name][:levels].tolist() for name in
+                                               ("bid_px", "bid_qty", "ask_px", "ask_qty")])
+        if fields is not None:
+            bid_px, bid_qty, ask_px, ask_qty = fields
+            symbols[instrument.name] = {
+                "bids": [[px / PRICE_SCALE, qty] for px, qty in zip(bid_px, bid_qty) if px],
+                "asks": [[px / PRICE_SCALE, qty] for px, qty in zip(ask_px, ask_qty) if px]}
     return {"levels": levels, "symbols": symbols}
 
 

@@ -90,6 +90,17 @@ class EngineProcess:
         unlink_segment(self.name)
 
 
+def kill_feed_after(engine: "EngineProcess", segment, ticks: int) -> None:
+    """SIGKILL the feed once it has made `ticks` ticks; return when it has restarted."""
+    from tickpipe.engine.report import counts
+    from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
+    workers = segment.view("workers", WORKER_DTYPE, 4)
+    engine.wait_until(lambda: counts(segment)["ticks"] >= ticks, f"{ticks:,} ticks made")
+    pid = int(workers[0]["pid"])  # the feed's row
+    os.kill(pid, signal.SIGKILL)
+    engine.wait_until(lambda: int(workers[0]["pid"]) != pid, "the feed restarted")
+
+
 def wait_until(condition, what: str, timeout: float = HANG_S, poll_s: float = 0.005) -> None:
     """Poll `condition` until it holds; fail naming `what` after `timeout` (a hang)."""
     deadline = time.monotonic() + timeout

@@ -39,7 +39,7 @@ def test_each_level_write_moves_the_version_on_by_two_and_reads_back_whole():
     assert depth_read_level(depth, depth.ctypes.data, 0, 2, out) == BOOK_EMPTY
     assert out.tolist() == [0, 0, 0, 0]
     whole = np.zeros((4, LEVELS), dtype=np.int64)
-    assert depth_read(depth, depth.ctypes.data, 1, LEVELS, whole) == BOOK_OK
+    assert depth_read(depth, depth.ctypes.data, 1, 0, LEVELS, whole) == BOOK_OK
     assert whole.tolist() == [[100, 0, 98, 0], [101, 0, 103, 0], [5, 0, 7, 0], [6, 0, 8, 0]]
     assert read_depth_rows(depth, 2, 3) == [
         None, {"bid_px": [100, 0, 98], "ask_px": [101, 0, 103], "bid_qty": [5, 0, 7],

@@ -6,22 +6,19 @@ and inspect shows the levels."""
 
 import os
 import random
-import signal
 import textwrap
 
 import numpy as np
 import pytest
 
-from engine_runs import EngineProcess, unique_name
+from engine_runs import EngineProcess, kill_feed_after, unique_name
 from test_feed_sources import dbn_file
 from tickpipe.engine.depth import read_depth_rows
 from tickpipe.engine.engine_layout import strategy_state
 from tickpipe.engine.plugin import load_plugin
-from tickpipe.engine.report import counts
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.depth import DEPTH_DTYPE
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
-from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 LEVELS = 5        # [feed] depth: the file has 10
 SYMBOLS = {101: "AAPL", 102: "MSFT"}
@@ -99,11 +96,7 @@ def test_a_replay_with_depth_keeps_the_files_levels_across_a_feed_kill(tmp_path)
                            config_file=os.fspath(tmp_path / "depth.toml"))
     try:
         segment = engine.wait_running()
-        workers = segment.view("workers", WORKER_DTYPE, 4)
-        engine.wait_until(lambda: counts(segment)["ticks"] >= 1000, "1,000 ticks replayed")
-        pid = int(workers[0]["pid"])
-        os.kill(pid, signal.SIGKILL)
-        engine.wait_until(lambda: int(workers[0]["pid"]) != pid, "the feed restarted")
+        kill_feed_after(engine, segment, 1000)
         segment.close()
         report = engine.result()
         assert engine.proc.returncode == 0, engine.proc.stderr.read()

@@ -5,21 +5,19 @@ the feed."""
 
 import csv
 import os
-import signal
 import textwrap
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from engine_runs import EngineProcess, unique_name
+from engine_runs import EngineProcess, kill_feed_after, unique_name
 from tickpipe.cli.main import tickpipe
 from tickpipe.engine.config import ConfigError, load_config
 from tickpipe.engine.engine_layout import strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE
-from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 from tickpipe.workers.feed_sources import hftbacktest_npz as hbt
 
 
@@ -455,11 +453,11 @@ def expected_tallies(rows) -> dict:
     return out
 
 
-def replay(tmp_path, rows, speed: float, kill_feed_after: int | None = None):
+def replay(tmp_path, rows, speed: float, kill_feed_after_ticks: int | None = None):
     """Run the tally strategy over the rows; its per-symbol state and the report."""
     data = write_csv(tmp_path / "day.csv", rows)
     (tmp_path / "tally.py").write_text(TALLY)
-    (tmp_path / "replay.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "replay.toml").write_text(textwrap.dedent("""
         [engine]
         ready_timeout_s = 600
         [[strategy]]
@@ -470,15 +468,9 @@ def replay(tmp_path, rows, speed: float, kill_feed_after: int | None = None):
     engine = EngineProcess(name, "--keep", "--data", data, "--speed", str(speed),
                            config_file=os.fspath(tmp_path / "replay.toml"))
     try:
-        if kill_feed_after is not None:
+        if kill_feed_after_ticks is not None:
             segment = engine.wait_running()
-            workers = segment.view("workers", WORKER_DTYPE, 4)
-            from tickpipe.engine.report import counts
-            engine.wait_until(lambda: counts(segment)["ticks"] >= kill_feed_after,
-                              f"{kill_feed_after} ticks replayed")
-            pid = int(workers[0]["pid"])
-            os.kill(pid, signal.SIGKILL)
-            engine.wait_until(lambda: int(workers[0]["pid"]) != pid, "the feed restarted")
+            kill_feed_after(engine, segment, kill_feed_after_ticks)
             segment.close()
         report = engine.result()
         assert engine.proc.returncode == 0, engine.proc.stderr.read()
@@ -508,7 +500,7 @@ def test_a_replay_reaches_the_strategy_record_for_record(tmp_path):
 def test_a_feed_killed_mid_replay_resumes_with_nothing_lost_or_sent_twice(tmp_path):
     # 6,000 lines 0.5 ms apart at speed 2: a 1.5 s replay, the feed killed after 1,000.
     rows = quote_rows(6000)
-    report, state = replay(tmp_path, rows, speed=2, kill_feed_after=1000)
+    report, state = replay(tmp_path, rows, speed=2, kill_feed_after_ticks=1000)
     assert report["ticks"] == len(rows)
     assert any(w["restarts"] >= 1 for w in report["workers"] if w["role"] == "feed")
     expected = expected_tallies(rows)

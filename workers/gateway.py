@@ -257,7 +257,7 @@ def read_levels(ctx, symbol):
     n = ctx.params[0].depth_levels
     if n <= 1:
         return 0
-    read = depth_read(ctx.depth, ctx.depth.ctypes.data, symbol, n, ctx.levels)
+    read = depth_read(ctx.depth, ctx.depth.ctypes.data, symbol, 0, n, ctx.levels)
     if read == BOOK_OK:
         return n
     if read == BOOK_UNREADABLE:
