@@ -4,12 +4,11 @@ strategies, the simulated venue and the tools.
 
 The seqlock is the top of book's (engine/book.py): the version only moves forward,
 odd while a write is under way, so a reader takes a copy only between two reads of
-one even version. A feed killed mid-write leaves the row odd; the restarted feed
-moves it on to even (repair_depth) before it writes again. The level it was writing
-may then hold a mix of two writes' words: the tape position is the feed's commit
-point and the restarted feed writes the same level again from the same tape record,
-so the mix lasts until that record, never past the batch the feed had not committed.
-The walk rewrites every level with its next tick of the symbol.
+one even version. A feed killed mid-write leaves the row odd, and may have written
+levels past its commit point. The restarted feed writes every row whole before its
+loop runs, so no reader ever takes a mix: a replay rebuilds each level from the tape's
+committed records (rebuild_depth), the walk writes a torn row empty until its
+symbol's next tick (withdraw_torn_depth).
 
 All jitted functions return codes or values; none raises.
 """
@@ -56,24 +55,56 @@ def depth_write_level(depth, depth_address, symbol, level, bid_px, bid_qty, ask_
 
 
 @njit(cache=True)
-def _settle(depth, depth_address, symbol):
-    """An odd version (a write a dead feed left) moved on to the next even one."""
-    version_address = depth_address + symbol * DEPTH_ROW_SIZE
-    store_release_u64(version_address, depth[symbol].version + 1)
+def depth_write_row(depth, depth_address, symbol, levels, now_ns, md_seq):
+    """Seqlock write of one symbol's whole row: levels[0:4, k] (bid_px, ask_px, bid_qty,
+    ask_qty) into level k, every level the row holds (0 past levels.shape[1])."""
+    writing = depth_write_begin(depth, depth_address, symbol)
+    row = depth[symbol]
+    for k in range(row.bid_px.shape[0]):
+        inside = k < levels.shape[1]
+        row.bid_px[k] = levels[0, k] if inside else 0
+        row.ask_px[k] = levels[1, k] if inside else 0
+        row.bid_qty[k] = levels[2, k] if inside else 0
+        row.ask_qty[k] = levels[3, k] if inside else 0
+    depth_write_end(depth, depth_address, symbol, writing, now_ns, md_seq)
 
 
-def repair_depth(depth) -> int:
-    """At the feed's start, before its loop: every row a killed feed left odd moved on
-    to the next even version (its fields as they are: the feed's next write of that
-    level, from the record it had not committed, rewrites them). Returns how many rows
-    were odd."""
-    repaired = 0
+def rebuild_depth(depth, tape, position: int, levels: int) -> None:
+    """A replaying feed's start: every symbol's row as the tape's records before
+    `position` (the committed tape position) left it: each level the last record that
+    set it (a quote: level 0; a depth row: its level), 0 where none did. What a killed
+    feed left, a row half written (odd) or levels written past its commit point, is
+    replaced, never read half: the version moves on by one whole write."""
+    import numpy as np
+
+    from tickpipe.shm_layouts.market_data import MD_KIND_DEPTH, MD_KIND_QUOTE
+    book = np.zeros((len(depth), 4, levels), dtype=np.int64)
+    done = tape[:position]
+    kinds = done["kind"].astype(np.int64)
+    level = np.where(kinds == MD_KIND_QUOTE, 0,
+                     np.where(kinds > MD_KIND_DEPTH, kinds - MD_KIND_DEPTH, -1))
+    setting = np.flatnonzero((level >= 0) & (level < levels))
+    key = done["symbol_id"][setting].astype(np.int64) * levels + level[setting]
+    keys, first_from_end = np.unique(key[::-1], return_index=True)
+    last = setting[::-1][first_from_end]  # the last record of each (symbol, level)
+    symbols, at = keys // levels, keys % levels
+    for row, field in enumerate(("bid_px", "ask_px", "bid_qty", "ask_qty")):
+        book[symbols, row, at] = done[field][last]
     for symbol in range(len(depth)):
-        version = int(depth[symbol]["version"])
-        if version & 1:
-            _settle(depth, depth.ctypes.data, symbol)
-            repaired += 1
-    return repaired
+        depth_write_row(depth, depth.ctypes.data, symbol, book[symbol], 0, position)
+
+
+def withdraw_torn_depth(depth) -> int:
+    """The walk's start: a row a killed feed left odd is written empty (no levels) until
+    its symbol's next tick, never read half. Returns how many were."""
+    import numpy as np
+    empty = np.zeros((4, 0), dtype=np.int64)
+    torn = 0
+    for symbol in range(len(depth)):
+        if int(depth[symbol]["version"]) & 1:
+            depth_write_row(depth, depth.ctypes.data, symbol, empty, 0, 0)
+            torn += 1
+    return torn
 
 
 @njit(cache=True)

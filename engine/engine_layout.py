@@ -171,10 +171,24 @@ def engine_workers(config: dict) -> tuple[str, ...]:
     return worker_names(len(config["strategies"])) + declared_workers(config)
 
 
+def book_levels(config: dict) -> int:
+    """Levels of the L2 book the engine keeps: [feed] depth where the source gives levels
+    below the top (the walk quotes them; a tape with depth rows), else 1. Data without
+    levels (CSV, Parquet, MBP-1, a journal) or a live stream keeps the top only, as a
+    depth = 1 engine: levels that nothing fills are not "an empty book" to the venue."""
+    feed = config["feed"]
+    if feed["depth"] <= 1 or feed["source"] == "live":
+        return 1
+    if feed["source"] == "file":
+        tape = config.get("tape") or {}
+        return feed["depth"] if tape.get("depth_rows") else 1
+    return feed["depth"]
+
+
 def depth_rows(config: dict) -> int:
-    """Rows of the L2 book: one per symbol when [feed] depth > 1, else one unused row (a
-    section of its own, so every worker's view of it has one type whatever the config)."""
-    return config["feed"]["symbols"] if config["feed"]["depth"] > 1 else 1
+    """Rows of the L2 book: one per symbol when it keeps levels below the top, else one
+    unused row (a section of its own, so every worker's view of it has one type)."""
+    return config["feed"]["symbols"] if book_levels(config) > 1 else 1
 
 
 def section_specs(config: dict) -> list[SectionSpec]:
@@ -316,7 +330,7 @@ def initialise(segment, config: dict, placement) -> None:
     _describe_strategies(segment, config)
     # every row says how many levels the engine keeps (1: the top only, in "book"), so a
     # reader knows before the feed's first write; the feed writes the levels
-    segment.view("depth", DEPTH_DTYPE)["levels"] = config["feed"]["depth"]
+    segment.view("depth", DEPTH_DTYPE)["levels"] = book_levels(config)
 
     directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
     capacity = config["engine"]["ring_capacity"]

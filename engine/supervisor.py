@@ -185,7 +185,7 @@ class Supervisor:
         if tape is not None and depth > 1 and not tape.get("depth_rows"):
             data = os.path.basename(self.config["feed"]["file"])
             self.say(f"feed: [feed] depth = {depth}, but {data} has no levels below the top: "
-                     f"the book's levels 1-{depth - 1} stay empty (docs/data.md, 'Depth')")
+                     f"the engine keeps the top only (docs/data.md, 'Depth')")
         initialise(self.segment, self.config, self.placement)
         control = self.segment.view("control", CONTROL_DTYPE)[0]
         control["started_unix_ns"] = time.time_ns()

@@ -9,7 +9,8 @@ from tickpipe.engine import strategy_api as tp
 from tickpipe.engine.book import BOOK_EMPTY, BOOK_OK, book_write
 from tickpipe.engine.config import ConfigError, load_config
 from tickpipe.engine.depth import (
-    depth_read, depth_read_level, depth_write_level, read_depth_rows, repair_depth,
+    depth_read, depth_read_level, depth_write_level, read_depth_rows, rebuild_depth,
+    withdraw_torn_depth,
 )
 from tickpipe.engine.runner_gen import sample_context
 from tickpipe.engine.strategy_context import E_SYMBOL
@@ -46,17 +47,60 @@ def test_each_level_write_moves_the_version_on_by_two_and_reads_back_whole():
                "ask_qty": [6, 0, 8]}]
 
 
-def test_a_row_a_dead_feed_left_odd_is_unreadable_until_repaired_then_moves_on_to_even():
+def tape_of(rows) -> np.ndarray:
+    """A tape of (symbol, kind, bid_px, bid_qty, ask_px, ask_qty) rows."""
+    from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+    tape = np.zeros(len(rows), MARKET_DATA_DTYPE)
+    for i, (symbol, kind, bid, bid_qty, ask, ask_qty) in enumerate(rows):
+        tape[i]["symbol_id"], tape[i]["kind"] = symbol, kind
+        tape[i]["bid_px"], tape[i]["bid_qty"] = bid, bid_qty
+        tape[i]["ask_px"], tape[i]["ask_qty"] = ask, ask_qty
+    return tape
+
+
+def test_a_restarted_replay_rebuilds_each_level_from_the_committed_records_only():
+    from tickpipe.shm_layouts.market_data import MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE
+    tape = tape_of([
+        (0, MD_KIND_DEPTH + 1, 99, 40, 102, 30), (0, MD_KIND_QUOTE, 100, 5, 101, 6),
+        (1, MD_KIND_DEPTH + 2, 48, 9, 53, 8), (1, MD_KIND_QUOTE, 50, 1, 51, 2),
+        (0, MD_KIND_DEPTH + 1, 98, 41, 102, 31), (0, MD_KIND_TRADE, 100, 5, 101, 6),
+        (0, MD_KIND_QUOTE, 100, 7, 101, 8),       # past the commit point: not in the book
+    ])
+    depth = book()
+    write(depth, 0, 3, 1, 1, 1, 1)                # a level written past the commit point
+    depth[0]["version"] += 1                      # and a write the kill left half done
+    rebuild_depth(depth, tape, 6, LEVELS)
+    assert int(depth[0]["version"]) == 4 and int(depth[1]["version"]) == 2  # forward, whole
+    assert read_depth_rows(depth, 2, LEVELS) == [
+        {"bid_px": [100, 98, 0, 0], "ask_px": [101, 102, 0, 0], "bid_qty": [5, 41, 0, 0],
+         "ask_qty": [6, 31, 0, 0]},
+        {"bid_px": [50, 0, 48, 0], "ask_px": [51, 0, 53, 0], "bid_qty": [1, 0, 9, 0],
+         "ask_qty": [2, 0, 8, 0]}]
+
+
+def test_the_walks_restart_writes_a_half_written_row_empty_never_torn():
     depth = book()
     write(depth, 0, 1, 99, 3, 102, 4)
-    depth[0]["version"] += 1  # a feed killed between its two version stores
+    write(depth, 1, 1, 99, 3, 102, 4)
+    depth[0]["version"] += 1                      # a feed killed between its two stores
     out = np.zeros(4, dtype=np.int64)
     assert depth_read_level(depth, depth.ctypes.data, 0, 1, out) != BOOK_OK
-    assert repair_depth(depth) == 1
+    assert withdraw_torn_depth(depth) == 1
     assert int(depth[0]["version"]) == 4
     assert depth_read_level(depth, depth.ctypes.data, 0, 1, out) == BOOK_OK
-    write(depth, 0, 1, 98, 3, 102, 4)  # the restarted feed's write of that level
-    assert int(depth[0]["version"]) == 6
+    assert out.tolist() == [0, 0, 0, 0]           # no level until the symbol's next tick
+    assert depth_read_level(depth, depth.ctypes.data, 1, 1, out) == BOOK_OK
+    assert out.tolist() == [99, 102, 3, 4]        # a whole row is left as it is
+
+
+@pytest.mark.parametrize("feed, levels", [
+    ({"depth": 5}, 5),                            # the walk quotes its levels
+    ({"depth": 5, "source": "live"}, 1),          # a live stream has the top only
+    ({"depth": 1}, 1),
+])
+def test_the_engine_keeps_levels_only_where_its_source_gives_them(feed, levels):
+    from tickpipe.engine.engine_layout import book_levels
+    assert book_levels(load_config(overrides={"feed": feed})) == levels
 
 
 @pytest.fixture

@@ -321,3 +321,16 @@ def test_depth_one_mbp1_and_tbbo_have_no_depth_rows_and_the_cache_key_has_depth(
     one, two = file_config(tmp_path / "btc.npz"), file_config(tmp_path / "btc.npz", depth=2)
     assert one["tape"]["depth_rows"] == 0 and not (tape_of(one)["kind"] > MD_KIND_DEPTH).any()
     assert one["tape"]["path"] != two["tape"]["path"] and two["tape"]["depth_rows"] > 0
+
+
+def test_times_going_back_with_levels_are_refused_even_when_reorder_is_asked(tmp_path):
+    """A depth row is a change against the symbol's record before it in the file: sorted,
+    the changes would apply in another order, so a file whose times go back keeps its
+    levels only when it is sorted first (with depth = 1 reorder still sorts it)."""
+    messages, _ = mbp10_messages()
+    messages[3], messages[4] = messages[4], messages[3]  # one record out of time order
+    path = dbn_file(tmp_path / "back.dbn", "mbp-10", messages, {101: "AAPL", 202: "MSFT"})
+    with pytest.raises(ConfigError) as caught:
+        file_config(path, depth=3, reorder=True)
+    assert "times go back" in str(caught.value) and "[feed] depth = 1" in str(caught.value)
+    assert tape_of(file_config(path, reorder=True)) is not None  # the top alone: sorted

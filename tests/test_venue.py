@@ -735,3 +735,17 @@ def test_a_replace_behind_the_best_joins_the_shown_level_at_its_new_price():
     oid, _ = v.new(BUY, qty=5, px=99)
     v.replace(oid, 5, 98)
     assert v.row(oid)["queue_ahead"] == 12
+
+
+def test_the_venue_reads_the_book_a_batch_ahead_of_its_tick_from_the_copys_own_top():
+    """The feed may have moved the book past the tick the venue handles (100 gone): the
+    order at 99 is behind the 77 lots the copy shows there, not 'between levels'."""
+    v = Venue(bid=100, ask=101, bid_qty=10)
+    v.levels[:] = 0
+    v.levels[0, :3], v.levels[2, :3] = (99, 98, 97), (77, 5, 6)   # the bids now
+    v.levels[1, :3], v.levels[3, :3] = (101, 102, 103), (9, 9, 9)
+    v.n_levels = 5
+    oid, _ = v.new(BUY, qty=5, px=99)
+    assert v.row(oid)["queue_ahead"] == 77
+    v.tick()                                      # a tick with 100 still its best
+    assert v.row(oid)["queue_ahead"] == 77

@@ -41,9 +41,11 @@ from tickpipe.engine.batch import (
 )
 from tickpipe.engine.book import book_write, repair_book
 from tickpipe.engine.depth import (
-    depth_write_begin, depth_write_end, depth_write_level, repair_depth,
+    depth_write_begin, depth_write_end, depth_write_level, rebuild_depth, withdraw_torn_depth,
 )
-from tickpipe.engine.engine_layout import engine_rings, inputs_of, outputs_of, worker_index
+from tickpipe.engine.engine_layout import (
+    book_levels, engine_rings, inputs_of, outputs_of, worker_index,
+)
 from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
     ROLE_DONE, no_mirror as before_commit, nothing_per_batch as begin_batch,
@@ -328,9 +330,10 @@ def replay_step(ctx, now):
         tick = ctx.tape[position + i]
         symbol = tick.symbol_id
         if tick.kind >= MD_KIND_DEPTH:  # a level below the top: the book, no ring
-            depth_write_level(ctx.depth, depth_address, symbol, tick.kind - MD_KIND_DEPTH,
-                              tick.bid_px, tick.bid_qty, tick.ask_px, tick.ask_qty, now,
-                              position + i + 1)
+            if with_depth:  # (a tape has depth rows only when the engine keeps levels)
+                depth_write_level(ctx.depth, depth_address, symbol, tick.kind - MD_KIND_DEPTH,
+                                  tick.bid_px, tick.bid_qty, tick.ask_px, tick.ask_qty, now,
+                                  position + i + 1)
             depth_rows += 1
             continue
         origin = tape_due_ns(ctx, position + i) if paced else now
@@ -416,7 +419,14 @@ def walk_step(ctx, now):
             writing = depth_write_begin(ctx.depth, depth_address, symbol)
             row = ctx.depth[symbol]
             for level in range(p.depth_levels):
-                row.bid_px[level] = mid - half_spread - level * tick
+                below = mid - half_spread - level * tick
+                if below <= 0:  # the walk's floor: the bid side has no such level
+                    row.bid_px[level] = 0
+                    row.bid_qty[level] = 0
+                    row.ask_px[level] = mid + half_spread + level * tick
+                    row.ask_qty[level] = 1 + (ask_qty + level * 7927) % p.max_qty
+                    continue
+                row.bid_px[level] = below
                 row.bid_qty[level] = bid_qty if level == 0 else \
                     1 + (bid_qty + level * 7919) % p.max_qty
                 row.ask_px[level] = mid + half_spread + level * tick
@@ -480,7 +490,7 @@ class Agent(LoopAgent):
         params[0]["max_qty"] = feed["max_qty"]
         params[0]["trade_every"] = feed["trade_every"]
         params[0]["rate"] = engine["rate"]
-        params[0]["depth_levels"] = feed["depth"]
+        params[0]["depth_levels"] = book_levels(context.config)
         if feed["source"] == "file":  # the tape the launcher made (workers/feed_sources)
             self.tape = open_tape(context.config["tape"]["path"])
             params[0]["replay"] = 1
@@ -514,8 +524,13 @@ class Agent(LoopAgent):
         # A feed killed between its two version stores left a row odd: withdraw it
         # until its next quote, or every later write would leave it odd (parity inverted).
         repair_book(book)
-        if feed["depth"] > 1:
-            repair_depth(context.depth)
+        if params[0]["depth_levels"] > 1:  # the L2 book: never a half-written level
+            if params[0]["replay"]:
+                committed = int(context.row_words[W_COUNTERS + FEED_TICKS]) + \
+                    int(context.row_words[W_COUNTERS + FEED_DEPTH_ROWS])  # tape_position
+                rebuild_depth(context.depth, self.tape, committed, int(params[0]["depth_levels"]))
+            else:
+                withdraw_torn_depth(context.depth)
         # One quotes ring per strategy, each with the symbols that strategy trades, then
         # the venue's with all of them.
         sections = [spec.section for spec in outputs_of("feed", engine_rings(context.config))]

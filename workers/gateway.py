@@ -37,7 +37,7 @@ from tickpipe.engine.batch import (
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.depth import depth_read
 from tickpipe.engine.commit import txn_add, txn_set, txn_store_rows, undo_words
-from tickpipe.engine.engine_layout import engine_rings, outputs_of, venue_orders
+from tickpipe.engine.engine_layout import book_levels, engine_rings, outputs_of, venue_orders
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the gateway leaves to the defaults)
     NOT_DUE, idle_on_inputs as pass_idle, nothing_per_batch as begin_batch,
@@ -465,7 +465,7 @@ class Agent(LoopAgent):
         params[0]["session_ns"] = int(config["venue"]["session_s"] * 1_000_000_000)
         params[0]["max_working"] = max_working_per_symbol(config["engine"]["ring_capacity"])
         params[0]["sweep_chunk"] = min(BATCH, int(params[0]["max_working"]))
-        params[0]["depth_levels"] = config["feed"]["depth"]
+        params[0]["depth_levels"] = book_levels(config)
         sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
         segment_rows = venue_orders(context.segment)
         mirror = np.array(segment_rows)  # as recovered: the last commit's

@@ -157,13 +157,17 @@ def _price_reason(limit_px, tick_size):
 
 @njit(cache=True)
 def shown_qty(side, px, levels, n_levels):
-    """Lots the L2 book shows at px on `side` below its best (levels 1 .. n_levels - 1 of
-    `levels`: rows bid_px, ask_px, bid_qty, ask_qty): the level's at px; 0 where px falls
-    between two levels or past the book's last level (nobody is there); -1 past the
-    deepest level shown, or with no L2 book (n_levels <= 1): not known."""
+    """Lots the L2 book shows at px on `side` (levels 0 .. n_levels - 1 of `levels`: rows
+    bid_px, ask_px, bid_qty, ask_qty): the level's at px; 0 where px falls between two
+    levels, above the best or past the book's last level (nobody is there); -1 past the
+    deepest level shown, or with no L2 book (n_levels <= 1): not known. The scan starts
+    at the copy's own top, not the tick's: the book is read now and may be a batch ahead
+    of the tick the venue is handling, so only the copy is consistent with itself."""
+    if n_levels <= 1:
+        return -1
     row_px, row_qty = (0, 2) if side > 0 else (1, 3)
     s = 1 if side > 0 else -1
-    for k in range(1, n_levels):
+    for k in range(n_levels):
         level_px = levels[row_px, k]
         if level_px == 0:
             return 0                    # the book ends above px

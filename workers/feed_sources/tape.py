@@ -126,6 +126,12 @@ def _arrange(path: str, recorded: Recorded, config: dict | None, reorder: bool):
             raise TapeError(f"data file {path!r}: {recorded.unit} {int(recorded.lines[i])}: time "
                             f"{int(times[i])} is before the previous record's "
                             f"{int(times[i - 1])} (set [feed] reorder = true to sort)")
+        if np.any(records["kind"] > MD_KIND_DEPTH):
+            # a depth row is a level's change since the symbol's record before it in the
+            # file: sorted, the changes would apply in another order and leave other levels
+            raise TapeError(f"data file {path!r}: its times go back, and its levels below "
+                            f"the top ([feed] depth > 1) are changes in file order, which a "
+                            f"sort would misapply: sort the file, or set [feed] depth = 1")
         order = np.argsort(times, kind="stable")
         records = records[order]
         lines = recorded.lines[order]
