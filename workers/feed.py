@@ -299,10 +299,7 @@ def on_record(ctx, k, position, now):
             copy_tick(next_slot(ctx, m, tick.origin_ns, now, symbol), tick)
     if tick.kind == MD_KIND_QUOTE:
         book_write(ctx.book, ctx.book.ctypes.data, symbol, tick.bid_px, tick.ask_px,
-                   tick.bid_qty, tick.ask_qty, now, position + 1)
-        if ctx.params[0].depth_levels > 1:
-            depth_write_level(ctx.depth, ctx.depth.ctypes.data, symbol, 0, tick.bid_px,
-                              tick.bid_qty, tick.ask_px, tick.ask_qty, now, position + 1)
+                   tick.bid_qty, tick.ask_qty, now, position + 1)  # (live: the top only)
     else:
         count(ctx.txn, ctx.row_words, W_COUNTERS + FEED_TRADES, 1)
 
