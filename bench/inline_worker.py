@@ -4,7 +4,7 @@ role is played by the old inline loop (bench/strategy_inline.py), for `tickpipe 
 plugin` (bench/plugin_cost.py starts its engine's workers this way).
 
 The product never selects bench code: engine/registry.py names the runner's strategy
-(workers/strategy.py), and only this entry point, in a process of its own, points the
+(workers/strategy/agent.py), and only this entry point, in a process of its own, points the
 role elsewhere. Like worker_main, it imports nothing heavy before the death signal is
 set: the registry is a plain dict, and worker_main imports only the standard library.
 """

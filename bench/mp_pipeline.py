@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 
 STOP = None
@@ -100,7 +100,7 @@ def risk_stage(in_q, fills_q, out_q, core, config, result_q):
     from tickpipe.engine.commit import scratch_txn, txn_commit
     from tickpipe.engine.config import notional_limits
     from tickpipe.workers.positions import apply_fill
-    from tickpipe.workers.risk_checks import NO_REJECT, check_order
+    from tickpipe.workers.risk.checks import NO_REJECT, check_order
 
     _pin(core)
     cfg = config["risk"]
@@ -177,7 +177,7 @@ def run_mp_pipeline(config: dict, cores: dict, rate: int, seconds: float) -> dic
     merged = {}
     try:
         deadline = time.monotonic() + seconds + 300
-        for _ in ROLES:
+        for _ in PIPELINE:
             while True:  # a stage that died sends nothing: say so instead of waiting on
                 try:
                     role, values = results.get(timeout=1.0)

@@ -16,7 +16,7 @@ import numpy as np
 from tickpipe.bench.mp_pipeline import run_mp_pipeline
 from tickpipe.bench.stats import latency_row, machine_info, skipped_row
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.supervisor import EngineError, run_engine
 
@@ -80,7 +80,7 @@ def run_pipeline(cores=None, seconds: float = 3.0, *, rates=RATES, wait: str = "
     # host with fewer cores than workers depends on the offered rate.
     rows, memory, placements = [], None, {}
     for label, rate in rates:
-        placement = place_workers(ROLES, list(cores) if cores else None, wait, rate)
+        placement = place_workers(PIPELINE, list(cores) if cores else None, wait, rate)
         placements[label] = placement
         progress(f"tickpipe pipeline at {label} ticks/s for {seconds:g} s")
         row, report = _tickpipe_row(label, rate, seconds, cores, wait)

@@ -49,7 +49,7 @@ def write_npz(path: str, records: int, seed: int = 2) -> None:
     """hftbacktest events: per record, one side's best level moves with a walking mid (the
     old level deleted, the new one set, both at one timestamp), so each timestamp moves the
     top of the book: one quote each, and the book holds one level a side."""
-    from tickpipe.workers.feed_sources import hftbacktest_npz as hbt
+    from tickpipe.workers.feed.sources import hftbacktest_npz as hbt
     dtype = np.dtype([("ev", "u8"), ("exch_ts", "i8"), ("local_ts", "i8"), ("px", "f8"),
                       ("qty", "f8"), ("order_id", "u8"), ("ival", "i8"), ("fval", "f8")],
                      align=True)
@@ -76,7 +76,7 @@ def write_npz(path: str, records: int, seed: int = 2) -> None:
 def write_dbn(path: str, records: int, seed: int = 3, schema: str = "mbp-1") -> None:
     """A zstd-compressed DBN MBP-1 file: databento-dbn encodes its metadata; the records,
     too many to build one by one, are numpy rows of the layout the reader checks
-    (workers/feed_sources/databento_dbn.py RECORD_DTYPES), each a quote of one of the
+    (workers/feed/sources/databento_dbn.py RECORD_DTYPES), each a quote of one of the
     SYMBOLS around a walking mid, every 10th a trade. MBP-10: the nine levels below
     a cent apart, level k's size changing every k + 1 records (about two levels a
     record), the mid moving every 10th record (all nine)."""
@@ -86,7 +86,7 @@ def write_dbn(path: str, records: int, seed: int = 3, schema: str = "mbp-1") -> 
     import databento_dbn as dbn
     import zstandard
 
-    from tickpipe.workers.feed_sources.databento_dbn import RECORD_DTYPES
+    from tickpipe.workers.feed.sources.databento_dbn import RECORD_DTYPES
     dtype, rtype = RECORD_DTYPES[schema]
     rng = np.random.default_rng(seed)
     iid = rng.integers(0, len(SYMBOLS), records)

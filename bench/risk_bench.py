@@ -1,6 +1,6 @@
 """`tickpipe bench risk`: nanoseconds per pre-trade check, all checks on, per order.
 
-Measured in the risk worker's own jitted loop (workers/risk.py) over a real
+Measured in the risk worker's own jitted loop (workers/risk/agent.py) over a real
 segment: the intents ring is filled with orders that pass every check (so every
 check runs to the end), the book holds a market for every symbol, and the loop
 reads, checks, writes the order and records its histogram, batch by batch.
@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.config import MAX_PRICE, MONEY_BOUND, load_config, notional_limits
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import H_POSITION, RingProducer
 from tickpipe.engine.segment import create_segment, unlink_segment
@@ -24,8 +24,8 @@ from tickpipe.shm_layouts.control_block import REJECT_NAMES
 from tickpipe.shm_layouts.worker_table import RISK_ORDERS_SENT, RISK_REJECT_BASE, W_COUNTERS
 from tickpipe.engine.batch import BATCH
 from tickpipe.engine.book import book_write
-from tickpipe.workers.risk import Agent as RiskAgent
-from tickpipe.workers.risk_checks import NO_REJECT, check_order
+from tickpipe.workers.risk.agent import Agent as RiskAgent
+from tickpipe.workers.risk.checks import NO_REJECT, check_order
 
 ORDERS_PER_RUN = 50_000
 CHECKS_PER_RUN = 1_000_000
@@ -85,7 +85,7 @@ def risk_ns_per_order(runs: int = 7, orders: int = ORDERS_PER_RUN,
     config = _config()
     name = config["engine"]["name"]
     unlink_segment(name)
-    placement = place_workers(ROLES, None, "spin")
+    placement = place_workers(PIPELINE, None, "spin")
     per_order = []
     segment = create_segment(name, section_specs(config), use_hugetlbfs=False)
     try:

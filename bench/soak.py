@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from tickpipe.bench.ring_runs import BenchError
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.engine.segment import SegmentError, attach_segment
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
@@ -93,7 +93,7 @@ def _why(out: str, errors: str) -> str:
 def _sample_workers(proc, name: str, every: float) -> dict:
     """{role: [rss, ...]}: one sample as soon as the engine is in its running state, then
     one every `every` seconds while it stays there."""
-    samples = {role: [] for role in ROLES}
+    samples = {role: [] for role in PIPELINE}
     segment, due = None, None
     try:
         while proc.poll() is None:
@@ -111,7 +111,7 @@ def _sample_workers(proc, name: str, every: float) -> dict:
             now = time.monotonic()
             if due is None or now >= due:
                 due = now + every
-                for index, role in enumerate(ROLES):
+                for index, role in enumerate(PIPELINE):
                     usage = _rss(int(segment.view("workers", WORKER_DTYPE)[index]["pid"]))
                     if usage:
                         samples[role].append(usage)

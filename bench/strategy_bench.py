@@ -17,7 +17,7 @@ import numpy as np
 
 from tickpipe.engine.batch import BATCH
 from tickpipe.engine.config import MAX_PRICE, MONEY_BOUND, load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs, strategy_state
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs, strategy_state
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import H_POSITION, RingProducer, consumer_handle, consumer_release
 from tickpipe.engine.segment import create_segment, unlink_segment
@@ -58,7 +58,7 @@ class VariantRun:
         segment = self.segment = create_segment(self.name, section_specs(config),
                                                 use_hugetlbfs=False)
         try:
-            initialise(segment, config, place_workers(ROLES, None, "spin"))
+            initialise(segment, config, place_workers(PIPELINE, None, "spin"))
             segment.mark_ready()
             self.context = context = build_context(segment, "strategy", config)
             self.agent = _agent(variant, config, compile_inlined)(context)
@@ -112,7 +112,7 @@ def _agent(variant: str, config, compile_inlined: bool = True):
     if variant == "inline":
         from tickpipe.bench.strategy_inline import Agent
         return Agent
-    from tickpipe.workers.strategy import RunnerAgent
+    from tickpipe.workers.strategy.agent import RunnerAgent
     if variant == "runner-inlined":  # the second tier, compiled here and now unless it was
         if compile_inlined:
             from tickpipe.engine.inline_tier import compile_inlined as compile_now
@@ -129,7 +129,7 @@ def _agent(variant: str, config, compile_inlined: bool = True):
 
 def variants() -> tuple:
     """The variants this tickpipe has (an older one, compared in turns, has no second tier)."""
-    from tickpipe.workers.strategy import RunnerAgent
+    from tickpipe.workers.strategy.agent import RunnerAgent
     return ("inline", "runner") + (("runner-inlined",) if hasattr(RunnerAgent, "use_inlined") else ())
 
 

@@ -11,7 +11,7 @@ int64 (the context's address, the symbol's state row's, the params record's, and
 the record's address or the timer's time) compiled with numba's own calling
 convention. The runner calls it by address (call_callback) with that convention too,
 so an exception a callback raises comes back through the runner exactly as it did
-inlined: its type and message, to the worker (workers/strategy.py), unchanged.
+inlined: its type and message, to the worker (workers/strategy/agent.py), unchanged.
 
 The context: the runner keeps its context, the StrategyContext struct of arrays, in
 ctx.context_cell once per process (keep_context; it never changes: its arrays live as

@@ -27,22 +27,10 @@ from tickpipe.shm_layouts.ring_header import MAX_CAPACITY
 # the argument), and _validate_ring_capacity names it.
 
 
-# Upper bounds. Every int in the config ends up in an int64 (a params array, a shm
-# record) and in arithmetic there, where an overflow is silent: these keep it in range.
-MAX_RATE = 100_000_000          # ticks/s; above what flat out (rate = 0) reaches, ~30 M/s
-MAX_SYMBOLS = 1 << 16           # records carry symbol_id as a uint16
-MAX_PRICE = 10 ** 11            # price units: 10,000,000.00 a lot at PRICE_SCALE 10_000
-MAX_QTY = 1_000_000             # lots in one quote or order (the records' qty is int32)
-MAX_NOTIONAL = MAX_PRICE * MAX_QTY  # 1e17: risk's qty x price stays ~90x below int64's max
-MAX_NOTIONAL_CCY = 1e13             # currency; in price units x lots it stays below MAX_NOTIONAL
-MAX_POSITION = 10 ** 12         # lots; the money bound (check_money_bounds) allows less
-MAX_BAND_BPS = 10_000           # 100 %; risk computes band_bps x mid
-MAX_ORDERS_PER_S = 10_000_000   # risk keeps one int64 send time per order: 80 MB at most
-MAX_SEED = 2 ** 32 - 1          # the feed multiplies the seed by 2654435761 in a uint64
-MAX_EVERY = 1_000_000_000       # "every N ticks/orders"; larger means never anyway
-MAX_BACKOFF_PASSES = 10 ** 9    # idle passes; more is a spin or a yield for good
-# A strategy's state rows, all symbols together (in the segment, committed per batch).
-MAX_STATE_SECTION_BYTES = 128 << 20
+from tickpipe.engine.config_bounds import (  # noqa: F401  (re-exported: callers import them here)
+    MAX_BACKOFF_PASSES, MAX_BAND_BPS, MAX_EVERY, MAX_NOTIONAL, MAX_NOTIONAL_CCY, MAX_ORDERS_PER_S,
+    MAX_POSITION, MAX_PRICE, MAX_QTY, MAX_RATE, MAX_SEED, MAX_STATE_SECTION_BYTES, MAX_SYMBOLS,
+)
 
 
 class ConfigError(Exception):
@@ -90,87 +78,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                   "with its callbacks inlined in the background (idle "
                                   "priority), used from its next start: ~3 ns less per callback"),
     },
-    "feed": {
-        "symbols": Field(int, 8, "number of synthetic symbols", minimum=1, maximum=MAX_SYMBOLS),
-        "start_px": Field(int, 100 * PRICE_SCALE, "first mid, price units", minimum=1,
-                          maximum=MAX_PRICE),
-        "tick_size": Field(int, PRICE_SCALE // 100, "price increment, price units", minimum=1,
-                           maximum=MAX_PRICE),
-        "spread_ticks": Field(int, 1, "quoted spread, ticks", minimum=1, maximum=MAX_PRICE),
-        "max_qty": Field(int, 500, "largest quoted size, lots", minimum=1, maximum=MAX_QTY),
-        "trade_every": Field(int, 10, "one trade event every N ticks; 0 = none", minimum=0,
-                             maximum=MAX_EVERY),
-        "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
-        "source": Field(str, "synthetic", "where the ticks come from: the synthetic walk, "
-                        "a data file replayed (docs/data.md), or a live stream ([live_source], "
-                        "docs/live.md)", choices=("synthetic", "file", "live")),
-        "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
-                      "`tickpipe run --data FILE` sets both)", path="file"),
-        "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "
-                        ".parquet, .npz/.npy, .dbn/.dbn.zst, a journal's folder)",
-                        choices=("auto", "csv", "parquet", "hftbacktest", "dbn", "journal")),
-        "speed": Field(float, 1.0, "replay pace: 1 = as recorded, 10 = ten times faster, "
-                       "0 = flat out", minimum=0.0, maximum=1_000_000.0),
-        "instrument": Field(str, "", "hftbacktest files: the instrument the file is (default: "
-                            "its name up to the first dot)"),
-        "qty_scale": Field(float, 1.0, "hftbacktest files: lots = qty x this, rounded",
-                           minimum=1e-9, maximum=1e12),
-        "reorder": Field(bool, False, "a data file whose times go back: sort it (stable) "
-                         "instead of refusing it"),
-        "depth": Field(int, 1, "levels of each symbol's book the engine keeps (1 = the top "
-                       "only; docs/data.md, 'Depth'): data with depth fills them (MBP-10, "
-                       "hftbacktest depth events), the synthetic walk quotes them a tick apart",
-                       minimum=1, maximum=MAX_DEPTH_LEVELS),
-    },
-    "risk": {
-        "trading_state": Field(str, "ACTIVE", "initial trading state",
-                               choices=tuple(TRADING_STATE_CODES)),
-        "max_order_qty": Field(int, 100, "largest order, lots", minimum=1, maximum=MAX_QTY),
-        "max_notional": Field(float, 100_000.0, "largest order value in the instrument's "
-                              "currency (lots x lot_size x multiplier x price)", minimum=0.0001,
-                              maximum=MAX_NOTIONAL_CCY),
-        "price_band_bps": Field(int, 500, "fat finger: limit within this of the mid, bps",
-                                minimum=0, maximum=MAX_BAND_BPS),
-        "max_position": Field(int, 200, "largest absolute position incl. open orders, lots",
-                              minimum=0, maximum=MAX_POSITION),
-        "max_orders_per_s": Field(int, 50_000, "orders per rolling second", minimum=1,
-                                  maximum=MAX_ORDERS_PER_S),
-        "max_open_orders": Field(int, 100, "working orders per symbol, all strategies",
-                                 minimum=1, maximum=1_000_000),
-        "max_gross_exposure": Field(float, 0.0, "sum of |position x mid| and open orders, "
-                                    "currency; 0 = no limit", minimum=0.0,
-                                    maximum=MAX_NOTIONAL_CCY),
-        "max_daily_loss": Field(float, 0.0, "new orders stop when the running P&L (realised + "
-                                "marked to the mids - fees) falls this far below 0, currency; "
-                                "0 = no limit", minimum=0.0, maximum=MAX_NOTIONAL_CCY),
-        "max_drawdown": Field(float, 0.0, "... or this far below its peak, currency; 0 = no limit",
-                              minimum=0.0, maximum=MAX_NOTIONAL_CCY),
-        "duplicate_window_ms": Field(float, 0.0, "refuse an order with the side, price and qty "
-                                     "of the strategy's last one for the symbol within this; "
-                                     "0 = off", minimum=0.0, maximum=3_600_000.0),
-        "fee_bps": Field(float, 0.0, "fees on each fill's value, bps (for P&L)", minimum=0.0,
-                         maximum=10_000.0),
-    },
-    "venue": {
-        "latency_us": Field(float, 0.0, "simulated order-entry latency: a request reaches the "
-                            "venue this long after risk sent it", minimum=0.0,
-                            maximum=10_000_000.0),
-        "session_s": Field(float, 0.0, "the trading session's length from the feed's start: DAY "
-                           "orders expire then, later ones are rejected; 0 = no end",
-                           minimum=0.0, maximum=10_000_000.0),
-    },
-    "gateway": {
-        "reject_every": Field(int, 0, "simulated exchange rejects every Nth order; 0 = none",
-                              minimum=0, maximum=MAX_EVERY),
-    },
 }
 
 
-# A declared role's config section (engine/role.py): [journal], ...
-from tickpipe.engine.registry import DECLARED_ROLES  # noqa: E402  (after SCHEMA, which it extends)
+# Each role's config sections (engine/role.py): [feed], [risk], [gateway], [venue],
+# [journal], ...
+from tickpipe.engine.registry import ROLE_ERRORS, ROLES  # noqa: E402  (after SCHEMA, which it extends)
 
-for _role in DECLARED_ROLES.values():
-    SCHEMA[_role.name] = dict(_role.config)
+for _role in ROLES.values():
+    if _role.config:
+        SCHEMA[_role.name] = dict(_role.config)
+    for _section, _fields in _role.sections.items():
+        SCHEMA[_section] = dict(_fields)
 
 
 def default_config() -> dict:
@@ -191,6 +110,8 @@ def _copy(value):
 
 def load_config(path: str | None = None, overrides: dict | None = None) -> dict:
     """The default, then the TOML file at `path`, then `overrides` {section: {key: value}}."""
+    if ROLE_ERRORS:  # a role TICKPIPE_ROLES names could not be taken (engine/registry.py)
+        raise ConfigError(ROLE_ERRORS[0])
     config = default_config()
     if path is not None:
         try:
@@ -273,7 +194,7 @@ def validate(config: dict) -> None:
 
 
 def _prepare_data_file(config: dict) -> None:
-    """source = 'file': the file read into a tape (workers/feed_sources/tape.py), the
+    """source = 'file': the file read into a tape (workers/feed/sources/tape.py), the
     instruments from it when the config names none; config['tape'] says where it is."""
     feed = config["feed"]
     config["tape"] = None
@@ -283,8 +204,8 @@ def _prepare_data_file(config: dict) -> None:
         raise ConfigError("config [feed] source = 'file' and no [feed] file (or use "
                           "`tickpipe run --data FILE`)", field=("feed", "file"),
                           reason="missing")
-    from tickpipe.workers.feed_sources import FORMATS
-    from tickpipe.workers.feed_sources.tape import TapeError, prepare
+    from tickpipe.workers.feed.sources import FORMATS
+    from tickpipe.workers.feed.sources.tape import TapeError, prepare
     if not instruments_given(config):
         _side_file_instruments(config)
     try:

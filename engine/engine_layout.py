@@ -1,6 +1,8 @@
 """The engine's segment: which sections it has, the ring topology, and initialising it.
 
-Topology (every arrow its own SPSC ring; a fan-out is one ring per reader):
+The topology is the roles' declarations (workers/<role>/role.py, engine/role.py): every
+ring a role declares, expanded over the instances of a multi-instance role. With the
+pipeline's four roles (every arrow its own SPSC ring; a fan-out is one ring per reader):
 
     feed --quotes--> strategy --intents--> risk --orders--> gateway
     gateway --fills_risk--> risk,  gateway --fills_strategy--> strategy
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tickpipe.engine.plugin import load_plugin
-from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
+from tickpipe.engine.registry import ROLES, engine_workers, instance_of, role_of
+from tickpipe.engine.role import INSTANCE, instance_suffix
 from tickpipe.engine.ring_layout import init_ring
 from tickpipe.engine.wait_codes import SLEEPING_STRATEGIES
 from tickpipe.engine.segment import SectionSpec
@@ -39,11 +42,7 @@ from tickpipe.shm_layouts.strategy_errors import STRATEGY_ERRORS_DTYPE
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.strategy_table import MAX_STRATEGIES, META_BYTES, STRATEGY_ROW_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import (
-    DOORBELL_OFFSET, MAX_WORKERS, ROLE_COUNTERS, ROLE_IDS, WORKER_DTYPE,
-)
-
-ROLES = ("feed", "strategy", "risk", "gateway")  # the roles; with one strategy, the workers
+from tickpipe.shm_layouts.worker_table import DOORBELL_OFFSET, MAX_WORKERS, WORKER_DTYPE
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class RingSpec:
     input_index: int  # the consumer's input slot (its row in the consumer's inputs array)
 
 
-# The records a declared role's ring (engine/role.py RoleRing) may hold, by name.
+# The records a role's ring (engine/role.py RoleRing) may hold, by name.
 RECORDS = {"market_data": (MARKET_DATA_DTYPE, RECORD_MARKET_DATA),
            "order_intent": (ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT),
            "order": (ORDER_DTYPE, RECORD_ORDER), "fill": (FILL_DTYPE, RECORD_FILL)}
@@ -67,26 +66,21 @@ def strategy_worker(k: int) -> str:
     return "strategy" if k == 0 else f"strategy{k + 1}"
 
 
-def role_of(worker: str) -> str:
-    return "strategy" if worker.startswith("strategy") else worker
-
-
 def role_id_of(worker: str) -> int:
     """The role id stored in the worker's row and the ring directory."""
-    role = role_of(worker)
-    return DECLARED_ROLES[role].role_id if role in DECLARED_ROLES else ROLE_IDS[role]
+    return ROLES[role_of(worker)].role_id
 
 
 def role_counters(worker: str) -> dict[str, int]:
-    """The worker's counter slots by name (worker_table.py ROLE_COUNTERS, or a declared
-    role's own)."""
-    role = role_of(worker)
-    return DECLARED_ROLES[role].counters if role in DECLARED_ROLES else ROLE_COUNTERS[role]
+    """The worker's counter slots by name (its role's declaration; none for a role this
+    process does not know: one TICKPIPE_ROLES names in the engine's environment only)."""
+    role = ROLES.get(role_of(worker))
+    return role.counters if role is not None else {}
 
 
 def gated(config: dict) -> bool:
     """Whether a role that gates every ring (the journal) runs: producers then wait for it."""
-    return any(DECLARED_ROLES[name].gates_rings for name in declared_workers(config))
+    return any(role.gates_rings and role.enabled(config) for role in ROLES.values())
 
 
 def strategy_index(worker: str) -> int:
@@ -112,63 +106,54 @@ def worker_label(worker: str, strategy_names) -> str:
     return worker if name is None else f"strategy {name}"
 
 
-def worker_names(n_strategies: int) -> tuple[str, ...]:
-    """Workers in worker-table order: the four of a one-strategy engine keep their rows."""
-    return ROLES + tuple(strategy_worker(k) for k in range(1, n_strategies))
-
-
-def rings_for(n_strategies: int) -> tuple[RingSpec, ...]:
-    """The ring topology of an engine with this many strategies, in directory order.
-
-    Each strategy has its own quotes, intents and reports ring; risk reads every
-    intents ring (inputs 0, then 2, 3, ... after its reports ring at 1); the
-    gateway writes risk's reports ring and the reports ring of the order's strategy.
-    """
-    rings = [
-        RingSpec("quotes", "feed", "strategy", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
-        RingSpec("fills_strategy", "gateway", "strategy", FILL_DTYPE, RECORD_FILL, 1),
-        RingSpec("intents", "strategy", "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, 0),
-        RingSpec("fills_risk", "gateway", "risk", FILL_DTYPE, RECORD_FILL, 1),
-        RingSpec("orders", "risk", "gateway", ORDER_DTYPE, RECORD_ORDER, 0),
-    ]
-    for k in range(1, n_strategies):
-        worker, n = strategy_worker(k), k + 1
-        rings += [
-            RingSpec(f"quotes{n}", "feed", worker, MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 0),
-            RingSpec(f"fills_strategy{n}", "gateway", worker, FILL_DTYPE, RECORD_FILL, 1),
-            RingSpec(f"intents{n}", worker, "risk", ORDER_INTENT_DTYPE, RECORD_ORDER_INTENT, n),
-        ]
-    # last, so the feed's outputs are the strategies' quotes rings in strategy order, then it
-    rings.append(RingSpec("md_venue", "feed", "gateway", MARKET_DATA_DTYPE, RECORD_MARKET_DATA, 1))
-    assert len(rings) <= MAX_RINGS
-    return tuple(rings)
-
-
-RINGS = rings_for(1)
-
-
-def inputs_of(worker: str, rings=RINGS) -> list[RingSpec]:
-    return sorted((r for r in rings if r.consumer == worker), key=lambda r: r.input_index)
-
-
-def outputs_of(worker: str, rings=RINGS) -> list[RingSpec]:
-    return [r for r in rings if r.producer == worker]
+def _expanded(ring, config: dict) -> list[RingSpec]:
+    """A declared ring as the engine's rings: one, or one per instance of the role that
+    `{n}` names at one of its ends (engine/role.py)."""
+    dtype, kind = RECORDS[ring.records]
+    if INSTANCE not in ring.section:
+        return [RingSpec(ring.section, ring.producer, ring.consumer, dtype, kind,
+                         ring.input_index)]
+    ends = [end for end in (ring.producer, ring.consumer) if INSTANCE in end]
+    assert len(ends) == 1, ring
+    role = ROLES[ends[0].replace(INSTANCE, "")]
+    specs = []
+    for k in range(role.instances(config)):
+        n = instance_suffix(k)
+        # a consumer of every instance's ring gives each its own slot
+        shift = 0 if INSTANCE in ring.consumer else k
+        specs.append(RingSpec(ring.section.replace(INSTANCE, n),
+                              ring.producer.replace(INSTANCE, n),
+                              ring.consumer.replace(INSTANCE, n), dtype, kind,
+                              ring.input_index + shift))
+    return specs
 
 
 def engine_rings(config: dict) -> tuple[RingSpec, ...]:
-    """The pipeline's rings, then those the declared roles the engine runs add (after
-    the pipeline's, so that the pipeline's directory slots do not move)."""
-    rings = rings_for(len(config["strategies"])) + tuple(
-        RingSpec(ring.section, ring.producer, ring.consumer, *RECORDS[ring.records],
-                 ring.input_index)
-        for name in declared_workers(config) for ring in DECLARED_ROLES[name].rings)
+    """Every ring of an engine of this config, in directory order: the roles' in role_id
+    order, each role's as it declares them (a producer's outputs come in that order)."""
+    rings = tuple(spec for role in ROLES.values() if role.enabled(config)
+                  for ring in role.rings for spec in _expanded(ring, config))
     assert len(rings) <= MAX_RINGS
     return rings
 
 
-def engine_workers(config: dict) -> tuple[str, ...]:
-    """Every worker of the engine: the pipeline's, then the declared roles it runs."""
-    return worker_names(len(config["strategies"])) + declared_workers(config)
+def inputs_of(worker: str, rings) -> list[RingSpec]:
+    return sorted((r for r in rings if r.consumer == worker), key=lambda r: r.input_index)
+
+
+def outputs_of(worker: str, rings) -> list[RingSpec]:
+    return [r for r in rings if r.producer == worker]
+
+
+# The workers of a one-strategy engine's pipeline, in row order: feed, strategy, risk,
+# gateway (tests and benches that make a segment of their own place these).
+PIPELINE = tuple(role.worker(0) for role in sorted(ROLES.values(), key=lambda role: role.row)
+                 if not role.background)
+
+
+def pipeline_workers(config: dict) -> tuple[str, ...]:
+    """The workers placed on the pipeline's cores: every one but the background roles'."""
+    return tuple(w for w in engine_workers(config) if not ROLES[role_of(w)].background)
 
 
 def book_levels(config: dict) -> int:
@@ -227,11 +212,9 @@ def _state_row_size(entry: dict) -> int:
 
 
 def worker_index(worker: str) -> int:
-    """The worker's row in the worker table (and its commit log's index): the pipeline's
-    in worker_names order, a declared role's where it says."""
-    if worker in DECLARED_ROLES:
-        return DECLARED_ROLES[worker].row
-    return worker_names(MAX_STRATEGIES).index(worker)
+    """The worker's row in the worker table (and its commit log's index): where its
+    role's declaration puts its instance."""
+    return ROLES[role_of(worker)].rows[instance_of(worker)]
 
 
 def commit_log_offset(segment, worker: str) -> int:

@@ -1,6 +1,6 @@
 """The kernel contract: what a role gives the one runner (engine/runner.py).
 
-A role (workers/feed.py, risk.py, gateway.py; a strategy through
+A role (workers/feed/agent.py, risk.py, gateway.py; a strategy through
 engine/strategy_kernels.py) is its trading logic only, as ten jitted functions
 over its context `ctx` (a namedtuple: its wiring by name, and the fields the
 runner drives it by, listed in engine/batch.py):

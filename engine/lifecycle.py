@@ -43,7 +43,7 @@ TRANSITIONS = {
     (RUNNING, "give_up"): FAILING,
     (RUNNING, "stop_requested"): DRAINING,
     (RUNNING, "time_up"): DRAINING,
-    (RUNNING, "data_ended"): DRAINING,  # a replayed data file sent to its end (workers/feed.py)
+    (RUNNING, "data_ended"): DRAINING,  # a replayed data file sent to its end (workers/feed/agent.py)
     (DRAINING, "give_up"): FAILING,
     (DRAINING, "worker_restarted"): DRAINING,
     (DRAINING, "stop_requested"): DRAINING,

@@ -3,7 +3,7 @@ again on the same record after its restart.
 
 A strategy process whose callback raises writes the record it was handling into its
 errors row (failed_*, with its pid: shm_layouts/strategy_errors.py) and exits 1,
-naming the record and the user's file and line (workers/strategy.py, engine/poison.py).
+naming the record and the user's file and line (workers/strategy/agent.py, engine/poison.py).
 On each death of a strategy worker the supervisor asks `after_death`:
 
 - a failure on a record the previous death did not name (or a death that names no

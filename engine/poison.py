@@ -3,7 +3,7 @@ line.
 
 numba's exceptions carry no line, and the traceback of one raised in a jitted
 callback ends in tickpipe's worker, so the worker explains it after the crash
-(workers/strategy.py `explain_failure`, once its row says FAILED):
+(workers/strategy/agent.py `explain_failure`, once its row says FAILED):
 
 - the record: the guard (engine/strategy_guard.py) says which one was being handled,
   its input and ring position (a timer: the symbol); its slot is still in the ring

@@ -1,44 +1,82 @@
-"""Which module implements each worker role.
+"""Every role the engine can run, found by its folder.
 
-The supervisor starts workers by role through this table, so engine/ never
-imports workers/ by name. A module here provides `Agent(context)` with
+A role is a folder workers/<role>/ whose role.py declares it (engine/role.py); this
+module finds those files, so adding a role touches nothing here, and engine/ never
+imports workers/ by name. A role's `agent` module provides `Agent(context)` with
 `warm_up()`, `run() -> int` and `close()` (see engine/worker_main.py).
 
-Two kinds of role: the four of the trading pipeline, wired by hand through the
-engine's tables (ROLE_MODULES; docs/runner.md "Adding a role" says where), and the
-*declared* roles, each a folder workers/<role>/ whose role.py declares it
-(engine/role.py). DECLARED_ROLES finds the latter by looking for those files, so
-adding one touches nothing here.
+A role may also live outside tickpipe: TICKPIPE_ROLES names its folders as
+importable packages ("mypkg.monitor,other.role"), each with a role.py declaring one.
+The engine's processes inherit the variable; a tool reading an engine that runs such
+a role without it shows the role's worker, not its counters or sections. A package
+that does not import, or declares a role id or row another role has, is one line in
+ROLE_ERRORS, which the config reports (engine/config.py).
 """
 
 import importlib
 import os
 
-ROLE_MODULES = {
-    "feed": "tickpipe.workers.feed",
-    "strategy": "tickpipe.workers.strategy",
-    "risk": "tickpipe.workers.risk",
-    "gateway": "tickpipe.workers.gateway",
-}
+from tickpipe.shm_layouts.worker_table import MAX_WORKERS
 
 
-def _declared_roles() -> dict:
-    """{name: Role} for every workers/<folder>/role.py, in role_id order."""
+ROLES_ENV = "TICKPIPE_ROLES"
+ROLE_ERRORS: list[str] = []  # roles named by TICKPIPE_ROLES that could not be taken
+
+
+def _roles() -> dict:
+    """{name: Role} for every workers/<folder>/role.py and every package TICKPIPE_ROLES
+    names, in role_id order."""
     workers = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workers")
-    found = []
-    for folder in sorted(os.listdir(workers)):
-        if os.path.isfile(os.path.join(workers, folder, "role.py")):
-            found.append(importlib.import_module(f"tickpipe.workers.{folder}.role").ROLE)
-    roles = {role.name: role for role in sorted(found, key=lambda role: role.role_id)}
-    for role in roles.values():
-        assert role.name not in ROLE_MODULES and role.role_id > len(ROLE_MODULES), role
-        ROLE_MODULES[role.name] = role.agent
-    return roles
+    found = [importlib.import_module(f"tickpipe.workers.{folder}.role").ROLE
+             for folder in sorted(os.listdir(workers))
+             if os.path.isfile(os.path.join(workers, folder, "role.py"))]
+    ours = {role.name: role for role in found}
+    ids = {role.role_id for role in found}
+    rows = {row for role in found for row in role.rows}
+    assert len(ids) == len(found) and len(rows) == sum(len(role.rows) for role in found)
+    for package in filter(None, (p.strip() for p in os.environ.get(ROLES_ENV, "").split(","))):
+        try:
+            role = importlib.import_module(f"{package}.role").ROLE
+        except Exception as exc:  # noqa: BLE001  (any failure of a user's module: one line)
+            ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role does not import: "
+                               f"{type(exc).__name__}: {exc}")
+            continue
+        if not role.rows or max(role.rows) >= MAX_WORKERS or min(role.rows) < 0:
+            ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role declares rows {role.rows}: the "
+                               f"worker table has rows 0..{MAX_WORKERS - 1}")
+            continue
+        clash = (role.name in ours and "name") or (role.role_id in ids and "role id") or \
+            (rows & set(role.rows) and "row")
+        if clash:
+            ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role declares a {clash} another role "
+                               f"has ({role.name}, role id {role.role_id}, rows {role.rows})")
+            continue
+        ours[role.name] = role
+        ids.add(role.role_id)
+        rows |= set(role.rows)
+    return dict(sorted(ours.items(), key=lambda item: item[1].role_id))
 
 
-DECLARED_ROLES = _declared_roles()
+ROLES = _roles()
+ROLE_MODULES = {name: role.agent for name, role in ROLES.items()}  # by role name
 
 
-def declared_workers(config: dict) -> tuple[str, ...]:
-    """The declared roles an engine of this config runs (one worker each)."""
-    return tuple(name for name, role in DECLARED_ROLES.items() if role.enabled(config))
+def engine_workers(config: dict) -> tuple[str, ...]:
+    """Every worker of an engine of this config, in worker-table row order (the
+    placement's order: the pipeline's first)."""
+    workers = [(role.rows[k], role.worker(k)) for role in ROLES.values() if role.enabled(config)
+               for k in range(role.instances(config))]
+    return tuple(name for _, name in sorted(workers))
+
+
+def role_of(worker: str) -> str:
+    """The role a worker name belongs to: strategy2 -> strategy (a name no role runs:
+    itself)."""
+    base = worker.rstrip("0123456789")
+    return base if worker not in ROLES and base in ROLES else worker
+
+
+def instance_of(worker: str) -> int:
+    """The worker's instance of its role: strategy 0, strategy2 1, ..."""
+    role = role_of(worker)
+    return 0 if worker == role else int(worker[len(role):]) - 1

@@ -11,26 +11,24 @@ segment, as `tickpipe inspect` does).
 import numpy as np
 
 from tickpipe.engine.engine_layout import role_counters, role_of, worker_label, worker_strategy
+from tickpipe.engine.registry import ROLES
+from tickpipe.engine.role import call, merge_sections
 from tickpipe.engine.histogram_read import percentiles, percentiles_of_buckets
 from tickpipe.engine.on_error import errors_data, errors_text
 from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment_catalog import (
-    api_refusals, book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
+    book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
     read_instruments, read_strategies, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
-from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, REJECT_NAMES, TRADING_STATE_NAMES
-from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_STATE_NAMES
 from tickpipe.shm_layouts.histogram import (
     HISTOGRAM_DTYPE, HISTOGRAM_ROWS, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF, HOPS,
 )
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import (
-    FEED_TICKS, GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_RISK_REJECTS,
-    GATEWAY_VENUE_REJECT_BASE, RISK_ORDERS_SENT, RISK_REJECT_BASE, WORKER_DTYPE, WORKER_STATE_NAMES,
-)
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STATE_NAMES
 
 
 def ring_positions(segment) -> dict:
@@ -72,34 +70,22 @@ def stranded_records(segment) -> dict:
             if head != tail}
 
 
+def segment_roles(segment) -> list:
+    """The roles (engine/role.py) with a worker in the segment's table, in role_id order."""
+    present = {role_of(name) for name in _worker_names(segment) if name}
+    return [role for name, role in ROLES.items() if name in present]
+
+
 def counts(segment) -> dict:
-    """The run's totals. ticks: made by the feed (its committed count); ticks_consumed:
-    those minus the quotes still unread in any strategy's ring; intents: over every
-    strategy's ring; orders_sent: the requests risk passed (its committed count: the
-    orders ring also carries the ones it denied, each to be answered by the gateway);
-    orders_at_venue: the requests the gateway has read, less the denials among them."""
-    workers = segment.view("workers", WORKER_DTYPE)
-    positions = ring_positions(segment)
-    names = _worker_names(segment)
-    feed = workers[names.index("feed")]["counters"]
-    risk = workers[names.index("risk")]["counters"]
-    gateway = workers[names.index("gateway")]["counters"]
-    ticks = int(feed[FEED_TICKS])
-    quotes_unread = sum(head - tail for section, (head, tail) in positions.items()
-                        if section.startswith("quotes"))
-    return {
-        "ticks": ticks,
-        "ticks_consumed": ticks - quotes_unread,
-        "intents": sum(head for section, (head, _) in positions.items()
-                       if section.startswith("intents")),
-        "orders_sent": int(risk[RISK_ORDERS_SENT]),
-        "orders_at_venue": positions["orders"][1] - int(gateway[GATEWAY_RISK_REJECTS]),
-        "rejected": {name: int(risk[RISK_REJECT_BASE + code]) for code, name in REJECT_NAMES.items()},
-        "venue_rejected": {name: int(gateway[GATEWAY_VENUE_REJECT_BASE + code])
-                           for code, name in VENUE_REASON_NAMES.items()},
-        "fills": int(gateway[GATEWAY_FILLS]) + int(gateway[GATEWAY_PARTIALS]),
-        "lost": sum(head - tail for head, tail in positions.values()),
-    }
+    """The run's totals: each role's own (its `counts` hook: the feed's ticks, the
+    strategies' intents, risk's orders sent and rejects, the gateway's fills ...), and
+    lost: the records between head and tail of every ring."""
+    totals: dict = {}
+    for role in segment_roles(segment):
+        if role.counts:
+            merge_sections(totals, call(role.counts, segment))
+    totals["lost"] = sum(head - tail for head, tail in ring_positions(segment).values())
+    return totals
 
 
 def histogram_snapshot(segment) -> np.ndarray:
@@ -204,17 +190,10 @@ def _strategy_positions(segment, strategies: dict, mids: list) -> None:
         entry["orders_by_status"] = orders["by_status"]
 
 
-def venue_summary(segment) -> dict:
-    """The venue's orders still working and what the kill switch cancelled over the run
-    (the closing of a run that stops cancels what still works the same way)."""
-    names = _worker_names(segment)
-    gateway = segment.view("workers", WORKER_DTYPE)[names.index("gateway")]["counters"]
-    table = orders_data(order_table_rows(segment, "venue_orders"), instruments=[])
-    return {"working": table["open_count"], "by_status": table["by_status"],
-            "kill_switch_cancels": int(gateway[GATEWAY_KILL_CANCELS])}
-
-
-def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> dict:
+def final_report(segment, *, state: str, seconds: float, notes: list[str],
+                 config: dict | None = None) -> dict:
+    """What the run did, for `tickpipe run`'s last lines and --json: the engine's figures,
+    then each role's sections (`config`: the run's, which a role's section may name)."""
     control = segment.view("control", CONTROL_DTYPE)[0]
     histograms = histogram_snapshot(segment)
     hops = hop_percentiles(histograms)
@@ -226,22 +205,26 @@ def final_report(segment, *, state: str, seconds: float, notes: list[str]) -> di
     report["trading_state"] = TRADING_STATE_NAMES.get(int(control["trading_state"]), "?")
     report["workers"] = worker_rows(segment)
     report["strategies"] = strategies(segment, histograms)
-    workers = segment.view("workers", WORKER_DTYPE)
-    report["refused"] = api_refusals({name: workers[i]["counters"]
-                                      for i, name in enumerate(_worker_names(segment)) if name},
-                                     read_strategies(segment))
     mids = book_mids(segment, len(segment.view("symbols", SYMBOL_STATS_DTYPE)))
     report["positions"] = positions(segment, mids)
     _strategy_positions(segment, report["strategies"], mids)
     report.update(pnl_totals(report["positions"].values()))
-    report["venue"] = venue_summary(segment)
     report["memory"] = {"backing": segment.backing, "page_size": segment.page_size,
                         "locked": segment.locked or all(w["mem_locked"] for w in report["workers"])}
     if seconds > 0:
         report["rates"] = {"ticks_per_s": round(report["ticks"] / seconds),
                            "orders_per_s": round(report["orders_sent"] / seconds)}
     report["notes"] = notes
+    role_sections(report, segment, config or {})
     return report
+
+
+def role_sections(report: dict, segment, config: dict) -> None:
+    """Each role's own sections of the final report (its `report` hook: the venue's
+    working orders, the strategies' refusals, the journal's files ...)."""
+    for role in segment_roles(segment):
+        if role.report:
+            merge_sections(report, call(role.report, segment, config))
 
 
 def status_line(elapsed: float, previous: dict, current: dict, dt: float,

@@ -4,7 +4,7 @@ one module of entries per strategy file.
 The runner (engine/runner.py) calls a role's kernels (engine/kernels.py). numba
 caches a compiled function only when what it calls is reachable as module-level
 globals; so for each role a copy of the runner is written whose KERNELS block
-imports that role's kernels (workers/feed.py, risk.py, gateway.py, and for every
+imports that role's kernels (workers/feed/agent.py, risk.py, gateway.py, and for every
 strategy the same engine/strategy_kernels.py: role_runner). Its name is a digest of
 its text and of tickpipe's numba cache directory (itself keyed by tickpipe's
 sources), so it is compiled once and loaded from disk by every later process.

@@ -424,23 +424,6 @@ def strategies_data(strategies: list[StrategyTable], instruments: list[Instrumen
     return out
 
 
-def api_refusals(counters_of: dict, strategies: list[StrategyTable]) -> dict:
-    """{strategy name: {refusal: count}}: the sends the strategy API refused (nothing
-    sent; tp.REFUSED_*), per strategy and code, from each strategy worker's counters
-    (`counters_of`: worker name -> its counters). Zero counts are left out."""
-    from tickpipe.engine.engine_layout import strategy_worker
-    from tickpipe.shm_layouts.worker_table import STRATEGY_REFUSED_BASE, STRATEGY_REFUSED_NAMES
-    out = {}
-    for table in strategies:
-        counters = counters_of.get(strategy_worker(table.index))
-        if counters is None:
-            continue
-        out[table.name] = {name: int(counters[STRATEGY_REFUSED_BASE + code - 1])
-                           for code, name in STRATEGY_REFUSED_NAMES.items()
-                           if int(counters[STRATEGY_REFUSED_BASE + code - 1])}
-    return out
-
-
 def strategy_names(strategies: list[StrategyTable]) -> dict:
     """{strategy index: name}, for the strategy index in each order id."""
     return {table.index: table.name for table in strategies}

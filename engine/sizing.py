@@ -60,7 +60,7 @@ def default_segment_bytes() -> int:
 #
 # The last three are capped by the ring capacity itself, so they add nothing to it.
 
-REPORTS_PER_REQUEST = 2  # workers/gateway.py REPORTS_PER_REQUEST (tests/test_ring_bound.py)
+REPORTS_PER_REQUEST = 2  # workers/gateway/agent.py REPORTS_PER_REQUEST (tests/test_ring_bound.py)
 
 
 def ring_needs() -> list[tuple[int, str]]:

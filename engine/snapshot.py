@@ -43,39 +43,33 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tickpipe.engine.engine_layout import (
-    inputs_of, role_counters, role_of, worker_label, worker_strategy,
+    role_counters, role_of, worker_label, worker_strategy,
 )
 from tickpipe.engine.on_error import errors_data
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.histogram_read import percentiles_by_row
 from tickpipe.engine.procinfo import is_alive
-from tickpipe.engine.registry import DECLARED_ROLES
-from tickpipe.engine.role import call
+from tickpipe.engine.registry import ROLES
+from tickpipe.engine.role import call, merge_sections
 from tickpipe.engine.segment import Segment, attach_segment
 from tickpipe.engine.segment_catalog import (
-    Instrument, api_refusals, book_depth, book_mids, order_table_rows, orders_data, pnl_fields,
-    pnl_totals, read_instruments, read_strategies, strategies_data, strategy_names, strategy_position_rows,
+    Instrument, book_mids, order_table_rows, pnl_fields,
+    pnl_totals, read_instruments, read_strategies, strategies_data, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import (
-    CONTROL_DTYPE, ENGINE_STATE_NAMES, REJECT_NAMES, TRADING_STATE_NAMES,
+    CONTROL_DTYPE, ENGINE_STATE_NAMES, TRADING_STATE_NAMES,
 )
-from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.histogram import HISTOGRAM_DTYPE, HOPS
 from tickpipe.shm_layouts.ring_directory import RING_DIRECTORY_DTYPE
 from tickpipe.shm_layouts.ring_header import (
     RING_GATE_OFFSET, RING_HEAD_OFFSET, RING_HEADER_DTYPE, RING_TAIL_OFFSET,
 )
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import (
-    GATEWAY_FILLS, GATEWAY_KILL_CANCELS, GATEWAY_PARTIALS, GATEWAY_REJECTS,
-    GATEWAY_VENUE_REJECT_BASE, RISK_FILLS_READ,
-    RISK_INTENTS_READ, RISK_ORDERS_SENT, RISK_REJECT_BASE, ROLE_NAMES,
-    WORKER_DTYPE, WORKER_STATE_NAMES,
-)
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_STATE_NAMES
 
-# A ring's producer and consumer by role id: the pipeline's and the declared roles'.
-RING_ROLE_NAMES = {**ROLE_NAMES, **{role.role_id: name for name, role in DECLARED_ROLES.items()}}
+# A ring's producer and consumer, and a worker row without a name, by role id.
+ROLE_NAMES = {role.role_id: name for name, role in ROLES.items()}
 
 SNAPSHOT_KEYS = ("engine", "workers", "rings", "latency_ns", "risk", "strategies", "venue")
 
@@ -184,8 +178,8 @@ class Inspector:
             section = entry["section"].decode(errors="replace")
             offset, _ = segment.section(section)
             header = segment.buf[offset:offset + RING_HEADER_DTYPE.itemsize].view(RING_HEADER_DTYPE)[0]
-            rings.append(_Ring(section, RING_ROLE_NAMES.get(int(entry["producer_role"]), "?"),
-                               RING_ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
+            rings.append(_Ring(section, ROLE_NAMES.get(int(entry["producer_role"]), "?"),
+                               ROLE_NAMES.get(int(entry["consumer_role"]), "?"), header,
                                base + offset + RING_HEAD_OFFSET, base + offset + RING_TAIL_OFFSET,
                                base + offset + RING_GATE_OFFSET))
         return rings
@@ -212,7 +206,12 @@ class Inspector:
         order_tables = {table.index: order_table_rows(self.segment, "strat_orders", table.index)
                         for table in self.strategies}
         totals: dict = {}
-        workers = [_worker(role, row, now_ns, rate, totals, self._liveness, self.strategies)
+        # roles with an input ring, but the source's (the feed's, live): its records are
+        # what it published, whatever it reads
+        consumers = {ring.consumer for ring in self.rings
+                     if not (ring.consumer in ROLES and ROLES[ring.consumer].source)}
+        workers = [_worker(role, row, now_ns, rate, totals, self._liveness, self.strategies,
+                           role_of(role) in consumers)
                    for role, row in self.worker_rows.items()]
         data = {
             "engine": _engine(self.segment, control, owner_alive, now_unix_ns, interval_s, run_s,
@@ -220,21 +219,14 @@ class Inspector:
             "workers": workers,
             "rings": [_ring(ring, rate, totals) for ring in self.rings],
             "latency_ns": _latency(histograms, previous.histograms if previous is not None else None),
-            "risk": _risk(control, self.worker_rows, self.symbols, self.instruments,
-                          self.strategy_positions, mids),
+            "risk": _books(control, self.symbols, self.instruments, self.strategy_positions,
+                           mids),
             "strategies": strategies_data(self.strategies, self.instruments,
                                           self.strategy_positions, mids, order_tables),
-            "venue": _venue(self.segment, self.worker_rows, self.instruments,
-                            strategy_names(self.strategies)),
         }
-        depth = book_depth(self.segment, self.instruments)
-        if depth is not None:  # [feed] depth > 1: the L2 book
-            data["depth"] = depth
-        for name in DECLARED_ROLES:  # a declared role's own section (engine/role.py)
-            if DECLARED_ROLES[name].inspect and name in self.worker_rows:
-                data[name] = call(DECLARED_ROLES[name].inspect, self.segment)
-        data["risk"]["refused"] = api_refusals(
-            {name: row["counters"] for name, row in self.worker_rows.items()}, self.strategies)
+        for role in ROLES.values():  # each role's own sections (engine/role.py)
+            if role.inspect and role.name in self.worker_rows:
+                merge_sections(data, call(role.inspect, self.segment))
         for table in self.strategies:  # on_error: retired, records skipped (engine/on_error.py)
             if table.name in data["strategies"]:
                 data["strategies"][table.name]["on_error"] = errors_data(
@@ -357,13 +349,13 @@ _WORKER_FIELDS = WORKER_DTYPE.names
 
 
 def _worker(role: str, row, now_ns: int, rate: _RateBasis, totals: dict,
-            liveness: _Liveness, strategies=()) -> dict:
+            liveness: _Liveness, strategies=(), consumes: bool = True) -> dict:
     """"role": the worker name, the key (strategy, strategy2, ...); "name": as people read
     it (`strategy <name>` for a strategy's); "strategy": its [[strategy]] name, or None."""
     w = dict(zip(_WORKER_FIELDS, row.item()))  # one read of the row, as Python ints
     strategy_names = {table.index: table.name for table in strategies}
     # A source (the feed) has no input: its records are what it published.
-    records = w["processed"] if inputs_of(role_of(role)) else w["published"]
+    records = w["processed"] if consumes else w["published"]
     busy, idle = w["busy_passes"], w["idle_passes"]
     totals[("records", role)] = records
     totals[("passes", role)] = (busy, idle)
@@ -436,14 +428,14 @@ def _latency(histograms: np.ndarray, previous: np.ndarray | None) -> dict:
     return {hop: {"run": run[index], "interval": interval[index]} for index, hop in enumerate(HOPS)}
 
 
-def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrument"],
-          strategy_positions: np.ndarray | None, mids: list) -> dict:
-    risk = rows["risk"]["counters"] if "risk" in rows else None
-    gateway = rows["gateway"]["counters"] if "gateway" in rows else None
-    # Per symbol at each stage, what an outside reconciliation needs (bench chaos):
-    # risk's position and open quantities, the venue's net position and orders, and
-    # the position the strategy keeps from its own copy of the reports. One copy of
-    # the rows, so that a symbol's figures (and its P&L in currency) are of one read.
+def _books(control, symbols: np.ndarray, instruments: list["Instrument"],
+           strategy_positions: np.ndarray | None, mids: list) -> dict:
+    """The engine's books: the trading state and, per symbol, what an outside
+    reconciliation needs (bench chaos): risk's position and open quantities, the venue's
+    net position and orders, and the position the strategies keep from their own copies
+    of the reports. The roles add their counters to this section (risk's intents, orders
+    and rejects; the gateway's fills and the venue's rejects: workers/*/sections.py). One
+    copy of the rows, so that a symbol's figures (and its P&L in currency) are of one read."""
     stats = np.array(symbols)
     # the strategies' own positions (from their reports), summed: one figure per symbol
     held = None if strategy_positions is None else \
@@ -470,33 +462,8 @@ def _risk(control, rows: dict, symbols: np.ndarray, instruments: list["Instrumen
     return {
         "trading_state": TRADING_STATE_NAMES.get(int(control["trading_state"]), "?"),
         "trading_state_changes": int(control["trading_state_changes"]),
-        "intents_read": _counter(risk, RISK_INTENTS_READ),
-        "orders_sent": _counter(risk, RISK_ORDERS_SENT),
-        "fills_read": _counter(risk, RISK_FILLS_READ),
-        "rejects": {name: _counter(risk, RISK_REJECT_BASE + code)
-                    for code, name in REJECT_NAMES.items()},
-        "exchange_rejects": _counter(gateway, GATEWAY_REJECTS),
-        "venue_rejects": {name: _counter(gateway, GATEWAY_VENUE_REJECT_BASE + code)
-                          for code, name in VENUE_REASON_NAMES.items()},
-        "fills": _counter(gateway, GATEWAY_FILLS) + _counter(gateway, GATEWAY_PARTIALS),
         "realised_pnl": sum(p["realised_pnl"] for p in positions.values()),
         **pnl_totals(positions.values()),
         "open_orders": sum(p["open_orders"] for p in positions.values()),
         "positions": positions,
     }
-
-
-def _venue(segment, rows: dict, instruments: list["Instrument"], names: dict) -> dict:
-    """The simulated venue's book of our orders: the working ones (every strategy's, by
-    symbol, best price first), how many rows of its table have each status, and the
-    orders the kill switch has cancelled (the gateway's counter)."""
-    gateway = rows["gateway"]["counters"] if "gateway" in rows else None
-    table = orders_data(order_table_rows(segment, "venue_orders"), instruments, names, venue=True)
-    return {"working": table["open_count"], "by_status": table["by_status"],
-            "reject_reasons": table["reject_reasons"],
-            "kill_switch_cancels": _counter(gateway, GATEWAY_KILL_CANCELS),
-            "resting": table["open"]}
-
-
-def _counter(counters, slot: int) -> int:
-    return 0 if counters is None else int(counters[slot])

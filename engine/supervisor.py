@@ -28,7 +28,7 @@ from tickpipe.engine.lifecycle import (
 from tickpipe.engine.book_checks import check_books
 from tickpipe.engine.on_error import STOP, OnError, others_trading
 from tickpipe.engine.placement import place_apart, place_workers
-from tickpipe.engine.registry import DECLARED_ROLES, declared_workers
+from tickpipe.engine.registry import ROLES
 from tickpipe.engine.role import RoleError, call
 from tickpipe.engine.cleanup import describe, name_taken_reason, remove_if_still_dead
 from tickpipe.engine.procinfo import process_start_ticks
@@ -44,7 +44,6 @@ from tickpipe.shm_layouts.control_block import (
     CLOSING_OFFSET, CONTROL_DTYPE, ENGINE_STATE_OFFSET, FEED_GO_OFFSET, RETIRED_OFFSET,
     STOP_ALL_OFFSET, STOP_FEED_OFFSET,
 )
-from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     DOORBELL_OFFSET, STATE_OFFSET, WORKER_DTYPE, WORKER_FAILED, WORKER_READY, WORKER_RUNNING,
     WORKER_STOPPED,
@@ -106,8 +105,11 @@ class Supervisor:
         self.failures: list[str] = []  # why the run will not end `stopped`, in order
         self.workers = engine_workers(config)   # worker names, in table order
         self.rings = engine_rings(config)
-        self.declared = declared_workers(config)  # roles of engine/role.py this engine runs
-        self.compiled = []  # (name, plugin) of each strategy compiled here (_compile_strategies)
+        # the roles this engine runs (engine/role.py), each once, in role_id order
+        self.roles = [role for role in ROLES.values() if role.enabled(config)]
+        self.prepared: dict[str, object] = {}  # what each role's prepare hook returned
+        # the pipeline's source (the feed): let go at the start barrier, stopped first
+        self.source = next(role.name for role in self.roles if role.source)
         self.placement = place_workers([w for w in self.workers if not self._background(w)],
                                        self.engine["cores"], self.engine["wait"],
                                        self.engine["rate"])
@@ -126,17 +128,27 @@ class Supervisor:
         self.feed_started = 0.0
 
     def _background(self, worker: str) -> bool:
-        return worker in DECLARED_ROLES and DECLARED_ROLES[worker].background
+        return ROLES[role_of(worker)].background
 
-    def _prepare_declared(self) -> None:
-        """Each declared role's own preparation (the journal's run folder), before the
-        segment exists: a failure is one line."""
-        for worker in self.declared:
-            if DECLARED_ROLES[worker].prepare:
+    def _prepare_roles(self) -> None:
+        """Each role's own preparation before the segment exists (the strategies'
+        compile, the journal's run folder): a failure is one line."""
+        if _cache_is_cold():
+            self.say("numba's cache is cold (a first run after an install or upgrade): "
+                     "compiling the engine's loops into it, a minute or more; later starts "
+                     "load them")
+        for role in self.roles:
+            if role.prepare:
                 try:
-                    call(DECLARED_ROLES[worker].prepare, self.config)
+                    self.prepared[role.name] = call(role.prepare, self.config, self.say)
                 except RoleError as exc:
                     raise EngineError(str(exc)) from None
+
+    def _warm_roles(self) -> None:
+        """Each role's hook once every worker is READY (the strategies' inline tier)."""
+        for role in self.roles:
+            if role.warm:
+                call(role.warm, self.config, self.say, self.prepared.get(role.name))
 
     # ---- wiring ---------------------------------------------------------
     def _on_transition(self, old, trigger, new):
@@ -168,8 +180,7 @@ class Supervisor:
 
     # ---- start ----------------------------------------------------------
     def start(self) -> None:
-        self._compile_strategies()
-        self._prepare_declared()
+        self._prepare_roles()
         note = reclaim_leftover(self.engine["name"])
         if note:
             self.say(note)
@@ -181,11 +192,6 @@ class Supervisor:
         except SegmentError as exc:
             raise EngineError(str(exc)) from None
         self.say(self.placement.summary(self._label))  # once the engine is sure to start
-        tape, depth = self.config.get("tape"), self.config["feed"]["depth"]
-        if tape is not None and depth > 1 and not tape.get("depth_rows"):
-            data = os.path.basename(self.config["feed"]["file"])
-            self.say(f"feed: [feed] depth = {depth}, but {data} has no levels below the top: "
-                     f"the engine keeps the top only (docs/data.md, 'Depth')")
         initialise(self.segment, self.config, self.placement)
         control = self.segment.view("control", CONTROL_DTYPE)[0]
         control["started_unix_ns"] = time.time_ns()
@@ -196,42 +202,6 @@ class Supervisor:
         for role in self.workers:
             self._spawn(role)
         self.lifecycle.fire("spawned")
-
-    def _compile_strategies(self) -> None:
-        """Compile each strategy's runner here, before any segment or process exists: a
-        callback that does not compile is one line naming it, and the workers load the
-        compiled callbacks and runner from numba's cache instead of compiling them each."""
-        from tickpipe.engine.plugin import StrategyError, load_plugin
-        from tickpipe.engine.runner_gen import compile_strategy
-        if _cache_is_cold():
-            self.say("numba's cache is cold (a first run after an install or upgrade): "
-                     "compiling the engine's loops into it, a minute or more; later starts "
-                     "load them")
-        for entry in self.config["strategies"]:
-            started = time.monotonic()
-            try:
-                plugin = load_plugin(entry)
-                compile_strategy(plugin, self.config["feed"]["symbols"])
-            except StrategyError as exc:
-                raise EngineError(str(exc)) from None
-            took = time.monotonic() - started
-            if took > 2:
-                self.say(f"strategy {entry['name']!r}: compiled in {took:.1f} s (cached for "
-                         f"the next start)")
-            self.compiled.append((entry["name"], plugin))
-
-    def _start_inlining(self) -> None:
-        """Each strategy's inlined runner (engine/inline_tier.py), for its next start: at
-        idle priority, and only once the workers are warm. Started before them, it took a
-        core of a two-core host from their compiles (an idle-priority task is still one
-        the load balancer counts), and a cold start took 94 s instead of ~60."""
-        from tickpipe.engine.inline_tier import start_background_compile
-        if not self.engine["inline_callbacks"]:
-            return
-        for name, plugin in self.compiled:
-            if start_background_compile(plugin):
-                self.say(f"strategy {name!r}: inlining its callbacks in the background "
-                         f"(idle priority), for its next start")
 
     def _hold_cpu_dma_latency(self) -> None:
         try:
@@ -313,17 +283,19 @@ class Supervisor:
             elif seconds and now - self.feed_started >= seconds:
                 self.lifecycle.fire("time_up")
             elif self._data_ended():
-                self.say(f"feed: {self.config['tape']['records']:,} records of "
-                         f"{os.path.basename(self.config['feed']['file'])} replayed, to its end")
+                tape = self.config.get("tape")
+                self.say(f"{self.source}: {tape['records']:,} records of "
+                         f"{os.path.basename(self.config['feed']['file'])} replayed, to its end"
+                         if tape else f"{self.source}: its data ended")
                 self.lifecycle.fire("data_ended")
 
     def _data_ended(self) -> bool:
-        """A replaying feed leaves, cleanly, once its tape is all sent (workers/feed.py):
-        its row says STOPPED (before its interpreter's exit, which the run's time must
-        not include), and its exit, if it has exited, was clean."""
-        proc = self.procs.get("feed")
-        return (self.config.get("tape") is not None and proc is not None
-                and proc.poll() in (None, 0) and self._worker_state("feed") == WORKER_STOPPED)
+        """The source left on its own, cleanly: a replaying feed does once its tape is all
+        sent (workers/feed/agent.py). Its row says STOPPED (before its interpreter's exit,
+        which the run's time must not include), and its exit, if it has exited, was clean."""
+        proc = self.procs.get(self.source)
+        return (proc is not None and proc.poll() in (None, 0)
+                and self._worker_state(self.source) == WORKER_STOPPED)
 
     def _check_workers(self) -> None:
         timeout_ns = int(self.engine["heartbeat_timeout_s"] * 1e9)
@@ -399,7 +371,7 @@ class Supervisor:
         retired or with the record to skip (outside the restart intensity: the policy
         handled it), and True. False for "stop" (today's behaviour) and any other death:
         the restart policy's."""
-        if role_of(role) != "strategy":
+        if not ROLES[role_of(role)].runs_plugins:
             return False
         mode = self.on_error.after_death(self.segment, role, proc.pid)
         if mode is None or mode == STOP:
@@ -420,10 +392,10 @@ class Supervisor:
             self.engine["max_restarts"]
 
     def _retirable(self, role: str) -> bool:
-        """A strategy worker, with another strategy still trading: giving it up need not
-        stop the engine."""
-        return role_of(role) == "strategy" and any(
-            role_of(other) == "strategy" for other in self.procs if other != role)
+        """A plug-in's worker (a strategy's), with another of its role still running:
+        giving it up need not stop the engine."""
+        return ROLES[role_of(role)].runs_plugins and any(
+            role_of(other) == role_of(role) for other in self.procs if other != role)
 
     def _strategy_name(self, role: str) -> str:
         return self.config["strategies"][strategy_index(role)]["name"]
@@ -462,9 +434,11 @@ class Supervisor:
         refuses new orders and the venue cancels every working one, so the run ends
         with every order final (the drain waits for the venue to hold none)."""
         self._set_flag(CLOSING_OFFSET)
-        self.ring_doorbell("gateway")
+        for worker in self.procs:  # what a role finishes at the close (the venue's cancels)
+            if ROLES[role_of(worker)].drained:
+                self.ring_doorbell(worker)
         self._set_flag(STOP_FEED_OFFSET)
-        self.ring_doorbell("feed")
+        self.ring_doorbell(self.source)
         trigger = self._wait_for_drain(time.monotonic() + self.engine["drain_timeout_s"])
         if trigger == "drained" and self.retired:
             trigger = "drain_stranded"  # a reader was given up: not a clean stop
@@ -515,7 +489,7 @@ class Supervisor:
             last = now
             positions = ring_positions(self.segment)
             stuck = self._rings_that_cannot_drain(positions)
-            if self._feed_done() and self._venue_empty() and self._gates_passed(stuck) and \
+            if self._source_done() and self._roles_drained() and self._gates_passed(stuck) and \
                     all(head == tail for section, (head, tail) in positions.items()
                         if section not in stuck):
                 # Twice in a row: a worker releases its input only after publishing
@@ -543,14 +517,15 @@ class Supervisor:
                 del self.restarted_at[role]  # (a dead one: _check_workers handles it)
         return bool(self.restarted_at)
 
-    def _venue_empty(self) -> bool:
-        """No order works at the venue (or no gateway is left to cancel them)."""
-        return "gateway" not in self.procs or \
-            int(self.segment.view("symbols", SYMBOL_STATS_DTYPE)["venue_resting"].sum()) == 0
+    def _roles_drained(self) -> bool:
+        """What each role's `drained` hook waits for (the venue holding no order), of the
+        roles whose worker is still there to finish it."""
+        return all(call(role.drained, self.segment) for role in self.roles
+                   if role.drained and role.name in self.procs)
 
-    def _feed_done(self) -> bool:
-        return self._worker_state("feed") in (WORKER_STOPPED, WORKER_FAILED) \
-            or "feed" not in self.procs or self.procs["feed"].poll() is not None
+    def _source_done(self) -> bool:
+        return self._worker_state(self.source) in (WORKER_STOPPED, WORKER_FAILED) \
+            or self.source not in self.procs or self.procs[self.source].poll() is not None
 
     def _gates_passed(self, stuck: set[str]) -> bool:
         """On gated rings, the journal has every record published (engine/ring.py)."""
@@ -567,8 +542,7 @@ class Supervisor:
         """Rings whose reader was given up, and, upstream of them, rings whose reader
         waits for room in a full ring that cannot drain: waiting on them is waiting
         for the timeout. Every ring, when a role that gates them all was given up."""
-        if any(DECLARED_ROLES[worker].gates_rings and worker not in self.procs
-               for worker in self.declared):
+        if any(role.gates_rings and role.name not in self.procs for role in self.roles):
             return {ring.section for ring in self.rings}
         stuck: set[str] = set()
         grew = True
@@ -638,21 +612,17 @@ class Supervisor:
         try:
             self.start()
             self.wait_until_ready()
-            self._start_inlining()
+            self._warm_roles()
             self.monitor()
             seconds = time.monotonic() - self.feed_started  # the run, without the drain
             if self.lifecycle.state in (DRAINING, FAILING):
                 self.drain_and_stop()
             report = final_report(self.segment, state=self.lifecycle.state, seconds=seconds,
-                                  notes=self.notes)
+                                  notes=self.notes, config=self.config)
             # A caller running several engines in turn (bench pipeline) must learn that
             # the user asked everything to stop, not just this engine.
             report["stopped_by"] = self.stop_signal
             report["failures"] = self.failures
-            for worker in self.declared:  # a declared role's own section (engine/role.py)
-                if DECLARED_ROLES[worker].report:
-                    report[worker] = call(DECLARED_ROLES[worker].report, self.segment,
-                                          self.config)
             return report
         finally:
             for sig, handler in previous.items():

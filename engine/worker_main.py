@@ -30,8 +30,6 @@ import tempfile
 import time
 import traceback
 
-from tickpipe.engine.registry import ROLE_MODULES  # a plain dict: cheap
-
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 EXIT_FAILED = 1
 EXIT_ORPHANED = 3     # the supervisor was gone before we could tie ourselves to it
@@ -115,8 +113,8 @@ def run_worker(args) -> int:
         # compiles ran one after another on it while the other cores idled.
         anywhere = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {int(context.row["core"])})
-        role = "strategy" if args.role.startswith("strategy") else args.role
-        agent = importlib.import_module(ROLE_MODULES[role]).Agent(context)
+        from tickpipe.engine.registry import ROLE_MODULES, role_of
+        agent = importlib.import_module(ROLE_MODULES[role_of(args.role)]).Agent(context)
         os.sched_setaffinity(0, anywhere)
         agent.warm_up()
         os.sched_setaffinity(0, {int(context.row["core"])})
@@ -147,11 +145,13 @@ def run_worker(args) -> int:
 
 
 def _worker_name(text: str) -> str:
-    """A worker name: a role of ROLE_MODULES, or strategy2, strategy3, ..."""
-    if text in ROLE_MODULES or (text.startswith("strategy") and text[8:].isdigit()):
+    """A worker name: a role's (engine/registry.py), or an instance's: strategy2, ...
+    (Parsed after the death signal is set: the declarations import numpy.)"""
+    from tickpipe.engine.registry import ROLE_MODULES, role_of
+    if role_of(text) in ROLE_MODULES:
         return text
-    raise argparse.ArgumentTypeError(f"{text!r} is not a worker (feed, strategy, strategyN, "
-                                     f"risk, gateway)")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a worker (one of "
+                                     f"{', '.join(ROLE_MODULES)}, or strategyN)")
 
 
 # Imported here, not at the top: only a worker that got past its death signal needs them.

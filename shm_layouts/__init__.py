@@ -29,10 +29,12 @@ from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 # Bump when a layout changes meaning without changing shape (the hash catches shape).
-LAYOUT_VERSION = 8  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins,
+LAYOUT_VERSION = 9  # 2: each ring record publishes itself; 3: commit logs; 4: plug-ins,
 # several strategies; 5: orders that rest (requests, 128-byte reports, order tables);
 # 6: rings gated by the journal (ring header `gated`, `gate`); 7: 12 worker rows (declared
-# roles from row 7: the journal, the live source); 8: the L2 book (section "depth")
+# roles from row 7: the journal, the live source); 8: the L2 book (section "depth"); 9: the
+# rings in the roles' declaration order (risk's reports in input slot 0, the gateway's
+# to risk in output slot 0: workers/<role>/role.py)
 
 # Every dtype that lives in shared memory, listed here (not registered by the
 # modules as they load), so every process computes the same hash whatever it

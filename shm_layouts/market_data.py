@@ -31,7 +31,7 @@ PRICE_SCALE = 10_000
 
 MD_KIND_QUOTE = 1
 MD_KIND_TRADE = 2
-# A tape's depth row (workers/feed_sources/tape.py): kind MD_KIND_DEPTH + level, level
+# A tape's depth row (workers/feed/sources/tape.py): kind MD_KIND_DEPTH + level, level
 # 1 .. [feed] depth - 1, its bid_px/bid_qty/ask_px/ask_qty that level of the book after
 # the event (0 = the side has no such level). The feed writes it into the segment's
 # depth table (engine/depth.py) and sends it on no ring: a ring carries only quotes

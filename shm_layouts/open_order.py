@@ -22,7 +22,7 @@ offset | size | field         | unit           | written by | read by          |
     16 |    4 | qty           | lots           | owner      | owner, tools     | total: cum + leaves
     20 |    4 | cum_qty       | lots           | owner      | owner, tools     | filled so far
     24 |    4 | leaves_qty    | lots           | owner      | owner, tools     | still working
-    28 |    4 | queue_ahead   | lots           | venue      | venue, tools     | queue model (workers/venue.py)
+    28 |    4 | queue_ahead   | lots           | venue      | venue, tools     | queue model (workers/gateway/venue.py)
     32 |    8 | limit_px      | price units    | owner      | owner, tools     |
     40 |    8 | avg_px        | price units    | owner      | owner, tools     | of the fills
     48 |    8 | cum_notional  | price x lots   | owner      | owner            | for avg_px

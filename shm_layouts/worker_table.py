@@ -24,7 +24,7 @@ offset | size | field           | unit / value   | written by | read by         
    104 |    8 | idle_passes     | count          | worker     | tools            | passes without
    112 |    8 | sleeps          | count          | worker     | tools            | futex sleeps
    120 |    8 | _reserved1      |                |            |                  |
-   128 |  256 | counters[32]    | see ROLE_COUNTERS | worker  | tools            | relaxed
+   128 |  256 | counters[32]    | its role's     | worker     | tools            | relaxed
    384 |    4 | doorbell_armed  | 0/1            | worker     | its producers    | seq_cst (engine/idle.py)
    388 |    4 | doorbell_wake_seq | count        | producers  | worker           | the futex word
    392 |   56 | _pad_doorbell   |                |            |                  |
@@ -44,12 +44,9 @@ MAX_WORKERS = 12  # the pipeline's 4 + strategies 2..4 (rows 0-6), then declared
 MAX_INPUTS = 6
 N_COUNTERS = 32  # risk counts each reject reason in its own slot
 
-ROLE_FEED = 1
-ROLE_STRATEGY = 2
-ROLE_RISK = 3
-ROLE_GATEWAY = 4
-ROLE_NAMES = {ROLE_FEED: "feed", ROLE_STRATEGY: "strategy", ROLE_RISK: "risk", ROLE_GATEWAY: "gateway"}
-ROLE_IDS = {name: role_id for role_id, name in ROLE_NAMES.items()}
+# A row's role_id and its counters' names are its role's (workers/<role>/role.py,
+# engine/role.py); the slots below are the pipeline roles', here because the kernels
+# and the strategy runtime write them.
 
 # Worker states (written by the worker; the supervisor's start barrier waits for READY).
 WORKER_EMPTY = 0
@@ -61,7 +58,8 @@ WORKER_FAILED = 5
 WORKER_STATE_NAMES = {WORKER_EMPTY: "empty", WORKER_STARTING: "starting", WORKER_READY: "ready",
                       WORKER_RUNNING: "running", WORKER_STOPPED: "stopped", WORKER_FAILED: "failed"}
 
-# Named counter slots per role (counters[32]).
+# Named counter slots of the pipeline's roles (counters[32]); each role's declaration
+# names them.
 FEED_TICKS, FEED_TRADES = 0, 1
 FEED_DEPTH_ROWS = 2  # a tape's depth rows written into the L2 book (sent on no ring)
 STRATEGY_MD_READ, STRATEGY_INTENTS, STRATEGY_FILLS_READ, STRATEGY_SIGNALS_SKIPPED = 0, 1, 2, 3
@@ -83,27 +81,6 @@ GATEWAY_VENUE_REJECT_BASE = 16  # counters[16 + VENUE_*]: the venue's rejects by
 # every reason its own slot, clear of the named counters around them
 assert RISK_REJECT_BASE + len(REJECT_NAMES) <= RISK_ORDERS_OUT < RISK_PNL_PEAK < N_COUNTERS
 assert GATEWAY_VENUE_REJECT_BASE + len(VENUE_REASON_NAMES) <= N_COUNTERS
-
-ROLE_COUNTERS = {
-    "feed": {"ticks": FEED_TICKS, "trades": FEED_TRADES, "depth_rows": FEED_DEPTH_ROWS},
-    "strategy": {"md_read": STRATEGY_MD_READ, "intents": STRATEGY_INTENTS,
-                 "fills_read": STRATEGY_FILLS_READ, "signals_skipped": STRATEGY_SIGNALS_SKIPPED,
-                 "illegal_transitions": STRATEGY_ILLEGAL_TRANSITIONS,
-                 "records_skipped": STRATEGY_RECORDS_SKIPPED,
-                 **{f"refused_{name}": STRATEGY_REFUSED_BASE + code - 1
-                    for code, name in STRATEGY_REFUSED_NAMES.items()}},
-    "risk": {"intents_read": RISK_INTENTS_READ, "orders_sent": RISK_ORDERS_SENT,
-             "fills_read": RISK_FILLS_READ, "book_unreadable": RISK_BOOK_UNREADABLE,
-             "orders_out": RISK_ORDERS_OUT},
-    "gateway": {"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
-                "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
-                "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,
-                "book_unreadable": GATEWAY_BOOK_UNREADABLE,
-                "illegal_transitions": GATEWAY_ILLEGAL_TRANSITIONS, "md_read": GATEWAY_MD_READ,
-                "new_acks": GATEWAY_NEW_ACKS, "replaces": GATEWAY_REPLACES,
-                "expired": GATEWAY_EXPIRED, "kill_switch_cancels": GATEWAY_KILL_CANCELS,
-                "risk_rejects": GATEWAY_RISK_REJECTS},
-}
 
 WORKER_DTYPE = np.dtype(
     [
@@ -145,10 +122,3 @@ W_COUNTERS = 128 // 8
 STATE_OFFSET = 36
 DOORBELL_OFFSET = 384
 
-
-def check_role(name: str) -> int:
-    """The role id of a role name; ValueError naming the bad value otherwise."""
-    try:
-        return ROLE_IDS[name]
-    except KeyError:
-        raise ValueError(f"role {name!r} is not one of {', '.join(ROLE_IDS)}") from None

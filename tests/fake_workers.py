@@ -27,7 +27,7 @@ def running_supervisor(segments, **engine):
     """A RUNNING Supervisor over a real (small) segment, its workers FakeProcs; the lines
     it says are in sup.said, the roles it (re)spawns in sup.spawned."""
     from tickpipe.engine.config import load_config
-    from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+    from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
     from tickpipe.engine.supervisor import Supervisor
 
     config = load_config(overrides={"engine": {"ring_capacity": RING_CAPACITY, **engine}})
@@ -43,7 +43,7 @@ def running_supervisor(segments, **engine):
         sup.procs[role] = FakeProc()
 
     sup._spawn = spawn
-    sup.procs = {role: FakeProc() for role in ROLES}
+    sup.procs = {role: FakeProc() for role in PIPELINE}
     for trigger in ("spawn", "spawned", "all_ready"):
         sup.lifecycle.fire(trigger)
     return sup

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.segment import create_segment, unlink_segment
 from tickpipe.engine.worker_context import build_context
@@ -33,7 +33,7 @@ def worker_segment(config, role):
     unlink_segment(name)
     segment = create_segment(name, section_specs(config), use_hugetlbfs=False)
     try:
-        initialise(segment, config, place_workers(ROLES, None, "yield"))
+        initialise(segment, config, place_workers(PIPELINE, None, "yield"))
         segment.mark_ready()
         yield segment, build_context(segment, role, config)
     finally:

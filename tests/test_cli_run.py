@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.engine.segment import unlink_segment
 from tickpipe.engine.wait_codes import WAIT_CODES
 from engine_runs import EngineProcess, unique_name
@@ -79,7 +79,7 @@ def test_run_json_when_it_ends_then_every_hop_has_its_latency_percentiles(report
 
 def test_run_json_when_it_ends_then_every_worker_has_role_pid_core_wait_restarts(report):
     workers = report["workers"]
-    assert [w["role"] for w in workers] == list(ROLES)
+    assert [w["role"] for w in workers] == list(PIPELINE)
     for worker in workers:
         assert isinstance(worker["pid"], int) and worker["pid"] > 0
         assert worker["core"] in os.sched_getaffinity(0)

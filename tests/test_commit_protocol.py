@@ -16,7 +16,7 @@ import pytest
 
 import ringtest_loops as loops
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import RingConsumer, RingProducer, ring_header
 from tickpipe.engine.segment import create_segment
@@ -35,15 +35,15 @@ RISK_BATCH = textwrap.dedent("""
     from tickpipe.engine.segment import attach_segment
     from tickpipe.engine.worker_context import build_context
     from tickpipe.workers.positions import stats_field
-    from tickpipe.workers.risk import OPEN_BUY_QTY
+    from tickpipe.workers.risk.agent import OPEN_BUY_QTY
     point = sys.argv[2]
     segment = attach_segment(sys.argv[1])
     context = build_context(segment, "risk", load_config(overrides={"engine": {"name": sys.argv[1]}}))
-    intents, orders, txn = context.inputs[0], context.outputs["orders"], context.txn
+    intents, orders, txn = context.inputs[1], context.outputs["orders"], context.txn  # slot 1: strategy 0's
     txn_add(txn, stats_field(context.symbols, 3, OPEN_BUY_QTY), 10)
     order = context.records["orders"][int(orders[H_POSITION]) & int(orders[H_MASK])]
     order["qty"], order["symbol_id"], order["order_id"] = 10, 3, 77
-    txn_consumed(txn, 0, int(intents[H_POSITION]) + 1)
+    txn_consumed(txn, 1, int(intents[H_POSITION]) + 1)
     txn_produced(txn, 0, int(orders[H_POSITION]) + 1)
     if point != "before-commit":
         txn_commit(txn)
@@ -61,7 +61,7 @@ def engine_segment(segments):
     name = segments.name()
     config = load_config(overrides={"engine": {"name": name, "ring_capacity": 64}})
     segment = segments.keep(create_segment(name, section_specs(config), use_hugetlbfs=False))
-    initialise(segment, config, place_workers(ROLES, None, "block"))
+    initialise(segment, config, place_workers(PIPELINE, None, "block"))
     segment.mark_ready()
     intent = np.zeros(1, dtype=ORDER_INTENT_DTYPE)
     intent["symbol_id"], intent["side"], intent["qty"] = 3, 1, 10

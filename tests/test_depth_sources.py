@@ -1,5 +1,5 @@
 """Depth rows from the readers ([feed] depth > 1): hftbacktest's L2 book and DBN's MBP-10
-levels below the top, as tape rows of kind MD_KIND_DEPTH + level (workers/feed_sources/
+levels below the top, as tape rows of kind MD_KIND_DEPTH + level (workers/feed/sources/
 tape.py). Each test reads a file written in its format's own layout (numpy for
 hftbacktest's event_dtype, databento-dbn's encoder for DBN) and checks the rows against
 the book computed here in plain Python. No engine runs."""
@@ -15,8 +15,8 @@ from tickpipe.engine.config import ConfigError, load_config
 from tickpipe.shm_layouts.market_data import (
     MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE,
 )
-from tickpipe.workers.feed_sources import databento_dbn
-from tickpipe.workers.feed_sources import hftbacktest_npz as hbt
+from tickpipe.workers.feed.sources import databento_dbn
+from tickpipe.workers.feed.sources import hftbacktest_npz as hbt
 
 EVENT_DTYPE = np.dtype([("ev", "u8"), ("exch_ts", "i8"), ("local_ts", "i8"), ("px", "f8"),
                         ("qty", "f8"), ("order_id", "u8"), ("ival", "i8"), ("fval", "f8")],

@@ -12,7 +12,7 @@ from tickpipe.engine.report import counts, positions, ring_positions
 from tickpipe.engine.segment import SectionSpec, attach_segment, create_segment, unlink_segment
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_REDUCING, TRADING_STATE_OFFSET
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_RUNNING
-from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_paths.py)
+from tests_support_paths import PIPELINE  # noqa: E402  (see tests/tests_support_paths.py)
 from engine_runs import HANG_S, EngineProcess, assert_reconciles, unique_name
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_run_default_pipeline_when_stopped_by_time_then_every_count_reconciles()
         assert report["tick_to_trade_ns"][key] > 0
         for hop in report["hops_ns"].values():
             assert key in hop
-    assert [w["role"] for w in report["workers"]] == list(ROLES)
+    assert [w["role"] for w in report["workers"]] == list(PIPELINE)
     assert report["memory"]["backing"] in ("shm", "hugetlbfs")
     assert not os.path.exists(f"/dev/shm/tickpipe.{name}")  # unlinked without --keep
 
@@ -67,7 +67,7 @@ def test_run_when_each_worker_is_sigkilled_in_turn_then_each_restarts_and_the_ru
         # killed mid-trade
         engine.wait_until(lambda: counts(segment)["fills"] > 0, "the first fills")
         for role in KILLED:
-            row = workers[ROLES.index(role)]
+            row = workers[PIPELINE.index(role)]
             pid = int(row["pid"])
             os.kill(pid, signal.SIGKILL)
             engine.wait_until(lambda: int(row["restarts"]) == 1 and int(row["pid"]) != pid and
@@ -86,7 +86,7 @@ def test_run_when_each_worker_is_sigkilled_in_turn_then_each_restarts_and_the_ru
         engine.kill()
     assert_reconciles(report)
     restarted = {w["role"]: w["restarts"] for w in report["workers"]}
-    assert restarted == dict.fromkeys(ROLES, 0) | dict.fromkeys(KILLED, 1)
+    assert restarted == dict.fromkeys(PIPELINE, 0) | dict.fromkeys(KILLED, 1)
     for role in KILLED:
         assert any(note.startswith(role) and "restarted after signal 9" in note
                    for note in report["notes"]), (role, report["notes"])
@@ -205,6 +205,6 @@ def test_run_when_the_feed_paces_a_slow_rate_then_its_heartbeat_stays_fresh_and_
     finally:
         engine.kill()
     assert report["state"] == "stopped"
-    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(ROLES, 0)
+    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(PIPELINE, 0)
     assert 2 <= report["ticks"] <= 5  # 3.5 s at 1 tick/s, give or take the start and stop
     assert_reconciles(report)

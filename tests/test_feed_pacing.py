@@ -2,7 +2,7 @@
 
 import pytest
 
-from tickpipe.workers.feed import tick_time_ns, ticks_due
+from tickpipe.workers.feed.agent import tick_time_ns, ticks_due
 
 NS_PER_S = 10**9
 

@@ -1,4 +1,4 @@
-"""Market data from files (workers/feed_sources/): what each reader makes of a file written
+"""Market data from files (workers/feed/sources/): what each reader makes of a file written
 by the format's own writer (csv, numpy), the one-line errors for bad files, and replays
 through a real engine that reach the strategy record for record, across a kill -9 of
 the feed."""
@@ -18,7 +18,7 @@ from tickpipe.engine.engine_layout import strategy_state
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE
-from tickpipe.workers.feed_sources import hftbacktest_npz as hbt
+from tickpipe.workers.feed.sources import hftbacktest_npz as hbt
 
 
 HEADER = ["ts_ns", "symbol", "kind", "bid_px", "bid_qty", "ask_px", "ask_qty", "trade_px",

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.ring import RingConsumer
 from tickpipe.engine.segment import create_segment
 from tickpipe.engine.worker_context import build_context
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
-from tickpipe.workers.feed import Agent as FeedAgent
+from tickpipe.workers.feed.agent import Agent as FeedAgent
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def feed(segments):
                                                    "ring_capacity": 1 << 16}})  # 65 s of ticks: the loop below never waits for room
         segment = segments.keep(create_segment(config["engine"]["name"], section_specs(config),
                                                use_hugetlbfs=False))
-        initialise(segment, config, place_workers(ROLES, None, "block"))
+        initialise(segment, config, place_workers(PIPELINE, None, "block"))
         segment.mark_ready()
         return segment, FeedAgent(build_context(segment, "feed", config))
     return make

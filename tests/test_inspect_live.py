@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tickpipe.bench.inspect_overhead import FORBIDDEN_IMPORTS, imported_modules
 from tickpipe.engine.cleanup import cleanup_dead, list_segments
-from tickpipe.engine.engine_layout import RINGS, ROLES
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import PIPELINE, engine_rings
 from tickpipe.engine.metrics import registry_for
 from tickpipe.engine.segment import find_segment
 from tickpipe.engine.snapshot import SNAPSHOT_KEYS, Inspector
@@ -23,6 +24,7 @@ from engine_runs import HANG_S, EngineProcess, unique_name
 from tickpipe.shm_layouts.histogram import HOPS
 from test_inspect_support import REPO, invoke_ok, run_cli
 
+RINGS = engine_rings(load_config())  # a one-strategy engine's, in directory order
 pytestmark = pytest.mark.slow
 
 
@@ -66,7 +68,7 @@ def test_snapshot_when_engine_runs_then_every_field_is_present_and_consistent(in
     assert engine["alive"] and engine["state"] == "running" and engine["uptime_s"] > 0
     assert engine["page_size"] >= 4096 and engine["backing"] in ("shm", "hugetlbfs")
     assert engine["interval_s"] > 0
-    assert [w["role"] for w in second["workers"]] == list(ROLES)
+    assert [w["role"] for w in second["workers"]] == list(PIPELINE)
     for worker in second["workers"]:
         assert worker["alive"] and worker["state"] == "running" and worker["pid"] > 0
         assert worker["heartbeat_age_s"] is not None and worker["heartbeat_age_s"] < 5
@@ -111,7 +113,7 @@ def test_inspect_imports_when_run_then_no_numba_no_workers_no_ring_loops(live_en
 
 def test_inspect_text_when_engine_runs_then_shows_workers_rings_hops_and_risk(live_engine):
     out = invoke_ok("inspect", live_engine)
-    for word in (*ROLES, *(ring.section for ring in RINGS), *HOPS, "trading ACTIVE", "SYMBOL"):
+    for word in (*PIPELINE, *(ring.section for ring in RINGS), *HOPS, "trading ACTIVE", "SYMBOL"):
         assert word in out
     assert "POST-MORTEM" not in out
 

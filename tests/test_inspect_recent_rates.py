@@ -15,12 +15,15 @@ import pytest
 from tickpipe.engine import snapshot as snapshot_module
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.control import set_trading_state
-from tickpipe.engine.engine_layout import RINGS
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import engine_rings
 from tickpipe.engine.snapshot import Inspector
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 from test_inspect_support import invoke_ok, make_engine_segment, run_cli
+
+RINGS = engine_rings(load_config())  # a one-strategy engine's, in directory order
 
 RUN_S = 1000.0           # the feed started this long ago...
 RUN_TICKS = 1_000_000    # ...and has published this many: 1,000 ticks/s over the run

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs, strategy_state
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs, strategy_state
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.plugin import load_plugin
 from tickpipe.engine.report import final_report, format_report
@@ -87,7 +87,7 @@ def probe_config(tmp_path):
 def probe(segments, probe_config):
     """(segment, its state rows as the writer's dtype): an engine segment of the probe config."""
     segment = segments.create(section_specs(probe_config), ready=False)
-    initialise(segment, probe_config, place_workers(ROLES, None, "block"))
+    initialise(segment, probe_config, place_workers(PIPELINE, None, "block"))
     segment.mark_ready()
     dtype = load_plugin(probe_config["strategies"][0]).state_dtype
     return segment, strategy_state(segment, 0, dtype)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from tickpipe.cli.inspect_cmd import COMMANDS
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +43,7 @@ def make_engine_segment(segments, *, ready=True):
     """A segment laid out and initialised as `tickpipe run` does, without workers."""
     config = load_config()
     segment = segments.create(section_specs(config), ready=False)
-    initialise(segment, config, place_workers(ROLES, None, "block"))
+    initialise(segment, config, place_workers(PIPELINE, None, "block"))
     if ready:
         segment.mark_ready()
     return segment

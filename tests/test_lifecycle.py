@@ -13,7 +13,7 @@ import pytest
 from fake_workers import kill, running_supervisor
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.engine.lifecycle import (
     DRAINING, FAILED, FAILING, FINAL_STATES, INIT, RUNNING, SHM_CODES, STOPPED, TRANSITIONS,
     Lifecycle, LifecycleError,
@@ -98,7 +98,7 @@ def supervisor(segments):
 
 
 def row(sup, role):
-    return sup.segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
+    return sup.segment.view("workers", WORKER_DTYPE)[PIPELINE.index(role)]
 
 
 def engine_state(sup):

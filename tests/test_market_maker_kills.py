@@ -17,7 +17,8 @@ from tickpipe.engine.order_states import is_final
 from tickpipe.engine.segment import attach_segment, unlink_segment
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import ROLE_COUNTERS, WORKER_DTYPE, WORKER_RUNNING
+from tickpipe.engine.engine_layout import role_counters
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE, WORKER_RUNNING
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ module = "tickpipe.workers.strategies.avellaneda_stoikov"
 # Three restarts fit the default restart limit (max_restarts = 3 in restart_window_s:
 # the third finds two before it).
 KILLED = ("gateway", "risk", "strategy")
-GATEWAY_FILLS = ROLE_COUNTERS["gateway"]["fills"]
+GATEWAY_FILLS = role_counters("gateway")["fills"]
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,6 @@ def test_kills_when_the_run_ended_then_every_order_ended_and_no_move_was_illegal
         assert len(taken) and all(is_final(int(s)) for s in taken["status"]), table
     workers = data["workers"]
     assert int(workers[worker_index("strategy")]["counters"]
-               [ROLE_COUNTERS["strategy"]["illegal_transitions"]]) == 0
+               [role_counters("strategy")["illegal_transitions"]]) == 0
     assert int(workers[worker_index("gateway")]["counters"]
-               [ROLE_COUNTERS["gateway"]["illegal_transitions"]]) == 0
+               [role_counters("gateway")["illegal_transitions"]]) == 0

@@ -23,7 +23,8 @@ from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
 from tickpipe.shm_layouts.open_order import ORDER_SLOTS
 from tickpipe.shm_layouts.strategy_position import STRATEGY_POSITION_DTYPE
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
-from tickpipe.shm_layouts.worker_table import ROLE_COUNTERS, WORKER_DTYPE
+from tickpipe.engine.engine_layout import role_counters
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 
 pytestmark = pytest.mark.slow
 
@@ -91,14 +92,14 @@ def it_has_traded(segment) -> bool:
     rows = segment.view("strat_pos", STRATEGY_POSITION_DTYPE, 2 * n_symbols)
     mm, mr = rows[:n_symbols], rows[n_symbols:]
     gateway = segment.view("workers", WORKER_DTYPE, 5)[3]["counters"]
-    slot = ROLE_COUNTERS["gateway"]
+    slot = role_counters("gateway")
     return (int(gateway[slot["new_acks"]]) > ORDER_SLOTS and int(gateway[slot["replaces"]]) > 0 and
             int(gateway[slot["fills"]]) + int(gateway[slot["partial_fills"]]) > 0 and
             bool((mm["realised_pnl"] != 0).all()) and int(mr["filled_qty"].sum()) > 0)
 
 
 def counter(data, worker_index, role, name):
-    return int(data["workers"][worker_index]["counters"][ROLE_COUNTERS[role][name]])
+    return int(data["workers"][worker_index]["counters"][role_counters(role)[name]])
 
 
 def test_run_when_the_market_maker_has_traded_then_it_ends_cleanly_with_fills(finished):

@@ -1,4 +1,4 @@
-"""Parquet quotes and trades (workers/feed_sources/parquet_quotes.py): the CSV's columns,
+"""Parquet quotes and trades (workers/feed/sources/parquet_quotes.py): the CSV's columns,
 typed, written by pyarrow's own writer; the tape equals the CSV's of the same records,
 and bad input is one line naming the row."""
 

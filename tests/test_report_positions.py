@@ -1,7 +1,10 @@
 """The status line's records-in-flight count read from a ring that moves while it is read."""
 
 import tickpipe.engine.report as report
-from tickpipe.engine.engine_layout import RINGS
+from tickpipe.engine.config import load_config
+from tickpipe.engine.engine_layout import engine_rings
+
+RINGS = engine_rings(load_config())  # a one-strategy engine's, in directory order
 
 
 class RingMovingUnderTheReader:

@@ -7,7 +7,7 @@ from tickpipe.engine.config import ConfigError, load_config
 from tickpipe.engine.sizing import REPORTS_PER_REQUEST, ring_needs, smallest_ring_capacity
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
 from tickpipe.shm_layouts.ring_header import MIN_CAPACITY
-from tickpipe.workers import gateway
+from tickpipe.workers.gateway import agent as gateway
 
 
 def test_smallest_ring_capacity_should_be_the_smallest_power_of_two_holding_every_need():

@@ -11,7 +11,7 @@ from tickpipe.shm_layouts.control_block import (
     REJECT_NAMES, TRADING_ACTIVE, TRADING_HALTED, TRADING_REDUCING,
 )
 from tickpipe.shm_layouts.market_data import PRICE_SCALE
-from tickpipe.workers.risk_checks import (
+from tickpipe.workers.risk.checks import (
     NO_REJECT, ONE_SECOND_NS, check_daily_loss, check_drawdown, check_duplicate,
     check_gross_exposure, check_max_open_orders, check_order, check_rate, reduces_position,
 )
@@ -113,7 +113,7 @@ def test_submit_buy_when_short_past_the_limit_then_a_reducing_buy_passes():
 
 
 class SendLog:
-    """The risk worker's rolling record of send times (workers/risk.py), `limit` entries."""
+    """The risk worker's rolling record of send times (workers/risk/agent.py), `limit` entries."""
 
     def __init__(self, limit):
         self.times = np.zeros(limit, dtype=np.int64)

@@ -15,7 +15,7 @@ from tickpipe.engine.ring import RingProducer
 from tickpipe.shm_layouts.fill import EXEC_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_LIMIT
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
-from tickpipe.workers.risk import Agent as RiskAgent
+from tickpipe.workers.risk.agent import Agent as RiskAgent
 from test_runner import wait_until_in_a_wait
 
 CAPACITY = 8

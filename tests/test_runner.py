@@ -22,7 +22,7 @@ from tickpipe.shm_layouts.fill import EXEC_FILL, FILL_DTYPE
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE, MD_KIND_QUOTE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
 from tickpipe.shm_layouts.worker_table import W_BUSY_PASSES, W_HEARTBEAT_NS, W_IDLE_PASSES
-from tickpipe.workers.strategy import Agent as StrategyAgent
+from tickpipe.workers.strategy.agent import Agent as StrategyAgent
 
 CAPACITY = 8
 MID = 1_000_000

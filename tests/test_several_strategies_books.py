@@ -17,7 +17,7 @@ strategy but the first were above 2**53, those differing in their low bits match
 and the request went out with a neighbouring order's side and symbol
 (engine/strategy_api.py _order_row). And a replace of an order the strategy's table
 had forgotten went out as a BUY of the event's symbol, while the venue released its
-lots on the order's own side (workers/gateway.py execute).
+lots on the order's own side (workers/gateway/agent.py execute).
 """
 
 import os

@@ -13,7 +13,7 @@ import pytest
 from engine_runs import EngineProcess, assert_reconciles, unique_name
 from tickpipe.engine.segment import unlink_segment
 from tickpipe.engine.sizing import smallest_ring_capacity
-from tickpipe.workers.gateway import max_working_per_symbol
+from tickpipe.workers.gateway.agent import max_working_per_symbol
 
 pytestmark = pytest.mark.slow
 

@@ -42,7 +42,7 @@ from tickpipe.shm_layouts.strategy_errors import ERR_MODE_RETIRED, REC_QUOTE, RE
 from tickpipe.shm_layouts.worker_table import (
     STRATEGY_FILLS_READ, STRATEGY_MD_READ, STRATEGY_RECORDS_SKIPPED,
 )
-from tickpipe.workers.strategy import Agent, StrategyRuntimeError
+from tickpipe.workers.strategy.agent import Agent, StrategyRuntimeError
 
 QUOTES = 10
 POISON_QTY = 4     # the quote with bid_qty 4 (position 4), when it is the 5th the state saw

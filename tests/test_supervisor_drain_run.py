@@ -12,7 +12,7 @@ import pytest
 from tickpipe.engine.report import ring_positions
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_DRAINING
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
-from tests_support_paths import ROLES  # noqa: E402  (see tests/tests_support_paths.py)
+from tests_support_paths import PIPELINE  # noqa: E402  (see tests/tests_support_paths.py)
 from engine_runs import HANG_S, EngineProcess, assert_reconciles, unique_name
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def test_run_when_a_reader_is_stopped_during_the_drain_then_it_ends_drain_timed_
     engine = EngineProcess(name, "--seconds", "0", config_file=str(config))
     try:
         segment = engine.wait_running()
-        strategy_pid = int(segment.view("workers", WORKER_DTYPE)[ROLES.index("strategy")]["pid"])
+        strategy_pid = int(segment.view("workers", WORKER_DTYPE)[PIPELINE.index("strategy")]["pid"])
         os.kill(strategy_pid, signal.SIGSTOP)
 
         def quotes_waiting():
@@ -51,7 +51,7 @@ def test_run_when_a_reader_is_stopped_during_the_drain_then_it_ends_drain_timed_
     assert last == (f"Error: engine {name} ended drain-timed-out: drain timed out after 0.5 s: "
                     f"{report['lost']:,} records stranded ({per_ring})")
     assert "Traceback" not in err
-    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(ROLES, 0)
+    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(PIPELINE, 0)
 
 
 # The market maker rests orders (so the close has cancels to sweep and report), and every
@@ -85,7 +85,7 @@ def test_run_when_a_worker_is_sigkilled_during_the_drain_then_it_restarts_and_th
     try:
         segment = engine.wait_running()
         control = segment.view("control", CONTROL_DTYPE)[0]
-        row = segment.view("workers", WORKER_DTYPE)[ROLES.index(role)]
+        row = segment.view("workers", WORKER_DTYPE)[PIPELINE.index(role)]
 
         def orders_waiting():
             head, tail = ring_positions(segment)["orders"]
@@ -109,7 +109,7 @@ def test_run_when_a_worker_is_sigkilled_during_the_drain_then_it_restarts_and_th
     assert_reconciles(report)  # stopped, nothing lost, every count agrees
     assert report["stranded"] == {}
     assert report["failures"] == []
-    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(ROLES, 0) | {
+    assert {w["role"]: w["restarts"] for w in report["workers"]} == dict.fromkeys(PIPELINE, 0) | {
         role: 1}
     assert any(note.startswith(f"{role}") and "restarted after signal 9" in note
                for note in report["notes"]), report["notes"]

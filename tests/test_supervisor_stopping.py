@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tickpipe.cli.run_cmd import run as run_command
 from tickpipe.engine import supervisor as supervisor_module
-from tickpipe.engine.engine_layout import ROLES
+from tickpipe.engine.engine_layout import PIPELINE
 from tickpipe.engine.lifecycle import (
     DRAIN_TIMED_OUT, DRAINING, FAILED, FAILING, FINAL_STATES, INCONSISTENT, RUNNING, STOPPED,
     TRANSITIONS,
@@ -37,7 +37,7 @@ def supervisor(segments, monkeypatch, tmp_path):
 
 def feed_left_cleanly(sup):
     """What the feed does on stop_feed: state STOPPED, exit code 0."""
-    sup.segment.view("workers", WORKER_DTYPE)[ROLES.index("feed")]["state"] = WORKER_STOPPED
+    sup.segment.view("workers", WORKER_DTYPE)[PIPELINE.index("feed")]["state"] = WORKER_STOPPED
     sup.procs["feed"].returncode = 0
 
 

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.supervisor import Supervisor
 from tickpipe.engine.worker_main import (
@@ -38,7 +38,7 @@ def engine(segments):
     config = load_config(overrides={"engine": {"ring_capacity": 64}})
     segment = segments.create(section_specs(config), ready=False)
     config["engine"]["name"] = segment.name
-    placement = place_workers(ROLES, [], config["engine"]["wait"], config["engine"]["rate"])
+    placement = place_workers(PIPELINE, [], config["engine"]["wait"], config["engine"]["rate"])
     initialise(segment, config, placement)
     segment.mark_ready()
     return segment, config
@@ -135,7 +135,7 @@ FAKE_SUPERVISOR = textwrap.dedent("""
 @pytest.mark.slow
 def test_kill_supervisor_when_a_child_subreaper_adopts_the_worker_then_the_worker_dies_too(engine):
     segment, config = engine
-    row = segment.view("workers", WORKER_DTYPE)[ROLES.index("strategy")]
+    row = segment.view("workers", WORKER_DTYPE)[PIPELINE.index("strategy")]
     args = ["--engine", segment.name, "--role", "strategy", "--config-json", json.dumps(config)]
     reaper = subprocess.Popen([sys.executable, "-c", SUBREAPER, FAKE_SUPERVISOR, *args],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

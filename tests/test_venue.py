@@ -1,4 +1,4 @@
-"""The simulated venue's book of our resting orders (workers/venue.py): the jitted kernels
+"""The simulated venue's book of our resting orders (workers/gateway/venue.py): the jitted kernels
 called directly on small numpy arrays, their reports and rows, the queue model, and the
 bookkeeping risk depends on (released_qty, closes_order, one answer per request)."""
 
@@ -20,7 +20,7 @@ from tickpipe.shm_layouts.open_order import (
 from tickpipe.shm_layouts.order_intent import (
     ORDER_TYPE_IOC, ORDER_TYPE_LIMIT, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_DAY, TIF_GTC, TIF_IOC,
 )
-from tickpipe.workers.venue import (
+from tickpipe.workers.gateway.venue import (
     REPORTS_TOO_SMALL, find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new,
     venue_on_tick, venue_replace, working_count,
 )

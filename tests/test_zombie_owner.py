@@ -26,14 +26,14 @@ from test_inspect_support import REPO, invoke, invoke_ok
 _MAKE_SEGMENT_AND_EXIT = """
 import json, sys
 from tickpipe.engine.config import load_config
-from tickpipe.engine.engine_layout import ROLES, initialise, section_specs
+from tickpipe.engine.engine_layout import PIPELINE, initialise, section_specs
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.procinfo import own_identity
 from tickpipe.engine.segment import create_segment
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING
 config = load_config()
 segment = create_segment(sys.argv[1], section_specs(config), use_hugetlbfs=False)
-initialise(segment, config, place_workers(ROLES, None, "block"))
+initialise(segment, config, place_workers(PIPELINE, None, "block"))
 segment.view("control", CONTROL_DTYPE)[0]["engine_state"] = ENGINE_RUNNING
 segment.mark_ready()
 print(json.dumps(own_identity()), flush=True)

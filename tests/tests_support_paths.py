@@ -1,3 +1,3 @@
 """Names the engine tests share (kept apart from conftest.py, which another file owns)."""
 
-from tickpipe.engine.engine_layout import ROLES  # noqa: F401
+from tickpipe.engine.engine_layout import PIPELINE  # noqa: F401

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from tickpipe.engine.atomics_lib import lib
-from tickpipe.engine.engine_layout import engine_rings, worker_names
+from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
 from tickpipe.engine.ring_layout import ring_header, ring_words
 from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
 from tickpipe.shm_layouts.ring_header import (
@@ -110,7 +110,7 @@ class Agent:
         workers_offset, _ = context.segment.section("workers")
         self.others = [context.segment.base_address + workers_offset
                        + index * WORKER_DTYPE.itemsize + STATE_OFFSET
-                       for index, _ in enumerate(worker_names(len(config["strategies"])))]
+                       for index in map(worker_index, pipeline_workers(config))]
 
     def warm_up(self) -> None:
         self._publish_counts()

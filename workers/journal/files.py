@@ -37,7 +37,7 @@ class JournalError(RoleError):
     """A journal that cannot be written or read; str() is one line naming the path."""
 
 
-def prepare_run(config: dict) -> None:
+def prepare_run(config: dict, say=None) -> None:
     """Make this run's directory under [journal] dir and describe the run in it; put
     where it is in config["journal_run"]. JournalError (one line) when it cannot."""
     from tickpipe.engine.engine_layout import engine_rings

@@ -24,7 +24,11 @@ def _state(segment) -> dict:
     return {**counters, "lag": lag, "holding": behind}
 
 
-def inspect_section(segment) -> dict:
+def inspect_sections(segment) -> dict:
+    return {"journal": _inspect_section(segment)}
+
+
+def _inspect_section(segment) -> dict:
     state = _state(segment)
     waiting = sum(state["lag"].values())
     line = (f"journal: {state['records']:,} records, {state['bytes'] / 1e6:,.1f} MB in "
@@ -37,7 +41,11 @@ def inspect_section(segment) -> dict:
     return {**state, "summary": line}
 
 
-def report_section(segment, config: dict) -> dict:
+def report_sections(segment, config: dict) -> dict:
+    return {"journal": _report_section(segment, config)}
+
+
+def _report_section(segment, config: dict) -> dict:
     state = _state(segment)
     run = config.get("journal_run") or {}
     complete = not any(state["lag"].values())

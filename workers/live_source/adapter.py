@@ -132,7 +132,7 @@ def load_adapter(spec: str) -> type:
     return adapter
 
 
-def prepare(config: dict) -> None:
+def prepare(config: dict, say=None) -> None:
     """The declaration's `prepare`: the adapter loads, its credentials are there, and the
     instruments are the user's (a live stream has no metadata to take them from)."""
     from tickpipe.engine.config import instruments_given

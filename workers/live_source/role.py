@@ -11,7 +11,7 @@ from tickpipe.engine.role import Role, RoleRing
 ROLE = Role(
     name="live_source",
     role_id=6,
-    row=8,  # after the journal's
+    rows=(8,),  # after the journal's
     agent="tickpipe.workers.live_source.agent",
     summary="puts a live market-data stream (an adapter: Alpaca, or a user's) on the "
             "feed's input ring",
@@ -34,7 +34,7 @@ ROLE = Role(
     enabled=lambda config: config["feed"]["source"] == "live",
     background=True,
     rings=(RoleRing("live_in", "live_source", "feed", "market_data", 0),),
-    report="tickpipe.workers.live_source.sections:report_section",
-    inspect="tickpipe.workers.live_source.sections:inspect_section",
+    report="tickpipe.workers.live_source.sections:report_sections",
+    inspect="tickpipe.workers.live_source.sections:inspect_sections",
     prepare="tickpipe.workers.live_source.adapter:prepare",
 )

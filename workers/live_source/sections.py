@@ -31,12 +31,20 @@ def _line(state: dict, adapter: str = "", link: bool = True) -> str:
     return line
 
 
-def inspect_section(segment) -> dict:
+def inspect_sections(segment) -> dict:
+    return {"live_source": _inspect_section(segment)}
+
+
+def _inspect_section(segment) -> dict:
     state = _state(segment)
     return {**state, "summary": _line(state)}
 
 
-def report_section(segment, config: dict) -> dict:
+def report_sections(segment, config: dict) -> dict:
+    return {"live_source": _report_section(segment, config)}
+
+
+def _report_section(segment, config: dict) -> dict:
     state = _state(segment)
-    adapter = config["live_source"]["adapter"]
+    adapter = (config.get("live_source") or {}).get("adapter", "?")
     return {**state, "adapter": adapter, "summary": _line(state, adapter, link=False)}

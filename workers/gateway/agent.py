@@ -4,7 +4,7 @@ Requests in (risk's orders ring: new, cancel, replace, or one risk denied); ever
 tick of the market in (the feed's md_venue ring: resting orders fill as the market
 reaches them); execution reports out, each to risk's ring and to the ring of the
 order's strategy (its index, in the order id from bit 48 up). The venue's book of our resting
-orders is workers/venue.py over a process-local mirror of the segment's
+orders is workers/gateway/venue.py over a process-local mirror of the segment's
 venue_orders table, whose changed rows are synced into the segment with each batch
 (before_commit; engine/commit.py txn_store_rows), so the book, the reports and the
 progress on both input rings commit together: a kill anywhere leaves the venue as of the last
@@ -71,7 +71,7 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_REJECT_BASE, W_COUNTERS,
 )
 from tickpipe.workers.positions import stats_field
-from tickpipe.workers.venue import (
+from tickpipe.workers.gateway.venue import (
     find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new, venue_on_tick,
     venue_replace, working_count,
 )
@@ -90,10 +90,10 @@ VENUE_RESTING = SYMBOL_STATS_OFFSETS["venue_resting"]
 FEED_STARTED_NS_OFFSET = CONTROL_OFFSETS["feed_started_ns"]
 ROW_WORDS = OPEN_ORDER_DTYPE.itemsize // 8
 REPORT_WORDS = FILL_DTYPE.itemsize // 8
-# The commit point's output slots: this role's outputs in engine_layout's order,
-# fills_strategy, fills_risk, then fills_strategy2, 3, ...: strategy k's is
-# strategy_slot(k).
-OUT_FILLS_RISK = [ring.section for ring in outputs_of("gateway")].index("fills_risk")
+# The commit point's output slots: this role's outputs in its declaration's order
+# (workers/gateway/role.py): fills_risk, then fills_strategy, fills_strategy2, ...:
+# strategy k's is strategy_slot(k).
+OUT_FILLS_RISK = 0
 IN_ORDERS, IN_TICKS = 0, 1
 
 GATEWAY_PARAMS_DTYPE = np.dtype([
@@ -127,7 +127,7 @@ GatewayContext = namedtuple("GatewayContext", [
     "venue",          # OPEN_ORDER_DTYPE[VENUE_SLOTS]: the mirror the venue kernels edit
     "venue_mirror",   # the same rows as uint64 words
     "venue_words",    # the segment's venue_orders rows as uint64 words
-    "used",           # int64[1]: rows [0, used) may be working (workers/venue.py)
+    "used",           # int64[1]: rows [0, used) may be working (workers/gateway/venue.py)
     "dirty",          # int64[1 + VENUE_SLOTS]: rows changed in the open batch
     "dirty_mark",     # uint8[VENUE_SLOTS]
     "resting",        # int64[n_symbols]: working rows per symbol (mirror of venue_resting)
@@ -139,12 +139,12 @@ GatewayContext = namedtuple("GatewayContext", [
     "session",        # int64[2]: [0] the session's end (monotonic ns, 0 = not known yet), [1] expired
     "sweep",          # int64[1]: what the sweep in progress does (SWEEP_*)
     "txn", "undo", "row_words", "idle_state", "histograms", "control",
-] + RUNNER_FIELDS)  # outputs: fills_strategy, fills_risk, fills_strategy2, ...
+] + RUNNER_FIELDS)  # outputs: fills_risk, fills_strategy, fills_strategy2, ...
 
 
 @njit(cache=True, _nrt=False)
 def strategy_slot(k):
-    return 0 if k == 0 else k + 1
+    return 1 + k
 
 
 @njit(cache=True, _nrt=False)
@@ -335,7 +335,7 @@ def live_outputs(ctx):
     read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
     for m in range(ctx.outs.shape[0]):
         if m != OUT_FILLS_RISK:
-            ctx.out_live[m] = 1 - ctx.retired[0 if m == 0 else m - 1]
+            ctx.out_live[m] = 1 - ctx.retired[m - 1]  # strategy_slot(k) = 1 + k
 
 
 @njit(cache=True, _nrt=False)
@@ -467,6 +467,7 @@ class Agent(LoopAgent):
         params[0]["sweep_chunk"] = min(BATCH, int(params[0]["max_working"]))
         params[0]["depth_levels"] = book_levels(config)
         sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
+        assert sections[OUT_FILLS_RISK] == "fills_risk", sections
         segment_rows = venue_orders(context.segment)
         mirror = np.array(segment_rows)  # as recovered: the last commit's
         n_symbols = config["feed"]["symbols"]

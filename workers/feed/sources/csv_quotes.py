@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 from tickpipe.shm_layouts.market_data import MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE
-from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
+from tickpipe.workers.feed.sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = (".csv",)
 REQUIRED = ("ts_ns", "symbol", "bid_px", "ask_px")

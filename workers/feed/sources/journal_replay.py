@@ -10,7 +10,7 @@ config names its own, which the ticks are then checked against as for any file.
 
 import numpy as np
 
-from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
+from tickpipe.workers.feed.sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = ()  # a folder, not a suffix: tape.detect_format takes any directory for one
 TICKS_RING = "md_venue"

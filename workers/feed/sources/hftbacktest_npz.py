@@ -41,7 +41,7 @@ from numba.typed import Dict
 from tickpipe.shm_layouts.market_data import (
     MAX_DEPTH_LEVELS, MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE,
 )
-from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
+from tickpipe.workers.feed.sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = (".npz", ".npy")
 

@@ -12,8 +12,8 @@ cached (tape.py).
 
 import numpy as np
 
-from tickpipe.workers.feed_sources.csv_quotes import REQUIRED, records_from_columns
-from tickpipe.workers.feed_sources.tape import Recorded, TapeError
+from tickpipe.workers.feed.sources.csv_quotes import REQUIRED, records_from_columns
+from tickpipe.workers.feed.sources.tape import Recorded, TapeError
 
 READS = (".parquet", ".pq")
 

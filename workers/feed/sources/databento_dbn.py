@@ -29,7 +29,7 @@ import numpy as np
 from tickpipe.shm_layouts.market_data import (
     MAX_DEPTH_LEVELS, MD_KIND_DEPTH, MD_KIND_QUOTE, MD_KIND_TRADE, PRICE_SCALE,
 )
-from tickpipe.workers.feed_sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
+from tickpipe.workers.feed.sources.tape import TAPE_DTYPE, Recorded, TapeError, price_gcds
 
 READS = (".dbn", ".dbn.zst")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

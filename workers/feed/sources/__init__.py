@@ -3,7 +3,7 @@
 A source is a file read once, ahead of the feed, into a *tape*: an array of the
 market-data records the feed's rings carry (shm_layouts/market_data.py), with
 `origin_ns` holding the time the record was recorded at. The feed's kernel
-(workers/feed.py) copies tape records into its rings, paced by those times (scaled
+(workers/feed/agent.py) copies tape records into its rings, paced by those times (scaled
 by [feed] speed) or flat out. Nothing converts a record in Python: each format's
 reader is a vectorised numpy pass or a jitted loop.
 
@@ -18,7 +18,7 @@ A format is one module with READS (the file suffixes it claims) and
 read(path, source) -> tape.Recorded; FORMATS below lists them.
 """
 
-from tickpipe.workers.feed_sources import (
+from tickpipe.workers.feed.sources import (
     csv_quotes, databento_dbn, hftbacktest_npz, journal_replay, parquet_quotes,
 )
 

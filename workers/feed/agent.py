@@ -3,7 +3,7 @@
 Synthetic ([feed] source = "synthetic", the default): each symbol's mid takes a random
 walk of one tick up, down or none per quote, at [engine] rate or flat out; the spread
 and sizes come from the config. Replayed ([feed] source = "file"): the records of a
-tape (workers/feed_sources/: a data file read once, ahead of the feed) in order, each
+tape (workers/feed/sources/: a data file read once, ahead of the feed) in order, each
 due at its recorded time's distance from the first one replayed, divided by [feed]
 speed (0: flat out); the tape's position is the feed's tick counter, committed with
 each batch, so a restarted feed goes on from the record after the last one it sent,
@@ -61,7 +61,7 @@ from tickpipe.shm_layouts.worker_table import (
     FEED_DEPTH_ROWS, FEED_TICKS, FEED_TRADES, STATE_OFFSET, W_COUNTERS, WORKER_DTYPE, WORKER_READY,
     WORKER_RUNNING, WORKER_STARTING,
 )
-from tickpipe.workers.feed_sources.tape import no_tape, open_tape
+from tickpipe.workers.feed.sources.tape import no_tape, open_tape
 
 FEED_PARAMS_DTYPE = np.dtype([
     ("spread_ticks", np.int64),   # [feed] spread_ticks
@@ -488,7 +488,7 @@ class Agent(LoopAgent):
         params[0]["trade_every"] = feed["trade_every"]
         params[0]["rate"] = engine["rate"]
         params[0]["depth_levels"] = book_levels(context.config)
-        if feed["source"] == "file":  # the tape the launcher made (workers/feed_sources)
+        if feed["source"] == "file":  # the tape the launcher made (workers/feed/sources)
             self.tape = open_tape(context.config["tape"]["path"])
             params[0]["replay"] = 1
             params[0]["speed_milli"] = int(round(feed["speed"] * 1000))

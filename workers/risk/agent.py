@@ -6,7 +6,7 @@ or denied with its reason (order.reject_reason = REJECT_* + 1), so the gateway a
 each with one report and the strategy always learns what became of it. Denials are
 also counted by reason (counters[RISK_REJECT_BASE + reason]). A cancel always passes
 (it can only reduce risk); a new order or a replace (its new total qty) goes through
-workers/risk_checks.py. The trading state (ACTIVE / REDUCING / HALTED: the kill
+workers/risk/checks.py. The trading state (ACTIVE / REDUCING / HALTED: the kill
 switch) is read from the control block once per batch.
 
 What risk adds when it passes a request it takes back from the reports: each report
@@ -58,7 +58,7 @@ from tickpipe.workers.positions import (
     S_FEES, S_OPEN_BUY_QTY, S_OPEN_SELL_QTY, S_ORDERS_SENT, apply_fill, apply_strategy_fill,
     stats_field, strategy_field,
 )
-from tickpipe.workers.risk_checks import (
+from tickpipe.workers.risk.checks import (
     NO_REJECT, TRADING_CLOSING, check_daily_loss, check_drawdown, check_duplicate, check_gross_exposure,
     check_max_open_orders, check_order, check_strategy_position_limit, reduces_position,
 )
@@ -80,7 +80,7 @@ RISK_PARAMS_DTYPE = np.dtype([
 ])
 
 RiskContext = namedtuple("RiskContext", [
-    "inputs",          # int64[n, HANDLE_SLOTS]: 0 strategy 0's intents, 1 reports, k+1 strategy k's
+    "inputs",          # int64[n, HANDLE_SLOTS]: 0 the reports, 1 + k strategy k's intents
     "intents",         # tuple: each strategy's request records
     "reports",         # report records of fills_risk
     "orders",          # order records of the orders ring (output 0)
@@ -268,14 +268,14 @@ def account(ctx, k, intent, now):
 
 
 # ---- the kernels the runner (engine/runner.py) calls: inputs in commit-log slot order,
-# strategy 0's requests, the reports, then strategy 1's, 2's ... requests
+# the reports, then strategy 0's, 1's, 2's ... requests (workers/risk/role.py)
 
-IN_REPORTS = 1
+IN_REPORTS = 0
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def strategy_of(k):
-    return 0 if k == 0 else k - 1
+    return k - 1
 
 
 @njit(cache=True, _nrt=False)
