@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "reduce": "tickpipe.cli.inspect_cmd:reduce_command",
     "resume": "tickpipe.cli.inspect_cmd:resume_command",
     "cleanup": "tickpipe.cli.inspect_cmd:cleanup_command",
+    "backtest": "tickpipe.cli.backtest_cmd:backtest",
     "bench": "tickpipe.cli.bench_cmd:bench",
     "journal": "tickpipe.cli.journal_cmd:journal",
     "tune": "tickpipe.tuning.cli:tune",

@@ -27,6 +27,7 @@ disk for every later process of the role.
 from numba import njit
 
 from tickpipe.engine.atomics import monotonic_ns
+from tickpipe.engine.clock import clock_now, simulated
 from tickpipe.engine.batch import (
     BATCH, account_pass, commit_outputs, has_room, stop_requested, undo_left, wait_while_full,
 )
@@ -61,7 +62,7 @@ def drain_batch(ctx, k):
         return 0
     for m in range(ctx.room.shape[0]):
         ctx.room[m] = ctx.written[m]
-    now = monotonic_ns()
+    now = clock_now(ctx.control)
     begin_batch(ctx, k, now)
     start = handle[H_POSITION]
     done = 0
@@ -89,8 +90,9 @@ def wait_for_room(ctx, k, need):
         live_outputs(ctx)  # a ring whose reader was given up meanwhile is waited on no more
         if has_room(ctx, need, undo_need(ctx, need)):
             return True
-        if stop_requested(ctx.control):
-            return False
+        if stop_requested(ctx.control) or simulated(ctx.control):
+            return False  # stopping; or one thread runs every role (a backtest): return,
+            # and the consumer's turn makes the room
         drained = 0
         for j in range(ctx.drain.shape[0]):
             if j != k and ctx.drain[j]:
@@ -109,7 +111,7 @@ def read_batch(ctx, k):
     n = consumer_available(handle, BATCH)
     if n == 0:
         return 0
-    now = monotonic_ns()
+    now = clock_now(ctx.control)
     begin_batch(ctx, k, now)
     start = handle[H_POSITION]
     done = 0   # records of this batch committed part-way
@@ -144,7 +146,7 @@ def run_source(ctx):
     the records made, or ROLE_DONE."""
     made = 0
     while not stop_requested(ctx.control):
-        now = monotonic_ns()
+        now = clock_now(ctx.control)
         need = source_need(ctx, now)
         if need == ROLE_DONE:
             commit(ctx, -1, 0)

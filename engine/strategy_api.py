@@ -33,6 +33,7 @@ from tickpipe.engine.book import BOOK_OK, book_read
 from tickpipe.engine.depth import depth_read_level
 from tickpipe.engine.commit import mark_row, txn_add, txn_set
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
+from tickpipe.engine.clock import clock_now
 from tickpipe.engine.order_states import (  # noqa: F401  (for strategies)
     EV_CANCEL_REQ, EV_REPLACE_REQ, EV_SEND, is_final, is_working, next_status, start_row,
 )
@@ -116,7 +117,8 @@ def now_ns(ctx):
 
 @njit(cache=True, _nrt=False, inline="always")
 def clock_ns():
-    """The monotonic clock now (a syscall-free read; costs ~20 ns)."""
+    """The monotonic clock now (a syscall-free read; costs ~20 ns). Wall time, also in a
+    backtest: now_ns(ctx) is the engine's (simulated there)."""
     return monotonic_ns()
 
 
@@ -255,7 +257,7 @@ def _request(ctx, request, symbol, side, qty, price, order_type, tif, order_id):
     intent.time_in_force = tif
     for b in range(6):
         intent._reserved[b] = 0
-    intent.publish_ns = monotonic_ns()
+    intent.publish_ns = clock_now(ctx.control)
     row = ctx.positions.ctypes.data + symbol * _ROW
     txn_set(ctx.txn, row + _INTENTS_SENT, ctx.positions[symbol].intents_sent + 1)
     event[E_WRITTEN] += 1

@@ -18,7 +18,11 @@ offset | size | field          | unit / value   | written by            | read b
        |      |                |                |                       |                | its rings no longer fed
     80 |    4 | closing        | 0/1            | supervisor            | risk, gateway  | release: the engine is
        |      |                |                |                       |                | stopping: as HALTED
-    84 |   44 | _reserved      |                |                       |                | zero
+    84 |    4 | _reserved0     |                |                       |                | zero
+    88 |    8 | sim_clock_ns   | ns, simulated  | backtest driver       | every worker   | 0: the monotonic clock;
+       |      |                |                |                       |                | else the time it is now
+       |      |                |                |                       |                | (engine/clock.py)
+    96 |   32 | _reserved      |                |                       |                | zero
    128 |      | (end)          |                |                       |                |
 
 Trading states after nautilus_trader: ACTIVE (all orders), REDUCING (only
@@ -84,14 +88,16 @@ CONTROL_DTYPE = np.dtype(
         ("stop_feed", np.uint32), ("stop_all", np.uint32), ("n_symbols", np.uint32),
         ("feed_started_ns", np.int64), ("rate", np.uint64), ("started_unix_ns", np.int64),
         ("n_workers", np.uint32), ("n_rings", np.uint32), ("trading_state_changes", np.uint64),
-        ("retired", np.uint32, (4,)), ("closing", np.uint32), ("_reserved", np.uint8, (44,)),
+        ("retired", np.uint32, (4,)), ("closing", np.uint32), ("_reserved0", np.uint32),
+        ("sim_clock_ns", np.int64), ("_reserved", np.uint8, (32,)),
     ],
     align=True,
 )
 CONTROL_OFFSETS = {
     "engine_state": 0, "trading_state": 4, "feed_go": 8, "stop_feed": 12, "stop_all": 16,
     "n_symbols": 20, "feed_started_ns": 24, "rate": 32, "started_unix_ns": 40, "n_workers": 48,
-    "n_rings": 52, "trading_state_changes": 56, "retired": 64, "closing": 80, "_reserved": 84,
+    "n_rings": 52, "trading_state_changes": 56, "retired": 64, "closing": 80, "_reserved0": 84,
+    "sim_clock_ns": 88, "_reserved": 96,
 }
 CONTROL_SIZE = 128
 assert_layout(CONTROL_DTYPE, CONTROL_OFFSETS, CONTROL_SIZE)
@@ -104,6 +110,7 @@ STOP_ALL_OFFSET = 16
 TRADING_STATE_CHANGES_OFFSET = 56
 RETIRED_OFFSET = 64  # + 4 k: strategy k was given up; the others trade on
 CLOSING_OFFSET = 80  # the engine is stopping: risk refuses new orders, the venue cancels all
+SIM_CLOCK_OFFSET = 88  # a backtest's time (engine/clock.py); 0 in a live engine
 
 
 def check_trading_state(name: str) -> int:

@@ -36,6 +36,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import cpu_pause, load_acquire_u32, monotonic_ns, sched_yield
+from tickpipe.engine.clock import clock_now, simulated
 from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
@@ -169,7 +170,7 @@ def live_outputs(ctx):
 def begin_pass(ctx):
     """The clock starts at the first pass (a replay's at the tape record it resumes at)."""
     if ctx.pace[P_START_NS] == 0:
-        ctx.pace[P_START_NS] = monotonic_ns()
+        ctx.pace[P_START_NS] = clock_now(ctx.control)
         position = tape_position(ctx)
         if ctx.params[0].replay and position < ctx.tape.shape[0]:
             ctx.pace[P_TAPE_FROM] = position
@@ -230,6 +231,25 @@ def source_need(ctx, now):
     if ctx.pace[P_MADE] or ticks_owed(ctx, now) <= 0:
         return 0
     return 1
+
+
+@njit(cache=True, _nrt=False)
+def next_event_ns(ctx):
+    """When the feed next has a tick to make, on the engine's clock (a backtest's driver,
+    engine/backtest.py, moves simulated time to it): a replay's next tape record's due
+    time, the walk's next tick at [engine] rate; -1 when it has none coming (the tape is
+    all sent; flat out, where no time is due)."""
+    p = ctx.params[0]
+    if ctx.pace[P_START_NS] == 0 or p.live:
+        return -1
+    if p.replay:
+        position = tape_position(ctx)
+        if position >= ctx.tape.shape[0] or p.speed_milli == 0:
+            return -1
+        return tape_due_ns(ctx, position)
+    if p.rate == 0:
+        return -1
+    return ctx.pace[P_START_NS] + tick_time_ns(ctx.pace[P_SENT] + 1, p.rate)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -452,11 +472,12 @@ def pass_idle(ctx, work):
         return
     if p.replay:
         position = tape_position(ctx)
-        if work == 0 and p.speed_milli > 0 and position < ctx.tape.shape[0]:
+        if work == 0 and p.speed_milli > 0 and position < ctx.tape.shape[0] \
+                and not simulated(ctx.control):  # a backtest's driver moves the clock
             wait_for_next_tick(ctx.idle_state, tape_due_ns(ctx, position) - monotonic_ns())
         return
     rate = p.rate
-    if work == 0 and rate > 0:
+    if work == 0 and rate > 0 and not simulated(ctx.control):
         due = ctx.pace[P_START_NS] + tick_time_ns(ctx.pace[P_SENT] + 1, rate)
         wait_for_next_tick(ctx.idle_state, due - monotonic_ns())
 

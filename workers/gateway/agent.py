@@ -30,7 +30,8 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64, monotonic_ns
+from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64
+from tickpipe.engine.clock import clock_now
 from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
@@ -43,7 +44,7 @@ from tickpipe.engine.kernels import (  # noqa: F401  (kernels the gateway leaves
     NOT_DUE, idle_on_inputs as pass_idle, nothing_per_batch as begin_batch,
 )
 from tickpipe.engine.order_states import TRANSITIONS, is_working
-from tickpipe.engine.ring import H_MASK, H_POSITION
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.runner_gen import role_runner
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import (
@@ -164,7 +165,7 @@ def put_report(ctx, m, j, origin_ns, order_seq, now):
 def emit(ctx, n, origin_ns, order_seq):
     """Send the n reports the venue made: each to risk and to the order's strategy;
     count them; keep the venue's figures per symbol (fills, working orders)."""
-    now = monotonic_ns()
+    now = clock_now(ctx.control)
     for j in range(n):
         report = ctx.scratch[j]
         report.origin_ns = origin_ns
@@ -361,6 +362,17 @@ def record_need(ctx, k, position, now):
     if latency > 0 and now < order.publish_ns + latency:
         return NOT_DUE
     return REPORTS_PER_REQUEST
+
+
+@njit(cache=True, _nrt=False)
+def next_event_ns(ctx):
+    """When the venue next has a request due (the first one waiting out [venue]
+    latency_us), on the engine's clock; -1 when none waits. A backtest's driver
+    (engine/backtest.py) moves simulated time to it."""
+    handle = ctx.inputs[IN_ORDERS]
+    if not consumer_has_data(handle):
+        return -1
+    return ctx.orders[handle[H_POSITION] & handle[H_MASK]].publish_ns + ctx.params[0].latency_ns
 
 
 @njit(cache=True, _nrt=False, inline="always")

@@ -29,7 +29,8 @@ import numpy as np
 from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
-from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
+from tickpipe.engine.atomics import load_acquire_u32
+from tickpipe.engine.clock import clock_now
 from tickpipe.engine.batch import RUNNER_FIELDS, count, per_strategy, runner_fields
 from tickpipe.engine.book import BOOK_OK, BOOK_UNREADABLE, book_read
 from tickpipe.engine.commit import txn_add, txn_set
@@ -235,7 +236,7 @@ def write_order(ctx, k, intent, reason):
     order.request = intent.request
     order.time_in_force = intent.time_in_force
     order.reject_reason = 0 if reason == NO_REJECT else RISK_REASON_BASE + reason
-    order.publish_ns = monotonic_ns()
+    order.publish_ns = clock_now(ctx.control)
     ctx.written[0] += 1
 
 

@@ -1,0 +1,186 @@
+"""`tickpipe backtest`: the config's strategies on recorded data, simulated time, one process."""
+
+import json
+import sys
+import time
+
+import click
+
+from tickpipe.cli.params import FiniteFloatRange
+from tickpipe.engine.config import ConfigError, load_config
+
+
+@click.command()
+@click.argument("config_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", "data_file", default=None, metavar="FILE",
+              help="The market data to run on (.csv, .parquet, hftbacktest .npz, Databento "
+                   ".dbn/.dbn.zst, or a journal's run folder; docs/data.md). Without it: the "
+                   "synthetic walk, for --seconds of simulated time.")
+@click.option("--seconds", type=FiniteFloatRange(min=0), default=None,
+              help="Simulated seconds to run (default: the data's end; the walk: [engine] "
+                   "seconds).")
+@click.option("--latency-us", type=FiniteFloatRange(min=0, max=10_000_000), default=None,
+              help="Order entry latency: a request reaches the venue this long after risk "
+                   "sent it (default: [venue] latency_us).")
+@click.option("--bucket", "bucket_s", type=FiniteFloatRange(min=0.001), default=60.0,
+              show_default=True, help="Simulated seconds between equity samples (drawdown, "
+                                      "Sharpe).")
+@click.option("--param", "params", multiple=True, metavar="NAME=V1,V2,...",
+              help="Sweep a strategy param over these values (repeat for a grid); every "
+                   "combination runs, one process per core.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for a sweep (default: one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the report (or the sweep's "
+                                                       "rows) as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="A sweep's rows as CSV.")
+@click.option("--plot", "plot_file", default=None, metavar="OUT.png",
+              help="Draw the equity curve and the position (needs matplotlib: the `plot` "
+                   "extra).")
+def backtest(config_file, data_file, seconds, latency_us, bucket_s, params, jobs, as_json,
+             as_csv, plot_file):
+    """Run the config's strategies, risk and the simulated venue on recorded data.
+
+    The kernels are the live engine's (a strategy file runs here unchanged), in one
+    process, on simulated time: as fast as the machine allows, and the same config and
+    data give the same result every time. With no CONFIG_FILE: the embedded default, as
+    `tickpipe run`. docs/backtest.md says what is modelled and what is not.
+    """
+    from tickpipe.engine.backtest import BacktestError, Backtest
+    from tickpipe.engine.backtest_sweep import SweepError, parse_grid, sweep
+
+    overrides = {}
+    if data_file is not None:
+        overrides["feed"] = {"source": "file", "file": data_file}
+    if latency_us is not None:
+        overrides["venue"] = {"latency_us": latency_us}
+    try:
+        config = load_config(config_file, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if config["feed"]["source"] == "file" and seconds is None:
+        seconds = 0.0  # the data's end
+    try:
+        grid = parse_grid(config, params)
+        if grid:
+            rows = sweep(config, grid, seconds=seconds, bucket_s=bucket_s, jobs=jobs,
+                         progress=None if as_json or as_csv else _sweep_progress)
+            click.echo(_rows_text(rows, as_json, as_csv), nl=not as_csv)
+            return
+        report = Backtest(config, bucket_s=bucket_s, seconds=seconds,
+                          say=(lambda line: None) if as_json else _say).run(
+            progress=None if as_json else _Progress())
+    except (BacktestError, SweepError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if plot_file:
+        _plot(report, plot_file)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_backtest(report))
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+class _Progress:
+    """One line on stderr about once a second: events done (of the file's), simulated time,
+    events/s; on a terminal it rewrites itself."""
+
+    def __init__(self):
+        self.started = self.last = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int | None, sim_s: float) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            return
+        self.last = now
+        share = f" ({100 * done / total:.0f} % of {total:,})" if total else ""
+        line = (f"backtest: {done:,} events{share}, {sim_s:,.1f} s simulated, "
+                f"{done / (now - self.started):,.0f} events/s")
+        click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
+
+
+def _sweep_progress(done: int, total: int) -> None:
+    click.echo(f"sweep: {done} of {total} runs done", err=True)
+
+
+def format_backtest(report: dict) -> str:
+    """The backtest's own lines, then the engine's report (engine/report.py)."""
+    from tickpipe.engine.report import format_report
+    bt, timing = report["backtest"], report["timing"]
+    money = lambda figures: ", ".join(f"{v:,.2f} {c}" for c, v in sorted(figures.items())) or "-"
+    sharpe = ", ".join(f"{v} {c}" for c, v in sorted(bt["sharpe_per_bucket"].items())
+                       if v is not None) or "-"
+    latency = bt["latency_model"]
+    lines = [
+        f"backtest of {bt['data']}: {bt['events']:,} events, {bt['simulated_s']:,.3f} s "
+        f"simulated, in {timing['run_s']:.2f} s ({timing['events_per_s']:,} events/s; "
+        f"compile {timing['compile_s']:.1f} s)",
+        f"  latency model: order entry {latency['order_entry_us']:g} us; market data "
+        f"{latency['market_data']}",
+        f"  max drawdown {money(bt['max_drawdown'])}; Sharpe per {bt['bucket_s']:g} s bucket "
+        f"{sharpe}",
+    ]
+    body = dict(report, workers=[], memory={"backing": "backtest", "page_size": 4096,
+                                            "locked": False}, notes=report.get("notes", []))
+    text = format_report(body).splitlines()
+    return "\n".join(lines + [line for line in text[1:] if not line.startswith("  workers:")])
+
+
+def _rows_text(rows: list, as_json: bool, as_csv: bool) -> str:
+    if as_json:
+        return json.dumps(rows, indent=2)
+    keys = list(rows[0])
+    if as_csv:
+        import csv
+        import io
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(keys)
+        for row in rows:
+            writer.writerow([json.dumps(row[k]) if isinstance(row[k], dict) else row[k]
+                             for k in keys])
+        return out.getvalue()
+    cells = [[_cell(row[k]) for k in keys] for row in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.rjust(w) for k, w in zip(keys, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{v:,.2f} {k}" if isinstance(v, float) else f"{v} {k}"
+                         for k, v in sorted(value.items())) or "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _plot(report: dict, path: str) -> None:
+    """Equity (net P&L by currency) and the engine's net position over simulated time."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise click.ClickException("--plot needs matplotlib: pip install 'tickpipe[plot]'") \
+            from None
+    bt = report["backtest"]
+    figure, axis = plt.subplots(figsize=(10, 4))
+    for currency, curve in sorted(bt["equity"].items()):
+        start = curve[0][0] if curve else 0
+        axis.plot([(t - start) / 1e9 for t, _ in curve], [v for _, v in curve],
+                  label=f"net P&L, {currency}")
+    axis.set_xlabel("simulated seconds")
+    axis.set_ylabel("net P&L")
+    axis.set_title(f"backtest of {bt['data']}: {bt['events']:,} events")
+    axis.legend()
+    try:
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+    except OSError as exc:
+        raise click.ClickException(f"--plot {path}: {exc.strerror}") from None
+    finally:
+        plt.close(figure)

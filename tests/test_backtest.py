@@ -1,0 +1,132 @@
+"""tickpipe backtest: the live kernels on recorded data, on simulated time, in one process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tickpipe.engine.backtest import Backtest, BacktestError
+from tickpipe.engine.backtest_sweep import SweepError, parse_grid, row_of, sweep
+from tickpipe.engine.config import load_config
+from test_feed_sources import HEADER, T0, quote_rows, write_csv
+from test_inspect_support import REPO, one_line_error
+
+STRATEGIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "strategies")
+S = 1_000_000_000
+
+
+def quote(t, bid, bq, ask, aq):
+    return [T0 + t, "ACME", "quote", bid, bq, ask, aq, "", "", ""]
+
+
+def trade(t, px, qty, side, bid="100.00", bq=30, ask="100.02", aq=20):
+    return [T0 + t, "ACME", "trade", bid, bq, ask, aq, px, qty, side]
+
+
+# Worked by hand (workers/gateway/venue.py's queue model): a buy of 10 at the bid of
+# 100.00 joins behind the 30 lots shown; a sell of 25 at 100.00 leaves 5 ahead; a sell
+# of 12 eats those 5 and fills 7 of ours; a trade through (99.99) fills the last 3. Ten
+# lots long at 100.00, marked at the last mid 100.05: +0.50 USD, nothing realised.
+HAND_ROWS = [quote(1 * S, "100.00", 30, "100.02", 20),
+             trade(2 * S, "100.00", 25, "sell"),
+             trade(3 * S, "100.00", 12, "sell"),
+             trade(4 * S, "99.99", 1, "sell"),
+             quote(5 * S, "100.04", 10, "100.06", 10)]
+
+
+def hand_config(tmp_path, **venue):
+    data = write_csv(tmp_path / "hand.csv", HAND_ROWS)
+    return load_config(overrides={
+        "feed": {"source": "file", "file": data},
+        "strategy": [{"name": "one_bid", "path": os.path.join(STRATEGIES, "one_bid.py")}],
+        "venue": venue})
+
+
+def test_backtest_when_a_resting_bid_is_traded_through_then_fills_queue_and_pnl_as_by_hand(
+        tmp_path):
+    report = Backtest(hand_config(tmp_path), bucket_s=1.0).run()
+    assert report["state"] == "completed", report["notes"]
+    assert report["backtest"]["events"] == len(HAND_ROWS)
+    assert report["orders_sent"] == 1 and report["fills"] == 2  # a partial 7, then 3
+    acme = report["positions"]["ACME"]
+    assert acme["position"] == 10 and acme["realised_pnl_ccy"] == 0.0
+    assert acme["unrealised_pnl_ccy"] == pytest.approx(0.5)
+    mine = report["strategies"]["one_bid"]
+    assert mine["positions"]["ACME"]["position"] == 10
+    assert mine["net_pnl_ccy"] == report["net_pnl_ccy"] == {"USD": pytest.approx(0.5)}
+    assert report["lost"] == 0 and report["backtest"]["simulated_s"] == pytest.approx(4.0)
+
+
+def test_backtest_when_orders_take_a_second_to_arrive_then_the_queue_is_joined_later(tmp_path):
+    # The buy reaches the venue at 2 s, after the first sell: 30 ahead, the sell of 12
+    # leaves 18, and the trade through fills all 10 at once.
+    report = Backtest(hand_config(tmp_path, latency_us=1_000_000.0), bucket_s=1.0).run()
+    assert report["fills"] == 1 and report["positions"]["ACME"]["position"] == 10
+    assert report["backtest"]["latency_model"]["order_entry_us"] == 1_000_000.0
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "tickpipe.cli", "backtest", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout)
+
+
+def test_backtest_when_run_twice_in_two_processes_then_the_results_are_byte_identical(tmp_path):
+    data = write_csv(tmp_path / "two.csv", quote_rows(3000))
+    runs = [_cli("--data", data, "--json", "--bucket", "0.1") for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    results = [json.loads(run.stdout) for run in runs]
+    for result in results:
+        assert result.pop("timing")["events_per_s"] > 0  # wall-clock figures: not results
+    first, second = (json.dumps(r, sort_keys=True) for r in results)
+    assert first == second
+    assert results[0]["backtest"]["events"] == 3000 and results[0]["orders_sent"] > 0
+
+
+def test_backtest_when_a_users_strategy_file_rests_and_moves_orders_then_the_books_add_up(
+        tmp_path):
+    data = write_csv(tmp_path / "rest.csv", quote_rows(4000))
+    config = load_config(overrides={
+        "feed": {"source": "file", "file": data},
+        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")}]})
+    report = Backtest(config, bucket_s=0.5).run()
+    assert report["state"] == "completed", report["notes"]  # engine/book_checks.py passed
+    assert report["orders_sent"] > 20 and report["fills"] > 0 and report["lost"] == 0
+    assert report["venue"]["working"] == 0  # closed as a live run closes: every order final
+
+
+def test_sweep_when_a_grid_runs_over_processes_then_each_row_equals_its_single_run(tmp_path):
+    data = write_csv(tmp_path / "grid.csv", quote_rows(2000))
+    config = load_config(overrides={"feed": {"source": "file", "file": data}})
+    grid = parse_grid(config, ["order_qty=1,3"])
+    rows = sweep(config, grid, seconds=0.0, bucket_s=0.5, jobs=2)
+    from tickpipe.engine.backtest_sweep import combination_config
+    singles = [row_of(params, Backtest(combination_config(config, params), bucket_s=0.5,
+                                       seconds=0.0).run()) for params in grid]
+    assert rows == singles and [row["order_qty"] for row in rows] == [1, 3]
+    assert rows[0]["fills"] != rows[1]["fills"] or rows[0]["net_pnl"] != rows[1]["net_pnl"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_such=1,2", "--param no_such: no strategy of the config has it"),
+    ("order_qty=1.5", "expected int"),
+    ("order_qty", "expected NAME=V1,V2"),
+    ("order_qty=abc", "not an int, a float or true/false"),
+])
+def test_sweep_when_the_grid_is_wrong_then_one_line_before_any_run(spec, message):
+    with pytest.raises(SweepError, match=message):
+        parse_grid(load_config(), [spec])
+
+
+def test_backtest_cli_when_the_input_cannot_run_then_one_line_and_exit_1(tmp_path):
+    assert "no strategy of the config has it" in one_line_error(
+        _cli("--param", "nope=1"))
+    config = tmp_path / "rate0.toml"
+    config.write_text("[engine]\nrate = 0\n")
+    assert "needs [engine] rate > 0" in one_line_error(_cli(str(config)))
+    assert "No such file" in one_line_error(_cli("--data", str(tmp_path / "missing.csv")))
+    with pytest.raises(BacktestError, match="live source"):
+        Backtest(load_config(overrides={"feed": {"source": "live"}, "instrument": [
+            {"name": "AAPL", "tick_size": 100}]}))
