@@ -439,6 +439,39 @@ def all_benches(cores, out_dir, quick, smoke, no_peers, as_json):
         click.echo(f"charts skipped: {exc}", err=True)
 
 
+@bench.command(name="backtest")
+@click.option("--events", type=click.IntRange(min=10_000, max=100_000_000), default=1_000_000,
+              show_default=True, help="Events in the bench's hftbacktest data file.")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Rounds of the two backtests in turn; medians over rounds.")
+@smoke_option("100,000 events, one round; overrides --events and --rounds.")
+@json_option
+def backtest_bench(events, rounds, smoke, as_json):
+    """`tickpipe backtest` beside hftbacktest (`pip install hftbacktest`) on the same .npz
+    data with the same quoting loop, in turns: events/s and the ratio (target >= 3x); then
+    a sweep of 8 combinations over the cores against the same 8 runs in turn (>= 1.8x)."""
+    from tickpipe.bench.backtest_peer import (
+        PeerMissing, format_backtest_table, format_sweep_table, run_backtest_bench,
+        run_sweep_bench,
+    )
+    if smoke:
+        events, rounds = 100_000, 1
+    progress = ProgressBar(rounds + 2, as_json)
+    try:
+        report = _guard(lambda: run_backtest_bench(
+            events, rounds, lambda step: progress(f"round {step} of {rounds} done")))
+    except PeerMissing as exc:  # the sweep's half needs no peer: it runs on
+        click.echo(f"hftbacktest beside tickpipe skipped: {exc}", err=True)
+        report = {"machine": None}
+    report["sweep"] = _guard(lambda: run_sweep_bench(events, lambda step: progress(
+        "8 runs in turn done" if step == 1 else "the sweep over the cores done")))
+    report["machine"] = report["sweep"]["machine"]
+    text = format_sweep_table(report["sweep"])
+    if "tickpipe" in report:
+        text = format_backtest_table(report) + "\n" + text
+    _emit(report, as_json, text)
+
+
 @bench.command()
 @click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=1_000_000,
               show_default=True, help="Records in each data file (MBP-10 at depth 10 makes "

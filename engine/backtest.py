@@ -31,7 +31,7 @@ import numpy as np
 
 from tickpipe.engine.book_checks import check_books
 from tickpipe.engine.engine_layout import (
-    engine_rings, initialise, pipeline_workers, section_specs,
+    engine_rings, initialise, pipeline_workers, section_specs, worker_index,
 )
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.registry import ROLE_MODULES, ROLES, role_of
@@ -40,6 +40,7 @@ from tickpipe.engine.role import RoleError, call
 from tickpipe.engine.runner_gen import _write_once, generated_dir, load_runner
 from tickpipe.engine.segment import SegmentError, create_segment
 from tickpipe.engine.segment_catalog import pnl_totals
+from tickpipe.engine.wait_codes import WAIT_NONE
 from tickpipe.engine.worker_context import build_context
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, CONTROL_OFFSETS
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
@@ -200,6 +201,9 @@ class Backtest:
     def _run(self, segment, workers, progress) -> dict:
         config = self.config
         initialise(segment, config, place_workers(workers, None, "spin"))
+        # one thread runs every role in turn: an idle pass returns at once (engine/idle.py)
+        segment.view("workers", WORKER_DTYPE)["wait"][[worker_index(w) for w in workers]] = \
+            WAIT_NONE
         control = segment.view("control", CONTROL_DTYPE)[0]
         tape = config.get("tape")
         start = SYNTHETIC_START_NS

@@ -34,7 +34,7 @@ from tickpipe.engine.atomics import (
 from tickpipe.engine.ring import consumer_has_data
 from tickpipe.engine.wait_codes import (  # noqa: F401  (re-exported for loop code)
     DEFAULT_SPIN_LIMIT, DEFAULT_YIELD_LIMIT, SLEEPING_STRATEGIES, WAIT_BACKOFF, WAIT_BLOCK,
-    WAIT_CODES, WAIT_NAMES, WAIT_SPIN, WAIT_YIELD,
+    WAIT_CODES, WAIT_NAMES, WAIT_NONE, WAIT_SPIN, WAIT_YIELD,
     check_wait,
 )
 
@@ -111,6 +111,8 @@ def idle(state, work_count, inputs):
     state[I_STREAK] += 1
     state[I_IDLE_PASSES] += 1
     strategy = state[I_STRATEGY]
+    if strategy == WAIT_NONE:
+        return IDLE_PAUSED
     if strategy == WAIT_SPIN:
         cpu_pause()
         return IDLE_PAUSED

@@ -7,6 +7,9 @@ WAIT_SPIN = 0
 WAIT_YIELD = 1
 WAIT_BACKOFF = 2
 WAIT_BLOCK = 3
+# A backtest's: one thread runs every role in turn (engine/backtest.py), so an idle pass
+# returns at once. Not a config choice.
+WAIT_NONE = 4
 WAIT_CODES = {"spin": WAIT_SPIN, "yield": WAIT_YIELD, "backoff": WAIT_BACKOFF, "block": WAIT_BLOCK}
 WAIT_NAMES = {code: name for name, code in WAIT_CODES.items()}
 SLEEPING_STRATEGIES = (WAIT_BACKOFF, WAIT_BLOCK)

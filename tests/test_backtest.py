@@ -130,3 +130,16 @@ def test_backtest_cli_when_the_input_cannot_run_then_one_line_and_exit_1(tmp_pat
     with pytest.raises(BacktestError, match="live source"):
         Backtest(load_config(overrides={"feed": {"source": "live"}, "instrument": [
             {"name": "AAPL", "tick_size": 100}]}))
+
+
+@pytest.mark.slow
+def test_bench_backtest_smoke_when_run_then_the_sweep_rows_equal_the_runs_in_turn():
+    done = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bench", "backtest", "--smoke",
+                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    sweep = report["sweep"]  # (bench/backtest_peer.py asserts the rows equal)
+    assert sweep["combinations"] == 8 and sweep["sweep_s"] > 0 and sweep["sequential_s"] > 0
+    if "tickpipe" in report:  # hftbacktest installed (the `peers` extra)
+        assert report["tickpipe"]["events_per_s"] > 0 and report["hftbacktest"]["events_per_s"] > 0
+        assert report["tickpipe"]["fills"] > 0
