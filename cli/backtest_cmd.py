@@ -22,6 +22,12 @@ from tickpipe.engine.config import ConfigError, load_config
 @click.option("--latency-us", type=FiniteFloatRange(min=0, max=10_000_000), default=None,
               help="Order entry latency: a request reaches the venue this long after risk "
                    "sent it (default: [venue] latency_us).")
+@click.option("--feed-latency-us", type=FiniteFloatRange(min=0, max=10_000_000), default=0.0,
+              help="Market-data latency: a record reaches the strategies this long after "
+                   "its recorded time (the venue sees it at that time).  [default: 0]")
+@click.option("--report-latency-us", type=FiniteFloatRange(min=0, max=10_000_000),
+              default=0.0, help="A report reaches its strategy this long after the venue "
+                                "sent it.  [default: 0]")
 @click.option("--bucket", "bucket_s", type=FiniteFloatRange(min=0.001), default=60.0,
               show_default=True, help="Simulated seconds between equity samples (drawdown, "
                                       "Sharpe).")
@@ -36,8 +42,8 @@ from tickpipe.engine.config import ConfigError, load_config
 @click.option("--plot", "plot_file", default=None, metavar="OUT.png",
               help="Draw the equity curve and the position (needs matplotlib: the `plot` "
                    "extra).")
-def backtest(config_file, data_file, seconds, latency_us, bucket_s, params, jobs, as_json,
-             as_csv, plot_file):
+def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, report_latency_us,
+             bucket_s, params, jobs, as_json, as_csv, plot_file):
     """Run the config's strategies, risk and the simulated venue on recorded data.
 
     The kernels are the live engine's (a strategy file runs here unchanged), in one
@@ -63,10 +69,12 @@ def backtest(config_file, data_file, seconds, latency_us, bucket_s, params, jobs
         grid = parse_grid(config, params)
         if grid:
             rows = sweep(config, grid, seconds=seconds, bucket_s=bucket_s, jobs=jobs,
+                         latencies=(feed_latency_us, report_latency_us),
                          progress=None if as_json or as_csv else _sweep_progress)
             click.echo(_rows_text(rows, as_json, as_csv), nl=not as_csv)
             return
         report = Backtest(config, bucket_s=bucket_s, seconds=seconds,
+                          feed_latency_us=feed_latency_us, report_latency_us=report_latency_us,
                           say=(lambda line: None) if as_json else _say).run(
             progress=None if as_json else _Progress())
     except (BacktestError, SweepError) as exc:
@@ -113,13 +121,13 @@ def format_backtest(report: dict) -> str:
     money = lambda figures: ", ".join(f"{v:,.2f} {c}" for c, v in sorted(figures.items())) or "-"
     sharpe = ", ".join(f"{v} {c}" for c, v in sorted(bt["sharpe_per_bucket"].items())
                        if v is not None) or "-"
-    latency = bt["latency_model"]
+    model = bt["latency_model"]
     lines = [
         f"backtest of {bt['data']}: {bt['events']:,} events, {bt['simulated_s']:,.3f} s "
         f"simulated, in {timing['run_s']:.2f} s ({timing['events_per_s']:,} events/s; "
         f"compile {timing['compile_s']:.1f} s)",
-        f"  latency model: order entry {latency['order_entry_us']:g} us; market data "
-        f"{latency['market_data']}",
+        f"  latency model ({model['kind']}): market data {model['market_data_us']:g} us, "
+        f"order entry {model['order_entry_us']:g} us, reports {model['reports_us']:g} us",
         f"  max drawdown {money(bt['max_drawdown'])}; Sharpe per {bt['bucket_s']:g} s bucket "
         f"{sharpe}",
     ]

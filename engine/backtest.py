@@ -67,6 +67,7 @@ from {risk} import run as risk_run
 from {gateway} import run as gateway_run
 from tickpipe.workers.feed.agent import next_event_ns as feed_next
 from tickpipe.workers.gateway.agent import next_event_ns as venue_next
+from tickpipe.engine.strategy_kernels import next_event_ns as strategy_next
 
 REACHED, DONE = {reached}, {done}
 
@@ -104,6 +105,10 @@ def drive(clock, feed, strategies, risk, gateway, positions, until_ns):
         venue = venue_next(gateway)
         if venue >= 0 and (due < 0 or venue < due):
             due = venue
+        for i in range(len(strategies)):
+            held = strategy_next(strategies[i])
+            if held >= 0 and (due < 0 or held < due):
+                due = held
         if due < 0:
             return DONE
         if due > until_ns:
@@ -148,6 +153,8 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     engine["wait"] = "spin"
     if seconds is not None:
         engine["seconds"] = seconds
+    elif feed["source"] == "file":
+        engine["seconds"] = 0.0  # recorded data runs to its end unless told otherwise
     return config
 
 
@@ -164,8 +171,14 @@ class Backtest:
     """One backtest of `config` (engine/config.py, validated): `run()` returns its report."""
 
     def __init__(self, config: dict, *, bucket_s: float = DEFAULT_BUCKET_S,
-                 seconds: float | None = None, say=lambda line: None):
+                 seconds: float | None = None, feed_latency_us: float = 0.0,
+                 report_latency_us: float = 0.0, say=lambda line: None):
         self.config = backtest_config(config, seconds)
+        # market data to the strategies, reports back to them (the venue sees the market at
+        # its recorded time; order entry is [venue] latency_us)
+        self.delays = [int(feed_latency_us * 1000), int(report_latency_us * 1000)]
+        if min(self.delays) < 0:
+            raise BacktestError("a latency must be >= 0")
         self.bucket_ns = int(bucket_s * 1e9)
         if self.bucket_ns <= 0:
             raise BacktestError(f"--bucket {bucket_s!r}: must be > 0 seconds")
@@ -221,6 +234,8 @@ class Backtest:
             agent.warm_up()
         compile_s = time.perf_counter() - started
         strategies = [agents[w] for w in workers if role_of(w) == "strategy"]
+        for agent in strategies:
+            agent.ctx.delays[:] = self.delays
         runners = {"feed": agents["feed"].runner, "strategy": strategies[0].runner,
                    "risk": agents["risk"].runner, "gateway": agents["gateway"].runner}
         assert all(agent.runner is runners["strategy"] for agent in strategies)
@@ -273,7 +288,9 @@ class Backtest:
             "events": made,
             "simulated_s": report["seconds"],
             "latency_model": {"order_entry_us": config["venue"]["latency_us"],
-                              "market_data": "none: each record at its recorded time"},
+                              "market_data_us": self.delays[0] / 1000,
+                              "reports_us": self.delays[1] / 1000,
+                              "kind": "constant"},
             "bucket_s": self.bucket_ns / 1e9,
             **_risk_figures(equity, self.bucket_ns),
         }

@@ -86,20 +86,21 @@ def row_of(params: dict, report: dict) -> dict:
 
 
 def _one(job):
-    config, params, seconds, bucket_s = job
+    config, params, seconds, bucket_s, (feed_us, report_us) = job
     try:
         report = Backtest(combination_config(config, params), bucket_s=bucket_s,
-                          seconds=seconds).run()
+                          seconds=seconds, feed_latency_us=feed_us,
+                          report_latency_us=report_us).run()
     except BacktestError as exc:
         return None, f"{params}: {exc}"
     return row_of(params, report), None
 
 
 def sweep(config: dict, grid: list[dict], *, seconds=None, bucket_s: float = 60.0,
-          jobs: int | None = None, progress=None) -> list[dict]:
+          jobs: int | None = None, latencies=(0.0, 0.0), progress=None) -> list[dict]:
     """Every combination's row, in the grid's order."""
     jobs = min(jobs or len(os.sched_getaffinity(0)), len(grid))
-    work = [(config, params, seconds, bucket_s) for params in grid]
+    work = [(config, params, seconds, bucket_s, latencies) for params in grid]
     if jobs == 1:
         results = []
         for job in work:

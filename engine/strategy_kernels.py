@@ -31,10 +31,10 @@ from tickpipe.engine.callback_abi import (
 )
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
-from tickpipe.engine.ring import H_MASK
+from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
 from tickpipe.engine.strategy_context import (
-    E_NOW_NS, T_CURSOR, T_FIRED_NS, T_INTERVAL_NS, T_NEXT_NS,
+    D_FEED_NS, D_REPORT_NS, E_NOW_NS, T_CURSOR, T_FIRED_NS, T_INTERVAL_NS, T_NEXT_NS,
 )
 from tickpipe.engine.strategy_events import apply_report, begin_event, event_undo, sync_state
 from tickpipe.engine.strategy_guard import kept_apart, left_out, note_record, retired
@@ -80,10 +80,32 @@ def record_need(ctx, k, position, now):
         if kept_apart(ctx, k, REC_QUOTE, position):
             return NOT_DUE  # the marked record: a batch of its own (engine/strategy_guard.py)
         tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]
+        if ctx.delays[D_FEED_NS] > 0 and now < tick.origin_ns + ctx.delays[D_FEED_NS]:
+            return NOT_DUE  # a backtest's market-data latency: not here yet
         return MAX_ORDERS_PER_EVENT if ctx.subscribed[tick.symbol_id] else 0
     if kept_apart(ctx, k, REC_REPORT, position):
         return NOT_DUE
+    if ctx.delays[D_REPORT_NS] > 0 and now < \
+            ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]].publish_ns + ctx.delays[D_REPORT_NS]:
+        return NOT_DUE  # a backtest's report latency
     return MAX_ORDERS_PER_EVENT
+
+
+@njit(cache=True, _nrt=False)
+def next_event_ns(ctx):
+    """When the strategy next has a record due that a modelled delay holds back (a
+    backtest's driver moves simulated time to it, engine/backtest.py); -1 when none."""
+    due = -1
+    if ctx.delays[D_FEED_NS] > 0 and consumer_has_data(ctx.inputs[IN_QUOTES]):
+        handle = ctx.inputs[IN_QUOTES]
+        due = ctx.quotes[handle[H_POSITION] & handle[H_MASK]].origin_ns + ctx.delays[D_FEED_NS]
+    if ctx.delays[D_REPORT_NS] > 0 and consumer_has_data(ctx.inputs[IN_REPORTS]):
+        handle = ctx.inputs[IN_REPORTS]
+        report = ctx.reports[handle[H_POSITION] & handle[H_MASK]].publish_ns + \
+            ctx.delays[D_REPORT_NS]
+        if due < 0 or report < due:
+            due = report
+    return due
 
 
 @njit(cache=True, _nrt=False, inline="always")

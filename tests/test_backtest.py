@@ -67,6 +67,24 @@ def test_backtest_when_orders_take_a_second_to_arrive_then_the_queue_is_joined_l
     assert report["backtest"]["latency_model"]["order_entry_us"] == 1_000_000.0
 
 
+def test_backtest_when_quotes_reach_the_strategy_late_then_it_joins_behind_what_it_missed(
+        tmp_path):
+    # Market data 1.5 s late: the strategy sees the 1 s quote at 2.5 s and its buy joins
+    # then, after the sell of 25 (the venue saw it at 2 s): 30 ahead, as in the case
+    # above, and the trade through fills all 10 at once. 0.5 s late: it joins at 1.5 s,
+    # before the sell of 25, as with no delay (a partial, then the rest).
+    late = Backtest(hand_config(tmp_path), bucket_s=1.0, feed_latency_us=1_500_000.0).run()
+    assert late["fills"] == 1 and late["positions"]["ACME"]["position"] == 10
+    assert late["backtest"]["latency_model"]["market_data_us"] == 1_500_000.0
+    early = Backtest(hand_config(tmp_path), bucket_s=1.0, feed_latency_us=500_000.0).run()
+    assert early["fills"] == 2
+    # reports 10 s late: the strategy learns of its fills after the data's end (the
+    # driver moves the clock to them), so its books still add up at the end
+    slow = Backtest(hand_config(tmp_path), bucket_s=1.0, report_latency_us=10_000_000.0).run()
+    assert slow["state"] == "completed", slow["notes"]
+    assert slow["strategies"]["one_bid"]["positions"]["ACME"]["position"] == 10
+
+
 def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "tickpipe.cli", "backtest", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
