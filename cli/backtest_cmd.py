@@ -31,6 +31,9 @@ from tickpipe.engine.config import ConfigError, load_config
 @click.option("--bucket", "bucket_s", type=FiniteFloatRange(min=0.001), default=60.0,
               show_default=True, help="Simulated seconds between equity samples (drawdown, "
                                       "Sharpe).")
+@click.option("--journal", "journal_dir", default=None, metavar="DIR",
+              help="Write every ring's records to a journal under DIR, as `tickpipe run "
+                   "--journal` does (docs/journal.md); the same each run.")
 @click.option("--param", "params", multiple=True, metavar="NAME=V1,V2,...",
               help="Sweep a strategy param over these values (repeat for a grid); every "
                    "combination runs, one process per core.")
@@ -43,7 +46,7 @@ from tickpipe.engine.config import ConfigError, load_config
               help="Draw the equity curve and the position (needs matplotlib: the `plot` "
                    "extra).")
 def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, report_latency_us,
-             bucket_s, params, jobs, as_json, as_csv, plot_file):
+             bucket_s, journal_dir, params, jobs, as_json, as_csv, plot_file):
     """Run the config's strategies, risk and the simulated venue on recorded data.
 
     The kernels are the live engine's (a strategy file runs here unchanged), in one
@@ -59,6 +62,8 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
         overrides["feed"] = {"source": "file", "file": data_file}
     if latency_us is not None:
         overrides["venue"] = {"latency_us": latency_us}
+    if journal_dir is not None:
+        overrides["journal"] = {"dir": journal_dir}
     try:
         config = load_config(config_file, overrides)
     except ConfigError as exc:
@@ -67,6 +72,9 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
         seconds = 0.0  # the data's end
     try:
         grid = parse_grid(config, params)
+        if grid and config["journal"]["dir"]:
+            raise SweepError("--journal with --param: one journal per run is not built; run "
+                             "the combination you want journaled alone")
         if grid:
             rows = sweep(config, grid, seconds=seconds, bucket_s=bucket_s, jobs=jobs,
                          latencies=(feed_latency_us, report_latency_us),
