@@ -117,6 +117,35 @@ def test_backtest_when_held_quotes_fill_the_ring_then_the_clock_moves_to_them(tm
     assert report["ticks"] == 4000 and report["lost"] == 0
 
 
+@pytest.mark.slow
+def test_parity_when_a_live_runs_journal_is_backtested_then_the_same_orders_in_the_same_order(
+        tmp_path):
+    # A strategy whose orders follow from the quotes alone (tests/strategies/ladder.py):
+    # live, then backtested on the live run's own journal of quotes, it sends the same
+    # requests (ids, sides, prices, quantities, in order), and risk decides them alike.
+    # What may differ, and is not compared: times (live ones are the machine's), and
+    # anything that follows from fills or the clock (docs/backtest.md, "Parity").
+    import tickpipe
+    data = write_csv(tmp_path / "live.csv", quote_rows(3000))
+    config = tmp_path / "ladder.toml"
+    config.write_text(f'[[strategy]]\nname = "ladder"\npath = "{STRATEGIES}/ladder.py"\n')
+    live = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", str(config), "--data", data,
+                           "--speed", "0", "--journal", str(tmp_path / "live"), "--json",
+                           "--name", f"parity-{os.getpid()}"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert live.returncode == 0, live.stderr
+    run = tickpipe.journal.open(str(tmp_path / "live"))
+    replayed = _cli(str(config), "--data", run.dir, "--journal", str(tmp_path / "bt"), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    backtest = tickpipe.journal.open(str(tmp_path / "bt"))
+    fields = ["order_id", "side", "limit_px", "qty", "request", "symbol_id"]
+    sent_live, sent_bt = (j.ring("intents")[fields] for j in (run, backtest))
+    assert len(sent_live) >= 100  # a buy every 25th quote of a symbol
+    assert sent_live.tolist() == sent_bt.tolist()
+    decided = ["order_id", "side", "limit_px", "qty", "reject_reason"]
+    assert run.ring("orders")[decided].tolist() == backtest.ring("orders")[decided].tolist()
+
+
 def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "tickpipe.cli", "backtest", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
