@@ -28,6 +28,11 @@ from tickpipe.engine.config import ConfigError, load_config
 @click.option("--report-latency-us", type=FiniteFloatRange(min=0, max=10_000_000),
               default=0.0, help="A report reaches its strategy this long after the venue "
                                 "sent it.  [default: 0]")
+@click.option("--latency-file", default=None, metavar="FILE",
+              help="Latencies from a recorded distribution: JSON {\"market_data_us\": [...], "
+                   "\"order_entry_us\": [...], \"reports_us\": [...]}, or a live run's "
+                   "`tickpipe run --json` report (its hops' percentiles); overrides the "
+                   "constants it gives (docs/backtest.md).")
 @click.option("--bucket", "bucket_s", type=FiniteFloatRange(min=0.001), default=60.0,
               show_default=True, help="Simulated seconds between equity samples (drawdown, "
                                       "Sharpe).")
@@ -46,7 +51,7 @@ from tickpipe.engine.config import ConfigError, load_config
               help="Draw the equity curve and the position (needs matplotlib: the `plot` "
                    "extra).")
 def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, report_latency_us,
-             bucket_s, journal_dir, params, jobs, as_json, as_csv, plot_file):
+             latency_file, bucket_s, journal_dir, params, jobs, as_json, as_csv, plot_file):
     """Run the config's strategies, risk and the simulated venue on recorded data.
 
     The kernels are the live engine's (a strategy file runs here unchanged), in one
@@ -54,7 +59,7 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
     data give the same result every time. With no CONFIG_FILE: the embedded default, as
     `tickpipe run`. docs/backtest.md says what is modelled and what is not.
     """
-    from tickpipe.engine.backtest import BacktestError, Backtest
+    from tickpipe.engine.backtest import BacktestError, Backtest, read_latency_file
     from tickpipe.engine.backtest_sweep import SweepError, parse_grid, sweep
 
     overrides = {}
@@ -71,18 +76,19 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
     if config["feed"]["source"] == "file" and seconds is None:
         seconds = 0.0  # the data's end
     try:
+        latency = {"feed_latency_us": feed_latency_us, "report_latency_us": report_latency_us,
+                   "latencies": read_latency_file(latency_file) if latency_file else None}
         grid = parse_grid(config, params)
         if grid and config["journal"]["dir"]:
             raise SweepError("--journal with --param: one journal per run is not built; run "
                              "the combination you want journaled alone")
         if grid:
             rows = sweep(config, grid, seconds=seconds, bucket_s=bucket_s, jobs=jobs,
-                         latencies=(feed_latency_us, report_latency_us),
+                         latency=latency,
                          progress=None if as_json or as_csv else _sweep_progress)
             click.echo(_rows_text(rows, as_json, as_csv), nl=not as_csv)
             return
-        report = Backtest(config, bucket_s=bucket_s, seconds=seconds,
-                          feed_latency_us=feed_latency_us, report_latency_us=report_latency_us,
+        report = Backtest(config, bucket_s=bucket_s, seconds=seconds, **latency,
                           say=(lambda line: None) if as_json else _say).run(
             progress=None if as_json else _Progress())
     except (BacktestError, SweepError) as exc:
@@ -130,12 +136,17 @@ def format_backtest(report: dict) -> str:
     sharpe = ", ".join(f"{v} {c}" for c, v in sorted(bt["sharpe_per_bucket"].items())
                        if v is not None) or "-"
     model = bt["latency_model"]
+
+    def latency(name):
+        value = model[f"{name}_us"]
+        return f"{value:g} us" if not isinstance(value, dict) else \
+            f"p50 {value['p50']:g} / p99 {value['p99']:g} us ({value['samples']} samples)"
     lines = [
         f"backtest of {bt['data']}: {bt['events']:,} events, {bt['simulated_s']:,.3f} s "
         f"simulated, in {timing['run_s']:.2f} s ({timing['events_per_s']:,} events/s; "
         f"compile {timing['compile_s']:.1f} s)",
-        f"  latency model ({model['kind']}): market data {model['market_data_us']:g} us, "
-        f"order entry {model['order_entry_us']:g} us, reports {model['reports_us']:g} us",
+        f"  latency model ({model['kind']}): market data {latency('market_data')}, "
+        f"order entry {latency('order_entry')}, reports {latency('reports')}",
         f"  max drawdown {money(bt['max_drawdown'])}; Sharpe per {bt['bucket_s']:g} s bucket "
         f"{sharpe}",
     ]

@@ -53,6 +53,7 @@ from tickpipe.shm_layouts.worker_table import (
 # means "live"); a replay's starts at its first record's recorded time.
 SYNTHETIC_START_NS = 1_000_000_000
 MAX_SETTLE_ROUNDS = 1 << 16  # passes of the chain at one time (a guard, never reached)
+END_OF_TIME = (1 << 63) - 1
 DEFAULT_BUCKET_S = 60.0      # equity sampled every this much simulated time (Sharpe, drawdown)
 
 # drive(): stopped at `until_ns`; nothing left to happen; nothing can move before a
@@ -194,13 +195,19 @@ class Backtest:
 
     def __init__(self, config: dict, *, bucket_s: float = DEFAULT_BUCKET_S,
                  seconds: float | None = None, feed_latency_us: float = 0.0,
-                 report_latency_us: float = 0.0, say=lambda line: None):
+                 report_latency_us: float = 0.0, latencies: dict | None = None,
+                 say=lambda line: None):
         self.config = backtest_config(config, seconds)
         # market data to the strategies, reports back to them (the venue sees the market at
-        # its recorded time; order entry is [venue] latency_us)
-        self.delays = [int(feed_latency_us * 1000), int(report_latency_us * 1000)]
-        if min(self.delays) < 0:
-            raise BacktestError("a latency must be >= 0")
+        # its recorded time), order entry ([venue] latency_us): constants, or samples of
+        # a recorded distribution each (`latencies`, read by read_latency_file)
+        latencies = latencies or {}
+        self.samples = {
+            "market_data": _ns(latencies.get("market_data_us", [feed_latency_us])),
+            "reports": _ns(latencies.get("reports_us", [report_latency_us])),
+            "order_entry": _ns(latencies.get("order_entry_us",
+                                             [self.config["venue"]["latency_us"]]))}
+        self.latency_file = latencies.get("file")
         self.bucket_ns = int(bucket_s * 1e9)
         if self.bucket_ns <= 0:
             raise BacktestError(f"--bucket {bucket_s!r}: must be > 0 seconds")
@@ -259,8 +266,14 @@ class Backtest:
             agent.warm_up()
         compile_s = time.perf_counter() - started
         strategies = [agents[w] for w in workers if role_of(w) == "strategy"]
+        delays = np.zeros((2, max(len(self.samples["market_data"]), len(self.samples["reports"]))),
+                          dtype=np.int64)
+        for row, name in ((0, "market_data"), (1, "reports")):  # K samples a row: repeat
+            delays[row] = np.resize(self.samples[name], delays.shape[1])
         for agent in strategies:
-            agent.ctx.delays[:] = self.delays
+            agent.ctx = agent.ctx._replace(delays=delays)
+        gateway_ctx = agents["gateway"].ctx
+        agents["gateway"].ctx = gateway_ctx._replace(entry_latency=self.samples["order_entry"])
         runners = {"feed": agents["feed"].runner, "strategy": strategies[0].runner,
                    "risk": agents["risk"].runner, "gateway": agents["gateway"].runner}
         assert all(agent.runner is runners["strategy"] for agent in strategies)
@@ -310,7 +323,7 @@ class Backtest:
             if end_ns is not None and until >= end_ns:
                 break
         ran_s = time.perf_counter() - started
-        self._close(segment, driver, args, control, journal)
+        self._close(segment, driver, clock, args, control, journal)
         # the books add up as a live run's must (engine/book_checks.py): every strategy's
         # P&L and position to the engine's, the engine's to the venue's
         failures = check_books(segment, drained=True)
@@ -326,10 +339,7 @@ class Backtest:
             "data": os.path.basename(config["feed"]["file"]) if tape is not None else "synthetic",
             "events": made,
             "simulated_s": report["seconds"],
-            "latency_model": {"order_entry_us": config["venue"]["latency_us"],
-                              "market_data_us": self.delays[0] / 1000,
-                              "reports_us": self.delays[1] / 1000,
-                              "kind": "constant"},
+            "latency_model": _latency_model(self.samples, self.latency_file),
             "bucket_s": self.bucket_ns / 1e9,
             **_risk_figures(equity, self.bucket_ns),
         }
@@ -337,22 +347,99 @@ class Backtest:
                             "run_s": round(ran_s, 3), "compile_s": round(compile_s, 3)}
         return report
 
-    def _close(self, segment, driver, args, control, journal) -> None:
-        """The close of a live run: risk refuses new orders and the venue cancels every
-        working one (the gateway's sweep, a chunk a pass), so the run ends with every
-        order final; the journal takes the last of every ring."""
+    def _close(self, segment, driver, clock, args, control, journal) -> None:
+        """The close of a live run: the feed stops, risk refuses new orders and the venue
+        cancels every working one (the gateway's sweep, a chunk a pass), and time goes on
+        until nothing is in flight (requests and reports a modelled latency still holds),
+        so the run ends with every order final; the journal takes the last of it."""
         control["closing"] = 1
+        control["stop_feed"] = 1
         resting = segment.view("symbols", SYMBOL_STATS_DTYPE)["venue_resting"]
         for _ in range(MAX_SETTLE_ROUNDS):
+            status = driver.drive(clock, *args, END_OF_TIME)
             if journal is not None:
+                written = int(journal.words[W_PROCESSED])
                 journal.step()
-            driver.settle(*args[1:])
+                if status == STALLED and int(journal.words[W_PROCESSED]) != written:
+                    continue
+            if status == STALLED:
+                raise BacktestError("the backtest stalled at its close (a bug; please report "
+                                    "it with the config)")
             if int(resting.sum()) == 0:
-                driver.settle(*args[1:])  # the cancels' reports read by risk and the strategies
                 break
         if journal is not None:
             journal.step()
             journal.close()
+
+
+def _ns(samples) -> np.ndarray:
+    """Latency samples in microseconds as int64 ns; BacktestError for a bad one."""
+    try:
+        values = np.array([float(v) for v in samples], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BacktestError(f"a latency must be a number of microseconds, got {samples!r}") \
+            from None
+    if len(values) == 0 or not np.isfinite(values).all() or (values < 0).any():
+        raise BacktestError("latencies must be finite and >= 0, at least one")
+    return np.round(values * 1000).astype(np.int64)
+
+
+def _latency_model(samples: dict, file: str | None) -> dict:
+    """What the report says of the latencies: a constant each, or a distribution's
+    percentiles (us) and where it came from."""
+    model = {"kind": "distribution" if file else "constant"}
+    for name, values in samples.items():
+        us = values / 1000
+        model[f"{name}_us"] = float(us[0]) if len(us) == 1 else {
+            "samples": len(us), "p50": float(np.percentile(us, 50)),
+            "p99": float(np.percentile(us, 99)), "max": float(us.max())}
+    if file:
+        model["file"] = file
+    return model
+
+
+def read_latency_file(path: str) -> dict:
+    """A recorded latency distribution: JSON {"market_data_us": [...], "order_entry_us":
+    [...], "reports_us": [...]} (any of them; samples in microseconds), or a live run's
+    `tickpipe run --json` report, whose hops' percentiles become a piecewise
+    distribution (100 samples: 50 at p50, 40 at p90, 9 at p99, 1 at max; feed_to_strategy
+    the market data's, strategy_to_risk + risk_to_gateway the order entry's,
+    gateway_to_strategy the reports'). BacktestError (one line) when it does not parse."""
+    import json
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise BacktestError(f"latency file {path!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise BacktestError(f"latency file {path!r}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BacktestError(f"latency file {path!r}: expected a JSON object")
+    if "hops_ns" in data:  # a live run's report
+        hops = data["hops_ns"]
+
+        def piecewise(*names):
+            try:
+                cells = [hops[name] for name in names]
+                picks = [("p50", 50), ("p90", 40), ("p99", 9), ("max", 1)]
+                return [sum(cell[key] or 0 for cell in cells) / 1000 for key, n in picks
+                        for _ in range(n)]
+            except (KeyError, TypeError):
+                raise BacktestError(f"latency file {path!r}: a report without the hops "
+                                    f"{', '.join(names)}") from None
+        data = {"market_data_us": piecewise("feed_to_strategy"),
+                "order_entry_us": piecewise("strategy_to_risk", "risk_to_gateway"),
+                "reports_us": piecewise("gateway_to_strategy")}
+    known = {"market_data_us", "order_entry_us", "reports_us"}
+    unknown = sorted(set(data) - known)
+    if unknown or not data:
+        raise BacktestError(f"latency file {path!r}: keys must be among {', '.join(sorted(known))}"
+                            + (f", not {', '.join(unknown)}" if unknown else ""))
+    for key, values in data.items():
+        if not isinstance(values, list):
+            raise BacktestError(f"latency file {path!r}: {key} must be a list of microseconds")
+        _ns(values)
+    return {**data, "file": path}
 
 
 def feed_next_due(feed_agent) -> int:

@@ -86,21 +86,21 @@ def row_of(params: dict, report: dict) -> dict:
 
 
 def _one(job):
-    config, params, seconds, bucket_s, (feed_us, report_us) = job
+    config, params, seconds, bucket_s, latency = job
     try:
         report = Backtest(combination_config(config, params), bucket_s=bucket_s,
-                          seconds=seconds, feed_latency_us=feed_us,
-                          report_latency_us=report_us).run()
+                          seconds=seconds, **latency).run()
     except BacktestError as exc:
         return None, f"{params}: {exc}"
     return row_of(params, report), None
 
 
 def sweep(config: dict, grid: list[dict], *, seconds=None, bucket_s: float = 60.0,
-          jobs: int | None = None, latencies=(0.0, 0.0), progress=None) -> list[dict]:
-    """Every combination's row, in the grid's order."""
+          jobs: int | None = None, latency: dict | None = None, progress=None) -> list[dict]:
+    """Every combination's row, in the grid's order; `latency`: Backtest's latency
+    arguments (feed_latency_us, report_latency_us, latencies)."""
     jobs = min(jobs or len(os.sched_getaffinity(0)), len(grid))
-    work = [(config, params, seconds, bucket_s, latencies) for params in grid]
+    work = [(config, params, seconds, bucket_s, latency or {}) for params in grid]
     if jobs == 1:
         results = []
         for job in work:

@@ -26,6 +26,18 @@ def clock_now(control):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def latency_sample(samples, seq):
+    """A modelled latency for the record of sequence number `seq`: one of `samples` (ns),
+    picked by a fixed hash of seq (the same record gets the same latency every run); one
+    sample is a constant, 0 none (a live engine's)."""
+    n = samples.shape[0]
+    if n == 1:
+        return samples[0]
+    pick = (np.uint64(seq) * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(n)
+    return samples[np.int64(pick)]
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def simulated(control):
     """Whether this engine runs on simulated time (a backtest: one thread runs every role
     in turn, so nobody waits for room or for time; a pass that cannot go on returns)."""

@@ -54,7 +54,8 @@ StrategyContext = namedtuple("StrategyContext", [
     "context_cell",   # uint8[CONTEXT_CELL_BYTES]: where the runner keeps this context
                       # for the callbacks (engine/callback_abi.py)
     "timer",          # int64[4]: T_* below
-    "delays",         # int64[2]: D_* below (a backtest's modelled latencies; 0 live)
+    "delays",         # int64[2, K]: D_* below, K samples each (a backtest's modelled
+                      # latencies, engine/clock.py latency_sample; 0 live)
     "guard",          # int64[G_SLOTS]: the record being handled, on_error's mark and mode
                       # (engine/strategy_guard.py)
 ] + RUNNER_FIELDS)
@@ -81,10 +82,11 @@ T_NEXT_NS = 1         # when it fires next (0: not started)
 T_CURSOR = 2          # the next symbol of a firing in progress, -1 when none
 T_FIRED_NS = 3        # the firing's time: every symbol's on_timer gets it
 
-# delay slots: how long after its time a record reaches the strategy, modelled. 0 in a
+# delay rows: how long after its time a record reaches the strategy, modelled. 0 in a
 # live engine (the real latency is there already); a backtest's --feed-latency-us and
-# --report-latency-us (engine/backtest.py): a quote is due at origin_ns + D_FEED_NS, a
-# report at publish_ns + D_REPORT_NS, and waits (with those behind it) until then.
+# --report-latency-us, or samples of a recorded distribution (engine/backtest.py): a
+# quote is due at origin_ns + its sample of D_FEED_NS, a report at publish_ns + its
+# sample of D_REPORT_NS, and waits (with those behind it) until then.
 D_FEED_NS = 0
 D_REPORT_NS = 1
 
@@ -101,7 +103,7 @@ def runner_fields(event: np.ndarray, out: np.ndarray, timer_ns: int) -> dict:
     fields = batch.runner_fields(out.reshape(1, -1), [STRATEGY_INTENTS],
                                  [[STRATEGY_MD_READ, 1], [STRATEGY_FILLS_READ, 1]], [0, 1], [0, 1])
     fields.update(timer=np.array([timer_ns, 0, -1, 0], dtype=np.int64),
-                  delays=np.zeros(2, dtype=np.int64),
+                  delays=np.zeros((2, 1), dtype=np.int64),
                   written=event[E_WRITTEN:E_WRITTEN + 1], room=event[E_ROOM:E_ROOM + 1])
     return fields
 

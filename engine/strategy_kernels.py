@@ -31,6 +31,7 @@ from tickpipe.engine.callback_abi import (
 )
 from tickpipe.engine.histogram import record_value
 from tickpipe.engine.idle import idle
+from tickpipe.engine.clock import latency_sample
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.strategy_api import MAX_ORDERS_PER_EVENT
 from tickpipe.engine.strategy_context import (
@@ -80,13 +81,13 @@ def record_need(ctx, k, position, now):
         if kept_apart(ctx, k, REC_QUOTE, position):
             return NOT_DUE  # the marked record: a batch of its own (engine/strategy_guard.py)
         tick = ctx.quotes[position & ctx.inputs[IN_QUOTES, H_MASK]]
-        if ctx.delays[D_FEED_NS] > 0 and now < tick.origin_ns + ctx.delays[D_FEED_NS]:
+        if now < tick.origin_ns + latency_sample(ctx.delays[D_FEED_NS], tick.seq):
             return NOT_DUE  # a backtest's market-data latency: not here yet
         return MAX_ORDERS_PER_EVENT if ctx.subscribed[tick.symbol_id] else 0
     if kept_apart(ctx, k, REC_REPORT, position):
         return NOT_DUE
-    if ctx.delays[D_REPORT_NS] > 0 and now < \
-            ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]].publish_ns + ctx.delays[D_REPORT_NS]:
+    report = ctx.reports[position & ctx.inputs[IN_REPORTS, H_MASK]]
+    if now < report.publish_ns + latency_sample(ctx.delays[D_REPORT_NS], report.seq):
         return NOT_DUE  # a backtest's report latency
     return MAX_ORDERS_PER_EVENT
 
@@ -96,15 +97,18 @@ def next_event_ns(ctx):
     """When the strategy next has a record due that a modelled delay holds back (a
     backtest's driver moves simulated time to it, engine/backtest.py); -1 when none."""
     due = -1
-    if ctx.delays[D_FEED_NS] > 0 and consumer_has_data(ctx.inputs[IN_QUOTES]):
+    if consumer_has_data(ctx.inputs[IN_QUOTES]):
         handle = ctx.inputs[IN_QUOTES]
-        due = ctx.quotes[handle[H_POSITION] & handle[H_MASK]].origin_ns + ctx.delays[D_FEED_NS]
-    if ctx.delays[D_REPORT_NS] > 0 and consumer_has_data(ctx.inputs[IN_REPORTS]):
+        tick = ctx.quotes[handle[H_POSITION] & handle[H_MASK]]
+        delay = latency_sample(ctx.delays[D_FEED_NS], tick.seq)
+        if delay > 0:
+            due = tick.origin_ns + delay
+    if consumer_has_data(ctx.inputs[IN_REPORTS]):
         handle = ctx.inputs[IN_REPORTS]
-        report = ctx.reports[handle[H_POSITION] & handle[H_MASK]].publish_ns + \
-            ctx.delays[D_REPORT_NS]
-        if due < 0 or report < due:
-            due = report
+        report = ctx.reports[handle[H_POSITION] & handle[H_MASK]]
+        delay = latency_sample(ctx.delays[D_REPORT_NS], report.seq)
+        if delay > 0 and (due < 0 or report.publish_ns + delay < due):
+            due = report.publish_ns + delay
     return due
 
 

@@ -146,6 +146,44 @@ def test_parity_when_a_live_runs_journal_is_backtested_then_the_same_orders_in_t
     assert run.ring("orders")[decided].tolist() == backtest.ring("orders")[decided].tolist()
 
 
+def test_backtest_when_latencies_are_a_recorded_distribution_then_drawn_per_record_the_same_each_run(
+        tmp_path):
+    from tickpipe.engine.backtest import read_latency_file
+    data = write_csv(tmp_path / "dist.csv", quote_rows(3000))
+    config = load_config(overrides={
+        "feed": {"source": "file", "file": data},
+        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")}]})
+    samples = tmp_path / "latency.json"
+    samples.write_text(json.dumps({"order_entry_us": [50, 400, 2000, 9000],
+                                   "market_data_us": [10, 20, 300], "reports_us": [5]}))
+    latencies = read_latency_file(str(samples))
+    runs = [Backtest(config, bucket_s=0.5, latencies=latencies).run() for _ in range(2)]
+    for run in runs:
+        assert run["state"] == "completed", run["notes"]
+        run.pop("timing")
+    assert json.dumps(runs[0], sort_keys=True) == json.dumps(runs[1], sort_keys=True)
+    model = runs[0]["backtest"]["latency_model"]
+    assert model["kind"] == "distribution" and model["order_entry_us"]["samples"] == 4
+    assert model["order_entry_us"]["max"] == 9000 and model["reports_us"] == 5
+    constant = Backtest(config, bucket_s=0.5).run()  # the draws change what happens
+    assert (constant["fills"], constant["net_pnl_ccy"]) != (runs[0]["fills"],
+                                                           runs[0]["net_pnl_ccy"])
+    # a live run's report: its hops' percentiles become the distribution
+    report = tmp_path / "live.json"
+    hop = {"count": 10, "p50": 20_000, "p90": 40_000, "p99": 90_000, "p999": 95_000,
+           "max": 100_000}
+    report.write_text(json.dumps({"hops_ns": {name: hop for name in (
+        "feed_to_strategy", "strategy_to_risk", "risk_to_gateway", "gateway_to_strategy")}}))
+    from_live = read_latency_file(str(report))
+    assert sorted(set(from_live["market_data_us"])) == [20.0, 40.0, 90.0, 100.0]
+    assert from_live["order_entry_us"][0] == 40.0  # two hops' p50s
+    for bad, message in ((b"{nope", "not JSON"), (b'{"order_entry_us": [-1]}', ">= 0"),
+                         (b'{"feed": [1]}', "keys must be among")):
+        (tmp_path / "bad.json").write_bytes(bad)
+        with pytest.raises(BacktestError, match=message):
+            read_latency_file(str(tmp_path / "bad.json"))
+
+
 def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "tickpipe.cli", "backtest", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)

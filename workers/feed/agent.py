@@ -240,7 +240,7 @@ def next_event_ns(ctx):
     time, the walk's next tick at [engine] rate; -1 when it has none coming (the tape is
     all sent; flat out, where no time is due)."""
     p = ctx.params[0]
-    if ctx.pace[P_START_NS] == 0 or p.live:
+    if ctx.pace[P_START_NS] == 0 or p.live or load_acquire_u32(ctx.control + STOP_FEED_OFFSET):
         return -1
     if p.replay:
         position = tape_position(ctx)

@@ -31,7 +31,7 @@ from numba import njit
 
 from tickpipe.engine.agent import LoopAgent
 from tickpipe.engine.atomics import load_acquire_u32, load_relaxed_u64
-from tickpipe.engine.clock import clock_now
+from tickpipe.engine.clock import clock_now, latency_sample
 from tickpipe.engine.batch import (
     BATCH, RUNNER_FIELDS, count, per_strategy, read_retired, runner_fields,
 )
@@ -137,6 +137,8 @@ GatewayContext = namedtuple("GatewayContext", [
     "transitions",    # the order state machine (engine/order_states.py)
     "illegal",        # int64[1]: illegal transitions the kernels refused
     "params",         # GATEWAY_PARAMS_DTYPE[1]
+    "entry_latency",  # int64[K]: order entry latency samples, ns (engine/clock.py
+                      # latency_sample): [venue] latency_us, or a backtest's distribution
     "session",        # int64[2]: [0] the session's end (monotonic ns, 0 = not known yet), [1] expired
     "sweep",          # int64[1]: what the sweep in progress does (SWEEP_*)
     "txn", "undo", "row_words", "idle_state", "histograms", "control",
@@ -358,8 +360,7 @@ def record_need(ctx, k, position, now):
     if k == IN_TICKS:
         return ctx.resting[ctx.ticks[position & ctx.inputs[IN_TICKS, H_MASK]].symbol_id]
     order = ctx.orders[position & ctx.inputs[IN_ORDERS, H_MASK]]
-    latency = ctx.params[0].latency_ns
-    if latency > 0 and now < order.publish_ns + latency:
+    if now < order.publish_ns + latency_sample(ctx.entry_latency, order.seq):
         return NOT_DUE
     return REPORTS_PER_REQUEST
 
@@ -372,7 +373,8 @@ def next_event_ns(ctx):
     handle = ctx.inputs[IN_ORDERS]
     if not consumer_has_data(handle):
         return -1
-    return ctx.orders[handle[H_POSITION] & handle[H_MASK]].publish_ns + ctx.params[0].latency_ns
+    order = ctx.orders[handle[H_POSITION] & handle[H_MASK]]
+    return order.publish_ns + latency_sample(ctx.entry_latency, order.seq)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -504,6 +506,7 @@ class Agent(LoopAgent):
             dirty_mark=np.zeros(VENUE_SLOTS, dtype=np.uint8), resting=resting,
             scratch=scratch, scratch_words=scratch.view(np.uint64).reshape(-1, REPORT_WORDS),
             transitions=TRANSITIONS, illegal=np.zeros(1, dtype=np.int64), params=params,
+            entry_latency=np.array([params[0]["latency_ns"]], dtype=np.int64),
             session=np.zeros(2, dtype=np.int64), sweep=np.zeros(1, dtype=np.int64),
             txn=context.txn, undo=undo_words(context.txn),
             row_words=context.row_words, idle_state=context.idle_state,
