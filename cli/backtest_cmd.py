@@ -94,7 +94,7 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
     except (BacktestError, SweepError) as exc:
         raise click.ClickException(str(exc)) from None
     if plot_file:
-        _plot(report, plot_file)
+        _plot(report, plot_file, config)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -156,6 +156,27 @@ def format_backtest(report: dict) -> str:
     return "\n".join(lines + [line for line in text[1:] if not line.startswith("  workers:")])
 
 
+def _journal_fills(config: dict, report: dict, symbol: str):
+    """(time, price, side) of each fill of `symbol`, from the run's journal; None without
+    one."""
+    run = config.get("journal_run") or {}
+    directory = (report.get("journal") or {}).get("dir") or run.get("dir")
+    if not directory:
+        return None
+    from tickpipe.shm_layouts.fill import EXEC_FILL, EXEC_PARTIAL_FILL
+    from tickpipe.shm_layouts.market_data import PRICE_SCALE
+    from tickpipe.workers.journal.reader import open as open_journal
+    journal = open_journal(directory)
+    names = [instrument["name"] for instrument in journal.instruments]
+    if symbol not in names:
+        return None
+    reports = journal.ring("fills_risk")
+    picked = reports[((reports["exec_type"] == EXEC_FILL) | (reports["exec_type"] == EXEC_PARTIAL_FILL))
+                     & (reports["symbol_id"] == names.index(symbol))]
+    return [(int(r["publish_ns"]), int(r["last_px"]) / PRICE_SCALE, int(r["side"]))
+            for r in picked]
+
+
 def _rows_text(rows: list, as_json: bool, as_csv: bool) -> str:
     if as_json:
         return json.dumps(rows, indent=2)
@@ -186,8 +207,10 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _plot(report: dict, path: str) -> None:
-    """Equity (net P&L by currency) and the engine's net position over simulated time."""
+def _plot(report: dict, path: str, config: dict) -> None:
+    """Equity (net P&L by currency) over simulated time; the position of the symbol that
+    traded most; its mid with its fills (buys and sells, from the journal when there is
+    one: --journal)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -196,15 +219,35 @@ def _plot(report: dict, path: str) -> None:
         raise click.ClickException("--plot needs matplotlib: pip install 'tickpipe[plot]'") \
             from None
     bt = report["backtest"]
-    figure, axis = plt.subplots(figsize=(10, 4))
-    for currency, curve in sorted(bt["equity"].items()):
-        start = curve[0][0] if curve else 0
-        axis.plot([(t - start) / 1e9 for t, _ in curve], [v for _, v in curve],
-                  label=f"net P&L, {currency}")
-    axis.set_xlabel("simulated seconds")
-    axis.set_ylabel("net P&L")
-    axis.set_title(f"backtest of {bt['data']}: {bt['events']:,} events")
-    axis.legend()
+    figure, (equity, held, price) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    curves = bt["equity"]
+    start = bt["start_ns"]
+    for currency, curve in sorted(curves.items()):
+        equity.plot([(t - start) / 1e9 for t, _ in curve], [v for _, v in curve],
+                    label=f"net P&L, {currency}")
+    equity.set_ylabel("net P&L")
+    equity.set_title(f"backtest of {bt['data']}: {bt['events']:,} events")
+    equity.legend()
+    most = bt.get("traded_most") or {}
+    if most:
+        times = [(t - start) / 1e9 for t in most["t"]]
+        held.step(times, most["position"], where="post", label=f"position, {most['symbol']}")
+        held.set_ylabel("lots")
+        held.legend()
+        price.plot(times, most["mid"], color="grey", label=f"mid, {most['symbol']}")
+        fills = _journal_fills(config, report, most["symbol"])
+        if fills is not None:
+            for side, marker, color in ((1, "^", "green"), (-1, "v", "red")):
+                picked = [(t, px) for t, px, s in fills if s == side]
+                if picked:
+                    price.scatter([(t - start) / 1e9 for t, _ in picked],
+                                  [px for _, px in picked], marker=marker, color=color, s=12,
+                                  label="buys" if side > 0 else "sells")
+        else:
+            price.set_title("(fills are drawn from a journal: add --journal DIR)", fontsize=8)
+        price.set_ylabel("price")
+        price.legend()
+    price.set_xlabel("simulated seconds")
     try:
         figure.savefig(path, dpi=100, bbox_inches="tight")
     except OSError as exc:

@@ -43,6 +43,7 @@ from tickpipe.engine.segment_catalog import pnl_totals
 from tickpipe.engine.wait_codes import WAIT_NONE
 from tickpipe.engine.worker_context import build_context
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, CONTROL_OFFSETS
+from tickpipe.shm_layouts.market_data import PRICE_SCALE
 from tickpipe.shm_layouts.ring_header import RING_HEAD_OFFSET, RING_TAIL_OFFSET
 from tickpipe.shm_layouts.symbol_stats import SYMBOL_STATS_DTYPE
 from tickpipe.shm_layouts.worker_table import (
@@ -317,7 +318,7 @@ class Backtest:
                     status = REACHED
                     until -= self.bucket_ns  # the same bucket goes on
                     continue
-            equity.append((int(clock[0]), _net(segment)))
+            equity.append((int(clock[0]), *_sample(segment)))
             if progress is not None:
                 progress(events(), total, (int(clock[0]) - start) / 1e9)
             if end_ns is not None and until >= end_ns:
@@ -339,9 +340,11 @@ class Backtest:
             "data": os.path.basename(config["feed"]["file"]) if tape is not None else "synthetic",
             "events": made,
             "simulated_s": report["seconds"],
+            "start_ns": start,  # simulated time at the start (a replay's first record's)
             "latency_model": _latency_model(self.samples, self.latency_file),
             "bucket_s": self.bucket_ns / 1e9,
-            **_risk_figures(equity, self.bucket_ns),
+            **_risk_figures([(t, net) for t, net, _ in equity], self.bucket_ns),
+            "traded_most": _symbol_curves(equity),
         }
         report["timing"] = {"events_per_s": round(made / ran_s) if ran_s > 0 else None,
                             "run_s": round(ran_s, 3), "compile_s": round(compile_s, 3)}
@@ -448,9 +451,28 @@ def feed_next_due(feed_agent) -> int:
     return int(next_event_ns(feed_agent.ctx))
 
 
-def _net(segment) -> dict:
-    """The engine's net P&L by currency now (realised + marked to the mids - fees)."""
-    return dict(pnl_totals(positions(segment).values()).get("net_pnl_ccy") or {})
+def _sample(segment) -> tuple[dict, dict]:
+    """The engine's net P&L by currency now (realised + marked to the mids - fees), and
+    each symbol's (position, mid in currency units)."""
+    books = positions(segment)
+    net = dict(pnl_totals(books.values()).get("net_pnl_ccy") or {})
+    return net, {name: (row["position"], None if row.get("mid_px") is None
+                        else row["mid_px"] / PRICE_SCALE) for name, row in books.items()}
+
+
+def _symbol_curves(equity: list) -> dict:
+    """The position and mid of the symbol that traded most (the one --plot draws), at
+    each bucket's end."""
+    if not equity:
+        return {}
+    traded = {}
+    for _, _, books in equity:
+        for name, (position, _) in books.items():
+            traded[name] = traded.get(name, 0) + abs(position)
+    name = max(traded, key=traded.get)
+    return {"symbol": name, "t": [t for t, _, _ in equity],
+            "position": [books[name][0] for _, _, books in equity],
+            "mid": [books[name][1] for _, _, books in equity]}
 
 
 def _risk_figures(equity: list, bucket_ns: int) -> dict:

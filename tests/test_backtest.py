@@ -184,6 +184,18 @@ def test_backtest_when_latencies_are_a_recorded_distribution_then_drawn_per_reco
             read_latency_file(str(tmp_path / "bad.json"))
 
 
+def test_backtest_plot_when_journaled_then_a_png_of_equity_position_and_fills(tmp_path):
+    pytest.importorskip("matplotlib")
+    data = write_csv(tmp_path / "plot.csv", quote_rows(2000))
+    out = tmp_path / "bt.png"
+    done = _cli("--data", data, "--journal", str(tmp_path / "j"), "--plot", str(out),
+                "--bucket", "0.1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    most = json.loads(done.stdout)["backtest"]["traded_most"]
+    assert most["symbol"] in ("ACME", "GLOBEX") and len(most["t"]) == len(most["position"])
+
+
 def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "tickpipe.cli", "backtest", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
