@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "resume": "tickpipe.cli.inspect_cmd:resume_command",
     "cleanup": "tickpipe.cli.inspect_cmd:cleanup_command",
     "backtest": "tickpipe.cli.backtest_cmd:backtest",
+    "roles": "tickpipe.cli.roles_cmd:roles",
     "bench": "tickpipe.cli.bench_cmd:bench",
     "journal": "tickpipe.cli.journal_cmd:journal",
     "tune": "tickpipe.tuning.cli:tune",

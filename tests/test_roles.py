@@ -140,3 +140,12 @@ def test_tickpipe_roles_when_a_role_takes_a_pipeline_row_then_one_line_and_exit_
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     line = one_line_error(_cli("run", "--seconds", "1", env=env))
     assert "declares a row another role has" in line
+
+
+def test_tickpipe_roles_when_listed_then_every_declaration_with_its_rings_and_counters():
+    listed = json.loads(_cli("roles", "--json", env=dict(os.environ)).stdout)
+    assert [row["name"] for row in listed] == list(ROLES)
+    feed = next(row for row in listed if row["name"] == "feed")
+    assert feed["source"] and "quotes{n}: feed -> strategy{n} (market_data)" in feed["rings"]
+    with_probe = json.loads(_cli("roles", "--json").stdout)  # TICKPIPE_ROLES=role_probe
+    assert [row["name"] for row in with_probe][-1] == "probe"
