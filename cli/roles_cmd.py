@@ -11,7 +11,9 @@ def roles(as_json):
     """List the roles: each one folder of workers/ (or a package TICKPIPE_ROLES names),
     with its rings, counters, config sections and what it does (docs/runner.md,
     "Adding a role")."""
-    from tickpipe.engine.registry import ROLES
+    from tickpipe.engine.registry import ROLE_ERRORS, ROLES
+    for error in ROLE_ERRORS:  # a package TICKPIPE_ROLES names that could not be taken
+        click.echo(f"warning: {error}", err=True)
     rows = [{"name": role.name, "role_id": role.role_id, "rows": list(role.rows),
              "agent": role.agent, "summary": role.summary,
              "rings": [f"{ring.section}: {ring.producer} -> {ring.consumer} ({ring.records})"

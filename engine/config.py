@@ -86,9 +86,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
 from tickpipe.engine.registry import ROLE_ERRORS, ROLES  # noqa: E402  (after SCHEMA, which it extends)
 
 for _role in ROLES.values():
-    if _role.config:
-        SCHEMA[_role.name] = dict(_role.config)
-    for _section, _fields in _role.sections.items():
+    for _section, _fields in ([(_role.name, _role.config)] if _role.config else []) + \
+            list(_role.sections.items()):
+        if _section in SCHEMA or _section in ("strategy", "instrument"):
+            # a role of one's own may not take a section another has (TICKPIPE_ROLES)
+            ROLE_ERRORS.append(f"role {_role.name}: config section [{_section}] is another's")
+            continue
         SCHEMA[_section] = dict(_fields)
 
 
@@ -185,12 +188,30 @@ def validate(config: dict) -> None:
     _validate_products(config)
     _validate_cores(config["engine"]["cores"])
     _validate_strategies(config)
+    _validate_topology(config)
     from tickpipe.engine.segment import SegmentError, check_engine_name
     try:
         check_engine_name(config["engine"]["name"])
     except SegmentError as exc:
         raise ConfigError(f"config [engine] name: {exc}", field=("engine", "name"),
                           reason=str(exc)) from None
+
+
+def _validate_topology(config: dict) -> None:
+    """The roles' declarations, as this config runs them (engine/role.py): no role with
+    more workers than rows, and each worker's input slots 0..n-1, one ring each (its
+    commit log keeps their positions in that order)."""
+    from tickpipe.engine.engine_layout import engine_rings, engine_workers, inputs_of
+    for role in ROLES.values():
+        if role.enabled(config) and role.instances(config) > len(role.rows):
+            raise ConfigError(f"role {role.name}: {role.instances(config)} workers asked for, "
+                              f"{len(role.rows)} rows declared")
+    rings = engine_rings(config)
+    for worker in engine_workers(config):
+        slots = [spec.input_index for spec in inputs_of(worker, rings)]
+        if slots != list(range(len(slots))):
+            raise ConfigError(f"role declarations: {worker}'s input slots are {slots}, not "
+                              f"0..{len(slots) - 1} (engine/role.py RoleRing input_index)")
 
 
 def _prepare_data_file(config: dict) -> None:

@@ -41,9 +41,9 @@ def _roles() -> dict:
             ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role does not import: "
                                f"{type(exc).__name__}: {exc}")
             continue
-        if not role.rows or max(role.rows) >= MAX_WORKERS or min(role.rows) < 0:
-            ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role declares rows {role.rows}: the "
-                               f"worker table has rows 0..{MAX_WORKERS - 1}")
+        refused = _refused(role, ours)
+        if refused:
+            ROLE_ERRORS.append(f"{ROLES_ENV}: {package}.role: {refused}")
             continue
         clash = (role.name in ours and "name") or (role.role_id in ids and "role id") or \
             (rows & set(role.rows) and "row")
@@ -56,6 +56,28 @@ def _roles() -> dict:
         rows |= set(role.rows)
     return dict(sorted(ours.items(), key=lambda item: item[1].role_id))
 
+
+def _refused(role, ours: dict) -> str:
+    """Why a role from outside the tree cannot be taken, or ""."""
+    if not role.rows or max(role.rows) >= MAX_WORKERS or min(role.rows) < 0:
+        return f"rows {role.rows}: the worker table has rows 0..{MAX_WORKERS - 1}"
+    if not role.name.isidentifier() or role.name[-1].isdigit() or \
+            len(role.name.encode()) > NAME_BYTES - 2:
+        return (f"name {role.name!r}: an identifier of at most {NAME_BYTES - 2} bytes not "
+                f"ending in a digit (its instances are {role.name}2, {role.name}3, ...)")
+    base = role.name.rstrip("0123456789")
+    if role.role_id <= 0 or role.role_id >= 1 << 31:
+        return f"role id {role.role_id}: must be > 0"
+    if role.source or role.runs_plugins:
+        return ("source and runs_plugins are the pipeline's feed's and strategy's (the start "
+                "barrier, the strategy runtime's on_error): not for a role of one's own")
+    if base in ours:
+        return f"name {role.name!r}: another role has it"
+    return ""
+
+
+# A worker's name in its row (worker_table.py role_name, S16)
+NAME_BYTES = 16
 
 ROLES = _roles()
 ROLE_MODULES = {name: role.agent for name, role in ROLES.items()}  # by role name
@@ -70,10 +92,16 @@ def engine_workers(config: dict) -> tuple[str, ...]:
 
 
 def role_of(worker: str) -> str:
-    """The role a worker name belongs to: strategy2 -> strategy (a name no role runs:
-    itself)."""
+    """The role a worker name belongs to: strategy2 -> strategy; a name no role runs
+    (strategy0, feed2, a role this process does not know): itself."""
+    if worker in ROLES:
+        return worker
     base = worker.rstrip("0123456789")
-    return base if worker not in ROLES and base in ROLES else worker
+    role = ROLES.get(base)
+    suffix = worker[len(base):]
+    if role is not None and suffix and suffix[0] != "0" and 2 <= int(suffix) <= len(role.rows):
+        return base
+    return worker
 
 
 def instance_of(worker: str) -> int:

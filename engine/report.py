@@ -83,7 +83,7 @@ def counts(segment) -> dict:
     totals: dict = {}
     for role in segment_roles(segment):
         if role.counts:
-            merge_sections(totals, call(role.counts, segment))
+            merge_sections(totals, call(role.counts, segment), role.name)
     totals["lost"] = sum(head - tail for head, tail in ring_positions(segment).values())
     return totals
 
@@ -224,7 +224,7 @@ def role_sections(report: dict, segment, config: dict) -> None:
     working orders, the strategies' refusals, the journal's files ...)."""
     for role in segment_roles(segment):
         if role.report:
-            merge_sections(report, call(role.report, segment, config))
+            merge_sections(report, call(role.report, segment, config), role.name)
 
 
 def status_line(elapsed: float, previous: dict, current: dict, dt: float,

@@ -117,15 +117,15 @@ def call(reference: str, *args):
     return getattr(importlib.import_module(module), function)(*args)
 
 
-def merge_sections(data: dict, sections: dict) -> None:
+def merge_sections(data: dict, sections: dict, owner: str = "") -> None:
     """Put a role's sections into a report or an inspect snapshot: a key another role (or
     the engine) already gave is one section, each adding its own figures to it (the
-    gateway's venue rejects beside risk's rejects in "risk")."""
+    gateway's venue rejects beside risk's rejects in "risk"). A figure given twice is
+    kept apart under "<owner>.<key>", never over the first (a role of one's own that
+    reuses a name must not take the engine's figure, nor stop the run)."""
     for key, section in sections.items():
         if isinstance(data.get(key), dict) and isinstance(section, dict):
-            overlap = data[key].keys() & section.keys()
-            assert not overlap, f"section {key!r}: {sorted(overlap)} given twice"
-            data[key].update(section)
+            for name, value in section.items():
+                data[key][name if name not in data[key] else f"{owner}.{name}"] = value
         else:
-            assert key not in data, f"section {key!r} given twice"
-            data[key] = section
+            data[key if key not in data else f"{owner}.{key}"] = section

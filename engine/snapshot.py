@@ -226,7 +226,7 @@ class Inspector:
         }
         for role in ROLES.values():  # each role's own sections (engine/role.py)
             if role.inspect and role.name in self.worker_rows:
-                merge_sections(data, call(role.inspect, self.segment))
+                merge_sections(data, call(role.inspect, self.segment), role.name)
         for table in self.strategies:  # on_error: retired, records skipped (engine/on_error.py)
             if table.name in data["strategies"]:
                 data["strategies"][table.name]["on_error"] = errors_data(

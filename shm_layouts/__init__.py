@@ -62,6 +62,17 @@ SHM_DTYPES = {
 }
 
 
+# Earlier layouts whose journaled records (market data, requests, orders, reports) are
+# this build's, byte for byte: a journal one of them wrote reads as ours. 9 moved the
+# rings' order and gave the control block a simulated clock; no record changed.
+JOURNAL_READABLE_LAYOUTS = {0xbe8b156333d08ab1: 8}
+
+
+def journal_readable(hash_value: int) -> bool:
+    """Whether a journal written by the build of this layout hash reads here."""
+    return int(hash_value) == layout_hash() or int(hash_value) in JOURNAL_READABLE_LAYOUTS
+
+
 def layout_hash() -> int:
     """64-bit hash of LAYOUT_VERSION and every registered dtype's layout."""
     text = f"v{LAYOUT_VERSION}|" + "|".join(

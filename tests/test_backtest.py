@@ -272,3 +272,35 @@ def test_bench_backtest_smoke_when_run_then_the_sweep_rows_equal_the_runs_in_tur
     if "tickpipe" in report:  # hftbacktest installed (the `peers` extra)
         assert report["tickpipe"]["events_per_s"] > 0 and report["hftbacktest"]["events_per_s"] > 0
         assert report["tickpipe"]["fills"] > 0
+
+
+def test_journal_when_written_by_layout_8_then_it_still_reads_and_a_foreign_one_does_not(
+        tmp_path):
+    # layout 9 moved the rings' order and the control block; no record changed, so a
+    # journal of layout 8 reads (shm_layouts JOURNAL_READABLE_LAYOUTS); another is refused
+    import glob
+    import tickpipe
+    from tickpipe.shm_layouts import JOURNAL_READABLE_LAYOUTS
+    from tickpipe.workers.journal.reader import JournalError
+    data = write_csv(tmp_path / "old.csv", quote_rows(500))
+    config = load_config(overrides={"feed": {"source": "file", "file": data},
+                                    "journal": {"dir": str(tmp_path / "j")}})
+    Backtest(config).run()
+    run = tickpipe.journal.open(str(tmp_path / "j"))
+    quotes = run.ring("quotes").tobytes()
+
+    def stamp(hash_value):
+        path = os.path.join(run.dir, "run.json")
+        meta = json.load(open(path))
+        meta["layout_hash"] = hash_value
+        json.dump(meta, open(path, "w"))
+        for name in glob.glob(os.path.join(run.dir, "*.tpj")):  # each file's header
+            with open(name, "r+b") as f:
+                f.seek(16)
+                f.write(int(hash_value).to_bytes(8, "little"))
+
+    stamp(next(iter(JOURNAL_READABLE_LAYOUTS)))
+    assert tickpipe.journal.open(run.dir).ring("quotes").tobytes() == quotes
+    stamp(0x1234)
+    with pytest.raises(JournalError, match="another tickpipe layout"):
+        tickpipe.journal.open(run.dir)

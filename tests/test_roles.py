@@ -62,8 +62,9 @@ def test_merge_sections_when_two_roles_give_one_key_then_one_section_and_no_figu
     data = {"risk": {"orders_sent": 3}}
     merge_sections(data, {"risk": {"exchange_rejects": 1}, "venue": {"working": 0}})
     assert data == {"risk": {"orders_sent": 3, "exchange_rejects": 1}, "venue": {"working": 0}}
-    with pytest.raises(AssertionError, match="orders_sent"):
-        merge_sections(data, {"risk": {"orders_sent": 4}})
+    merge_sections(data, {"risk": {"orders_sent": 4}, "venue": 1}, "mine")  # kept apart
+    assert data["risk"]["orders_sent"] == 3 and data["risk"]["mine.orders_sent"] == 4
+    assert data["mine.venue"] == 1 and data["venue"] == {"working": 0}
 
 
 def _env(**extra) -> dict:
@@ -142,6 +143,13 @@ def test_tickpipe_roles_when_a_role_takes_a_pipeline_row_then_one_line_and_exit_
     assert "declares a row another role has" in line
 
 
+def test_role_of_when_a_name_is_no_workers_then_itself():
+    from tickpipe.engine.registry import role_of
+    assert role_of("strategy") == "strategy" and role_of("strategy4") == "strategy"
+    for name in ("strategy0", "strategy5", "strategy02", "feed2", "nobody"):
+        assert role_of(name) == name
+
+
 def test_tickpipe_roles_when_listed_then_every_declaration_with_its_rings_and_counters():
     listed = json.loads(_cli("roles", "--json", env=dict(os.environ)).stdout)
     assert [row["name"] for row in listed] == list(ROLES)
@@ -149,3 +157,18 @@ def test_tickpipe_roles_when_listed_then_every_declaration_with_its_rings_and_co
     assert feed["source"] and "quotes{n}: feed -> strategy{n} (market_data)" in feed["rings"]
     with_probe = json.loads(_cli("roles", "--json").stdout)  # TICKPIPE_ROLES=role_probe
     assert [row["name"] for row in with_probe][-1] == "probe"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"name": "mon2"}, "not ending in a digit"),
+    ({"name": "strategy"}, "another role has it"),
+    ({"role_id": 0}, "must be > 0"),
+    ({"source": True}, "not for a role of one's own"),
+    ({"rows": (12,)}, "rows 0..11"),
+])
+def test_registry_when_a_role_of_ones_own_breaks_a_rule_then_it_is_refused(change, message):
+    import dataclasses
+    from tickpipe.engine.registry import _refused
+    from role_probe.role import ROLE as PROBE
+    assert _refused(PROBE, ROLES) == ""
+    assert message in _refused(dataclasses.replace(PROBE, **change), ROLES)

@@ -62,7 +62,7 @@ class Journal:
         except (OSError, ValueError) as exc:
             raise JournalError(f"journal {run_dir!r}: its run.json cannot be read: {exc}") \
                 from None
-        if self.run.get("layout_hash") != shm_layouts.layout_hash():
+        if not shm_layouts.journal_readable(self.run.get("layout_hash") or 0):
             raise JournalError(
                 f"journal {run_dir!r}: written by another tickpipe layout (version "
                 f"{self.run.get('layout_version')}, hash {self.run.get('layout_hash', 0):#018x}); "
@@ -134,7 +134,7 @@ def _header(path: str):
     if int(header["format_version"]) != JOURNAL_VERSION:
         raise JournalError(f"journal file {path!r}: format version {int(header['format_version'])}"
                            f"; this tickpipe reads {JOURNAL_VERSION}")
-    if int(header["layout_hash"]) != shm_layouts.layout_hash():
+    if not shm_layouts.journal_readable(int(header["layout_hash"])):
         raise JournalError(f"journal file {path!r}: written by another tickpipe layout (version "
                            f"{int(header['layout_version'])}); this tickpipe reads version "
                            f"{shm_layouts.LAYOUT_VERSION}")
