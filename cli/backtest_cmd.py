@@ -1,13 +1,16 @@
 """`tickpipe backtest`: the config's strategies on recorded data, simulated time, one process."""
 
 import json
+import math
 import sys
 import time
 
 import click
 
-from tickpipe.cli.params import FiniteFloatRange
 from tickpipe.engine.config import ConfigError, load_config
+
+
+MAX_OPTION = 10_000_000.0  # seconds or microseconds: far beyond any data's or latency's
 
 
 @click.command()
@@ -16,24 +19,23 @@ from tickpipe.engine.config import ConfigError, load_config
               help="The market data to run on (.csv, .parquet, hftbacktest .npz, Databento "
                    ".dbn/.dbn.zst, or a journal's run folder; docs/data.md). Without it: the "
                    "synthetic walk, for --seconds of simulated time.")
-@click.option("--seconds", type=FiniteFloatRange(min=0), default=None,
+@click.option("--seconds", type=float, default=None,
               help="Simulated seconds to run (default: the data's end; the walk: [engine] "
                    "seconds).")
-@click.option("--latency-us", type=FiniteFloatRange(min=0, max=10_000_000), default=None,
+@click.option("--latency-us", type=float, default=None,
               help="Order entry latency: a request reaches the venue this long after risk "
                    "sent it (default: [venue] latency_us).")
-@click.option("--feed-latency-us", type=FiniteFloatRange(min=0, max=10_000_000), default=0.0,
+@click.option("--feed-latency-us", type=float, default=0.0,
               help="Market-data latency: a record reaches the strategies this long after "
                    "its recorded time (the venue sees it at that time).  [default: 0]")
-@click.option("--report-latency-us", type=FiniteFloatRange(min=0, max=10_000_000),
-              default=0.0, help="A report reaches its strategy this long after the venue "
+@click.option("--report-latency-us", type=float, default=0.0, help="A report reaches its strategy this long after the venue "
                                 "sent it.  [default: 0]")
 @click.option("--latency-file", default=None, metavar="FILE",
               help="Latencies from a recorded distribution: JSON {\"market_data_us\": [...], "
                    "\"order_entry_us\": [...], \"reports_us\": [...]}, or a live run's "
                    "`tickpipe run --json` report (its hops' percentiles); overrides the "
                    "constants it gives (docs/backtest.md).")
-@click.option("--bucket", "bucket_s", type=FiniteFloatRange(min=0.001), default=60.0,
+@click.option("--bucket", "bucket_s", type=float, default=60.0,
               show_default=True, help="Simulated seconds between equity samples (drawdown, "
                                       "Sharpe).")
 @click.option("--journal", "journal_dir", default=None, metavar="DIR",
@@ -62,6 +64,19 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
     from tickpipe.engine.backtest import BacktestError, Backtest, read_latency_file
     from tickpipe.engine.backtest_sweep import SweepError, parse_grid, sweep
 
+    for option, value, low in (("--seconds", seconds, 0), ("--latency-us", latency_us, 0),
+                               ("--feed-latency-us", feed_latency_us, 0),
+                               ("--report-latency-us", report_latency_us, 0),
+                               ("--bucket", bucket_s, 1e-3)):
+        if value is not None and not (math.isfinite(value) and low <= value <= MAX_OPTION):
+            raise click.ClickException(f"{option} {value:g}: must be from {low:g} to "
+                                       f"{MAX_OPTION:g}")
+    if plot_file and params:
+        raise click.ClickException("--plot draws one run: not with --param (run the "
+                                   "combination you want drawn alone)")
+    if as_csv and not params:
+        raise click.ClickException("--csv prints a sweep's rows: give --param (a single run: "
+                                   "--json)")
     overrides = {}
     if data_file is not None:
         overrides["feed"] = {"source": "file", "file": data_file}
@@ -181,15 +196,18 @@ def _rows_text(rows: list, as_json: bool, as_csv: bool) -> str:
     if as_json:
         return json.dumps(rows, indent=2)
     keys = list(rows[0])
-    if as_csv:
+    if as_csv:  # a figure by currency: a column per currency (net_pnl_USD, ...)
         import csv
         import io
+        columns = [(k, None) if not isinstance(rows[0][k], dict) else (k, c)
+                   for k in keys for c in (sorted({c for row in rows for c in row[k]})
+                                           if isinstance(rows[0][k], dict) else [None])]
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(keys)
+        writer.writerow([k if c is None else f"{k}_{c}" for k, c in columns])
         for row in rows:
-            writer.writerow([json.dumps(row[k]) if isinstance(row[k], dict) else row[k]
-                             for k in keys])
+            writer.writerow(["" if (v := (row[k] if c is None else row[k].get(c))) is None
+                             else v for k, c in columns])
         return out.getvalue()
     cells = [[_cell(row[k]) for k in keys] for row in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
@@ -201,7 +219,9 @@ def _rows_text(rows: list, as_json: bool, as_csv: bool) -> str:
 def _cell(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{v:,.2f} {k}" if isinstance(v, float) else f"{v} {k}"
-                         for k, v in sorted(value.items())) or "-"
+                         for k, v in sorted(value.items()) if v is not None) or "-"
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

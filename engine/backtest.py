@@ -169,6 +169,10 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     if feed["source"] == "live":
         raise BacktestError("a backtest runs on recorded data or the synthetic walk, not a "
                             "live source ([feed] source = 'live')")
+    if feed["source"] == "synthetic" and (seconds == 0 or (seconds is None and
+                                                           engine["seconds"] == 0)):
+        raise BacktestError("a backtest of the synthetic walk needs --seconds > 0 (simulated "
+                            "seconds: the walk has no end of its own)")
     if feed["source"] == "synthetic" and engine["rate"] == 0:
         raise BacktestError("a backtest of the synthetic walk needs [engine] rate > 0 (its "
                             "ticks per simulated second; flat out has no time)")
@@ -230,6 +234,8 @@ class Backtest:
                     call(ROLES[name].prepare, config, self.say)
                 except RoleError as exc:
                     raise BacktestError(str(exc)) from None
+        if journal:
+            _simulated_clock(config["journal_run"]["dir"])
         try:
             segment = create_segment(self.name, section_specs(config),
                                      use_hugetlbfs=config["engine"]["use_hugetlbfs"])
@@ -443,6 +449,21 @@ def read_latency_file(path: str) -> dict:
             raise BacktestError(f"latency file {path!r}: {key} must be a list of microseconds")
         _ns(values)
     return {**data, "file": path}
+
+
+def _simulated_clock(run_dir: str) -> None:
+    """A backtest's journal: its records carry simulated time (a replay's: the data's own,
+    in Unix ns), so the run's clock pair maps that time to itself (`tickpipe journal`
+    shows and selects the data's times, not the machine's)."""
+    import json
+    from tickpipe.workers.journal.files import RUN_FILE
+    path = os.path.join(run_dir, RUN_FILE)
+    with open(path) as f:
+        run = json.load(f)
+    run["clock"] = {"unix_ns": 0, "monotonic_ns": 0, "simulated": True}
+    with open(path + ".tmp", "w") as f:
+        json.dump(run, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def feed_next_due(feed_agent) -> int:

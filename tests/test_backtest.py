@@ -100,6 +100,7 @@ def test_backtest_when_a_journal_is_asked_then_every_ring_is_in_it_and_the_same_
         assert report["state"] == "completed" and report["journal"]["complete"], report["notes"]
         runs.append(journal.open(str(tmp_path / f"journal{k}")))
     first, second = runs
+    assert first.run["clock"]["simulated"]  # times shown are the data's own, not the machine's
     assert len(first.ring("quotes")) == 3000 == report["ticks"]
     assert len(first.ring("intents")) == report["intents"] > 0
     for ring in first.rings:  # the records, byte for byte (run.json names its own run)
@@ -252,6 +253,12 @@ def test_sweep_when_the_grid_is_wrong_then_one_line_before_any_run(spec, message
 def test_backtest_cli_when_the_input_cannot_run_then_one_line_and_exit_1(tmp_path):
     assert "no strategy of the config has it" in one_line_error(
         _cli("--param", "nope=1"))
+    for args, message in ((["--seconds", "-1"], "--seconds -1: must be from 0"),
+                          (["--bucket", "0"], "--bucket 0: must be from 0.001"),
+                          (["--seconds", "0"], "needs --seconds > 0"),
+                          (["--csv"], "--csv prints a sweep's rows"),
+                          (["--param", "order_qty=1,2", "--plot", "x.png"], "not with --param")):
+        assert message in one_line_error(_cli(*args))
     config = tmp_path / "rate0.toml"
     config.write_text("[engine]\nrate = 0\n")
     assert "needs [engine] rate > 0" in one_line_error(_cli(str(config)))
