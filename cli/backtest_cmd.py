@@ -61,7 +61,8 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
     data give the same result every time. With no CONFIG_FILE: the embedded default, as
     `tickpipe run`. docs/backtest.md says what is modelled and what is not.
     """
-    from tickpipe.engine.backtest import BacktestError, Backtest, read_latency_file
+    from tickpipe.engine.backtest import BacktestError, Backtest
+    from tickpipe.engine.backtest_latency import read_latency_file
     from tickpipe.engine.backtest_sweep import SweepError, parse_grid, sweep
 
     for option, value, low in (("--seconds", seconds, 0), ("--latency-us", latency_us, 0),

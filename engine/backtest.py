@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from tickpipe.engine.backtest_latency import BacktestError, latency_model, latency_ns
 from tickpipe.engine.book_checks import check_books
 from tickpipe.engine.engine_layout import (
     engine_rings, initialise, pipeline_workers, section_specs, worker_index,
@@ -89,15 +90,19 @@ def ring_motion(positions):
 
 @njit(cache=True, _nrt=False)
 def settle(strategies, risk, gateway, positions):
-    """Each strategy, risk, the gateway, one pass each, until a round moves nothing."""
+    """Each strategy, risk, the gateway, one pass each, until a round moves nothing;
+    returns the rings' motion then (ring_motion), so the caller need not read it again."""
+    after = ring_motion(positions)
     for _ in range({max_rounds}):
-        before = ring_motion(positions)
+        before = after
         for i in range(len(strategies)):
             strategy_run(strategies[i], 1)
         risk_run(risk, 1)
         gateway_run(gateway, 1)
-        if ring_motion(positions) == before:
-            return
+        after = ring_motion(positions)
+        if after == before:
+            break
+    return after
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -125,10 +130,9 @@ def drive(clock, feed, strategies, risk, gateway, positions, until_ns):
     while True:
         before = ring_motion(positions)
         feed_run(feed, 1)
-        settle(strategies, risk, gateway, positions)
         # a full ring waiting for a held record: the clock moves to that record's time,
         # as a live feed waits on backpressure (its records keep their due times)
-        moved = ring_motion(positions) != before
+        moved = settle(strategies, risk, gateway, positions) != before
         now = clock[0]
         due = earliest(-1, feed_next(feed), now, moved)
         due = earliest(due, venue_next(gateway), now, moved)
@@ -142,10 +146,6 @@ def drive(clock, feed, strategies, risk, gateway, positions, until_ns):
             return REACHED
         clock[0] = due
 '''
-
-
-class BacktestError(Exception):
-    """A backtest that cannot run as configured; str() is one line."""
 
 
 def driver_for(runners: dict):
@@ -208,9 +208,9 @@ class Backtest:
         # a recorded distribution each (`latencies`, read by read_latency_file)
         latencies = latencies or {}
         self.samples = {
-            "market_data": _ns(latencies.get("market_data_us", [feed_latency_us])),
-            "reports": _ns(latencies.get("reports_us", [report_latency_us])),
-            "order_entry": _ns(latencies.get("order_entry_us",
+            "market_data": latency_ns(latencies.get("market_data_us", [feed_latency_us])),
+            "reports": latency_ns(latencies.get("reports_us", [report_latency_us])),
+            "order_entry": latency_ns(latencies.get("order_entry_us",
                                              [self.config["venue"]["latency_us"]]))}
         self.latency_file = latencies.get("file")
         self.bucket_ns = int(bucket_s * 1e9)
@@ -347,7 +347,7 @@ class Backtest:
             "events": made,
             "simulated_s": report["seconds"],
             "start_ns": start,  # simulated time at the start (a replay's first record's)
-            "latency_model": _latency_model(self.samples, self.latency_file),
+            "latency_model": latency_model(self.samples, self.latency_file),
             "bucket_s": self.bucket_ns / 1e9,
             **_risk_figures([(t, net) for t, net, _ in equity], self.bucket_ns),
             "traded_most": _symbol_curves(equity),
@@ -379,76 +379,6 @@ class Backtest:
         if journal is not None:
             journal.step()
             journal.close()
-
-
-def _ns(samples) -> np.ndarray:
-    """Latency samples in microseconds as int64 ns; BacktestError for a bad one."""
-    try:
-        values = np.array([float(v) for v in samples], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise BacktestError(f"a latency must be a number of microseconds, got {samples!r}") \
-            from None
-    if len(values) == 0 or not np.isfinite(values).all() or (values < 0).any():
-        raise BacktestError("latencies must be finite and >= 0, at least one")
-    return np.round(values * 1000).astype(np.int64)
-
-
-def _latency_model(samples: dict, file: str | None) -> dict:
-    """What the report says of the latencies: a constant each, or a distribution's
-    percentiles (us) and where it came from."""
-    model = {"kind": "distribution" if file else "constant"}
-    for name, values in samples.items():
-        us = values / 1000
-        model[f"{name}_us"] = float(us[0]) if len(us) == 1 else {
-            "samples": len(us), "p50": float(np.percentile(us, 50)),
-            "p99": float(np.percentile(us, 99)), "max": float(us.max())}
-    if file:
-        model["file"] = file
-    return model
-
-
-def read_latency_file(path: str) -> dict:
-    """A recorded latency distribution: JSON {"market_data_us": [...], "order_entry_us":
-    [...], "reports_us": [...]} (any of them; samples in microseconds), or a live run's
-    `tickpipe run --json` report, whose hops' percentiles become a piecewise
-    distribution (100 samples: 50 at p50, 40 at p90, 9 at p99, 1 at max; feed_to_strategy
-    the market data's, strategy_to_risk + risk_to_gateway the order entry's,
-    gateway_to_strategy the reports'). BacktestError (one line) when it does not parse."""
-    import json
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise BacktestError(f"latency file {path!r}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise BacktestError(f"latency file {path!r}: not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise BacktestError(f"latency file {path!r}: expected a JSON object")
-    if "hops_ns" in data:  # a live run's report
-        hops = data["hops_ns"]
-
-        def piecewise(*names):
-            try:
-                cells = [hops[name] for name in names]
-                picks = [("p50", 50), ("p90", 40), ("p99", 9), ("max", 1)]
-                return [sum(cell[key] or 0 for cell in cells) / 1000 for key, n in picks
-                        for _ in range(n)]
-            except (KeyError, TypeError):
-                raise BacktestError(f"latency file {path!r}: a report without the hops "
-                                    f"{', '.join(names)}") from None
-        data = {"market_data_us": piecewise("feed_to_strategy"),
-                "order_entry_us": piecewise("strategy_to_risk", "risk_to_gateway"),
-                "reports_us": piecewise("gateway_to_strategy")}
-    known = {"market_data_us", "order_entry_us", "reports_us"}
-    unknown = sorted(set(data) - known)
-    if unknown or not data:
-        raise BacktestError(f"latency file {path!r}: keys must be among {', '.join(sorted(known))}"
-                            + (f", not {', '.join(unknown)}" if unknown else ""))
-    for key, values in data.items():
-        if not isinstance(values, list):
-            raise BacktestError(f"latency file {path!r}: {key} must be a list of microseconds")
-        _ns(values)
-    return {**data, "file": path}
 
 
 def _simulated_clock(run_dir: str) -> None:

@@ -149,7 +149,7 @@ def test_parity_when_a_live_runs_journal_is_backtested_then_the_same_orders_in_t
 
 def test_backtest_when_latencies_are_a_recorded_distribution_then_drawn_per_record_the_same_each_run(
         tmp_path):
-    from tickpipe.engine.backtest import read_latency_file
+    from tickpipe.engine.backtest_latency import read_latency_file
     data = write_csv(tmp_path / "dist.csv", quote_rows(3000))
     config = load_config(overrides={
         "feed": {"source": "file", "file": data},
