@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "roles": "tickpipe.cli.roles_cmd:roles",
     "bench": "tickpipe.cli.bench_cmd:bench",
     "journal": "tickpipe.cli.journal_cmd:journal",
+    "venue": "tickpipe.cli.venue_cmd:venue",
     "tune": "tickpipe.tuning.cli:tune",
 }
 

@@ -1,0 +1,88 @@
+"""`tickpipe venue`: venues that run beside the engine. `tickpipe venue fix-sim` is a
+simulated exchange behind a real FIX 4.4 session (workers/fix_venue/sim.py)."""
+
+import os
+import signal
+import threading
+
+import click
+
+DEFAULT_STORE = os.path.join("~", ".local", "state", "tickpipe", "fix-sim")
+
+
+@click.group()
+def venue():
+    """Venues that run beside the engine (docs/fix.md)."""
+
+
+@venue.command("fix-sim")
+@click.option("--port", type=click.IntRange(1, 65535), default=9878, show_default=True,
+              help="TCP port the acceptor listens on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address it listens on (0.0.0.0: every interface).")
+@click.option("--sender", default="VENUE", show_default=True, help="Its SenderCompID.")
+@click.option("--target", default="TP", show_default=True,
+              help="The SenderCompID it expects from the engine.")
+@click.option("--book", "books", multiple=True, metavar="SYM=BID/ASKxBQ/AQ",
+              help="A symbol's touch at the start, e.g. SYM0=100.00/100.01x50/50; repeat per "
+                   "symbol. Default: SYM0..SYM3 at 100.00/100.01x50/50 (the engine's "
+                   "synthetic instruments).")
+@click.option("--tick-size", type=float, default=0.01, show_default=True,
+              help="Price grid: orders off it are rejected off_tick.")
+@click.option("--walk-ms", type=click.FloatRange(0, 60_000), default=50.0, show_default=True,
+              help="Every this many ms a seeded step: a trade at the touch or the touch "
+                   "moving a tick. 0: the book stays as set.")
+@click.option("--seed", type=int, default=1, show_default=True, help="The walk's seed.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True,
+              help="Directory of its state: QuickFIX's sequence numbers and its orders "
+                   "(they survive a restart).")
+@click.option("--credentials", "credentials_file", default=None, metavar="FILE",
+              help="Require this username/password at logon (a file of mode 0600; or "
+                   "TICKPIPE_FIX_USERNAME/PASSWORD). None given: any logon is taken.")
+@click.option("--status-file", default=None, metavar="FILE",
+              help="Write its counts as JSON here, five times a second.")
+@click.option("--seconds", type=click.FloatRange(0), default=0.0,
+              help="Stop after this long; 0: until Ctrl-C or SIGTERM.")
+def fix_sim(port, host, sender, target, books, tick_size, walk_ms, seed, store,
+            credentials_file, status_file, seconds):
+    """A simulated exchange behind a FIX 4.4 session (QuickFIX acceptor).
+
+    It matches orders with the built-in venue's own kernels (the same book, queue
+    model, fills and rejects), keeps its orders and sequence numbers in --store
+    across restarts, and takes a resend (PossDupFlag) of an order it has once.
+    Needs the extra: pip install 'tickpipe[fix]'.
+    """
+    try:
+        from tickpipe.workers.fix_venue.credentials import CredentialsError, load_credentials
+        from tickpipe.workers.fix_venue.fields import FieldError, price_units
+        from tickpipe.workers.fix_venue.settings import SettingsError, make_settings
+        from tickpipe.workers.fix_venue.sim import SimExchange, parse_book, run_acceptor
+    except ImportError as exc:
+        raise click.ClickException(f"{exc}: the FIX venue needs QuickFIX: "
+                                   "pip install 'tickpipe[fix]'") from None
+    from tickpipe.shm_layouts.market_data import PRICE_SCALE
+    try:
+        book = dict(parse_book(text, PRICE_SCALE) for text in books) if books else {
+            f"SYM{i}": (1_000_000, 1_000_100, 50, 50) for i in range(4)}
+        tick = price_units(repr(tick_size))
+        if tick <= 0:
+            raise FieldError(f"--tick-size {tick_size}: must be > 0")
+        credentials = load_credentials(credentials_file, required=False)
+        store = os.path.expanduser(store)
+        settings = make_settings("acceptor", port, sender, target,
+                                 os.path.join(store, "session"), host=host)
+    except (FieldError, CredentialsError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    app = SimExchange(book, os.path.join(store, "orders"), tick_size=tick,
+                      credentials=credentials, seed=seed)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if seconds > 0:
+        threading.Timer(seconds, stop.set).start()
+    try:
+        run_acceptor(app, settings, say=lambda line: click.echo(line, err=True),
+                     walk_ms=walk_ms, stop=stop, status_file=status_file)
+    except Exception as exc:  # QuickFIX's RuntimeError: the port is taken, and the like
+        raise click.ClickException(f"fix-sim: {exc}") from None
+    click.echo(f"fix-sim: stopped; {app.summary()}", err=True)

@@ -1,0 +1,323 @@
+"""The FIX 4.4 initiator: QuickFIX owns the session layer (logon, heartbeats, test
+requests, sequence numbers in its file store, resend requests and gap fills, logout);
+this class owns what the engine needs from it:
+
+  state    DOWN (no session: new orders are refused, cancels queue), RECONCILING (logged
+           on again with orders open: an OrderStatusRequest each, answered before
+           anything else is sent), UP. A lost session (TCP drop, logout, heartbeat
+           timeout) is DOWN, never an exception; QuickFIX reconnects every
+           ReconnectInterval.
+  orders   new / cancel / replace / status, by our order id, with ClOrdID and
+           OrigClOrdID chained (workers/fix_venue/fields.py)
+  reports  ExecutionReports and OrderCancelRejects, read into dicts of our units and
+           queued for `poll()`; one seen before (its ExecID: a resend after a reconnect
+           carries PossDupFlag) is counted and dropped, so nothing is applied twice
+
+`start()` waits for the first logon and raises FixVenueError, one line, when the venue
+refuses it (wrong password: the initiator is stopped, so no retry storm) or does not
+answer within the logon timeout.
+"""
+
+import queue
+import threading
+import time
+from collections import deque
+
+import quickfix as fix
+
+from tickpipe.engine.order_states import is_final
+from tickpipe.shm_layouts.fill import (
+    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
+    EXEC_REPLACED,
+)
+from tickpipe.shm_layouts.open_order import STATUS_PENDING_NEW
+from tickpipe.shm_layouts.order_intent import ORDER_TYPE_LIMIT, TIF_GTC
+from tickpipe.workers.fix_venue.fields import (
+    EXEC_STATUS, FieldError, cl_ord_id, order_id_of,
+)
+from tickpipe.workers.fix_venue.messages import (
+    cancel_request, get, msg_type, new_order, read_cancel_reject, read_execution_report,
+    replace_request, status_request,
+)
+
+DOWN, RECONCILING, UP, STOPPED = "down", "reconciling", "up", "stopped"
+# what a request call returns
+SENT, REFUSED_DOWN, QUEUED, UNKNOWN_ORDER, REFUSED_FINAL = 0, 1, 2, 3, 4
+
+
+class FixVenueError(Exception):
+    """The session cannot start: one line (never the password)."""
+
+
+class _Order:
+    __slots__ = ("order_id", "symbol", "side", "qty", "px", "tif", "current", "k", "cum_qty",
+                 "leaves_qty", "status")
+
+    def __init__(self, order_id, symbol, side, qty, px, tif):
+        self.order_id, self.symbol, self.side, self.qty, self.px = order_id, symbol, side, qty, px
+        self.tif, self.current, self.k = tif, cl_ord_id(order_id), 0
+        self.cum_qty, self.leaves_qty, self.status = 0, qty, STATUS_PENDING_NEW
+
+    def next_id(self) -> str:
+        self.k += 1
+        return cl_ord_id(self.order_id, self.k)
+
+
+class FixSession(fix.Application):
+    """One initiator session to a venue (settings: workers/fix_venue/settings.py)."""
+
+    def __init__(self, settings, credentials=None, say=lambda line: None):
+        super().__init__()
+        self.settings = settings
+        self.credentials = credentials
+        self.say = say
+        self.lock = threading.RLock()
+        self.logged_on = threading.Event()
+        self.state = DOWN
+        self.reports = queue.SimpleQueue()
+        self.orders: dict[int, _Order] = {}
+        self.seen_exec: set[str] = set()
+        self.queued_cancels: list[int] = []
+        self.awaiting_status: set[int] = set()
+        self.refused: str | None = None
+        self.ever_up = False
+        self.session_id = settings.session_id
+        self.initiator = None
+        self.counts = {"new": 0, "cancel": 0, "replace": 0, "status": 0, "reports": 0,
+                       "duplicate_reports": 0, "session_rejects": 0, "business_rejects": 0,
+                       "unreadable_reports": 0, "logons": 0, "disconnects": 0,
+                       "reconciled": 0, "reconcile_mismatches": 0, "refused_down": 0,
+                       "queued_cancels": 0}
+        self.wire = deque(maxlen=4096)  # the last application messages: ("out"/"in", raw)
+        self.last_send_ns = 0  # perf_counter_ns when the last request left sendToTarget
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self, timeout_s: float | None = None) -> None:
+        """Connect and wait for the first logon (FixVenueError: refused, or no answer)."""
+        values = self.settings.values
+        timeout_s = float(values["LogonTimeout"]) + 1.0 if timeout_s is None else timeout_s
+        # QuickFIX keeps references to its factories, not copies: they must outlive it
+        self.factories = (fix.FileStoreFactory(self.settings.settings),
+                          fix.ScreenLogFactory(False, False, False))
+        self.initiator = fix.SocketInitiator(self, self.factories[0], self.settings.settings,
+                                             self.factories[1])
+        self.initiator.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.refused is None:
+            if self.logged_on.wait(0.02):
+                return
+        self.stop(logout=False)
+        if self.refused is not None:
+            raise FixVenueError(f"the venue at {self.settings.address} refused the logon: "
+                                f"{self.refused}")
+        raise FixVenueError(f"no logon answer from the venue at {self.settings.address} "
+                            f"within {timeout_s:g} s")
+
+    def stop(self, logout: bool = True) -> None:
+        """Log out (QuickFIX sends the Logout and waits for its answer) and disconnect."""
+        with self.lock:
+            self.state = STOPPED  # the logout that follows is ours, not a lost session
+        initiator, self.initiator = self.initiator, None
+        if initiator is not None:
+            initiator.stop(not logout)
+
+    # ---- QuickFIX's callbacks (its thread) -----------------------------------------------
+
+    def onCreate(self, session_id):
+        pass
+
+    def onLogon(self, session_id):
+        with self.lock:
+            self.counts["logons"] += 1
+            self.refused = None
+            open_orders = [o for o in self.orders.values() if not is_final(o.status)]
+            if self.ever_up and open_orders:
+                # a reconnect: what the venue holds is read before anything is sent
+                self.state = RECONCILING
+                self.awaiting_status = {o.order_id for o in open_orders}
+                for order in open_orders:
+                    self._send(status_request(order.current, order.symbol, order.side), "status")
+            else:
+                self._up()
+            self.ever_up = True
+        self.logged_on.set()
+
+    def onLogout(self, session_id):
+        with self.lock:
+            if self.state in (UP, RECONCILING):
+                self.counts["disconnects"] += 1
+                self.say(f"fix: session to {self.settings.address} lost: trading halted until "
+                         "it logs on again")
+            if self.state != STOPPED:
+                self.state = DOWN
+        self.logged_on.clear()
+
+    def toAdmin(self, message, session_id):
+        if msg_type(message) == fix.MsgType_Logon and self.credentials is not None:
+            message.setField(fix.Username(self.credentials.username))
+            message.setField(fix.Password(self.credentials.password))
+
+    def fromAdmin(self, message, session_id):
+        kind = msg_type(message)
+        if kind == fix.MsgType_Logout and not self.logged_on.is_set():
+            self.refused = get(message, "Text", "logout without a reason")
+        elif kind == fix.MsgType_Reject:
+            with self.lock:
+                self.counts["session_rejects"] += 1
+            self.reports.put({"kind": "session_reject", "ref_seq": get(message, "RefSeqNum"),
+                              "text": get(message, "Text", "")})
+
+    def toApp(self, message, session_id):
+        self.wire.append(("out", message.toString()))
+
+    def fromApp(self, message, session_id):
+        self.wire.append(("in", message.toString()))
+        kind = msg_type(message)
+        try:
+            if kind == fix.MsgType_ExecutionReport:
+                report = read_execution_report(message)
+            elif kind == fix.MsgType_OrderCancelReject:
+                report = read_cancel_reject(message)
+            elif kind == fix.MsgType_BusinessMessageReject:
+                with self.lock:
+                    self.counts["business_rejects"] += 1
+                self.reports.put({"kind": "business_reject", "text": get(message, "Text", "")})
+                return
+            else:
+                return
+        except (FieldError, fix.FieldNotFound, KeyError, ValueError) as exc:
+            # counted and said, never raised: an exception here would end the session
+            with self.lock:
+                self.counts["unreadable_reports"] += 1
+            self.say(f"fix: unreadable report: {exc}")
+            return
+        with self.lock:
+            self._apply(report)
+
+    # ---- reports ---------------------------------------------------------------------
+
+    def _apply(self, report: dict) -> None:
+        exec_id = report.get("exec_id")
+        if exec_id is not None:
+            if exec_id in self.seen_exec:
+                self.counts["duplicate_reports"] += 1
+                return
+            self.seen_exec.add(exec_id)
+        self.counts["reports"] += 1
+        try:
+            order_id = order_id_of(report["cl_ord_id"] or "")
+        except FieldError:
+            order_id = None
+        report["order_id"] = order_id
+        order = self.orders.get(order_id)
+        if order is not None and report["kind"] == "execution_report":
+            kind = report["exec_type"]
+            if kind == EXEC_STATUS:
+                self._reconcile(order, report)
+            else:
+                if kind in (EXEC_NEW, EXEC_REPLACED):
+                    order.current = report["cl_ord_id"]
+                if kind == EXEC_REPLACED:
+                    order.qty, order.px = report["order_qty"], report["order_px"]
+                if kind in (EXEC_NEW, EXEC_REPLACED, EXEC_FILL, EXEC_PARTIAL_FILL,
+                            EXEC_CANCELLED, EXEC_EXPIRED, EXEC_REJECTED):
+                    order.status = report["ord_status"]
+                    order.cum_qty, order.leaves_qty = report["cum_qty"], report["leaves_qty"]
+        self.reports.put(report)
+
+    def _reconcile(self, order: _Order, report: dict) -> None:
+        """An answer to the status request sent on reconnect: the venue's word is the
+        order's state; a difference from ours (a report lost for good) is counted."""
+        if (report["cum_qty"], report["ord_status"]) != (order.cum_qty, order.status):
+            self.counts["reconcile_mismatches"] += 1
+            report["mismatch"] = {"ours": [order.cum_qty, order.status],
+                                  "venue": [report["cum_qty"], report["ord_status"]]}
+            order.cum_qty, order.leaves_qty = report["cum_qty"], report["leaves_qty"]
+            order.status = report["ord_status"]
+        self.counts["reconciled"] += 1
+        self.awaiting_status.discard(order.order_id)
+        if self.state == RECONCILING and not self.awaiting_status:
+            self._up()
+
+    def _up(self) -> None:
+        self.state = UP
+        cancels, self.queued_cancels = self.queued_cancels, []
+        for order_id in cancels:
+            self.cancel(order_id)
+
+    def poll(self, limit: int = 1 << 30) -> list[dict]:
+        """The reports received since the last poll (in arrival order)."""
+        out = []
+        while len(out) < limit:
+            try:
+                out.append(self.reports.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    # ---- requests (the engine's thread) ------------------------------------------------
+
+    def _send(self, message, kind: str) -> None:
+        fix.Session.sendToTarget(message, self.session_id)
+        self.last_send_ns = time.perf_counter_ns()
+        self.counts[kind] += 1
+
+    def new(self, order_id: int, symbol: str, side: int, qty: int, px: int,
+            order_type: int = ORDER_TYPE_LIMIT, tif: int = TIF_GTC) -> int:
+        with self.lock:
+            if self.state != UP:
+                self.counts["refused_down"] += 1
+                return REFUSED_DOWN
+            order = _Order(order_id, symbol, side, qty, px, tif)
+            self.orders[order_id] = order
+            self._send(new_order(order.current, symbol, side, qty, px, order_type, tif), "new")
+            return SENT
+
+    def cancel(self, order_id: int) -> int:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return UNKNOWN_ORDER
+            if self.state != UP:  # sent once the session is back and reconciled
+                if order_id not in self.queued_cancels:
+                    self.queued_cancels.append(order_id)
+                    self.counts["queued_cancels"] += 1
+                return QUEUED
+            if is_final(order.status):
+                return REFUSED_FINAL
+            self._send(cancel_request(order.next_id(), order.current, order.symbol, order.side,
+                                      order.qty), "cancel")
+            return SENT
+
+    def replace(self, order_id: int, qty: int, px: int) -> int:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return UNKNOWN_ORDER
+            if self.state != UP:
+                self.counts["refused_down"] += 1
+                return REFUSED_DOWN
+            self._send(replace_request(order.next_id(), order.current, order.symbol, order.side,
+                                       qty, px, order.tif), "replace")
+            return SENT
+
+    def status(self, order_id: int) -> int:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return UNKNOWN_ORDER
+            if self.state == DOWN or self.state == STOPPED:
+                return REFUSED_DOWN
+            self._send(status_request(order.current, order.symbol, order.side), "status")
+            return SENT
+
+    def open_orders(self) -> list[int]:
+        with self.lock:
+            return [o.order_id for o in self.orders.values() if not is_final(o.status)]
+
+    def summary(self) -> dict:
+        with self.lock:
+            return {"state": self.state, "address": self.settings.address,
+                    "open_orders": sum(1 for o in self.orders.values() if not is_final(o.status)),
+                    **self.counts}
