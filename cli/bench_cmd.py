@@ -472,6 +472,31 @@ def backtest_bench(events, rounds, smoke, as_json):
     _emit(report, as_json, text)
 
 
+@bench.command(name="fix")
+@click.option("--latency-orders", type=click.IntRange(min=10, max=1_000_000), default=2000,
+              show_default=True, help="Orders sent one at a time for the latency figures.")
+@click.option("--rate", type=click.IntRange(min=1, max=1_000_000), default=10_000,
+              show_default=True, help="Orders a second in the sustained phase.")
+@click.option("--seconds", type=FiniteFloatRange(min=0.1, max=3600), default=2.0,
+              show_default=True, help="Length of the sustained phase.")
+@smoke_option("200 orders one at a time, then half a second at --rate.")
+@json_option
+def fix_bench(latency_orders, rate, seconds, smoke, as_json):
+    """Orders over a real FIX 4.4 session on loopback (QuickFIX; `tickpipe venue fix-sim`
+    in a process of its own): the order path's hops (ring, Python, QuickFIX + TCP send,
+    round trip) p50/p99, then a sustained rate (target 10,000/s, lost = 0)."""
+    from tickpipe.bench.fix_venue import BenchError, format_fix_table, run_fix_bench
+    if smoke:
+        latency_orders, seconds = 200, 0.5
+    progress = ProgressBar(2, as_json)
+    try:
+        report = run_fix_bench(latency_orders, rate, seconds, lambda step: progress(
+            "latency done" if step == 1 else "sustained rate done"))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(report, as_json, format_fix_table(report))
+
+
 @bench.command()
 @click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=1_000_000,
               show_default=True, help="Records in each data file (MBP-10 at depth 10 makes "

@@ -350,3 +350,18 @@ def test_fix_sim_bad_input_is_one_line(tmp_path):
     creds.chmod(0o640)
     out = run("--credentials", str(creds))
     assert out.returncode == 1 and "chmod 600" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_fix_smoke_sends_every_order_and_loses_none():
+    done = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bench", "fix", "--smoke",
+                           "--rate", "2000", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    latency, sustained = report["latency"], report["throughput"]
+    assert latency["orders"] == 200
+    for hop in ("ring", "python", "quickfix_send", "round_trip"):
+        assert 0 < latency[hop]["p50_us"] <= latency[hop]["p99_us"] <= latency[hop]["max_us"]
+    assert sustained["orders"] == 1000 and sustained["lost"] == 0
+    assert sustained["session_rejects"] == 0 and sustained["business_rejects"] == 0
+    assert sustained["duplicate_reports"] == 0

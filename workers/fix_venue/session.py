@@ -89,7 +89,9 @@ class FixSession(fix.Application):
                        "reconciled": 0, "reconcile_mismatches": 0, "refused_down": 0,
                        "queued_cancels": 0}
         self.wire = deque(maxlen=4096)  # the last application messages: ("out"/"in", raw)
-        self.last_send_ns = 0  # perf_counter_ns when the last request left sendToTarget
+        # perf_counter_ns when the last request was made, and when it left sendToTarget
+        # (QuickFIX has then written it to the socket, or queued it when the socket was full)
+        self.last_built_ns = self.last_send_ns = 0
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -172,6 +174,7 @@ class FixSession(fix.Application):
         self.wire.append(("out", message.toString()))
 
     def fromApp(self, message, session_id):
+        received_ns = time.perf_counter_ns()
         self.wire.append(("in", message.toString()))
         kind = msg_type(message)
         try:
@@ -192,6 +195,7 @@ class FixSession(fix.Application):
                 self.counts["unreadable_reports"] += 1
             self.say(f"fix: unreadable report: {exc}")
             return
+        report["received_ns"] = received_ns
         with self.lock:
             self._apply(report)
 
@@ -259,6 +263,7 @@ class FixSession(fix.Application):
     # ---- requests (the engine's thread) ------------------------------------------------
 
     def _send(self, message, kind: str) -> None:
+        self.last_built_ns = time.perf_counter_ns()  # the message is made: QuickFIX's part
         fix.Session.sendToTarget(message, self.session_id)
         self.last_send_ns = time.perf_counter_ns()
         self.counts[kind] += 1
