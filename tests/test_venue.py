@@ -21,8 +21,8 @@ from tickpipe.shm_layouts.order_intent import (
     ORDER_TYPE_IOC, ORDER_TYPE_LIMIT, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_DAY, TIF_GTC, TIF_IOC,
 )
 from tickpipe.workers.gateway.venue import (
-    REPORTS_TOO_SMALL, find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new,
-    venue_on_tick, venue_replace, working_count,
+    REPORTS_TOO_SMALL, VenueBook, find_row, venue_cancel, venue_cancel_all, venue_expire_day,
+    venue_new, venue_on_tick, venue_replace, working_count,
 )
 
 BUY, SELL = 1, -1
@@ -63,7 +63,8 @@ class Venue:
         self.n_levels = 5
 
     def _args(self):
-        return self.rows, self.used, self.dirty, self.dirty_mark, TRANSITIONS, self.illegal
+        return (VenueBook(self.rows, self.used, self.dirty, self.dirty_mark, TRANSITIONS,
+                          self.illegal),)
 
     def _out(self, n):
         assert n >= 0

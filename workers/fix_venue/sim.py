@@ -44,7 +44,7 @@ from tickpipe.workers.fix_venue.fields import (
 )
 from tickpipe.workers.fix_venue.messages import get, msg_type, poss_dup
 from tickpipe.workers.gateway.venue import (
-    find_row, venue_cancel, venue_new, venue_on_tick, venue_replace,
+    VenueBook, find_row, venue_cancel, venue_new, venue_on_tick, venue_replace,
 )
 
 ROWS_FILE, STATE_FILE, IDS_FILE = "orders.bin", "state.bin", "clordids.log"
@@ -76,6 +76,8 @@ class SimExchange(fix.Application):
         self.illegal = np.zeros(1, dtype=np.int64)
         self.levels = np.zeros((4, MAX_DEPTH_LEVELS), dtype=np.int64)
         self.scratch = np.zeros(VENUE_SLOTS, dtype=FILL_DTYPE)
+        self.venue = VenueBook(self.rows, self.used, self.dirty, self.dirty_mark, TRANSITIONS,
+                               self.illegal)
         # ClOrdID -> venue order id, and each order's current ClOrdID (the last accepted)
         self.ids_path = os.path.join(store, IDS_FILE)
         self.order_of, self.current = {}, {}
@@ -176,8 +178,7 @@ class SimExchange(fix.Application):
     def _run(self, kernel, *args):
         self.dirty[0] = 0
         self.dirty_mark[:] = 0
-        n = kernel(self.rows, self.used, self.dirty, self.dirty_mark, TRANSITIONS, self.illegal,
-                   *args, time.monotonic_ns(), self.scratch)
+        n = kernel(self.venue, *args, time.monotonic_ns(), self.scratch)
         return n
 
     def _market(self, symbol):
@@ -317,7 +318,8 @@ class SimExchange(fix.Application):
         message = fix.Message()
         message.getHeader().setField(fix.MsgType(fix.MsgType_ExecutionReport))
         self.state[S_NEXT_EXEC] += 1
-        fields = {"ExecID": str(int(self.state[S_NEXT_EXEC])), "ExecType": EXEC_TYPE_TO_FIX[exec_type]}
+        fields = {"ExecID": str(int(self.state[S_NEXT_EXEC])),
+                  "ExecType": EXEC_TYPE_TO_FIX[exec_type]}
         if row is not None:
             r = dict(zip(row.dtype.names, row.item()))  # Python ints: one read of the record
             order, status = r["order_id"], r.get("status", r.get("ord_status"))
@@ -383,21 +385,23 @@ class SimExchange(fix.Application):
         """Load every kernel's compiled code now, on a scratch table: a first call inside
         QuickFIX's callback would hold the session for as long as that takes."""
         rows = np.zeros(4, dtype=OPEN_ORDER_DTYPE)
-        used, dirty = np.zeros(1, dtype=np.int64), np.zeros(5, dtype=np.int64)
-        mark, illegal = np.zeros(4, dtype=np.uint8), np.zeros(1, dtype=np.int64)
-        base = (rows, used, dirty, mark, TRANSITIONS, illegal)
-        venue_new(*base, 1, 0, 1, ORDER_TYPE_LIMIT, TIF_GTC, 1, 100, 1, 100, 101, 1, 1, True,
+        used = np.zeros(1, dtype=np.int64)
+        scratch_book = VenueBook(rows, used, np.zeros(5, dtype=np.int64),
+                                 np.zeros(4, dtype=np.uint8), TRANSITIONS,
+                                 np.zeros(1, dtype=np.int64))
+        venue_new(scratch_book, 1, 0, 1, ORDER_TYPE_LIMIT, TIF_GTC, 1, 100, 1, 100, 101, 1, 1, True,
                   self.levels, 0, True, 0, self.scratch)
-        venue_replace(*base, 1, 2, 99, 1, 100, 101, 1, 1, True, self.levels, 0, 0, self.scratch)
-        venue_on_tick(*base, 0, 100, 101, 1, 1, True, 100, 1, 0, self.levels, 0, 0,
+        venue_replace(scratch_book, 1, 2, 99, 1, 100, 101, 1, 1, True, self.levels, 0, 0,
                       self.scratch)
-        venue_cancel(*base, 1, 0, self.scratch)
+        venue_on_tick(scratch_book, 0, 100, 101, 1, 1, True, 100, 1, 0, self.levels, 0, 0,
+                      self.scratch)
+        venue_cancel(scratch_book, 1, 0, self.scratch)
         find_row(rows, used, 1)
 
     def summary(self) -> dict:
         with self.lock:
-            working = sum(1 for i in range(int(self.used[0]))
-                          if self.rows[i]["status"] != 0 and not is_final(int(self.rows[i]["status"])))
+            statuses = self.rows["status"][:int(self.used[0])]
+            working = sum(1 for status in statuses if status != 0 and not is_final(int(status)))
             return {**self.counts, "working": working}
 
 

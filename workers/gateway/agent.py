@@ -73,8 +73,8 @@ from tickpipe.shm_layouts.worker_table import (
 )
 from tickpipe.workers.positions import stats_field
 from tickpipe.workers.gateway.venue import (
-    find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new, venue_on_tick,
-    venue_replace, working_count,
+    VenueBook, find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new,
+    venue_on_tick, venue_replace, working_count,
 )
 
 # the gateway's counter of each exec type (index: EXEC_*)
@@ -125,17 +125,16 @@ GatewayContext = namedtuple("GatewayContext", [
     "depth",          # the L2 book's seqlock rows ([feed] depth > 1)
     "levels",         # int64[4, MAX_DEPTH_LEVELS]: scratch for one read of a symbol's L2 book
     "tick_sizes",     # int64[n_symbols]
-    "venue",          # OPEN_ORDER_DTYPE[VENUE_SLOTS]: the mirror the venue kernels edit
-    "venue_mirror",   # the same rows as uint64 words
+    "venue",          # VenueBook (workers/gateway/venue.py): rows, the mirror of
+                      # OPEN_ORDER_DTYPE[VENUE_SLOTS] the venue kernels edit; used, the rows
+                      # [0, used) that may be working; dirty/dirty_mark, the rows changed in
+                      # the open batch; transitions, the order state machine
+                      # (engine/order_states.py); illegal, transitions the kernels refused
+    "venue_mirror",   # venue.rows as uint64 words
     "venue_words",    # the segment's venue_orders rows as uint64 words
-    "used",           # int64[1]: rows [0, used) may be working (workers/gateway/venue.py)
-    "dirty",          # int64[1 + VENUE_SLOTS]: rows changed in the open batch
-    "dirty_mark",     # uint8[VENUE_SLOTS]
     "resting",        # int64[n_symbols]: working rows per symbol (mirror of venue_resting)
     "scratch",        # FILL_DTYPE[VENUE_SLOTS]: the reports one kernel call makes
     "scratch_words",  # the same as uint64 words
-    "transitions",    # the order state machine (engine/order_states.py)
-    "illegal",        # int64[1]: illegal transitions the kernels refused
     "params",         # GATEWAY_PARAMS_DTYPE[1]
     "entry_latency",  # int64[K]: order entry latency samples, ns (engine/clock.py
                       # latency_sample): [venue] latency_us, or a backtest's distribution
@@ -192,15 +191,16 @@ def emit(ctx, n, origin_ns, order_seq):
         strategy = report.order_id >> ORDER_ID_STRATEGY_SHIFT
         if strategy < ctx.retired.shape[0] and not ctx.retired[strategy]:
             put_report(ctx, strategy_slot(strategy), j, origin_ns, order_seq, now)
-    if ctx.illegal[0] != 0:  # counted, never applied
-        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS, ctx.illegal[0])
-        ctx.illegal[0] = 0
+    if ctx.venue.illegal[0] != 0:  # counted, never applied
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_ILLEGAL_TRANSITIONS,
+              ctx.venue.illegal[0])
+        ctx.venue.illegal[0] = 0
 
 
 @njit(cache=True, _nrt=False)
 def recount(ctx, symbol):
     """The venue's working orders of `symbol`, after a kernel changed them."""
-    n = working_count(ctx.venue, ctx.used, symbol)
+    n = working_count(ctx.venue.rows, ctx.venue.used, symbol)
     if n != ctx.resting[symbol]:
         ctx.resting[symbol] = n
         txn_set(ctx.txn, stats_field(ctx.stats, symbol, VENUE_RESTING), n)
@@ -229,12 +229,13 @@ def reject_report(ctx, order, reason):
     r.time_in_force = order.time_in_force
     r.closes_order = 0
     r.released_qty = 0
-    row = find_row(ctx.venue, ctx.used, order.order_id) if order.request != REQ_NEW else -1
+    row = -1 if order.request == REQ_NEW else \
+        find_row(ctx.venue.rows, ctx.venue.used, order.order_id)
     if row >= 0:  # a denied cancel/replace of a known order: say where the order stands
-        r.ord_status = ctx.venue[row].status
-        r.cum_qty = ctx.venue[row].cum_qty
-        r.leaves_qty = ctx.venue[row].leaves_qty
-        r.avg_px = ctx.venue[row].avg_px
+        r.ord_status = ctx.venue.rows[row].status
+        r.cum_qty = ctx.venue.rows[row].cum_qty
+        r.leaves_qty = ctx.venue.rows[row].leaves_qty
+        r.avg_px = ctx.venue.rows[row].avg_px
     return 1
 
 
@@ -277,8 +278,7 @@ def execute(ctx, order, now):
         return reject_report(ctx, order, order.reject_reason)
     txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_ORDERS), 1)  # requests that reach it
     if order.request == REQ_CANCEL:
-        n = venue_cancel(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                         ctx.illegal, order.order_id, now, ctx.scratch)
+        n = venue_cancel(ctx.venue, order.order_id, now, ctx.scratch)
         return as_requested(ctx, order, n)
     has_market = False
     read = book_read(ctx.book, ctx.book.ctypes.data, symbol, ctx.top)
@@ -289,9 +289,9 @@ def execute(ctx, order, now):
     bid, ask, bid_qty, ask_qty = ctx.top[0], ctx.top[1], ctx.top[2], ctx.top[3]
     n_levels = read_levels(ctx, symbol)
     if order.request == REQ_REPLACE:
-        row = find_row(ctx.venue, ctx.used, order.order_id)
-        if row >= 0 and (ctx.venue[row].side != order.side or
-                         ctx.venue[row].symbol_id != symbol):
+        row = find_row(ctx.venue.rows, ctx.venue.used, order.order_id)
+        if row >= 0 and (ctx.venue.rows[row].side != order.side or
+                         ctx.venue.rows[row].symbol_id != symbol):
             # A replace cannot move an order to another side or symbol (FIX 4.4 rejects
             # one that tries). Risk added its qty on the side and symbol it names, and
             # what the venue would release is the order's: answer for the request, so
@@ -300,8 +300,7 @@ def execute(ctx, order, now):
             n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_UNKNOWN_ORDER)
             ctx.scratch[0].released_qty = order.qty
             return n
-        n = venue_replace(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                          ctx.illegal, order.order_id, order.qty, order.limit_px,
+        n = venue_replace(ctx.venue, order.order_id, order.qty, order.limit_px,
                           ctx.tick_sizes[symbol], bid, ask, bid_qty, ask_qty, has_market,
                           ctx.levels, n_levels, now, ctx.scratch)
         return as_requested(ctx, order, n)
@@ -318,8 +317,7 @@ def execute(ctx, order, now):
         ctx.scratch[0].closes_order = 1
         return n
     session_open = ctx.session[0] == 0 or now < ctx.session[0]
-    return venue_new(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                     ctx.illegal, order.order_id, symbol, order.side, order.order_type,
+    return venue_new(ctx.venue, order.order_id, symbol, order.side, order.order_type,
                      order.time_in_force, order.qty, order.limit_px, ctx.tick_sizes[symbol], bid,
                      ask, bid_qty, ask_qty, has_market, ctx.levels, n_levels, session_open, now,
                      ctx.scratch)
@@ -391,8 +389,7 @@ def on_record(ctx, k, position, now):
         working = ctx.resting[symbol]
         if working == 0:
             return
-        made = venue_on_tick(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark, ctx.transitions,
-                             ctx.illegal, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
+        made = venue_on_tick(ctx.venue, symbol, tick.bid_px, tick.ask_px, tick.bid_qty,
                              tick.ask_qty, tick.kind == MD_KIND_TRADE, tick.trade_px,
                              tick.trade_qty, tick.aggressor_side, ctx.levels,
                              read_levels(ctx, symbol), now, ctx.scratch[:working])
@@ -418,8 +415,8 @@ def on_record(ctx, k, position, now):
 @njit(cache=True, _nrt=False)
 def before_commit(ctx):
     """The venue's changed rows into the segment, with the batch (engine/commit.py)."""
-    txn_store_rows(ctx.txn, ctx.undo, ctx.venue_words, ctx.venue_mirror, ctx.dirty,
-                   ctx.dirty_mark)
+    txn_store_rows(ctx.txn, ctx.undo, ctx.venue_words, ctx.venue_mirror, ctx.venue.dirty,
+                   ctx.venue.dirty_mark)
 
 
 @njit(cache=True, _nrt=False)
@@ -446,12 +443,10 @@ def source_step(ctx, now):
     chunk = ctx.params[0].sweep_chunk
     scratch = ctx.scratch[:chunk]
     if ctx.sweep[0] == SWEEP_CANCEL_ALL:
-        made = venue_cancel_all(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
-                                ctx.transitions, ctx.illegal, now, scratch)
+        made = venue_cancel_all(ctx.venue, now, scratch)
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, made)
     else:
-        made = venue_expire_day(ctx.venue, ctx.used, ctx.dirty, ctx.dirty_mark,
-                                ctx.transitions, ctx.illegal, now, scratch)
+        made = venue_expire_day(ctx.venue, now, scratch)
         if made < chunk:
             ctx.session[1] = 1  # DAY orders arriving later are refused: one sweep does it
     emit(ctx, made, now, 0)
@@ -500,12 +495,15 @@ class Agent(LoopAgent):
             stats=context.symbols, book=context.book, top=np.zeros(4, dtype=np.int64),
             depth=context.depth, levels=np.zeros((4, MAX_DEPTH_LEVELS), dtype=np.int64),
             tick_sizes=np.array([i["tick_size"] for i in config["instruments"]], dtype=np.int64),
-            venue=mirror, venue_mirror=mirror.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
+            venue=VenueBook(rows=mirror, used=used,
+                            dirty=np.zeros(1 + VENUE_SLOTS, dtype=np.int64),
+                            dirty_mark=np.zeros(VENUE_SLOTS, dtype=np.uint8),
+                            transitions=TRANSITIONS, illegal=np.zeros(1, dtype=np.int64)),
+            venue_mirror=mirror.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
             venue_words=segment_rows.view(np.uint64).reshape(VENUE_SLOTS, ROW_WORDS),
-            used=used, dirty=np.zeros(1 + VENUE_SLOTS, dtype=np.int64),
-            dirty_mark=np.zeros(VENUE_SLOTS, dtype=np.uint8), resting=resting,
+            resting=resting,
             scratch=scratch, scratch_words=scratch.view(np.uint64).reshape(-1, REPORT_WORDS),
-            transitions=TRANSITIONS, illegal=np.zeros(1, dtype=np.int64), params=params,
+            params=params,
             entry_latency=np.array([params[0]["latency_ns"]], dtype=np.int64),
             session=np.zeros(2, dtype=np.int64), sweep=np.zeros(1, dtype=np.int64),
             txn=context.txn, undo=undo_words(context.txn),

@@ -1,7 +1,8 @@
 """The simulated venue's book of OUR resting orders: jitted kernels over the gateway's
 process-local mirror `rows` (OPEN_ORDER_DTYPE, shm_layouts/open_order.py).
 
-Every kernel takes the same bookkeeping arrays:
+Every kernel takes the book, one named structure (VenueBook below):
+  rows        OPEN_ORDER_DTYPE[n]: our orders at the venue, one a row
   used        int64[1]: rows [0, used[0]) may be live. A new order takes the lowest free
               row (status NONE or final), else row used[0]. It never shrinks, so a late
               cancel of a filled order still finds the row and is told "too late",
@@ -43,6 +44,8 @@ Queue model (hftbacktest's risk-averse queue model, at every level the book show
     priority for more size); a qty cut at the same price keeps the place.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -67,6 +70,11 @@ from tickpipe.shm_layouts.order_intent import (
 )
 
 REPORTS_TOO_SMALL = -1
+
+# The venue's book of our orders and its bookkeeping (the module's docstring says what
+# each is); the gateway keeps one in its context, fix-sim one of its own.
+VenueBook = namedtuple("VenueBook", ["rows", "used", "dirty", "dirty_mark", "transitions",
+                                     "illegal"])
 
 
 @njit(cache=True)
@@ -271,11 +279,11 @@ def _ioc(transitions, illegal, order_id, symbol, side, order_type, tif, qty, lim
 
 
 @njit(cache=True)
-def venue_new(rows, used, dirty, dirty_mark, transitions, illegal, order_id, symbol, side,
-              order_type, tif, qty, limit_px, tick_size, bid, ask, bid_qty, ask_qty,
-              has_market, levels, n_levels, session_open, now, reports):
+def venue_new(book, order_id, symbol, side, order_type, tif, qty, limit_px, tick_size, bid,
+              ask, bid_qty, ask_qty, has_market, levels, n_levels, session_open, now, reports):
     """A new order: REJECTED, an IOC's fill and/or cancel, or NEW (+ a fill if it crosses).
     Returns the reports written (1 or 2) or REPORTS_TOO_SMALL."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     if reports.shape[0] < 2:
         return REPORTS_TOO_SMALL
     ioc = order_type == ORDER_TYPE_IOC or tif == TIF_IOC   # either way it must not rest
@@ -350,9 +358,10 @@ def _cancel_row(rows, i, dirty, dirty_mark, transitions, illegal, event, exec_ty
 
 
 @njit(cache=True)
-def venue_cancel(rows, used, dirty, dirty_mark, transitions, illegal, order_id, now, reports):
+def venue_cancel(book, order_id, now, reports):
     """A cancel: CANCELED, or REJECTED unknown_order / too_late. Returns 1 (or
     REPORTS_TOO_SMALL)."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     if reports.shape[0] < 1:
         return REPORTS_TOO_SMALL
     i = find_row(rows, used, order_id)
@@ -370,11 +379,11 @@ def venue_cancel(rows, used, dirty, dirty_mark, transitions, illegal, order_id, 
 
 
 @njit(cache=True)
-def venue_replace(rows, used, dirty, dirty_mark, transitions, illegal, order_id, qty, limit_px,
-                  tick_size, bid, ask, bid_qty, ask_qty, has_market, levels, n_levels, now,
-                  reports):
+def venue_replace(book, order_id, qty, limit_px, tick_size, bid, ask, bid_qty, ask_qty,
+                  has_market, levels, n_levels, now, reports):
     """A cancel/replace to total `qty` at `limit_px`: REPLACED (+ a fill if the new price
     crosses) or REJECTED. Returns 1 or 2 (or REPORTS_TOO_SMALL)."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     if reports.shape[0] < 2:
         return REPORTS_TOO_SMALL
     i = find_row(rows, used, order_id)
@@ -419,13 +428,13 @@ def venue_replace(rows, used, dirty, dirty_mark, transitions, illegal, order_id,
 
 
 @njit(cache=True)
-def venue_on_tick(rows, used, dirty, dirty_mark, transitions, illegal, symbol, bid, ask,
-                  bid_qty, ask_qty, is_trade, trade_px, trade_qty, aggressor_side, levels,
-                  n_levels, now, reports):
+def venue_on_tick(book, symbol, bid, ask, bid_qty, ask_qty, is_trade, trade_px, trade_qty,
+                  aggressor_side, levels, n_levels, now, reports):
     """One tick of `symbol` against our resting orders (queue model above), in row
     order: at most one fill report per row. Returns the reports written.
     levels, n_levels: the L2 book as it stands (n_levels <= 1: none).
     aggressor_side is not used: a trade at our price eats the queue whoever started it."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     # What the tick offers is shared by all our rows, in row order: the lots of a trade
     # at one price, and the quoted size our buys (sells) may take at the ask (bid).
     # Filling each row from all of it would invent liquidity (two of our orders on one
@@ -482,8 +491,9 @@ def venue_on_tick(rows, used, dirty, dirty_mark, transitions, illegal, symbol, b
 
 
 @njit(cache=True)
-def venue_cancel_all(rows, used, dirty, dirty_mark, transitions, illegal, now, reports):
+def venue_cancel_all(book, now, reports):
     """The kill switch: cancel every working row. Returns the reports written."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     n = 0
     for i in range(used[0]):
         if _live(rows[i].status):
@@ -495,8 +505,9 @@ def venue_cancel_all(rows, used, dirty, dirty_mark, transitions, illegal, now, r
 
 
 @njit(cache=True)
-def venue_expire_day(rows, used, dirty, dirty_mark, transitions, illegal, now, reports):
+def venue_expire_day(book, now, reports):
     """The session's end: expire every working DAY row. Returns the reports written."""
+    rows, used, dirty, dirty_mark, transitions, illegal = book
     n = 0
     for i in range(used[0]):
         if _live(rows[i].status) and rows[i].time_in_force == TIF_DAY:
