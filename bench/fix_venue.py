@@ -21,6 +21,7 @@ Two phases, in one run:
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -183,6 +184,12 @@ def run_fix_bench(latency_orders: int = 2000, rate: int = 10_000, seconds: float
             os.unlink(segment.path)
         except FileNotFoundError:
             pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def held(throughput: dict) -> bool:
+    """The sustained phase kept up: answered within 5 % of the rate asked for."""
+    return throughput["answered_per_s"] >= 0.95 * throughput["target_per_s"]
 
 
 def format_fix_table(report: dict) -> str:
@@ -195,5 +202,7 @@ def format_fix_table(report: dict) -> str:
              f"sustained: {thr['orders']:,} orders at {thr['target_per_s']:,}/s: sent at "
              f"{thr['sent_per_s']:,}/s, answered at {thr['answered_per_s']:,}/s, lost "
              f"{thr['lost']}, session rejects {thr['session_rejects']}, at most "
-             f"{thr['most_awaiting_answer']:,} awaiting an answer"]
+             f"{thr['most_awaiting_answer']:,} awaiting an answer",
+             f"  the rate asked for was {'held' if held(thr) else 'NOT held'} (answered within "
+             f"5 % of it) with {'nothing' if thr['lost'] == 0 else thr['lost']} lost"]
     return "\n".join(lines)

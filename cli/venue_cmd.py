@@ -10,6 +10,17 @@ import click
 DEFAULT_STORE = os.path.join("~", ".local", "state", "tickpipe", "fix-sim")
 
 
+def _port_free(port: int) -> None:
+    """A taken port is one line here: QuickFIX's acceptor, failing to bind, took the
+    process down at exit in our trials."""
+    import socket
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            raise click.ClickException(f"--port {port}: {exc.strerror}") from None
+
+
 @click.group()
 def venue():
     """Venues that run beside the engine (docs/fix.md)."""
@@ -17,9 +28,8 @@ def venue():
 
 @venue.command("fix-sim")
 @click.option("--port", type=click.IntRange(1, 65535), default=9878, show_default=True,
-              help="TCP port the acceptor listens on.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address it listens on (0.0.0.0: every interface).")
+              help="TCP port the acceptor listens on, on every interface (QuickFIX 1.16's "
+                   "acceptor has no bind address: on a shared network, use --credentials).")
 @click.option("--sender", default="VENUE", show_default=True, help="Its SenderCompID.")
 @click.option("--target", default="TP", show_default=True,
               help="The SenderCompID it expects from the engine.")
@@ -43,7 +53,7 @@ def venue():
               help="Write its counts as JSON here, five times a second.")
 @click.option("--seconds", type=click.FloatRange(0), default=0.0,
               help="Stop after this long; 0: until Ctrl-C or SIGTERM.")
-def fix_sim(port, host, sender, target, books, tick_size, walk_ms, seed, store,
+def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
             credentials_file, status_file, seconds):
     """A simulated exchange behind a FIX 4.4 session (QuickFIX acceptor).
 
@@ -69,12 +79,16 @@ def fix_sim(port, host, sender, target, books, tick_size, walk_ms, seed, store,
             raise FieldError(f"--tick-size {tick_size}: must be > 0")
         credentials = load_credentials(credentials_file, required=False)
         store = os.path.expanduser(store)
-        settings = make_settings("acceptor", port, sender, target,
-                                 os.path.join(store, "session"), host=host)
+        _port_free(port)
+        settings = make_settings("acceptor", port, sender, target, os.path.join(store, "session"))
+        app = SimExchange(book, os.path.join(store, "orders"), tick_size=tick,
+                          credentials=credentials, seed=seed)
     except (FieldError, CredentialsError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
-    app = SimExchange(book, os.path.join(store, "orders"), tick_size=tick,
-                      credentials=credentials, seed=seed)
+    except OSError as exc:
+        raise click.ClickException(f"--store {store}: {exc.strerror or exc}") from None
+    if credentials is None:
+        click.echo("fix-sim: no --credentials: any logon is taken", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -22,10 +22,10 @@ fix = pytest.importorskip("quickfix", reason="the FIX venue needs the extra: pip
 
 from tests.fix_dictionary import check_message  # noqa: E402
 from tickpipe.shm_layouts.fill import (  # noqa: E402
-    EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REPLACED,
+    EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
 from tickpipe.shm_layouts.open_order import (  # noqa: E402
-    STATUS_CANCELED, STATUS_FILLED, STATUS_NEW,
+    STATUS_CANCELED, STATUS_FILLED, STATUS_NEW, STATUS_REJECTED,
 )
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, TIF_GTC  # noqa: E402
 from tickpipe.workers.fix_venue.credentials import (  # noqa: E402
@@ -35,7 +35,7 @@ from tickpipe.workers.fix_venue.fields import (  # noqa: E402
     cl_ord_id, order_id_of, price_text, price_units,
 )
 from tickpipe.workers.fix_venue.session import (  # noqa: E402
-    DOWN, QUEUED, REFUSED_DOWN, SENT, UP, FixSession, FixVenueError,
+    DOWN, DUPLICATE_ID, QUEUED, REFUSED_DOWN, SENT, UP, FixSession, FixVenueError,
 )
 from tickpipe.workers.fix_venue.settings import (  # noqa: E402
     SettingsError, make_settings, read_settings_file, spec_path,
@@ -175,6 +175,20 @@ def test_cancel_too_late_is_a_cancel_reject(venue):
             reject["orig_cl_ord_id"]) == ("cancel_reject", "0", "1", "9.1", "9")
 
 
+def test_refusals_name_the_order(venue):
+    """An order the venue refuses before its book (an unknown symbol) is an
+    ExecutionReport Rejected for its ClOrdID, so the order ends; a new order reusing an
+    id is refused here, before its ClOrdIDs could collide at the venue."""
+    app, session, reports = venue
+    assert session.new(21, "NOPE", 1, 1, PX) == SENT
+    reject = reports.wait(1)[0]
+    assert (reject["exec_type"], reject["order_id"], reject["ord_status"]) == (
+        EXEC_REJECTED, 21, STATUS_REJECTED)
+    assert "unknown symbol" in reject["text"] and session.open_orders() == []
+    assert session.new(21, "SYM0", 1, 1, PX) == DUPLICATE_ID
+    assert app.counts["orders"] == 0
+
+
 def test_ioc_is_time_in_force_3(venue):
     app, session, reports = venue
     session.new(11, "SYM0", 1, 30, PX + TICK, order_type=ORDER_TYPE_IOC, tif=TIF_GTC)
@@ -239,7 +253,11 @@ def test_credentials_from_env_or_a_private_file(tmp_path, monkeypatch):
     with pytest.raises(CredentialsError, match="both"):
         load_credentials()
     monkeypatch.setenv("TICKPIPE_FIX_PASSWORD", "p2")
-    assert load_credentials(str(path)) == ("u2", "p2")
+    assert load_credentials() == ("u2", "p2")
+    assert load_credentials(str(path)) == ("u1", "p@ss")  # a file named explicitly wins
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CredentialsError, match="not UTF-8 text"):
+        read_credentials_file(str(path))
 
 
 def test_settings_file_is_checked_and_completed(tmp_path):
@@ -250,6 +268,8 @@ def test_settings_file_is_checked_and_completed(tmp_path):
                     "SocketConnectHost=127.0.0.1\nSocketConnectPort=9878\n")
     settings = read_settings_file(str(good))
     assert settings.address == "127.0.0.1:9878"
+    # the store keeps the Logon QuickFIX sent, password and all: the owner's alone
+    assert os.stat(tmp_path / "store").st_mode & 0o777 == 0o700
     assert settings.values["DataDictionary"] == spec_path()
     assert settings.values["UseDataDictionary"] == "Y" and "FileLogPath" not in settings.values
     for text, message in (
@@ -260,7 +280,12 @@ def test_settings_file_is_checked_and_completed(tmp_path):
             ("[DEFAULT]\nConnectionType=initiator\n", "0 [SESSION] sections"),
             ("[SESSION]\nConnectionType=initiator\nSenderCompID=A\nTargetCompID=B\n"
              "SocketConnectHost=h\nSocketConnectPort=x\n", "SocketConnectPort=x is not"),
-            ("junk\n", "line 1: expected key=value")):
+            ("junk\n", "line 1: expected key=value"),
+            ("[SESSION]\nConnectionType=initiator\nSenderCompID=A\nTargetCompID=B\n"
+             "SocketConnectHost=h\nSocketConnectPort=99999\n", "99999 is not a TCP port"),
+            ("[SESSION]\nConnectionType=initiator\nSenderCompID=A\nTargetCompID=B\n"
+             "SocketConnectHost=h\nSocketConnectPort=1\nStartTime=25:00:00\n",
+             "StartTime=25:00:00 is not a time of day")):
         bad = tmp_path / "bad.cfg"
         bad.write_text(text)
         with pytest.raises(SettingsError, match=re.escape(message)):
@@ -350,6 +375,15 @@ def test_fix_sim_bad_input_is_one_line(tmp_path):
     creds.chmod(0o640)
     out = run("--credentials", str(creds))
     assert out.returncode == 1 and "chmod 600" in out.stderr and "Traceback" not in out.stderr
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        out = run("--port", str(taken.getsockname()[1]))
+    assert (out.returncode, out.stderr.strip().count("\n")) == (1, 0)
+    assert "Address already in use" in out.stderr
+    (tmp_path / "file").write_text("")
+    out = run("--store", str(tmp_path / "file"))
+    assert out.returncode == 1 and "Not a directory" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_bench_fix_smoke_sends_every_order_and_loses_none():

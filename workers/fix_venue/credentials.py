@@ -1,11 +1,13 @@
 """The FIX logon's username and password (Username 553, Password 554).
 
-From the environment (TICKPIPE_FIX_USERNAME, TICKPIPE_FIX_PASSWORD), or from a file
-whose path is TICKPIPE_FIX_CREDENTIALS or [venue] credentials_file: two lines,
+From a file named by an option (`--credentials`), else the environment
+(TICKPIPE_FIX_USERNAME, TICKPIPE_FIX_PASSWORD), else a file named by
+TICKPIPE_FIX_CREDENTIALS. The file holds two lines,
 `username = ...` and `password = ...`. The file must be the owner's alone (mode 0600 or
 stricter): a password others can read is refused, as ssh refuses such a key. Neither is
 ever in the config, nor in a log: QuickFIX's message log would write the Logon, so the
-sessions here keep no message log (workers/fix_venue/settings.py).
+sessions here keep none, and its file store, which keeps the Logon it sent, is in a
+directory of mode 0700 (workers/fix_venue/settings.py).
 """
 
 import os
@@ -40,16 +42,22 @@ def read_credentials_file(path: str) -> Credentials:
         raise CredentialsError(f"credentials file {path}: mode {stat.S_IMODE(mode):04o} lets "
                                f"others read it; chmod 600 {path}")
     values = {}
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or key.strip() not in ("username", "password"):
-                raise CredentialsError(f"credentials file {path} line {number}: expected "
-                                       "'username = ...' or 'password = ...'")
-            values[key.strip()] = value.strip()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        raise CredentialsError(f"credentials file {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise CredentialsError(f"credentials file {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or key.strip() not in ("username", "password"):
+            raise CredentialsError(f"credentials file {path} line {number}: expected "
+                                   "'username = ...' or 'password = ...'")
+        values[key.strip()] = value.strip()
     missing = [k for k in ("username", "password") if not values.get(k)]
     if missing:
         raise CredentialsError(f"credentials file {path}: no {' or '.join(missing)}")
@@ -57,14 +65,17 @@ def read_credentials_file(path: str) -> Credentials:
 
 
 def load_credentials(path: str | None = None, required: bool = True) -> Credentials | None:
-    """The environment's credentials, else the file's (`path`, else $TICKPIPE_FIX_CREDENTIALS);
-    None when there are none and they are not required."""
+    """The file named here (`path`: an option or the config, which is explicit and wins),
+    else the environment's, else $TICKPIPE_FIX_CREDENTIALS's file; None when there are
+    none and they are not required."""
+    if path:
+        return read_credentials_file(os.path.expanduser(path))
     username, password = os.environ.get(ENV_USERNAME), os.environ.get(ENV_PASSWORD)
     if username and password:
         return Credentials(username, password)
     if username or password:
         raise CredentialsError(f"set both {ENV_USERNAME} and {ENV_PASSWORD}, or neither")
-    path = path or os.environ.get(ENV_FILE)
+    path = os.environ.get(ENV_FILE)
     if path:
         return read_credentials_file(os.path.expanduser(path))
     if required:

@@ -7,8 +7,9 @@ this class owns what the engine needs from it:
            anything else is sent), UP. A lost session (TCP drop, logout, heartbeat
            timeout) is DOWN, never an exception; QuickFIX reconnects every
            ReconnectInterval.
-  orders   new / cancel / replace / status, by our order id, with ClOrdID and
-           OrigClOrdID chained (workers/fix_venue/fields.py)
+  orders   new / cancel / replace / status, by our order id (a new order's id must be
+           new: its ClOrdIDs are derived from it), with ClOrdID and OrigClOrdID chained
+           (workers/fix_venue/fields.py)
   reports  ExecutionReports and OrderCancelRejects, read into dicts of our units and
            queued for `poll()`; one seen before (its ExecID: a resend after a reconnect
            carries PossDupFlag) is counted and dropped, so nothing is applied twice
@@ -42,7 +43,7 @@ from tickpipe.workers.fix_venue.messages import (
 
 DOWN, RECONCILING, UP, STOPPED = "down", "reconciling", "up", "stopped"
 # what a request call returns
-SENT, REFUSED_DOWN, QUEUED, UNKNOWN_ORDER, REFUSED_FINAL = 0, 1, 2, 3, 4
+SENT, REFUSED_DOWN, QUEUED, UNKNOWN_ORDER, REFUSED_FINAL, DUPLICATE_ID = 0, 1, 2, 3, 4, 5
 
 
 class FixVenueError(Exception):
@@ -102,9 +103,12 @@ class FixSession(fix.Application):
         # QuickFIX keeps references to its factories, not copies: they must outlive it
         self.factories = (fix.FileStoreFactory(self.settings.settings),
                           fix.ScreenLogFactory(False, False, False))
-        self.initiator = fix.SocketInitiator(self, self.factories[0], self.settings.settings,
-                                             self.factories[1])
-        self.initiator.start()
+        try:
+            self.initiator = fix.SocketInitiator(self, self.factories[0],
+                                                 self.settings.settings, self.factories[1])
+            self.initiator.start()
+        except (fix.ConfigError, fix.RuntimeError, RuntimeError) as exc:
+            raise FixVenueError(f"QuickFIX refused the session's settings: {exc}") from None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.refused is None:
             if self.logged_on.wait(0.02):
@@ -183,9 +187,12 @@ class FixSession(fix.Application):
             elif kind == fix.MsgType_OrderCancelReject:
                 report = read_cancel_reject(message)
             elif kind == fix.MsgType_BusinessMessageReject:
+                # BusinessRejectRefID (379): the ClOrdID of the request refused, when given
+                ref = message.getField(379) if message.isSetField(379) else None
                 with self.lock:
                     self.counts["business_rejects"] += 1
-                self.reports.put({"kind": "business_reject", "text": get(message, "Text", "")})
+                self.reports.put({"kind": "business_reject", "cl_ord_id": ref,
+                                  "text": get(message, "Text", "")})
                 return
             else:
                 return
@@ -274,6 +281,8 @@ class FixSession(fix.Application):
             if self.state != UP:
                 self.counts["refused_down"] += 1
                 return REFUSED_DOWN
+            if order_id in self.orders:  # its ClOrdIDs are taken: the venue would refuse them
+                return DUPLICATE_ID
             order = _Order(order_id, symbol, side, qty, px, tif)
             self.orders[order_id] = order
             self._send(new_order(order.current, symbol, side, qty, px, order_type, tif), "new")

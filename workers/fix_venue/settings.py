@@ -12,6 +12,7 @@ password (workers/fix_venue/credentials.py).
 
 import glob
 import os
+import re
 import sys
 import tempfile
 from typing import NamedTuple
@@ -19,6 +20,7 @@ from typing import NamedTuple
 import quickfix as fix
 
 BEGIN_STRING = "FIX.4.4"
+TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]")
 DEFAULTS = {"StartTime": "00:00:00", "EndTime": "00:00:00", "UseDataDictionary": "Y",
             "HeartBtInt": "30", "ReconnectInterval": "5", "LogonTimeout": "10",
             "ValidateUserDefinedFields": "N"}
@@ -39,7 +41,7 @@ class SessionSettings(NamedTuple):
         v = self.values
         if v["ConnectionType"] == "initiator":
             return f"{v['SocketConnectHost']}:{v['SocketConnectPort']}"
-        return f"{v.get('SocketAcceptHost', '0.0.0.0')}:{v['SocketAcceptPort']}"
+        return f"0.0.0.0:{v['SocketAcceptPort']}"  # every interface (QuickFIX 1.16)
 
 
 def spec_path() -> str:
@@ -110,6 +112,12 @@ def complete(values: dict, origin: str, store_root: str | None = None) -> dict:
                 "LogonTimeout"):
         if key in values and not values[key].isdigit():
             raise SettingsError(f"{origin}: {key}={values[key]} is not a whole number")
+    for key in ("SocketConnectPort", "SocketAcceptPort"):
+        if key in values and not 1 <= int(values[key]) <= 65535:
+            raise SettingsError(f"{origin}: {key}={values[key]} is not a TCP port (1-65535)")
+    for key in ("StartTime", "EndTime"):
+        if not TIME_OF_DAY.fullmatch(values[key]):
+            raise SettingsError(f"{origin}: {key}={values[key]} is not a time of day HH:MM:SS")
     values.setdefault("DataDictionary", spec_path())
     if "FileStorePath" not in values:
         root = store_root or os.path.join(os.path.expanduser("~"), ".local", "state",
@@ -121,9 +129,20 @@ def complete(values: dict, origin: str, store_root: str | None = None) -> dict:
     return values
 
 
+def private_directory(path: str) -> None:
+    """The store's directory, the owner's alone (0700): QuickFIX's file store keeps every
+    message it sent, the Logon and its password among them, in files others could read."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if os.stat(path).st_uid == os.getuid():
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise SettingsError(f"FIX store {path}: {exc.strerror}") from None
+
+
 def load(values: dict) -> SessionSettings:
     """QuickFIX's SessionSettings of completed values (written to a file QuickFIX reads)."""
-    os.makedirs(values["FileStorePath"], exist_ok=True)
+    private_directory(values["FileStorePath"])
     fd, path = tempfile.mkstemp(prefix="tickpipe-fix-", suffix=".cfg")
     with os.fdopen(fd, "w") as f:
         f.write(render(values))
@@ -158,12 +177,12 @@ def read_settings_file(path: str, kind: str = "initiator") -> SessionSettings:
 
 def make_settings(kind: str, port: int, sender: str, target: str, store: str,
                   host: str = "127.0.0.1", **extra) -> SessionSettings:
-    """Settings from options (the simulated exchange's, a test's, the bench's)."""
+    """host: the initiator's venue address (an acceptor listens on every interface)."""
     values = {"ConnectionType": kind, "SenderCompID": sender, "TargetCompID": target,
               "FileStorePath": store}
     if kind == "initiator":
         values.update(SocketConnectHost=host, SocketConnectPort=str(port))
-    else:
-        values.update(SocketAcceptPort=str(port), SocketAcceptHost=host)
+    else:  # QuickFIX 1.16's acceptor binds every interface: it has no address setting
+        values.update(SocketAcceptPort=str(port))
     values.update({k: str(v) for k, v in extra.items()})
     return load(complete(values, f"{kind} settings"))

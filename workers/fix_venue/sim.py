@@ -49,6 +49,7 @@ from tickpipe.workers.gateway.venue import (
 
 ROWS_FILE, STATE_FILE, IDS_FILE = "orders.bin", "state.bin", "clordids.log"
 S_USED, S_NEXT_EXEC, S_NEXT_ORDER = 0, 1, 2  # the state file's int64 words
+ORD_REJ_UNKNOWN_SYMBOL, ORD_REJ_DUPLICATE = "1", "6"  # OrdRejReason (103)
 
 
 class SimExchange(fix.Application):
@@ -192,7 +193,10 @@ class SimExchange(fix.Application):
                 self.counts["duplicates_ignored"] += 1
                 return
             self.counts["duplicates_rejected"] += 1
-            raise FieldError(f"duplicate ClOrdID {cl}")
+            return self._reject_new(message, ORD_REJ_DUPLICATE, f"duplicate ClOrdID {cl}")
+        if get(message, "Symbol") not in self.index:
+            return self._reject_new(message, ORD_REJ_UNKNOWN_SYMBOL,
+                                    f"unknown symbol {get(message, 'Symbol')!r}")
         symbol = self._symbol(message)
         side = SIDE_FROM_FIX.get(get(message, "Side"))
         if side is None:
@@ -368,10 +372,23 @@ class SimExchange(fix.Application):
             reject.setField(TAG[name], value)
         self._send(reject)
 
+    def _reject_new(self, message, reason: str, text: str) -> None:
+        """A NewOrderSingle refused before it reaches the book: an ExecutionReport
+        Rejected for its ClOrdID (the client can match it), nothing else changes."""
+        reject = self._report_message(EXEC_REJECTED, None, None, None)
+        for name, value in (("ClOrdID", get(message, "ClOrdID")), ("OrderID", "NONE"),
+                            ("OrdStatus", "8"), ("Symbol", get(message, "Symbol")),
+                            ("Side", get(message, "Side")), ("OrdRejReason", reason),
+                            ("Text", text[:200])):
+            reject.setField(TAG[name], value)
+        self._send(reject)
+
     def _business_reject(self, message, text) -> None:
         reject = fix.Message()
         reject.getHeader().setField(fix.MsgType(fix.MsgType_BusinessMessageReject))
         reject.setField(fix.RefMsgType(msg_type(message)))
+        if message.isSetField(TAG["ClOrdID"]):  # BusinessRejectRefID: which request
+            reject.setField(379, get(message, "ClOrdID"))
         reject.setField(fix.BusinessRejectReason(0))
         reject.setField(TAG["Text"], text[:200])
         self._send(reject)
