@@ -20,7 +20,7 @@ import pytest
 fix = pytest.importorskip("quickfix", reason="the FIX venue needs the extra: pip install "
                                              "'tickpipe[fix]'")
 
-from tests.fix_dictionary import check_message  # noqa: E402
+from fix_dictionary import check_message  # noqa: E402  (tests/fix_dictionary.py)
 from tickpipe.shm_layouts.fill import (  # noqa: E402
     EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
