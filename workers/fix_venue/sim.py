@@ -222,28 +222,29 @@ class SimExchange(fix.Application):
             self._cancel_reject(message, None, CXL_UNKNOWN_ORDER, response_to, "unknown order")
         return order
 
-    def _cancel(self, message) -> None:
-        cl = get(message, "ClOrdID")
-        if cl in self.order_of and poss_dup(message):
+    def _on_order(self, message, counter, response_to):
+        """The venue order a cancel or replace names, or None when there is nothing to do:
+        a resend of one already taken (PossDupFlag), or an order it never had (answered
+        with an OrderCancelReject)."""
+        if get(message, "ClOrdID") in self.order_of and poss_dup(message):
             self.counts["duplicates_ignored"] += 1
-            return
-        self.counts["cancels"] += 1
-        order = self._known(message, CXL_RESPONSE_CANCEL)
+            return None
+        self.counts[counter] += 1
+        return self._known(message, response_to)
+
+    def _cancel(self, message) -> None:
+        order = self._on_order(message, "cancels", CXL_RESPONSE_CANCEL)
         if order is None:
             return
-        self._note_id("C", cl, order)
+        self._note_id("C", get(message, "ClOrdID"), order)
         n = self._run(venue_cancel, order)
         self._answer(n, message, CXL_RESPONSE_CANCEL)
 
     def _replace(self, message) -> None:
-        cl = get(message, "ClOrdID")
-        if cl in self.order_of and poss_dup(message):
-            self.counts["duplicates_ignored"] += 1
-            return
-        self.counts["replaces"] += 1
-        order = self._known(message, CXL_RESPONSE_REPLACE)
+        order = self._on_order(message, "replaces", CXL_RESPONSE_REPLACE)
         if order is None:
             return
+        cl = get(message, "ClOrdID")
         row = find_row(self.rows, self.used, order)
         symbol = int(self.rows[row]["symbol_id"]) if row >= 0 else 0
         bid, ask, bid_qty, ask_qty, has_market = self._market(symbol)
