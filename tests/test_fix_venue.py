@@ -285,7 +285,9 @@ def test_settings_file_is_checked_and_completed(tmp_path):
              "SocketConnectHost=h\nSocketConnectPort=99999\n", "99999 is not a TCP port"),
             ("[SESSION]\nConnectionType=initiator\nSenderCompID=A\nTargetCompID=B\n"
              "SocketConnectHost=h\nSocketConnectPort=1\nStartTime=25:00:00\n",
-             "StartTime=25:00:00 is not a time of day")):
+             "StartTime=25:00:00 is not a time of day"),
+            ("[SESSION]\nConnectionType=initiator\nSenderCompID=A\nTargetCompID=B\n"
+             "SocketConnectHost=h\nSocketConnectPort=1\nHeartBtInt=0\n", "HeartBtInt=0")):
         bad = tmp_path / "bad.cfg"
         bad.write_text(text)
         with pytest.raises(SettingsError, match=re.escape(message)):

@@ -115,6 +115,9 @@ def complete(values: dict, origin: str, store_root: str | None = None) -> dict:
     for key in ("SocketConnectPort", "SocketAcceptPort"):
         if key in values and not 1 <= int(values[key]) <= 65535:
             raise SettingsError(f"{origin}: {key}={values[key]} is not a TCP port (1-65535)")
+    if int(values["HeartBtInt"]) < 1:
+        raise SettingsError(f"{origin}: HeartBtInt={values['HeartBtInt']}: a heartbeat every "
+                            "0 s would never let a lost session be noticed; give seconds >= 1")
     for key in ("StartTime", "EndTime"):
         if not TIME_OF_DAY.fullmatch(values[key]):
             raise SettingsError(f"{origin}: {key}={values[key]} is not a time of day HH:MM:SS")
