@@ -15,6 +15,9 @@ def _port_free(port: int) -> None:
     process down at exit in our trials."""
     import socket
     with socket.socket() as probe:
+        # as QuickFIX binds (SocketReuseAddress=Y): a port left in TIME_WAIT by the last
+        # run's connections is free; one another process listens on is not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("0.0.0.0", port))
         except OSError as exc:

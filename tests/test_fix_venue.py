@@ -32,10 +32,10 @@ from tickpipe.workers.fix_venue.credentials import (  # noqa: E402
     Credentials, CredentialsError, load_credentials, read_credentials_file,
 )
 from tickpipe.workers.fix_venue.fields import (  # noqa: E402
-    cl_ord_id, order_id_of, price_text, price_units,
+    EXEC_STATUS, cl_ord_id, order_id_of, price_text, price_units,
 )
 from tickpipe.workers.fix_venue.session import (  # noqa: E402
-    DOWN, DUPLICATE_ID, QUEUED, REFUSED_DOWN, SENT, UP, FixSession, FixVenueError,
+    DOWN, DUPLICATE_ID, QUEUED, REFUSED_DOWN, SENT, UP, FixSession, FixVenueError, _Order,
 )
 from tickpipe.workers.fix_venue.settings import (  # noqa: E402
     SettingsError, make_settings, read_settings_file, spec_path,
@@ -189,6 +189,18 @@ def test_refusals_name_the_order(venue):
     assert app.counts["orders"] == 0
 
 
+def test_status_of_an_order_the_venue_never_had_names_it(venue):
+    """A status request (as sent on reconnect) for an order the venue never took is
+    answered for its ClOrdID, rejected, so reconciliation ends instead of waiting."""
+    app, session, reports = venue
+    session.orders[77] = _Order(77, "SYM0", 1, 3, PX, TIF_GTC)  # sent, never arrived
+    assert session.status(77) == SENT
+    answer = reports.wait(1)[0]
+    assert (answer["exec_type"], answer["order_id"], answer["cl_ord_id"],
+            answer["ord_status"]) == (EXEC_STATUS, 77, "77", STATUS_REJECTED)
+    assert session.counts["reconciled"] == 1 and session.open_orders() == []
+
+
 def test_ioc_is_time_in_force_3(venue):
     app, session, reports = venue
     session.new(11, "SYM0", 1, 30, PX + TICK, order_type=ORDER_TYPE_IOC, tif=TIF_GTC)
@@ -305,6 +317,12 @@ def _fix_sim(port, store, creds_file, status):
         env={k: v for k, v in os.environ.items() if not k.startswith("TICKPIPE_FIX_")})
 
 
+def _process_state(pid) -> str:
+    """The process's state letter (/proc/PID/stat): 'T' once a SIGSTOP has taken hold."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def _status(path):
     with open(path) as f:
         return json.load(f)
@@ -330,6 +348,7 @@ def test_venue_killed_and_restarted_mid_run(tmp_path):
             session.new(order_id, "SYM0", 1, 5, PX - order_id * TICK)
         reports.wait(2)
         sim.send_signal(signal.SIGSTOP)   # it reads nothing now: order 3 stays in its socket
+        wait_for(lambda: _process_state(sim.pid) == "T", 10, "the venue to stop")
         assert session.new(3, "SYM0", 1, 7, PX - 3 * TICK) == SENT
         time.sleep(0.2)
         sim.kill()
@@ -338,7 +357,11 @@ def test_venue_killed_and_restarted_mid_run(tmp_path):
         assert session.new(4, "SYM0", 1, 1, PX) == REFUSED_DOWN
         assert session.cancel(1) == QUEUED
         sim = _fix_sim(port, store, str(creds_file), status)
-        wait_for(lambda: session.state == UP, 60, "the session to come back up")
+        # a loaded machine (CI runs a test file per core) may take a while to start it
+        wait_for(lambda: session.state == UP or sim.poll() is not None, 180,
+                 "the session to come back up")
+        assert sim.poll() is None, sim.stderr.read()[-2000:]
+        assert session.state == UP, session.summary()
         # order 3's NEW (from the resend), order 1's CANCELED (the queued cancel)
         reports.wait(7, timeout=20)
         wait_for(lambda: session.counts["reconciled"] == 3, 10, "three status answers")

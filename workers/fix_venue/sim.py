@@ -272,8 +272,10 @@ class SimExchange(fix.Application):
         row = find_row(self.rows, self.used, order) if order is not None else -1
         report = self._report_message(EXEC_STATUS, None if row < 0 else self.rows[row],
                                       get(message, "ClOrdID"), None)
-        if row < 0:  # an order never seen: OrdStatus rejected, nothing open
-            for name, value in (("Symbol", get(message, "Symbol")),
+        if row < 0:  # an order never seen: OrdStatus rejected, nothing open; the ClOrdID
+            # asked about, so the client can tell which of its orders this answers
+            for name, value in (("ClOrdID", get(message, "ClOrdID")),
+                                ("Symbol", get(message, "Symbol")),
                                 ("Side", get(message, "Side")), ("OrdStatus", "8"),
                                 ("OrderID", "NONE"), ("Text", "unknown order")):
                 report.setField(TAG[name], value)
