@@ -25,7 +25,7 @@ from tickpipe.shm_layouts.fill import (  # noqa: E402
     EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
 from tickpipe.shm_layouts.open_order import (  # noqa: E402
-    STATUS_CANCELED, STATUS_FILLED, STATUS_NEW, STATUS_REJECTED,
+    STATUS_CANCELED, STATUS_FILLED, STATUS_NEW, STATUS_PARTIALLY_FILLED, STATUS_REJECTED,
 )
 from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, TIF_GTC  # noqa: E402
 from tickpipe.workers.fix_venue.credentials import (  # noqa: E402
@@ -35,7 +35,8 @@ from tickpipe.workers.fix_venue.fields import (  # noqa: E402
     EXEC_STATUS, cl_ord_id, order_id_of, price_text, price_units,
 )
 from tickpipe.workers.fix_venue.session import (  # noqa: E402
-    DOWN, DUPLICATE_ID, QUEUED, REFUSED_DOWN, SENT, UP, FixSession, FixVenueError, _Order,
+    DOWN, DUPLICATE_ID, QUEUED, RECONCILING, REFUSED_DOWN, SENT, UP, FixSession,
+    FixVenueError, _Order,
 )
 from tickpipe.workers.fix_venue.settings import (  # noqa: E402
     SettingsError, make_settings, read_settings_file, spec_path,
@@ -112,6 +113,64 @@ def test_prices_and_ids_are_exact():
     assert price_units("100.00015") == 1_000_002
     assert [cl_ord_id(7, k) for k in range(3)] == ["7", "7.1", "7.2"]
     assert order_id_of("7.2") == 7 == order_id_of("7")
+
+
+def _offline_session(tmp_path, **options):
+    """A session never started: its order table and report handling, by hand."""
+    return FixSession(initiator(free_port(), str(tmp_path / "ini")), CREDS, **options)
+
+
+def _report(cl, exec_type, exec_id, cum=0, leaves=5, status=STATUS_NEW):
+    return {"kind": "execution_report", "cl_ord_id": cl, "exec_type": exec_type,
+            "exec_id": exec_id, "cum_qty": cum, "leaves_qty": leaves, "ord_status": status,
+            "order_qty": cum + leaves, "order_px": PX}
+
+
+def test_reports_once_by_exec_id_but_every_status_answer(tmp_path):
+    """A report whose ExecID was seen (a PossDupFlag resend) is dropped; status answers
+    are never dropped: FIX 4.4 lets each carry ExecID 0, and reconciliation must not
+    wait for the second for ever."""
+    session = _offline_session(tmp_path)
+    for order_id in (1, 2):  # both acknowledged
+        session.orders[order_id] = _Order(order_id, "SYM0", 1, 5, PX, TIF_GTC)
+        session.orders[order_id].status = STATUS_NEW
+    session._apply(_report("1", EXEC_PARTIAL_FILL, "7", cum=2, leaves=3,
+                           status=STATUS_PARTIALLY_FILLED))
+    session._apply(_report("1", EXEC_PARTIAL_FILL, "7", cum=2, leaves=3,
+                           status=STATUS_PARTIALLY_FILLED))
+    assert session.counts["duplicate_reports"] == 1 and session.orders[1].cum_qty == 2
+    session.state, session.awaiting_status = RECONCILING, {1, 2}
+    session._apply(_report("1", EXEC_STATUS, "0", cum=2, leaves=3,
+                           status=STATUS_PARTIALLY_FILLED))
+    assert session.state == RECONCILING
+    session._apply(_report("2", EXEC_STATUS, "0"))
+    assert session.state == UP and session.counts["reconciled"] == 2
+    assert session.counts["duplicate_reports"] == 1 and session.counts["reconcile_mismatches"] == 0
+
+
+def test_a_status_answer_never_takes_back_fills(tmp_path):
+    session = _offline_session(tmp_path)
+    session.orders[3] = order = _Order(3, "SYM0", 1, 5, PX, TIF_GTC)
+    order.cum_qty, order.leaves_qty, order.status = 4, 1, STATUS_PARTIALLY_FILLED
+    session._apply(_report("3", EXEC_STATUS, "0", cum=0, leaves=0, status=STATUS_REJECTED))
+    assert (order.cum_qty, order.status) == (4, STATUS_PARTIALLY_FILLED)
+    assert session.counts["reconcile_mismatches"] == 1
+
+
+def test_reconciliation_ends_on_a_refusal_or_its_timeout(tmp_path):
+    """A status request refused (a business reject naming it) or never answered does not
+    halt trading for good; a new order the venue refused at the business level ends."""
+    session = _offline_session(tmp_path, reconcile_timeout_s=0.05)
+    for order_id in (1, 2):
+        session.orders[order_id] = _Order(order_id, "SYM0", 1, 5, PX, TIF_GTC)
+    session.state, session.awaiting_status = RECONCILING, {1, 2}
+    session.reconcile_deadline = time.monotonic() + 60
+    session._business_reject("1", "unknown order")
+    assert session.state == RECONCILING and session.awaiting_status == {2}
+    assert session.orders[1].status == STATUS_REJECTED  # never acknowledged: it ends
+    session.reconcile_deadline = time.monotonic() - 1
+    session.poll()
+    assert session.state == UP and session.counts["reconcile_timeouts"] == 1
 
 
 def test_logon_and_logout(venue):

@@ -5,8 +5,9 @@ they are decimals written from the integer (never through a float, so 100.0001 s
 100.0001), read back through Decimal and rounded half-even to our unit (an AvgPx of
 several fills may carry more decimals than our unit has: the only rounding here).
 
-Ids: our order id N is ClOrdID "N" on the new order; each later request on it (a
-replace, a cancel, a status request) takes "N.k" with k counting up, and OrigClOrdID
+Ids: our order id N is ClOrdID "N" on the new order; each later request that changes
+it (a replace, a cancel) takes "N.k" with k counting up (a status request names the
+current one), and OrigClOrdID
 names the order's current ClOrdID (the last one the venue accepted), so a replace
 chain reads N -> N.1 -> N.2 on the wire and every id maps back to N.
 
