@@ -69,7 +69,7 @@ def _wait_final(session, order_ids: set, timeout_s: float) -> dict:
 def run_fix_bench(latency_orders: int = 2000, rate: int = 10_000, seconds: float = 2.0,
                   progress=lambda step: None) -> dict:
     try:
-        from tickpipe.workers.fix_venue.session import SENT, FixSession
+        from tickpipe.workers.fix_venue.session import SENT, FixSession, FixVenueError
         from tickpipe.workers.fix_venue.settings import make_settings
     except ImportError as exc:
         raise BenchError(f"{exc}: the FIX bench needs QuickFIX: pip install 'tickpipe[fix]'") \
@@ -103,7 +103,11 @@ def run_fix_bench(latency_orders: int = 2000, rate: int = 10_000, seconds: float
         session = FixSession(make_settings("initiator", port, "TP", "VENUE",
                                            os.path.join(work, "session"), HeartBtInt=5,
                                            LogonTimeout=30))
-        session.start(timeout_s=90)  # the venue loads its kernels first
+        try:
+            session.start(timeout_s=90)  # the venue loads its kernels first
+        except FixVenueError as exc:
+            said = venue.stderr.read()[-500:].strip() if venue.poll() is not None else ""
+            raise BenchError(f"{exc}{': the venue said: ' + said if said else ''}") from None
         record = np.zeros(1, dtype=ORDER_DTYPE)
         record["symbol_id"], record["qty"] = 0, 1
 

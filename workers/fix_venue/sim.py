@@ -503,15 +503,19 @@ def run_acceptor(app: SimExchange, settings, say=print, walk_ms: float = 0.0,
     if walk_ms > 0:
         walker = threading.Thread(target=app.walk, args=(walk_ms / 1000.0, stop), daemon=True)
         walker.start()
+    def write_status():
+        if status_file:
+            tmp = status_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(app.summary(), f)
+            os.replace(tmp, status_file)
+
     try:
         while not stop.wait(0.2):
-            if status_file:
-                tmp = status_file + ".tmp"
-                with open(tmp, "w") as f:
-                    json.dump(app.summary(), f)
-                os.replace(tmp, status_file)
+            write_status()
     finally:
         stop.set()
         if walker is not None:
             walker.join()
         server.stop()
+        write_status()  # the counts as they ended, not as of the last 0.2 s tick
