@@ -76,6 +76,22 @@ def _hbt_quoter_factory():
     from hftbacktest.order import GTC, LIMIT
 
     @njit
+    def side(hbt, orders, order_id, own_px, buy, px, next_id):
+        """The side's (order id, price, next id) after this feed: placed, moved or kept
+        (bench/quoter.py's _side, in hftbacktest's API)."""
+        if order_id == 0 or order_id not in orders:
+            next_id += 1
+            if buy:
+                hbt.submit_buy_order(0, next_id, px, 1.0, GTC, LIMIT, False)
+            else:
+                hbt.submit_sell_order(0, next_id, px, 1.0, GTC, LIMIT, False)
+            return next_id, px, next_id
+        if own_px != px and orders.get(order_id).cancellable:
+            hbt.modify(0, order_id, px, 1.0, False)
+            return order_id, px, next_id
+        return order_id, own_px, next_id
+
+    @njit
     def quoter(hbt):
         buy_id, sell_id, next_id = 0, 0, 0
         buy_px, sell_px = 0.0, 0.0
@@ -90,22 +106,8 @@ def _hbt_quoter_factory():
             if not (bid > 0 and ask > bid):
                 continue
             orders = hbt.orders(0)
-            if buy_id == 0 or buy_id not in orders:
-                next_id += 1
-                buy_id = next_id
-                hbt.submit_buy_order(0, buy_id, bid, 1.0, GTC, LIMIT, False)
-                buy_px = bid
-            elif buy_px != bid and orders.get(buy_id).cancellable:
-                hbt.modify(0, buy_id, bid, 1.0, False)
-                buy_px = bid
-            if sell_id == 0 or sell_id not in orders:
-                next_id += 1
-                sell_id = next_id
-                hbt.submit_sell_order(0, sell_id, ask, 1.0, GTC, LIMIT, False)
-                sell_px = ask
-            elif sell_px != ask and orders.get(sell_id).cancellable:
-                hbt.modify(0, sell_id, ask, 1.0, False)
-                sell_px = ask
+            buy_id, buy_px, next_id = side(hbt, orders, buy_id, buy_px, True, bid, next_id)
+            sell_id, sell_px, next_id = side(hbt, orders, sell_id, sell_px, False, ask, next_id)
             hbt.clear_inactive_orders(0)
         return feeds
 

@@ -44,6 +44,13 @@ def hand_config(tmp_path, **venue):
         "venue": venue})
 
 
+def rester_config(path, quotes: int):
+    """tests/strategies/rester.py (rests and moves orders) on `quotes` CSV quotes."""
+    return load_config(overrides={
+        "feed": {"source": "file", "file": write_csv(path, quote_rows(quotes))},
+        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")}]})
+
+
 def test_backtest_when_a_resting_bid_is_traded_through_then_fills_queue_and_pnl_as_by_hand(
         tmp_path):
     report = Backtest(hand_config(tmp_path), bucket_s=1.0).run()
@@ -150,10 +157,7 @@ def test_parity_when_a_live_runs_journal_is_backtested_then_the_same_orders_in_t
 def test_backtest_when_latencies_are_a_recorded_distribution_then_drawn_per_record_the_same_each_run(
         tmp_path):
     from tickpipe.engine.backtest_latency import read_latency_file
-    data = write_csv(tmp_path / "dist.csv", quote_rows(3000))
-    config = load_config(overrides={
-        "feed": {"source": "file", "file": data},
-        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")}]})
+    config = rester_config(tmp_path / "dist.csv", 3000)
     samples = tmp_path / "latency.json"
     samples.write_text(json.dumps({"order_entry_us": [50, 400, 2000, 9000],
                                    "market_data_us": [10, 20, 300], "reports_us": [5]}))
@@ -217,10 +221,7 @@ def test_backtest_when_run_twice_in_two_processes_then_the_results_are_byte_iden
 
 def test_backtest_when_a_users_strategy_file_rests_and_moves_orders_then_the_books_add_up(
         tmp_path):
-    data = write_csv(tmp_path / "rest.csv", quote_rows(4000))
-    config = load_config(overrides={
-        "feed": {"source": "file", "file": data},
-        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")}]})
+    config = rester_config(tmp_path / "rest.csv", 4000)
     report = Backtest(config, bucket_s=0.5).run()
     assert report["state"] == "completed", report["notes"]  # engine/book_checks.py passed
     assert report["orders_sent"] > 20 and report["fills"] > 0 and report["lost"] == 0

@@ -447,10 +447,17 @@ def test_venue_killed_and_restarted_mid_run(tmp_path):
 
 
 def test_fix_sim_bad_input_is_one_line(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "tickpipe.cli.main", "venue", "fix-sim",
-                               "--store", str(tmp_path / "s"), "--seconds", "0.1", *args],
-                              capture_output=True, text=True, timeout=60)
+    from click.testing import CliRunner
+
+    from tickpipe.cli.main import tickpipe
+    runner = CliRunner(env={name: None for name in (
+        "TICKPIPE_FIX_USERNAME", "TICKPIPE_FIX_PASSWORD", "TICKPIPE_FIX_CREDENTIALS")})
+
+    def run(*args):  # in this process: every case fails before an acceptor starts
+        result = runner.invoke(tickpipe, ["venue", "fix-sim", "--store", str(tmp_path / "s"),
+                                          "--seconds", "0.1", *args])
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout,
+                                           result.stderr)
     out = run("--book", "SYM0=100")
     assert out.returncode == 1 and out.stderr.strip().count("\n") == 0
     assert "expected SYMBOL=BID/ASKxBIDQTY/ASKQTY" in out.stderr
