@@ -109,7 +109,7 @@ def start_row(row, order_id, symbol, side, order_type, tif, qty, limit_px, now):
     row.order_type = order_type
     row.time_in_force = tif
     row.reject_reason = 0
-    row._reserved0 = 0
+    row.requests_out = 0
     row.qty = qty
     row.cum_qty = 0
     row.leaves_qty = qty

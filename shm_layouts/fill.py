@@ -67,10 +67,13 @@ VENUE_SESSION_CLOSED = 4    # a DAY order after the session's end
 VENUE_SIMULATED = 5         # [gateway] reject_every: a reject for tests
 VENUE_BOOK_FULL = 6         # no free row in the venue's order table
 VENUE_BAD_PRICE = 7         # a limit price <= 0
+VENUE_HALTED = 8            # the venue's session is down (or reconciling): no new orders
+VENUE_REFUSED = 9           # the venue refused it for a reason of its own (its Text)
 VENUE_REASON_NAMES = {VENUE_UNKNOWN_ORDER: "unknown_order", VENUE_TOO_LATE: "too_late",
                       VENUE_BAD_QTY: "bad_qty", VENUE_OFF_TICK: "off_tick",
                       VENUE_SESSION_CLOSED: "session_closed", VENUE_SIMULATED: "venue_reject",
-                      VENUE_BOOK_FULL: "venue_book_full", VENUE_BAD_PRICE: "bad_price"}
+                      VENUE_BOOK_FULL: "venue_book_full", VENUE_BAD_PRICE: "bad_price",
+                      VENUE_HALTED: "venue_halted", VENUE_REFUSED: "venue_refused"}
 
 
 def reason_name(code: int) -> str:

@@ -18,11 +18,12 @@ offset | size | field         | unit           | written by | read by          |
     12 |    1 | order_type    | ORDER_TYPE_*   | owner      | owner, tools     |
     13 |    1 | time_in_force | TIF_*          | owner      | owner, tools     |
     14 |    1 | reject_reason | REASON_*       | owner      | owner, tools     | of the last reject
-    15 |    1 | _reserved0    |                |            |                  |
+    15 |    1 | requests_out  | count          | gateway    | gateway, tools   | sent to a venue process, unanswered
     16 |    4 | qty           | lots           | owner      | owner, tools     | total: cum + leaves
     20 |    4 | cum_qty       | lots           | owner      | owner, tools     | filled so far
     24 |    4 | leaves_qty    | lots           | owner      | owner, tools     | still working
-    28 |    4 | queue_ahead   | lots           | venue      | venue, tools     | queue model (workers/gateway/venue.py)
+    28 |    4 | queue_ahead   | lots           | venue      | venue, tools     | queue model (workers/gateway/venue.py);
+       |      |               |                |            |                  | a venue process's: a pending replace's qty
     32 |    8 | limit_px      | price units    | owner      | owner, tools     |
     40 |    8 | avg_px        | price units    | owner      | owner, tools     | of the fills
     48 |    8 | cum_notional  | price x lots   | owner      | owner            | for avg_px
@@ -58,14 +59,14 @@ VENUE_SLOTS = 1024  # resting orders at the simulated venue, all strategies toge
 OPEN_ORDER_DTYPE = np.dtype(
     [("order_id", np.uint64), ("symbol_id", np.uint16), ("side", np.int8), ("status", np.uint8),
      ("order_type", np.uint8), ("time_in_force", np.uint8), ("reject_reason", np.uint8),
-     ("_reserved0", np.uint8), ("qty", np.int32), ("cum_qty", np.int32),
+     ("requests_out", np.uint8), ("qty", np.int32), ("cum_qty", np.int32),
      ("leaves_qty", np.int32), ("queue_ahead", np.int32), ("limit_px", np.int64),
      ("avg_px", np.int64), ("cum_notional", np.int64), ("updated_ns", np.int64)],
     align=True,
 )
 OPEN_ORDER_OFFSETS = {
     "order_id": 0, "symbol_id": 8, "side": 10, "status": 11, "order_type": 12,
-    "time_in_force": 13, "reject_reason": 14, "_reserved0": 15, "qty": 16, "cum_qty": 20,
+    "time_in_force": 13, "reject_reason": 14, "requests_out": 15, "qty": 16, "cum_qty": 20,
     "leaves_qty": 24, "queue_ahead": 28, "limit_px": 32, "avg_px": 40, "cum_notional": 48,
     "updated_ns": 56,
 }
@@ -73,7 +74,7 @@ OPEN_ORDER_SIZE = 64
 assert_layout(OPEN_ORDER_DTYPE, OPEN_ORDER_OFFSETS, OPEN_ORDER_SIZE)
 
 # The words of a row as uint64 (for jitted code storing a row through the commit log):
-# word 1 packs symbol_id..._reserved0, word 2 qty/cum_qty, word 3 leaves_qty/queue_ahead.
+# word 1 packs symbol_id...requests_out, word 2 qty/cum_qty, word 3 leaves_qty/queue_ahead.
 OPEN_ORDER_WORDS = OPEN_ORDER_SIZE // 8
 
 

@@ -139,7 +139,7 @@ struct tp_open_order {
     uint8_t order_type;
     uint8_t time_in_force;
     uint8_t reject_reason;
-    uint8_t _reserved0;
+    uint8_t requests_out;
     int32_t qty;
     int32_t cum_qty;
     int32_t leaves_qty;

@@ -74,7 +74,9 @@ RISK_PNL_PEAK = 31   # not a count: the running P&L's high-water mark, float64 b
 GATEWAY_ORDERS_READ, GATEWAY_REPORTS_SENT, GATEWAY_FILLS, GATEWAY_PARTIALS, GATEWAY_CANCELS, \
     GATEWAY_REJECTS, GATEWAY_BOOK_UNREADABLE, GATEWAY_ILLEGAL_TRANSITIONS = 0, 1, 2, 3, 4, 5, 6, 7
 GATEWAY_MD_READ, GATEWAY_NEW_ACKS, GATEWAY_REPLACES, GATEWAY_EXPIRED, GATEWAY_KILL_CANCELS, \
-    GATEWAY_RISK_REJECTS = 8, 9, 10, 11, 12, 13
+    GATEWAY_RISK_REJECTS, GATEWAY_VENUE_DROPPED, GATEWAY_VENUE_READ = 8, 9, 10, 11, 12, 13, 14, 15
+# a venue process's reports (workers/gateway/external.py): read, and dropped (a duplicate,
+# or for no order of ours)
 GATEWAY_VENUE_REJECT_BASE = 16  # counters[16 + VENUE_*]: the venue's rejects by reason (fill.py)
 # *_BOOK_UNREADABLE: book reads that gave up on a row left odd by a dead feed (seqlock health)
 

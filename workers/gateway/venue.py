@@ -238,7 +238,9 @@ def _fill(rows, i, qty, px, transitions, illegal, now, reports, n):
 def _free_row(rows, used):
     for i in range(used[0]):
         s = rows[i].status
-        if s == STATUS_NONE or is_final(s):
+        # a final row with requests still out (a venue process's answer to come:
+        # workers/gateway/external.py) keeps its order until they are answered
+        if s == STATUS_NONE or (is_final(s) and rows[i].requests_out == 0):
             return i
     if used[0] < rows.shape[0]:
         return used[0]
