@@ -43,7 +43,7 @@ from tickpipe.engine.histogram import record_value
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the gateway leaves to the defaults)
     NOT_DUE, idle_on_inputs as pass_idle, nothing_per_batch as begin_batch,
 )
-from tickpipe.engine.order_states import TRANSITIONS, is_working
+from tickpipe.engine.order_states import TRANSITIONS, is_final, is_working
 from tickpipe.engine.ring import H_MASK, H_POSITION, consumer_has_data
 from tickpipe.engine.runner_gen import role_runner
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
@@ -53,13 +53,14 @@ from tickpipe.shm_layouts.control_block import (
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
     EXEC_NAMES, EXEC_REPLACED, FILL_DTYPE, VENUE_BOOK_FULL, VENUE_REASON_BASE, VENUE_SIMULATED,
-    VENUE_UNKNOWN_ORDER,
+    VENUE_TOO_LATE, VENUE_UNKNOWN_ORDER,
 )
 from tickpipe.shm_layouts.histogram import (
     HOP_RISK_TO_GATEWAY, HOP_TICK_TO_TRADE, HOP_TICK_TO_TRADE_OF,
 )
 from tickpipe.shm_layouts.market_data import MAX_DEPTH_LEVELS, MD_KIND_TRADE
 from tickpipe.shm_layouts.open_order import OPEN_ORDER_DTYPE, STATUS_REJECTED, VENUE_SLOTS
+from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import (
     ORDER_TYPE_IOC, REQ_CANCEL, REQ_NEW, REQ_REPLACE, TIF_IOC,
 )
@@ -69,9 +70,13 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_EXPIRED, GATEWAY_FILLS,
     GATEWAY_ILLEGAL_TRANSITIONS, GATEWAY_KILL_CANCELS, GATEWAY_MD_READ, GATEWAY_NEW_ACKS,
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPLACES,
-    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_REJECT_BASE, W_COUNTERS,
+    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_DROPPED, GATEWAY_VENUE_READ,
+    GATEWAY_VENUE_REJECT_BASE, W_COUNTERS,
 )
 from tickpipe.workers.positions import stats_field
+from tickpipe.workers.gateway.external import (
+    apply_report, cancel_targets, note_request, take_new, unsent_cancels,
+)
 from tickpipe.workers.gateway.venue import (
     VenueBook, find_row, venue_cancel, venue_cancel_all, venue_expire_day, venue_new,
     venue_on_tick, venue_replace, working_count,
@@ -95,7 +100,9 @@ REPORT_WORDS = FILL_DTYPE.itemsize // 8
 # (workers/gateway/role.py): fills_risk, then fills_strategy, fills_strategy2, ...:
 # strategy k's is strategy_slot(k).
 OUT_FILLS_RISK = 0
-IN_ORDERS, IN_TICKS = 0, 1
+VENUE_REQUESTS, VENUE_REPORTS = "venue_requests", "venue_reports"  # a venue process's rings
+IN_ORDERS, IN_TICKS, IN_VENUE = 0, 1, 2  # IN_VENUE: venue_reports, a venue of its own process
+VENUE_SIM, VENUE_EXTERNAL = 0, 1     # [venue] kind: "sim" built in; else a venue process
 
 GATEWAY_PARAMS_DTYPE = np.dtype([
     ("reject_every", np.int64),     # [gateway] reject_every: the venue rejects every Nth new order
@@ -104,6 +111,8 @@ GATEWAY_PARAMS_DTYPE = np.dtype([
     ("max_working", np.int64),      # working orders a symbol may have (max_working_per_symbol)
     ("sweep_chunk", np.int64),      # reports one sweep step makes at most
     ("depth_levels", np.int64),     # [feed] depth: levels of the L2 book (1: the top only)
+    ("venue_kind", np.int64),       # VENUE_SIM, or VENUE_EXTERNAL (workers/gateway/external.py)
+    ("out_venue", np.int64),        # the venue_requests output's index (VENUE_EXTERNAL)
 ])
 
 
@@ -114,8 +123,13 @@ def max_working_per_symbol(ring_capacity: int) -> int:
     return min(VENUE_SLOTS, ring_capacity, (UNDO_CAPACITY - 32) // (ROW_WORDS + 4) - 2)
 
 GatewayContext = namedtuple("GatewayContext", [
-    "inputs",         # int64[2, HANDLE_SLOTS]: consumer handles: orders, md_venue
+    "inputs",         # int64[2 or 3, HANDLE_SLOTS]: consumer handles: orders, md_venue,
+                      # and venue_reports where the venue runs in a process of its own
     "orders",         # order records (risk's requests)
+    "venue_reports",  # the venue process's reports (FILL records; a dummy row for "sim")
+    "venue_requests", # order records to the venue process (a dummy row for "sim")
+    "cancel_sent",    # uint8[VENUE_SLOTS]: the kill switch's cancel is out (external venue)
+    "targets",        # int64[BATCH]: scratch for the kill switch's rows
     "ticks",          # market-data records of md_venue
     "out_words",      # tuple: each output's records as uint64[capacity, REPORT_WORDS]
     "retired",        # int64[n_strategies]: given up by the supervisor (reports to risk alone)
@@ -277,6 +291,8 @@ def execute(ctx, order, now):
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_RISK_REJECTS, 1)
         return reject_report(ctx, order, order.reject_reason)
     txn_add(ctx.txn, stats_field(ctx.stats, symbol, VENUE_ORDERS), 1)  # requests that reach it
+    if ctx.params[0].venue_kind == VENUE_EXTERNAL:
+        return forward(ctx, order, now)
     if order.request == REQ_CANCEL:
         n = venue_cancel(ctx.venue, order.order_id, now, ctx.scratch)
         return as_requested(ctx, order, n)
@@ -323,6 +339,80 @@ def execute(ctx, order, now):
                      ctx.scratch)
 
 
+@njit(cache=True, _nrt=False)
+def put_request(ctx, order_id, symbol, side, order_type, tif, qty, limit_px, request,
+                origin_ns, seq):
+    """One request onto venue_requests (every word but seq, which the publish stamps)."""
+    m = ctx.params[0].out_venue
+    handle = ctx.outs[m]
+    slot = (handle[H_POSITION] + ctx.written[m]) & handle[H_MASK]
+    r = ctx.venue_requests[slot]
+    r.origin_ns = origin_ns
+    r.publish_ns = clock_now(ctx.control)
+    r.intent_seq = seq
+    r.symbol_id = symbol
+    r.side = side
+    r.order_type = order_type
+    r.qty = qty
+    r.limit_px = limit_px
+    r.order_id = order_id
+    r.request = request
+    r.time_in_force = tif
+    r.reject_reason = 0
+    ctx.written[m] += 1
+
+
+@njit(cache=True, _nrt=False)
+def forward(ctx, order, now):
+    """A request for a venue of its own process: the row it concerns noted, the request
+    forwarded; what the gateway can answer itself (no row for a new order, a cancel or
+    replace of an order it does not hold or that has ended) answered here, as the
+    simulated venue would. Returns the reports made now (the venue's come later)."""
+    symbol = order.symbol_id
+    if order.request == REQ_NEW:
+        resting = order.order_type != ORDER_TYPE_IOC and order.time_in_force != TIF_IOC
+        i = -1
+        if not resting or ctx.resting[symbol] < ctx.params[0].max_working:
+            i = take_new(ctx.venue, order.order_id, symbol, order.side, order.order_type,
+                         order.time_in_force, order.qty, order.limit_px, now)
+        if i < 0:
+            n = reject_report(ctx, order, VENUE_REASON_BASE + VENUE_BOOK_FULL)
+            ctx.scratch[0].released_qty = order.qty
+            ctx.scratch[0].closes_order = 1
+            return n
+        ctx.cancel_sent[i] = 0
+        put_request(ctx, order.order_id, symbol, order.side, order.order_type,
+                    order.time_in_force, order.qty, order.limit_px, REQ_NEW, order.origin_ns,
+                    order.seq)
+        return 0
+    i = find_row(ctx.venue.rows, ctx.venue.used, order.order_id)
+    if i < 0 or is_final(ctx.venue.rows[i].status):
+        reason = VENUE_UNKNOWN_ORDER if i < 0 else VENUE_TOO_LATE
+        n = as_requested(ctx, order, reject_report(ctx, order, VENUE_REASON_BASE + reason))
+        if order.request == REQ_REPLACE:
+            ctx.scratch[0].released_qty = order.qty  # risk added the new total
+        return n
+    row = ctx.venue.rows[i]
+    note_request(ctx.venue, i, order.request, order.qty, now)
+    put_request(ctx, order.order_id, row.symbol_id, row.side, row.order_type,
+                row.time_in_force, order.qty, order.limit_px, order.request, order.origin_ns,
+                order.seq)
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def venue_report(ctx, position, now):
+    """One report of the venue process: applied to its row and sent on (a duplicate is
+    counted and dropped)."""
+    report = ctx.venue_reports[position & ctx.inputs[IN_VENUE, H_MASK]]
+    made = apply_report(ctx.venue, report, now, ctx.scratch)
+    if made < 0:
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_VENUE_DROPPED, 1)
+        return
+    emit(ctx, made, report.origin_ns, report.order_seq)
+    recount(ctx, ctx.scratch[0].symbol_id)
+
+
 # ---- the kernels the runner (engine/runner.py) calls: inputs orders, md_venue -----------
 
 SWEEP_CANCEL_ALL, SWEEP_EXPIRE = 1, 2
@@ -335,7 +425,7 @@ def live_outputs(ctx):
     goes to a strategy's ring only while it is live (emit)."""
     read_retired(ctx.control, ctx.retired, ctx.retired.shape[0])
     for m in range(ctx.outs.shape[0]):
-        if m != OUT_FILLS_RISK:
+        if m != OUT_FILLS_RISK and m - 1 < ctx.retired.shape[0]:
             ctx.out_live[m] = 1 - ctx.retired[m - 1]  # strategy_slot(k) = 1 + k
 
 
@@ -356,7 +446,11 @@ def record_need(ctx, k, position, now):
     strategy's). Under [venue] latency_us a request is due only that long after risk
     published it (and those behind it wait too: order entry is FIFO)."""
     if k == IN_TICKS:
+        if ctx.params[0].venue_kind == VENUE_EXTERNAL:
+            return 0  # the venue matches: the market is only read
         return ctx.resting[ctx.ticks[position & ctx.inputs[IN_TICKS, H_MASK]].symbol_id]
+    if k == IN_VENUE:
+        return 1
     order = ctx.orders[position & ctx.inputs[IN_ORDERS, H_MASK]]
     if now < order.publish_ns + latency_sample(ctx.entry_latency, order.seq):
         return NOT_DUE
@@ -383,7 +477,12 @@ def undo_need(ctx, need):
 
 @njit(cache=True, _nrt=False, inline="always")
 def on_record(ctx, k, position, now):
+    if k == IN_VENUE:
+        venue_report(ctx, position, now)
+        return
     if k == IN_TICKS:  # the market: resting orders fill as it reaches them
+        if ctx.params[0].venue_kind == VENUE_EXTERNAL:
+            return
         tick = ctx.ticks[position & ctx.inputs[IN_TICKS, H_MASK]]
         symbol = tick.symbol_id
         working = ctx.resting[symbol]
@@ -430,8 +529,15 @@ def source_need(ctx, now):
         return 0
     if load_acquire_u32(ctx.control + TRADING_STATE_OFFSET) == TRADING_HALTED or \
             load_acquire_u32(ctx.control + CLOSING_OFFSET) != 0:
+        if ctx.params[0].venue_kind == VENUE_EXTERNAL:
+            # the venue cancels; each working order is asked once (the venue's answers
+            # end them); DAY orders are the venue's to expire
+            if unsent_cancels(ctx.venue, ctx.cancel_sent) == 0:
+                return 0
         ctx.sweep[0] = SWEEP_CANCEL_ALL
         return ctx.params[0].sweep_chunk
+    if ctx.params[0].venue_kind == VENUE_EXTERNAL:
+        return 0
     if ctx.session[0] != 0 and now >= ctx.session[0] and ctx.session[1] == 0:
         ctx.sweep[0] = SWEEP_EXPIRE
         return ctx.params[0].sweep_chunk
@@ -442,6 +548,14 @@ def source_need(ctx, now):
 def source_step(ctx, now):
     chunk = ctx.params[0].sweep_chunk
     scratch = ctx.scratch[:chunk]
+    if ctx.params[0].venue_kind == VENUE_EXTERNAL:  # SWEEP_CANCEL_ALL: a cancel request each
+        n = cancel_targets(ctx.venue, ctx.cancel_sent, ctx.targets[:chunk])
+        for j in range(n):
+            row = ctx.venue.rows[ctx.targets[j]]
+            put_request(ctx, row.order_id, row.symbol_id, row.side, row.order_type,
+                        row.time_in_force, row.qty, row.limit_px, REQ_CANCEL, now, 0)
+        count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, n)
+        return n
     if ctx.sweep[0] == SWEEP_CANCEL_ALL:
         made = venue_cancel_all(ctx.venue, now, scratch)
         count(ctx.txn, ctx.row_words, W_COUNTERS + GATEWAY_KILL_CANCELS, made)
@@ -475,8 +589,19 @@ class Agent(LoopAgent):
         params[0]["max_working"] = max_working_per_symbol(config["engine"]["ring_capacity"])
         params[0]["sweep_chunk"] = min(BATCH, int(params[0]["max_working"]))
         params[0]["depth_levels"] = book_levels(config)
-        sections = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
+        outputs = [ring.section for ring in outputs_of("gateway", engine_rings(config))]
+        # the report rings, then (a venue of its own process) venue_requests
+        sections = [section for section in outputs if section != VENUE_REQUESTS]
         assert sections[OUT_FILLS_RISK] == "fills_risk", sections
+        external = config["venue"]["kind"] != "sim"
+        params[0]["venue_kind"] = VENUE_EXTERNAL if external else VENUE_SIM
+        params[0]["out_venue"] = outputs.index(VENUE_REQUESTS) if external else -1
+        if external:  # its rings: declared by the venue's role (workers/fix_venue/role.py)
+            venue_requests = context.records[VENUE_REQUESTS]
+            venue_reports = context.records[VENUE_REPORTS]
+        else:  # one row each, never read: the context has one numba type for every venue
+            venue_requests = np.zeros(1, dtype=ORDER_DTYPE)
+            venue_reports = np.zeros(1, dtype=FILL_DTYPE)
         segment_rows = venue_orders(context.segment)
         mirror = np.array(segment_rows)  # as recovered: the last commit's
         n_symbols = config["feed"]["symbols"]
@@ -488,6 +613,9 @@ class Agent(LoopAgent):
         scratch = np.zeros(VENUE_SLOTS, dtype=FILL_DTYPE)
         self.ctx = GatewayContext(
             inputs=context.inputs, orders=context.records["orders"],
+            venue_reports=venue_reports, venue_requests=venue_requests,
+            cancel_sent=np.zeros(VENUE_SLOTS, dtype=np.uint8),
+            targets=np.zeros(BATCH, dtype=np.int64),
             ticks=context.records["md_venue"],
             out_words=per_strategy(context.records[section].view(np.uint64)
                                    .reshape(-1, REPORT_WORDS) for section in sections),
@@ -510,12 +638,15 @@ class Agent(LoopAgent):
             row_words=context.row_words, idle_state=context.idle_state,
             histograms=context.histograms, control=context.control_address,
             **runner_fields(
-                np.array([context.outputs[section] for section in sections]),
+                np.array([context.outputs[section] for section in outputs]),
                 # reports count once: every report goes to risk's ring (and one strategy's)
                 [GATEWAY_REPORTS_SENT if m == OUT_FILLS_RISK else -1
-                 for m in range(len(sections))],
-                [[GATEWAY_ORDERS_READ, 1], [GATEWAY_MD_READ, 0]], [IN_TICKS, IN_ORDERS],
-                [0, 0]))  # both inputs make reports: nothing to read without room
+                 for m in range(len(outputs))],
+                [[GATEWAY_ORDERS_READ, 1], [GATEWAY_MD_READ, 0]] + (
+                    [[GATEWAY_VENUE_READ, 0]] if external else []),
+                # the venue's reports first: they free what new requests may need
+                ([IN_VENUE] if external else []) + [IN_TICKS, IN_ORDERS],
+                [0, 0] + ([0] if external else [])))  # every input makes reports
         self.runner = role_runner(__name__)
 
     def loop(self, max_passes):

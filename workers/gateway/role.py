@@ -7,7 +7,7 @@ from tickpipe.shm_layouts.worker_table import (
     GATEWAY_BOOK_UNREADABLE, GATEWAY_CANCELS, GATEWAY_EXPIRED, GATEWAY_FILLS,
     GATEWAY_ILLEGAL_TRANSITIONS, GATEWAY_KILL_CANCELS, GATEWAY_MD_READ, GATEWAY_NEW_ACKS,
     GATEWAY_ORDERS_READ, GATEWAY_PARTIALS, GATEWAY_REJECTS, GATEWAY_REPLACES,
-    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS,
+    GATEWAY_REPORTS_SENT, GATEWAY_RISK_REJECTS, GATEWAY_VENUE_DROPPED, GATEWAY_VENUE_READ,
 )
 
 ROLE = Role(
@@ -15,8 +15,8 @@ ROLE = Role(
     role_id=4,
     rows=(3,),
     agent="tickpipe.workers.gateway.agent",
-    summary="sends risk's orders to the venue (the built-in simulated exchange) and its "
-            "reports back to risk and to each order's strategy",
+    summary="sends risk's orders to the venue (the built-in simulated exchange, or a venue "
+            "process: [venue] kind) and its reports back to risk and to each order's strategy",
     counters={"orders_read": GATEWAY_ORDERS_READ, "reports_sent": GATEWAY_REPORTS_SENT,
               "fills": GATEWAY_FILLS, "partial_fills": GATEWAY_PARTIALS,
               "cancels": GATEWAY_CANCELS, "exchange_rejects": GATEWAY_REJECTS,
@@ -24,12 +24,17 @@ ROLE = Role(
               "illegal_transitions": GATEWAY_ILLEGAL_TRANSITIONS, "md_read": GATEWAY_MD_READ,
               "new_acks": GATEWAY_NEW_ACKS, "replaces": GATEWAY_REPLACES,
               "expired": GATEWAY_EXPIRED, "kill_switch_cancels": GATEWAY_KILL_CANCELS,
-              "risk_rejects": GATEWAY_RISK_REJECTS},
+              "risk_rejects": GATEWAY_RISK_REJECTS,
+              "venue_reports_read": GATEWAY_VENUE_READ,
+              "venue_reports_dropped": GATEWAY_VENUE_DROPPED},
     config={
     "reject_every": Field(int, 0, "simulated exchange rejects every Nth order; 0 = none",
                           minimum=0, maximum=MAX_EVERY),
     },
     sections={"venue": {
+    "kind": Field(str, "sim", "the venue: 'sim', the built-in simulated exchange; 'fix', a FIX "
+                  "4.4 session through QuickFIX ([fix_venue], docs/fix.md)",
+                  choices=("sim", "fix")),
     "latency_us": Field(float, 0.0, "simulated order-entry latency: a request reaches the "
                         "venue this long after risk sent it", minimum=0.0,
                         maximum=10_000_000.0),
