@@ -24,6 +24,16 @@ def _port_free(port: int) -> None:
             raise click.ClickException(f"--port {port}: {exc.strerror}") from None
 
 
+def _stop_when_gone(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(0.2):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+        except PermissionError:
+            pass  # alive, another user's
+
+
 @click.group()
 def venue():
     """Venues that run beside the engine (docs/fix.md)."""
@@ -56,8 +66,13 @@ def venue():
               help="Write its counts as JSON here, five times a second.")
 @click.option("--seconds", type=click.FloatRange(0), default=0.0,
               help="Stop after this long; 0: until Ctrl-C or SIGTERM.")
+@click.option("--follow", metavar="ENGINE", default=None,
+              help="Take the touch from this running engine's own top of book (its segment) "
+                   "instead of the walk: what [fix_venue] sim = true starts.")
+@click.option("--exit-with", type=int, default=None, metavar="PID",
+              help="Stop when this process has gone (the engine that started it).")
 def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
-            credentials_file, status_file, seconds):
+            credentials_file, status_file, seconds, follow, exit_with):
     """A simulated exchange behind a FIX 4.4 session (QuickFIX acceptor).
 
     It matches orders with the built-in venue's own kernels (the same book, queue
@@ -97,9 +112,11 @@ def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
         signal.signal(sig, lambda *_: stop.set())
     if seconds > 0:
         threading.Timer(seconds, stop.set).start()
+    if exit_with is not None:
+        threading.Thread(target=_stop_when_gone, args=(exit_with, stop), daemon=True).start()
     try:
         run_acceptor(app, settings, say=lambda line: click.echo(line, err=True),
-                     walk_ms=walk_ms, stop=stop, status_file=status_file)
+                     walk_ms=walk_ms, stop=stop, status_file=status_file, follow=follow)
     except Exception as exc:  # QuickFIX's RuntimeError: the port is taken, and the like
         raise click.ClickException(f"fix-sim: {exc}") from None
     click.echo(f"fix-sim: stopped; {app.summary()}", err=True)

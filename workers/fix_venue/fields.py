@@ -98,14 +98,19 @@ def qty_lots(text: str) -> int:
     return int(value)
 
 
-def cl_ord_id(order_id: int, k: int = 0) -> str:
-    """The k-th ClOrdID of our order `order_id` (k = 0: the new order's)."""
-    return str(int(order_id)) if k == 0 else f"{int(order_id)}.{k}"
+def cl_ord_id(order_id: int, k: int = 0, prefix: str = "") -> str:
+    """The k-th ClOrdID of our order `order_id` (k = 0: the new order's). `prefix` names
+    the engine's run (workers/fix_venue/agent.py): order ids start again at each run, and
+    a venue refuses a ClOrdID it has seen that day."""
+    return f"{prefix}{int(order_id)}" if k == 0 else f"{prefix}{int(order_id)}.{k}"
 
 
-def order_id_of(cl_ord: str) -> int:
-    """Our order id from one of its ClOrdIDs ('N' or 'N.k'); FieldError if not ours."""
-    head = cl_ord.split(".", 1)[0]
+def order_id_of(cl_ord: str, prefix: str = "") -> int:
+    """Our order id from one of its ClOrdIDs ('N' or 'N.k' after `prefix`); FieldError
+    if not ours."""
+    if not cl_ord.startswith(prefix):
+        raise FieldError(f"ClOrdID {cl_ord!r} is not one of ours")
+    head = cl_ord[len(prefix):].split(".", 1)[0]
     if not head.isdigit():
         raise FieldError(f"ClOrdID {cl_ord!r} is not one of ours")
     return int(head)

@@ -55,24 +55,26 @@ class FixVenueError(Exception):
 
 class _Order:
     __slots__ = ("order_id", "symbol", "side", "qty", "px", "tif", "current", "k", "cum_qty",
-                 "leaves_qty", "status")
+                 "leaves_qty", "status", "prefix")
 
-    def __init__(self, order_id, symbol, side, qty, px, tif):
+    def __init__(self, order_id, symbol, side, qty, px, tif, prefix=""):
         self.order_id, self.symbol, self.side, self.qty, self.px = order_id, symbol, side, qty, px
-        self.tif, self.current, self.k = tif, cl_ord_id(order_id), 0
+        self.tif, self.current, self.k = tif, cl_ord_id(order_id, 0, prefix), 0
         self.cum_qty, self.leaves_qty, self.status = 0, qty, STATUS_PENDING_NEW
+        self.prefix = prefix
 
     def next_id(self) -> str:
         self.k += 1
-        return cl_ord_id(self.order_id, self.k)
+        return cl_ord_id(self.order_id, self.k, self.prefix)
 
 
 class FixSession(fix.Application):
     """One initiator session to a venue (settings: workers/fix_venue/settings.py)."""
 
     def __init__(self, settings, credentials=None, say=lambda line: None,
-                 reconcile_timeout_s: float = 10.0):
+                 reconcile_timeout_s: float = 10.0, id_prefix: str = ""):
         super().__init__()
+        self.id_prefix = id_prefix  # ahead of every ClOrdID (fields.cl_ord_id)
         self.settings = settings
         self.credentials = credentials
         self.say = say
@@ -103,8 +105,10 @@ class FixSession(fix.Application):
 
     # ---- lifecycle -------------------------------------------------------------------
 
-    def start(self, timeout_s: float | None = None) -> None:
-        """Connect and wait for the first logon (FixVenueError: refused, or no answer)."""
+    def start(self, timeout_s: float | None = None, stop_on_timeout: bool = True) -> None:
+        """Connect and wait for the first logon (FixVenueError: refused, or no answer;
+        with stop_on_timeout False, no answer leaves QuickFIX retrying: the session is
+        DOWN until the venue answers)."""
         values = self.settings.values
         timeout_s = float(values["LogonTimeout"]) + 1.0 if timeout_s is None else timeout_s
         # QuickFIX keeps references to its factories, not copies: they must outlive it
@@ -120,7 +124,8 @@ class FixSession(fix.Application):
         while time.monotonic() < deadline and self.refused is None:
             if self.logged_on.wait(0.02):
                 return
-        self.stop(logout=False)
+        if self.refused is not None or stop_on_timeout:
+            self.stop(logout=False)
         if self.refused is not None:
             raise FixVenueError(f"the venue at {self.settings.address} refused the logon: "
                                 f"{self.refused}")
@@ -251,7 +256,7 @@ class FixSession(fix.Application):
                 self.seen_exec.discard(self.seen_order.popleft())
         self.counts["reports"] += 1
         try:
-            order_id = order_id_of(report["cl_ord_id"] or "")
+            order_id = order_id_of(report["cl_ord_id"] or "", self.id_prefix)
         except FieldError:
             order_id = None
         report["order_id"] = order_id
@@ -301,13 +306,13 @@ class FixSession(fix.Application):
             self.counts["business_rejects"] += 1
             order_id = None
             try:
-                order_id = order_id_of(ref) if ref else None
+                order_id = order_id_of(ref, self.id_prefix) if ref else None
             except FieldError:
                 pass
             order = self.orders.get(order_id)
             outbox = []
             if order is not None:
-                if order.status == STATUS_PENDING_NEW and ref == cl_ord_id(order_id):
+                if order.status == STATUS_PENDING_NEW and ref == cl_ord_id(order_id, 0, self.id_prefix):
                     order.status = STATUS_REJECTED
                 outbox = self._answered(order_id)
         self.reports.put({"kind": "business_reject", "cl_ord_id": ref, "order_id": order_id,
@@ -372,7 +377,7 @@ class FixSession(fix.Application):
                 return REFUSED_DOWN
             if order_id in self.orders:  # its ClOrdIDs are taken: the venue would refuse them
                 return DUPLICATE_ID
-            order = _Order(order_id, symbol, side, qty, px, tif)
+            order = _Order(order_id, symbol, side, qty, px, tif, self.id_prefix)
             message = new_order(order.current, symbol, side, qty, px, order_type, tif)
             self.orders[order_id] = order  # only once its message could be made
         self._send(message, "new")

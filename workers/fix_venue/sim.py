@@ -259,6 +259,10 @@ class SimExchange(fix.Application):
         cl, orig = get(message, "ClOrdID"), get(message, "OrigClOrdID")
         if n > 0 and self.scratch[0]["exec_type"] == EXEC_REJECTED:
             reason = int(self.scratch[0]["reject_reason"]) - VENUE_REASON_BASE
+            if reason == VENUE_UNKNOWN_ORDER:  # known by its ClOrdID (_known): its row was
+                # reused once it ended, so it is too late, not unknown
+                reason = VENUE_TOO_LATE
+                self.scratch[0]["reject_reason"] = VENUE_REASON_BASE + VENUE_TOO_LATE
             code = CXL_TOO_LATE if reason == VENUE_TOO_LATE else (
                 CXL_UNKNOWN_ORDER if reason == VENUE_UNKNOWN_ORDER else "99")
             self._cancel_reject(message, self.scratch[0], code, response_to,
@@ -317,6 +321,34 @@ class SimExchange(fix.Application):
                 move = self.tick_size * self.rng.choice((-1, 1))
                 if bid + move > 0:
                     self.market(self.symbols[s], bid + move, ask + move, bid_qty, ask_qty)
+
+    def follow(self, engine: str, stop: threading.Event, step_s: float = 0.001) -> None:
+        """The touch of every symbol from a running engine's own top of book (`--follow`:
+        the engine's `[fix_venue] sim = true`), read from its segment every step_s, so
+        its strategies trade against the market they see. Waits for the segment; ends
+        with `stop`."""
+        from tickpipe.engine.book import BOOK_OK, book_read
+        from tickpipe.engine.segment import SegmentError, attach_segment
+        from tickpipe.shm_layouts.book import BOOK_DTYPE
+        segment = None
+        while segment is None and not stop.wait(0.05):
+            try:
+                segment = attach_segment(engine, readonly=True)
+            except (SegmentError, OSError):
+                segment = None
+        if segment is None:
+            return
+        book = segment.view("book", BOOK_DTYPE)
+        top = np.zeros(4, dtype=np.int64)
+        names = [(self.index.get(name), name) for name in self.symbols]
+        while not stop.wait(step_s):
+            for s, name in names:
+                if s is None or s >= len(book):
+                    continue
+                if book_read(book, book.ctypes.data, s, top) != BOOK_OK:
+                    continue
+                if tuple(int(x) for x in self.top[s]) != tuple(int(x) for x in top):
+                    self.market(name, int(top[0]), int(top[1]), int(top[2]), int(top[3]))
 
     # ---- reports out -----------------------------------------------------------------
 
@@ -493,14 +525,18 @@ class SimServer:
 
 
 def run_acceptor(app: SimExchange, settings, say=print, walk_ms: float = 0.0,
-                 stop: threading.Event | None = None, status_file: str | None = None):
+                 stop: threading.Event | None = None, status_file: str | None = None,
+                 follow: str | None = None):
     """Serve `app` under `settings` (workers/fix_venue/settings.py) until `stop` is set
     (`tickpipe venue fix-sim`: this thread starts and stops the acceptor)."""
     stop = stop or threading.Event()
     server = SimServer(app, settings).start()
     say(server.describe())
     walker = None
-    if walk_ms > 0:
+    if follow:
+        walker = threading.Thread(target=app.follow, args=(follow, stop), daemon=True)
+        walker.start()
+    elif walk_ms > 0:
         walker = threading.Thread(target=app.walk, args=(walk_ms / 1000.0, stop), daemon=True)
         walker.start()
     def write_status():

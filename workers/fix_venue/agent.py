@@ -1,0 +1,447 @@
+"""The FIX venue's worker: the gateway's requests (venue_requests) to a FIX 4.4 session
+(workers/fix_venue/session.py), and the venue's answers to the gateway (venue_reports).
+
+Not a jitted loop: QuickFIX is a C++ engine with its own threads that calls back into
+Python holding the GIL. This thread reads requests and keeps the heartbeat; QuickFIX's
+thread puts each report on the ring from inside its callback, under `ring_lock` (the
+ring has one producer: this process, one thread at a time). A report goes on the ring
+before the callback returns, and QuickFIX counts a message received only once its
+callback has returned, so a kill between the two leaves a gap that the next logon's
+resend request fills: a report is lost by neither, and one delivered twice is dropped
+by the gateway's table (workers/gateway/external.py).
+
+Venue down is a state: while the session is down or reconciling, a new order or a
+replace is answered REJECTED venue_halted at once and a cancel waits for the session
+(FixSession); the state is in this worker's counters (`state`), in `tickpipe inspect`
+and in Prometheus.
+
+A restart of this process loses nothing the venue holds: every ClOrdID is written to
+the store's log (`clordids.log`) before its message is handed to QuickFIX, and a
+restarted worker takes the working orders from the gateway's table (once the gateway
+has read every report already on the ring), their ClOrdIDs from the log, and asks the
+venue for each with an OrderStatusRequest at its first logon before trading resumes.
+A request read off the ring whose message never went out is answered by the venue as
+unknown, and so ends rejected: nothing is sent twice, nothing is lost.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.engine_layout import venue_orders
+from tickpipe.engine.order_states import is_final
+from tickpipe.engine.ring import H_HEAD_ADDR, H_POSITION, H_TAIL_ADDR, RingConsumer, RingProducer
+from tickpipe.engine.role import FinalError
+from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
+from tickpipe.shm_layouts.fill import (
+    EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
+    EXEC_REPLACED, FILL_DTYPE, VENUE_HALTED, VENUE_REASON_BASE, VENUE_REASON_NAMES, VENUE_REFUSED,
+    VENUE_TOO_LATE, VENUE_UNKNOWN_ORDER,
+)
+from tickpipe.shm_layouts.open_order import (
+    STATUS_EXPIRED, STATUS_FILLED, STATUS_NONE, STATUS_PENDING_NEW, STATUS_REJECTED,
+)
+from tickpipe.shm_layouts.order import ORDER_DTYPE
+from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW, REQ_REPLACE
+from tickpipe.shm_layouts.worker_table import W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES
+from tickpipe.workers.fix_venue.credentials import load_credentials
+from tickpipe.workers.fix_venue.fields import EXEC_STATUS, FieldError, cl_ord_id, order_id_of
+from tickpipe.workers.fix_venue.role import (
+    FIX_BUSINESS_REJECTS, FIX_DISCONNECTS, FIX_DUPLICATES, FIX_HELD, FIX_LOGONS,
+    FIX_MISMATCHES, FIX_OPEN_ORDERS, FIX_QUEUED_CANCELS, FIX_RECONCILED, FIX_REFUSED_DOWN,
+    FIX_REPORTS, FIX_REQUESTS, FIX_RESTORED, FIX_SESSION_REJECTS, FIX_STATE, STATE_CODES,
+)
+from tickpipe.workers.fix_venue.sections import SIM_SENDER, SIM_TARGET
+from tickpipe.workers.fix_venue.session import (
+    DUPLICATE_ID, QUEUED, REFUSED_DOWN, REFUSED_FINAL, SENT, UNKNOWN_ORDER, FixSession,
+    FixVenueError, _Order,
+)
+from tickpipe.workers.fix_venue.settings import make_settings, read_settings_file
+
+# a request the session did not send, and the reject reason it is answered with
+REASON_OF_REFUSAL = {REFUSED_DOWN: VENUE_HALTED, UNKNOWN_ORDER: VENUE_UNKNOWN_ORDER,
+                     REFUSED_FINAL: VENUE_TOO_LATE, DUPLICATE_ID: VENUE_REFUSED}
+REASON_BY_NAME = {name: code for code, name in VENUE_REASON_NAMES.items()}
+IDLE_SLEEP_S = 0.0002   # between two looks at an empty request ring
+FULL_WAIT_S = 0.0002    # between two looks at a full report ring
+BEAT_S = 0.02
+REQUESTS_PER_PASS = 64
+SESSION_COUNTS = {"logons": FIX_LOGONS, "disconnects": FIX_DISCONNECTS,
+                  "refused_down": FIX_REFUSED_DOWN, "queued_cancels": FIX_QUEUED_CANCELS,
+                  "session_rejects": FIX_SESSION_REJECTS,
+                  "business_rejects": FIX_BUSINESS_REJECTS,
+                  "duplicate_reports": FIX_DUPLICATES, "reconciled": FIX_RECONCILED,
+                  "reconcile_mismatches": FIX_MISMATCHES}
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def id_prefix(segment) -> str:
+    """Ahead of every ClOrdID of this engine run: order ids start again at each run, a
+    venue refuses a ClOrdID it has seen that day, and a restarted worker of the same run
+    must name its orders as before (the segment's creation time, in ms, hex)."""
+    return f"{int(segment.header['created_unix_ns']) // 1_000_000:x}-"
+
+
+class IdLog:
+    """Every ClOrdID handed to QuickFIX, a line each ("order_id k"), written before the
+    message: a restarted worker continues each order's chain after the last one sent."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.last_k: dict[int, int] = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                        order, k = int(parts[0]), int(parts[1])
+                        self.last_k[order] = max(k, self.last_k.get(order, -1))
+        self.file = open(path, "a", buffering=1)
+        self.lock = threading.Lock()  # both threads send (a status request at logon)
+
+    def note(self, order_id: int, k: int) -> None:
+        with self.lock:
+            self.file.write(f"{order_id} {k}\n")  # line-buffered: in the kernel at once
+            self.last_k[order_id] = k
+
+
+class LoggedSession(FixSession):
+    """FixSession whose every ClOrdID is logged before its message goes out, and whose
+    reports go straight onto the ring from QuickFIX's thread."""
+
+    def __init__(self, *args, id_log: IdLog, deliver, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.id_log = id_log
+        self.deliver = deliver
+
+    def _send(self, message, kind):
+        cl = message.getField(11)
+        try:
+            self.id_log.note(order_id_of(cl, self.id_prefix), _k_of(cl))
+        except FieldError:
+            pass
+        super()._send(message, kind)
+
+    def fromApp(self, message, session_id):
+        super().fromApp(message, session_id)
+        self.deliver()
+
+    def fromAdmin(self, message, session_id):
+        super().fromAdmin(message, session_id)
+        self.deliver()
+
+
+def _cancel_reject_reason(report: dict) -> int:
+    """Our reason (VENUE_*) for an OrderCancelReject: CxlRejReason 0 too late, 1 unknown
+    order; another, the venue's Text where it names one of ours (fix-sim's do), else
+    venue_refused."""
+    code = report.get("reason")
+    if code == "0":
+        return VENUE_TOO_LATE
+    if code == "1":
+        return VENUE_UNKNOWN_ORDER
+    return REASON_BY_NAME.get(report.get("text") or "", VENUE_REFUSED)
+
+
+def _k_of(cl: str) -> int:
+    _, _, k = cl.rpartition(".")
+    return int(k) if "." in cl and k.isdigit() else 0
+
+
+class Agent:
+    def __init__(self, context):
+        self.context = context
+        config = context.config
+        section = config["fix_venue"]
+        self.symbols = [entry["name"] for entry in config["instruments"]]
+        self.symbol_ids = {name: k for k, name in enumerate(self.symbols)}
+        if section["settings"]:
+            settings = read_settings_file(section["settings"])
+            if section["store"]:
+                settings = make_settings(
+                    "initiator", int(settings.values["SocketConnectPort"]),
+                    settings.values["SenderCompID"], settings.values["TargetCompID"],
+                    section["store"], settings.values["SocketConnectHost"],
+                    **{k: v for k, v in settings.values.items() if k not in (
+                        "ConnectionType", "SenderCompID", "TargetCompID", "FileStorePath",
+                        "SocketConnectHost", "SocketConnectPort", "BeginString")})
+        else:  # sim = true: the fix-sim the launcher started (sections.prepare)
+            settings = make_settings("initiator", section["sim_port"], SIM_TARGET, SIM_SENDER,
+                                     section["store"], ReconnectInterval=1, HeartBtInt=5)
+        self.logon_timeout_s = section["logon_timeout_s"]
+        store = settings.values["FileStorePath"]
+        self.requests = RingConsumer(context.segment, "venue_requests", ORDER_DTYPE)
+        self.reports = RingProducer(context.segment, "venue_reports", FILL_DTYPE)
+        # the report ring has one producer: whichever thread holds this (QuickFIX's, with
+        # a report; this one, answering a request the session refused)
+        self.ring_lock = threading.RLock()
+        self.words = context.row_words
+        self.record = np.zeros(1, dtype=FILL_DTYPE)
+        self.session = LoggedSession(
+            settings, load_credentials(section["credentials"] or None, required=False), say,
+            reconcile_timeout_s=section["reconcile_timeout_s"],
+            id_prefix=id_prefix(context.segment),
+            id_log=IdLog(os.path.join(store, "clordids.log")), deliver=self.deliver)
+        self.pending_replace: dict[int, int] = {}  # order id -> the qty its replace asks
+        # TICKPIPE_FIX_TRACE=FILE: every report read and every record put on the ring, a
+        # line each (for a by-hand look at a session; never on by default)
+        trace = os.environ.get("TICKPIPE_FIX_TRACE")
+        self.trace = open(trace, "a", buffering=1) if trace else None
+
+    # ---- the worker contract ---------------------------------------------------------
+
+    def warm_up(self) -> None:
+        pass
+
+    def wait_for_start(self) -> bool:
+        return True  # the session is up before the first order comes
+
+    def run(self) -> int:
+        self._restore()
+        try:
+            self.session.start(self.logon_timeout_s, stop_on_timeout=False)
+        except FixVenueError as exc:
+            if self.session.refused is not None:
+                raise FinalError(str(exc)) from None  # a restart would be refused again
+            say(f"fix venue: {exc}; trading at this venue is halted until it logs on "
+                "(QuickFIX retries every ReconnectInterval)")
+        control = self.context.control_address
+        beat = 0.0
+        while not lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
+            batch = self.requests.try_pop(REQUESTS_PER_PASS)
+            for request in batch:
+                self._request(request)
+            self.deliver()  # the reconcile deadline, and anything a request made
+            now = time.monotonic()
+            if now - beat > BEAT_S:
+                beat = now
+                self._beat()
+            if len(batch) == 0:
+                time.sleep(IDLE_SLEEP_S)
+        self.session.stop(logout=True)
+        self._beat()
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def _request(self, r) -> None:
+        self._count(FIX_REQUESTS)
+        if self.trace is not None:
+            self.trace.write(f"request {int(r['order_id'])} req {int(r['request'])} "
+                             f"qty {int(r['qty'])} px {int(r['limit_px'])}\n")
+        order_id, kind = int(r["order_id"]), int(r["request"])
+        if kind == REQ_NEW:
+            code = self.session.new(order_id, self.symbols[int(r["symbol_id"])], int(r["side"]),
+                                    int(r["qty"]), int(r["limit_px"]), int(r["order_type"]),
+                                    int(r["time_in_force"]))
+        elif kind == REQ_CANCEL:
+            code = self.session.cancel(order_id)
+        elif kind == REQ_REPLACE:
+            self.pending_replace[order_id] = int(r["qty"])
+            code = self.session.replace(order_id, int(r["qty"]), int(r["limit_px"]))
+        else:
+            return
+        if code in (SENT, QUEUED):
+            return
+        # not sent: answered now, so the gateway's row and risk's books end the request
+        self.pending_replace.pop(order_id, None)
+        reason = REASON_OF_REFUSAL.get(code, VENUE_REFUSED)
+        self._publish(order_id, EXEC_REJECTED, kind, STATUS_REJECTED if kind == REQ_NEW else 0,
+                      reason=VENUE_REASON_BASE + reason, origin_ns=int(r["origin_ns"]),
+                      order_seq=int(r["intent_seq"]))
+
+    # ---- reports (QuickFIX's thread, and this one) ----------------------------------------
+
+    def deliver(self) -> None:
+        """Every report the session has: onto the ring, in order (either thread)."""
+        with self.ring_lock:
+            for report in self.session.poll():
+                self._report(report)
+
+    def _report(self, report: dict) -> None:
+        if self.trace is not None:
+            self.trace.write(f"in {report}\n")
+        kind = report["kind"]
+        order_id = report.get("order_id")
+        if order_id is None:
+            return  # a session reject, or a report on no order of ours: counted there
+        if kind == "execution_report":
+            exec_type = report["exec_type"]
+            if exec_type == EXEC_STATUS:
+                self._status_answer(order_id, report)
+                return
+            if exec_type not in (EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED,
+                                 EXEC_REPLACED, EXEC_EXPIRED, EXEC_REJECTED):
+                return  # pending_* and the like: nothing for the books
+            request = REQ_NEW
+            if exec_type == EXEC_CANCELLED:
+                request = REQ_CANCEL
+            elif exec_type == EXEC_REPLACED:
+                request = REQ_REPLACE
+                self.pending_replace.pop(order_id, None)
+            self._publish(order_id, exec_type, request, report["ord_status"],
+                          last_qty=report["last_qty"], last_px=report["last_px"],
+                          cum_qty=report["cum_qty"], leaves_qty=report["leaves_qty"],
+                          avg_px=report["avg_px"], order_px=report["order_px"],
+                          order_qty=report["order_qty"],
+                          reason=VENUE_REASON_BASE + VENUE_REFUSED
+                          if exec_type == EXEC_REJECTED else 0)
+        elif kind == "cancel_reject":
+            replace = report["response_to"] == "2"
+            if replace:
+                self.pending_replace.pop(order_id, None)
+            self._publish(order_id, EXEC_REJECTED, REQ_REPLACE if replace else REQ_CANCEL, 0,
+                          reason=VENUE_REASON_BASE + _cancel_reject_reason(report))
+        elif kind == "business_reject":
+            # a request refused outright (BusinessMessageReject naming its ClOrdID)
+            order = self.session.orders.get(order_id)
+            if order is None or _k_of(report.get("cl_ord_id") or "") != order.k:
+                return  # not the order's latest request (a status request's: answered)
+            if report.get("cl_ord_id") == cl_ord_id(order_id, 0, self.session.id_prefix):
+                request = REQ_NEW
+            else:
+                request = REQ_REPLACE if self.pending_replace.pop(order_id, None) else REQ_CANCEL
+            self._publish(order_id, EXEC_REJECTED, request,
+                          STATUS_REJECTED if request == REQ_NEW else 0,
+                          reason=VENUE_REASON_BASE + VENUE_REFUSED)
+
+    def _status_answer(self, order_id: int, report: dict) -> None:
+        """A reconciliation answer: where the venue's word moves the order on (it filled
+        or ended while we could not hear), the gateway is told as if by the report
+        missed; a fill it cannot price exactly is the venue's average over the lots
+        missed (the gateway's table takes a fill only past the cum_qty it holds)."""
+        mismatch = report.get("mismatch")
+        if order_id not in self.session.orders or mismatch is None:
+            return
+        ours_cum, ours_status = mismatch["ours"]
+        venue_cum, venue_status = report["cum_qty"], report["ord_status"]
+        if venue_cum > ours_cum:
+            self._publish(order_id, EXEC_FILL if report["leaves_qty"] == 0 else
+                          EXEC_PARTIAL_FILL, REQ_NEW, venue_status,
+                          last_qty=venue_cum - ours_cum, last_px=report["avg_px"],
+                          cum_qty=venue_cum, leaves_qty=report["leaves_qty"],
+                          avg_px=report["avg_px"])
+        elif ours_status == STATUS_PENDING_NEW and not is_final(venue_status):
+            self._publish(order_id, EXEC_NEW, REQ_NEW, venue_status, cum_qty=venue_cum,
+                          leaves_qty=report["leaves_qty"])
+        if is_final(venue_status) and venue_status != STATUS_FILLED and \
+                not is_final(ours_status):
+            # ended at the venue unheard: never received (rejected), cancelled or expired
+            if venue_status == STATUS_REJECTED and ours_status == STATUS_PENDING_NEW:
+                self._publish(order_id, EXEC_REJECTED, REQ_NEW, STATUS_REJECTED,
+                              reason=VENUE_REASON_BASE + VENUE_UNKNOWN_ORDER)
+            else:
+                self._publish(order_id, EXEC_EXPIRED if venue_status == STATUS_EXPIRED else
+                              EXEC_CANCELLED, REQ_CANCEL, venue_status, cum_qty=venue_cum)
+
+    def _publish(self, order_id, exec_type, request, ord_status, last_qty=0, last_px=0,
+                 cum_qty=0, leaves_qty=0, avg_px=0, order_px=0, order_qty=0, reason=0,
+                 origin_ns=0, order_seq=0) -> None:
+        with self.ring_lock:
+            self._put(order_id, exec_type, request, ord_status, last_qty, last_px, cum_qty,
+                      leaves_qty, avg_px, order_px, order_qty, reason, origin_ns, order_seq)
+
+    def _put(self, order_id, exec_type, request, ord_status, last_qty, last_px, cum_qty,
+             leaves_qty, avg_px, order_px, order_qty, reason, origin_ns, order_seq) -> None:
+        r = self.record[0]
+        r.fill(0)
+        r["order_id"], r["exec_type"], r["request"], r["ord_status"] = \
+            order_id, exec_type, request, ord_status
+        r["last_qty"], r["last_px"], r["cum_qty"], r["leaves_qty"] = \
+            last_qty, last_px, cum_qty, leaves_qty
+        r["avg_px"], r["order_px"], r["order_qty"], r["reject_reason"] = \
+            avg_px, order_px, order_qty, reason
+        now = lib.tp_monotonic_ns()
+        r["origin_ns"] = origin_ns or now
+        r["publish_ns"] = now
+        r["order_seq"] = order_seq
+        held = False
+        while not self.reports.try_push(self.record):
+            if lib.tp_load_acquire_u32(self.context.control_address + STOP_ALL_OFFSET):
+                return
+            if not held:
+                held = True
+                self._count(FIX_HELD)
+            time.sleep(FULL_WAIT_S)
+        self._count(FIX_REPORTS)
+        if self.trace is not None:
+            self.trace.write(f"out {order_id} exec {exec_type} req {request} status {ord_status} "
+                             f"cum {cum_qty} leaves {leaves_qty} last {last_qty}@{last_px} "
+                             f"reason {reason}\n")
+
+    # ---- a restart ------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """After a restart: the working orders, from the gateway's table once it has read
+        every report this process put on the ring, become the session's orders again, so
+        the first logon reconciles them."""
+        rows = venue_orders(self.context.segment)
+        if not np.any((rows["status"] != STATUS_NONE) & ~np.isin(rows["status"], FINAL)):
+            return
+        deadline = time.monotonic() + 10.0
+        while self._reports_unread() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        unread = self._unread_new_orders()
+        restored = 0
+        for row in np.array(rows):
+            status = int(row["status"])
+            order_id = int(row["order_id"])
+            if status == STATUS_NONE or is_final(status) or order_id in unread:
+                continue
+            order = _Order(order_id, self.symbols[int(row["symbol_id"])], int(row["side"]),
+                           int(row["qty"]), int(row["limit_px"]), int(row["time_in_force"]),
+                           self.session.id_prefix)
+            order.status, order.cum_qty = status, int(row["cum_qty"])
+            order.leaves_qty = int(row["leaves_qty"])
+            k = self.session.id_log.last_k.get(order_id, 0)
+            order.k = k
+            order.current = cl_ord_id(order_id, k, self.session.id_prefix)
+            self.session.orders[order_id] = order
+            restored += 1
+        if restored:
+            self.session.ever_up = True  # the first logon asks the venue for each
+            self._count(FIX_RESTORED, restored)
+            say(f"fix venue: restarted with {restored} orders working: each is reconciled "
+                "with the venue at logon")
+
+    def _reports_unread(self) -> bool:
+        handle = self.reports.handle
+        return int(lib.tp_load_acquire_u64(int(handle[H_TAIL_ADDR]))) < int(handle[H_POSITION])
+
+    def _unread_new_orders(self) -> set:
+        """New orders still on the request ring (the gateway took their rows; this
+        process has not read them): they are sent when read, not restored."""
+        handle = self.requests.handle
+        start = int(handle[H_POSITION])
+        head = int(lib.tp_load_acquire_u64(int(handle[H_HEAD_ADDR])))
+        records = self.requests.records
+        mask = len(records) - 1
+        return {int(records[p & mask]["order_id"]) for p in range(start, head)
+                if int(records[p & mask]["request"]) == REQ_NEW}
+
+    # ---- the worker row ---------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        self.words[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
+        self.words[W_IDLE_PASSES] += 1
+        summary = self.session.summary()
+        self.words[W_COUNTERS + FIX_STATE] = STATE_CODES.get(summary["state"], 0)
+        self.words[W_COUNTERS + FIX_OPEN_ORDERS] = summary["open_orders"]
+        for name, slot in SESSION_COUNTS.items():
+            self.words[W_COUNTERS + slot] = summary[name]
+
+    def _count(self, slot: int, n: int = 1) -> None:
+        self.words[W_COUNTERS + slot] += n
+
+
+FINAL = np.array([s for s in range(16) if is_final(s)], dtype=np.uint8)
