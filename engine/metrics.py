@@ -119,6 +119,7 @@ def families(data: dict, histograms: np.ndarray) -> list:
     out += _risk_families(engine, data["risk"])
     out += _strategy_families(engine, data.get("strategies", {}))
     out += _venue_families(engine, data.get("venue"))
+    out += venue_session_families(engine, data.get("fix_venue"))
     return out
 
 
@@ -289,6 +290,28 @@ def _venue_families(engine: str, venue: dict | None) -> list:
         working.add_metric([engine], venue["working"])
         cancels.add_metric([engine], venue["kill_switch_cancels"])
     return [working, cancels]
+
+
+VENUE_SESSION_STATES = ("up", "reconciling", "down", "stopped")
+
+
+def venue_session_families(engine: str, session: dict | None) -> list:
+    """A venue behind a session of its own ([venue] kind = "fix"): whether trading at it
+    is open (its session up) or halted, and the session's state."""
+    if session is None:
+        return []
+    up = _gauge("tickpipe_venue_session_up",
+                "1 while the venue's session is up and trading at it open; 0: halted "
+                "(down, or reconciling after a reconnect)", ("venue",))
+    up.add_metric([engine, "fix"], 1 if session["state"] == "up" else 0)
+    state = StateSetMetricFamily("tickpipe_venue_session_state", "The venue session's state",
+                                 labels=["engine", "venue"])
+    state.add_metric([engine, "fix"], {name: name == session["state"]
+                                       for name in VENUE_SESSION_STATES})
+    disconnects = _counter("tickpipe_venue_session_disconnects",
+                           "Times the venue's session was lost", ("venue",))
+    disconnects.add_metric([engine, "fix"], session["disconnects"])
+    return [up, state, disconnects]
 
 
 def _strategy_families(engine: str, strategies: dict) -> list:
