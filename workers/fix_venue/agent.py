@@ -34,41 +34,69 @@ import numpy as np
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import venue_orders
 from tickpipe.engine.order_states import is_final
-from tickpipe.engine.ring import H_HEAD_ADDR, H_POSITION, H_TAIL_ADDR, RingConsumer, RingProducer
+from tickpipe.engine.ring import (
+    H_HEAD_ADDR, H_POSITION, H_TAIL_ADDR, RingConsumer, RingProducer, consumer_available,
+    consumer_release,
+)
 from tickpipe.engine.role import FinalError
-from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
+from tickpipe.shm_layouts.control_block import (
+    CLOSING_OFFSET, STOP_ALL_OFFSET, TRADING_HALTED, TRADING_STATE_OFFSET,
+)
 from tickpipe.shm_layouts.fill import (
     EXEC_CANCELLED, EXEC_EXPIRED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED,
     EXEC_REPLACED, FILL_DTYPE, VENUE_HALTED, VENUE_REASON_BASE, VENUE_REASON_NAMES, VENUE_REFUSED,
     VENUE_TOO_LATE, VENUE_UNKNOWN_ORDER,
 )
 from tickpipe.shm_layouts.open_order import (
-    STATUS_EXPIRED, STATUS_FILLED, STATUS_NONE, STATUS_PENDING_NEW, STATUS_REJECTED,
+    STATUS_CANCELED, STATUS_EXPIRED, STATUS_FILLED, STATUS_NEW, STATUS_NONE,
+    STATUS_PARTIALLY_FILLED, STATUS_PENDING_NEW, STATUS_REJECTED,
 )
 from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW, REQ_REPLACE
-from tickpipe.shm_layouts.worker_table import W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES
+from tickpipe.shm_layouts.worker_table import (
+    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED, W_PUBLISHED,
+)
 from tickpipe.workers.fix_venue.credentials import load_credentials
-from tickpipe.workers.fix_venue.fields import EXEC_STATUS, FieldError, cl_ord_id, order_id_of
+from tickpipe.workers.fix_venue.fields import EXEC_STATUS, cl_ord_id
 from tickpipe.workers.fix_venue.role import (
-    FIX_BUSINESS_REJECTS, FIX_DISCONNECTS, FIX_DUPLICATES, FIX_HELD, FIX_LOGONS,
-    FIX_MISMATCHES, FIX_OPEN_ORDERS, FIX_QUEUED_CANCELS, FIX_RECONCILED, FIX_REFUSED_DOWN,
-    FIX_REPORTS, FIX_REQUESTS, FIX_RESTORED, FIX_SESSION_REJECTS, FIX_STATE, STATE_CODES,
+    FIX_ACK_P50_NS, FIX_ACK_P99_NS, FIX_BUSINESS_REJECTS, FIX_DISCONNECTS, FIX_DUPLICATES,
+    FIX_HELD, FIX_INEXACT_PRICES, FIX_LOGONS, FIX_MISMATCHES, FIX_OPEN_ORDERS,
+    FIX_QUEUED_CANCELS, FIX_RECONCILED, FIX_REFUSED_DOWN, FIX_REPORTS, FIX_REQUESTS,
+    FIX_RESTORED, FIX_SEND_P50_NS, FIX_SEND_P99_NS, FIX_SESSION_REJECTS, FIX_STATE,
+    FIX_UNREADABLE, STATE_CODES,
 )
 from tickpipe.workers.fix_venue.sections import SIM_SENDER, SIM_TARGET
 from tickpipe.workers.fix_venue.session import (
-    DUPLICATE_ID, QUEUED, REFUSED_DOWN, REFUSED_FINAL, SENT, UNKNOWN_ORDER, FixSession,
-    FixVenueError, _Order,
+    DUPLICATE_ID, QUEUED, REFUSED_DOWN, REFUSED_FINAL, SENT, UNKNOWN_ORDER, FixVenueError,
+    _Order,
 )
+from tickpipe.workers.fix_venue.sent_log import LoggedSession, SentLog, k_of
 from tickpipe.workers.fix_venue.settings import make_settings, read_settings_file
 
 # a request the session did not send, and the reject reason it is answered with
 REASON_OF_REFUSAL = {REFUSED_DOWN: VENUE_HALTED, UNKNOWN_ORDER: VENUE_UNKNOWN_ORDER,
                      REFUSED_FINAL: VENUE_TOO_LATE, DUPLICATE_ID: VENUE_REFUSED}
 REASON_BY_NAME = {name: code for code, name in VENUE_REASON_NAMES.items()}
+# an execution report's status, by what it reports (the venue's OrdStatus is not taken:
+# venues differ, FIX 4.4 retired "5" Replaced that many still send, and the gateway's
+# row must never get a status it does not know)
+STATUS_OF_END = {EXEC_FILL: STATUS_FILLED, EXEC_CANCELLED: STATUS_CANCELED,
+                 EXEC_EXPIRED: STATUS_EXPIRED, EXEC_REJECTED: STATUS_REJECTED}
+
+
+def status_of(exec_type: int, cum_qty: int, leaves_qty: int) -> int:
+    """What an order is after a report of `exec_type` (a new, a replace or a partial fill
+    leave it working: NEW, or PARTIALLY_FILLED once anything has filled)."""
+    if exec_type == EXEC_FILL and leaves_qty > 0:
+        return STATUS_PARTIALLY_FILLED  # read_execution_report says FILL only at leaves 0
+    if exec_type in STATUS_OF_END:
+        return STATUS_OF_END[exec_type]
+    return STATUS_PARTIALLY_FILLED if cum_qty > 0 else STATUS_NEW
 IDLE_SLEEP_S = 0.0002   # between two looks at an empty request ring
 FULL_WAIT_S = 0.0002    # between two looks at a full report ring
 BEAT_S = 0.02
+FIGURES_S = 1.0          # how often the latency percentiles are refreshed in the row
+LATENCY_SAMPLES = 1 << 16
 REQUESTS_PER_PASS = 64
 SESSION_COUNTS = {"logons": FIX_LOGONS, "disconnects": FIX_DISCONNECTS,
                   "refused_down": FIX_REFUSED_DOWN, "queued_cancels": FIX_QUEUED_CANCELS,
@@ -89,55 +117,6 @@ def id_prefix(segment) -> str:
     return f"{int(segment.header['created_unix_ns']) // 1_000_000:x}-"
 
 
-class IdLog:
-    """Every ClOrdID handed to QuickFIX, a line each ("order_id k"), written before the
-    message: a restarted worker continues each order's chain after the last one sent."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.last_k: dict[int, int] = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                        order, k = int(parts[0]), int(parts[1])
-                        self.last_k[order] = max(k, self.last_k.get(order, -1))
-        self.file = open(path, "a", buffering=1)
-        self.lock = threading.Lock()  # both threads send (a status request at logon)
-
-    def note(self, order_id: int, k: int) -> None:
-        with self.lock:
-            self.file.write(f"{order_id} {k}\n")  # line-buffered: in the kernel at once
-            self.last_k[order_id] = k
-
-
-class LoggedSession(FixSession):
-    """FixSession whose every ClOrdID is logged before its message goes out, and whose
-    reports go straight onto the ring from QuickFIX's thread."""
-
-    def __init__(self, *args, id_log: IdLog, deliver, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.id_log = id_log
-        self.deliver = deliver
-
-    def _send(self, message, kind):
-        cl = message.getField(11)
-        try:
-            self.id_log.note(order_id_of(cl, self.id_prefix), _k_of(cl))
-        except FieldError:
-            pass
-        super()._send(message, kind)
-
-    def fromApp(self, message, session_id):
-        super().fromApp(message, session_id)
-        self.deliver()
-
-    def fromAdmin(self, message, session_id):
-        super().fromAdmin(message, session_id)
-        self.deliver()
-
-
 def _cancel_reject_reason(report: dict) -> int:
     """Our reason (VENUE_*) for an OrderCancelReject: CxlRejReason 0 too late, 1 unknown
     order; another, the venue's Text where it names one of ours (fix-sim's do), else
@@ -148,11 +127,6 @@ def _cancel_reject_reason(report: dict) -> int:
     if code == "1":
         return VENUE_UNKNOWN_ORDER
     return REASON_BY_NAME.get(report.get("text") or "", VENUE_REFUSED)
-
-
-def _k_of(cl: str) -> int:
-    _, _, k = cl.rpartition(".")
-    return int(k) if "." in cl and k.isdigit() else 0
 
 
 class Agent:
@@ -188,8 +162,22 @@ class Agent:
             settings, load_credentials(section["credentials"] or None, required=False), say,
             reconcile_timeout_s=section["reconcile_timeout_s"],
             id_prefix=id_prefix(context.segment),
-            id_log=IdLog(os.path.join(store, "clordids.log")), deliver=self.deliver)
+            sent_log=SentLog(os.path.join(store, "clordids.log")), deliver=self.deliver)
+        self.sent_log = self.session.sent_log
+        # a restarted worker skips the requests a process before it sent (their records
+        # are on the ring still when it died between the send and the release)
+        self.sent_through = self.sent_log.max_seq
+        self.notional: dict[int, int] = {}  # order id -> price x lots of the fills passed on
+        self.restored: list[int] = []
+        # the row's session counts go on from where a process before this one left them
+        self.count_base = {slot: int(self.words[W_COUNTERS + slot])
+                           for slot in SESSION_COUNTS.values()}
         self.pending_replace: dict[int, int] = {}  # order id -> the qty its replace asks
+        # the order path's figures (the worker row's send_/ack_ percentiles)
+        self.send_ns = np.zeros(LATENCY_SAMPLES, dtype=np.int64)
+        self.ack_ns = np.zeros(LATENCY_SAMPLES, dtype=np.int64)
+        self.n_send = self.n_ack = 0
+        self.new_published: dict[int, int] = {}  # new order id -> the gateway's publish_ns
         # TICKPIPE_FIX_TRACE=FILE: every report read and every record put on the ring, a
         # line each (for a by-hand look at a session; never on by default)
         trace = os.environ.get("TICKPIPE_FIX_TRACE")
@@ -198,13 +186,10 @@ class Agent:
     # ---- the worker contract ---------------------------------------------------------
 
     def warm_up(self) -> None:
-        pass
-
-    def wait_for_start(self) -> bool:
-        return True  # the session is up before the first order comes
-
-    def run(self) -> int:
-        self._restore()
+        """The session, before this worker is READY: the engine's start barrier waits for
+        the first logon (a refused one stops the engine with one line; no answer within
+        logon_timeout_s starts it with trading at this venue halted)."""
+        self.restored = self._restore()
         try:
             self.session.start(self.logon_timeout_s, stop_on_timeout=False)
         except FixVenueError as exc:
@@ -212,27 +197,60 @@ class Agent:
                 raise FinalError(str(exc)) from None  # a restart would be refused again
             say(f"fix venue: {exc}; trading at this venue is halted until it logs on "
                 "(QuickFIX retries every ReconnectInterval)")
+
+    def wait_for_start(self) -> bool:
+        return True
+
+    def run(self) -> int:
+        restored = self.restored
         control = self.context.control_address
-        beat = 0.0
+        if restored and (lib.tp_load_acquire_u32(control + TRADING_STATE_OFFSET) ==
+                         TRADING_HALTED or lib.tp_load_acquire_u32(control + CLOSING_OFFSET)):
+            # the kill switch had asked for these cancels (the gateway asks once): they
+            # may have died queued with the last process, so they are asked again
+            for order_id in restored:
+                self.session.cancel(order_id)
+        beat = figures = 0.0
         while not lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
-            batch = self.requests.try_pop(REQUESTS_PER_PASS)
-            for request in batch:
-                self._request(request)
-            self.deliver()  # the reconcile deadline, and anything a request made
+            read = self._read_requests()
+            self.session.check_reconcile_deadline()  # it may send: never under ring_lock
+            self.deliver()  # anything a request made
             now = time.monotonic()
             if now - beat > BEAT_S:
                 beat = now
                 self._beat()
-            if len(batch) == 0:
+            if now - figures > FIGURES_S:
+                figures = now
+                self._figures()
+            if read == 0:
+                self.words[W_IDLE_PASSES] += 1
                 time.sleep(IDLE_SLEEP_S)
+            else:
+                self.words[W_BUSY_PASSES] += 1
+                self.words[W_PROCESSED] += read
         self.session.stop(logout=True)
         self._beat()
+        self._figures()
         return 0
 
     def close(self) -> None:
         pass
 
     # ---- requests -----------------------------------------------------------------------
+
+    def _read_requests(self) -> int:
+        """The requests on the ring, each released once handled (a kill in between: the
+        next process reads it again, and skips it if its message went out)."""
+        handle = self.requests.handle
+        n = int(consumer_available(handle, REQUESTS_PER_PASS))
+        mask = len(self.requests.records) - 1
+        for _ in range(n):
+            r = self.requests.records[int(handle[H_POSITION]) & mask].copy()
+            if int(r["seq"]) > self.sent_through:
+                self.session.request_seq = int(r["seq"])
+                self._request(r)
+            consumer_release(handle, 1)
+        return n
 
     def _request(self, r) -> None:
         self._count(FIX_REQUESTS)
@@ -241,6 +259,8 @@ class Agent:
                              f"qty {int(r['qty'])} px {int(r['limit_px'])}\n")
         order_id, kind = int(r["order_id"]), int(r["request"])
         if kind == REQ_NEW:
+            # noted before the send: the answer may come (QuickFIX's thread) before it returns
+            self.new_published[order_id] = int(r["publish_ns"])
             code = self.session.new(order_id, self.symbols[int(r["symbol_id"])], int(r["side"]),
                                     int(r["qty"]), int(r["limit_px"]), int(r["order_type"]),
                                     int(r["time_in_force"]))
@@ -251,6 +271,12 @@ class Agent:
             code = self.session.replace(order_id, int(r["qty"]), int(r["limit_px"]))
         else:
             return
+        if code == SENT:
+            self.send_ns[self.n_send % LATENCY_SAMPLES] = lib.tp_monotonic_ns() - \
+                int(r["publish_ns"])
+            self.n_send += 1
+        elif kind == REQ_NEW:
+            self.new_published.pop(order_id, None)
         if code in (SENT, QUEUED):
             return
         # not sent: answered now, so the gateway's row and risk's books end the request
@@ -263,10 +289,16 @@ class Agent:
     # ---- reports (QuickFIX's thread, and this one) ----------------------------------------
 
     def deliver(self) -> None:
-        """Every report the session has: onto the ring, in order (either thread)."""
+        """Every report the session has: onto the ring, in order (either thread). A report
+        that cannot be passed on is said and counted, and the next ones still go."""
         with self.ring_lock:
-            for report in self.session.poll():
-                self._report(report)
+            for report in self.session.poll(check_deadline=False):
+                try:
+                    self._report(report)
+                except Exception as exc:  # noqa: BLE001 (QuickFIX's thread: never raise)
+                    self._count(FIX_UNREADABLE)
+                    say(f"fix venue: a report not passed on ({type(exc).__name__}: {exc}): "
+                        f"{ {k: v for k, v in report.items() if k != 'received_ns'} }")
 
     def _report(self, report: dict) -> None:
         if self.trace is not None:
@@ -283,19 +315,31 @@ class Agent:
             if exec_type not in (EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_FILL, EXEC_CANCELLED,
                                  EXEC_REPLACED, EXEC_EXPIRED, EXEC_REJECTED):
                 return  # pending_* and the like: nothing for the books
-            request = REQ_NEW
-            if exec_type == EXEC_CANCELLED:
-                request = REQ_CANCEL
+            published = self.new_published.pop(order_id, None)
+            if published is not None:  # the venue's first answer to a new order
+                self.ack_ns[self.n_ack % LATENCY_SAMPLES] = lib.tp_monotonic_ns() - published
+                self.n_ack += 1
+            k = k_of(report["cl_ord_id"] or "")
+            request = REQ_NEW  # a fill, an expiry, an ack, or a cancel we did not ask for
+            if exec_type == EXEC_CANCELLED and self.sent_log.kind(order_id, k) == "cancel":
+                request = REQ_CANCEL  # the answer to our cancel
             elif exec_type == EXEC_REPLACED:
                 request = REQ_REPLACE
                 self.pending_replace.pop(order_id, None)
-            self._publish(order_id, exec_type, request, report["ord_status"],
+            if exec_type in (EXEC_NEW, EXEC_REPLACED):
+                self.sent_log.accepted(order_id, k)
+            cum, leaves = report["cum_qty"], report["leaves_qty"]
+            if exec_type in (EXEC_FILL, EXEC_PARTIAL_FILL):
+                self.notional[order_id] = self.notional.get(order_id, 0) + \
+                    report["last_qty"] * report["last_px"]
+            self._publish(order_id, exec_type, request, status_of(exec_type, cum, leaves),
                           last_qty=report["last_qty"], last_px=report["last_px"],
-                          cum_qty=report["cum_qty"], leaves_qty=report["leaves_qty"],
-                          avg_px=report["avg_px"], order_px=report["order_px"],
-                          order_qty=report["order_qty"],
+                          cum_qty=cum, leaves_qty=leaves, avg_px=report["avg_px"],
+                          order_px=report["order_px"], order_qty=report["order_qty"],
                           reason=VENUE_REASON_BASE + VENUE_REFUSED
                           if exec_type == EXEC_REJECTED else 0)
+            if is_final(status_of(exec_type, cum, leaves)):
+                self._ended(order_id)
         elif kind == "cancel_reject":
             replace = report["response_to"] == "2"
             if replace:
@@ -303,46 +347,70 @@ class Agent:
             self._publish(order_id, EXEC_REJECTED, REQ_REPLACE if replace else REQ_CANCEL, 0,
                           reason=VENUE_REASON_BASE + _cancel_reject_reason(report))
         elif kind == "business_reject":
-            # a request refused outright (BusinessMessageReject naming its ClOrdID)
+            # a request refused outright (BusinessMessageReject naming its ClOrdID): which
+            # one, by what that ClOrdID was sent for; a status request's is no order's news
+            sent = self.sent_log.kind(order_id, k_of(report.get("cl_ord_id") or ""))
             order = self.session.orders.get(order_id)
-            if order is None or _k_of(report.get("cl_ord_id") or "") != order.k:
-                return  # not the order's latest request (a status request's: answered)
-            if report.get("cl_ord_id") == cl_ord_id(order_id, 0, self.session.id_prefix):
-                request = REQ_NEW
-            else:
-                request = REQ_REPLACE if self.pending_replace.pop(order_id, None) else REQ_CANCEL
-            self._publish(order_id, EXEC_REJECTED, request,
-                          STATUS_REJECTED if request == REQ_NEW else 0,
-                          reason=VENUE_REASON_BASE + VENUE_REFUSED)
+            if sent == "new" and order is not None and order.status == STATUS_REJECTED:
+                self._publish(order_id, EXEC_REJECTED, REQ_NEW, STATUS_REJECTED,
+                              reason=VENUE_REASON_BASE + VENUE_REFUSED)
+                self._ended(order_id)
+            elif sent in ("cancel", "replace"):
+                if sent == "replace":
+                    self.pending_replace.pop(order_id, None)
+                self._publish(order_id, EXEC_REJECTED,
+                              REQ_REPLACE if sent == "replace" else REQ_CANCEL, 0,
+                              reason=VENUE_REASON_BASE + VENUE_REFUSED)
+
+    def _ended(self, order_id: int) -> None:
+        self.notional.pop(order_id, None)
+        self.pending_replace.pop(order_id, None)
+        self.sent_log.forget(order_id)
 
     def _status_answer(self, order_id: int, report: dict) -> None:
-        """A reconciliation answer: where the venue's word moves the order on (it filled
-        or ended while we could not hear), the gateway is told as if by the report
-        missed; a fill it cannot price exactly is the venue's average over the lots
-        missed (the gateway's table takes a fill only past the cum_qty it holds)."""
+        """A reconciliation answer. Where the venue's word moves the order on (it filled or
+        ended while we could not hear), the gateway is told as by the reports missed: the
+        lots filled unheard, at the price their cash gives (the venue's average over all
+        fills, less what the fills we passed on cost; counted `inexact_prices` when that
+        does not divide into whole units: AvgPx is itself rounded), then its end. The
+        gateway's table takes a fill only past the cum_qty it holds, and releases all an
+        order left open when a fill ends it."""
         mismatch = report.get("mismatch")
         if order_id not in self.session.orders or mismatch is None:
             return
         ours_cum, ours_status = mismatch["ours"]
         venue_cum, venue_status = report["cum_qty"], report["ord_status"]
+        ended = is_final(venue_status)
         if venue_cum > ours_cum:
-            self._publish(order_id, EXEC_FILL if report["leaves_qty"] == 0 else
-                          EXEC_PARTIAL_FILL, REQ_NEW, venue_status,
-                          last_qty=venue_cum - ours_cum, last_px=report["avg_px"],
-                          cum_qty=venue_cum, leaves_qty=report["leaves_qty"],
+            lots = venue_cum - ours_cum
+            cash = report["avg_px"] * venue_cum - self.notional.get(order_id, 0)
+            px, inexact = divmod(cash, lots)
+            if inexact:
+                self._count(FIX_INEXACT_PRICES)
+                px = round(cash / lots)
+            self.notional[order_id] = self.notional.get(order_id, 0) + px * lots
+            # leaves 0 ends the order: a fill of what filled, the rest released with it
+            leaves = 0 if ended else report["leaves_qty"]
+            self._publish(order_id, EXEC_FILL if leaves == 0 else EXEC_PARTIAL_FILL, REQ_NEW,
+                          venue_status if ended else status_of(EXEC_PARTIAL_FILL, venue_cum,
+                                                                leaves),
+                          last_qty=lots, last_px=px, cum_qty=venue_cum, leaves_qty=leaves,
                           avg_px=report["avg_px"])
-        elif ours_status == STATUS_PENDING_NEW and not is_final(venue_status):
-            self._publish(order_id, EXEC_NEW, REQ_NEW, venue_status, cum_qty=venue_cum,
-                          leaves_qty=report["leaves_qty"])
-        if is_final(venue_status) and venue_status != STATUS_FILLED and \
-                not is_final(ours_status):
+        elif ours_status == STATUS_PENDING_NEW and not ended:
+            self._publish(order_id, EXEC_NEW, REQ_NEW, status_of(EXEC_NEW, venue_cum, 0),
+                          cum_qty=venue_cum, leaves_qty=report["leaves_qty"])
+        elif ended and venue_status != STATUS_FILLED and not is_final(ours_status):
             # ended at the venue unheard: never received (rejected), cancelled or expired
             if venue_status == STATUS_REJECTED and ours_status == STATUS_PENDING_NEW:
                 self._publish(order_id, EXEC_REJECTED, REQ_NEW, STATUS_REJECTED,
                               reason=VENUE_REASON_BASE + VENUE_UNKNOWN_ORDER)
-            else:
+            else:  # fills we hold are never taken back: cum stays ours
                 self._publish(order_id, EXEC_EXPIRED if venue_status == STATUS_EXPIRED else
-                              EXEC_CANCELLED, REQ_CANCEL, venue_status, cum_qty=venue_cum)
+                              EXEC_CANCELLED, REQ_NEW,
+                              STATUS_EXPIRED if venue_status == STATUS_EXPIRED else
+                              STATUS_CANCELED, cum_qty=max(ours_cum, venue_cum))
+        if ended:
+            self._ended(order_id)
 
     def _publish(self, order_id, exec_type, request, ord_status, last_qty=0, last_px=0,
                  cum_qty=0, leaves_qty=0, avg_px=0, order_px=0, order_qty=0, reason=0,
@@ -374,6 +442,7 @@ class Agent:
                 self._count(FIX_HELD)
             time.sleep(FULL_WAIT_S)
         self._count(FIX_REPORTS)
+        self.words[W_PUBLISHED] += 1
         if self.trace is not None:
             self.trace.write(f"out {order_id} exec {exec_type} req {request} status {ord_status} "
                              f"cum {cum_qty} leaves {leaves_qty} last {last_qty}@{last_px} "
@@ -381,19 +450,18 @@ class Agent:
 
     # ---- a restart ------------------------------------------------------------------------
 
-    def _restore(self) -> None:
+    def _restore(self) -> list[int]:
         """After a restart: the working orders, from the gateway's table once it has read
-        every report this process put on the ring, become the session's orders again, so
-        the first logon reconciles them."""
-        rows = venue_orders(self.context.segment)
-        if not np.any((rows["status"] != STATUS_NONE) & ~np.isin(rows["status"], FINAL)):
-            return
+        every report this process put on the ring, become the session's orders again
+        (their last ClOrdID sent and last accepted from the SentLog), so the first logon
+        reconciles them. Returns their ids."""
         deadline = time.monotonic() + 10.0
         while self._reports_unread() and time.monotonic() < deadline:
             time.sleep(0.001)
-        unread = self._unread_new_orders()
-        restored = 0
-        for row in np.array(rows):
+        rows = np.array(venue_orders(self.context.segment))  # then what is still unread:
+        unread = self._unread_new_orders()  # a row the gateway takes after the copy is not in it
+        restored = []
+        for row in rows:
             status = int(row["status"])
             order_id = int(row["order_id"])
             if status == STATUS_NONE or is_final(status) or order_id in unread:
@@ -403,42 +471,54 @@ class Agent:
                            self.session.id_prefix)
             order.status, order.cum_qty = status, int(row["cum_qty"])
             order.leaves_qty = int(row["leaves_qty"])
-            k = self.session.id_log.last_k.get(order_id, 0)
-            order.k = k
-            order.current = cl_ord_id(order_id, k, self.session.id_prefix)
+            order.k = self.sent_log.last_k.get(order_id, 0)
+            order.current = cl_ord_id(order_id, self.sent_log.accepted_k.get(order_id, 0),
+                                      self.session.id_prefix)
             self.session.orders[order_id] = order
-            restored += 1
+            self.notional[order_id] = int(row["cum_notional"])
+            if int(row["queue_ahead"]):
+                self.pending_replace[order_id] = int(row["queue_ahead"])
+            restored.append(order_id)
         if restored:
             self.session.ever_up = True  # the first logon asks the venue for each
-            self._count(FIX_RESTORED, restored)
-            say(f"fix venue: restarted with {restored} orders working: each is reconciled "
-                "with the venue at logon")
+            self._count(FIX_RESTORED, len(restored))
+            say(f"fix venue: restarted with {len(restored)} orders working: each is "
+                "reconciled with the venue at logon")
+        return restored
 
     def _reports_unread(self) -> bool:
         handle = self.reports.handle
         return int(lib.tp_load_acquire_u64(int(handle[H_TAIL_ADDR]))) < int(handle[H_POSITION])
 
     def _unread_new_orders(self) -> set:
-        """New orders still on the request ring (the gateway took their rows; this
-        process has not read them): they are sent when read, not restored."""
+        """New orders on the request ring that no process has sent (the gateway took
+        their rows): they are sent when read, not restored."""
         handle = self.requests.handle
         start = int(handle[H_POSITION])
         head = int(lib.tp_load_acquire_u64(int(handle[H_HEAD_ADDR])))
         records = self.requests.records
         mask = len(records) - 1
         return {int(records[p & mask]["order_id"]) for p in range(start, head)
-                if int(records[p & mask]["request"]) == REQ_NEW}
+                if int(records[p & mask]["request"]) == REQ_NEW
+                and int(records[p & mask]["seq"]) > self.sent_through}
 
     # ---- the worker row ---------------------------------------------------------------------
 
     def _beat(self) -> None:
         self.words[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
-        self.words[W_IDLE_PASSES] += 1
         summary = self.session.summary()
         self.words[W_COUNTERS + FIX_STATE] = STATE_CODES.get(summary["state"], 0)
         self.words[W_COUNTERS + FIX_OPEN_ORDERS] = summary["open_orders"]
         for name, slot in SESSION_COUNTS.items():
-            self.words[W_COUNTERS + slot] = summary[name]
+            self.words[W_COUNTERS + slot] = self.count_base[slot] + summary[name]
+
+    def _figures(self) -> None:
+        for samples, n, p50, p99 in ((self.send_ns, self.n_send, FIX_SEND_P50_NS, FIX_SEND_P99_NS),
+                                     (self.ack_ns, self.n_ack, FIX_ACK_P50_NS, FIX_ACK_P99_NS)):
+            if n:
+                kept = samples[:min(n, LATENCY_SAMPLES)]
+                self.words[W_COUNTERS + p50] = int(np.percentile(kept, 50))
+                self.words[W_COUNTERS + p99] = int(np.percentile(kept, 99))
 
     def _count(self, slot: int, n: int = 1) -> None:
         self.words[W_COUNTERS + slot] += n

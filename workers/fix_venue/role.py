@@ -12,7 +12,14 @@ from tickpipe.engine.role import Role, RoleRing
 # counters[32] of its worker row
 (FIX_REQUESTS, FIX_REPORTS, FIX_REFUSED_DOWN, FIX_QUEUED_CANCELS, FIX_LOGONS,
  FIX_DISCONNECTS, FIX_STATE, FIX_OPEN_ORDERS, FIX_SESSION_REJECTS, FIX_BUSINESS_REJECTS,
- FIX_DUPLICATES, FIX_RECONCILED, FIX_MISMATCHES, FIX_RESTORED, FIX_HELD) = range(15)
+ FIX_DUPLICATES, FIX_RECONCILED, FIX_MISMATCHES, FIX_RESTORED, FIX_HELD,
+ FIX_SEND_P50_NS, FIX_SEND_P99_NS, FIX_ACK_P50_NS, FIX_ACK_P99_NS, FIX_UNREADABLE,
+ FIX_INEXACT_PRICES) = range(21)
+# FIX_UNREADABLE: reports that could not be passed on (said, one line each);
+# FIX_INEXACT_PRICES: fills learnt by reconciliation whose price was rounded
+# FIX_SEND_*: from the gateway's publish of a request to QuickFIX having written it to the
+# socket; FIX_ACK_*: from that publish to the venue's answer on venue_reports (new orders);
+# percentiles of the last LATENCY_SAMPLES, in ns
 # FIX_STATE's values: the session's state (workers/fix_venue/session.py)
 STATE_CODES = {"down": 0, "reconciling": 1, "up": 2, "stopped": 3}
 STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
@@ -30,7 +37,10 @@ ROLE = Role(
               "open_orders": FIX_OPEN_ORDERS, "session_rejects": FIX_SESSION_REJECTS,
               "business_rejects": FIX_BUSINESS_REJECTS, "duplicate_reports": FIX_DUPLICATES,
               "reconciled": FIX_RECONCILED, "reconcile_mismatches": FIX_MISMATCHES,
-              "restored_orders": FIX_RESTORED, "held": FIX_HELD},
+              "restored_orders": FIX_RESTORED, "held": FIX_HELD,
+              "send_p50_ns": FIX_SEND_P50_NS, "send_p99_ns": FIX_SEND_P99_NS,
+              "ack_p50_ns": FIX_ACK_P50_NS, "ack_p99_ns": FIX_ACK_P99_NS,
+              "reports_not_passed_on": FIX_UNREADABLE, "inexact_prices": FIX_INEXACT_PRICES},
     config={
         "settings": Field(str, "", "the session's QuickFIX settings file (docs/fix.md); empty "
                           "with sim = true: made for the simulated exchange", path="file"),

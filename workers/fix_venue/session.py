@@ -160,12 +160,17 @@ class FixSession(fix.Application):
                 open_orders = [o for o in self.orders.values() if not is_final(o.status)]
                 if self.ever_up and open_orders:
                     # a reconnect: what the venue holds is read before trading resumes
+                    self.say(f"fix: session to {self.settings.address} up: reconciling "
+                             f"{len(open_orders)} open orders before trading resumes")
                     self.state = RECONCILING
                     self.reconcile_deadline = time.monotonic() + self.reconcile_timeout_s
                     self.awaiting_status = {o.order_id for o in open_orders}
                     outbox = [(status_request(o.current, o.symbol, o.side), "status")
                               for o in open_orders]
                 else:
+                    if self.ever_up:
+                        self.say(f"fix: session to {self.settings.address} up again: "
+                                 "trading resumes")
                     outbox = self._up()
                 self.ever_up = True
             self._flush(outbox)
@@ -296,6 +301,8 @@ class FixSession(fix.Application):
         """One status request fewer to wait for; trading resumes after the last."""
         self.awaiting_status.discard(order_id)
         if self.state == RECONCILING and not self.awaiting_status:
+            self.say(f"fix: open orders reconciled ({self.counts['reconcile_mismatches']} "
+                     "differences so far, each applied): trading resumes")
             return self._up()
         return []
 
@@ -331,7 +338,7 @@ class FixSession(fix.Application):
                                               order.side, order.qty), "cancel"))
         return outbox
 
-    def _check_reconcile_deadline(self) -> None:
+    def check_reconcile_deadline(self) -> None:
         """Reconciliation that outlives its timeout (an answer that never comes) ends:
         counted, said, and trading resumes rather than stay halted for good."""
         outbox = []
@@ -344,9 +351,12 @@ class FixSession(fix.Application):
                 outbox = self._up()
         self._flush(outbox)
 
-    def poll(self, limit: int = 1 << 30) -> list[dict]:
-        """The reports received since the last poll (in arrival order)."""
-        self._check_reconcile_deadline()
+    def poll(self, limit: int = 1 << 30, check_deadline: bool = True) -> list[dict]:
+        """The reports received since the last poll (in arrival order); first, unless
+        check_deadline is False, the reconciliation's deadline (which may send: never
+        call it holding a lock a QuickFIX callback takes)."""
+        if check_deadline:
+            self.check_reconcile_deadline()
         out = []
         while len(out) < limit:
             try:

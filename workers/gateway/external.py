@@ -13,7 +13,9 @@ whether it ends the order (closes_order) are computed here, from the row as it s
 before the report, with the same rules as the simulated venue's (shm_layouts/fill.py):
 
   new ack           released 0
-  fill / partial    released last_qty; closes when nothing is left
+  partial fill      released last_qty
+  fill (leaves 0)   released the row's leaves: the lots filled, and any rest the venue
+                    cancelled unheard (a reconciliation's news); closes
   cancel / expiry   released the row's leaves; closes
   replaced          released the old leaves + what had filled (risk added the new total)
   new rejected      released the row's qty; closes
@@ -22,17 +24,21 @@ before the report, with the same rules as the simulated venue's (shm_layouts/fil
                     has no queue model here)
   cancel rejected   released 0
 
-A cancel or replace sent counts in the row's requests_out until its answer (replaced,
-cancelled, or refused) comes: the order may end first (filled while the replace was on
-its way), and the refusal that follows still releases what risk added; a row with
-requests out is not reused (workers/gateway/venue.py _free_row).
+Requests out: a replace pending is queue_ahead != 0 (at most one: the strategy API
+refuses a second while one pends); requests_out counts it and every cancel sent, until
+each is answered (replaced or refused; cancelled or refused). A cancel the venue made
+itself (no cancel of ours out) answers none. The order may end before an answer comes
+(filled while the replace was on its way), and the refusal that follows still releases
+what risk added: a final row with requests out is not reused (workers/gateway/venue.py
+_free_row).
 
 A report applied twice would count money twice, so each is checked against the row
 first (the venue process drops what its session layer knows to be a resend; this is
 the table's own guard, which also holds across a restart of that process): a fill
 whose cum_qty is not above the row's, an ack of an order already acknowledged, a
-replace's answer (replaced, or refused) when no request is out, or any other report for an order already
-final, is dropped and counted (the gateway's `venue_reports_dropped`).
+replace's answer with no replace out, a cancel's refusal with no cancel out, or any
+other report for an order already final, is dropped and counted (the gateway's
+`venue_reports_dropped`).
 
 Return codes: apply_report returns the reports written to `reports` (0 or 1), or
 DROPPED_DUPLICATE (-1), NOT_OURS (-2) for an order the book does not hold.
@@ -94,7 +100,9 @@ def _released(o, report):
     row o before the report (the table in the module's docstring)."""
     kind = report.exec_type
     if kind == EXEC_FILL or kind == EXEC_PARTIAL_FILL:
-        return report.last_qty, 1 if report.leaves_qty == 0 else 0
+        if report.leaves_qty == 0:  # it ends the order: whatever was open goes back (the
+            return o.leaves_qty, 1  # venue may have cancelled the rest unheard)
+        return report.last_qty, 0
     if kind == EXEC_CANCELLED or kind == EXEC_EXPIRED:
         return o.leaves_qty, 1
     if kind == EXEC_REPLACED:
@@ -109,10 +117,24 @@ def _released(o, report):
 
 
 @njit(cache=True)
+def _replace_out(o):
+    return o.queue_ahead != 0  # a replace's qty is > 0
+
+
+@njit(cache=True)
+def _cancels_out(o):
+    return o.requests_out - (1 if _replace_out(o) else 0)
+
+
+@njit(cache=True)
 def _duplicate(o, report):
+    """Every request out is answered once: a replace's answer with no replace out, or a
+    cancel's refusal with no cancel out, is one seen before."""
     kind = report.exec_type
-    if (kind == EXEC_REJECTED and report.request != REQ_NEW) or kind == EXEC_REPLACED:
-        return o.requests_out == 0  # every request out is answered once
+    if kind == EXEC_REPLACED or (kind == EXEC_REJECTED and report.request == REQ_REPLACE):
+        return not _replace_out(o)
+    if kind == EXEC_REJECTED and report.request == REQ_CANCEL:
+        return _cancels_out(o) <= 0
     if is_final(o.status):
         return True
     if kind == EXEC_NEW:
@@ -166,8 +188,9 @@ def apply_report(book, report, now, out):
         if report.exec_type == EXEC_REPLACED:
             o.queue_ahead = 0
             _answered(o)
-        if report.exec_type == EXEC_CANCELLED and report.request == REQ_CANCEL:
-            _answered(o)
+        if report.exec_type == EXEC_CANCELLED and report.request == REQ_CANCEL and \
+                _cancels_out(o) > 0:
+            _answered(o)  # our cancel's answer (one the venue made itself answers none)
         if report.exec_type == EXEC_FILL or report.exec_type == EXEC_PARTIAL_FILL:
             o.cum_notional += report.last_qty * report.last_px
     o.updated_ns = now
