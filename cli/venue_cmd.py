@@ -24,6 +24,29 @@ def _port_free(port: int) -> None:
             raise click.ClickException(f"--port {port}: {exc.strerror}") from None
 
 
+def _engine_book(name: str) -> tuple[dict, float]:
+    """--follow without --book: the symbols of the running engine `name` (its segment's
+    instruments, in symbol-id order, so the book's rows line up), its finest tick; the
+    touch until the engine's first tick: 100.00/100.01."""
+    from tickpipe.engine.segment import SegmentError, attach_segment
+    from tickpipe.engine.segment_catalog import read_instruments
+    from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
+    from tickpipe.shm_layouts.market_data import PRICE_SCALE
+    try:
+        segment = attach_segment(name, readonly=True)
+    except (SegmentError, OSError) as exc:
+        raise click.ClickException(f"--follow {name}: no such engine running ({exc}); give "
+                                   "--book for each symbol, or start the engine first") \
+            from None
+    try:
+        n_symbols = int(segment.view("control", CONTROL_DTYPE)[0]["n_symbols"])
+        instruments = read_instruments(segment, n_symbols)
+    finally:
+        segment.close()
+    tick = min(i.tick_size for i in instruments) / PRICE_SCALE
+    return {i.name: (1_000_000, 1_000_100, 1, 1) for i in instruments}, tick
+
+
 def _stop_when_gone(pid: int, stop: threading.Event) -> None:
     while not stop.wait(0.2):
         try:
@@ -67,12 +90,16 @@ def venue():
 @click.option("--seconds", type=click.FloatRange(0), default=0.0,
               help="Stop after this long; 0: until Ctrl-C or SIGTERM.")
 @click.option("--follow", metavar="ENGINE", default=None,
-              help="Take the touch from this running engine's own top of book (its segment) "
-                   "instead of the walk: what [fix_venue] sim = true starts.")
+              help="Take the touch from this engine's own top of book (its segment) instead "
+                   "of the walk: what [fix_venue] sim = true starts. Without --book, the "
+                   "engine must be running: its symbols are the book's.")
 @click.option("--exit-with", type=int, default=None, metavar="PID",
               help="Stop when this process has gone (the engine that started it).")
+@click.option("--remove-on-exit", default=None, hidden=True, metavar="DIR",
+              help="Remove DIR once stopped cleanly ([fix_venue] sim = true: the run's "
+                   "stores, which no later run reads).")
 def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
-            credentials_file, status_file, seconds, follow, exit_with):
+            credentials_file, status_file, seconds, follow, exit_with, remove_on_exit):
     """A simulated exchange behind a FIX 4.4 session (QuickFIX acceptor).
 
     It matches orders with the built-in venue's own kernels (the same book, queue
@@ -90,8 +117,12 @@ def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
                                    "pip install 'tickpipe[fix]'") from None
     from tickpipe.shm_layouts.market_data import PRICE_SCALE
     try:
-        book = dict(parse_book(text, PRICE_SCALE) for text in books) if books else {
-            f"SYM{i}": (1_000_000, 1_000_100, 50, 50) for i in range(4)}
+        if books:
+            book = dict(parse_book(text, PRICE_SCALE) for text in books)
+        elif follow:
+            book, tick_size = _engine_book(follow)
+        else:
+            book = {f"SYM{i}": (1_000_000, 1_000_100, 50, 50) for i in range(4)}
         tick = price_units(repr(tick_size))
         if tick <= 0:
             raise FieldError(f"--tick-size {tick_size}: must be > 0")
@@ -120,3 +151,6 @@ def fix_sim(port, sender, target, books, tick_size, walk_ms, seed, store,
     except Exception as exc:  # QuickFIX's RuntimeError: the port is taken, and the like
         raise click.ClickException(f"fix-sim: {exc}") from None
     click.echo(f"fix-sim: stopped; {app.summary()}", err=True)
+    if remove_on_exit:
+        import shutil
+        shutil.rmtree(remove_on_exit, ignore_errors=True)

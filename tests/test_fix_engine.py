@@ -96,13 +96,74 @@ def test_fix_venue_worker_killed_mid_run_loses_nothing(tmp_path):
     assert report["venue_rejected"]["venue_halted"] == report["fix_venue"]["refused_down"]
 
 
-def _fix_sim(port, store, engine_name, status):
+def test_ctrl_c_drains_an_engine_trading_over_fix(tmp_path):
+    """SIGINT, as Ctrl-C sends it to the launcher: the engine drains (the close cancels
+    what rests, over FIX) and reports, as it does without FIX. (Importing quickfix had
+    reset SIGINT's handler at the C level: Ctrl-C killed the launcher outright.)"""
+    engine = EngineProcess(unique_name("fixint"), "--seconds", "600",
+                           config_file=_config(tmp_path, "sim = true\n"))
+    segment = engine.wait_running()
+    try:
+        engine.wait_until(lambda: _counter(segment, FIX_REPORTS) > 50, "50 venue reports")
+    finally:
+        segment.close()
+    engine.proc.send_signal(signal.SIGINT)
+    report = engine.result()
+    assert_reconciles(report)
+    assert report["stopped_by"] == "SIGINT" and report["venue"]["working"] == 0
+
+
+def _fix_sim(port, store, engine_name, status, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "tickpipe.cli", "venue", "fix-sim", "--port", str(port),
          "--store", store, "--follow", engine_name, "--status-file", status,
-         "--book", "SYM0=100.00/100.01x1/1", "--book", "SYM1=100.00/100.01x1/1"],
+         "--book", "SYM0=100.00/100.01x1/1", "--book", "SYM1=100.00/100.01x1/1", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("TICKPIPE_FIX_")})
+
+
+def _settings_file(tmp_path, port):
+    settings = tmp_path / "session.cfg"
+    settings.write_text("[DEFAULT]\nConnectionType=initiator\nHeartBtInt=1\n"
+                        "ReconnectInterval=1\n\n[SESSION]\nBeginString=FIX.4.4\n"
+                        f"SenderCompID=TP\nTargetCompID=VENUE\nSocketConnectHost=127.0.0.1\n"
+                        f"SocketConnectPort={port}\n")
+    return settings
+
+
+def _credentials(path, password):
+    path.write_text(f"username = tp\npassword = {password}\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_refused_logon_stops_the_engine_with_one_line(tmp_path):
+    """The venue refuses our password: the engine does not start trading; one line names
+    the venue and its reason, the password nowhere."""
+    port, name = free_port(), unique_name("fixpw")
+    store, status = str(tmp_path / "venue"), str(tmp_path / "venue.json")
+    sim = _fix_sim(port, store, name, status, "--credentials",
+                   str(_credentials(tmp_path / "venue.creds", "right-one")))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sim.poll() is None:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        ours = _credentials(tmp_path / "ours.creds", "wrong-one")
+        config = _config(tmp_path, f'settings = "{_settings_file(tmp_path, port)}"\n'
+                                   f'credentials = "{ours}"\nstore = "{tmp_path / "ours"}"\n')
+        out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run", config,
+                              "--seconds", "5", "--name", name],
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    assert out.returncode == 1, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert "refused the logon" in last and "wrong-one" not in out.stderr, out.stderr
+    assert "s] ticks/s" not in out.stderr  # no status line: it never traded
 
 
 def _inspect(name) -> dict:
@@ -119,11 +180,7 @@ def test_venue_lost_halts_trading_at_it_and_a_reconnect_reconciles(tmp_path):
     restarted on its store: the session logs on again, reconciles the open orders, and
     trading resumes; the run still stops with every book exact."""
     port, name = free_port(), unique_name("fixdown")
-    settings = tmp_path / "session.cfg"
-    settings.write_text("[DEFAULT]\nConnectionType=initiator\nHeartBtInt=1\n"
-                        "ReconnectInterval=1\n\n[SESSION]\nBeginString=FIX.4.4\n"
-                        f"SenderCompID=TP\nTargetCompID=VENUE\nSocketConnectHost=127.0.0.1\n"
-                        f"SocketConnectPort={port}\n")
+    settings = _settings_file(tmp_path, port)
     store, status = str(tmp_path / "venue"), str(tmp_path / "venue.json")
     sim = _fix_sim(port, store, name, status)
     engine = None

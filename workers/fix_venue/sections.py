@@ -4,6 +4,7 @@ and, with [fix_venue] sim = true, starts `tickpipe venue fix-sim` beside the eng
 final report's and `tickpipe inspect`'s sections, from the worker row alone."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,11 +35,17 @@ def prepare(config: dict, say=print) -> dict:
     """The session can be made: QuickFIX is installed, the settings file and the
     credentials are good. With sim = true: a fix-sim on a free loopback port (it follows
     the engine's market and exits with the launcher), and a store of the run's own."""
+    # Importing quickfix resets SIGINT's handler at the C level (SigCgt loses it, though
+    # Python's signal.getsignal still names ours): Ctrl-C then killed the launcher with no
+    # drain. Python's handler is put back after the import.
+    handler = signal.getsignal(signal.SIGINT)
     try:
-        import quickfix  # noqa: F401
+        import quickfix  # noqa: F401  (installed?)
     except ImportError:
         raise RoleError("[venue] kind = 'fix' needs QuickFIX: pip install 'tickpipe[fix]'") \
             from None
+    finally:
+        signal.signal(signal.SIGINT, handler)
     from tickpipe.workers.fix_venue.credentials import CredentialsError, load_credentials
     from tickpipe.workers.fix_venue.settings import SettingsError, read_settings_file
     section = config["fix_venue"]
@@ -70,7 +77,8 @@ def _start_sim(config: dict, port: int, run_dir: str, say) -> subprocess.Popen:
                "--store", os.path.join(run_dir, "venue"), "--walk-ms", "0",
                "--follow", config["engine"]["name"], "--exit-with", str(os.getpid()),
                "--tick-size", price_text(min(ticks)),
-               "--status-file", os.path.join(run_dir, "venue-status.json")]
+               "--status-file", os.path.join(run_dir, "venue-status.json"),
+               "--remove-on-exit", run_dir]  # its store and ours: this run's alone
     start_px = config["feed"].get("start_px", 1_000_000)
     for entry in config["instruments"]:
         command += ["--book", f"{entry['name']}={price_text(start_px)}/"

@@ -96,6 +96,13 @@ def render(values: dict) -> str:
 def complete(values: dict, origin: str, store_root: str | None = None) -> dict:
     """The session's values with our defaults, checked."""
     values = {**DEFAULTS, **values}
+    tls = sorted(k for k in values if k.startswith("SSL"))
+    if values.get("SocketUseSSL", "N").upper() in ("Y", "YES", "1"):
+        tls.insert(0, "SocketUseSSL")
+    if tls:
+        raise SettingsError(f"{origin}: {', '.join(tls)}: the quickfix package is built "
+                            "without TLS, so the session would go in the clear, password "
+                            "and all; carry it over a TLS tunnel (stunnel) instead")
     kind = values.get("ConnectionType")
     if kind not in ("initiator", "acceptor"):
         raise SettingsError(f"{origin}: ConnectionType must be initiator or acceptor")

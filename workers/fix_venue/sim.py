@@ -322,33 +322,47 @@ class SimExchange(fix.Application):
                 if bid + move > 0:
                     self.market(self.symbols[s], bid + move, ask + move, bid_qty, ask_qty)
 
-    def follow(self, engine: str, stop: threading.Event, step_s: float = 0.001) -> None:
+    def follow(self, engine: str, stop: threading.Event, step_s: float = 0.001,
+               say=lambda line: None) -> None:
         """The touch of every symbol from a running engine's own top of book (`--follow`:
         the engine's `[fix_venue] sim = true`), read from its segment every step_s, so
-        its strategies trade against the market they see. Waits for the segment; ends
-        with `stop`."""
+        its strategies trade against the market they see; row s of its book is our
+        symbol s. Waits for the engine; when it stops, the book stays as it last was
+        until an engine of that name runs again. Ends with `stop`."""
         from tickpipe.engine.book import BOOK_OK, book_read
         from tickpipe.engine.segment import SegmentError, attach_segment
         from tickpipe.shm_layouts.book import BOOK_DTYPE
-        segment = None
-        while segment is None and not stop.wait(0.05):
+        top = np.zeros(4, dtype=np.int64)
+        waiting_said = False
+        while not stop.is_set():
             try:
                 segment = attach_segment(engine, readonly=True)
             except (SegmentError, OSError):
-                segment = None
-        if segment is None:
-            return
-        book = segment.view("book", BOOK_DTYPE)
-        top = np.zeros(4, dtype=np.int64)
-        names = [(self.index.get(name), name) for name in self.symbols]
-        while not stop.wait(step_s):
-            for s, name in names:
-                if s is None or s >= len(book):
-                    continue
-                if book_read(book, book.ctypes.data, s, top) != BOOK_OK:
-                    continue
-                if tuple(int(x) for x in self.top[s]) != tuple(int(x) for x in top):
-                    self.market(name, int(top[0]), int(top[1]), int(top[2]), int(top[3]))
+                if not waiting_said:
+                    say(f"fix-sim: waiting for engine {engine!r} to follow its market")
+                    waiting_said = True
+                stop.wait(0.05)
+                continue
+            owner = int(segment.header["owner_pid"])
+            say(f"fix-sim: following engine {engine!r}'s market (pid {owner})")
+            book = segment.view("book", BOOK_DTYPE)
+            rows = [(s, name) for s, name in enumerate(self.symbols) if s < len(book)]
+            checked = time.monotonic()
+            while not stop.wait(step_s):
+                for s, name in rows:
+                    if book_read(book, book.ctypes.data, s, top) == BOOK_OK and \
+                            tuple(int(x) for x in self.top[s]) != tuple(int(x) for x in top):
+                        self.market(name, int(top[0]), int(top[1]), int(top[2]),
+                                    int(top[3]))
+                if time.monotonic() - checked > 0.5:
+                    checked = time.monotonic()
+                    if not _alive(owner):
+                        break
+            del book
+            segment.close()
+            if not stop.is_set():
+                say(f"fix-sim: engine {engine!r} has stopped; the book stays as it last was")
+                waiting_said = False
 
     # ---- reports out -----------------------------------------------------------------
 
@@ -457,6 +471,16 @@ class SimExchange(fix.Application):
             return {**self.counts, "working": working}
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def ord_status_fix(status: int, cum_qty: int) -> str:
     """OrdStatus (39) of our status: FIX 4.4 has no "replaced" status any more (5 is
     retired); a replaced order is New or PartiallyFilled again."""
@@ -534,7 +558,8 @@ def run_acceptor(app: SimExchange, settings, say=print, walk_ms: float = 0.0,
     say(server.describe())
     walker = None
     if follow:
-        walker = threading.Thread(target=app.follow, args=(follow, stop), daemon=True)
+        walker = threading.Thread(target=app.follow, args=(follow, stop),
+                                  kwargs={"say": say}, daemon=True)
         walker.start()
     elif walk_ms > 0:
         walker = threading.Thread(target=app.walk, args=(walk_ms / 1000.0, stop), daemon=True)
