@@ -497,6 +497,32 @@ def fix_bench(latency_orders, rate, seconds, smoke, as_json):
     _emit(report, as_json, format_fix_table(report))
 
 
+@bench.command(name="fix-engine")
+@click.option("--seconds", type=FiniteFloatRange(min=1, max=3600), default=20.0,
+              show_default=True, help="Length of each of the two runs.")
+@click.option("--rate", type=click.IntRange(min=1, max=1_000_000), default=2000,
+              show_default=True, help="Ticks a second of the synthetic feed.")
+@smoke_option("3 s runs.")
+@json_option
+def fix_engine_bench(seconds, rate, smoke, as_json):
+    """What trading over FIX costs the engine: the market maker with the built-in venue,
+    then over a FIX session to fix-sim on loopback (the fix_venue process between the
+    gateway and QuickFIX), same config: tick-to-trade, the way back, orders and fills a
+    second, and the venue process's send and ack latencies."""
+    from tickpipe.bench.fix_engine import (
+        BenchError, format_fix_engine_table, run_fix_engine_bench,
+    )
+    if smoke:
+        seconds = 3.0
+    progress = ProgressBar(2, as_json)
+    try:
+        report = run_fix_engine_bench(seconds, rate, lambda step: progress(
+            "built-in venue run done" if step == 1 else "FIX run done"))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(report, as_json, format_fix_engine_table(report))
+
+
 @bench.command()
 @click.option("--records", type=click.IntRange(min=1_000, max=100_000_000), default=1_000_000,
               show_default=True, help="Records in each data file (MBP-10 at depth 10 makes "

@@ -178,6 +178,9 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
                             "ticks per simulated second; flat out has no time)")
     feed["speed"] = 1.0
     engine["inline_callbacks"] = False
+    # a config that trades over FIX live is tested against the built-in venue: fix-sim
+    # matches with the same kernels (docs/fix.md), and history has no session to log on to
+    config["venue"]["kind"] = "sim"
     engine["wait"] = "spin"
     if seconds is not None:
         engine["seconds"] = seconds
