@@ -502,9 +502,14 @@ def fix_bench(latency_orders, rate, seconds, smoke, as_json):
               show_default=True, help="Length of each of the two runs.")
 @click.option("--rate", type=click.IntRange(min=1, max=1_000_000), default=2000,
               show_default=True, help="Ticks a second of the synthetic feed.")
+@click.option("--wait", type=click.Choice(["auto", "spin", "yield", "backoff", "block"]),
+              default="auto", show_default=True,
+              help="The pipeline's wait strategy in both runs ([engine] wait). On a host "
+                   "with fewer cores than busy threads, block leaves the venue processes "
+                   "a core.")
 @smoke_option("3 s runs.")
 @json_option
-def fix_engine_bench(seconds, rate, smoke, as_json):
+def fix_engine_bench(seconds, rate, wait, smoke, as_json):
     """What trading over FIX costs the engine: the market maker with the built-in venue,
     then over a FIX session to fix-sim on loopback (the fix_venue process between the
     gateway and QuickFIX), same config: tick-to-trade, the way back, orders and fills a
@@ -516,7 +521,7 @@ def fix_engine_bench(seconds, rate, smoke, as_json):
         seconds = 3.0
     progress = ProgressBar(2, as_json)
     try:
-        report = run_fix_engine_bench(seconds, rate, lambda step: progress(
+        report = run_fix_engine_bench(seconds, rate, wait, lambda step: progress(
             "built-in venue run done" if step == 1 else "FIX run done"))
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None

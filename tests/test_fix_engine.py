@@ -239,3 +239,19 @@ def test_fix_venue_bad_config_is_one_line(tmp_path):
         assert out.returncode == 1, out.stderr
         lines = out.stderr.strip().splitlines()
         assert expected in lines[-1] and "Traceback" not in out.stderr, out.stderr
+
+
+def test_bench_fix_engine_smoke_reports_both_venues():
+    """`tickpipe bench fix-engine --smoke`: the same market maker with the built-in venue
+    and over FIX, both runs ending with every book exact, and the venue process's own
+    latencies measured."""
+    out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bench", "fix-engine",
+                          "--smoke", "--json"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for venue in ("sim", "fix"):
+        assert report[venue]["state"] == "stopped" and report[venue]["orders_per_s"] > 0
+    fix = report["fix"]
+    assert 0 < fix["send_p50_us"] <= fix["send_p99_us"]
+    assert fix["send_p50_us"] < fix["ack_p50_us"] <= fix["ack_p99_us"]
+    assert fix["venue_reports_dropped"] == 0

@@ -34,9 +34,10 @@ import numpy as np
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import venue_orders
 from tickpipe.engine.order_states import is_final
+from tickpipe.engine.idle import I_DOORBELL_ADDR
 from tickpipe.engine.ring import (
     H_HEAD_ADDR, H_POSITION, H_TAIL_ADDR, RingConsumer, RingProducer, consumer_available,
-    consumer_release,
+    consumer_has_data, consumer_release,
 )
 from tickpipe.engine.role import FinalError
 from tickpipe.shm_layouts.control_block import (
@@ -55,6 +56,7 @@ from tickpipe.shm_layouts.order import ORDER_DTYPE
 from tickpipe.shm_layouts.order_intent import REQ_CANCEL, REQ_NEW, REQ_REPLACE
 from tickpipe.shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED, W_PUBLISHED,
+    W_SLEEPS,
 )
 from tickpipe.workers.fix_venue.credentials import load_credentials
 from tickpipe.workers.fix_venue.fields import EXEC_STATUS, cl_ord_id
@@ -62,8 +64,8 @@ from tickpipe.workers.fix_venue.role import (
     FIX_ACK_P50_NS, FIX_ACK_P99_NS, FIX_BUSINESS_REJECTS, FIX_DISCONNECTS, FIX_DUPLICATES,
     FIX_HELD, FIX_INEXACT_PRICES, FIX_LOGONS, FIX_MISMATCHES, FIX_OPEN_ORDERS,
     FIX_QUEUED_CANCELS, FIX_RECONCILED, FIX_REFUSED_DOWN, FIX_REPORTS, FIX_REQUESTS,
-    FIX_RESTORED, FIX_SEND_P50_NS, FIX_SEND_P99_NS, FIX_SESSION_REJECTS, FIX_STATE,
-    FIX_UNREADABLE, STATE_CODES,
+    FIX_READ_P50_NS, FIX_READ_P99_NS, FIX_RESTORED, FIX_SEND_P50_NS, FIX_SEND_P99_NS,
+    FIX_SESSION_REJECTS, FIX_STATE, FIX_UNREADABLE, STATE_CODES,
 )
 from tickpipe.workers.fix_venue.sections import SIM_SENDER, SIM_TARGET
 from tickpipe.workers.fix_venue.session import (
@@ -92,7 +94,7 @@ def status_of(exec_type: int, cum_qty: int, leaves_qty: int) -> int:
     if exec_type in STATUS_OF_END:
         return STATUS_OF_END[exec_type]
     return STATUS_PARTIALLY_FILLED if cum_qty > 0 else STATUS_NEW
-IDLE_SLEEP_S = 0.0002   # between two looks at an empty request ring
+WAIT_NS = 2_000_000     # the longest sleep on an empty request ring (the heartbeat's pace)
 FULL_WAIT_S = 0.0002    # between two looks at a full report ring
 BEAT_S = 0.02
 FIGURES_S = 1.0          # how often the latency percentiles are refreshed in the row
@@ -175,6 +177,7 @@ class Agent:
         self.pending_replace: dict[int, int] = {}  # order id -> the qty its replace asks
         # the order path's figures (the worker row's send_/ack_ percentiles)
         self.send_ns = np.zeros(LATENCY_SAMPLES, dtype=np.int64)
+        self.read_ns = np.zeros(LATENCY_SAMPLES, dtype=np.int64)
         self.ack_ns = np.zeros(LATENCY_SAMPLES, dtype=np.int64)
         self.n_send = self.n_ack = 0
         self.new_published: dict[int, int] = {}  # new order id -> the gateway's publish_ns
@@ -224,7 +227,7 @@ class Agent:
                 self._figures()
             if read == 0:
                 self.words[W_IDLE_PASSES] += 1
-                time.sleep(IDLE_SLEEP_S)
+                self._wait_for_requests()
             else:
                 self.words[W_BUSY_PASSES] += 1
                 self.words[W_PROCESSED] += read
@@ -237,6 +240,20 @@ class Agent:
         pass
 
     # ---- requests -----------------------------------------------------------------------
+
+    def _wait_for_requests(self) -> None:
+        """Sleep on this worker's doorbell until the gateway publishes a request (its
+        publish rings the doorbell of a consumer that armed it: engine/idle.py has the
+        handshake), WAIT_S at most. Through cffi, which lets the GIL go while it sleeps:
+        QuickFIX's thread delivers reports meanwhile."""
+        armed = int(self.context.idle_state[I_DOORBELL_ADDR])
+        wake_seq = lib.tp_load_acquire_u32(armed + 4)
+        lib.tp_store_seqcst_u32(armed, 1)
+        lib.tp_fence_seqcst()
+        if not consumer_has_data(self.requests.handle):
+            lib.tp_futex_wait(armed + 4, wake_seq, WAIT_NS)
+            self.words[W_SLEEPS] += 1
+        lib.tp_store_release_u32(armed, 0)
 
     def _read_requests(self) -> int:
         """The requests on the ring, each released once handled (a kill in between: the
@@ -258,6 +275,7 @@ class Agent:
             self.trace.write(f"request {int(r['order_id'])} req {int(r['request'])} "
                              f"qty {int(r['qty'])} px {int(r['limit_px'])}\n")
         order_id, kind = int(r["order_id"]), int(r["request"])
+        read_ns = lib.tp_monotonic_ns() - int(r["publish_ns"])
         if kind == REQ_NEW:
             # noted before the send: the answer may come (QuickFIX's thread) before it returns
             self.new_published[order_id] = int(r["publish_ns"])
@@ -274,6 +292,7 @@ class Agent:
         if code == SENT:
             self.send_ns[self.n_send % LATENCY_SAMPLES] = lib.tp_monotonic_ns() - \
                 int(r["publish_ns"])
+            self.read_ns[self.n_send % LATENCY_SAMPLES] = read_ns
             self.n_send += 1
         elif kind == REQ_NEW:
             self.new_published.pop(order_id, None)
@@ -513,7 +532,8 @@ class Agent:
             self.words[W_COUNTERS + slot] = self.count_base[slot] + summary[name]
 
     def _figures(self) -> None:
-        for samples, n, p50, p99 in ((self.send_ns, self.n_send, FIX_SEND_P50_NS, FIX_SEND_P99_NS),
+        for samples, n, p50, p99 in ((self.read_ns, self.n_send, FIX_READ_P50_NS, FIX_READ_P99_NS),
+                                     (self.send_ns, self.n_send, FIX_SEND_P50_NS, FIX_SEND_P99_NS),
                                      (self.ack_ns, self.n_ack, FIX_ACK_P50_NS, FIX_ACK_P99_NS)):
             if n:
                 kept = samples[:min(n, LATENCY_SAMPLES)]

@@ -14,7 +14,8 @@ from tickpipe.engine.role import Role, RoleRing
  FIX_DISCONNECTS, FIX_STATE, FIX_OPEN_ORDERS, FIX_SESSION_REJECTS, FIX_BUSINESS_REJECTS,
  FIX_DUPLICATES, FIX_RECONCILED, FIX_MISMATCHES, FIX_RESTORED, FIX_HELD,
  FIX_SEND_P50_NS, FIX_SEND_P99_NS, FIX_ACK_P50_NS, FIX_ACK_P99_NS, FIX_UNREADABLE,
- FIX_INEXACT_PRICES) = range(21)
+ FIX_INEXACT_PRICES, FIX_READ_P50_NS, FIX_READ_P99_NS) = range(23)
+# FIX_READ_*: from the gateway's publish of a request to this process reading it
 # FIX_UNREADABLE: reports that could not be passed on (said, one line each);
 # FIX_INEXACT_PRICES: fills learnt by reconciliation whose price was rounded
 # FIX_SEND_*: from the gateway's publish of a request to QuickFIX having written it to the
@@ -40,7 +41,8 @@ ROLE = Role(
               "restored_orders": FIX_RESTORED, "held": FIX_HELD,
               "send_p50_ns": FIX_SEND_P50_NS, "send_p99_ns": FIX_SEND_P99_NS,
               "ack_p50_ns": FIX_ACK_P50_NS, "ack_p99_ns": FIX_ACK_P99_NS,
-              "reports_not_passed_on": FIX_UNREADABLE, "inexact_prices": FIX_INEXACT_PRICES},
+              "reports_not_passed_on": FIX_UNREADABLE, "inexact_prices": FIX_INEXACT_PRICES,
+              "read_p50_ns": FIX_READ_P50_NS, "read_p99_ns": FIX_READ_P99_NS},
     config={
         "settings": Field(str, "", "the session's QuickFIX settings file (docs/fix.md); empty "
                           "with sim = true: made for the simulated exchange", path="file"),

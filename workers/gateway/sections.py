@@ -2,6 +2,7 @@
 by its declaration, workers/gateway/role.py), read from the segment alone; and what the
 drain waits for: no order working at the venue."""
 
+from tickpipe.engine.engine_layout import venue_orders
 from tickpipe.engine.report import ring_positions
 from tickpipe.engine.segment_catalog import (
     order_table_rows, orders_data, read_instruments, read_strategies, strategy_names,
@@ -64,5 +65,8 @@ def inspect_sections(segment) -> dict:
 
 
 def venue_empty(segment) -> bool:
-    """No order works at the venue."""
-    return int(segment.view("symbols", SYMBOL_STATS_DTYPE)["venue_resting"].sum()) == 0
+    """No order works at the venue, and (a venue of its own process) no cancel or replace
+    waits for its answer: one coming after the gateway stopped would be left unread."""
+    if int(segment.view("symbols", SYMBOL_STATS_DTYPE)["venue_resting"].sum()) != 0:
+        return False
+    return int(venue_orders(segment)["requests_out"].sum()) == 0
