@@ -497,6 +497,34 @@ def fix_bench(latency_orders, rate, seconds, smoke, as_json):
     _emit(report, as_json, format_fix_table(report))
 
 
+@bench.command()
+@click.option("--trips", type=click.IntRange(min=10, max=1_000_000), default=5000,
+              show_default=True, help="Round trips for each batch size.")
+@click.option("--seconds", type=FiniteFloatRange(min=0.1, max=3600), default=3.0,
+              show_default=True, help="Length of the throughput phase.")
+@click.option("--batch", type=click.IntRange(min=1, max=4096), default=64, show_default=True,
+              help="Records a batch (64 bytes each).")
+@smoke_option("100 round trips, 0.3 s of throughput.")
+@json_option
+def transports(trips, seconds, batch, smoke, as_json):
+    """ZeroMQ and Eclipse Zenoh side by side on loopback, for carrying rings between
+    engines: the round trip of 1 and of --batch 64-byte records, and lossless records/s
+    in batches, each against a peer in a process of its own. Needs the extra:
+    pip install 'tickpipe[bridge]'."""
+    from tickpipe.bench.transports import (
+        BenchError, format_transports_table, run_transports_bench,
+    )
+    if smoke:
+        trips, seconds = 100, 0.3
+    progress = ProgressBar(2, as_json)
+    try:
+        report = run_transports_bench(trips, seconds, batch, lambda step: progress(
+            "zeromq done" if step == 1 else "zenoh done"))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(report, as_json, format_transports_table(report))
+
+
 @bench.command(name="fix-engine")
 @click.option("--seconds", type=FiniteFloatRange(min=1, max=3600), default=20.0,
               show_default=True, help="Length of each of the two runs.")

@@ -186,3 +186,16 @@ def test_bench_pipeline_when_terminated_during_a_rate_then_the_whole_bench_stops
     assert proc.returncode == 128 + signal.SIGTERM
     assert out == ""  # no table made of a run cut short
     assert segment not in os.listdir("/dev/shm")
+
+
+def test_bench_transports_smoke_measures_both_and_loses_nothing():
+    """`tickpipe bench transports --smoke`: ZeroMQ and Zenoh, each against a peer process:
+    round trips of 1 and 64 records, and a lossless stream."""
+    result = run("transports", "--smoke", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for name in ("zeromq", "zenoh"):
+        row = report["transports"][name]
+        assert 0 < row["rtt_1"]["p50_us"] <= row["rtt_1"]["p99_us"]
+        assert 0 < row["rtt_64"]["p50_us"] <= row["rtt_64"]["p99_us"]
+        assert row["received"] == row["sent"] > 0 and row["lost"] == 0
