@@ -22,7 +22,6 @@ Two phases, in one run:
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import time
 import numpy as np
 
 from tickpipe.bench.stats import machine_info
+from tickpipe.engine.loopback import free_port
 
 SMOKE_LATENCY_ORDERS, SMOKE_SECONDS = 200, 0.5
 PX = 1_000_000  # 100.0000
@@ -38,12 +38,6 @@ PX = 1_000_000  # 100.0000
 
 class BenchError(Exception):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentiles(values_ns) -> dict:
@@ -82,7 +76,7 @@ def run_fix_bench(latency_orders: int = 2000, rate: int = 10_000, seconds: float
     from tickpipe.shm_layouts import ORDER_DTYPE
     from tickpipe.shm_layouts.order_intent import ORDER_TYPE_IOC, TIF_GTC
 
-    port = _free_port()
+    port = free_port()
     work = tempfile.mkdtemp(prefix="tickpipe-fix-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKPIPE_FIX_")}
     venue = subprocess.Popen(

@@ -17,13 +17,13 @@ on 127.0.0.1, multicast scouting off, put/subscribe on a key per direction.
 
 import multiprocessing
 import os
-import socket
 import struct
 import time
 
 import numpy as np
 
 from tickpipe.bench.stats import machine_info
+from tickpipe.engine.loopback import free_port
 
 RECORD = 64
 TRANSPORTS = ("zeromq", "zenoh")
@@ -31,12 +31,6 @@ TRANSPORTS = ("zeromq", "zenoh")
 
 class BenchError(Exception):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _batch(first_seq: int, n: int) -> bytes:
@@ -163,7 +157,7 @@ def _count(batches) -> dict:
 
 def _with_peer(transport: str, mode: str, work):
     ctx = multiprocessing.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     ready, results = ctx.Event(), ctx.Queue()
     peer = ctx.Process(target=PEERS[transport], args=(mode, port, ready, results),
                        daemon=True)

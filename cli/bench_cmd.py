@@ -488,13 +488,20 @@ def fix_bench(latency_orders, rate, seconds, smoke, as_json):
     from tickpipe.bench.fix_venue import BenchError, format_fix_table, run_fix_bench
     if smoke:
         latency_orders, seconds = 200, 0.5
-    progress = ProgressBar(2, as_json)
+    _two_phases(as_json, ("latency done", "sustained rate done"), BenchError,
+                lambda progress: run_fix_bench(latency_orders, rate, seconds, progress),
+                format_fix_table)
+
+
+def _two_phases(as_json, done, error, run, format_table) -> None:
+    """A bench of two phases: a progress bar saying `done[0]`, then `done[1]`; its
+    `error` one line; the report printed (as JSON, or its table)."""
+    bar = ProgressBar(2, as_json)
     try:
-        report = run_fix_bench(latency_orders, rate, seconds, lambda step: progress(
-            "latency done" if step == 1 else "sustained rate done"))
-    except BenchError as exc:
+        report = run(lambda step: bar(done[step - 1]))
+    except error as exc:
         raise click.ClickException(str(exc)) from None
-    _emit(report, as_json, format_fix_table(report))
+    _emit(report, as_json, format_table(report))
 
 
 @bench.command()
@@ -516,13 +523,9 @@ def transports(trips, seconds, batch, smoke, as_json):
     )
     if smoke:
         trips, seconds = 100, 0.3
-    progress = ProgressBar(2, as_json)
-    try:
-        report = run_transports_bench(trips, seconds, batch, lambda step: progress(
-            "zeromq done" if step == 1 else "zenoh done"))
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from None
-    _emit(report, as_json, format_transports_table(report))
+    _two_phases(as_json, ("zeromq done", "zenoh done"), BenchError,
+                lambda progress: run_transports_bench(trips, seconds, batch, progress),
+                format_transports_table)
 
 
 @bench.command(name="fix-engine")
@@ -547,13 +550,9 @@ def fix_engine_bench(seconds, rate, wait, smoke, as_json):
     )
     if smoke:
         seconds = 3.0
-    progress = ProgressBar(2, as_json)
-    try:
-        report = run_fix_engine_bench(seconds, rate, wait, lambda step: progress(
-            "built-in venue run done" if step == 1 else "FIX run done"))
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from None
-    _emit(report, as_json, format_fix_engine_table(report))
+    _two_phases(as_json, ("built-in venue run done", "FIX run done"), BenchError,
+                lambda progress: run_fix_engine_bench(seconds, rate, wait, progress),
+                format_fix_engine_table)
 
 
 @bench.command()

@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("quickfix", reason="the FIX venue needs the extra: pip install "
                                        "'tickpipe[fix]'")
 
+from tickpipe.engine.loopback import free_port  # noqa: E402
 from engine_runs import EngineProcess, assert_reconciles, unique_name  # noqa: E402
 from tickpipe.engine.metrics import venue_session_families  # noqa: E402
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE  # noqa: E402
@@ -29,12 +30,6 @@ MM = ('[[strategy]]\nname = "mm"\nmodule = "tickpipe.workers.strategies.avellane
       'params = { gamma = 0.1, order_qty = 5, max_inventory = 50 }\n')
 BASE = ('[engine]\nrate = 1000\n[feed]\nsymbols = 2\n[risk]\nmax_orders_per_s = 100000\n'
         '[venue]\nkind = "fix"\n')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(tmp_path, fix_venue: str) -> str:

@@ -21,6 +21,7 @@ fix = pytest.importorskip("quickfix", reason="the FIX venue needs the extra: pip
                                              "'tickpipe[fix]'")
 
 from fix_dictionary import check_message  # noqa: E402  (tests/fix_dictionary.py)
+from tickpipe.engine.loopback import free_port  # noqa: E402
 from tickpipe.shm_layouts.fill import (  # noqa: E402
     EXEC_CANCELLED, EXEC_FILL, EXEC_NEW, EXEC_PARTIAL_FILL, EXEC_REJECTED, EXEC_REPLACED,
 )
@@ -46,12 +47,6 @@ from tickpipe.workers.fix_venue.sim import SimExchange, SimServer  # noqa: E402
 CREDS = Credentials("tp-user", "s3cret-pass")
 PX = 1_000_000      # 100.0000 in our units
 TICK = 100          # 0.01
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout=10.0, what="the condition"):

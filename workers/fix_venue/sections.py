@@ -11,18 +11,13 @@ import sys
 import tempfile
 import time
 
+from tickpipe.engine.loopback import free_port
 from tickpipe.engine.role import RoleError
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
 from tickpipe.workers.fix_venue.role import ROLE, STATE_NAMES
 
 SIM_START_S = 60.0  # fix-sim's start: QuickFIX, and the venue kernels from numba's cache
 SIM_SENDER, SIM_TARGET = "VENUE", "TP"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -62,7 +57,7 @@ def prepare(config: dict, say=print) -> dict:
     if not section["sim"]:
         return {}
     run_dir = tempfile.mkdtemp(prefix="tickpipe-fix-")
-    port = section["sim_port"] or _free_port()
+    port = section["sim_port"] or free_port()
     section["sim_port"] = port
     if not section["store"]:
         section["store"] = os.path.join(run_dir, "engine")
