@@ -226,14 +226,14 @@ def test_fix_venue_bad_config_is_one_line(tmp_path):
     bad.write_text("[SESSION]\nBeginString=FIX.4.2\nSenderCompID=A\nTargetCompID=B\n"
                    "SocketConnectHost=127.0.0.1\nSocketConnectPort=1\n")
     cases[f'settings = "{bad}"\n'] = "FIX.4.2 is not FIX.4.4"
-    for fix_venue, expected in cases.items():
-        out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run",
-                              _config(tmp_path, fix_venue), "--seconds", "1",
-                              "--name", unique_name("fixbad")],
-                             capture_output=True, text=True, timeout=300)
-        assert out.returncode == 1, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert expected in lines[-1] and "Traceback" not in out.stderr, out.stderr
+    from click.testing import CliRunner
+    from tickpipe.cli.main import tickpipe
+    for fix_venue, expected in cases.items():  # in-process: each fails before a worker starts
+        out = CliRunner().invoke(tickpipe, ["run", _config(tmp_path, fix_venue), "--seconds",
+                                            "1", "--name", unique_name("fixbad")])
+        assert out.exit_code == 1, out.output
+        lines = out.output.strip().splitlines()
+        assert expected in lines[-1] and "Traceback" not in out.output, out.output
 
 
 def test_bench_fix_engine_smoke_reports_both_venues():
