@@ -166,9 +166,9 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     runner, no journal; BacktestError for what it cannot run."""
     config = copy.deepcopy(config)
     feed, engine = config["feed"], config["engine"]
-    if feed["source"] == "live":
-        raise BacktestError("a backtest runs on recorded data or the synthetic walk, not a "
-                            "live source ([feed] source = 'live')")
+    if feed["source"] in ("live", "bridge"):
+        raise BacktestError(f"a backtest runs on recorded data or the synthetic walk, not a "
+                            f"stream ([feed] source = {feed['source']!r})")
     if feed["source"] == "synthetic" and (seconds == 0 or (seconds is None and
                                                            engine["seconds"] == 0)):
         raise BacktestError("a backtest of the synthetic walk needs --seconds > 0 (simulated "

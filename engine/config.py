@@ -147,6 +147,9 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
         if section == "instrument":
             config["instruments"] = instruments_from(values, ConfigError)
             continue
+        if section == "bridge":  # [[bridge]] tables: each its direction's role section
+            _merge(config, _bridge_sections(values), base_dir)
+            continue
         if section not in SCHEMA:
             raise ConfigError(f"unknown config section [{section}] "
                               f"(sections: {', '.join(SCHEMA)})")
@@ -159,6 +162,30 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
             config[section][key] = value
             if SCHEMA[section][key].path and isinstance(value, str) and value:
                 config[section][key] = _relative_to(base_dir, value, SCHEMA[section][key].path)
+
+
+BRIDGE_ROLES = {"out": "bridge_out", "in": "bridge_in"}  # workers/bridge_out/, bridge_in/
+
+
+def _bridge_sections(values) -> dict:
+    """[[bridge]] tables as the sections of the roles that run them: direction = "out"
+    is [bridge_out], "in" is [bridge_in]; one of each per engine."""
+    tables = values if isinstance(values, list) else [values]
+    sections: dict[str, dict] = {}
+    for table in tables:
+        if not isinstance(table, dict):
+            raise ConfigError(f"config [[bridge]] must be tables, got {table!r}")
+        direction = table.get("direction")
+        if direction not in BRIDGE_ROLES:
+            raise ConfigError(f"config [[bridge]] direction = {direction!r}: must be 'out' (this "
+                              f"engine's ring to another engine) or 'in' (another engine's "
+                              f"ring into this one's feed)")
+        role = BRIDGE_ROLES[direction]
+        if role in sections:
+            raise ConfigError(f"config [[bridge]]: two tables with direction = {direction!r}; "
+                              f"an engine runs one bridge each way")
+        sections[role] = {key: value for key, value in table.items() if key != "direction"}
+    return sections
 
 
 def _relative_to(base_dir: str, value: str, kind: str) -> str:

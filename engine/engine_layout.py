@@ -83,6 +83,30 @@ def gated(config: dict) -> bool:
     return any(role.gates_rings and role.enabled(config) for role in ROLES.values())
 
 
+def ring_gated(config: dict, section: str) -> bool:
+    """Whether the ring's producer waits for a gate: the journal's (every ring), or a role
+    that reads this ring through it (a bridge)."""
+    return gated(config) or any(section in role.gates(config)
+                                for role in ROLES.values() if role.enabled(config))
+
+
+def gate_conflict(config: dict) -> str:
+    """One line when two running roles would both move one ring's gate, else ""."""
+    users: dict[str, list[str]] = {}
+    for role in ROLES.values():
+        if not role.enabled(config):
+            continue
+        wanted = [spec.section for spec in engine_rings(config)] if role.gates_rings \
+            else role.gates(config)
+        for section in wanted:
+            users.setdefault(section, []).append(role.name)
+    for section, names in users.items():
+        if len(names) > 1:
+            return (f"ring {section} has one gate, and {' and '.join(names)} would both "
+                    f"read through it: run one of them")
+    return ""
+
+
 def strategy_index(worker: str) -> int:
     return 0 if worker == "strategy" else int(worker.removeprefix("strategy")) - 1
 
@@ -162,7 +186,7 @@ def book_levels(config: dict) -> int:
     levels (CSV, Parquet, MBP-1, a journal) or a live stream keeps the top only, as a
     depth = 1 engine: levels that nothing fills are not "an empty book" to the venue."""
     feed = config["feed"]
-    if feed["depth"] <= 1 or feed["source"] == "live":
+    if feed["depth"] <= 1 or feed["source"] in ("live", "bridge"):
         return 1
     if feed["source"] == "file":
         tape = config.get("tape") or {}
@@ -323,7 +347,7 @@ def initialise(segment, config: dict, placement) -> None:
         init_ring(segment, ring.section, capacity, ring.dtype.itemsize, ring_id=index,
                   doorbell_offset=doorbell,
                   consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES,
-                  gated=gated(config))
+                  gated=ring_gated(config, ring.section))
         entry = directory[index]
         entry["section"] = ring.section.encode()
         entry["producer_role"] = role_id_of(ring.producer)

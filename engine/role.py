@@ -75,6 +75,11 @@ class Role:
     instances: Callable[[dict], int] = lambda config: 1     # its workers in such an engine
     background: bool = False   # placed apart from the pipeline's cores; stops last
     gates_rings: bool = False  # reads every ring, and every producer waits for it
+    gates: Callable[[dict], tuple[str, ...]] = lambda config: ()  # the rings it reads
+                               # through their gate in this config (a bridge's one ring);
+                               # their producers wait for it. A ring has one gate: a role
+                               # that gates every ring and one that gates some cannot run
+                               # together (engine_layout.gate_conflict)
     source: bool = False       # the pipeline's source: waits for the start barrier's go,
                                # is stopped first, and its clean exit ends a replay
     runs_plugins: bool = False  # runs a user's plug-in per instance: its on_error policy

@@ -19,7 +19,7 @@ from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import (
-    engine_rings, engine_workers, gated, initialise, outputs_of, role_of, section_specs,
+    engine_rings, engine_workers, initialise, outputs_of, role_of, section_specs,
     strategy_index, worker_index, worker_label,
 )
 from tickpipe.engine.lifecycle import (
@@ -528,13 +528,12 @@ class Supervisor:
             or self.source not in self.procs or self.procs[self.source].poll() is not None
 
     def _gates_passed(self, stuck: set[str]) -> bool:
-        """On gated rings, the journal has every record published (engine/ring.py)."""
-        if not gated(self.config):
-            return True
+        """On gated rings, the reader through the gate (the journal; a bridge) has every
+        record published (engine/ring.py)."""
         for ring in self.rings:
             if ring.section not in stuck:
                 header = ring_header(self.segment, ring.section)
-                if int(header["gate"]) != int(header["head"]):
+                if int(header["gated"]) and int(header["gate"]) != int(header["head"]):
                     return False
         return True
 
@@ -544,7 +543,8 @@ class Supervisor:
         for the timeout. Every ring, when a role that gates them all was given up."""
         if any(role.gates_rings and role.name not in self.procs for role in self.roles):
             return {ring.section for ring in self.rings}
-        stuck: set[str] = set()
+        stuck: set[str] = {section for role in self.roles if role.name not in self.procs
+                           for section in role.gates(self.config)}
         grew = True
         while grew:
             grew = False

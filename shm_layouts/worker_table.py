@@ -40,7 +40,7 @@ from tickpipe.shm_layouts.control_block import REJECT_NAMES
 from tickpipe.shm_layouts.fill import VENUE_REASON_NAMES
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
-MAX_WORKERS = 12  # the pipeline's 4 + strategies 2..4 (rows 0-6), then declared roles
+MAX_WORKERS = 14  # the pipeline's 4 + strategies 2..4 (rows 0-6), then declared roles
 MAX_INPUTS = 6
 N_COUNTERS = 32  # risk counts each reject reason in its own slot
 

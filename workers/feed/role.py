@@ -28,8 +28,10 @@ ROLE = Role(
                          maximum=MAX_EVERY),
     "seed": Field(int, 42, "random seed", minimum=0, maximum=MAX_SEED),
     "source": Field(str, "synthetic", "where the ticks come from: the synthetic walk, "
-                    "a data file replayed (docs/data.md), or a live stream ([live_source], "
-                    "docs/live.md)", choices=("synthetic", "file", "live")),
+                    "a data file replayed (docs/data.md), a live stream ([live_source], "
+                    "docs/live.md), or another engine's feed over a bridge ([[bridge]] "
+                    "direction = 'in', docs/bridges.md)",
+                    choices=("synthetic", "file", "live", "bridge")),
     "file": Field(str, "", "source = 'file': the data file (relative to the config file; "
                   "`tickpipe run --data FILE` sets both)", path="file"),
     "format": Field(str, "auto", "the data file's format; auto = by its name (.csv, "

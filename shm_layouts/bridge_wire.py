@@ -1,0 +1,66 @@
+"""A bridge's message: one ZeroMQ message of two frames, this 64-byte header, then
+`count` records exactly as they lie in the sender's ring (64 bytes each for market
+data). Written by workers/bridge_out/, read by workers/bridge_in/.
+
+offset | size | field        | unit        | notes
+-------+------+--------------+-------------+------------------------------------------
+     0 |    4 | magic        |             | BRIDGE_MAGIC: not a bridge's message otherwise
+     4 |    2 | version      |             | BRIDGE_WIRE_VERSION: this header's layout
+     6 |    2 | record_size  | bytes       | each record's size (the ring's)
+     8 |    8 | layout_hash  |             | layout_hash(): records and instruments
+    16 |    8 | run_id       | ns, unix    | the sending engine's start: a new one is a new
+       |      |              |             | sequence (the peer engine restarted)
+    24 |    8 | first_seq    | count       | the first record's position in the sender's
+       |      |              |             | ring (0-based); the next message's follows it
+    32 |    4 | count        | records     | records in the second frame
+    36 |    4 | _reserved0   |             |
+    40 |    8 | sent_ns      | ns, mono    | the sender's clock when it sent the message
+    48 |   16 | _reserved1   |             |
+
+The records keep the sender's `seq` word (its ring's, position + 1); the receiving
+ring stamps its own as it publishes. Sequence numbers travel in the header, one per
+message, so the receiver checks a whole batch with one comparison.
+"""
+
+import hashlib
+
+import numpy as np
+
+from tickpipe.shm_layouts.layout_rules import assert_layout
+
+BRIDGE_MAGIC = 0x52425054  # b"TPBR" little-endian
+BRIDGE_WIRE_VERSION = 1
+
+BRIDGE_HEADER_DTYPE = np.dtype(
+    [
+        ("magic", np.uint32),
+        ("version", np.uint16),
+        ("record_size", np.uint16),
+        ("layout_hash", np.uint64),
+        ("run_id", np.int64),
+        ("first_seq", np.uint64),
+        ("count", np.uint32),
+        ("_reserved0", np.uint32),
+        ("sent_ns", np.int64),
+        ("_reserved1", np.uint8, (16,)),
+    ],
+    align=True,
+)
+
+BRIDGE_HEADER_OFFSETS = {
+    "magic": 0, "version": 4, "record_size": 6, "layout_hash": 8, "run_id": 16,
+    "first_seq": 24, "count": 32, "_reserved0": 36, "sent_ns": 40, "_reserved1": 48,
+}
+BRIDGE_HEADER_SIZE = 64
+assert_layout(BRIDGE_HEADER_DTYPE, BRIDGE_HEADER_OFFSETS, BRIDGE_HEADER_SIZE)
+
+
+def layout_hash(records: np.dtype, instruments: list[dict]) -> int:
+    """What both ends must agree on for a record to mean the same thing on each: the
+    records' fields (names, types, offsets), this header's version, and the instruments
+    in order (a record names its symbol by index, and its prices are in that symbol's
+    ticks). 64 bits of a SHA-256."""
+    text = repr((BRIDGE_WIRE_VERSION, records.descr, records.itemsize,
+                 [(i["name"], int(i["tick_size"]), int(i["lot_size"]), int(i["multiplier"]))
+                  for i in instruments]))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")

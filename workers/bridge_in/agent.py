@@ -1,0 +1,235 @@
+"""The in bridge's worker: the out bridge's messages off the PULL socket, each checked,
+its records onto the feed's input ring.
+
+Each message is checked before a record of it is used:
+
+- its layout hash against this engine's (shm_layouts/bridge_wire.py `layout_hash`: the
+  records' fields and the instrument list). Another layout is refused: the engine stops
+  with one line naming both hashes (tickpipe.FinalError), since a restart cannot help;
+- its run: the sending engine's start. A new one means the peer engine restarted, and
+  its sequence starts again; said and counted (`peer_runs`);
+- its sequence: `first_seq` against the next one expected. Records skipped over are a
+  gap, counted (`gaps`, `gap_records`) and said; records already received are dropped
+  and counted (`duplicates`). ZeroMQ keeps no copy to send again, so a gap is reported,
+  not repaired; a duplicate (an out bridge killed between a send and its gate) is
+  repaired by dropping it.
+
+The ring waits for the feed when it is full (`held`): nothing received is dropped here.
+
+Restart-safe: the sequence's state is kept in the worker's row (role.py, IN_RUN_ID ..
+IN_PENDING_COUNT). Before a message's records go on the ring, the first one's sequence
+and the ring's head are stored; a worker killed while putting them on learns from the
+ring's head, at its restart, how many made it, so the next one expected is exact. What
+the killed process had received and not yet read dies with its socket: the next
+message shows it as a gap.
+"""
+
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.ring import H_POSITION, RingProducer
+from tickpipe.engine.role import FinalError
+from tickpipe.shm_layouts.bridge_wire import (
+    BRIDGE_HEADER_DTYPE, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
+)
+from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET
+from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
+from tickpipe.shm_layouts.worker_table import (
+    W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED,
+)
+from tickpipe.workers.bridge_in.role import (
+    IN_CONNECTED, IN_CONNECTS, IN_DISCONNECTS, IN_DUPLICATES, IN_GAP_RECORDS, IN_GAPS, IN_HELD,
+    IN_MESSAGES, IN_NEXT_SEQ, IN_PEER_RUNS, IN_PENDING_COUNT, IN_PENDING_FIRST,
+    IN_PENDING_HEAD, IN_RECORDS, IN_RUN_ID, IN_UNREADABLE, ROLE,
+)
+from tickpipe.workers.bridge_out.link import Link
+
+RECEIVE_POLL_MS = 20   # between looks at the stop flag while nothing arrives
+FULL_WAIT_S = 0.0002   # between two looks at a full ring
+SECTION = ROLE.rings[0].section
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Agent:
+    def __init__(self, context):
+        self.context = context
+        config = context.config
+        self.address = config["bridge_in"]["connect"]
+        self.ours = layout_hash(MARKET_DATA_DTYPE, config["instruments"])
+        self.ring = RingProducer(context.segment, SECTION, MARKET_DATA_DTYPE)
+        self.row = context.row_words
+        self._recover()
+        self.said_unreadable = False
+        self.link = Link(zmq.PULL, self.address, False, "bridge in")
+
+    def _recover(self) -> None:
+        """Where the sequence stands after a restart: a message being put on the ring when
+        the last process died counts for what the ring's head says made it."""
+        row = self.row
+        pending = int(row[W_COUNTERS + IN_PENDING_COUNT])
+        if pending:
+            done = int(self.ring.handle[H_POSITION]) - int(row[W_COUNTERS + IN_PENDING_HEAD])
+            row[W_COUNTERS + IN_NEXT_SEQ] = int(row[W_COUNTERS + IN_PENDING_FIRST]) + \
+                max(0, min(done, pending))
+            row[W_COUNTERS + IN_PENDING_COUNT] = 0
+        row[W_COUNTERS + IN_CONNECTED] = 0  # that link died with the last process
+        self._count_records()
+
+    def warm_up(self) -> None:
+        pass
+
+    def wait_for_start(self) -> bool:
+        control = self.context.control_address
+        while not lib.tp_load_acquire_u32(control + FEED_GO_OFFSET):
+            if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
+                return False
+            self._link_events()
+            self._beat(idle=True)
+            time.sleep(0.001)
+        return True
+
+    def run(self) -> int:
+        socket = self.link.socket
+        while not self.stopping:
+            self._link_events()
+            if not socket.poll(RECEIVE_POLL_MS, zmq.POLLIN):
+                self._beat(idle=True)
+                continue
+            while True:  # what has arrived, then a look at the flags
+                try:
+                    frames = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                if not self.receive(frames):
+                    return 0
+        return 0
+
+    @property
+    def stopping(self) -> bool:
+        control = self.context.control_address
+        return bool(lib.tp_load_acquire_u32(control + STOP_FEED_OFFSET)
+                    or lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET))
+
+    def receive(self, frames) -> bool:
+        """One message checked and put on the ring; False when the engine stopped while
+        the ring was full."""
+        row = self.row
+        header = self._header(frames)
+        if header is None:
+            return True
+        if int(header["layout_hash"]) != self.ours:
+            raise FinalError(
+                f"bridge in: the peer at {self.address} sends records of another layout "
+                f"(its hash {int(header['layout_hash']):016x}, this engine's "
+                f"{self.ours:016x}): the two engines' [[instrument]] lists or tickpipe "
+                f"versions differ; refused")
+        run, first, count = int(header["run_id"]), int(header["first_seq"]), int(header["count"])
+        if run != int(row[W_COUNTERS + IN_RUN_ID]):
+            if row[W_COUNTERS + IN_RUN_ID]:
+                say(f"bridge in: the peer engine at {self.address} restarted (a new run); "
+                    f"its sequence starts again")
+            row[W_COUNTERS + IN_PEER_RUNS] += 1
+            row[W_COUNTERS + IN_RUN_ID] = run
+            row[W_COUNTERS + IN_NEXT_SEQ] = 0
+        expected = int(row[W_COUNTERS + IN_NEXT_SEQ])
+        if first > expected:
+            row[W_COUNTERS + IN_GAPS] += 1
+            row[W_COUNTERS + IN_GAP_RECORDS] += first - expected
+            say(f"bridge in: {first - expected:,} records missing from {self.address} "
+                f"(sequence {expected:,} to {first - 1:,}): sent while this engine was not "
+                f"receiving them")
+        skip = min(count, max(0, expected - first))
+        row[W_COUNTERS + IN_DUPLICATES] += skip
+        row[W_COUNTERS + IN_MESSAGES] += 1
+        if skip == count:
+            self._beat(idle=False)
+            return True
+        records = np.frombuffer(frames[1].buffer, dtype=MARKET_DATA_DTYPE)[skip:count]
+        row[W_COUNTERS + IN_PENDING_FIRST] = first + skip
+        row[W_COUNTERS + IN_PENDING_HEAD] = int(self.ring.handle[H_POSITION])
+        row[W_COUNTERS + IN_PENDING_COUNT] = len(records)
+        done = self._put(records)
+        row[W_COUNTERS + IN_NEXT_SEQ] = first + skip + done
+        row[W_COUNTERS + IN_PENDING_COUNT] = 0
+        self._count_records()
+        self._beat(idle=False)
+        return done == len(records)
+
+    def _header(self, frames):
+        """The message's header, or None (counted, said once) for what is not a bridge's
+        message of this version with records of the ring's size."""
+        problem = ""
+        if len(frames) != 2 or len(frames[0]) != BRIDGE_HEADER_SIZE:
+            problem = f"{len(frames)} frames, not a header and records"
+        else:
+            header = np.frombuffer(frames[0].buffer, dtype=BRIDGE_HEADER_DTYPE)[0]
+            if int(header["magic"]) != BRIDGE_MAGIC:
+                problem = "not a tickpipe bridge's message"
+            elif int(header["version"]) != BRIDGE_WIRE_VERSION:
+                problem = (f"wire version {int(header['version'])}, this engine's is "
+                           f"{BRIDGE_WIRE_VERSION}")
+            elif int(header["record_size"]) != MARKET_DATA_DTYPE.itemsize or \
+                    len(frames[1]) != int(header["count"]) * MARKET_DATA_DTYPE.itemsize:
+                problem = (f"{len(frames[1])} bytes for {int(header['count'])} records of "
+                           f"{int(header['record_size'])} bytes; this ring's are "
+                           f"{MARKET_DATA_DTYPE.itemsize}")
+            else:
+                return header
+        self.row[W_COUNTERS + IN_UNREADABLE] += 1
+        if not self.said_unreadable:
+            self.said_unreadable = True
+            say(f"bridge in: a message from {self.address} dropped: {problem} (said once; "
+                f"counted as unreadable)")
+        return None
+
+    def _put(self, records: np.ndarray) -> int:
+        """The records on the ring, waiting while it is full; how many are on it (fewer
+        only when the engine stopped meanwhile)."""
+        done = 0
+        held = False
+        while done < len(records):
+            done += self.ring.try_push(records[done:])
+            if done < len(records):
+                # the feed reads its input until this worker has left: only the whole
+                # engine's stop leaves records unput
+                if lib.tp_load_acquire_u32(self.context.control_address + STOP_ALL_OFFSET):
+                    break
+                if not held:
+                    held = True
+                    self.row[W_COUNTERS + IN_HELD] += 1
+                self._beat(idle=True)
+                time.sleep(FULL_WAIT_S)
+        return done
+
+    def _count_records(self) -> None:
+        # every record ever put on the ring: its head (exact across restarts)
+        head = int(self.ring.handle[H_POSITION])
+        self.row[W_COUNTERS + IN_RECORDS] = head
+        self.row[W_PROCESSED] = head
+
+    def _link_events(self) -> None:
+        for up in self.link.events():
+            words = self.row
+            if up:
+                words[W_COUNTERS + IN_CONNECTS] += 1
+                words[W_COUNTERS + IN_CONNECTED] = 1
+                say(f"bridge in: connected to {self.address}")
+            elif words[W_COUNTERS + IN_CONNECTED]:
+                words[W_COUNTERS + IN_DISCONNECTS] += 1
+                words[W_COUNTERS + IN_CONNECTED] = 0
+                if not self.stopping:
+                    say(f"bridge in: {self.address} disconnected; ZeroMQ reconnects")
+
+    def _beat(self, idle: bool) -> None:
+        self.row[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
+        self.row[W_IDLE_PASSES if idle else W_BUSY_PASSES] += 1
+
+    def close(self) -> None:
+        self.link.close(0)

@@ -1,0 +1,204 @@
+"""The out bridge's worker: each pass, what its ring published past the gate, in
+messages of at most [bridge_out] batch records, onto the PUSH socket; then the gate
+past them.
+
+Read as the journal reads (workers/journal/agent.py): the producer's `head` says what
+is published, the records below it are copied out of their slots, and only then is the
+ring's `gate` release-stored; the producer counts its room from min(tail, gate), so no
+slot is written again before its record is on its way. Two policies for a peer that
+cannot take a message now (absent, or its high-water mark reached):
+
+- gate: wait for it. The ring fills up to the gate and its producer waits, as for a
+  slow consumer (counted in `held_producer`): nothing is lost between the rings.
+- drop-oldest: pass the message over (its records counted in `dropped`) and go on with
+  the newer ones; the producer waits at most for this worker's next pass, never for
+  the network.
+
+Restart-safe with no state but the gate: a worker killed after a send and before its
+gate store sends those records again, and the in bridge drops them as duplicates by
+their sequence. What ZeroMQ had queued and not yet written dies with the process; the
+in bridge reports those as a gap (ZeroMQ keeps no copy to send again).
+"""
+
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
+from tickpipe.engine.ring_layout import ring_header, ring_words
+from tickpipe.shm_layouts.bridge_wire import (
+    BRIDGE_HEADER_DTYPE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
+)
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, STOP_ALL_OFFSET
+from tickpipe.shm_layouts.ring_header import (
+    RING_GATE_OFFSET, RING_HEAD_OFFSET, RING_RECORDS_OFFSET, RING_TAIL_OFFSET,
+)
+from tickpipe.shm_layouts.worker_table import (
+    STATE_OFFSET, W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED,
+    WORKER_DTYPE, WORKER_READY, WORKER_RUNNING, WORKER_STARTING,
+)
+from tickpipe.workers.bridge_out.link import Link
+from tickpipe.workers.bridge_out.role import (
+    OUT_CONNECTED, OUT_CONNECTS, OUT_DISCONNECTS, OUT_DROPPED, OUT_DROPS, OUT_HELD,
+    OUT_MESSAGES, OUT_RECORDS, OUT_UNSENT,
+)
+
+SEND_POLL_MS = 20    # gate policy, a peer not taking: the heartbeat and the stop between looks
+FINAL_WAIT_S = 10.0  # at stop: how long the other workers may take to leave their loops,
+                     # and then how long a peer may take to take the last records
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Agent:
+    def __init__(self, context):
+        self.context = context
+        config = context.config
+        self.settings = config["bridge_out"]
+        section = self.settings["ring"]
+        spec = next(s for s in engine_rings(config) if s.section == section)
+        segment = context.segment
+        header = ring_header(segment, section)
+        base = segment.base_address + segment.section(section)[0]
+        self.section = section
+        self.capacity = int(header["capacity"])
+        self.mask = int(header["mask"])
+        self.head_address = base + RING_HEAD_OFFSET
+        self.tail_address = base + RING_TAIL_OFFSET
+        self.gate_address = base + RING_GATE_OFFSET
+        self.words = ring_words(segment, section)
+        assert base + RING_RECORDS_OFFSET == self.words.ctypes.data
+        self.position = lib.tp_load_acquire_u64(self.gate_address)
+        self.batch = self.settings["batch"]
+        self.dropping = self.settings["policy"] == "drop-oldest"
+        self.poll_s = self.settings["poll_us"] / 1e6
+        self.header = np.zeros(1, dtype=BRIDGE_HEADER_DTYPE)
+        h = self.header[0]
+        h["magic"], h["version"] = BRIDGE_MAGIC, BRIDGE_WIRE_VERSION
+        h["record_size"] = int(header["record_size"])
+        h["layout_hash"] = layout_hash(spec.dtype, config["instruments"])
+        h["run_id"] = int(segment.view("control", CONTROL_DTYPE)[0]["started_unix_ns"])
+        self.row = context.row_words
+        self.row[W_COUNTERS + OUT_CONNECTED] = 0  # after a restart: that link died with it
+        workers_offset, _ = segment.section("workers")
+        self.others = [segment.base_address + workers_offset + index * WORKER_DTYPE.itemsize
+                       + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
+        self.link = Link(zmq.PUSH, self.settings["listen"], True, "bridge out")
+
+    def warm_up(self) -> None:
+        self._publish_counts()
+
+    def wait_for_start(self) -> bool:
+        return True
+
+    def run(self) -> int:
+        control = self.context.control_address
+        stop_seen = None
+        while True:
+            stopping = lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET) != 0
+            if stopping and stop_seen is None:
+                stop_seen = time.monotonic()
+            # Once every other worker has left its loop nothing more is published: what is
+            # left is sent, within FINAL_WAIT_S more.
+            if stopping and (not self._others_running()
+                             or time.monotonic() - stop_seen > FINAL_WAIT_S):
+                self._last_records(time.monotonic() + FINAL_WAIT_S)
+                return 0
+            if not self.step():
+                self._beat(idle=True)
+                if self.poll_s:
+                    time.sleep(self.poll_s)
+
+    def step(self, deadline: float = 0.0) -> bool:
+        """One message of what is published past the gate; whether there was one."""
+        self._link_events()
+        position = self.position
+        ready = lib.tp_load_acquire_u64(self.head_address) - position
+        if ready == 0:
+            return False
+        if ready == self.capacity and lib.tp_load_acquire_u64(self.tail_address) > position:
+            self.row[W_COUNTERS + OUT_HELD] += 1  # full up to the gate: its producer waits
+        count = min(ready, self.batch)
+        first = position & self.mask
+        if first + count <= self.capacity:
+            body = self.words[first:first + count].tobytes()
+        else:
+            body = self.words[first:].tobytes() + \
+                self.words[:count - (self.capacity - first)].tobytes()
+        h = self.header[0]
+        h["first_seq"], h["count"], h["sent_ns"] = position, count, lib.tp_monotonic_ns()
+        if self._send(body, deadline):
+            self.row[W_COUNTERS + OUT_RECORDS] += count
+            self.row[W_COUNTERS + OUT_MESSAGES] += 1
+        elif self.dropping:
+            self.row[W_COUNTERS + OUT_DROPPED] += count
+            self.row[W_COUNTERS + OUT_DROPS] += 1
+        else:
+            return False  # the last records, and the peer gone: they stay unsent
+        self.position = position + count
+        lib.tp_store_release_u64(self.gate_address, self.position)
+        self._beat(idle=False)
+        return True
+
+    def _send(self, body: bytes, deadline: float) -> bool:
+        """The message on the socket; False when the peer cannot take it (drop-oldest: now;
+        gate: by `deadline`, when one is given). The gate policy waits, stamping the
+        heartbeat, for as long as the peer takes."""
+        frames = [self.header.tobytes(), body]
+        while True:
+            try:
+                self.link.socket.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                if self.dropping or (deadline and time.monotonic() > deadline):
+                    return False
+            self._beat(idle=True)
+            self._link_events()
+            if not deadline and lib.tp_load_acquire_u32(
+                    self.context.control_address + STOP_ALL_OFFSET) and not self._others_running():
+                deadline = time.monotonic() + FINAL_WAIT_S
+            self.link.socket.poll(SEND_POLL_MS, zmq.POLLOUT)
+
+    def _last_records(self, deadline: float) -> None:
+        while self.step(deadline):
+            pass
+        unsent = lib.tp_load_acquire_u64(self.head_address) - self.position
+        self.row[W_COUNTERS + OUT_UNSENT] = unsent
+        if unsent:
+            say(f"bridge out: {unsent:,} records of {self.section} not sent: no peer took them "
+                f"within {FINAL_WAIT_S:.0f} s of the stop")
+        self._publish_counts()
+
+    def _link_events(self) -> None:
+        for up in self.link.events():
+            words = self.row
+            if up:
+                words[W_COUNTERS + OUT_CONNECTS] += 1
+                words[W_COUNTERS + OUT_CONNECTED] += 1
+                say(f"bridge out: a peer connected on {self.link.address}")
+            elif words[W_COUNTERS + OUT_CONNECTED]:
+                words[W_COUNTERS + OUT_DISCONNECTS] += 1
+                words[W_COUNTERS + OUT_CONNECTED] -= 1
+                say(f"bridge out: the peer on {self.link.address} disconnected")
+
+    def _beat(self, idle: bool) -> None:
+        self.row[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()
+        self.row[W_IDLE_PASSES if idle else W_BUSY_PASSES] += 1
+        if not idle:
+            self._publish_counts()
+
+    def _publish_counts(self) -> None:
+        self.row[W_PROCESSED] = self.position
+
+    def _others_running(self) -> bool:
+        return any(lib.tp_load_acquire_u32(address) in (WORKER_STARTING, WORKER_READY,
+                                                         WORKER_RUNNING)
+                   for address in self.others)
+
+    def close(self) -> None:
+        self.link.close()

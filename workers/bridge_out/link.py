@@ -1,0 +1,79 @@
+"""The ZeroMQ side both bridges share (bench/transports.py measured ZeroMQ against
+Eclipse Zenoh on loopback; ZeroMQ's round trip was 1.6-1.9x shorter at the same
+throughput, with no router to run: bench/RESULTS.md, ninth session).
+
+The out bridge's PUSH socket listens, the in bridge's PULL socket connects. PUSH/PULL
+and not PUB/SUB: PUSH holds the sender when its peer cannot take more (its high-water
+mark) or when there is no peer at all, so the gate policy reaches the ring's producer;
+PUB drops silently. One in bridge per out bridge: PUSH would deal a second peer every
+other message.
+
+Reconnects are ZeroMQ's: the PULL side retries the address every RECONNECT_MS, and
+a peer that restarts is taken back without a word from us. What we add is noticing:
+the socket monitor's events become the `connected` state, the counts of connects and
+disconnects, and a line on stderr each time the link goes up or down.
+"""
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from tickpipe.engine.role import FinalError
+
+HIGH_WATER_MESSAGES = 64  # queued per peer: at most this many batches die with a dead link
+RECONNECT_MS, RECONNECT_MAX_MS = 100, 1000
+CLOSE_LINGER_MS = 2000    # at the end: how long queued messages may take to leave
+LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+def endpoint_problem(address: str, bind: bool) -> str:
+    """Why ZeroMQ would refuse the address ("" when it takes it): tried on a socket of
+    this process, closed at once, so that a bad address is one line before any worker
+    starts."""
+    context = zmq.Context.instance()
+    probe = context.socket(zmq.PUSH if bind else zmq.PULL)
+    probe.setsockopt(zmq.LINGER, 0)
+    try:
+        probe.bind(address) if bind else probe.connect(address)
+        return ""
+    except zmq.ZMQError as exc:
+        return str(exc)
+    finally:
+        probe.close(0)
+
+
+class Link:
+    """One socket and its monitor. `events()` says what changed since it was last asked:
+    a list of True (up) and False (down)."""
+
+    def __init__(self, kind: int, address: str, bind: bool, name: str):
+        self.address = address
+        self.context = zmq.Context()
+        self.socket = self.context.socket(kind)
+        self.socket.setsockopt(zmq.SNDHWM if kind == zmq.PUSH else zmq.RCVHWM,
+                               HIGH_WATER_MESSAGES)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
+        self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a peer that is there
+        self.monitor = self.socket.get_monitor_socket(LINK_EVENTS)
+        try:
+            self.socket.bind(address) if bind else self.socket.connect(address)
+        except zmq.ZMQError as exc:
+            self.close(0)
+            raise FinalError(f"{name}: cannot {'listen on' if bind else 'connect to'} "
+                             f"{address}: {exc}") from None
+
+    def events(self) -> list[bool]:
+        changes = []
+        while self.monitor.poll(0):
+            event = recv_monitor_message(self.monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                changes.append(True)
+            elif event == zmq.EVENT_DISCONNECTED:
+                changes.append(False)
+        return changes
+
+    def close(self, linger_ms: int = CLOSE_LINGER_MS) -> None:
+        self.socket.disable_monitor()
+        self.monitor.close(0)
+        self.socket.close(linger_ms)
+        self.context.term()
