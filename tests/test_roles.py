@@ -164,7 +164,7 @@ def test_tickpipe_roles_when_listed_then_every_declaration_with_its_rings_and_co
     ({"name": "strategy"}, "another role has it"),
     ({"role_id": 0}, "must be > 0"),
     ({"source": True}, "not for a role of one's own"),
-    ({"rows": (12,)}, "rows 0..11"),
+    ({"rows": (MAX_WORKERS,)}, f"rows 0..{MAX_WORKERS - 1}"),
 ])
 def test_registry_when_a_role_of_ones_own_breaks_a_rule_then_it_is_refused(change, message):
     import dataclasses
