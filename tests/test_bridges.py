@@ -1,0 +1,206 @@
+"""Two engines joined by a bridge (workers/bridge_out/, workers/bridge_in/) over ZeroMQ
+on loopback: real engines, real sockets. The feed engine's market data reaches the
+trader engine's strategy, which trades on it; every record the one sent is received by
+the other exactly once, or reported in a gap."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("zmq", reason="the bridges need the extra: pip install 'tickpipe[bridge]'")
+
+from engine_runs import EngineProcess, assert_reconciles, unique_name  # noqa: E402
+from tickpipe.engine.loopback import free_port  # noqa: E402
+from tickpipe.shm_layouts.worker_table import WORKER_DTYPE  # noqa: E402
+from tickpipe.workers.bridge_in.role import (  # noqa: E402
+    IN_GAPS, IN_GAP_RECORDS, IN_RECORDS, ROLE as IN_ROLE,
+)
+from tickpipe.workers.bridge_out.role import ROLE as OUT_ROLE  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_LOCAL = os.path.join(REPO, "examples", "two-hosts", "run-local")
+
+
+def _feed_config(tmp_path, port: int, extra: str = "") -> str:
+    path = tmp_path / "feed.toml"
+    path.write_text(f'[engine]\nrate = 2000\n[[bridge]]\ndirection = "out"\n'
+                    f'listen = "tcp://127.0.0.1:{port}"\n{extra}')
+    return str(path)
+
+
+def _trader_config(tmp_path, port: int, extra: str = "", name: str = "trader.toml") -> str:
+    path = tmp_path / name
+    path.write_text(f'[feed]\nsource = "bridge"\n{extra}[[bridge]]\ndirection = "in"\n'
+                    f'connect = "tcp://127.0.0.1:{port}"\n')
+    return str(path)
+
+
+def _in_counter(segment, slot: int) -> int:
+    return int(segment.view("workers", WORKER_DTYPE)[IN_ROLE.row]["counters"][slot])
+
+
+def test_run_local_two_engines_trade_and_every_record_is_accounted_for():
+    """examples/two-hosts/run-local: the feed engine's ticks reach the trader engine, whose
+    market maker trades on them; what the one sent, the other received, once each, and
+    its feed passed on (no gap, no duplicate, nothing dropped or left unsent)."""
+    out = subprocess.run([sys.executable, RUN_LOCAL, "3", "--port", str(free_port())],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2, out.stdout
+    feed, trader = (json.loads(line) for line in lines)
+    assert (feed["engine_role"], trader["engine_role"]) == ("feed", "trader")
+    sent, received = feed["bridge_out"], trader["bridge_in"]
+    assert feed["state"] == "stopped" and feed["ticks"] > 0
+    assert sent["records"] == feed["ticks"]         # md_venue: every tick the feed made
+    assert sent["dropped"] == sent["unsent"] == 0
+    assert received["records"] == sent["records"]
+    assert received["gaps"] == received["duplicates"] == received["unreadable"] == 0
+    assert trader["ticks"] == received["records"]   # the trader's feed passed each one on
+    assert_reconciles(trader)
+    assert trader["orders_sent"] > 0 and trader["fills"] > 0
+    assert feed["orders_sent"] == 0                  # the feed engine's strategy watches
+
+
+def test_receiving_engine_restarted_mid_run_reports_the_gap(tmp_path):
+    """The trader engine stopped and started again while the feed engine runs: what the
+    first one had and what died in the sockets between them is the second one's gap,
+    counted, said, and shown by `tickpipe inspect`; with the gap, the second accounts for
+    every record the feed engine sent, and none twice."""
+    port = free_port()
+    feed = EngineProcess(unique_name("brfeed"), "--seconds", "0",
+                         config_file=_feed_config(tmp_path, port))
+    first = second = None
+    try:
+        first = EngineProcess(unique_name("brone"), "--seconds", "0",
+                              config_file=_trader_config(tmp_path, port))
+        segment = first.wait_running()
+        first.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+        segment.close()
+        before = first.stop()["bridge_in"]
+        second = EngineProcess(unique_name("brtwo"), "--seconds", "0",
+                               config_file=_trader_config(tmp_path, port))
+        segment = second.wait_running()
+        second.wait_until(lambda: _in_counter(segment, IN_GAPS) >= 1, "the gap reported")
+        shown = subprocess.run([sys.executable, "-m", "tickpipe.cli", "inspect", second.name,
+                                "--json", "--sample", "0"], capture_output=True, text=True,
+                               timeout=120)
+        assert json.loads(shown.stdout)["bridge_in"]["gaps"] >= 1, shown.stderr
+        sent = feed.stop()["bridge_out"]["records"]
+        second.wait_until(lambda: _in_counter(segment, IN_RECORDS)
+                          + _in_counter(segment, IN_GAP_RECORDS) >= sent, "the last records")
+        segment.close()
+        report = second.stop()
+    finally:
+        for engine in (feed, first, second):
+            if engine is not None:
+                engine.kill()
+    after = report["bridge_in"]
+    assert before["records"] > 1000
+    assert after["gap_records"] >= before["records"] and after["gaps"] >= 1
+    assert after["records"] + after["gap_records"] == sent
+    assert after["duplicates"] == 0 and report["ticks"] == after["records"]
+    assert "GAPS" in after["summary"]
+    assert_reconciles(report)
+
+
+def test_a_peer_with_another_layout_is_refused_in_one_line(tmp_path):
+    """A trader engine whose instruments are not the feed engine's: its records would mean
+    other symbols and prices here. The in bridge refuses the first message, and the
+    engine stops with one line naming both layouts (exit 1)."""
+    port = free_port()
+    feed = EngineProcess(unique_name("brlay"), "--seconds", "0",
+                         config_file=_feed_config(tmp_path, port))
+    try:
+        out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run",
+                              _trader_config(tmp_path, port, "symbols = 2\n"), "--seconds",
+                              "0", "--name", unique_name("brother")],
+                             capture_output=True, text=True, timeout=600)
+    finally:
+        feed.kill()
+    assert out.returncode == 1, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert "another layout" in last and "refused" in last, out.stderr
+
+
+def test_bridge_bad_config_is_one_line(tmp_path):
+    """Each mistake is one line before any worker starts."""
+    port = free_port()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    out_table = f'[[bridge]]\ndirection = "out"\nlisten = "tcp://127.0.0.1:{port}"\n'
+    cases = [
+        ('[[bridge]]\ndirection = "sideways"\n', [], "must be 'out'"),
+        (out_table + 'ring = "nope"\n', [], "is not a ring of this engine"),
+        (out_table + 'ring = "orders"\n', [], "does not carry market data"),
+        (out_table + out_table, [], "two tables"),
+        (out_table, ["--journal", str(tmp_path / "j")], "has one gate"),
+        (f'[[bridge]]\ndirection = "out"\nlisten = "tcp://127.0.0.1:{taken}"\n', [],
+         "cannot listen on"),
+        (f'[[bridge]]\ndirection = "in"\nconnect = "tcp://127.0.0.1:{port}"\n', [],
+         "set [feed] source = 'bridge'"),
+        ('[feed]\nsource = "bridge"\n', [], "needs a [[bridge]] table"),
+    ]
+    from click.testing import CliRunner
+    from tickpipe.cli.main import tickpipe
+    try:
+        for k, (text, args, expected) in enumerate(cases):
+            path = tmp_path / f"bad{k}.toml"
+            path.write_text(text)
+            out = CliRunner().invoke(tickpipe, ["run", str(path), "--seconds", "1", "--name",
+                                                unique_name("brbad"), *args])
+            assert out.exit_code == 1, (text, out.output)
+            lines = out.output.strip().splitlines()
+            assert expected in lines[-1] and "Traceback" not in out.output, (text, out.output)
+    finally:
+        busy.close()
+
+
+def test_killed_out_bridge_resends_and_duplicates_are_dropped(tmp_path):
+    """kill -9 of the out bridge's worker mid-run: the supervisor restarts it at its gate.
+    Records it had sent but not passed its gate over come again and are dropped as
+    duplicates; records ZeroMQ had queued die with it and are a gap. Either way the
+    receiver accounts for every record once."""
+    port = free_port()
+    feed = EngineProcess(unique_name("brkill"), "--seconds", "0",
+                         config_file=_feed_config(tmp_path, port))
+    trader = None
+    try:
+        trader = EngineProcess(unique_name("brkt"), "--seconds", "0",
+                               config_file=_trader_config(tmp_path, port))
+        segment = trader.wait_running()
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+        feed_segment = feed.wait_running()
+        row = feed_segment.view("workers", WORKER_DTYPE)[OUT_ROLE.row]
+        pid = int(row["pid"])
+        os.kill(pid, signal.SIGKILL)
+        feed.wait_until(lambda: int(row["pid"]) != pid, "the out bridge restarted")
+        received = _in_counter(segment, IN_RECORDS)
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > received + 1000,
+                          "1,000 records after the restart")
+        feed_segment.close()
+        sent_report = feed.stop()
+        sent = sent_report["bridge_out"]["records"]
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS)
+                          + _in_counter(segment, IN_GAP_RECORDS)
+                          >= sent_report["ticks"], "the last records")
+        segment.close()
+        report = trader.stop()
+    finally:
+        for engine in (feed, trader):
+            if engine is not None:
+                engine.kill()
+    after = report["bridge_in"]
+    restarts = next(w["restarts"] for w in sent_report["workers"] if w["role"] == "bridge_out")
+    assert restarts == 1
+    assert sent >= sent_report["ticks"]  # resent records count again on the sender's side
+    assert after["records"] + after["gap_records"] == sent_report["ticks"]
+    assert after["records"] == report["ticks"]
+    assert_reconciles(report)
