@@ -528,6 +528,30 @@ def transports(trips, seconds, batch, smoke, as_json):
                 format_transports_table)
 
 
+@bench.command(name="bridge")
+@click.option("--rate", type=click.IntRange(min=1, max=1_000_000), default=2000,
+              show_default=True, help="Ticks a second of the synthetic feed (engines part).")
+@click.option("--seconds", type=FiniteFloatRange(min=0.5, max=3600), default=10.0,
+              show_default=True, help="Length of each engine run and of each throughput run.")
+@click.option("--trips", type=click.IntRange(min=10, max=1_000_000), default=3000,
+              show_default=True, help="Batches timed through the bridge and ZeroMQ.")
+@click.option("--batch", type=click.IntRange(min=1, max=1024), default=64, show_default=True,
+              help="Records a batch (64 bytes each).")
+@smoke_option("2 s engine runs, 100 trips, 0.3 s of throughput.")
+@json_option
+def bridge_bench(rate, seconds, trips, batch, smoke, as_json):
+    """What carrying a ring between engines costs: tick-to-trade in one engine and split
+    over two bridged engines (same rate); a batch through the real bridge workers beside
+    ZeroMQ's bare round trip; and the bridge's records/s flat out, lost = 0. Needs the
+    extra: pip install 'tickpipe[bridge]'."""
+    from tickpipe.bench.bridge import BenchError, format_bridge_table, run_bridge_bench
+    if smoke:
+        seconds, trips = 2.0, 100
+    _two_phases(as_json, ("engines done", "bridge workers done"), BenchError,
+                lambda progress: run_bridge_bench(rate, seconds, trips, batch, progress),
+                format_bridge_table)
+
+
 @bench.command(name="fix-engine")
 @click.option("--seconds", type=FiniteFloatRange(min=1, max=3600), default=20.0,
               show_default=True, help="Length of each of the two runs.")

@@ -204,3 +204,19 @@ def test_killed_out_bridge_resends_and_duplicates_are_dropped(tmp_path):
     assert after["records"] + after["gap_records"] == sent_report["ticks"]
     assert after["records"] == report["ticks"]
     assert_reconciles(report)
+
+
+def test_bench_bridge_smoke_accounts_for_every_record():
+    """`tickpipe bench bridge --smoke`: both engine runs, the real bridge workers between
+    two segments, ZeroMQ's bare round trip; every record written arrives (lost 0)."""
+    out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bench", "bridge", "--smoke",
+                          "--json"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    engines = report["engines"]
+    assert engines["sent"] == engines["received"] > 0 and engines["gaps"] == 0
+    assert report["engines"]["two_engines"]["orders"] > 0
+    assert report["bare_round_trip"]["p50_us"] > 0
+    for hop in report["hops"]:
+        assert hop["one_way"]["p50_us"] > 0
+        assert hop["throughput"]["lost"] == 0 and hop["throughput"]["received"] > 0
