@@ -181,6 +181,9 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     # a config that trades over FIX live is tested against the built-in venue: fix-sim
     # matches with the same kernels (docs/fix.md), and history has no session to log on to
     config["venue"]["kind"] = "sim"
+    # nor is there another engine to send the market data to: no out bridge
+    if "bridge_out" in config:
+        config["bridge_out"]["listen"] = ""
     engine["wait"] = "spin"
     if seconds is not None:
         engine["seconds"] = seconds
