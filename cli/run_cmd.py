@@ -42,6 +42,10 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journa
     mean-reversion strategy, pre-trade risk and a gateway trading against the
     built-in simulated exchange. One status line a second while it runs;
     Ctrl-C (or SIGTERM) stops the feed, drains every ring and prints the report.
+
+    A config file adds what the default leaves out: your strategies, recorded or live
+    market data, a FIX venue ([venue] kind = "fix"), and [[bridge]] tables that join
+    two engines over ZeroMQ (docs/bridges.md; examples/two-hosts).
     """
     from tickpipe.engine.report import failure_line, format_report
     from tickpipe.engine.supervisor import EngineError, run_engine

@@ -157,7 +157,7 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
             raise ConfigError(f"config [{section}] must be a table, got {values!r}")
         for key, value in values.items():
             if key not in SCHEMA[section]:
-                raise ConfigError(f"unknown config key [{section}] {key} = {value!r} "
+                raise ConfigError(f"unknown config key {_label(section)} {key} = {value!r} "
                                   f"(keys: {', '.join(SCHEMA[section])})")
             config[section][key] = value
             if SCHEMA[section][key].path and isinstance(value, str) and value:
@@ -165,6 +165,14 @@ def _merge(config: dict, data: dict, base_dir: str) -> None:
 
 
 BRIDGE_ROLES = {"out": "bridge_out", "in": "bridge_in"}  # workers/bridge_out/, bridge_in/
+
+
+def _label(section: str) -> str:
+    """A section as a config file writes it: [risk]; a bridge's as its [[bridge]] table."""
+    for direction, role in BRIDGE_ROLES.items():
+        if section == role:
+            return f"[[bridge]] direction = {direction!r}:"
+    return f"[{section}]"
 
 
 def _bridge_sections(values) -> dict:
@@ -207,7 +215,7 @@ def validate(config: dict) -> None:
                 value = config[section][key] = float(value)
             reason = _field_problem(spec, value)
             if reason:
-                raise ConfigError(f"config [{section}] {key} = {value!r}: {reason}",
+                raise ConfigError(f"config {_label(section)} {key} = {value!r}: {reason}",
                                   field=(section, key), reason=reason)
     _validate_ring_capacity(config["engine"]["ring_capacity"])
     _prepare_data_file(config)

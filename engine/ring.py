@@ -215,11 +215,15 @@ class RingProducer:
             return 0
         count = int(producer_claim(self.handle, len(batch)))
         if count:
-            start = int(self.handle[H_POSITION])
-            slots = (start + np.arange(count)) & int(self.handle[H_MASK])
+            first = int(self.handle[H_POSITION]) & int(self.handle[H_MASK])
+            before_wrap = min(count, int(self.handle[H_CAPACITY]) - first)
             source = np.ascontiguousarray(batch[:count], dtype=self.records.dtype)
-            # Every word but the first (seq), which publish stores last.
-            self.words[slots, 1:] = source.view(np.uint64).reshape(count, -1)[:, 1:]
+            words = source.view(np.uint64).reshape(count, -1)
+            # Every word but the first (seq), which publish stores last; two slices, not a
+            # gather: a bridge puts whole batches through here
+            self.words[first:first + before_wrap, 1:] = words[:before_wrap, 1:]
+            if count > before_wrap:
+                self.words[:count - before_wrap, 1:] = words[before_wrap:, 1:]
             producer_publish(self.handle, count)
         return count
 

@@ -50,6 +50,7 @@ from tickpipe.workers.bridge_out.link import Link
 
 RECEIVE_POLL_MS = 20   # between looks at the stop flag while nothing arrives
 FULL_WAIT_S = 0.0002   # between two looks at a full ring
+EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
 SECTION = ROLE.rings[0].section
 
 
@@ -97,17 +98,16 @@ class Agent:
 
     def run(self) -> int:
         socket = self.link.socket
+        events_due = 0.0
         while not self.stopping:
-            self._link_events()
+            if time.monotonic() >= events_due:  # the monitor's events: a look every 10 ms
+                self._link_events()
+                events_due = time.monotonic() + EVENTS_EVERY_S
             if not socket.poll(RECEIVE_POLL_MS, zmq.POLLIN):
                 self._beat(idle=True)
                 continue
-            while True:  # what has arrived, then a look at the flags
-                try:
-                    frames = socket.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                if not self.receive(frames):
+            while socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # what has arrived, then
+                if not self.receive(socket.recv_multipart(copy=False)):  # the flags
                     return 0
         return 0
 

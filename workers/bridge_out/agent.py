@@ -47,6 +47,7 @@ from tickpipe.workers.bridge_out.role import (
 )
 
 SEND_POLL_MS = 20    # gate policy, a peer not taking: the heartbeat and the stop between looks
+EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
 FINAL_WAIT_S = 10.0  # at stop: how long the other workers may take to leave their loops,
                      # and then how long a peer may take to take the last records
 
@@ -89,6 +90,7 @@ class Agent:
         self.others = [segment.base_address + workers_offset + index * WORKER_DTYPE.itemsize
                        + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
         self.link = Link(zmq.PUSH, self.settings["listen"], True, "bridge out")
+        self.events_due = 0.0
 
     def warm_up(self) -> None:
         self._publish_counts()
@@ -116,7 +118,8 @@ class Agent:
 
     def step(self, deadline: float = 0.0) -> bool:
         """One message of what is published past the gate; whether there was one."""
-        self._link_events()
+        if time.monotonic() >= self.events_due:  # the link's events: a look every 10 ms
+            self._link_events()
         position = self.position
         ready = lib.tp_load_acquire_u64(self.head_address) - position
         if ready == 0:
@@ -152,7 +155,8 @@ class Agent:
         frames = [self.header.tobytes(), body]
         while True:
             try:
-                self.link.socket.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                # copied: for a few KiB, cheaper than ZeroMQ tracking our buffer
+                self.link.socket.send_multipart(frames, zmq.NOBLOCK)
                 return True
             except zmq.Again:
                 if self.dropping or (deadline and time.monotonic() > deadline):
@@ -175,6 +179,7 @@ class Agent:
         self._publish_counts()
 
     def _link_events(self) -> None:
+        self.events_due = time.monotonic() + EVENTS_EVERY_S
         for up in self.link.events():
             words = self.row
             if up:

@@ -14,6 +14,8 @@ the socket monitor's events become the `connected` state, the counts of connects
 disconnects, and a line on stderr each time the link goes up or down.
 """
 
+import socket
+
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
@@ -26,9 +28,33 @@ LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 
 def endpoint_problem(address: str, bind: bool) -> str:
-    """Why ZeroMQ would refuse the address ("" when it takes it): tried on a socket of
-    this process, closed at once, so that a bad address is one line before any worker
-    starts."""
+    """Why the address cannot be used ("" when it can): its form and port checked here
+    (ZeroMQ takes port 99999 and waits forever on it), its host resolved, then tried on a
+    socket of this process, closed at once, so that a bad address is one line before any
+    worker starts."""
+    if address.startswith("ipc://") and len(address) > len("ipc://"):
+        return _zmq_refuses(address, bind)
+    if not address.startswith("tcp://"):
+        return "an address is tcp://HOST:PORT (or ipc://PATH between engines on one host)"
+    host, colon, port = address[len("tcp://"):].rpartition(":")
+    if not colon or not host:
+        return "an address is tcp://HOST:PORT"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"port {port!r} is not 1-65535"
+    if host == "*" and not bind:
+        return "connect to the out bridge's host, not '*'"
+    if host != "*":
+        try:
+            socket.getaddrinfo(host.strip("[]"), int(port), proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            return f"host {host!r} does not resolve ({exc.strerror})"
+    problem = _zmq_refuses(address, bind)
+    if "No such device" in problem or "Cannot assign requested address" in problem:
+        return f"no interface of this host has the address {host!r}"
+    return problem
+
+
+def _zmq_refuses(address: str, bind: bool) -> str:
     context = zmq.Context.instance()
     probe = context.socket(zmq.PUSH if bind else zmq.PULL)
     probe.setsockopt(zmq.LINGER, 0)
