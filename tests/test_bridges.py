@@ -148,6 +148,11 @@ def test_bridge_bad_config_is_one_line(tmp_path):
         (f'[[bridge]]\ndirection = "in"\nconnect = "tcp://127.0.0.1:{port}"\n', [],
          "set [feed] source = 'bridge'"),
         ('[feed]\nsource = "bridge"\n', [], "needs a [[bridge]] table"),
+        ('[[bridge]]\ndirection = "out"\nlisten = "tcp://127.0.0.1:99999"\n', [],
+         "port '99999' is not 1-65535"),
+        ('[feed]\nsource = "bridge"\n[[bridge]]\ndirection = "in"\n'
+         'connect = "tcp://no-such-host.invalid:5701"\n', [], "does not resolve"),
+        (out_table + 'policy = "newest"\n', [], "[[bridge]] direction = 'out': policy"),
     ]
     from click.testing import CliRunner
     from tickpipe.cli.main import tickpipe
