@@ -142,3 +142,18 @@ def pause_while_full(state, streak):
         return 0
     sched_yield()
     return 1
+
+
+def set_timer_slack(slack_ns: int) -> int:
+    """prctl(PR_SET_TIMERSLACK) for this process: how much later than asked a timed
+    sleep may end (the kernel's default adds 50 us to every sleep). Returns 0 or errno (a
+    worker that cannot set it runs, just later)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(slack_ns), zero, zero, zero) != 0:
+        return ctypes.get_errno()
+    return 0
+
+
+PR_SET_TIMERSLACK = 29  # <linux/prctl.h>

@@ -27,6 +27,7 @@ import numpy as np
 import zmq
 
 from tickpipe.engine.atomics_lib import lib
+from tickpipe.engine.idle import set_timer_slack
 from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
 from tickpipe.engine.ring_layout import ring_header, ring_words
 from tickpipe.shm_layouts.bridge_wire import (
@@ -78,6 +79,7 @@ class Agent:
         self.batch = self.settings["batch"]
         self.dropping = self.settings["policy"] == "drop-oldest"
         self.poll_s = self.settings["poll_us"] / 1e6
+        set_timer_slack(1)  # a poll's sleep ends when asked, not 50 us later
         self.header = np.zeros(1, dtype=BRIDGE_HEADER_DTYPE)
         h = self.header[0]
         h["magic"], h["version"] = BRIDGE_MAGIC, BRIDGE_WIRE_VERSION

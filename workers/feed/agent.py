@@ -27,7 +27,6 @@ production (its source kernels, engine/kernels.py): one batch a pass, as much as
 every live ring has room for.
 """
 
-import ctypes
 
 from collections import namedtuple
 
@@ -47,7 +46,9 @@ from tickpipe.engine.depth import (
 from tickpipe.engine.engine_layout import (
     book_levels, engine_rings, inputs_of, outputs_of, worker_index,
 )
-from tickpipe.engine.idle import DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, sleep_for
+from tickpipe.engine.idle import (
+    DEFAULT_SLEEP_TIMEOUT_NS, I_STRATEGY, WAIT_SPIN, idle, set_timer_slack, sleep_for,
+)
 from tickpipe.engine.kernels import (  # noqa: F401  (kernels the feed leaves to the defaults)
     ROLE_DONE, no_mirror as before_commit, nothing_per_batch as begin_batch,
 )
@@ -485,17 +486,6 @@ def pass_idle(ctx, work):
         wait_for_next_tick(ctx.idle_state, due - monotonic_ns())
 
 
-def set_timer_slack(slack_ns: int) -> int:
-    """prctl(PR_SET_TIMERSLACK) for this process: how much later than asked a timed
-    sleep may end. Returns 0 or errno (a feed that cannot set it runs, just later)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    zero = ctypes.c_ulong(0)
-    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(slack_ns), zero, zero, zero) != 0:
-        return ctypes.get_errno()
-    return 0
-
-
-PR_SET_TIMERSLACK = 29  # <linux/prctl.h>
 
 
 class Agent(LoopAgent):
