@@ -294,3 +294,17 @@ def test_two_engines_in_two_network_namespaces(tmp_path, two_namespaces):
     assert report["bridge_in"]["gaps"] == report["bridge_in"]["duplicates"] == 0
     assert_reconciles(report)
     assert report["fills"] > 0
+
+
+def test_drop_oldest_with_no_peer_keeps_the_feed_engine_running(tmp_path):
+    """policy = "drop-oldest" and nobody connected: the feed engine runs and trades as if
+    there were no bridge (its feed never waits for the network), what the bridge could not
+    send is counted as dropped, and the engine stops cleanly with nothing left unsent."""
+    config = _feed_config(tmp_path, free_port(), 'policy = "drop-oldest"\n')
+    report = EngineProcess(unique_name("brdrop"), "--seconds", "3",
+                           config_file=config).result()
+    sent = report["bridge_out"]
+    assert_reconciles(report)
+    assert sent["records"] == 0 and sent["dropped"] == report["ticks"] > 0
+    assert sent["unsent"] == 0 and not sent["connected"]
+    assert "dropped (drop-oldest" in sent["summary"]

@@ -106,8 +106,10 @@ class Agent:
             if not socket.poll(RECEIVE_POLL_MS, zmq.POLLIN):
                 self._beat(idle=True)
                 continue
-            while socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # what has arrived, then
-                if not self.receive(socket.recv_multipart(copy=False)):  # the flags
+            # what has arrived, a look at the flags before each message (a sender that
+            # never pauses must not keep this worker from its stop)
+            while not self.stopping and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if not self.receive(socket.recv_multipart(copy=False)):
                     return 0
         return 0
 
@@ -140,8 +142,11 @@ class Agent:
             row[W_COUNTERS + IN_NEXT_SEQ] = 0
         expected = int(row[W_COUNTERS + IN_NEXT_SEQ])
         if first > expected:
-            row[W_COUNTERS + IN_GAPS] += 1
+            # the gap counted and passed in two adjacent stores (a kill between them, and
+            # only there, counts it again), said after
             row[W_COUNTERS + IN_GAP_RECORDS] += first - expected
+            row[W_COUNTERS + IN_NEXT_SEQ] = first
+            row[W_COUNTERS + IN_GAPS] += 1
             say(f"bridge in: {first - expected:,} records missing from {self.address} "
                 f"(sequence {expected:,} to {first - 1:,}): sent while this engine was not "
                 f"receiving them")
@@ -217,13 +222,12 @@ class Agent:
     def _link_events(self) -> None:
         for up in self.link.events():
             words = self.row
+            words[W_COUNTERS + IN_CONNECTED] = self.link.peers > 0
             if up:
                 words[W_COUNTERS + IN_CONNECTS] += 1
-                words[W_COUNTERS + IN_CONNECTED] = 1
                 say(f"bridge in: connected to {self.address}")
-            elif words[W_COUNTERS + IN_CONNECTED]:
+            else:
                 words[W_COUNTERS + IN_DISCONNECTS] += 1
-                words[W_COUNTERS + IN_CONNECTED] = 0
                 if not self.stopping:
                     say(f"bridge in: {self.address} disconnected; ZeroMQ reconnects")
 

@@ -33,7 +33,9 @@ from tickpipe.engine.ring_layout import ring_header, ring_words
 from tickpipe.shm_layouts.bridge_wire import (
     BRIDGE_HEADER_DTYPE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
 )
-from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, STOP_ALL_OFFSET
+from tickpipe.shm_layouts.control_block import (
+    CONTROL_DTYPE, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
+)
 from tickpipe.shm_layouts.ring_header import (
     RING_GATE_OFFSET, RING_HEAD_OFFSET, RING_RECORDS_OFFSET, RING_TAIL_OFFSET,
 )
@@ -49,8 +51,10 @@ from tickpipe.workers.bridge_out.role import (
 
 SEND_POLL_MS = 20    # gate policy, a peer not taking: the heartbeat and the stop between looks
 EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
-FINAL_WAIT_S = 10.0  # at stop: how long the other workers may take to leave their loops,
-                     # and then how long a peer may take to take the last records
+OTHERS_WAIT_S = 10.0   # at stop: how long the other workers may take to leave their loops
+LAST_SEND_S = 2.0      # then how long a peer may take to take the last records, and
+CLOSE_LINGER_MS = 1000  # ZeroMQ to write them: within the supervisor's 5 s join of a
+                        # background worker (engine/supervisor.py JOIN_TIMEOUT_S)
 
 
 def say(line: str) -> None:
@@ -93,6 +97,8 @@ class Agent:
                        + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
         self.link = Link(zmq.PUSH, self.settings["listen"], True, "bridge out")
         self.events_due = 0.0
+        self.stop_seen: float | None = None
+        self.last_deadline = 0.0
 
     def warm_up(self) -> None:
         self._publish_counts()
@@ -101,25 +107,35 @@ class Agent:
         return True
 
     def run(self) -> int:
-        control = self.context.control_address
-        stop_seen = None
         while True:
-            stopping = lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET) != 0
-            if stopping and stop_seen is None:
-                stop_seen = time.monotonic()
             # Once every other worker has left its loop nothing more is published: what is
-            # left is sent, within FINAL_WAIT_S more.
-            if stopping and (not self._others_running()
-                             or time.monotonic() - stop_seen > FINAL_WAIT_S):
-                self._last_records(time.monotonic() + FINAL_WAIT_S)
+            # left is sent, by the last deadline.
+            if self._last_deadline():
+                self._last_records()
                 return 0
             if not self.step():
                 self._beat(idle=True)
                 if self.poll_s:
                     time.sleep(self.poll_s)
 
-    def step(self, deadline: float = 0.0) -> bool:
-        """One message of what is published past the gate; whether there was one."""
+    def _last_deadline(self) -> float:
+        """0 while the engine runs; at its stop, once the others have left (or after
+        OTHERS_WAIT_S), the time by which the last records must be on their way."""
+        if self.last_deadline:
+            return self.last_deadline
+        if not lib.tp_load_acquire_u32(self.context.control_address + STOP_ALL_OFFSET):
+            return 0.0
+        now = time.monotonic()
+        if self.stop_seen is None:
+            self.stop_seen = now
+        if self._others_running() and now - self.stop_seen < OTHERS_WAIT_S:
+            return 0.0
+        self.last_deadline = now + LAST_SEND_S
+        return self.last_deadline
+
+    def step(self) -> bool:
+        """One message of what is published past the gate, sent (or, with drop-oldest and
+        the ring pressed, passed over); whether one was."""
         if time.monotonic() >= self.events_due:  # the link's events: a look every 10 ms
             self._link_events()
         position = self.position
@@ -137,23 +153,27 @@ class Agent:
                 self.words[:count - (self.capacity - first)].tobytes()
         h = self.header[0]
         h["first_seq"], h["count"], h["sent_ns"] = position, count, lib.tp_monotonic_ns()
-        if self._send(body, deadline):
+        if self._send(body):
             self.row[W_COUNTERS + OUT_RECORDS] += count
             self.row[W_COUNTERS + OUT_MESSAGES] += 1
-        elif self.dropping:
+        elif self.dropping and not self.last_deadline and (
+                ready * 2 >= self.capacity
+                or lib.tp_load_acquire_u32(self.context.control_address + STOP_FEED_OFFSET)):
+            # the ring half full behind the gate: its producer would soon wait for the
+            # network, which this policy never lets it do; nor the engine's drain
             self.row[W_COUNTERS + OUT_DROPPED] += count
             self.row[W_COUNTERS + OUT_DROPS] += 1
         else:
-            return False  # the last records, and the peer gone: they stay unsent
+            return False  # not now (drop-oldest), or past the last deadline: unsent
         self.position = position + count
         lib.tp_store_release_u64(self.gate_address, self.position)
         self._beat(idle=False)
         return True
 
-    def _send(self, body: bytes, deadline: float) -> bool:
-        """The message on the socket; False when the peer cannot take it (drop-oldest: now;
-        gate: by `deadline`, when one is given). The gate policy waits, stamping the
-        heartbeat, for as long as the peer takes."""
+    def _send(self, body: bytes) -> bool:
+        """The message on the socket; False when the peer cannot take it: drop-oldest, now;
+        gate, by the last deadline once the engine stops (until then it waits, stamping
+        the heartbeat, for as long as the peer takes)."""
         frames = [self.header.tobytes(), body]
         while True:
             try:
@@ -161,36 +181,35 @@ class Agent:
                 self.link.socket.send_multipart(frames, zmq.NOBLOCK)
                 return True
             except zmq.Again:
-                if self.dropping or (deadline and time.monotonic() > deadline):
+                deadline = self._last_deadline()
+                if deadline and time.monotonic() > deadline:
+                    return False
+                if self.dropping and not deadline:
                     return False
             self._beat(idle=True)
             self._link_events()
-            if not deadline and lib.tp_load_acquire_u32(
-                    self.context.control_address + STOP_ALL_OFFSET) and not self._others_running():
-                deadline = time.monotonic() + FINAL_WAIT_S
             self.link.socket.poll(SEND_POLL_MS, zmq.POLLOUT)
 
-    def _last_records(self, deadline: float) -> None:
-        while self.step(deadline):
+    def _last_records(self) -> None:
+        while self.step():
             pass
         unsent = lib.tp_load_acquire_u64(self.head_address) - self.position
         self.row[W_COUNTERS + OUT_UNSENT] = unsent
         if unsent:
             say(f"bridge out: {unsent:,} records of {self.section} not sent: no peer took them "
-                f"within {FINAL_WAIT_S:.0f} s of the stop")
+                f"within {LAST_SEND_S:g} s of the stop")
         self._publish_counts()
 
     def _link_events(self) -> None:
         self.events_due = time.monotonic() + EVENTS_EVERY_S
         for up in self.link.events():
             words = self.row
+            words[W_COUNTERS + OUT_CONNECTED] = self.link.peers
             if up:
                 words[W_COUNTERS + OUT_CONNECTS] += 1
-                words[W_COUNTERS + OUT_CONNECTED] += 1
                 say(f"bridge out: a peer connected on {self.link.address}")
-            elif words[W_COUNTERS + OUT_CONNECTED]:
+            else:
                 words[W_COUNTERS + OUT_DISCONNECTS] += 1
-                words[W_COUNTERS + OUT_CONNECTED] -= 1
                 say(f"bridge out: the peer on {self.link.address} disconnected")
 
     def _beat(self, idle: bool) -> None:
@@ -208,4 +227,4 @@ class Agent:
                    for address in self.others)
 
     def close(self) -> None:
-        self.link.close()
+        self.link.close(CLOSE_LINGER_MS)

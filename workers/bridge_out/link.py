@@ -24,7 +24,10 @@ from tickpipe.engine.role import FinalError
 HIGH_WATER_MESSAGES = 64  # queued per peer: at most this many batches die with a dead link
 RECONNECT_MS, RECONNECT_MAX_MS = 100, 1000
 CLOSE_LINGER_MS = 2000    # at the end: how long queued messages may take to leave
-LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+# A connection is up once its TCP connection is made (ACCEPTED on the listening side,
+# CONNECTED on the other) and down at DISCONNECTED; each event names its socket's fd, so
+# a connection that never was up (a port scanner) cannot take a real peer's place.
+LINK_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 def endpoint_problem(address: str, bind: bool) -> str:
@@ -73,6 +76,7 @@ class Link:
 
     def __init__(self, kind: int, address: str, bind: bool, name: str):
         self.address = address
+        self.up: set[int] = set()  # the fds of the connections up
         self.context = zmq.Context()
         self.socket = self.context.socket(kind)
         self.socket.setsockopt(zmq.SNDHWM if kind == zmq.PUSH else zmq.RCVHWM,
@@ -88,13 +92,21 @@ class Link:
             raise FinalError(f"{name}: cannot {'listen on' if bind else 'connect to'} "
                              f"{address}: {exc}") from None
 
+    @property
+    def peers(self) -> int:
+        """Connections up now."""
+        return len(self.up)
+
     def events(self) -> list[bool]:
         changes = []
         while self.monitor.poll(0):
-            event = recv_monitor_message(self.monitor)["event"]
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            message = recv_monitor_message(self.monitor)
+            event, fd = message["event"], message["value"]
+            if event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED) and fd not in self.up:
+                self.up.add(fd)
                 changes.append(True)
-            elif event == zmq.EVENT_DISCONNECTED:
+            elif event == zmq.EVENT_DISCONNECTED and fd in self.up:
+                self.up.discard(fd)
                 changes.append(False)
         return changes
 
