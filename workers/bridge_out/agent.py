@@ -31,7 +31,7 @@ from tickpipe.engine.idle import set_timer_slack
 from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
 from tickpipe.engine.ring_layout import ring_header, ring_words
 from tickpipe.shm_layouts.bridge_wire import (
-    BRIDGE_HEADER_DTYPE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
+    BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
 )
 from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
@@ -84,12 +84,13 @@ class Agent:
         self.dropping = self.settings["policy"] == "drop-oldest"
         self.poll_s = self.settings["poll_us"] / 1e6
         set_timer_slack(1)  # a poll's sleep ends when asked, not 50 us later
-        self.header = np.zeros(1, dtype=BRIDGE_HEADER_DTYPE)
-        h = self.header[0]
-        h["magic"], h["version"] = BRIDGE_MAGIC, BRIDGE_WIRE_VERSION
-        h["record_size"] = int(header["record_size"])
-        h["layout_hash"] = layout_hash(spec.dtype, config["instruments"])
-        h["run_id"] = int(segment.view("control", CONTROL_DTYPE)[0]["started_unix_ns"])
+        self.record_size = int(header["record_size"])
+        self.layout = layout_hash(spec.dtype, config["instruments"])
+        self.run_id = int(segment.view("control", CONTROL_DTYPE)[0]["started_unix_ns"])
+        # one message's buffer: the header, then up to `batch` records (as words)
+        self.message = bytearray(BRIDGE_HEADER_SIZE + self.batch * self.record_size)
+        self.body = np.frombuffer(self.message, dtype=np.uint64,
+                                  offset=BRIDGE_HEADER_SIZE).reshape(self.batch, -1)
         self.row = context.row_words
         self.row[W_COUNTERS + OUT_CONNECTED] = 0  # after a restart: that link died with it
         workers_offset, _ = segment.section("workers")
@@ -146,14 +147,15 @@ class Agent:
             self.row[W_COUNTERS + OUT_HELD] += 1  # full up to the gate: its producer waits
         count = min(ready, self.batch)
         first = position & self.mask
-        if first + count <= self.capacity:
-            body = self.words[first:first + count].tobytes()
-        else:
-            body = self.words[first:].tobytes() + \
-                self.words[:count - (self.capacity - first)].tobytes()
-        h = self.header[0]
-        h["first_seq"], h["count"], h["sent_ns"] = position, count, lib.tp_monotonic_ns()
-        if self._send(body):
+        before_wrap = min(count, self.capacity - first)
+        message = self.message  # the header, then the records as they lie in their slots
+        BRIDGE_HEADER.pack_into(message, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION,
+                                self.record_size, self.layout, self.run_id, position, count,
+                                lib.tp_monotonic_ns())
+        self.body[:before_wrap] = self.words[first:first + before_wrap]
+        if count > before_wrap:
+            self.body[before_wrap:count] = self.words[:count - before_wrap]
+        if self._send(memoryview(message)[:BRIDGE_HEADER_SIZE + count * self.record_size]):
             self.row[W_COUNTERS + OUT_RECORDS] += count
             self.row[W_COUNTERS + OUT_MESSAGES] += 1
         elif self.dropping and not self.last_deadline and (
@@ -170,15 +172,14 @@ class Agent:
         self._beat(idle=False)
         return True
 
-    def _send(self, body: bytes) -> bool:
+    def _send(self, message) -> bool:
         """The message on the socket; False when the peer cannot take it: drop-oldest, now;
         gate, by the last deadline once the engine stops (until then it waits, stamping
         the heartbeat, for as long as the peer takes)."""
-        frames = [self.header.tobytes(), body]
         while True:
             try:
                 # copied: for a few KiB, cheaper than ZeroMQ tracking our buffer
-                self.link.socket.send_multipart(frames, zmq.NOBLOCK)
+                self.link.socket.send(message, zmq.NOBLOCK)
                 return True
             except zmq.Again:
                 deadline = self._last_deadline()
