@@ -98,6 +98,7 @@ class Agent:
                        + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
         self.link = Link(zmq.PUSH, self.settings["listen"], True, "bridge out")
         self.events_due = 0.0
+        self.hello_due = False
         self.stop_seen: float | None = None
         self.last_deadline = 0.0
 
@@ -139,6 +140,8 @@ class Agent:
         the ring pressed, passed over); whether one was."""
         if time.monotonic() >= self.events_due:  # the link's events: a look every 10 ms
             self._link_events()
+        if self.hello_due:
+            self._hello()
         position = self.position
         ready = lib.tp_load_acquire_u64(self.head_address) - position
         if ready == 0:
@@ -171,6 +174,20 @@ class Agent:
         lib.tp_store_release_u64(self.gate_address, self.position)
         self._beat(idle=False)
         return True
+
+    def _hello(self) -> None:
+        """A message of no records to a peer that just connected: its header alone, so the
+        in bridge checks the layout, and sees where the sequence stands (a gap), at once
+        rather than at the next record. Sent when the socket takes it."""
+        hello = bytearray(BRIDGE_HEADER_SIZE)
+        BRIDGE_HEADER.pack_into(hello, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, self.record_size,
+                                self.layout, self.run_id, self.position, 0,
+                                lib.tp_monotonic_ns())
+        try:
+            self.link.socket.send(hello, zmq.NOBLOCK)
+            self.hello_due = False
+        except zmq.Again:
+            pass
 
     def _send(self, message) -> bool:
         """The message on the socket; False when the peer cannot take it: drop-oldest, now;
@@ -208,6 +225,7 @@ class Agent:
             words[W_COUNTERS + OUT_CONNECTED] = self.link.peers
             if up:
                 words[W_COUNTERS + OUT_CONNECTS] += 1
+                self.hello_due = True
                 say(f"bridge out: a peer connected on {self.link.address}")
             else:
                 words[W_COUNTERS + OUT_DISCONNECTS] += 1
