@@ -9,11 +9,29 @@ A role implements `loop(max_passes)`: its one jitted loop, max_passes < 0 for
 "until stopped", 0 for "return at once" (which is how warm-up compiles it).
 """
 
+import sys
 import time
 from abc import ABC, abstractmethod
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.shm_layouts.control_block import STOP_ALL_OFFSET
+
+
+def say(line: str) -> None:
+    """A worker's line for the user: on stderr, which the supervisor passes on."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def wait_for_flag(control_address: int, flag_offset: int, between=lambda: None,
+                  poll_s: float = 0.001) -> bool:
+    """Sleep-poll until a control word is set; False if stop_all came first. `between`
+    runs at each look (a background worker's heartbeat)."""
+    while not lib.tp_load_acquire_u32(control_address + flag_offset):
+        if lib.tp_load_acquire_u32(control_address + STOP_ALL_OFFSET):
+            return False
+        between()
+        time.sleep(poll_s)
+    return True
 
 
 class LoopAgent(ABC):
@@ -38,9 +56,4 @@ class LoopAgent(ABC):
 
     def wait_for_flag(self, flag_offset: int, poll_s: float = 0.0005) -> bool:
         """Sleep-poll until a control word is set; False if stop_all came first."""
-        control = self.context.control_address
-        while not lib.tp_load_acquire_u32(control + flag_offset):
-            if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
-                return False
-            time.sleep(poll_s)
-        return True
+        return wait_for_flag(self.context.control_address, flag_offset, poll_s=poll_s)

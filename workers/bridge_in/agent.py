@@ -24,12 +24,12 @@ the killed process had received and not yet read dies with its socket: the next
 message shows it as a gap.
 """
 
-import sys
 import time
 
 import numpy as np
 import zmq
 
+from tickpipe.engine.agent import say, wait_for_flag
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.ring import H_POSITION, RingProducer, producer_push_words
 from tickpipe.engine.role import FinalError
@@ -53,10 +53,6 @@ FULL_WAIT_S = 0.0002   # between two looks at a full ring
 EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
 SECTION = ROLE.rings[0].section
 RECORD_WORDS = MARKET_DATA_DTYPE.itemsize // 8
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class Agent:
@@ -88,14 +84,8 @@ class Agent:
         pass
 
     def wait_for_start(self) -> bool:
-        control = self.context.control_address
-        while not lib.tp_load_acquire_u32(control + FEED_GO_OFFSET):
-            if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
-                return False
-            self._link_events()
-            self._beat(idle=True)
-            time.sleep(0.001)
-        return True
+        return wait_for_flag(self.context.control_address, FEED_GO_OFFSET,
+                             lambda: (self._link_events(), self._beat(idle=True)))
 
     def run(self) -> int:
         socket = self.link.socket

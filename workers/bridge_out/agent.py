@@ -20,12 +20,12 @@ their sequence. What ZeroMQ had queued and not yet written dies with the process
 in bridge reports those as a gap (ZeroMQ keeps no copy to send again).
 """
 
-import sys
 import time
 
 import numpy as np
 import zmq
 
+from tickpipe.engine.agent import say
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.idle import set_timer_slack
 from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
@@ -55,10 +55,6 @@ OTHERS_WAIT_S = 10.0   # at stop: how long the other workers may take to leave t
 LAST_SEND_S = 2.0      # then how long a peer may take to take the last records, and
 CLOSE_LINGER_MS = 1000  # ZeroMQ to write them: within the supervisor's 5 s join of a
                         # background worker (engine/supervisor.py JOIN_TIMEOUT_S)
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class Agent:

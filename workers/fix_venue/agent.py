@@ -25,12 +25,12 @@ unknown, and so ends rejected: nothing is sent twice, nothing is lost.
 """
 
 import os
-import sys
 import threading
 import time
 
 import numpy as np
 
+from tickpipe.engine.agent import say
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import venue_orders
 from tickpipe.engine.order_states import is_final
@@ -106,10 +106,6 @@ SESSION_COUNTS = {"logons": FIX_LOGONS, "disconnects": FIX_DISCONNECTS,
                   "business_rejects": FIX_BUSINESS_REJECTS,
                   "duplicate_reports": FIX_DUPLICATES, "reconciled": FIX_RECONCILED,
                   "reconcile_mismatches": FIX_MISMATCHES}
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def id_prefix(segment) -> str:

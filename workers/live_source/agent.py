@@ -14,10 +14,9 @@ live one, reads on until this worker has left and the ring is empty, so the drai
 loses nothing that was put on it.
 """
 
-import sys
 import threading
-import time
 
+from tickpipe.engine.agent import say, wait_for_flag
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.worker_table import W_HEARTBEAT_NS, W_IDLE_PASSES
@@ -28,10 +27,6 @@ from tickpipe.workers.live_source.sink import RingSink
 BEAT_S = 0.02          # the heartbeat's period (and how soon a stop is seen)
 JOIN_S = 10.0          # at stop: how long the adapter's run() may take to return
 SECTION = ROLE.rings[0].section
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class Agent:
@@ -52,13 +47,7 @@ class Agent:
         pass
 
     def wait_for_start(self) -> bool:
-        control = self.context.control_address
-        while not lib.tp_load_acquire_u32(control + FEED_GO_OFFSET):
-            if lib.tp_load_acquire_u32(control + STOP_ALL_OFFSET):
-                return False
-            self._beat()
-            time.sleep(0.001)
-        return True
+        return wait_for_flag(self.context.control_address, FEED_GO_OFFSET, self._beat)
 
     def run(self) -> int:
         thread = threading.Thread(target=self._run_adapter, name="live-source", daemon=True)
