@@ -120,6 +120,7 @@ def families(data: dict, histograms: np.ndarray) -> list:
     out += _strategy_families(engine, data.get("strategies", {}))
     out += _venue_families(engine, data.get("venue"))
     out += venue_session_families(engine, data.get("fix_venue"))
+    out += bridge_families(engine, data.get("bridge_out"), data.get("bridge_in"))
     return out
 
 
@@ -312,6 +313,35 @@ def venue_session_families(engine: str, session: dict | None) -> list:
                            "Times the venue's session was lost", ("venue",))
     disconnects.add_metric([engine, "fix"], session["disconnects"])
     return [up, state, disconnects]
+
+
+def bridge_families(engine: str, sent: dict | None, received: dict | None) -> list:
+    """The bridges to and from other engines (docs/bridges.md): whether a peer is
+    connected, records carried, and what did not arrive: dropped by the out bridge's
+    drop-oldest, missing at the in bridge (gaps), received twice (duplicates, dropped)."""
+    if sent is None and received is None:
+        return []
+    connected = _gauge("tickpipe_bridge_connected", "1 while a peer is connected",
+                       ("direction",))
+    records = _counter("tickpipe_bridge_records", "Records sent (out) or put on the ring (in)",
+                       ("direction",))
+    out = [connected, records]
+    if sent is not None:
+        connected.add_metric([engine, "out"], 1 if sent["connected"] else 0)
+        records.add_metric([engine, "out"], sent["records"])
+        dropped = _counter("tickpipe_bridge_dropped_records",
+                           "Records the out bridge passed over (drop-oldest)")
+        dropped.add_metric([engine], sent["dropped"])
+        out.append(dropped)
+    if received is not None:
+        connected.add_metric([engine, "in"], 1 if received["connected"] else 0)
+        records.add_metric([engine, "in"], received["records"])
+        for key, doc in (("gap_records", "Records the in bridge never received (gaps)"),
+                         ("duplicates", "Records the in bridge received twice and dropped")):
+            family = _counter(f"tickpipe_bridge_{key}", doc)
+            family.add_metric([engine], received[key])
+            out.append(family)
+    return out
 
 
 def _strategy_families(engine: str, strategies: dict) -> list:

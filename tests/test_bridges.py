@@ -308,3 +308,30 @@ def test_drop_oldest_with_no_peer_keeps_the_feed_engine_running(tmp_path):
     assert sent["records"] == 0 and sent["dropped"] == report["ticks"] > 0
     assert sent["unsent"] == 0 and not sent["connected"]
     assert "dropped (drop-oldest" in sent["summary"]
+
+
+def test_bridge_figures_reach_prometheus():
+    """`tickpipe inspect --serve`'s families for the bridges: connected, records, and what
+    did not arrive, from the sections inspect reads."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client.core import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+    from tickpipe.engine.metrics import bridge_families
+
+    class Bridges:
+        def collect(self):
+            return bridge_families(
+                "e", {"connected": True, "records": 10, "dropped": 2},
+                {"connected": False, "records": 7, "gap_records": 3, "duplicates": 1})
+
+    registry = CollectorRegistry()
+    registry.register(Bridges())
+    page = generate_latest(registry).decode()
+    for line in ('tickpipe_bridge_connected{direction="out",engine="e"} 1.0',
+                 'tickpipe_bridge_connected{direction="in",engine="e"} 0.0',
+                 'tickpipe_bridge_records_total{direction="out",engine="e"} 10.0',
+                 'tickpipe_bridge_dropped_records_total{engine="e"} 2.0',
+                 'tickpipe_bridge_gap_records_total{engine="e"} 3.0',
+                 'tickpipe_bridge_duplicates_total{engine="e"} 1.0'):
+        assert line in page, page
+    assert bridge_families("e", None, None) == []
