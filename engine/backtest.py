@@ -168,7 +168,8 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     feed, engine = config["feed"], config["engine"]
     if feed["source"] in ("live", "bridge"):
         raise BacktestError(f"a backtest runs on recorded data or the synthetic walk, not a "
-                            f"stream ([feed] source = {feed['source']!r})")
+                            f"live source or another engine's feed ([feed] source = "
+                            f"{feed['source']!r})")
     if feed["source"] == "synthetic" and (seconds == 0 or (seconds is None and
                                                            engine["seconds"] == 0)):
         raise BacktestError("a backtest of the synthetic walk needs --seconds > 0 (simulated "
