@@ -34,8 +34,8 @@ def section_rows(name: str) -> dict:
     return rows
 
 
-def test_there_should_be_the_three_built_in_strategies():
-    assert BUILTINS == ["avellaneda_stoikov", "mean_reversion", "momentum"]
+def test_there_should_be_the_four_built_in_strategies():
+    assert BUILTINS == ["avellaneda_stoikov", "mean_reversion", "momentum", "watch"]
 
 
 @pytest.mark.parametrize("name", BUILTINS)
