@@ -32,7 +32,7 @@ import numpy as np
 from tickpipe.engine.backtest_latency import BacktestError, latency_model, latency_ns
 from tickpipe.engine.book_checks import check_books
 from tickpipe.engine.engine_layout import (
-    engine_rings, initialise, pipeline_workers, section_specs, worker_index,
+    engine_rings, initialise, inputs_of, pipeline_workers, section_specs, worker_index,
 )
 from tickpipe.engine.placement import place_workers
 from tickpipe.engine.registry import ROLE_MODULES, ROLES, role_of
@@ -166,7 +166,7 @@ def backtest_config(config: dict, seconds: float | None = None) -> dict:
     runner, no journal; BacktestError for what it cannot run."""
     config = copy.deepcopy(config)
     feed, engine = config["feed"], config["engine"]
-    if feed["source"] in ("live", "bridge"):
+    if inputs_of("feed", engine_rings(config)):  # a stream, from a process of its own
         raise BacktestError(f"a backtest runs on recorded data or the synthetic walk, not a "
                             f"live source or another engine's feed ([feed] source = "
                             f"{feed['source']!r})")

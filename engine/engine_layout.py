@@ -78,29 +78,23 @@ def role_counters(worker: str) -> dict[str, int]:
     return role.counters if role is not None else {}
 
 
-def gated(config: dict) -> bool:
-    """Whether a role that gates every ring (the journal) runs: producers then wait for it."""
-    return any(role.gates_rings and role.enabled(config) for role in ROLES.values())
-
-
-def ring_gated(config: dict, section: str) -> bool:
-    """Whether the ring's producer waits for a gate: the journal's (every ring), or a role
-    that reads this ring through it (a bridge)."""
-    return gated(config) or any(section in role.gates(config)
-                                for role in ROLES.values() if role.enabled(config))
+def gate_readers(config: dict) -> dict[str, list[str]]:
+    """The roles reading each gated ring through its gate, by section: a role that gates
+    every ring (the journal) and one that names its rings (a bridge). The producer of a
+    ring here waits for its gate; a ring has one gate, so two readers of one are a
+    config mistake (gate_conflict)."""
+    sections = [spec.section for spec in engine_rings(config)]
+    readers: dict[str, list[str]] = {}
+    for role in ROLES.values():
+        if role.enabled(config):
+            for section in sections if role.gates_rings else role.gates(config):
+                readers.setdefault(section, []).append(role.name)
+    return readers
 
 
 def gate_conflict(config: dict) -> str:
     """One line when two running roles would both move one ring's gate, else ""."""
-    users: dict[str, list[str]] = {}
-    for role in ROLES.values():
-        if not role.enabled(config):
-            continue
-        wanted = [spec.section for spec in engine_rings(config)] if role.gates_rings \
-            else role.gates(config)
-        for section in wanted:
-            users.setdefault(section, []).append(role.name)
-    for section, names in users.items():
+    for section, names in gate_readers(config).items():
         if len(names) > 1:
             return (f"ring {section} has one gate, and {' and '.join(names)} would both "
                     f"read through it: run one of them")
@@ -186,8 +180,8 @@ def book_levels(config: dict) -> int:
     levels (CSV, Parquet, MBP-1, a journal) or a live stream keeps the top only, as a
     depth = 1 engine: levels that nothing fills are not "an empty book" to the venue."""
     feed = config["feed"]
-    if feed["depth"] <= 1 or feed["source"] in ("live", "bridge"):
-        return 1
+    if feed["depth"] <= 1 or inputs_of("feed", engine_rings(config)):
+        return 1  # a stream from another process's ring (a live source, a bridge): the top
     if feed["source"] == "file":
         tape = config.get("tape") or {}
         return feed["depth"] if tape.get("depth_rows") else 1
@@ -341,13 +335,14 @@ def initialise(segment, config: dict, placement) -> None:
 
     directory = segment.view("ring_dir", RING_DIRECTORY_DTYPE)
     capacity = config["engine"]["ring_capacity"]
+    gated = gate_readers(config)
     for index, ring in enumerate(rings):
         consumer = worker_index(ring.consumer)
         doorbell = workers_offset + consumer * WORKER_DTYPE.itemsize + DOORBELL_OFFSET
         init_ring(segment, ring.section, capacity, ring.dtype.itemsize, ring_id=index,
                   doorbell_offset=doorbell,
                   consumer_may_sleep=placement.wait_codes[ring.consumer] in SLEEPING_STRATEGIES,
-                  gated=ring_gated(config, ring.section))
+                  gated=ring.section in gated)
         entry = directory[index]
         entry["section"] = ring.section.encode()
         entry["producer_role"] = role_id_of(ring.producer)

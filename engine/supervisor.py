@@ -19,7 +19,7 @@ from collections import deque
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import (
-    engine_rings, engine_workers, initialise, outputs_of, role_of, section_specs,
+    engine_rings, engine_workers, gate_readers, initialise, outputs_of, role_of, section_specs,
     strategy_index, worker_index, worker_label,
 )
 from tickpipe.engine.lifecycle import (
@@ -105,6 +105,7 @@ class Supervisor:
         self.failures: list[str] = []  # why the run will not end `stopped`, in order
         self.workers = engine_workers(config)   # worker names, in table order
         self.rings = engine_rings(config)
+        self.gate_readers = gate_readers(config)  # the roles reading a ring through its gate
         # the roles this engine runs (engine/role.py), each once, in role_id order
         self.roles = [role for role in ROLES.values() if role.enabled(config)]
         self.prepared: dict[str, object] = {}  # what each role's prepare hook returned
@@ -540,11 +541,10 @@ class Supervisor:
     def _rings_that_cannot_drain(self, positions: dict) -> set[str]:
         """Rings whose reader was given up, and, upstream of them, rings whose reader
         waits for room in a full ring that cannot drain: waiting on them is waiting
-        for the timeout. Every ring, when a role that gates them all was given up."""
-        if any(role.gates_rings and role.name not in self.procs for role in self.roles):
-            return {ring.section for ring in self.rings}
-        stuck: set[str] = {section for role in self.roles if role.name not in self.procs
-                           for section in role.gates(self.config)}
+        for the timeout; and rings read through a gate by a role given up (every ring, for
+        the journal)."""
+        stuck = {section for section, readers in self.gate_readers.items()
+                 if any(name not in self.procs for name in readers)}
         grew = True
         while grew:
             grew = False

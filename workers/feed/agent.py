@@ -96,9 +96,6 @@ FeedContext = namedtuple("FeedContext", [
                     # live source's ring (live only; else none)
 
 NS_PER_S = 1_000_000_000
-# Sources that reach the feed on its input ring, from a role of their own: a live
-# stream (workers/live_source/), another engine's feed (workers/bridge_in/).
-RING_SOURCES = ("live", "bridge")
 # The longest pacing sleep in one go: the heartbeat is stamped after each, so a slow
 # rate (1 tick/s) still beats 5x inside the shortest heartbeat timeout the config
 # allows (0.1 s), as the wait strategies' own sleeps do (engine/idle.py).
@@ -508,10 +505,9 @@ class Agent(LoopAgent):
             params[0]["speed_milli"] = int(round(feed["speed"] * 1000))
         else:
             self.tape = no_tape()
-        # Live: the one input ring (a declared role's, workers/live_source/role.py).
+        # A stream: the one input ring, a declared role's (workers/live_source/, bridge_in/).
         inputs = inputs_of("feed", engine_rings(context.config))
-        params[0]["live"] = feed["source"] in RING_SOURCES
-        assert bool(inputs) == bool(params[0]["live"]), inputs
+        params[0]["live"] = bool(inputs)
         self.live = context.records[inputs[0].section] if inputs else \
             np.zeros(1, dtype=MARKET_DATA_DTYPE)
         source_state = 0
