@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from tickpipe.bench.stats import machine_info
+from tickpipe.bench.transports import percentiles_us
 from tickpipe.engine.loopback import free_port
 
 # examples/two-hosts's two configs, written here: the examples are not installed
@@ -225,18 +226,13 @@ class BridgePair:
             unlink_segment(name)
 
 
-def _percentiles(samples: np.ndarray) -> dict:
-    return {"p50_us": round(float(np.percentile(samples, 50)) / 1000, 1),
-            "p99_us": round(float(np.percentile(samples, 99)) / 1000, 1)}
-
-
 def _hop(poll_us: int, batch: int, trips: int, seconds: float) -> dict:
     pair = BridgePair(poll_us, batch)
     try:
         for _ in range(min(200, trips)):
             pair.trip()
         samples = np.array([pair.trip() for _ in range(trips)], dtype=np.int64)
-        return {"poll_us": poll_us, "one_way": _percentiles(samples),
+        return {"poll_us": poll_us, "one_way": percentiles_us(samples),
                 "throughput": pair.stream(seconds)}
     finally:
         pair.close()

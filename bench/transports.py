@@ -190,8 +190,12 @@ def _round_trips(client, records: int, trips: int) -> dict:
         client.send(payload)
         client.recv()
         samples[i] = time.perf_counter_ns() - t0
-    return {"p50_us": round(float(np.percentile(samples, 50)) / 1000, 1),
-            "p99_us": round(float(np.percentile(samples, 99)) / 1000, 1)}
+    return percentiles_us(samples)
+
+
+def percentiles_us(samples_ns: np.ndarray) -> dict:
+    return {"p50_us": round(float(np.percentile(samples_ns, 50)) / 1000, 1),
+            "p99_us": round(float(np.percentile(samples_ns, 99)) / 1000, 1)}
 
 
 def _stream(client, batch: int, seconds: float) -> dict:
