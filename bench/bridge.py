@@ -42,7 +42,7 @@ FEED_ENGINE = ('[[strategy]]\nname = "watch"\nmodule = "tickpipe.workers.strateg
                '[[bridge]]\ndirection = "out"\nlisten = "tcp://127.0.0.1:{port}"\n')
 TRADER_ENGINE = ('[feed]\nsource = "bridge"\n'
                  '[[bridge]]\ndirection = "in"\nconnect = "tcp://127.0.0.1:{port}"\n')
-READY_S = 120.0   # a worker's start (numba may compile the context's kernels once)
+READY_S = 600.0   # an engine's or a worker's start (a first run compiles the loops)
 
 
 class BenchError(Exception):
@@ -66,6 +66,12 @@ def _report(process: subprocess.Popen, who: str) -> dict:
     return report
 
 
+def _inspect(engine: str) -> dict:
+    shown = subprocess.run(_tickpipe("inspect", engine, "--json", "--sample", "0"),
+                           capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else {}
+
+
 def _t2t(report: dict) -> dict:
     t2t = report["tick_to_trade_ns"]
     return {"p50_us": t2t["p50"] / 1000, "p99_us": t2t["p99"] / 1000,
@@ -82,22 +88,24 @@ def _engines(folder: str, rate: int, seconds: float) -> dict:
     for name, text in (("feed.toml", FEED_ENGINE), ("trader.toml", TRADER_ENGINE)):
         with open(os.path.join(folder, name), "w") as f:
             f.write(text.format(port=port))
+    trader_name = f"bench-bridge-trader-{tag}"
     trader = subprocess.Popen(_tickpipe("run", os.path.join(folder, "trader.toml"), "--json",
-                                        "--name", f"bench-bridge-trader-{tag}"),
+                                        "--name", trader_name),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        # the receiver running first: nothing then waits in the sender's queue at its stop
+        deadline = time.monotonic() + READY_S
+        while trader.poll() is None and time.monotonic() < deadline and \
+                _inspect(trader_name).get("engine", {}).get("state") != "running":
+            time.sleep(0.2)
         feed = _report(subprocess.Popen(
             _tickpipe("run", os.path.join(folder, "feed.toml"), "--json", "--seconds",
                       str(seconds), "--rate", str(rate), "--name", f"bench-bridge-feed-{tag}"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), "feed")
         sent = feed["bridge_out"]["records"]
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and trader.poll() is None:
-            shown = subprocess.run(_tickpipe("inspect", f"bench-bridge-trader-{tag}", "--json",
-                                             "--sample", "0"), capture_output=True, text=True)
-            if shown.returncode == 0 and \
-                    json.loads(shown.stdout)["bridge_in"]["records"] >= sent:
-                break
+        while time.monotonic() < deadline and trader.poll() is None and \
+                (_inspect(trader_name).get("bridge_in") or {}).get("records", -1) < sent:
             time.sleep(0.2)
         trader.send_signal(signal.SIGINT)
         bridged = _report(trader, "trader")
