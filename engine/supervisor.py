@@ -106,6 +106,7 @@ class Supervisor:
         self.workers = engine_workers(config)   # worker names, in table order
         self.rings = engine_rings(config)
         self.gate_readers = gate_readers(config)  # the roles reading a ring through its gate
+        self.drain_waited: list[str] = []  # what a drain that timed out still waited for
         # the roles this engine runs (engine/role.py), each once, in role_id order
         self.roles = [role for role in ROLES.values() if role.enabled(config)]
         self.prepared: dict[str, object] = {}  # what each role's prepare hook returned
@@ -502,7 +503,27 @@ class Supervisor:
             else:
                 empty_checks = 0
             time.sleep(POLL_S)
+        self.drain_waited = self._drain_waits(ring_positions(self.segment))
         return "drain_timeout"
+
+    def _drain_waits(self, positions: dict) -> list[str]:
+        """What a drain that timed out was still waiting for, beside the records in the
+        rings (said by _stranded_note): the source, a role's close, a gate's reader."""
+        waits = []
+        if not self._source_done():
+            waits.append(f"{self._label(self.source)} to stop")
+        waits += [f"{role.name} to finish its close ({role.drained.rsplit(':', 1)[-1]})"
+                  for role in self.roles
+                  if role.drained and role.name in self.procs and not call(role.drained,
+                                                                           self.segment)]
+        stuck = self._rings_that_cannot_drain(positions)
+        for ring in self.rings:
+            header = ring_header(self.segment, ring.section)
+            behind = int(header["head"]) - int(header["gate"])
+            if ring.section not in stuck and int(header["gated"]) and behind:
+                readers = " and ".join(self.gate_readers.get(ring.section, ())) or "its gate's reader"
+                waits.append(f"{readers} to pass {behind:,} records of {ring.section}")
+        return waits
 
     def _warming(self) -> bool:
         """Whether a restarted worker is still warming up: not READY yet, alive, and
@@ -569,6 +590,8 @@ class Supervisor:
         per_ring = ", ".join(f"{section} {count:,}" for section, count in stranded.items())
         if trigger == "drain_timeout":
             why = f"drain timed out after {self.engine['drain_timeout_s']:g} s"
+            if self.drain_waited:
+                why += f", waiting for {'; '.join(self.drain_waited)}"
         else:
             why = "drain ended early, what is left can no longer be read (its reader was given up)"
         return f"{why}: {total:,} records stranded" + (f" ({per_ring})" if per_ring else "")

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from fake_workers import RING_CAPACITY as CAPACITY, kill, running_supervisor
+from fake_workers import RING_CAPACITY as CAPACITY, FakeProc, kill, running_supervisor
 from click.testing import CliRunner
 
 from tickpipe.cli.run_cmd import run as run_command
@@ -143,6 +143,24 @@ def test_drain_when_rings_are_not_empty_in_time_then_it_ends_drain_timed_out_nam
     assert sup.failures == [expected] and sup.notes[-1] == expected
     report = final_report(sup.segment, state=sup.lifecycle.state, seconds=1.0, notes=sup.notes)
     assert report["stranded"] == {"quotes": 5, "orders": 1_234}
+
+
+def test_drain_when_a_gate_lags_behind_empty_rings_then_the_line_names_its_reader_and_records(
+        supervisor):
+    """The rings are empty but their gate's reader (a journal, an out bridge) has not
+    passed everything: the line says what the drain was waiting for, not just "0 stranded"."""
+    sup = supervisor(drain_timeout_s=0.1)
+    sup.lifecycle.fire("time_up")
+    feed_left_cleanly(sup)
+    header = ring_header(sup.segment, "quotes")
+    header["head"] = header["tail"] = 300
+    header["gated"], header["gate"] = 1, 100
+    sup.gate_readers = {"quotes": ["bridge_out"]}
+    sup.procs["bridge_out"] = FakeProc()  # alive: the drain waits for it
+    sup.drain_and_stop()
+    assert sup.lifecycle.state == DRAIN_TIMED_OUT
+    assert sup.failures == ["drain timed out after 0.1 s, waiting for bridge_out to pass 200 "
+                            "records of quotes: 0 records stranded"]
 
 
 def test_drain_when_the_reader_of_a_ring_was_given_up_then_it_ends_failed_without_waiting(
