@@ -58,12 +58,26 @@ def _tickpipe(*args: str) -> list[str]:
 def _report(process: subprocess.Popen, who: str) -> dict:
     out, err = process.communicate(timeout=900)
     if process.returncode != 0 or not out.strip():
-        raise BenchError(f"the {who} engine failed: "
-                         f"{(err.strip().splitlines() or ['no output'])[-1]}")
+        raise BenchError(f"the {who} engine failed ({_ended(process.returncode)}): "
+                         f"{_why(err)}")
     report = json.loads(out)
     if report["state"] != "stopped":
         raise BenchError(f"the {who} engine ended {report['state']}: {report['notes'][:2]}")
     return report
+
+
+def _ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit {returncode}"
+
+
+def _why(err: str) -> str:
+    """The engine's own error line when it wrote one (a worker's lines on the same stderr
+    may come last), else its last line."""
+    lines = err.strip().splitlines() or ["no output"]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines)[-1]
 
 
 def _inspect(engine: str) -> dict:
@@ -98,10 +112,23 @@ def _engines(folder: str, rate: int, seconds: float) -> dict:
         while trader.poll() is None and time.monotonic() < deadline and \
                 _inspect(trader_name).get("engine", {}).get("state") != "running":
             time.sleep(0.2)
-        feed = _report(subprocess.Popen(
-            _tickpipe("run", os.path.join(folder, "feed.toml"), "--json", "--seconds",
-                      str(seconds), "--rate", str(rate), "--name", f"bench-bridge-feed-{tag}"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), "feed")
+        if trader.poll() is not None:
+            _report(trader, "trader")  # raises, with the trader's own line
+            raise BenchError("the trader engine stopped before the feed engine started")
+        try:
+            feed = _report(subprocess.Popen(
+                _tickpipe("run", os.path.join(folder, "feed.toml"), "--json", "--seconds",
+                          str(seconds), "--rate", str(rate), "--name", f"bench-bridge-feed-{tag}"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), "feed")
+        except BenchError as feed_failed:
+            # what the trader said meanwhile is the likelier cause (the feed engine's gate
+            # waits for the trader's in bridge)
+            trader.send_signal(signal.SIGINT)
+            try:
+                _report(trader, "trader")
+            except BenchError as trader_failed:
+                raise BenchError(f"{feed_failed}; {trader_failed}") from None
+            raise
         sent = feed["bridge_out"]["records"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and trader.poll() is None and \
