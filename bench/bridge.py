@@ -40,7 +40,10 @@ from tickpipe.engine.loopback import free_port
 # examples/two-hosts's two configs, written here: the examples are not installed
 FEED_ENGINE = ('[[strategy]]\nname = "watch"\nmodule = "tickpipe.workers.strategies.watch"\n'
                '[[bridge]]\ndirection = "out"\nlisten = "tcp://127.0.0.1:{port}"\n')
-TRADER_ENGINE = ('[feed]\nsource = "bridge"\n'
+TRADER_ENGINE = ('[engine]\nseconds = 0\n'  # until the bench stops it, as run-local's: a
+                 # trader of the default 10 s stopped mid-stream when the feed engine was
+                 # slow to start, and the feed engine's drain waited for it in vain
+                 '[feed]\nsource = "bridge"\n'
                  '[[bridge]]\ndirection = "in"\nconnect = "tcp://127.0.0.1:{port}"\n')
 READY_S = 600.0   # an engine's or a worker's start (a first run compiles the loops)
 
