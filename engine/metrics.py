@@ -318,7 +318,8 @@ def venue_session_families(engine: str, session: dict | None) -> list:
 def bridge_families(engine: str, sent: dict | None, received: dict | None) -> list:
     """The bridges to and from other engines (docs/bridges.md): whether a peer is
     connected, records carried, and what did not arrive: dropped by the out bridge's
-    drop-oldest, missing at the in bridge (gaps), received twice (duplicates, dropped)."""
+    drop-oldest, missing at the in bridge (gaps), received twice (duplicates, dropped);
+    and what was repaired: asked for again by the in bridge, sent again by the out."""
     if sent is None and received is None:
         return []
     connected = _gauge("tickpipe_bridge_connected", "1 while a peer is connected",
@@ -329,15 +330,20 @@ def bridge_families(engine: str, sent: dict | None, received: dict | None) -> li
     if sent is not None:
         connected.add_metric([engine, "out"], 1 if sent["connected"] else 0)
         records.add_metric([engine, "out"], sent["records"])
-        dropped = _counter("tickpipe_bridge_dropped_records",
-                           "Records the out bridge passed over (drop-oldest)")
-        dropped.add_metric([engine], sent["dropped"])
-        out.append(dropped)
+        for key, name, doc in (
+                ("dropped", "dropped_records", "Records the out bridge passed over (drop-oldest)"),
+                ("resent", "resent_records", "Records the out bridge sent again (asked for "
+                 "again, or to a new connection)")):
+            family = _counter(f"tickpipe_bridge_{name}", doc)
+            family.add_metric([engine], sent[key])
+            out.append(family)
     if received is not None:
         connected.add_metric([engine, "in"], 1 if received["connected"] else 0)
         records.add_metric([engine, "in"], received["records"])
         for key, doc in (("gap_records", "Records the in bridge never received (gaps)"),
-                         ("duplicates", "Records the in bridge received twice and dropped")):
+                         ("duplicates", "Records the in bridge received twice and dropped"),
+                         ("resends", "Times the in bridge asked for records lost on the "
+                          "way again")):
             family = _counter(f"tickpipe_bridge_{key}", doc)
             family.add_metric([engine], received[key])
             out.append(family)

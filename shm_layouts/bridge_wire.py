@@ -1,6 +1,7 @@
 """A bridge's message: one ZeroMQ frame, this 64-byte header, then `count` records
 exactly as they lie in the sender's ring (64 bytes each for market data). Written by
-workers/bridge_out/, read by workers/bridge_in/. One frame, not two: each send and
+workers/bridge_out/, read by workers/bridge_in/; and the other way, the in bridge's
+acknowledgements (the header alone, `kind` ACK). One frame, not two: each send and
 receive call is several microseconds of Python, the 4 KiB copy a fraction of one.
 
 offset | size | field        | unit        | notes
@@ -10,17 +11,31 @@ offset | size | field        | unit        | notes
      6 |    2 | record_size  | bytes       | each record's size (the ring's)
      8 |    8 | layout_hash  |             | layout_hash(): records and instruments
     16 |    8 | run_id       | ns, unix    | the sending engine's start: a new one is a new
-       |      |              |             | sequence (the peer engine restarted)
-    24 |    8 | first_seq    | count       | the first record's position in the sender's
-       |      |              |             | ring (0-based); the next message's follows it
-    32 |    4 | count        | records     | records in the second frame
-    36 |    4 | _reserved0   |             |
+       |      |              |             | sequence (the peer engine restarted); in an
+       |      |              |             | ACK, the run acknowledged
+    24 |    8 | first_seq    | count       | RECORDS: the first record's position in the
+       |      |              |             | sender's ring (0-based); the next message's
+       |      |              |             | follows it. ACK: the next one the in bridge
+       |      |              |             | expects (every record before it is on its ring)
+    32 |    4 | count        | records     | records after the header (0 in an ACK, and in
+       |      |              |             | the hello the out bridge sends a new peer)
+    36 |    4 | kind         |             | KIND_RECORDS (out -> in); KIND_ACK or
+       |      |              |             | KIND_RESEND (in -> out)
     40 |    8 | sent_ns      | ns, mono    | the sender's clock when it sent the message
-    48 |   16 | _reserved1   |             |
+    48 |    8 | held_from    | count       | RECORDS: the oldest record the out bridge still
+       |      |              |             | holds (its gate): it can send again from there
+    56 |    8 | _reserved1   |             |
 
 The records keep the sender's `seq` word (its ring's, position + 1); the receiving
 ring stamps its own as it publishes. Sequence numbers travel in the header, one per
 message, so the receiver checks a whole batch with one comparison.
+
+Repair: the out bridge's gate moves on the ACKs (policy gate), so every record a peer
+has not acknowledged is still in the sender's ring. A message that comes after one the
+in bridge never got (lost with a connection, a process, ZeroMQ's queues) is dropped and
+answered with a RESEND of the next one expected; the out bridge goes back there. Only
+what the sender no longer holds (below `held_from`: acknowledged to another engine of
+the receiver's name before this one, or passed over by drop-oldest) is a gap.
 """
 
 import hashlib
@@ -31,7 +46,8 @@ import numpy as np
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
 BRIDGE_MAGIC = 0x52425054  # b"TPBR" little-endian
-BRIDGE_WIRE_VERSION = 1
+BRIDGE_WIRE_VERSION = 2  # 2: the kind field, acknowledgements
+KIND_RECORDS, KIND_ACK, KIND_RESEND = 0, 1, 2
 
 BRIDGE_HEADER_DTYPE = np.dtype(
     [
@@ -42,16 +58,18 @@ BRIDGE_HEADER_DTYPE = np.dtype(
         ("run_id", np.int64),
         ("first_seq", np.uint64),
         ("count", np.uint32),
-        ("_reserved0", np.uint32),
+        ("kind", np.uint32),
         ("sent_ns", np.int64),
-        ("_reserved1", np.uint8, (16,)),
+        ("held_from", np.uint64),
+        ("_reserved1", np.uint8, (8,)),
     ],
     align=True,
 )
 
 BRIDGE_HEADER_OFFSETS = {
     "magic": 0, "version": 4, "record_size": 6, "layout_hash": 8, "run_id": 16,
-    "first_seq": 24, "count": 32, "_reserved0": 36, "sent_ns": 40, "_reserved1": 48,
+    "first_seq": 24, "count": 32, "kind": 36, "sent_ns": 40, "held_from": 48,
+    "_reserved1": 56,
 }
 BRIDGE_HEADER_SIZE = 64
 assert_layout(BRIDGE_HEADER_DTYPE, BRIDGE_HEADER_OFFSETS, BRIDGE_HEADER_SIZE)
@@ -59,11 +77,11 @@ assert_layout(BRIDGE_HEADER_DTYPE, BRIDGE_HEADER_OFFSETS, BRIDGE_HEADER_SIZE)
 # The same header as one struct, packed and unpacked in one call each (a numpy record's
 # fields cost about a microsecond apiece from Python): the fields in the table's order,
 # reserved bytes skipped; checked against the dtype below.
-BRIDGE_HEADER = struct.Struct("<IHHQqQI4xq16x")
+BRIDGE_HEADER = struct.Struct("<IHHQqQIIqQ8x")
 assert BRIDGE_HEADER.size == BRIDGE_HEADER_SIZE
-assert BRIDGE_HEADER.unpack(np.array([(1, 2, 3, 4, 5, 6, 7, 0, 8, [0] * 16)],
+assert BRIDGE_HEADER.unpack(np.array([(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, [0] * 8)],
                                      dtype=BRIDGE_HEADER_DTYPE).tobytes()) == \
-    (1, 2, 3, 4, 5, 6, 7, 8)
+    (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 
 def layout_hash(records: np.dtype, instruments: list[dict]) -> int:

@@ -1,5 +1,5 @@
-"""The in bridge's worker: the out bridge's messages off the PULL socket, each checked,
-its records onto the feed's input ring.
+"""The in bridge's worker: the out bridge's messages off the DEALER socket, each checked,
+its records onto the feed's input ring, acknowledged.
 
 Each message is checked before a record of it is used:
 
@@ -8,11 +8,17 @@ Each message is checked before a record of it is used:
   with one line naming both hashes (tickpipe.FinalError), since a restart cannot help;
 - its run: the sending engine's start. A new one means the peer engine restarted, and
   its sequence starts again; said and counted (`peer_runs`);
-- its sequence: `first_seq` against the next one expected. Records skipped over are a
-  gap, counted (`gaps`, `gap_records`) and said; records already received are dropped
-  and counted (`duplicates`). ZeroMQ keeps no copy to send again, so a gap is reported,
-  not repaired; a duplicate (an out bridge killed between a send and its gate) is
-  repaired by dropping it.
+- its sequence: `first_seq` against the next one expected. Records already received
+  are dropped and counted (`duplicates`). A message that comes after one this worker
+  never got (lost with a connection, a process or ZeroMQ's queues) is dropped, and the
+  out bridge asked to send again from the next one expected (a RESEND, counted in
+  `resends`): it still holds them, behind its gate. Only records it no longer holds
+  (below the header's `held_from`: acknowledged to an earlier engine of this name, or
+  passed over by drop-oldest) are a gap, counted (`gaps`, `gap_records`) and said.
+
+What is on the ring is acknowledged (an ACK, shm_layouts/bridge_wire.py: the next
+sequence expected) after each burst of messages, and at least every ACK_EVERY; the out
+bridge's gate (policy gate) moves on it.
 
 The ring waits for the feed when it is full (`held`): nothing received is dropped here.
 
@@ -20,8 +26,8 @@ Restart-safe: the sequence's state is kept in the worker's row (role.py, IN_RUN_
 IN_PENDING_COUNT). Before a message's records go on the ring, the first one's sequence
 and the ring's head are stored; a worker killed while putting them on learns from the
 ring's head, at its restart, how many made it, so the next one expected is exact. What
-the killed process had received and not yet read dies with its socket: the next
-message shows it as a gap.
+the killed process had received and not yet put on the ring was not acknowledged: the
+restarted worker asks for it again.
 """
 
 import time
@@ -34,7 +40,8 @@ from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.ring import H_POSITION, RingProducer, producer_push_words
 from tickpipe.engine.role import FinalError
 from tickpipe.shm_layouts.bridge_wire import (
-    BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, layout_hash,
+    BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, KIND_ACK,
+    KIND_RECORDS, KIND_RESEND, layout_hash,
 )
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
@@ -44,13 +51,16 @@ from tickpipe.shm_layouts.worker_table import (
 from tickpipe.workers.bridge_in.role import (
     IN_CONNECTED, IN_CONNECTS, IN_DISCONNECTS, IN_DUPLICATES, IN_GAP_RECORDS, IN_GAPS, IN_HELD,
     IN_MESSAGES, IN_NEXT_SEQ, IN_PEER_RUNS, IN_PENDING_COUNT, IN_PENDING_FIRST,
-    IN_PENDING_HEAD, IN_RECORDS, IN_RUN_ID, IN_UNREADABLE, ROLE,
+    IN_PENDING_HEAD, IN_RECORDS, IN_RESENDS, IN_RUN_ID, IN_UNREADABLE, ROLE,
 )
 from tickpipe.workers.bridge_out.link import Link
 
 RECEIVE_POLL_MS = 20   # between looks at the stop flag while nothing arrives
 FULL_WAIT_S = 0.0002   # between two looks at a full ring
 EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
+ACK_EVERY = 16         # messages at most between two acknowledgements in a long burst
+RESEND_AGAIN_S = 0.05  # a RESEND not answered by then is asked again (it may be lost)
+FINAL_ACK_LINGER_MS = 200  # at the close, how long the last acknowledgement may take to leave
 SECTION = ROLE.rings[0].section
 RECORD_WORDS = MARKET_DATA_DTYPE.itemsize // 8
 
@@ -65,7 +75,10 @@ class Agent:
         self.row = context.row_words
         self._recover()
         self.said_unreadable = False
-        self.link = Link(zmq.PULL, self.address, False, "bridge in")
+        self.link = Link(zmq.DEALER, self.address, False, "bridge in")
+        self.ack = bytearray(BRIDGE_HEADER_SIZE)
+        self.unacked = 0  # messages taken since the last acknowledgement
+        self.asked = (-1, 0.0)  # the last RESEND: from which record, when
 
     def _recover(self) -> None:
         """Where the sequence stands after a restart: a message being put on the ring when
@@ -102,7 +115,40 @@ class Agent:
             while not self.stopping and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 if not self.receive(socket.recv(copy=False)):
                     return 0
+                self.unacked += 1
+                if self.unacked >= ACK_EVERY:
+                    self._acknowledge()
+            if self.unacked:
+                self._acknowledge()
         return 0
+
+    def _acknowledge(self, kind: int = KIND_ACK) -> bool:
+        """Tell the out bridge where the sequence stands: everything before the next one
+        expected is on the ring (an ACK), and, with a RESEND, send again from there.
+        Not sent when the socket cannot take it now (the next one says the same and
+        more); whether it was."""
+        row = self.row
+        BRIDGE_HEADER.pack_into(self.ack, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION,
+                                MARKET_DATA_DTYPE.itemsize, self.ours,
+                                int(row[W_COUNTERS + IN_RUN_ID]),
+                                int(row[W_COUNTERS + IN_NEXT_SEQ]), 0, kind,
+                                lib.tp_monotonic_ns(), 0)
+        try:
+            self.link.socket.send(self.ack, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        self.unacked = 0
+        return True
+
+    def _ask_again(self, expected: int) -> None:
+        """A RESEND from `expected`: once per record missing, again only after
+        RESEND_AGAIN_S (the messages already on their way also come out of order)."""
+        now = time.monotonic()
+        if self.asked[0] == expected and now - self.asked[1] < RESEND_AGAIN_S:
+            return
+        if self._acknowledge(KIND_RESEND):
+            self.asked = (expected, now)
+            self.row[W_COUNTERS + IN_RESENDS] += 1
 
     @property
     def stopping(self) -> bool:
@@ -117,7 +163,7 @@ class Agent:
         header = self._header(frame)
         if header is None:
             return True
-        _, _, _, layout, run, first, count, _ = header
+        _, _, _, layout, run, first, count, _, _, held_from = header
         if layout != self.ours:
             raise FinalError(
                 f"bridge in: the peer at {self.address} sends records of another layout "
@@ -131,15 +177,24 @@ class Agent:
             row[W_COUNTERS + IN_RUN_ID] = run
             row[W_COUNTERS + IN_NEXT_SEQ] = 0
         expected = int(row[W_COUNTERS + IN_NEXT_SEQ])
-        if first > expected:
-            # the gap counted and passed in two adjacent stores (a kill between them, and
-            # only there, counts it again), said after
-            row[W_COUNTERS + IN_GAP_RECORDS] += first - expected
-            row[W_COUNTERS + IN_NEXT_SEQ] = first
+        if first > expected and held_from > expected:
+            # what the sender no longer holds is a gap: counted and passed in two adjacent
+            # stores (a kill between them, and only there, counts it again), said after
+            upto = min(held_from, first)
+            row[W_COUNTERS + IN_GAP_RECORDS] += upto - expected
+            row[W_COUNTERS + IN_NEXT_SEQ] = upto
             row[W_COUNTERS + IN_GAPS] += 1
-            say(f"bridge in: {first - expected:,} records missing from {self.address} "
-                f"(sequence {expected:,} to {first - 1:,}): sent while this engine was not "
-                f"receiving them")
+            say(f"bridge in: {upto - expected:,} records missing from {self.address} "
+                f"(sequence {expected:,} to {upto - 1:,}): the sender no longer holds them "
+                f"(taken by an earlier engine of this name, or dropped)")
+            expected = upto
+        if first > expected:
+            # a message lost on the way (a connection, a process, ZeroMQ's queues): the
+            # sender still holds it; this one is dropped and the rest asked for again
+            row[W_COUNTERS + IN_MESSAGES] += 1
+            self._ask_again(expected)
+            self._beat(idle=False)
+            return True
         skip = min(count, max(0, expected - first))
         row[W_COUNTERS + IN_DUPLICATES] += skip
         row[W_COUNTERS + IN_MESSAGES] += 1
@@ -167,11 +222,13 @@ class Agent:
             problem = f"{size} bytes, shorter than a header"
         else:
             header = BRIDGE_HEADER.unpack_from(frame.buffer)
-            magic, version, record_size, _, _, _, count, _ = header
+            magic, version, record_size, _, _, _, count, kind, _, _ = header
             if magic != BRIDGE_MAGIC:
                 problem = "not a tickpipe bridge's message"
             elif version != BRIDGE_WIRE_VERSION:
                 problem = f"wire version {version}, this engine's is {BRIDGE_WIRE_VERSION}"
+            elif kind != KIND_RECORDS:
+                problem = f"of kind {kind}, not records (another in bridge's peer?)"
             elif record_size != MARKET_DATA_DTYPE.itemsize or \
                     size != BRIDGE_HEADER_SIZE + count * record_size:
                 problem = (f"{size - BRIDGE_HEADER_SIZE} bytes for {count} records of "
@@ -228,4 +285,7 @@ class Agent:
         self.row[W_IDLE_PASSES if idle else W_BUSY_PASSES] += 1
 
     def close(self) -> None:
-        self.link.close(0)
+        # where this engine's ring stands, told once more: the out bridge then sends a
+        # next engine of this name only what this one did not put on its ring
+        self._acknowledge()
+        self.link.close(FINAL_ACK_LINGER_MS)

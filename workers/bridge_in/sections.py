@@ -41,6 +41,8 @@ def _line(state: dict, link: bool) -> str:
     line += f"{state['records']:,} records received in {state['messages']:,} messages"
     line += (f"; GAPS: {state['gap_records']:,} records missing in {state['gaps']} gaps"
              if state["gaps"] else "; no gap")
+    if state["resends"]:
+        line += f"; asked {state['resends']:,} times for records lost on the way (sent again)"
     if state["duplicates"]:
         line += f"; {state['duplicates']:,} duplicates dropped"
     if state["peer_runs"] > 1:

@@ -2,13 +2,14 @@
 Eclipse Zenoh on loopback; ZeroMQ's round trip was 1.6-1.9x shorter at the same
 throughput, with no router to run: bench/RESULTS.md, ninth session).
 
-The out bridge's PUSH socket listens, the in bridge's PULL socket connects. PUSH/PULL
-and not PUB/SUB: PUSH holds the sender when its peer cannot take more (its high-water
-mark) or when there is no peer at all, so the gate policy reaches the ring's producer;
-PUB drops silently. One in bridge per out bridge: PUSH would deal a second peer every
-other message.
+The out bridge's DEALER socket listens, the in bridge's DEALER socket connects: records
+one way, the in bridge's acknowledgements the other (the out bridge's gate moves on
+them). DEALER and not PUB/SUB: it holds the sender when its peer cannot take more (its
+high-water mark) or when there is no peer at all (IMMEDIATE), so the gate policy
+reaches the ring's producer; PUB drops silently. One in bridge per out bridge: a DEALER
+deals a second peer every other message.
 
-Reconnects are ZeroMQ's: the PULL side retries the address every RECONNECT_MS, and
+Reconnects are ZeroMQ's: the connecting side retries the address every RECONNECT_MS, and
 a peer that restarts is taken back without a word from us. What we add is noticing:
 the socket monitor's events become the `connected` state, the counts of connects and
 disconnects, and a line on stderr each time the link goes up or down.
@@ -21,7 +22,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from tickpipe.engine.role import FinalError
 
-HIGH_WATER_MESSAGES = 64  # queued per peer: at most this many batches die with a dead link
+HIGH_WATER_MESSAGES = 64  # queued per peer each way (what a dead link loses is sent again)
 RECONNECT_MS, RECONNECT_MAX_MS = 100, 1000
 CLOSE_LINGER_MS = 2000    # at the end: how long queued messages may take to leave
 # A connection is up once its TCP connection is made (ACCEPTED on the listening side,
@@ -32,9 +33,11 @@ LINK_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 def endpoint_problem(address: str, bind: bool) -> str:
     """Why the address cannot be used ("" when it can): its form and port checked here
-    (ZeroMQ takes port 99999 and waits forever on it), its host resolved, then tried on a
-    socket of this process, closed at once, so that a bad address is one line before any
-    worker starts."""
+    (ZeroMQ takes port 99999 and waits forever on it), its host resolved, then, to listen
+    on, bound by a socket of this process, closed at once, so that a bad address is one
+    line before any worker starts. An address to connect to is not tried: the probe
+    would connect to a running out bridge, which would deal it messages that no one
+    reads (what is left, ZeroMQ's refusal of the address, stops the worker in one line)."""
     if address.startswith("ipc://") and len(address) > len("ipc://"):
         return _zmq_refuses(address, bind)
     if not address.startswith("tcp://"):
@@ -58,11 +61,13 @@ def endpoint_problem(address: str, bind: bool) -> str:
 
 
 def _zmq_refuses(address: str, bind: bool) -> str:
+    if not bind:
+        return ""
     context = zmq.Context.instance()
-    probe = context.socket(zmq.PUSH if bind else zmq.PULL)
+    probe = context.socket(zmq.DEALER)
     probe.setsockopt(zmq.LINGER, 0)
     try:
-        probe.bind(address) if bind else probe.connect(address)
+        probe.bind(address)
         return ""
     except zmq.ZMQError as exc:
         return str(exc)
@@ -79,8 +84,8 @@ class Link:
         self.up: set[int] = set()  # the fds of the connections up
         self.context = zmq.Context()
         self.socket = self.context.socket(kind)
-        self.socket.setsockopt(zmq.SNDHWM if kind == zmq.PUSH else zmq.RCVHWM,
-                               HIGH_WATER_MESSAGES)
+        self.socket.setsockopt(zmq.SNDHWM, HIGH_WATER_MESSAGES)
+        self.socket.setsockopt(zmq.RCVHWM, HIGH_WATER_MESSAGES)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a peer that is there

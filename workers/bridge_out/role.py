@@ -7,11 +7,14 @@ from tickpipe.engine.role import Role
 
 # counters[32] of its worker row
 (OUT_RECORDS, OUT_MESSAGES, OUT_DROPPED, OUT_DROPS, OUT_CONNECTS, OUT_DISCONNECTS,
- OUT_CONNECTED, OUT_HELD, OUT_UNSENT) = range(9)
-# OUT_RECORDS: records sent (handed to ZeroMQ); OUT_DROPPED: records passed over by the
-# drop-oldest policy, in OUT_DROPS batches; OUT_HELD: passes the ring was full up to the
-# gate (its producer waiting for this bridge); OUT_UNSENT: at the end of a run, records
-# published that were neither sent nor dropped (a peer that never came)
+ OUT_CONNECTED, OUT_HELD, OUT_UNSENT, OUT_RESENT, OUT_ACKED) = range(11)
+# OUT_RECORDS: records sent (handed to ZeroMQ) a first time; OUT_RESENT: sent again to a
+# new connection, its last one having died before acknowledging them; OUT_ACKED: the
+# gate, the records the peer acknowledged (drop-oldest: sent or dropped); OUT_DROPPED:
+# records passed over by the drop-oldest policy, in OUT_DROPS batches; OUT_HELD: passes
+# the ring was full up to the gate (its producer waiting for this bridge); OUT_UNSENT: at
+# the end of a run, records published that no peer acknowledged (gate policy) or that
+# were neither sent nor dropped (drop-oldest)
 
 POLICIES = ("gate", "drop-oldest")
 
@@ -24,7 +27,8 @@ ROLE = Role(
             "engine's in bridge over ZeroMQ ([[bridge]] direction = 'out')",
     counters={"records": OUT_RECORDS, "messages": OUT_MESSAGES, "dropped": OUT_DROPPED,
               "drops": OUT_DROPS, "connects": OUT_CONNECTS, "disconnects": OUT_DISCONNECTS,
-              "connected": OUT_CONNECTED, "held_producer": OUT_HELD, "unsent": OUT_UNSENT},
+              "connected": OUT_CONNECTED, "held_producer": OUT_HELD, "unsent": OUT_UNSENT,
+              "resent": OUT_RESENT, "acked": OUT_ACKED},
     config={
         "listen": Field(str, "", "the address it listens on for the in bridge, as ZeroMQ "
                         "writes it: tcp://127.0.0.1:5701 (this host only), tcp://*:5701 (every "

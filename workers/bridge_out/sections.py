@@ -68,10 +68,12 @@ def _line(state: dict, link: bool) -> str:
              f"{state['messages']:,} messages")
     if state["dropped"]:
         line += f"; {state['dropped']:,} dropped (drop-oldest, {state['drops']:,} times)"
+    if state["resent"]:
+        line += f"; {state['resent']:,} sent again (a connection lost before its peer said)"
     if link and state.get("behind"):
-        line += f"; {state['behind']:,} published not yet sent"
+        line += f"; {state['behind']:,} published not yet delivered"
     if state["unsent"]:
-        line += f"; {state['unsent']:,} NOT SENT (no peer took them)"
+        line += f"; {state['unsent']:,} NOT DELIVERED (no peer acknowledged them)"
     if state["held_producer"]:
         line += f"; held its producer {state['held_producer']:,} times"
     if state["disconnects"]:
