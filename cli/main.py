@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "backtest": "tickpipe.cli.backtest_cmd:backtest",
     "roles": "tickpipe.cli.roles_cmd:roles",
     "bench": "tickpipe.cli.bench_cmd:bench",
+    "bridge-keys": "tickpipe.cli.keys_cmd:bridge_keys",
     "journal": "tickpipe.cli.journal_cmd:journal",
     "venue": "tickpipe.cli.venue_cmd:venue",
     "tune": "tickpipe.tuning.cli:tune",

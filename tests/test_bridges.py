@@ -17,9 +17,10 @@ pytest.importorskip("zmq", reason="the bridges need the extra: pip install 'tick
 
 from engine_runs import EngineProcess, assert_reconciles, unique_name  # noqa: E402
 from tickpipe.engine.loopback import free_port  # noqa: E402
+from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, ENGINE_RUNNING  # noqa: E402
 from tickpipe.shm_layouts.worker_table import WORKER_DTYPE  # noqa: E402
 from tickpipe.workers.bridge_in.role import (  # noqa: E402
-    IN_GAPS, IN_GAP_RECORDS, IN_RECORDS, ROLE as IN_ROLE,
+    IN_GAPS, IN_GAP_RECORDS, IN_RECORDS, IN_REFUSED, ROLE as IN_ROLE,
 )
 from tickpipe.workers.bridge_out.role import ROLE as OUT_ROLE  # noqa: E402
 
@@ -154,7 +155,20 @@ def test_bridge_bad_config_is_one_line(tmp_path):
         ('[feed]\nsource = "bridge"\n[[bridge]]\ndirection = "in"\n'
          'connect = "tcp://no-such-host.invalid:5701"\n', [], "does not resolve"),
         (out_table + 'policy = "newest"\n', [], "[[bridge]] direction = 'out': policy"),
+        (out_table + 'secret_key = "keys/feed.key_secret"\n', [],
+         "secret_key is set and client_keys is not"),
+        (out_table + 'secret_key = "keys/feed.key"\nclient_keys = "keys"\n', [],
+         "holds a public key only"),
+        (out_table + 'secret_key = "nope.key_secret"\nclient_keys = "keys"\n', [],
+         "is not a file"),
+        (out_table + 'secret_key = "keys/feed.key_secret"\nclient_keys = "empty"\n', [],
+         "holds no public .key file"),
+        ('[feed]\nsource = "bridge"\n[[bridge]]\ndirection = "in"\n'
+         f'connect = "tcp://127.0.0.1:{port}"\nserver_key = "keys/feed.key"\n', [],
+         "server_key is set and secret_key is not"),
     ]
+    _keys(tmp_path, "feed")
+    (tmp_path / "empty").mkdir()
     from click.testing import CliRunner
     from tickpipe.cli.main import tickpipe
     try:
@@ -253,6 +267,74 @@ def test_killed_in_bridge_asks_again_for_what_died_with_it(tmp_path):
 
 
 
+
+
+def _keys(tmp_path, *names) -> None:
+    for name in names:
+        out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bridge-keys", name,
+                              "--dir", str(tmp_path / "keys")], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+
+
+def test_encrypted_bridge_carries_every_record_and_refuses_a_stranger(tmp_path):
+    """CURVE (`tickpipe bridge-keys`): the out bridge lets in the trader whose public key is
+    in its client_keys, and every record arrives; an engine with a key of its own that is
+    not there is refused in the handshake, said and counted on both sides, and gets no
+    record."""
+    _keys(tmp_path, "feed", "trader", "stranger")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    shutil.copy(tmp_path / "keys" / "trader.key", allowed)
+    port = free_port()
+    feed_config = _feed_config(tmp_path, port, 'secret_key = "keys/feed.key_secret"\n'
+                                               'client_keys = "allowed"\n')
+    tables = '[[bridge]]\ndirection = "in"\nconnect = "tcp://127.0.0.1:{port}"\n' \
+             'secret_key = "keys/{name}.key_secret"\nserver_key = "keys/feed.key"\n'
+    for name in ("trader", "stranger"):
+        (tmp_path / f"{name}.toml").write_text('[feed]\nsource = "bridge"\n'
+                                               + tables.format(port=port, name=name))
+    feed = EngineProcess(unique_name("brcf"), "--seconds", "0", config_file=feed_config)
+    trader = stranger = None
+    try:
+        trader = EngineProcess(unique_name("brct"), "--seconds", "0",
+                               config_file=str(tmp_path / "trader.toml"))
+        segment = trader.wait_running()
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+        stranger = EngineProcess(unique_name("brcs"), "--seconds", "0",
+                                 config_file=str(tmp_path / "stranger.toml"))
+        from tickpipe.engine.segment import SegmentError, attach_segment
+
+        def refused_running() -> bool:  # it never ticks: wait_running would wait for ever
+            try:
+                seen = attach_segment(stranger.name, readonly=True)
+            except SegmentError:
+                return False
+            try:
+                state = int(seen.view("control", CONTROL_DTYPE)[0]["engine_state"])
+                return _in_counter(seen, IN_REFUSED) >= 1 and state == ENGINE_RUNNING
+            finally:
+                seen.close()
+        stranger.wait_until(refused_running, "a refusal, the engine running")
+        refused = attach_segment(stranger.name, readonly=True)
+        assert _in_counter(refused, IN_RECORDS) == 0
+        refused.close()
+        turned_away = stranger.stop()
+        sent_report = feed.stop()
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) >= sent_report["ticks"],
+                          "the last records")
+        segment.close()
+        report = trader.stop()
+    finally:
+        for engine in (feed, trader, stranger):
+            if engine is not None:
+                engine.kill()
+    sent, received = sent_report["bridge_out"], report["bridge_in"]
+    assert sent["encrypted"] and received["encrypted"]
+    assert received["records"] == sent_report["ticks"] == sent["acked"]
+    assert received["gaps"] == received["refused"] == 0 and sent["refused"] >= 1
+    assert "REFUSED" in sent["summary"]
+    assert turned_away["bridge_in"]["records"] == 0 and turned_away["bridge_in"]["refused"] >= 1
+    assert_reconciles(report)
 
 
 def test_bench_bridge_smoke_accounts_for_every_record():

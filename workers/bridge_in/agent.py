@@ -53,9 +53,10 @@ from tickpipe.shm_layouts.worker_table import (
 from tickpipe.workers.bridge_in.role import (
     IN_CONNECTED, IN_CONNECTS, IN_DISCONNECTS, IN_DUPLICATES, IN_GAP_RECORDS, IN_GAPS, IN_HELD,
     IN_MESSAGES, IN_NEXT_SEQ, IN_PEER_RUNS, IN_PENDING_COUNT, IN_PENDING_FIRST,
-    IN_PENDING_HEAD, IN_RECORDS, IN_RESENDS, IN_RUN_ID, IN_UNREADABLE, ROLE,
+    IN_PENDING_HEAD, IN_RECORDS, IN_REFUSED, IN_RESENDS, IN_RUN_ID, IN_UNREADABLE, ROLE,
 )
-from tickpipe.workers.bridge_out.link import Link
+from tickpipe.workers.bridge_out.keys import IN_KEYS, curve_of
+from tickpipe.workers.bridge_out.link import DOWN, UP, Link
 
 RECEIVE_POLL_MS = 20   # between looks at the stop flag while nothing arrives
 FULL_WAIT_S = 0.0002   # between two looks at a full ring
@@ -79,7 +80,8 @@ class Agent:
         self.row = context.row_words
         self._recover()
         self.said_unreadable = False
-        self.link = Link(zmq.DEALER, self.address, False, "bridge in")
+        self.link = Link(zmq.DEALER, self.address, False, "bridge in",
+                         curve_of(config["bridge_in"], IN_KEYS))
         self.ack = bytearray(BRIDGE_HEADER_SIZE)
         self.unacked = 0  # messages taken since the last acknowledgement
         self.asked = (-1, 0.0)  # the last RESEND: from which record, when
@@ -273,16 +275,23 @@ class Agent:
         self.row[W_PROCESSED] = head
 
     def _link_events(self) -> None:
-        for up in self.link.events():
-            words = self.row
+        words = self.row
+        for change in self.link.events():
             words[W_COUNTERS + IN_CONNECTED] = self.link.peers > 0
-            if up:
+            if change == UP:
                 words[W_COUNTERS + IN_CONNECTS] += 1
                 say(f"bridge in: connected to {self.address}")
-            else:
+            elif change == DOWN:
                 words[W_COUNTERS + IN_DISCONNECTS] += 1
                 if not self.stopping:
                     say(f"bridge in: {self.address} disconnected; ZeroMQ reconnects")
+            else:  # the handshake failed: said once, counted at each try (ZeroMQ retries)
+                words[W_COUNTERS + IN_REFUSED] += 1
+                if words[W_COUNTERS + IN_REFUSED] == 1:
+                    say(f"bridge in: {self.address} refused the connection: the keys do "
+                        f"not match (server_key is not its key, this engine's is not in its "
+                        f"client_keys, or one side has none); ZeroMQ tries again (said once; "
+                        f"counted)")
 
     def _beat(self, idle: bool) -> None:
         self.row[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()

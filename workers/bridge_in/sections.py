@@ -19,6 +19,10 @@ def prepare(config: dict, say) -> None:
         raise RoleError("[feed] source = 'bridge' needs a [[bridge]] table with direction = "
                         "'in' and connect = 'tcp://HOST:PORT' (the out bridge's address)")
     import_zmq("[[bridge]] direction = 'in'")
+    from tickpipe.workers.bridge_out.keys import IN_KEYS, curve_settings
+    problem = curve_settings(config["bridge_in"], IN_KEYS)
+    if problem:
+        raise RoleError(f"[[bridge]] direction = 'in': {problem}")
     from tickpipe.workers.bridge_out.link import endpoint_problem
     problem = endpoint_problem(address, bind=False)
     if problem:
@@ -53,6 +57,8 @@ def _line(state: dict, link: bool) -> str:
         line += f"; {state['connects']} connects, {state['disconnects']} disconnects"
     if state["held"]:
         line += f"; waited for the feed {state['held']:,} times"
+    if state["refused"]:
+        line += f"; REFUSED {state['refused']:,} times by the out bridge (keys)"
     return line
 
 
@@ -64,4 +70,5 @@ def inspect_sections(segment) -> dict:
 def report_sections(segment, config: dict) -> dict:
     state = _state(segment)
     return {"bridge_in": {**state, "connect": config["bridge_in"]["connect"],
+                          "encrypted": bool(config["bridge_in"]["secret_key"]),
                           "summary": _line(state, link=False)}}

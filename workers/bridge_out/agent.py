@@ -46,10 +46,11 @@ from tickpipe.shm_layouts.worker_table import (
     STATE_OFFSET, W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED,
     WORKER_DTYPE, WORKER_READY, WORKER_RUNNING, WORKER_STARTING,
 )
-from tickpipe.workers.bridge_out.link import Link
+from tickpipe.workers.bridge_out.keys import OUT_KEYS, curve_of
+from tickpipe.workers.bridge_out.link import DOWN, UP, Link
 from tickpipe.workers.bridge_out.role import (
     OUT_ACKED, OUT_CONNECTED, OUT_CONNECTS, OUT_DISCONNECTS, OUT_DROPPED, OUT_DROPS, OUT_HELD,
-    OUT_MESSAGES, OUT_RECORDS, OUT_RESENT, OUT_UNSENT,
+    OUT_MESSAGES, OUT_RECORDS, OUT_REFUSED, OUT_RESENT, OUT_UNSENT,
 )
 
 SEND_POLL_MS = 20    # gate policy, a peer not taking: the heartbeat and the stop between looks
@@ -99,7 +100,8 @@ class Agent:
         workers_offset, _ = segment.section("workers")
         self.others = [segment.base_address + workers_offset + index * WORKER_DTYPE.itemsize
                        + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
-        self.link = Link(zmq.DEALER, self.settings["listen"], True, "bridge out")
+        self.link = Link(zmq.DEALER, self.settings["listen"], True, "bridge out",
+                         curve_of(self.settings, OUT_KEYS))
         self.events_due = 0.0
         self.hello_due = False
         self.stop_seen: float | None = None
@@ -278,16 +280,21 @@ class Agent:
 
     def _link_events(self) -> None:
         self.events_due = time.monotonic() + EVENTS_EVERY_S
-        for up in self.link.events():
-            words = self.row
+        words = self.row
+        for change in self.link.events():
             words[W_COUNTERS + OUT_CONNECTED] = self.link.peers
-            if up:
+            if change == UP:
                 words[W_COUNTERS + OUT_CONNECTS] += 1
                 self.hello_due = True
                 say(f"bridge out: a peer connected on {self.link.address}")
-            else:
+            elif change == DOWN:
                 words[W_COUNTERS + OUT_DISCONNECTS] += 1
                 say(f"bridge out: the peer on {self.link.address} disconnected")
+            else:  # a peer's handshake failed: said once, counted each time (it retries)
+                words[W_COUNTERS + OUT_REFUSED] += 1
+                if words[W_COUNTERS + OUT_REFUSED] == 1:
+                    say(f"bridge out: a peer on {self.link.address} was refused: its key "
+                        f"is not in client_keys, or it has none (said once; counted)")
 
     def _beat(self, idle: bool) -> None:
         self.row[W_HEARTBEAT_NS] = lib.tp_monotonic_ns()

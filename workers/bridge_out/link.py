@@ -25,10 +25,17 @@ from tickpipe.engine.role import FinalError
 HIGH_WATER_MESSAGES = 64  # queued per peer each way (what a dead link loses is sent again)
 RECONNECT_MS, RECONNECT_MAX_MS = 100, 1000
 CLOSE_LINGER_MS = 2000    # at the end: how long queued messages may take to leave
-# A connection is up once its TCP connection is made (ACCEPTED on the listening side,
-# CONNECTED on the other) and down at DISCONNECTED; each event names its socket's fd, so
-# a connection that never was up (a port scanner) cannot take a real peer's place.
-LINK_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+# A connection is up once ZeroMQ's handshake with the peer succeeded (with CURVE, its key
+# checked), and down at DISCONNECTED. The TCP connection (ACCEPTED on the listening
+# side, CONNECTED on the other) names its fd; the handshake's events do not, so a
+# connection waits, by fd, in `pending` until one succeeds (the oldest first) or it is
+# disconnected: a connection that never finished its handshake (a port scanner, a peer
+# of the wrong key) cannot take a real peer's place.
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+LINK_EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+               | zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED)
+UP, DOWN, REFUSED = "up", "down", "refused"
 
 
 def endpoint_problem(address: str, bind: bool) -> str:
@@ -77,18 +84,24 @@ def _zmq_refuses(address: str, bind: bool) -> str:
 
 class Link:
     """One socket and its monitor. `events()` says what changed since it was last asked:
-    a list of True (up) and False (down)."""
+    a list of UP, DOWN and REFUSED (a handshake that failed: a peer of another key, or
+    of none when this side has one)."""
 
-    def __init__(self, kind: int, address: str, bind: bool, name: str):
+    def __init__(self, kind: int, address: str, bind: bool, name: str,
+                 curve: dict | None = None):
         self.address = address
         self.up: set[int] = set()  # the fds of the connections up
+        self.pending: list[int] = []  # connected, handshake not yet done
         self.context = zmq.Context()
+        self.authenticator = None
         self.socket = self.context.socket(kind)
         self.socket.setsockopt(zmq.SNDHWM, HIGH_WATER_MESSAGES)
         self.socket.setsockopt(zmq.RCVHWM, HIGH_WATER_MESSAGES)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a peer that is there
+        if curve:
+            self._curve(curve)
         self.monitor = self.socket.get_monitor_socket(LINK_EVENTS)
         try:
             self.socket.bind(address) if bind else self.socket.connect(address)
@@ -97,26 +110,50 @@ class Link:
             raise FinalError(f"{name}: cannot {'listen on' if bind else 'connect to'} "
                              f"{address}: {exc}") from None
 
+    def _curve(self, curve: dict) -> None:
+        """CurveZMQ (workers/bridge_out/keys.py): this side's key pair; a client names the
+        server's public key, a server lets in only the public keys of its folder (ZeroMQ's
+        authentication handler, a thread of this process)."""
+        self.socket.curve_publickey = curve["public"]
+        self.socket.curve_secretkey = curve["secret"]
+        if "server" in curve:
+            self.socket.curve_serverkey = curve["server"]
+            return
+        from zmq.auth.thread import ThreadAuthenticator
+        self.authenticator = ThreadAuthenticator(self.context)
+        self.authenticator.start()
+        self.authenticator.configure_curve(domain="*", location=curve["clients"])
+        self.socket.curve_server = True
+
     @property
     def peers(self) -> int:
         """Connections up now."""
         return len(self.up)
 
-    def events(self) -> list[bool]:
+    def events(self) -> list[str]:
         changes = []
         while self.monitor.poll(0):
             message = recv_monitor_message(self.monitor)
             event, fd = message["event"], message["value"]
-            if event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED) and fd not in self.up:
-                self.up.add(fd)
-                changes.append(True)
-            elif event == zmq.EVENT_DISCONNECTED and fd in self.up:
-                self.up.discard(fd)
-                changes.append(False)
+            if event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+                self.pending.append(fd)
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED and self.pending:
+                self.up.add(self.pending.pop(0))
+                changes.append(UP)
+            elif event & HANDSHAKE_FAILED:
+                changes.append(REFUSED)
+            elif event == zmq.EVENT_DISCONNECTED:
+                if fd in self.up:
+                    self.up.discard(fd)
+                    changes.append(DOWN)
+                elif fd in self.pending:
+                    self.pending.remove(fd)
         return changes
 
     def close(self, linger_ms: int = CLOSE_LINGER_MS) -> None:
         self.socket.disable_monitor()
         self.monitor.close(0)
         self.socket.close(linger_ms)
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.term()

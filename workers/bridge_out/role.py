@@ -7,14 +7,15 @@ from tickpipe.engine.role import Role
 
 # counters[32] of its worker row
 (OUT_RECORDS, OUT_MESSAGES, OUT_DROPPED, OUT_DROPS, OUT_CONNECTS, OUT_DISCONNECTS,
- OUT_CONNECTED, OUT_HELD, OUT_UNSENT, OUT_RESENT, OUT_ACKED) = range(11)
+ OUT_CONNECTED, OUT_HELD, OUT_UNSENT, OUT_RESENT, OUT_ACKED, OUT_REFUSED) = range(12)
 # OUT_RECORDS: records sent (handed to ZeroMQ) a first time; OUT_RESENT: sent again to a
 # new connection, its last one having died before acknowledging them; OUT_ACKED: the
 # gate, the records the peer acknowledged (drop-oldest: sent or dropped); OUT_DROPPED:
 # records passed over by the drop-oldest policy, in OUT_DROPS batches; OUT_HELD: passes
 # the ring was full up to the gate (its producer waiting for this bridge); OUT_UNSENT: at
 # the end of a run, records published that no peer acknowledged (gate policy) or that
-# were neither sent nor dropped (drop-oldest)
+# were neither sent nor dropped (drop-oldest); OUT_REFUSED: handshakes that failed (a
+# peer of a key not in client_keys, or of none)
 
 POLICIES = ("gate", "drop-oldest")
 
@@ -28,7 +29,7 @@ ROLE = Role(
     counters={"records": OUT_RECORDS, "messages": OUT_MESSAGES, "dropped": OUT_DROPPED,
               "drops": OUT_DROPS, "connects": OUT_CONNECTS, "disconnects": OUT_DISCONNECTS,
               "connected": OUT_CONNECTED, "held_producer": OUT_HELD, "unsent": OUT_UNSENT,
-              "resent": OUT_RESENT, "acked": OUT_ACKED},
+              "resent": OUT_RESENT, "acked": OUT_ACKED, "refused": OUT_REFUSED},
     config={
         "listen": Field(str, "", "the address it listens on for the in bridge, as ZeroMQ "
                         "writes it: tcp://127.0.0.1:5701 (this host only), tcp://*:5701 (every "
@@ -42,6 +43,10 @@ ROLE = Role(
         "poll_us": Field(int, 50, "sleep between looks at an idle ring, microseconds (0: "
                          "spin; it then needs a core of its own)", minimum=0,
                          maximum=100_000),
+        "secret_key": Field(str, "", "CURVE encryption: this engine's NAME.key_secret "
+                            "(`tickpipe bridge-keys NAME`); empty = plain TCP", path="file"),
+        "client_keys": Field(str, "", "CURVE: a folder of the public .key files of the in "
+                             "bridges let in (any other is refused)", path="file"),
     },
     enabled=lambda config: bool(config["bridge_out"]["listen"]),
     background=True,

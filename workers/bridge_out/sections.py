@@ -32,6 +32,10 @@ def prepare(config: dict, say) -> None:
     conflict = gate_conflict(config)
     if conflict:
         raise RoleError(f"[[bridge]] direction = 'out': {conflict}")
+    from tickpipe.workers.bridge_out.keys import OUT_KEYS, curve_settings
+    problem = curve_settings(settings, OUT_KEYS)
+    if problem:
+        raise RoleError(f"[[bridge]] direction = 'out': {problem}")
     from tickpipe.workers.bridge_out.link import endpoint_problem
     problem = endpoint_problem(settings["listen"], bind=True)
     if problem:
@@ -78,6 +82,8 @@ def _line(state: dict, link: bool) -> str:
         line += f"; held its producer {state['held_producer']:,} times"
     if state["disconnects"]:
         line += f"; {state['connects']} connects, {state['disconnects']} disconnects"
+    if state["refused"]:
+        line += f"; REFUSED {state['refused']:,} handshakes (keys)"
     return line
 
 
@@ -90,4 +96,5 @@ def report_sections(segment, config: dict) -> dict:
     state = _state(segment, config)
     return {"bridge_out": {**state, "listen": config["bridge_out"]["listen"],
                            "policy": config["bridge_out"]["policy"],
+                           "encrypted": bool(config["bridge_out"]["secret_key"]),
                            "summary": _line(state, link=False)}}
