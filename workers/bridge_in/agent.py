@@ -65,6 +65,8 @@ ACK_EVERY = 16         # messages at most between two acknowledgements: 1,024 re
                        # 64-record batches, a quarter of the smallest ring (4,096)
 ACK_IDLE_MS = 1        # ... and one once nothing has come for this long
 RESEND_AGAIN_S = 0.05  # a RESEND not answered by then is asked again (it may be lost)
+GAP_SAID_EVERY_S = 1.0  # a gap is said at most this often (each is counted)
+NO_PEER_SAY_S = 10.0   # no connection this long after the start: said once
 FINAL_ACK_LINGER_MS = 200  # at the close, how long the last acknowledgement may take to leave
 SECTION = ROLE.rings[0].section
 RECORD_WORDS = MARKET_DATA_DTYPE.itemsize // 8
@@ -85,6 +87,10 @@ class Agent:
         self.ack = bytearray(BRIDGE_HEADER_SIZE)
         self.unacked = 0  # messages taken since the last acknowledgement
         self.asked = (-1, 0.0)  # the last RESEND: from which record, when
+        self.missing = False  # a message came ahead of the next one expected
+        self.gap_said = -GAP_SAID_EVERY_S
+        self.started = time.monotonic()
+        self.said_no_peer = False
 
     def _recover(self) -> None:
         """Where the sequence stands after a restart: a message being put on the ring when
@@ -113,8 +119,11 @@ class Agent:
             if time.monotonic() >= events_due:  # the monitor's events: a look every 10 ms
                 self._link_events()
                 events_due = time.monotonic() + EVENTS_EVERY_S
-            if not socket.poll(ACK_IDLE_MS if self.unacked else RECEIVE_POLL_MS, zmq.POLLIN):
-                if self.unacked:
+            if not socket.poll(ACK_IDLE_MS if self.unacked or self.missing
+                               else RECEIVE_POLL_MS, zmq.POLLIN):
+                if self.missing:  # a RESEND unanswered, and nothing more coming: again
+                    self._ask_again(int(self.row[W_COUNTERS + IN_NEXT_SEQ]))
+                elif self.unacked:
                     self._acknowledge()
                 self._beat(idle=True)
                 continue
@@ -175,13 +184,20 @@ class Agent:
                 f"bridge in: the peer at {self.address} sends records of another layout "
                 f"(its hash {layout:016x}, this engine's {self.ours:016x}): the two engines' "
                 f"[[instrument]] lists or tickpipe versions differ; refused")
-        if run != int(row[W_COUNTERS + IN_RUN_ID]):
-            if row[W_COUNTERS + IN_RUN_ID]:
+        known = int(row[W_COUNTERS + IN_RUN_ID])
+        # any other run is the peer engine's new one (not only a later one: a run is its
+        # start on the sender's clock, which may be set back). A dead connection's late
+        # message of the run before should not come: with IMMEDIATE, ZeroMQ drops what a
+        # connection had queued when it goes
+        if run != known:
+            if known:
                 say(f"bridge in: the peer engine at {self.address} restarted (a new run); "
                     f"its sequence starts again")
+            # the sequence reset before the run is stored: a kill between the stores
+            # finds the old run and resets it again (and counts the run twice)
+            row[W_COUNTERS + IN_NEXT_SEQ] = 0
             row[W_COUNTERS + IN_PEER_RUNS] += 1
             row[W_COUNTERS + IN_RUN_ID] = run
-            row[W_COUNTERS + IN_NEXT_SEQ] = 0
         expected = int(row[W_COUNTERS + IN_NEXT_SEQ])
         if first > expected and held_from > expected:
             # what the sender no longer holds is a gap: counted and passed in two adjacent
@@ -190,17 +206,24 @@ class Agent:
             row[W_COUNTERS + IN_GAP_RECORDS] += upto - expected
             row[W_COUNTERS + IN_NEXT_SEQ] = upto
             row[W_COUNTERS + IN_GAPS] += 1
-            say(f"bridge in: {upto - expected:,} records missing from {self.address} "
-                f"(sequence {expected:,} to {upto - 1:,}): the sender no longer holds them "
-                f"(taken by an earlier engine of this name, or dropped)")
+            now = time.monotonic()
+            if now - self.gap_said >= GAP_SAID_EVERY_S:  # (drop-oldest may make many)
+                self.gap_said = now
+                say(f"bridge in: {upto - expected:,} records missing from {self.address} "
+                    f"(sequence {expected:,} to {upto - 1:,}): the sender no longer holds "
+                    f"them (taken by an earlier engine of this name, or dropped); "
+                    f"{int(row[W_COUNTERS + IN_GAPS]):,} gaps so far")
             expected = upto
         if first > expected:
             # a message lost on the way (a connection, a process, ZeroMQ's queues): the
             # sender still holds it; this one is dropped and the rest asked for again
             row[W_COUNTERS + IN_MESSAGES] += 1
+            self.missing = True
             self._ask_again(expected)
             self._beat(idle=False)
             return True
+        if first + count > expected or first == expected:
+            self.missing = False  # it carries the next one expected (or a hello at it)
         skip = min(count, max(0, expected - first))
         row[W_COUNTERS + IN_DUPLICATES] += skip
         row[W_COUNTERS + IN_MESSAGES] += 1
@@ -276,6 +299,12 @@ class Agent:
 
     def _link_events(self) -> None:
         words = self.row
+        if not self.said_no_peer and not self.link.peers and \
+                time.monotonic() - self.started > NO_PEER_SAY_S:
+            self.said_no_peer = True
+            say(f"bridge in: no out bridge has answered at {self.address} in "
+                f"{NO_PEER_SAY_S:g} s; still trying (is the address right, the other "
+                f"engine running?)")
         for change in self.link.events():
             words[W_COUNTERS + IN_CONNECTED] = self.link.peers > 0
             if change == UP:

@@ -60,6 +60,7 @@ LAST_SEND_S = 2.0      # then how long a peer may take to acknowledge the last r
 CLOSE_LINGER_MS = 1000  # and ZeroMQ to write them: within the supervisor's 5 s join of
                         # a background worker (engine/supervisor.py JOIN_TIMEOUT_S)
 ACK_WAIT_MS = 5         # at the stop, a wait for an acknowledgement between two looks
+REWIND_AGAIN_S = 0.25   # a RESEND of the record last gone back to, sooner: already answered
 
 
 class Agent:
@@ -83,6 +84,7 @@ class Agent:
         # gate <= sent <= head: the gate, what the peer acknowledged (drop-oldest: what
         # was sent); sent, what went on the socket since the last connection came up
         self.gate = self.sent = self.sent_most = lib.tp_load_acquire_u64(self.gate_address)
+        self.rewound = (-1, 0.0)  # the last RESEND answered: from which record, when
         self.batch = self.settings["batch"]
         self.dropping = self.settings["policy"] == "drop-oldest"
         self.poll_s = self.settings["poll_us"] / 1e6
@@ -180,7 +182,8 @@ class Agent:
             self.row[W_COUNTERS + OUT_DROPS] += 1
         else:
             return moved  # not now (drop-oldest), or past the last deadline: unsent
-        self.sent = sent + count
+        if self.sent == sent:  # (a RESEND taken while _send waited has moved it: kept)
+            self.sent = sent + count
         self.sent_most = max(self.sent_most, self.sent)
         if self.dropping:  # nothing waits for the peer: the gate follows the sends
             self._move_gate(self.sent)
@@ -217,8 +220,18 @@ class Agent:
         if moved:
             self._move_gate(newest)
         self.sent = max(self.sent, newest)
-        if self.gate <= resend < self.sent:
-            self.sent = resend  # sent again from there (step counts them as resent)
+        if 0 <= resend < self.sent:
+            # sent again from there (step counts them as resent); from the gate when the
+            # peer asks for what this worker no longer holds (another engine of its name
+            # acknowledged it): the next message's held_from shows it the gap. The peer
+            # asks again every 50 ms while the resent records are on their way: a RESEND
+            # of the same record within REWIND_AGAIN_S of going back there is one already
+            # answered (on a link of a long round trip, not a storm of duplicates)
+            resend = max(resend, self.gate)
+            now = time.monotonic()
+            if resend != self.rewound[0] or now - self.rewound[1] >= REWIND_AGAIN_S:
+                self.sent = resend
+                self.rewound = (resend, now)
         return moved
 
     def _move_gate(self, position: int) -> None:

@@ -27,10 +27,14 @@ RECONNECT_MS, RECONNECT_MAX_MS = 100, 1000
 CLOSE_LINGER_MS = 2000    # at the end: how long queued messages may take to leave
 # A connection is up once ZeroMQ's handshake with the peer succeeded (with CURVE, its key
 # checked), and down at DISCONNECTED. The TCP connection (ACCEPTED on the listening
-# side, CONNECTED on the other) names its fd; the handshake's events do not, so a
-# connection waits, by fd, in `pending` until one succeeds (the oldest first) or it is
-# disconnected: a connection that never finished its handshake (a port scanner, a peer
-# of the wrong key) cannot take a real peer's place.
+# side, CONNECTED on the other) names its fd; the handshake's events do not (libzmq
+# 4.3 gives 0), so a connection waits, by fd, in `pending` until a handshake succeeds
+# (the oldest is taken) or it is disconnected. A connection that never finishes its
+# handshake (a peer of the wrong key) is never counted up; but while two are in their
+# handshakes at once (a port scanner's and the peer's), the wrong fd may be taken, and
+# `connected` is then wrong until the next change.
+HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS = 1000, 5000  # ZMTP pings: a peer silent this long is
+                                                  # disconnected (a half-open connection)
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 LINK_EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
@@ -100,6 +104,8 @@ class Link:
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a peer that is there
+        self.socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+        self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         if curve:
             self._curve(curve)
         self.monitor = self.socket.get_monitor_socket(LINK_EVENTS)
