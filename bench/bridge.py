@@ -132,7 +132,7 @@ def _engines(folder: str, rate: int, seconds: float) -> dict:
             except BenchError as trader_failed:
                 raise BenchError(f"{feed_failed}; {trader_failed}") from None
             raise
-        sent = feed["bridge_out"]["records"]
+        sent = feed["bridge_out"]["acked"]  # each record once (`records` counts resends too)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and trader.poll() is None and \
                 (_inspect(trader_name).get("bridge_in") or {}).get("records", -1) < sent:

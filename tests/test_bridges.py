@@ -166,6 +166,9 @@ def test_bridge_bad_config_is_one_line(tmp_path):
         ('[feed]\nsource = "bridge"\n[[bridge]]\ndirection = "in"\n'
          f'connect = "tcp://127.0.0.1:{port}"\nserver_key = "keys/feed.key"\n', [],
          "server_key is set and secret_key is not"),
+        ('[feed]\nsource = "bridge"\n[[bridge]]\ndirection = "in"\n'
+         f'connect = "tcp://127.0.0.1:{port}"\nserver_key = "keys/feed.key_secret"\n'
+         'secret_key = "keys/feed.key_secret"\n', [], "holds a secret key"),
     ]
     _keys(tmp_path, "feed")
     (tmp_path / "empty").mkdir()
@@ -332,7 +335,7 @@ def test_encrypted_bridge_carries_every_record_and_refuses_a_stranger(tmp_path):
     assert sent["encrypted"] and received["encrypted"]
     assert received["records"] == sent_report["ticks"] == sent["acked"]
     assert received["gaps"] == received["refused"] == 0 and sent["refused"] >= 1
-    assert "REFUSED" in sent["summary"]
+    assert "REFUSED" in sent["summary"] and "encrypted" in received["summary"]
     assert turned_away["bridge_in"]["records"] == 0 and turned_away["bridge_in"]["refused"] >= 1
     assert_reconciles(report)
 
@@ -432,6 +435,7 @@ def test_drop_oldest_with_no_peer_keeps_the_feed_engine_running(tmp_path):
     assert_reconciles(report)
     assert sent["records"] == 0 and sent["dropped"] == report["ticks"] > 0
     assert sent["unsent"] == 0 and not sent["connected"]
+    assert "NO PEER EVER CONNECTED" in sent["summary"]
     assert "dropped (drop-oldest" in sent["summary"]
 
 

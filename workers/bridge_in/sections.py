@@ -69,6 +69,10 @@ def inspect_sections(segment) -> dict:
 
 def report_sections(segment, config: dict) -> dict:
     state = _state(segment)
+    encrypted = bool(config["bridge_in"]["secret_key"])
+    line = _line(state, link=False)
+    if not state["connects"]:
+        line += f"; NEVER CONNECTED to {config['bridge_in']['connect']}"
     return {"bridge_in": {**state, "connect": config["bridge_in"]["connect"],
-                          "encrypted": bool(config["bridge_in"]["secret_key"]),
-                          "summary": _line(state, link=False)}}
+                          "encrypted": encrypted,
+                          "summary": line + ("; encrypted (CURVE)" if encrypted else "")}}

@@ -57,7 +57,13 @@ def secret_pair(path: str) -> tuple[bytes, bytes]:
 
 
 def public_key(path: str) -> bytes:
-    return _certificate(path, secret=False)[0]
+    """The public key of a .key file; a .key_secret is refused: the secret key stays on
+    its own host, the other one needs only the public file."""
+    public, secret = _certificate(path, secret=False)
+    if secret is not None:
+        raise ValueError(f"{path!r} holds a secret key: give the other engine's public "
+                         f".key file (its .key_secret stays on its host)")
+    return public
 
 
 def client_folder_problem(folder: str) -> str:

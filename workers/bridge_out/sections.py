@@ -94,7 +94,10 @@ def inspect_sections(segment) -> dict:
 
 def report_sections(segment, config: dict) -> dict:
     state = _state(segment, config)
+    encrypted = bool(config["bridge_out"]["secret_key"])
+    line = _line(state, link=False)
+    if not state["connects"]:
+        line += f"; NO PEER EVER CONNECTED on {config['bridge_out']['listen']}"
     return {"bridge_out": {**state, "listen": config["bridge_out"]["listen"],
-                           "policy": config["bridge_out"]["policy"],
-                           "encrypted": bool(config["bridge_out"]["secret_key"]),
-                           "summary": _line(state, link=False)}}
+                           "policy": config["bridge_out"]["policy"], "encrypted": encrypted,
+                           "summary": line + ("; encrypted (CURVE)" if encrypted else "")}}
