@@ -3,6 +3,7 @@ on loopback: real engines, real sockets. The feed engine's market data reaches t
 trader engine's strategy, which trades on it; every record the one sent is received by
 the other exactly once, or reported in a gap."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -187,20 +188,33 @@ def test_bridge_bad_config_is_one_line(tmp_path):
         busy.close()
 
 
+@contextlib.contextmanager
+def _bridged(tmp_path, tag: str):
+    """A feed engine and a trader engine joined on loopback, 1,000 records across: yields
+    (feed, trader, the trader's segment); both killed at the end, whatever happened (a
+    test stops them first for their reports)."""
+    port = free_port()
+    feed = EngineProcess(unique_name(f"{tag}f"), "--seconds", "0",
+                         config_file=_feed_config(tmp_path, port))
+    trader = None
+    try:
+        trader = EngineProcess(unique_name(f"{tag}t"), "--seconds", "0",
+                               config_file=_trader_config(tmp_path, port))
+        segment = trader.wait_running()
+        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+        yield feed, trader, segment
+    finally:
+        for engine in (feed, trader):
+            if engine is not None:
+                engine.kill()
+
+
 def test_killed_out_bridge_resends_and_duplicates_are_dropped(tmp_path):
     """kill -9 of the out bridge's worker mid-run: the supervisor restarts it at its gate.
     Records it had sent and the in bridge had not acknowledged come again and are dropped
     as duplicates; records ZeroMQ had queued die with it and are asked for again. The
     receiver has every record once: no gap."""
-    port = free_port()
-    feed = EngineProcess(unique_name("brkill"), "--seconds", "0",
-                         config_file=_feed_config(tmp_path, port))
-    trader = None
-    try:
-        trader = EngineProcess(unique_name("brkt"), "--seconds", "0",
-                               config_file=_trader_config(tmp_path, port))
-        segment = trader.wait_running()
-        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+    with _bridged(tmp_path, "brkill") as (feed, trader, segment):
         feed_segment = feed.wait_running()
         row = feed_segment.view("workers", WORKER_DTYPE)[OUT_ROLE.row]
         pid = int(row["pid"])
@@ -217,10 +231,6 @@ def test_killed_out_bridge_resends_and_duplicates_are_dropped(tmp_path):
                           >= sent_report["ticks"], "the last records")
         segment.close()
         report = trader.stop()
-    finally:
-        for engine in (feed, trader):
-            if engine is not None:
-                engine.kill()
     after = report["bridge_in"]
     restarts = next(w["restarts"] for w in sent_report["workers"] if w["role"] == "bridge_out")
     assert restarts == 1
@@ -235,15 +245,7 @@ def test_killed_in_bridge_asks_again_for_what_died_with_it(tmp_path):
     put on the ring dies with it, unacknowledged. The restarted worker asks for it again
     (a RESEND), the out bridge still holds it behind its gate: every record arrives, once,
     with no gap."""
-    port = free_port()
-    feed = EngineProcess(unique_name("brikf"), "--seconds", "0",
-                         config_file=_feed_config(tmp_path, port))
-    trader = None
-    try:
-        trader = EngineProcess(unique_name("brikt"), "--seconds", "0",
-                               config_file=_trader_config(tmp_path, port))
-        segment = trader.wait_running()
-        trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 1000, "1,000 records")
+    with _bridged(tmp_path, "brik") as (feed, trader, segment):
         row = segment.view("workers", WORKER_DTYPE)[IN_ROLE.row]
         for _ in range(2):
             pid = int(row["pid"])
@@ -257,10 +259,6 @@ def test_killed_in_bridge_asks_again_for_what_died_with_it(tmp_path):
                           "the last records")
         segment.close()
         report = trader.stop()
-    finally:
-        for engine in (feed, trader):
-            if engine is not None:
-                engine.kill()
     after, sent = report["bridge_in"], sent_report["bridge_out"]
     assert next(w["restarts"] for w in report["workers"] if w["role"] == "bridge_in") == 2
     assert after["gaps"] == after["gap_records"] == 0
