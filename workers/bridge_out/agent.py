@@ -152,10 +152,11 @@ class Agent:
             self._hello()
         moved = self._acks()
         sent = self.sent
-        ready = lib.tp_load_acquire_u64(self.head_address) - sent
+        head = lib.tp_load_acquire_u64(self.head_address)
+        ready = head - sent
         if ready == 0:
             return moved
-        if lib.tp_load_acquire_u64(self.head_address) - self.gate == self.capacity and \
+        if head - self.gate == self.capacity and \
                 lib.tp_load_acquire_u64(self.tail_address) > self.gate:
             self.row[W_COUNTERS + OUT_HELD] += 1  # full up to the gate: its producer waits
         count = min(ready, self.batch)
