@@ -9,7 +9,7 @@ from numba import njit
 
 from tickpipe.engine.atomics import load_acquire_u32, monotonic_ns
 from tickpipe.engine.commit import X_BATCH, X_UNDO, txn_add, txn_commit, txn_consumed, txn_produced
-from tickpipe.engine.idle import I_SLEEPS, I_STRATEGY, WAIT_SPIN, pause_while_full
+from tickpipe.engine.idle import I_SLEEPS, I_STRATEGY, WAIT_NONE, WAIT_SPIN, pause_while_full
 from tickpipe.engine.ring import H_POSITION, consumer_release, producer_claim, producer_publish
 from tickpipe.shm_layouts.commit_log import UNDO_CAPACITY
 from tickpipe.shm_layouts.control_block import RETIRED_OFFSET, STOP_ALL_OFFSET
@@ -48,7 +48,9 @@ def account_pass(row_words, idle_state, work, passes):
     else:
         row_words[W_IDLE_PASSES] += 1
     slept = np.uint64(idle_state[I_SLEEPS]) != row_words[W_SLEEPS]
-    handed_round = work == 0 and idle_state[I_STRATEGY] != WAIT_SPIN
+    strategy = idle_state[I_STRATEGY]
+    # WAIT_NONE: one thread runs every role (a backtest), and an idle pass hands nothing round
+    handed_round = work == 0 and strategy != WAIT_SPIN and strategy != WAIT_NONE
     if slept or handed_round or (passes & 63) == 0:
         row_words[W_HEARTBEAT_NS] = monotonic_ns()
         row_words[W_SLEEPS] = idle_state[I_SLEEPS]
@@ -153,7 +155,7 @@ def has_room(ctx, need, undo):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def commit_outputs(ctx, k, consumed):
     """End a batch: `consumed` records of input k (k < 0 or 0 records: none) and what
     was written on each output, counted and committed as one step; then the outputs

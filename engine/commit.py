@@ -42,6 +42,8 @@ X_BASE = 1            # the segment's base address: undo entries hold offsets fr
 X_BATCH = 2           # the open batch's number, 0 when none is open
 X_UNDO = 3            # undo entries written in the open batch
 X_COMMITTED = 4       # the last committed batch's number
+X_INPUTS_USED = 5     # the worker's inputs and outputs: a commit stores only their slots of
+X_OUTPUTS_USED = 6    # its point (the others stay 0 in both points; recover reads only these)
 X_IN = 8              # X_IN + k: input k consumed through (pending until the commit)
 X_OUT = X_IN + MAX_INPUTS  # X_OUT + m: output m produced through
 TXN_SLOTS = X_OUT + MAX_OUTPUTS
@@ -58,6 +60,8 @@ def make_txn(segment, log_offset: int, inputs, outputs) -> np.ndarray:
     txn[X_LOG_ADDR] = segment.base_address + log_offset
     txn[X_BASE] = segment.base_address
     txn[X_COMMITTED] = lib.tp_load_acquire_u64(int(txn[X_LOG_ADDR]) + COMMITTED_OFFSET)
+    txn[X_INPUTS_USED] = len(inputs)
+    txn[X_OUTPUTS_USED] = len(outputs)
     for k in range(len(inputs)):
         txn[X_IN + k] = inputs[k][H_POSITION]
     for m in range(len(outputs)):
@@ -71,6 +75,8 @@ def scratch_txn() -> np.ndarray:
     log_words = COMMIT_LOG_DTYPE.itemsize // 8
     txn = np.zeros(TXN_SLOTS + log_words, dtype=np.int64)
     txn[X_LOG_ADDR] = txn.ctypes.data + TXN_SLOTS * 8
+    txn[X_INPUTS_USED] = MAX_INPUTS
+    txn[X_OUTPUTS_USED] = MAX_OUTPUTS
     return txn
 
 
@@ -213,9 +219,9 @@ def txn_commit(txn):
     log = txn[X_LOG_ADDR]
     batch = txn[X_BATCH]
     point = log + POINTS_OFFSET + (batch & 1) * POINT_SIZE
-    for k in range(MAX_INPUTS):
+    for k in range(txn[X_INPUTS_USED]):  # a C call a word: the unused slots cost 12 a commit
         store_relaxed_u64(point + 8 * k, txn[X_IN + k])
-    for m in range(MAX_OUTPUTS):
+    for m in range(txn[X_OUTPUTS_USED]):
         store_relaxed_u64(point + POINT_OUTPUTS_OFFSET + 8 * m, txn[X_OUT + m])
     store_release_u64(log + COMMITTED_OFFSET, batch)  # the commit
     store_release_u64(log + OPEN_BATCH_OFFSET, 0)

@@ -44,8 +44,18 @@ from tickpipe.engine.kernels import (  # the template's own: a role that does no
 )
 # ---- end of KERNELS ----
 
+from tickpipe.engine import kernels as _template  # noqa: E402
 
-@njit(cache=True, _nrt=False)
+# Whether a pass of the role can do anything with no record to read: make records of its
+# own, or act on every pass. A backtest's driver (engine/backtest.py) gives a role that
+# cannot (risk) a pass only when a record has come for it, its consumers made room, or
+# the engine's state changed; each idle pass is a call it saves per event.
+ACTS_UNPROMPTED = not (source_need is _template.no_source
+                       and begin_pass is _template.nothing_per_pass
+                       and live_outputs is _template.all_outputs_read)
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def commit(ctx, k, consumed):
     """The batch's end: `consumed` records of input k (k < 0: none)."""
     before_commit(ctx)
@@ -104,7 +114,7 @@ def wait_for_room(ctx, k, need):
             ctx.row_words[W_HEARTBEAT_NS] = monotonic_ns()  # still waiting, and alive
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def read_batch(ctx, k):
     """A batch of input k through the role's kernels; the records read."""
     handle = ctx.inputs[k]
@@ -140,7 +150,7 @@ def read_batch(ctx, k):
     return end
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def run_source(ctx):
     """What the role makes by itself, step by step while it has something to make;
     the records made, or ROLE_DONE."""
