@@ -161,7 +161,10 @@ def source_need(ctx, now):
             timer[T_NEXT_NS] = now + interval  # the first firing: one interval after the start
         if now < timer[T_NEXT_NS]:
             return 0
-        timer[T_NEXT_NS] = max(timer[T_NEXT_NS] + interval, now)
+        # the next firing on the timer's own grid, after now: a late timer skips what it
+        # missed. (It was max(next + interval, now): one late by more than an interval
+        # was due again at once and fired twice at one time, a burst.)
+        timer[T_NEXT_NS] += interval * ((now - timer[T_NEXT_NS]) // interval + 1)
         timer[T_FIRED_NS] = now
         timer[T_CURSOR] = 0
     n_symbols = ctx.subscribed.shape[0]
