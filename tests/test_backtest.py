@@ -1,5 +1,6 @@
 """tickpipe backtest: the live kernels on recorded data, on simulated time, in one process."""
 
+import copy
 import json
 import os
 import subprocess
@@ -123,6 +124,65 @@ def test_backtest_when_held_quotes_fill_the_ring_then_the_clock_moves_to_them(tm
     report = Backtest(config, bucket_s=0.5, feed_latency_us=1_000_000.0).run()
     assert report["state"] == "completed", report["notes"]
     assert report["ticks"] == 4000 and report["lost"] == 0
+
+
+def test_backtest_when_the_timer_is_late_then_it_fires_once_at_each_event_after_it(tmp_path):
+    # Quotes 250 ms apart, a 100 ms timer (tests/strategies/ticker.py: an IOC a firing):
+    # the timer is late at every quote after the first and fires once there, never twice
+    # at one time (it did: its next firing was set to now, due again at once)
+    import tickpipe
+    rows = [quote(k * S // 4, "100.00", 30, "100.02", 20) for k in range(1, 21)]
+    config = load_config(overrides={
+        "feed": {"source": "file", "file": write_csv(tmp_path / "sparse.csv", rows)},
+        "strategy": [{"name": "ticker", "path": os.path.join(STRATEGIES, "ticker.py")}],
+        "journal": {"dir": str(tmp_path / "journal")}})
+    report = Backtest(config).run()
+    assert report["state"] == "completed", report["notes"]
+    sent = tickpipe.journal.open(str(tmp_path / "journal")).ring("intents")["publish_ns"]
+    assert len(sent) == 19 == len(set(sent.tolist()))
+    assert sent.tolist() == [T0 + k * S // 4 for k in range(2, 21)]
+
+
+def _journal_and_report(config, directory, **options) -> tuple[dict, dict]:
+    """A backtest's every ring, as bytes, and its report less the wall-clock figures."""
+    import tickpipe
+    config["journal"]["dir"] = str(directory)
+    report = Backtest(config, bucket_s=0.5, **options).run()
+    report.pop("timing")
+    journal = report.pop("journal")  # its folder, and how often its gate held a producer
+    report["journal_records"] = journal["records"]
+    run = tickpipe.journal.open(str(directory))
+    return {ring: run.ring(ring).tobytes() for ring in run.rings}, report
+
+
+@pytest.mark.parametrize("spacing_ms", [0.5, 150])
+def test_backtest_when_idle_passes_are_skipped_then_the_results_are_every_pass_ones(
+        tmp_path, spacing_ms):
+    # The driver gives a role a pass only when it can do something (engine/backtest.py
+    # `wanted`); the reference gives every role a pass in every round. Three strategies
+    # (resting and moving orders; a timer on one symbol of two, so it fires at times
+    # with no quote of its own; a market maker on a timer), latencies on
+    # every leg, rings of 256 that the journal's gate holds: the same records, byte for
+    # byte, and the same report. Quotes 0.5 ms apart, and 150 ms (the timers late).
+    rows = quote_rows(1500, spacing_ns=int(spacing_ms * 1e6))
+    config = load_config(overrides={
+        "feed": {"source": "file", "file": write_csv(tmp_path / "q.csv", rows)},
+        "engine": {"ring_capacity": 256},
+        "venue": {"latency_us": 300.0},
+        "strategy": [{"name": "rester", "path": os.path.join(STRATEGIES, "rester.py")},
+                     {"name": "ticker", "path": os.path.join(STRATEGIES, "ticker.py"),
+                      "symbols": ["GLOBEX"]},  # its timer fires between its quotes too
+                     {"name": "as", "module": "tickpipe.workers.strategies.avellaneda_stoikov"}]})
+    latencies = {"feed_latency_us": 200.0, "report_latency_us": 100.0}
+    skipping = _journal_and_report(copy.deepcopy(config), tmp_path / "skipping", **latencies)
+    every = _journal_and_report(copy.deepcopy(config), tmp_path / "every", every_pass=True,
+                                **latencies)
+    assert skipping[1]["state"] == "completed", skipping[1]["notes"]
+    assert skipping[1]["fills"] > 0 and len(skipping[0]["intents"]) > 0
+    assert skipping[0].keys() == every[0].keys()
+    for ring in skipping[0]:
+        assert skipping[0][ring] == every[0][ring], ring
+    assert json.dumps(skipping[1], sort_keys=True) == json.dumps(every[1], sort_keys=True)
 
 
 @pytest.mark.slow
