@@ -17,6 +17,7 @@ Everything here runs in the launcher before any process starts; every problem is
 a StrategyError whose message is one line naming the strategy and the field.
 """
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -135,6 +136,12 @@ def load_plugin(entry: dict, base_dir: str | None = None) -> StrategyPlugin:
     for cb in found:
         if not callable(getattr(module, cb)):
             raise StrategyError(f"strategy {name!r}: {label}: {cb} is not a function")
+    for attr in vars(module):  # a misspelt callback is never called: say so, not nothing
+        if attr.startswith("on_") and attr not in CALLBACKS and callable(getattr(module, attr)):
+            close = difflib.get_close_matches(attr, CALLBACKS, n=1, cutoff=0.75)
+            if close:
+                raise StrategyError(f"strategy {name!r}: {label} defines {attr}, which is not "
+                                    f"a callback and is never called: did you mean {close[0]}?")
     params = _params(name, label, getattr(module, "PARAMS", {}), entry.get("params", {}))
     check = getattr(module, "check_params", None)
     if callable(check):

@@ -118,8 +118,12 @@ PATH_TABLE = """
      "def on_quote(ctx, state, params, quote):\n    x = 1\n    y = tp.bid_px(ctx)\n",
      ["strategy 'mine'", "on_quote does not compile (strat.py:7)",
       "tp.bid_px(ctx, level): missing a required argument: 'level'"]),
+    # a misspelt callback would never be called: a run with it silently did not trade
+    ("from numba import njit\n\n@njit\ndef on_quote(ctx, state, params, quote):\n    pass\n"
+     "\n\n@njit\ndef on_tmier(ctx, state, params, now_ns):\n    pass\n",
+     ["strategy 'mine'", "defines on_tmier, which is not a callback", "did you mean on_timer?"]),
 ], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms",
-        "api-arguments"])
+        "api-arguments", "misspelt-callback"])
 def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(in_tmp_path, module,
                                                                        expected):
     line = one_line_error(run_config(in_tmp_path, PATH_TABLE, module))
