@@ -111,10 +111,19 @@ def backtest(config_file, data_file, seconds, latency_us, feed_latency_us, repor
         raise click.ClickException(str(exc)) from None
     if plot_file:
         _plot(report, plot_file, config)
+        samples = max((len(c) for c in report["backtest"]["equity"].values()), default=0)
+        if samples < PLOT_SAMPLES_FEW:  # the curves are a few points: say why, and the cure
+            click.echo(f"--plot: {samples} sample(s) of equity, one per --bucket of "
+                       f"{report['backtest']['bucket_s']:g} s over "
+                       f"{report['backtest']['simulated_s']:g} s simulated: a smaller --bucket "
+                       f"draws a curve", err=True)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_backtest(report))
+
+
+PLOT_SAMPLES_FEW = 10  # equity samples below which --plot says its curves are a few points
 
 
 def _say(line: str) -> None:
@@ -131,6 +140,9 @@ class _Progress:
 
     def __call__(self, done: int, total: int | None, sim_s: float) -> None:
         now = time.monotonic()
+        if done == 0:  # the run starts (after its compile): events/s counts from here
+            self.started = self.last = now
+            return
         if now - self.last < 1.0:
             return
         self.last = now

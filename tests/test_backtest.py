@@ -141,6 +141,14 @@ def test_backtest_when_the_timer_is_late_then_it_fires_once_at_each_event_after_
     sent = tickpipe.journal.open(str(tmp_path / "journal")).ring("intents")["publish_ns"]
     assert len(sent) == 19 == len(set(sent.tolist()))
     assert sent.tolist() == [T0 + k * S // 4 for k in range(2, 21)]
+    # `journal cat --from/--to` count seconds from the data's start (they counted from 1970)
+    run_dir = tickpipe.journal.open(str(tmp_path / "journal")).dir
+    cat = subprocess.run([sys.executable, "-m", "tickpipe.cli", "journal", "cat", run_dir,
+                          "--ring", "intents", "--from", "0.3", "--to", "1.1", "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert cat.returncode == 0, cat.stderr
+    rows = [json.loads(line) for line in cat.stdout.splitlines()]
+    assert [row["seq"] for row in rows] == [2, 3, 4]  # sent 0.5, 0.75, 1.0 s in
 
 
 def _journal_and_report(config, directory, **options) -> tuple[dict, dict]:
@@ -259,6 +267,12 @@ def test_backtest_plot_when_journaled_then_a_png_of_equity_position_and_fills(tm
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     most = json.loads(done.stdout)["backtest"]["traded_most"]
     assert most["symbol"] in ("ACME", "GLOBEX") and len(most["t"]) == len(most["position"])
+    assert "--plot" not in done.stderr
+    # 1 s of data in the default 60 s buckets: one point a curve, said with the cure
+    done = _cli("--data", data, "--plot", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "--plot: 1 sample(s) of equity, one per --bucket of 60 s" in done.stderr
+    assert "a smaller --bucket draws a curve" in done.stderr
 
 
 def _cli(*args, timeout=600):
