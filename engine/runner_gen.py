@@ -22,6 +22,7 @@ within seconds, then the shared runner (loaded from the cache after tickpipe's f
 run); the workers then load both from the cache.
 """
 
+import difflib
 import hashlib
 import importlib.util
 import inspect
@@ -290,6 +291,15 @@ def _blame_callback(plugin, entries, n_symbols: int) -> None:
                 reason = f"no field or attribute {missing!r} (state fields: " \
                          f"{', '.join(plugin.state_dtype.names)}; params: " \
                          f"{', '.join(plugin.params) or 'none'})"
+                if "module 'tickpipe' has no attribute" in message:  # tp.<typo>: the API
+                    close = difflib.get_close_matches(str(missing), _api_names(), n=1)
+                    reason = f"tp.{missing} is not in the strategy API" + \
+                        (f": did you mean tp.{close[0]}?" if close else " (docs/strategies.md)")
+            elif isinstance(exc, NameError) or "NameError" in message:
+                # numba names no line for a name that is not defined: find its first use
+                named = re.search(r"name '(\w+)' is not defined", message)
+                if named and not where:
+                    where = _line_using(plugin.file, named.group(1))
             elif "argument types given" in message:
                 reason = f"{name} takes (ctx, state, params, {ARGUMENT[name]}): {reason}"
             elif "Cannot bind" in message:
@@ -333,6 +343,25 @@ def _bad_api_call(file: str):
             return (f" ({os.path.basename(file)}:{node.lineno})",
                     f"tp.{node.func.attr}{signature}: {exc}")
     return None
+
+
+def _api_names() -> list[str]:
+    """The strategy API's public names (import tickpipe as tp: tp.<name>)."""
+    import tickpipe
+    return [name for name in dir(tickpipe) if not name.startswith("_")]
+
+
+def _line_using(file: str, name: str) -> str:
+    """' (file.py:12)' for the first line of `file` that uses the bare name `name`
+    outside a comment, or ''."""
+    try:
+        with open(file) as f:
+            for number, line in enumerate(f, 1):
+                if re.search(rf"(?<![.\w]){re.escape(name)}\b", line.split("#", 1)[0]):
+                    return f" ({os.path.basename(file)}:{number})"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
 
 
 def _line_naming(file: str, name: str) -> str:

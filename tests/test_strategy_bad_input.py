@@ -122,8 +122,18 @@ PATH_TABLE = """
     ("from numba import njit\n\n@njit\ndef on_quote(ctx, state, params, quote):\n    pass\n"
      "\n\n@njit\ndef on_tmier(ctx, state, params, now_ns):\n    pass\n",
      ["strategy 'mine'", "defines on_tmier, which is not a callback", "did you mean on_timer?"]),
+    # an API function misspelt: the API is named, not the state's fields
+    ("import tickpipe as tp\nfrom numba import njit\n\n@njit\n"
+     "def on_quote(ctx, state, params, quote):\n    x = tp.posiiton(ctx)\n",
+     ["strategy 'mine'", "on_quote does not compile (strat.py:6)",
+      "tp.posiiton is not in the strategy API: did you mean tp.position?"]),
+    # a name not defined: numba names no line; we do
+    ("from numba import njit\n\n@njit\ndef on_quote(ctx, state, params, quote):\n"
+     "    # undefined_name in a comment is not a use\n    x = 1 + undefined_name\n",
+     ["strategy 'mine'", "on_quote does not compile (strat.py:6)",
+      "name 'undefined_name' is not defined"]),
 ], ids=["no-import", "no-callback", "syntax", "object-state", "no-compile", "timer-without-ms",
-        "api-arguments", "misspelt-callback"])
+        "api-arguments", "misspelt-callback", "api-typo", "undefined-name"])
 def test_run_when_the_strategy_module_is_broken_then_one_line_names_it(in_tmp_path, module,
                                                                        expected):
     line = one_line_error(run_config(in_tmp_path, PATH_TABLE, module))
