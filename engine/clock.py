@@ -4,7 +4,7 @@ Every kernel that stamps or compares a time (the runner's `now` for a batch, a r
 publish_ns, the feed's pacing, the venue's latency and session) reads it here, with the
 engine's control block: `sim_clock_ns` there is 0 in a live engine (the monotonic
 clock, ~20 ns a read, syscall-free) and the time it is now in a backtest, where the
-driver (engine/backtest.py) moves it from event to event. One extra load a read, of a
+driver (engine/backtest_driver.py) moves it from event to event. One extra load a read, of a
 line every worker reads anyway (the stop flags share it).
 
 Liveness (heartbeats, the supervisor's timeouts) stays on the monotonic clock: it is

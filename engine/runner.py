@@ -47,7 +47,7 @@ from tickpipe.engine.kernels import (  # the template's own: a role that does no
 from tickpipe.engine import kernels as _template  # noqa: E402
 
 # Whether a pass of the role can do anything with no record to read: make records of its
-# own, or act on every pass. A backtest's driver (engine/backtest.py) gives a role that
+# own, or act on every pass. A backtest's driver (engine/backtest_driver.py) gives a role that
 # cannot (risk) a pass only when a record has come for it, its consumers made room, or
 # the engine's state changed; each idle pass is a call it saves per event.
 ACTS_UNPROMPTED = not (source_need is _template.no_source

@@ -351,25 +351,24 @@ def _api_names() -> list[str]:
     return [name for name in dir(tickpipe) if not name.startswith("_")]
 
 
+def _line_naming(file: str, name: str) -> str:
+    """' (file.py:12)' for the first line of `file` that uses `.name`, or ''."""
+    return _first_line(file, rf"\.{re.escape(name)}\b")
+
+
 def _line_using(file: str, name: str) -> str:
     """' (file.py:12)' for the first line of `file` that uses the bare name `name`
     outside a comment, or ''."""
+    return _first_line(file, rf"(?<![.\w]){re.escape(name)}\b")
+
+
+def _first_line(file: str, pattern: str) -> str:
+    """' (file.py:12)' for the first line of `file` whose code (not its comment) matches
+    `pattern`, or ''."""
     try:
         with open(file) as f:
             for number, line in enumerate(f, 1):
-                if re.search(rf"(?<![.\w]){re.escape(name)}\b", line.split("#", 1)[0]):
-                    return f" ({os.path.basename(file)}:{number})"
-    except (OSError, UnicodeDecodeError):
-        pass
-    return ""
-
-
-def _line_naming(file: str, name: str) -> str:
-    """' (file.py:12)' for the first line of `file` that uses `.name`, or ''."""
-    try:
-        with open(file) as f:
-            for number, line in enumerate(f, 1):
-                if re.search(rf"\.{re.escape(name)}\b", line):
+                if re.search(pattern, line.split("#", 1)[0]):
                     return f" ({os.path.basename(file)}:{number})"
     except (OSError, UnicodeDecodeError):
         pass

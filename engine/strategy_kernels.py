@@ -95,7 +95,7 @@ def record_need(ctx, k, position, now):
 @njit(cache=True, _nrt=False)
 def next_event_ns(ctx):
     """When the strategy next has a record due that a modelled delay holds back (a
-    backtest's driver moves simulated time to it, engine/backtest.py); -1 when none."""
+    backtest's driver moves simulated time to it, engine/backtest_driver.py); -1 when none."""
     due = -1
     if consumer_has_data(ctx.inputs[IN_QUOTES]):
         handle = ctx.inputs[IN_QUOTES]

@@ -237,7 +237,7 @@ def source_need(ctx, now):
 @njit(cache=True, _nrt=False)
 def next_event_ns(ctx):
     """When the feed next has a tick to make, on the engine's clock (a backtest's driver,
-    engine/backtest.py, moves simulated time to it): a replay's next tape record's due
+    engine/backtest_driver.py, moves simulated time to it): a replay's next tape record's due
     time, the walk's next tick at [engine] rate; -1 when it has none coming (the tape is
     all sent; flat out, where no time is due)."""
     p = ctx.params[0]

@@ -461,7 +461,7 @@ def record_need(ctx, k, position, now):
 def next_event_ns(ctx):
     """When the venue next has a request due (the first one waiting out [venue]
     latency_us), on the engine's clock; -1 when none waits. A backtest's driver
-    (engine/backtest.py) moves simulated time to it."""
+    (engine/backtest_driver.py) moves simulated time to it."""
     handle = ctx.inputs[IN_ORDERS]
     if not consumer_has_data(handle):
         return -1
