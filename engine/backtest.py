@@ -238,6 +238,7 @@ class Backtest:
                               seconds=(int(clock[0]) - start) / 1e9, notes=failures,
                               config=config)
         report["engine"] = "backtest"
+        report["ended_by"] = "data-end" if status == DONE else "seconds"
         report.pop("workers", None)  # pids and cores of this process: not a result
         report.pop("memory", None)
         report.pop("rates", None)

@@ -18,7 +18,7 @@ from tickpipe.engine.on_error import errors_data, errors_text
 from tickpipe.engine.ring_layout import ring_header
 from tickpipe.engine.segment_catalog import (
     book_mids, order_table_rows, orders_data, pnl_fields, pnl_totals, positions_of,
-    read_instruments, read_strategies, strategy_position_rows,
+    read_instruments, read_strategies, strategy_data, strategy_position_rows,
 )
 from tickpipe.engine.wait_codes import WAIT_NAMES
 from tickpipe.shm_layouts.control_block import CONTROL_DTYPE, TRADING_STATE_NAMES
@@ -151,9 +151,11 @@ def positions(segment, mids: list | None = None) -> dict:
 
 
 def strategies(segment, histograms=None) -> dict:
-    """{strategy name: what it ran, and the tick-to-trade of its own orders} from the
-    segment's strategy table and histograms (no state)."""
+    """{strategy name: what it ran, the tick-to-trade of its own orders, and its state at
+    the end ({symbol: {field: value}}, as `tickpipe inspect` shows it live)} from the
+    segment's strategy table and histograms."""
     histograms = histogram_snapshot(segment) if histograms is None else histograms
+    instruments = read_instruments(segment, len(segment.view("symbols", SYMBOL_STATS_DTYPE)))
     out = {}
     for table in read_strategies(segment):
         meta = table.meta
@@ -164,6 +166,7 @@ def strategies(segment, histograms=None) -> dict:
         if table.error is not None:
             entry["error"] = table.error
         entry["on_error"] = errors_data(segment, table.index, meta.get("on_error"))
+        entry["state"] = strategy_data(table, instruments)["state"]
         out[table.name if table.name not in out else f"{table.name}#{table.index}"] = entry
     return out
 
@@ -304,6 +307,7 @@ def _strategy_lines(strategies: dict) -> list[str]:
             lines.append(f"  {name:<26} {errors}")
         if len(strategies) > 1 and "realised_pnl_ccy" in entry:
             lines.append(f"  PnL {name:<15} {pnl_text(entry)}")
+        lines += _state_lines(name, entry.get("state"))
         if entry.get("open_orders"):
             table = ", ".join(f"{status} {n:,}" for status, n in
                               (entry.get("orders_by_status") or {}).items())
@@ -315,6 +319,28 @@ def _strategy_lines(strategies: dict) -> list[str]:
             if t2t.get("count"):
                 lines.append(f"  tick_to_trade {name:<14} {t2t['count']:>10,} "
                              f"p50 {t2t['p50']:>9,} p99 {t2t['p99']:>11,} ns")
+    return lines
+
+
+STATE_LINES = 4   # symbols of a strategy's state in the text report (--json has them all)
+STATE_FIELDS = 6  # fields of a symbol's state line
+
+
+def _state_lines(name: str, state) -> list[str]:
+    """The strategy's state at the end, a line per symbol: its number fields (an array
+    field is left to --json)."""
+    if not state:
+        return []
+    lines = []
+    for symbol, row in list(state.items())[:STATE_LINES]:
+        cells = [f"{field} {value:,}" if isinstance(value, int) else f"{field} {value:.6g}"
+                 if isinstance(value, float) else f"{field} {value}"
+                 for field, value in row.items() if not isinstance(value, list)]
+        more = len(cells) > STATE_FIELDS
+        lines.append(f"  state {name} {symbol}: " + ", ".join(cells[:STATE_FIELDS])
+                     + (", ..." if more else ""))
+    if len(state) > STATE_LINES:
+        lines.append(f"  state {name}: {len(state) - STATE_LINES} more symbols in --json")
     return lines
 
 

@@ -126,6 +126,8 @@ class Supervisor:
         self.on_error = OnError(config)  # what a strategy's callback raising twice does
         self.restarted_at: dict[str, float] = {}  # restarted workers not yet READY: since when
         self.stop_signal: str | None = None
+        # what ended the run: "seconds", "data-end", the signal's name; a failure: "failure"
+        self.ended_by: str | None = None
         self.dma_latency_fd: int | None = None
         self.feed_started = 0.0
 
@@ -281,10 +283,13 @@ class Supervisor:
                                         now - last_status, last_hist, hist))
                 last_status, last_counts, last_hist = now, current, hist
             if self.stop_signal:
+                self.ended_by = self.stop_signal
                 self.lifecycle.fire("stop_requested")
             elif seconds and now - self.feed_started >= seconds:
+                self.ended_by = "seconds"
                 self.lifecycle.fire("time_up")
             elif self._data_ended():
+                self.ended_by = "data-end"
                 tape = self.config.get("tape")
                 self.say(f"{self.source}: {tape['records']:,} records of "
                          f"{os.path.basename(self.config['feed']['file'])} replayed, to its end"
@@ -645,6 +650,7 @@ class Supervisor:
             # A caller running several engines in turn (bench pipeline) must learn that
             # the user asked everything to stop, not just this engine.
             report["stopped_by"] = self.stop_signal
+            report["ended_by"] = self.ended_by or "failure"
             report["failures"] = self.failures
             return report
         finally:

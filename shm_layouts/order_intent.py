@@ -6,7 +6,8 @@ offset | size | field       | unit           | written by | read by | notes
      0 |    8 | seq         | count          | strategy   | risk    | 1, 2, 3 ... per engine run
      8 |    8 | origin_ns   | ns, monotonic  | strategy   | all     | copied from the triggering tick
     16 |    8 | publish_ns  | ns, monotonic  | strategy   | risk    | just before the ring publish
-    24 |    8 | md_seq      | count          | strategy   | risk    | seq of the tick that caused it
+    24 |    8 | md_seq      | count          | strategy   | risk    | seq of the tick that caused it;
+       |      |             |                |            |         | 0: from on_fill or on_timer
     32 |    2 | symbol_id   | index          | strategy   | risk    |
     34 |    1 | side        | +1 buy/-1 sell | strategy   | risk    |
     35 |    1 | order_type  | ORDER_TYPE_*   | strategy   | risk    |

@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tickpipe.engine.backtest import Backtest, BacktestError
 from tickpipe.engine.backtest_sweep import SweepError, parse_grid, row_of, sweep
 from tickpipe.engine.config import load_config
-from test_feed_sources import HEADER, T0, quote_rows, write_csv
+from tickpipe.shm_layouts.journal_file import JOURNAL_HEADER_DTYPE
+from test_feed_sources import T0, quote_rows, write_csv
 from test_inspect_support import REPO, one_line_error
 
 STRATEGIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "strategies")
@@ -141,6 +143,19 @@ def test_backtest_when_the_timer_is_late_then_it_fires_once_at_each_event_after_
     sent = tickpipe.journal.open(str(tmp_path / "journal")).ring("intents")["publish_ns"]
     assert len(sent) == 19 == len(set(sent.tolist()))
     assert sent.tolist() == [T0 + k * S // 4 for k in range(2, 21)]
+    # the report has the strategy's own state at the end (its last bid: 100.00), and what
+    # ended the run
+    assert report["strategies"]["ticker"]["state"] == {"ACME": {"bid": 100 * 10_000}}
+    assert report["ended_by"] == "data-end"
+    # each ring's last file is cut to its records at the end (it was allocated whole:
+    # 64 MiB a ring for 20 quotes)
+    journal = tickpipe.journal.open(str(tmp_path / "journal"))
+    for ring in journal.rings:
+        for path in journal.files(ring):
+            header_size = int(np.fromfile(path, dtype=JOURNAL_HEADER_DTYPE, count=1)[0]
+                              ["header_size"])
+            assert os.path.getsize(path) == header_size + journal.dtype(ring).itemsize \
+                * journal.count(ring), ring
     # `journal cat --from/--to` count seconds from the data's start (they counted from 1970)
     run_dir = tickpipe.journal.open(str(tmp_path / "journal")).dir
     cat = subprocess.run([sys.executable, "-m", "tickpipe.cli", "journal", "cat", run_dir,

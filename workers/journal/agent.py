@@ -22,8 +22,6 @@ records when the engine runs flat out.
 
 import time
 
-import numpy as np
-
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker_index
 from tickpipe.engine.ring_layout import ring_header, ring_words
@@ -167,5 +165,7 @@ class Agent:
                    for address in self.others)
 
     def close(self) -> None:
+        """The run is over (every other worker left its loop): each ring's last file cut
+        to what it holds."""
         for ring in self.rings:
-            ring.files.close()
+            ring.files.close(trim=True)

@@ -5,7 +5,10 @@
     DIR/<run>/<ring>.000001.tpj     [per_file, 2 per_file), ...
 
 Each file is made whole when it is first needed (posix_fallocate: a full disk is
-found then, as one error, not halfway through a batch), and written with pwrite
+found then, as one error, not halfway through a batch), cut to the records it holds
+when the journal closes at the end of the run (a short run's files are not 64 MB
+each; a file cut short is read as far as it goes, and made whole again if a
+restarted journal writes to it), and written with pwrite
 from the ring's slots straight to the page cache (faster here than stores into a
 shared mapping, whose first touch of each page is a fault). A record's place follows from its ring position
 (shm_layouts/journal_file.py), so writing a position again writes the same bytes
@@ -133,6 +136,7 @@ class RingFiles:
         self._set_count(max(0, position - first))
 
     def _set_count(self, records: int) -> None:
+        self.records_in_file = records
         try:
             os.pwrite(self.fd, np.uint64(records).tobytes(), JOURNAL_RECORDS_COUNT_OFFSET)
         except OSError as exc:
@@ -168,7 +172,16 @@ class RingFiles:
     def file_open(self) -> bool:
         return self.index >= 0
 
-    def close(self) -> None:
+    def close(self, trim: bool = False) -> None:
+        """Close the current file; `trim`: the run is over, so cut it to the records it
+        holds (the space allocated past them would stay on disk for nothing)."""
         if self.file_open:
-            os.close(self.fd)
-            self.index = -1
+            try:
+                if trim:
+                    os.ftruncate(self.fd, self.header_size
+                                 + self.records_in_file * self.dtype.itemsize)
+            except OSError as exc:
+                raise JournalError(f"journal file {self.path!r}: {exc.strerror}") from None
+            finally:
+                os.close(self.fd)
+                self.index = -1
