@@ -19,8 +19,8 @@ offset | size | field        | unit        | notes
        |      |              |             | expects (every record before it is on its ring)
     32 |    4 | count        | records     | records after the header (0 in an ACK, and in
        |      |              |             | the hello the out bridge sends a new peer)
-    36 |    4 | kind         |             | KIND_RECORDS (out -> in); KIND_ACK or
-       |      |              |             | KIND_RESEND (in -> out)
+    36 |    4 | kind         |             | KIND_RECORDS (out -> in); KIND_ACK,
+       |      |              |             | KIND_RESEND, KIND_HELLO or KIND_BYE (in -> out)
     40 |    8 | sent_ns      | ns, mono    | the sender's clock when it sent the message
     48 |    8 | held_from    | count       | RECORDS: the oldest record the out bridge still
        |      |              |             | holds (its gate): it can send again from there
@@ -30,8 +30,14 @@ The records keep the sender's `seq` word (its ring's, position + 1); the receivi
 ring stamps its own as it publishes. Sequence numbers travel in the header, one per
 message, so the receiver checks a whole batch with one comparison.
 
-Repair: the out bridge's gate moves on the ACKs (policy gate), so every record a peer
-has not acknowledged is still in the sender's ring. A message that comes after one the
+Peers: an out bridge sends to every in bridge that said HELLO (each connection's first
+message, and again after every reconnect: the header alone, its ACK fields saying where
+it stands), each its own stream from its own position, until it says BYE (at its
+engine's stop). An ACK, RESEND or HELLO names the run it acknowledges: an in bridge that
+has received nothing of this run yet says 0 and is sent everything the out bridge holds.
+
+Repair: the out bridge's gate moves on the ACKs (policy gate: up to the slowest peer's),
+so every record a peer has not acknowledged is still in the sender's ring. A message that comes after one the
 in bridge never got (lost with a connection, a process, ZeroMQ's queues) is dropped and
 answered with a RESEND of the next one expected; the out bridge goes back there. Only
 what the sender no longer holds (below `held_from`: acknowledged to another engine of
@@ -46,8 +52,8 @@ import numpy as np
 from tickpipe.shm_layouts.layout_rules import assert_layout
 
 BRIDGE_MAGIC = 0x52425054  # b"TPBR" little-endian
-BRIDGE_WIRE_VERSION = 2  # 2: the kind field, acknowledgements
-KIND_RECORDS, KIND_ACK, KIND_RESEND = 0, 1, 2
+BRIDGE_WIRE_VERSION = 3  # 2: the kind field, acknowledgements; 3: HELLO and BYE, peers
+KIND_RECORDS, KIND_ACK, KIND_RESEND, KIND_HELLO, KIND_BYE = 0, 1, 2, 3, 4
 
 BRIDGE_HEADER_DTYPE = np.dtype(
     [

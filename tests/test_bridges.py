@@ -23,7 +23,7 @@ from tickpipe.shm_layouts.worker_table import WORKER_DTYPE  # noqa: E402
 from tickpipe.workers.bridge_in.role import (  # noqa: E402
     IN_GAPS, IN_GAP_RECORDS, IN_RECORDS, IN_REFUSED, ROLE as IN_ROLE,
 )
-from tickpipe.workers.bridge_out.role import ROLE as OUT_ROLE  # noqa: E402
+from tickpipe.workers.bridge_out.role import OUT_PEERS, ROLE as OUT_ROLE  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_LOCAL = os.path.join(REPO, "examples", "two-hosts", "run-local")
@@ -95,7 +95,7 @@ def test_receiving_engine_restarted_mid_run_reports_the_gap(tmp_path):
                                 "--json", "--sample", "0"], capture_output=True, text=True,
                                timeout=120)
         assert json.loads(shown.stdout)["bridge_in"]["gaps"] >= 1, shown.stderr
-        sent = feed.stop()["bridge_out"]["records"]
+        sent = feed.stop()["ticks"]  # md_venue's records: every tick the feed made
         second.wait_until(lambda: _in_counter(segment, IN_RECORDS)
                           + _in_counter(segment, IN_GAP_RECORDS) >= sent, "the last records")
         segment.close()
@@ -111,6 +111,63 @@ def test_receiving_engine_restarted_mid_run_reports_the_gap(tmp_path):
     assert report["ticks"] == after["records"]
     assert "GAPS" in after["summary"]
     assert_reconciles(report)
+
+
+def test_two_trader_engines_on_one_feed_engine_each_get_every_record_and_one_leaving_holds_none(
+        tmp_path):
+    """One out bridge, two in bridges (two trader engines): each is a peer of its own
+    (HELLO), sent every record from its own position; the gate follows the slower. The
+    first trader stops (BYE): the feed engine goes on past many a ring's worth of records
+    (the one that left holds no gate), the second receives them all. Every record the
+    feed made is, at each trader, received once or in a gap; what the out bridge sent a
+    first time is what the two received, and what was on its way to the first."""
+    port = free_port()
+    feed_config = tmp_path / "feed.toml"
+    feed_config.write_text(f'[engine]\nrate = 2000\nring_capacity = 4096\n[[bridge]]\n'
+                           f'direction = "out"\nlisten = "tcp://127.0.0.1:{port}"\n')
+    traders, feed = [], None
+    try:
+        for k in range(2):  # before the feed engine: both take its stream from the start
+            traders.append(EngineProcess(unique_name(f"brpeer{k}"), "--seconds", "0",
+                                         config_file=_trader_config(tmp_path, port,
+                                                                    name=f"t{k}.toml")))
+        feed = EngineProcess(unique_name("brpeers"), "--seconds", "0",
+                             config_file=str(feed_config))
+        feed_segment = feed.wait_running()
+        out_row = feed_segment.view("workers", WORKER_DTYPE)[OUT_ROLE.row]["counters"]
+        segments = [trader.wait_running() for trader in traders]
+        for trader, segment in zip(traders, segments):
+            trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 500, "500 records")
+        assert int(out_row[OUT_PEERS]) == 2
+        segments[0].close()
+        first = traders[0].stop()["bridge_in"]
+        feed.wait_until(lambda: int(out_row[OUT_PEERS]) == 1, "the first trader's BYE")
+        received = _in_counter(segments[1], IN_RECORDS)
+        # three rings' worth after the first left: its gate would have held the feed
+        traders[1].wait_until(lambda: _in_counter(segments[1], IN_RECORDS)
+                              > received + 3 * 4096, "three rings' worth after the BYE")
+        feed_segment.close()
+        sent_report = feed.stop()
+        traders[1].wait_until(lambda: _in_counter(segments[1], IN_RECORDS)
+                              + _in_counter(segments[1], IN_GAP_RECORDS)
+                              >= sent_report["ticks"], "the last records")
+        segments[1].close()
+        second_report = traders[1].stop()
+    finally:
+        for engine in [feed, *traders]:
+            if engine is not None:
+                engine.kill()
+    second, sent = second_report["bridge_in"], sent_report["bridge_out"]
+    assert sent_report["state"] == "stopped" and sent["unsent"] == 0
+    assert second["records"] + second["gap_records"] == sent_report["ticks"]
+    assert second["duplicates"] == first["duplicates"] == 0
+    assert first["records"] + first["gap_records"] < sent_report["ticks"]
+    # sent a first time: what each put on its ring, and what was on its way to the first
+    # when it left (at most ZeroMQ's queue of 64 messages each way)
+    assert 0 <= sent["records"] - first["records"] - second["records"] <= 2 * 64 * 64
+    assert sent["peers"] == 1 and sent["acked"] == sent_report["ticks"]
+    assert second["records"] == second_report["ticks"]
+    assert_reconciles(second_report)
 
 
 def test_a_peer_with_another_layout_is_refused_in_one_line(tmp_path):

@@ -1,6 +1,12 @@
 """The in bridge's worker: the out bridge's messages off the DEALER socket, each checked,
 its records onto the feed's input ring, acknowledged.
 
+The socket's routing id is this host's name and the engine's (the out bridge tells its
+peers apart by it, and a restarted worker takes its place back). Each time the
+connection comes up it says HELLO with where it stands, which makes it one of the out
+bridge's peers; at the engine's stop it says BYE, and the out bridge holds nothing more
+for it (shm_layouts/bridge_wire.py).
+
 Each message is checked before a record of it is used:
 
 - its layout hash against this engine's (shm_layouts/bridge_wire.py `layout_hash`: the
@@ -32,6 +38,7 @@ the killed process had received and not yet put on the ring was not acknowledged
 restarted worker asks for it again.
 """
 
+import socket as sockets
 import time
 
 import numpy as np
@@ -43,7 +50,7 @@ from tickpipe.engine.ring import H_POSITION, RingProducer, producer_push_words
 from tickpipe.engine.role import FinalError
 from tickpipe.shm_layouts.bridge_wire import (
     BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, KIND_ACK,
-    KIND_RECORDS, KIND_RESEND, layout_hash,
+    KIND_BYE, KIND_HELLO, KIND_RECORDS, KIND_RESEND, layout_hash,
 )
 from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
@@ -83,7 +90,9 @@ class Agent:
         self._recover()
         self.said_unreadable = False
         self.link = Link(zmq.DEALER, self.address, False, "bridge in",
-                         curve_of(config["bridge_in"], IN_KEYS))
+                         curve_of(config["bridge_in"], IN_KEYS),
+                         identity=routing_id(config["engine"]["name"]))
+        self.hello_due = False  # the connection came up: say where this worker stands
         self.ack = bytearray(BRIDGE_HEADER_SIZE)
         self.unacked = 0  # messages taken since the last acknowledgement
         self.asked = (-1, 0.0)  # the last RESEND: from which record, when
@@ -119,6 +128,8 @@ class Agent:
             if time.monotonic() >= events_due:  # the monitor's events: a look every 10 ms
                 self._link_events()
                 events_due = time.monotonic() + EVENTS_EVERY_S
+            if self.hello_due and self._acknowledge(KIND_HELLO):
+                self.hello_due = False
             if not socket.poll(ACK_IDLE_MS if self.unacked or self.missing
                                else RECEIVE_POLL_MS, zmq.POLLIN):
                 if self.missing:  # a RESEND unanswered, and nothing more coming: again
@@ -139,8 +150,8 @@ class Agent:
 
     def _acknowledge(self, kind: int = KIND_ACK) -> bool:
         """Tell the out bridge where the sequence stands: everything before the next one
-        expected is on the ring (an ACK), and, with a RESEND, send again from there.
-        Not sent when the socket cannot take it now (the next one says the same and
+        expected is on the ring (an ACK); with a RESEND, send again from there; with a
+        HELLO, this connection is new; with a BYE, this engine leaves. Not sent when the socket cannot take it now (the next one says the same and
         more); whether it was."""
         row = self.row
         BRIDGE_HEADER.pack_into(self.ack, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION,
@@ -309,6 +320,7 @@ class Agent:
             words[W_COUNTERS + IN_CONNECTED] = self.link.peers > 0
             if change == UP:
                 words[W_COUNTERS + IN_CONNECTS] += 1
+                self.hello_due = True
                 say(f"bridge in: connected to {self.address}")
             elif change == DOWN:
                 words[W_COUNTERS + IN_DISCONNECTS] += 1
@@ -327,7 +339,14 @@ class Agent:
         self.row[W_IDLE_PASSES if idle else W_BUSY_PASSES] += 1
 
     def close(self) -> None:
-        # where this engine's ring stands, told once more: the out bridge then sends a
-        # next engine of this name only what this one did not put on its ring
-        self._acknowledge()
+        # where this engine's ring stands, told once more, and that it leaves: the out
+        # bridge then holds nothing more for it, and sends a next engine of this name
+        # only what this one did not put on its ring
+        self._acknowledge(KIND_BYE)
         self.link.close(FINAL_ACK_LINGER_MS)
+
+
+def routing_id(engine: str) -> bytes:
+    """This in bridge's name to the out bridge: host and engine (two engines of one host
+    have two names; the same engine restarted, the same). At most ZeroMQ's 255 bytes."""
+    return f"{sockets.gethostname()}/{engine}".encode()[:255]

@@ -1,6 +1,6 @@
-"""The out bridge's worker: each pass, what its ring published past what it sent, in
-messages of at most [bridge_out] batch records, onto its ZeroMQ socket; the gate moves
-as the in bridge acknowledges them.
+"""The out bridge's worker: each pass, to each in bridge (a peer), what its ring published
+past what that peer was sent, in messages of at most [bridge_out] batch records, onto
+its ZeroMQ socket; the gate moves as the slowest peer acknowledges them.
 
 Read as the journal reads (workers/journal/agent.py): the producer's `head` says what
 is published, the records below it are copied out of their slots, and only once the
@@ -18,8 +18,17 @@ message now (absent, or its high-water mark reached):
   the newer ones; the producer waits at most for this worker's next pass, never for
   the network, so the gate moves as records are sent, not as they arrive.
 
-Restart-safe with no state but the gate: a restarted worker sends again from it; the
-in bridge drops what it already had as duplicates, and asks for what it had not.
+Peers: an in bridge says HELLO when its connection comes up (shm_layouts/bridge_wire.py),
+with where it stands; from then on it is sent its own stream, from its own position, and
+holds the gate (policy gate) until it says BYE at its engine's stop. So several engines
+can take one feed engine's market data, each every record; with the gate policy the
+slowest holds the producer for all, and one that is gone without a BYE (its engine
+killed) holds it until an engine of its name comes back (drop-oldest: its records are
+passed over meanwhile).
+
+Restart-safe with no state but the gate: a restarted worker sends again from it to each
+peer that says HELLO again (its connection broke with the old process); the in bridge
+drops what it already had as duplicates, and asks for what it had not.
 """
 
 import time
@@ -34,7 +43,7 @@ from tickpipe.engine.engine_layout import engine_rings, pipeline_workers, worker
 from tickpipe.engine.ring_layout import ring_header, ring_words
 from tickpipe.shm_layouts.bridge_wire import (
     BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, KIND_ACK,
-    KIND_RECORDS, KIND_RESEND, layout_hash,
+    KIND_BYE, KIND_HELLO, KIND_RECORDS, KIND_RESEND, layout_hash,
 )
 from tickpipe.shm_layouts.control_block import (
     CONTROL_DTYPE, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
@@ -50,10 +59,9 @@ from tickpipe.workers.bridge_out.keys import OUT_KEYS, curve_of
 from tickpipe.workers.bridge_out.link import DOWN, UP, Link
 from tickpipe.workers.bridge_out.role import (
     OUT_ACKED, OUT_CONNECTED, OUT_CONNECTS, OUT_DISCONNECTS, OUT_DROPPED, OUT_DROPS, OUT_HELD,
-    OUT_MESSAGES, OUT_RECORDS, OUT_REFUSED, OUT_RESENT, OUT_UNSENT,
+    OUT_MESSAGES, OUT_PEERS, OUT_RECORDS, OUT_REFUSED, OUT_RESENT, OUT_UNSENT,
 )
 
-SEND_POLL_MS = 20    # gate policy, a peer not taking: the heartbeat and the stop between looks
 EVENTS_EVERY_S = 0.01  # between two looks at the link's events (up, down)
 OTHERS_WAIT_S = 10.0   # at stop: how long the other workers may take to leave their loops
 LAST_SEND_S = 2.0      # then how long a peer may take to acknowledge the last records,
@@ -61,6 +69,23 @@ CLOSE_LINGER_MS = 1000  # and ZeroMQ to write them: within the supervisor's 5 s 
                         # a background worker (engine/supervisor.py JOIN_TIMEOUT_S)
 ACK_WAIT_MS = 5         # at the stop, a wait for an acknowledgement between two looks
 REWIND_AGAIN_S = 0.25   # a RESEND of the record last gone back to, sooner: already answered
+
+
+class Peer:
+    """One in bridge, by its routing id, and where its stream stands: `sent`, the next
+    record to send it; `sent_most`, the furthest it was ever sent (what is sent again
+    below it counts as resent); `acked`, every record below it is on its ring (the gate
+    policy's gate is the lowest peer's); `rewound`, the last RESEND answered (from which
+    record, when); `hello_due`, it is owed a hello (where its stream stands)."""
+
+    __slots__ = ("identity", "name", "sent", "sent_most", "acked", "rewound", "hello_due")
+
+    def __init__(self, identity: bytes, position: int):
+        self.identity = identity
+        self.name = identity.decode(errors="replace")
+        self.sent = self.sent_most = self.acked = position
+        self.rewound = (-1, 0.0)
+        self.hello_due = True
 
 
 class Agent:
@@ -81,10 +106,10 @@ class Agent:
         self.gate_address = base + RING_GATE_OFFSET
         self.words = ring_words(segment, section)
         assert base + RING_RECORDS_OFFSET == self.words.ctypes.data
-        # gate <= sent <= head: the gate, what the peer acknowledged (drop-oldest: what
-        # was sent); sent, what went on the socket since the last connection came up
-        self.gate = self.sent = self.sent_most = lib.tp_load_acquire_u64(self.gate_address)
-        self.rewound = (-1, 0.0)  # the last RESEND answered: from which record, when
+        # gate <= each peer's acked <= its sent <= head: the gate, what every peer
+        # acknowledged (drop-oldest: was sent or passed over)
+        self.gate = lib.tp_load_acquire_u64(self.gate_address)
+        self.peers: dict[bytes, Peer] = {}  # by routing id, in the order they came
         self.batch = self.settings["batch"]
         self.dropping = self.settings["policy"] == "drop-oldest"
         self.poll_s = self.settings["poll_us"] / 1e6
@@ -98,14 +123,14 @@ class Agent:
                                   offset=BRIDGE_HEADER_SIZE).reshape(self.batch, -1)
         self.row = context.row_words
         self.row[W_COUNTERS + OUT_CONNECTED] = 0  # after a restart: that link died with it
+        self.row[W_COUNTERS + OUT_PEERS] = 0      # (its peers say HELLO again)
         self.row[W_COUNTERS + OUT_ACKED] = self.gate
         workers_offset, _ = segment.section("workers")
         self.others = [segment.base_address + workers_offset + index * WORKER_DTYPE.itemsize
                        + STATE_OFFSET for index in map(worker_index, pipeline_workers(config))]
-        self.link = Link(zmq.DEALER, self.settings["listen"], True, "bridge out",
+        self.link = Link(zmq.ROUTER, self.settings["listen"], True, "bridge out",
                          curve_of(self.settings, OUT_KEYS))
         self.events_due = 0.0
-        self.hello_due = False
         self.stop_seen: float | None = None
         self.last_deadline = 0.0
 
@@ -143,22 +168,35 @@ class Agent:
         return self.last_deadline
 
     def step(self) -> bool:
-        """One message of what is published past what was sent, sent (or, with drop-oldest
-        and the ring pressed, passed over), after the acknowledgements that arrived;
-        whether anything moved."""
+        """A message to each peer of what is published past what it was sent (or, with
+        drop-oldest and its backlog half the ring, passed over), after the messages that
+        arrived (acknowledgements, peers coming and going); whether anything moved."""
         if time.monotonic() >= self.events_due:  # the link's events: a look every 10 ms
             self._link_events()
-        if self.hello_due:
-            self._hello()
-        moved = self._acks()
-        sent = self.sent
+        moved = self._messages()
         head = lib.tp_load_acquire_u64(self.head_address)
-        ready = head - sent
-        if ready == 0:
-            return moved
         if head - self.gate == self.capacity and \
                 lib.tp_load_acquire_u64(self.tail_address) > self.gate:
             self.row[W_COUNTERS + OUT_HELD] += 1  # full up to the gate: its producer waits
+        for peer in list(self.peers.values()):
+            if peer.hello_due:
+                self._hello(peer)
+            moved |= self._send_next(peer, head)
+        if self.dropping:  # nothing waits for a peer: the gate follows the sends
+            moved |= self._follow_sends(head)
+        if moved:
+            self._beat(idle=False)
+        return moved
+
+    def _send_next(self, peer: Peer, head: int) -> bool:
+        """The next message of the peer's stream sent; with drop-oldest, passed over when
+        the peer cannot take it and half the ring waits for it (its producer would soon
+        wait for the network, which this policy never lets it do; nor the engine's drain).
+        Whether its stream moved."""
+        sent = peer.sent
+        ready = head - sent
+        if ready <= 0:
+            return False
         count = min(ready, self.batch)
         first = sent & self.mask
         before_wrap = min(count, self.capacity - first)
@@ -169,115 +207,157 @@ class Agent:
         self.body[:before_wrap] = self.words[first:first + before_wrap]
         if count > before_wrap:
             self.body[before_wrap:count] = self.words[:count - before_wrap]
-        if self._send(memoryview(message)[:BRIDGE_HEADER_SIZE + count * self.record_size]):
-            again = max(0, min(count, self.sent_most - sent))  # sent before, to a lost peer
+        if self._send(peer, memoryview(message)[:BRIDGE_HEADER_SIZE + count * self.record_size]):
+            again = max(0, min(count, peer.sent_most - sent))  # sent before, on a lost link
             self.row[W_COUNTERS + OUT_RESENT] += again
             self.row[W_COUNTERS + OUT_RECORDS] += count - again
             self.row[W_COUNTERS + OUT_MESSAGES] += 1
-        elif self.dropping and not self.last_deadline and (
-                ready * 2 >= self.capacity
-                or lib.tp_load_acquire_u32(self.context.control_address + STOP_FEED_OFFSET)):
-            # the ring half full behind the gate: its producer would soon wait for the
-            # network, which this policy never lets it do; nor the engine's drain
+        elif self._pressed(ready):
             self.row[W_COUNTERS + OUT_DROPPED] += count
             self.row[W_COUNTERS + OUT_DROPS] += 1
         else:
-            return moved  # not now (drop-oldest), or past the last deadline: unsent
-        if self.sent == sent:  # (a RESEND taken while _send waited has moved it: kept)
-            self.sent = sent + count
-        self.sent_most = max(self.sent_most, self.sent)
-        if self.dropping:  # nothing waits for the peer: the gate follows the sends
-            self._move_gate(self.sent)
-        self._beat(idle=False)
+            return False  # not now; or past the last deadline: unsent
+        peer.sent = sent + count
+        peer.sent_most = max(peer.sent_most, peer.sent)
         return True
 
-    def _acks(self) -> bool:
-        """The in bridge's ACKs and RESENDs that arrived; whether the gate moved. Gate
-        policy: the gate up to the newest (every record before it is on the peer's ring).
-        A RESEND (a message came after one the peer never got) sends again from where
-        it asks, if this worker still holds that record. Frames of another run (the peer
-        still on this engine's last one) or not of a bridge are passed over."""
+    def _pressed(self, waiting: int) -> bool:
+        """drop-oldest: whether `waiting` records behind a peer (or behind no peer at all)
+        are to be passed over rather than wait: half the ring, or the feed stopping (the
+        drain waits for nothing on the network either)."""
+        return self.dropping and not self.last_deadline and (
+            waiting * 2 >= self.capacity
+            or lib.tp_load_acquire_u32(self.context.control_address + STOP_FEED_OFFSET) != 0)
+
+    def _follow_sends(self, head: int) -> bool:
+        """drop-oldest: the gate to the slowest peer's stream; with no peer at all, what
+        would wait for one passed over when pressed. Whether it moved."""
+        if self.peers:
+            low = min(peer.sent for peer in self.peers.values())
+        else:
+            waiting = head - self.gate
+            if waiting == 0 or not self._pressed(waiting):
+                return False
+            count = min(waiting, self.batch)
+            self.row[W_COUNTERS + OUT_DROPPED] += count
+            self.row[W_COUNTERS + OUT_DROPS] += 1
+            low = self.gate + count
+        if low <= self.gate:
+            return False
+        self._move_gate(low)
+        return True
+
+    def _messages(self) -> bool:
+        """The in bridges' HELLOs, ACKs, RESENDs and BYEs that arrived; whether the gate
+        moved (policy gate: up to the lowest peer's acknowledgement). A RESEND (a message
+        came after one the peer never got) sends it again from where it asks, if this
+        worker still holds that record. Frames not of a bridge are passed over, as are
+        acknowledgements of another run (the peer still on this engine's last one)."""
         socket = self.link.socket
-        newest = resend = -1
+        head = lib.tp_load_acquire_u64(self.head_address)
+        moved = False
         while socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frame = socket.recv(zmq.NOBLOCK, copy=False)
-            if len(frame) != BRIDGE_HEADER_SIZE:
+            parts = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            if len(parts) != 2 or len(parts[1]) != BRIDGE_HEADER_SIZE:
                 continue
+            identity, frame = parts[0].bytes, parts[1]
             magic, version, _, _, run, upto, _, kind, _, _ = \
                 BRIDGE_HEADER.unpack_from(frame.buffer)
-            if magic != BRIDGE_MAGIC or version != BRIDGE_WIRE_VERSION or run != self.run_id:
+            if magic != BRIDGE_MAGIC or version != BRIDGE_WIRE_VERSION:
+                continue
+            upto = min(upto, head)  # one the last process sent may be past this one's head
+            peer = self.peers.get(identity)
+            if kind == KIND_BYE:
+                if peer is not None:  # its last acknowledgement counts, then it holds none
+                    if run == self.run_id:
+                        self._acked(peer, upto)
+                    moved |= self._advance_gate()
+                    del self.peers[identity]
+                    self.row[W_COUNTERS + OUT_PEERS] = len(self.peers)
+                    say(f"bridge out: peer {peer.name} left (its engine stopped)")
+                continue
+            if peer is None:
+                # a new peer is sent what this worker holds (the next message's held_from
+                # tells it what it missed before); one that knows this run says where it
+                # stands in its HELLO or ACK
+                peer = self.peers[identity] = Peer(identity, self.gate)
+                self.row[W_COUNTERS + OUT_PEERS] = len(self.peers)
+                say(f"bridge out: peer {peer.name} joined ({len(self.peers)} peers)")
+            if kind == KIND_HELLO:
+                peer.hello_due = True
+                if run == self.run_id:  # it has every record below upto: on from there
+                    self._acked(peer, upto)
+                    peer.sent = max(upto, self.gate)
+                else:  # nothing of this run yet (a new engine): what is held
+                    peer.sent = peer.acked = self.gate
+                continue
+            if run != self.run_id:
                 continue
             if kind == KIND_ACK or kind == KIND_RESEND:
-                newest = max(newest, upto)
-            if kind == KIND_RESEND:
-                resend = upto
-        if newest < 0:
+                self._acked(peer, upto)
+            if kind == KIND_RESEND and upto < peer.sent:
+                # sent again from there (counted as resent); from the gate when the peer
+                # asks for what this worker no longer holds: the next message's held_from
+                # shows it the gap. The peer asks again every 50 ms while the resent
+                # records are on their way: a RESEND of the same record within
+                # REWIND_AGAIN_S of going back there is one already answered (on a link of
+                # a long round trip, not a storm of duplicates)
+                resend = max(upto, self.gate)
+                now = time.monotonic()
+                if resend != peer.rewound[0] or now - peer.rewound[1] >= REWIND_AGAIN_S:
+                    peer.sent = resend
+                    peer.rewound = (resend, now)
+        return self._advance_gate() or moved
+
+    @staticmethod
+    def _acked(peer: Peer, upto: int) -> None:
+        """Every record below `upto` is on the peer's ring."""
+        peer.acked = max(peer.acked, upto)
+        peer.sent = max(peer.sent, upto)
+
+    def _advance_gate(self) -> bool:
+        """Gate policy: the gate up to the lowest acknowledgement of the peers (none: it
+        stays, and the producer waits for a peer). Whether it moved."""
+        if self.dropping or not self.peers:
             return False
-        # every record below `newest` is on the peer's ring; one the last process sent
-        # may be past what this one has sent yet
-        head = lib.tp_load_acquire_u64(self.head_address)
-        newest = min(newest, head)
-        moved = not self.dropping and newest > self.gate
-        if moved:
-            self._move_gate(newest)
-        self.sent = max(self.sent, newest)
-        if 0 <= resend < self.sent:
-            # sent again from there (step counts them as resent); from the gate when the
-            # peer asks for what this worker no longer holds (another engine of its name
-            # acknowledged it): the next message's held_from shows it the gap. The peer
-            # asks again every 50 ms while the resent records are on their way: a RESEND
-            # of the same record within REWIND_AGAIN_S of going back there is one already
-            # answered (on a link of a long round trip, not a storm of duplicates)
-            resend = max(resend, self.gate)
-            now = time.monotonic()
-            if resend != self.rewound[0] or now - self.rewound[1] >= REWIND_AGAIN_S:
-                self.sent = resend
-                self.rewound = (resend, now)
-        return moved
+        low = min(peer.acked for peer in self.peers.values())
+        if low <= self.gate:
+            return False
+        self._move_gate(low)
+        return True
 
     def _move_gate(self, position: int) -> None:
         self.gate = position
         self.row[W_COUNTERS + OUT_ACKED] = position
         lib.tp_store_release_u64(self.gate_address, position)
 
-    def _hello(self) -> None:
-        """A message of no records to a peer that just connected: its header alone, so the
-        in bridge checks the layout, and learns where the sequence stands (the next record
-        this worker sends, the oldest it holds) at once rather than at the next record: it
+    def _hello(self, peer: Peer) -> None:
+        """A message of no records to a peer that said HELLO: its header alone, so the in
+        bridge checks the layout, and learns where its stream stands (the next record it
+        is sent, the oldest this worker holds) at once rather than at the next record: it
         asks for what it lacks (a RESEND). Sent when the socket takes it."""
         hello = bytearray(BRIDGE_HEADER_SIZE)
         BRIDGE_HEADER.pack_into(hello, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, self.record_size,
-                                self.layout, self.run_id, self.sent, 0, KIND_RECORDS,
+                                self.layout, self.run_id, peer.sent, 0, KIND_RECORDS,
                                 lib.tp_monotonic_ns(), self.gate)
-        try:
-            self.link.socket.send(hello, zmq.NOBLOCK)
-            self.hello_due = False
-        except zmq.Again:
-            pass
+        if self._send(peer, hello):
+            peer.hello_due = False
 
-    def _send(self, message) -> bool:
-        """The message on the socket; False when the peer cannot take it: drop-oldest, now;
-        gate, by the last deadline once the engine stops (until then it waits, stamping
-        the heartbeat and taking acknowledgements, for as long as the peer takes)."""
-        while True:
-            try:
-                # copied: for a few KiB, cheaper than ZeroMQ tracking our buffer
-                self.link.socket.send(message, zmq.NOBLOCK)
-                return True
-            except zmq.Again:
-                deadline = self._last_deadline()
-                if deadline and time.monotonic() > deadline:
-                    return False
-                if self.dropping and not deadline:
-                    return False
-            self._beat(idle=True)
-            self._link_events()
-            self._acks()
-            self.link.socket.poll(SEND_POLL_MS, zmq.POLLOUT)
+    def _send(self, peer: Peer, message) -> bool:
+        """The message on the socket to the peer; False when it cannot take it now (its
+        queue is at the high-water mark, or its connection is gone: ROUTER_MANDATORY)."""
+        socket = self.link.socket
+        try:
+            # copied: for a few KiB, cheaper than ZeroMQ tracking our buffer
+            socket.send(peer.identity, zmq.NOBLOCK | zmq.SNDMORE)
+            socket.send(message, zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:  # zmq.Again (full), or EHOSTUNREACH (no such peer now)
+            return False
 
     def _last_records(self) -> None:
         """At the stop: the rest sent, and (gate policy) acknowledged, by the last deadline;
-        what was not is `unsent`: not known to be on the peer's ring."""
+        what was not is `unsent`: not known to be on every peer's ring."""
         while time.monotonic() <= self.last_deadline:
             if self.step():
                 continue
@@ -288,8 +368,9 @@ class Agent:
         unsent = lib.tp_load_acquire_u64(self.head_address) - self.gate
         self.row[W_COUNTERS + OUT_UNSENT] = unsent
         if unsent:
-            say(f"bridge out: {unsent:,} records of {self.section} not delivered: no peer "
-                f"acknowledged them within {LAST_SEND_S:g} s of the stop")
+            say(f"bridge out: {unsent:,} records of {self.section} not delivered: "
+                f"{'no peer' if not self.peers else 'not every peer'} acknowledged them "
+                f"within {LAST_SEND_S:g} s of the stop")
         self._publish_counts()
 
     def _link_events(self) -> None:
@@ -298,12 +379,11 @@ class Agent:
         for change in self.link.events():
             words[W_COUNTERS + OUT_CONNECTED] = self.link.peers
             if change == UP:
-                words[W_COUNTERS + OUT_CONNECTS] += 1
-                self.hello_due = True
+                words[W_COUNTERS + OUT_CONNECTS] += 1  # (it says HELLO: then it is a peer)
                 say(f"bridge out: a peer connected on {self.link.address}")
             elif change == DOWN:
                 words[W_COUNTERS + OUT_DISCONNECTS] += 1
-                say(f"bridge out: the peer on {self.link.address} disconnected")
+                say(f"bridge out: a peer on {self.link.address} disconnected")
             else:  # a peer's handshake failed: said once, counted each time (it retries)
                 words[W_COUNTERS + OUT_REFUSED] += 1
                 if words[W_COUNTERS + OUT_REFUSED] == 1:

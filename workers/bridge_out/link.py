@@ -2,12 +2,15 @@
 Eclipse Zenoh on loopback; ZeroMQ's round trip was 1.6-1.9x shorter at the same
 throughput, with no router to run: bench/RESULTS.md, ninth session).
 
-The out bridge's DEALER socket listens, the in bridge's DEALER socket connects: records
-one way, the in bridge's acknowledgements the other (the out bridge's gate moves on
-them). DEALER and not PUB/SUB: it holds the sender when its peer cannot take more (its
-high-water mark) or when there is no peer at all (IMMEDIATE), so the gate policy
-reaches the ring's producer; PUB drops silently. One in bridge per out bridge: a DEALER
-deals a second peer every other message.
+The out bridge's ROUTER socket listens, each in bridge's DEALER socket connects under a
+routing id of its own (its host and engine: the same after a restart, so a restarted
+worker takes its place back, ROUTER_HANDOVER): records one way, to each peer by its id,
+the in bridges' acknowledgements the other (the out bridge's gate moves on the slowest
+one's). ROUTER and not PUB/SUB: a send to a peer that cannot take more (its high-water
+mark) or is not there fails at once (ROUTER_MANDATORY), so the gate policy holds the
+ring's producer for the slowest peer, and drop-oldest knows what it passed over; PUB
+drops silently. Not DEALER on both sides: a DEALER deals a second peer every other
+message.
 
 Reconnects are ZeroMQ's: the connecting side retries the address every RECONNECT_MS, and
 a peer that restarts is taken back without a word from us. What we add is noticing:
@@ -92,7 +95,7 @@ class Link:
     of none when this side has one)."""
 
     def __init__(self, kind: int, address: str, bind: bool, name: str,
-                 curve: dict | None = None):
+                 curve: dict | None = None, identity: bytes = b""):
         self.address = address
         self.up: set[int] = set()  # the fds of the connections up
         self.pending: list[int] = []  # connected, handshake not yet done
@@ -106,6 +109,11 @@ class Link:
         self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a peer that is there
         self.socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
         self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        if identity:
+            self.socket.setsockopt(zmq.ROUTING_ID, identity)
+        if kind == zmq.ROUTER:
+            self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send no peer takes: an error
+            self.socket.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a peer's id to its new connection
         if curve:
             self._curve(curve)
         self.monitor = self.socket.get_monitor_socket(LINK_EVENTS)

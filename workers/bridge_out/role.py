@@ -7,10 +7,12 @@ from tickpipe.engine.role import Role
 
 # counters[32] of its worker row
 (OUT_RECORDS, OUT_MESSAGES, OUT_DROPPED, OUT_DROPS, OUT_CONNECTS, OUT_DISCONNECTS,
- OUT_CONNECTED, OUT_HELD, OUT_UNSENT, OUT_RESENT, OUT_ACKED, OUT_REFUSED) = range(12)
-# OUT_RECORDS: records sent (handed to ZeroMQ) a first time; OUT_RESENT: sent again to a
-# new connection, its last one having died before acknowledging them; OUT_ACKED: the
-# gate, the records the peer acknowledged (drop-oldest: sent or dropped); OUT_DROPPED:
+ OUT_CONNECTED, OUT_HELD, OUT_UNSENT, OUT_RESENT, OUT_ACKED, OUT_REFUSED, OUT_PEERS) = range(13)
+# OUT_RECORDS: records sent (handed to ZeroMQ) a first time, summed over the peers (two
+# peers: twice the ring's records); OUT_RESENT: sent again to a peer whose last
+# connection died before acknowledging them, or that asked again; OUT_ACKED: the
+# gate, the records every peer acknowledged (drop-oldest: sent or dropped); OUT_PEERS:
+# the in bridges that said HELLO and not yet BYE; OUT_CONNECTED: connections up; OUT_DROPPED:
 # records passed over by the drop-oldest policy, in OUT_DROPS batches; OUT_HELD: passes
 # the ring was full up to the gate (its producer waiting for this bridge); OUT_UNSENT: at
 # the end of a run, records published that no peer acknowledged (gate policy) or that
@@ -24,14 +26,15 @@ ROLE = Role(
     role_id=8,
     rows=(11,),
     agent="tickpipe.workers.bridge_out.agent",
-    summary="sends one of this engine's rings (the market data by default) to another "
-            "engine's in bridge over ZeroMQ ([[bridge]] direction = 'out')",
+    summary="sends one of this engine's rings (the market data by default) to other "
+            "engines' in bridges over ZeroMQ ([[bridge]] direction = 'out')",
     counters={"records": OUT_RECORDS, "messages": OUT_MESSAGES, "dropped": OUT_DROPPED,
               "drops": OUT_DROPS, "connects": OUT_CONNECTS, "disconnects": OUT_DISCONNECTS,
               "connected": OUT_CONNECTED, "held_producer": OUT_HELD, "unsent": OUT_UNSENT,
-              "resent": OUT_RESENT, "acked": OUT_ACKED, "refused": OUT_REFUSED},
+              "resent": OUT_RESENT, "acked": OUT_ACKED, "refused": OUT_REFUSED,
+              "peers": OUT_PEERS},
     config={
-        "listen": Field(str, "", "the address it listens on for the in bridge, as ZeroMQ "
+        "listen": Field(str, "", "the address it listens on for in bridges, as ZeroMQ "
                         "writes it: tcp://127.0.0.1:5701 (this host only), tcp://*:5701 (every "
                         "interface); empty = no out bridge"),
         "ring": Field(str, "md_venue", "the ring sent: md_venue carries every symbol's quotes "

@@ -46,7 +46,6 @@ def prepare(config: dict, say) -> None:
 def _state(segment, config: dict | None) -> dict:
     row = segment.view("workers", WORKER_DTYPE)[ROLE.row]
     state = {name: int(row["counters"][slot]) for name, slot in ROLE.counters.items()}
-    state["connected"] = state["connected"] > 0
     section = (config or {}).get("bridge_out", {}).get("ring") or _gated_ring(segment)
     if section:
         base = segment.base_address + segment.section(section)[0]
@@ -64,10 +63,18 @@ def _gated_ring(segment) -> str:
     return gated[0] if len(gated) == 1 else ""
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _line(state: dict, link: bool) -> str:
     line = "bridge out: "
     if link:
-        line += "peer connected; " if state["connected"] else "NO PEER; "
+        peers, connected = state["peers"], state["connected"]
+        line += "NO PEER; " if not peers and not connected else \
+            f"{_count(peers, 'peer')}, {_count(connected, 'connection')} up; "
+    elif state["peers"] > 1:
+        line += f"{state['peers']} peers at the end; "
     line += (f"{state['records']:,} records of {state.get('ring', '?')} sent in "
              f"{state['messages']:,} messages")
     if state["dropped"]:
