@@ -330,6 +330,10 @@ def bridge_families(engine: str, sent: dict | None, received: dict | None) -> li
     if sent is not None:
         connected.add_metric([engine, "out"], 1 if sent["connected"] else 0)
         records.add_metric([engine, "out"], sent["records"])
+        peers = _gauge("tickpipe_bridge_peers", "In bridges the out bridge sends to (said "
+                       "HELLO, not yet BYE)")
+        peers.add_metric([engine], sent.get("peers", 0))
+        out.append(peers)
         for key, name, doc in (
                 ("dropped", "dropped_records", "Records the out bridge passed over (drop-oldest)"),
                 ("resent", "resent_records", "Records the out bridge sent again (asked for "

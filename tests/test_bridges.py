@@ -505,7 +505,7 @@ def test_bridge_figures_reach_prometheus():
     class Bridges:
         def collect(self):
             return bridge_families(
-                "e", {"connected": True, "records": 10, "dropped": 2, "resent": 4},
+                "e", {"connected": 2, "records": 10, "dropped": 2, "resent": 4, "peers": 2},
                 {"connected": False, "records": 7, "gap_records": 3, "duplicates": 1,
                  "resends": 5})
 
@@ -515,6 +515,7 @@ def test_bridge_figures_reach_prometheus():
     for line in ('tickpipe_bridge_connected{direction="out",engine="e"} 1.0',
                  'tickpipe_bridge_connected{direction="in",engine="e"} 0.0',
                  'tickpipe_bridge_records_total{direction="out",engine="e"} 10.0',
+                 'tickpipe_bridge_peers{engine="e"} 2.0',
                  'tickpipe_bridge_dropped_records_total{engine="e"} 2.0',
                  'tickpipe_bridge_gap_records_total{engine="e"} 3.0',
                  'tickpipe_bridge_duplicates_total{engine="e"} 1.0',

@@ -282,7 +282,8 @@ class Agent:
                 # stands in its HELLO or ACK
                 peer = self.peers[identity] = Peer(identity, self.gate)
                 self.row[W_COUNTERS + OUT_PEERS] = len(self.peers)
-                say(f"bridge out: peer {peer.name} joined ({len(self.peers)} peers)")
+                n = len(self.peers)
+                say(f"bridge out: peer {peer.name} joined ({n} peer{'s' if n > 1 else ''})")
             if kind == KIND_HELLO:
                 peer.hello_due = True
                 if run == self.run_id:  # it has every record below upto: on from there
