@@ -19,7 +19,9 @@ run of the bench, three parts:
   throughput  the same two workers, the first ring written as fast as it takes records
               for --seconds (the gate policy holding this writer when the bridge is
               behind), every record read off the last ring: records/s, and lost = records
-              written that never arrived (0 under the gate).
+              written that never arrived (0 under the gate). Then the same with two in
+              bridges on the one out bridge (two receiving segments, each taking every
+              record): records/s written, each receiver's lost = 0.
 """
 
 import json
@@ -178,25 +180,30 @@ def _worker(segment_name: str, worker: str, config: dict, ready) -> None:
 
 class BridgePair:
     """Two segments (the sender's, with md_venue; the receiver's, with bridge_in) and the
-    two bridge workers between them, each in a spawned process."""
+    two bridge workers between them, each in a spawned process; with receivers = n, n
+    receiving segments and their in bridges on the one out bridge."""
 
-    def __init__(self, poll_us: int, batch: int):
+    def __init__(self, poll_us: int, batch: int, receivers: int = 1):
         from tickpipe.engine.config import load_config
         from tickpipe.engine.ring import RingConsumer, RingProducer
         from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
-        port, tag = free_port(), f"{os.getpid()}-{poll_us}"
+        port, tag = free_port(), f"{os.getpid()}-{poll_us}-{receivers}"
         address = f"tcp://127.0.0.1:{port}"
-        self.names = (f"bench-bridge-out-{tag}", f"bench-bridge-in-{tag}")
+        self.names = (f"bench-bridge-out-{tag}",
+                      *(f"bench-bridge-in{k}-{tag}" for k in range(receivers)))
         out = load_config(None, {"engine": {"name": self.names[0], "ring_capacity": 4096},
                                  "bridge": [{"direction": "out", "listen": address,
                                              "poll_us": poll_us, "batch": batch}]})
-        into = load_config(None, {"engine": {"name": self.names[1], "ring_capacity": 4096},
-                                  "feed": {"source": "bridge"},
-                                  "bridge": [{"direction": "in", "connect": address}]})
-        self.segments = (_segment(self.names[0], out), _segment(self.names[1], into))
+        intos = [load_config(None, {"engine": {"name": name, "ring_capacity": 4096},
+                                    "feed": {"source": "bridge"},
+                                    "bridge": [{"direction": "in", "connect": address}]})
+                 for name in self.names[1:]]
+        self.segments = (_segment(self.names[0], out),
+                         *(_segment(name, into) for name, into in zip(self.names[1:], intos)))
         context = multiprocessing.get_context("spawn")
         self.processes = []
-        for segment_name, worker, config in ((self.names[1], "bridge_in", into),
+        for segment_name, worker, config in (*((name, "bridge_in", into) for name, into
+                                               in zip(self.names[1:], intos)),
                                              (self.names[0], "bridge_out", out)):
             ready = context.Event()
             process = context.Process(target=_worker, args=(segment_name, worker, config,
@@ -206,12 +213,28 @@ class BridgePair:
                 self.close()
                 raise BenchError(f"the {worker} worker did not start")
             self.processes.append(process)
-        self._control(1)["feed_go"] = 1
+        for k in range(1, len(self.segments)):
+            self._control(k)["feed_go"] = 1
         self.producer = RingProducer(self.segments[0], "md_venue", MARKET_DATA_DTYPE)
         self.gateway = RingConsumer(self.segments[0], "md_venue", MARKET_DATA_DTYPE)
-        self.consumer = RingConsumer(self.segments[1], "bridge_in", MARKET_DATA_DTYPE)
+        self.consumers = [RingConsumer(segment, "bridge_in", MARKET_DATA_DTYPE)
+                          for segment in self.segments[1:]]
+        self.consumer = self.consumers[0]
         self.batch = np.zeros(batch, dtype=MARKET_DATA_DTYPE)
         self.batch["kind"] = 1
+        if receivers > 1:  # every in bridge a peer (its HELLO) before the first record
+            self._wait_peers(receivers)
+
+    def _wait_peers(self, n: int) -> None:
+        from tickpipe.engine.registry import ROLES
+        from tickpipe.shm_layouts.worker_table import WORKER_DTYPE
+        from tickpipe.workers.bridge_out.role import OUT_PEERS
+        row = self.segments[0].view("workers", WORKER_DTYPE)[ROLES["bridge_out"].row]
+        deadline = time.monotonic() + READY_S
+        while int(row["counters"][OUT_PEERS]) < n:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{n} in bridges did not all become the out bridge's peers")
+            time.sleep(0.01)
 
     def _control(self, k: int):
         from tickpipe.shm_layouts.control_block import CONTROL_DTYPE
@@ -231,28 +254,33 @@ class BridgePair:
         return time.perf_counter_ns() - t0
 
     def stream(self, seconds: float) -> dict:
-        """Records written flat out for `seconds`, every one read at the far end."""
+        """Records written flat out for `seconds`, every one read at each far end
+        (received, lost: the slowest receiver's)."""
         from tickpipe.engine.ring import H_POSITION
-        written = received = 0
+        written = 0
+        received = [0] * len(self.consumers)
         big = np.zeros(1024, dtype=self.batch.dtype)
+
+        def read() -> None:
+            self.gateway.try_pop(4096)
+            for k, consumer in enumerate(self.consumers):
+                received[k] += len(consumer.try_pop(4096))
         t0 = time.perf_counter()
         deadline = t0 + seconds
         while time.perf_counter() < deadline:
             written += self.producer.try_push(big)
-            self.gateway.try_pop(4096)
-            received += len(self.consumer.try_pop(4096))
+            read()
         settle = time.perf_counter() + 10
-        while received < written and time.perf_counter() < settle:
-            self.gateway.try_pop(4096)
-            received += len(self.consumer.try_pop(4096))
+        while min(received) < written and time.perf_counter() < settle:
+            read()
         elapsed = time.perf_counter() - t0
         assert int(self.producer.handle[H_POSITION]) >= written
-        return {"written": written, "received": received, "lost": written - received,
-                "records_per_s": round(received / elapsed)}
+        return {"written": written, "received": min(received), "lost": written - min(received),
+                "receivers": len(received), "records_per_s": round(min(received) / elapsed)}
 
     def close(self) -> None:
         from tickpipe.engine.segment import unlink_segment
-        for k in (1, 0):
+        for k in reversed(range(len(self.segments))):  # the receivers first
             self._control(k)["stop_feed"] = 1
             self._control(k)["stop_all"] = 1
         for process in self.processes:
@@ -276,6 +304,15 @@ def _hop(poll_us: int, batch: int, trips: int, seconds: float) -> dict:
         pair.close()
 
 
+def _fan_out(batch: int, seconds: float, receivers: int = 2) -> dict:
+    """Throughput flat out to `receivers` in bridges on the one out bridge (poll 50 us)."""
+    pair = BridgePair(50, batch, receivers)
+    try:
+        return pair.stream(seconds)
+    finally:
+        pair.close()
+
+
 def run_bridge_bench(rate: int, seconds: float, trips: int, batch: int,
                      progress=lambda step: None) -> dict:
     from tickpipe.bench.transports import _round_trips, _with_peer
@@ -288,6 +325,7 @@ def run_bridge_bench(rate: int, seconds: float, trips: int, batch: int,
     progress(1)
     bare = _with_peer("zeromq", "echo", lambda client: _round_trips(client, batch, trips))
     hops = [_hop(poll_us, batch, trips, seconds) for poll_us in (50, 0)]
+    fan_out = _fan_out(batch, seconds)
     bare_one_way = bare["p50_us"] / 2
     for hop in hops:
         hop["vs_bare_one_way"] = round(hop["one_way"]["p50_us"] / bare_one_way, 2)
@@ -295,7 +333,7 @@ def run_bridge_bench(rate: int, seconds: float, trips: int, batch: int,
     return {"machine": machine_info(sorted(os.sched_getaffinity(0))), "rate": rate,
             "seconds": seconds, "trips": trips, "batch": batch, "engines": engines,
             "bare_round_trip": bare, "bare_one_way_p50_us": round(bare_one_way, 1),
-            "hops": hops}
+            "hops": hops, "fan_out": fan_out}
 
 
 def format_bridge_table(report: dict) -> str:
@@ -323,4 +361,10 @@ def format_bridge_table(report: dict) -> str:
         lines.append(f"  throughput, poll {hop['poll_us']} us: {t['records_per_s']:,} records/s "
                      f"flat out, written {t['written']:,}, received {t['received']:,}, "
                      f"lost {t['lost']}")
+    fan = report.get("fan_out")
+    if fan:
+        lines.append(f"  throughput to {fan['receivers']} peers, poll 50 us: "
+                     f"{fan['records_per_s']:,} records/s flat out to each, written "
+                     f"{fan['written']:,}, received by the slower {fan['received']:,}, "
+                     f"lost {fan['lost']}")
     return "\n".join(lines)

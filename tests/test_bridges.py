@@ -397,7 +397,8 @@ def test_encrypted_bridge_carries_every_record_and_refuses_a_stranger(tmp_path):
 
 def test_bench_bridge_smoke_accounts_for_every_record():
     """`tickpipe bench bridge --smoke`: both engine runs, the real bridge workers between
-    two segments, ZeroMQ's bare round trip; every record written arrives (lost 0)."""
+    two segments (and from one to two), ZeroMQ's bare round trip; every record written
+    arrives (lost 0), at each receiver."""
     out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "bench", "bridge", "--smoke",
                           "--json"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
@@ -409,6 +410,8 @@ def test_bench_bridge_smoke_accounts_for_every_record():
     for hop in report["hops"]:
         assert hop["one_way"]["p50_us"] > 0
         assert hop["throughput"]["lost"] == 0 and hop["throughput"]["received"] > 0
+    fan = report["fan_out"]  # two in bridges on the one out bridge: each had every record
+    assert fan["receivers"] == 2 and fan["lost"] == 0 and fan["received"] > 0
 
 
 @pytest.fixture
