@@ -32,7 +32,9 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
 @click.option("--name", default=None, help="Engine (segment) name; default 'tickpipe'.")
 @click.option("--keep", is_flag=True, help="Keep the segment after the run, for a post-mortem.")
 @click.option("--lock-memory", is_flag=True, default=None, help="mlockall in every worker.")
-@click.option("--json", "as_json", is_flag=True, help="Print only the final report, as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the final report as JSON on stdout, and no status lines (the "
+                   "engine's events, such as a worker restarted, still go to stderr).")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
 def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journal_dir, name, keep,
         lock_memory, as_json, print_config):
@@ -85,12 +87,15 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journa
         click.echo(to_toml(config), nl=False)
         return
 
-    def say(line):
+    def say(line):  # the engine's events (a worker killed, restarted): stderr, always
+        click.echo(line, err=True)
+
+    def status(line):  # the status line a second: not with --json (a script reads it)
         if not as_json:
             click.echo(line, err=True)
 
     try:
-        report = run_engine(config, keep=keep, say=say, status=say)
+        report = run_engine(config, keep=keep, say=say, status=status)
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

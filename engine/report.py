@@ -252,7 +252,8 @@ def format_report(report: dict) -> str:
     """The final report for people."""
     t2t = report["tick_to_trade_ns"]
     lines = [
-        f"engine {report['engine']}: {report['state']} after {report['seconds']} s "
+        f"engine {report['engine']}: {report['state']} after {report['seconds']} s"
+        f"{', ended by ' + report['ended_by'] if report.get('ended_by') else ''} "
         f"({report['memory']['backing']}, {report['memory']['page_size'] // 1024} KiB pages"
         f"{', locked' if report['memory']['locked'] else ''})",
         f"  ticks {report['ticks']:,}  intents {report['intents']:,}  orders sent "

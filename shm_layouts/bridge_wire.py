@@ -23,7 +23,9 @@ offset | size | field        | unit        | notes
        |      |              |             | KIND_RESEND, KIND_HELLO or KIND_BYE (in -> out)
     40 |    8 | sent_ns      | ns, mono    | the sender's clock when it sent the message
     48 |    8 | held_from    | count       | RECORDS: the oldest record the out bridge still
-       |      |              |             | holds (its gate): it can send again from there
+       |      |              |             | holds (its gate): it can send again from there.
+       |      |              | ns, unix    | in -> out: the receiving engine's start (tells
+       |      |              |             | two engines under one routing id apart)
     56 |    8 | _reserved1   |             |
 
 The records keep the sender's `seq` word (its ring's, position + 1); the receiving

@@ -170,23 +170,90 @@ def test_two_trader_engines_on_one_feed_engine_each_get_every_record_and_one_lea
     assert_reconciles(second_report)
 
 
+def test_killed_out_bridge_with_two_peers_waits_for_both_and_neither_has_a_gap(tmp_path):
+    """kill -9 of the out bridge while two trader engines take its stream: the restarted
+    worker knows no peer until each says HELLO again, and its gate waits for as many as
+    there were, so the first back does not move it past the other's place (which would
+    be a gap there). Each trader then has every record the feed made, once, and no gap
+    but the one it may have had from joining second."""
+    port = free_port()
+    traders, feed = [], None
+    try:
+        for k in range(2):
+            traders.append(EngineProcess(unique_name(f"brrj{k}"), "--seconds", "0",
+                                         config_file=_trader_config(tmp_path, port,
+                                                                    name=f"rj{k}.toml")))
+        feed = EngineProcess(unique_name("brrjf"), "--seconds", "0",
+                             config_file=_feed_config(tmp_path, port))
+        feed_segment = feed.wait_running()
+        row = feed_segment.view("workers", WORKER_DTYPE)[OUT_ROLE.row]
+        segments = [trader.wait_running() for trader in traders]
+        for trader, segment in zip(traders, segments):
+            trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > 500, "500 records")
+        # (the trader that became a peer second may have a gap from before: its start)
+        gaps_before = [_in_counter(segment, IN_GAP_RECORDS) for segment in segments]
+        pid = int(row["pid"])
+        os.kill(pid, signal.SIGKILL)
+        feed.wait_until(lambda: int(row["pid"]) != pid, "the out bridge restarted")
+        for trader, segment in zip(traders, segments):
+            received = _in_counter(segment, IN_RECORDS)
+            trader.wait_until(lambda: _in_counter(segment, IN_RECORDS) > received + 1000,
+                              "1,000 records after the restart")
+        feed_segment.close()
+        sent_report = feed.stop()
+        reports = []
+        for trader, segment in zip(traders, segments):
+            trader.wait_until(lambda: _in_counter(segment, IN_RECORDS)
+                              + _in_counter(segment, IN_GAP_RECORDS) >= sent_report["ticks"],
+                              "the last records")
+            segment.close()
+            reports.append(trader.stop())
+    finally:
+        for engine in [feed, *traders]:
+            if engine is not None:
+                engine.kill()
+    assert sent_report["state"] == "stopped" and sent_report["bridge_out"]["unsent"] == 0
+    for report, gap_before in zip(reports, gaps_before):
+        received = report["bridge_in"]
+        assert received["gap_records"] == gap_before  # none from the restart
+        assert received["records"] + received["gap_records"] == sent_report["ticks"]
+        assert received["records"] == report["ticks"]
+
+
 def test_a_peer_with_another_layout_is_refused_in_one_line(tmp_path):
     """A trader engine whose instruments are not the feed engine's: its records would mean
-    other symbols and prices here. The in bridge refuses the first message, and the
-    engine stops with one line naming both layouts (exit 1)."""
+    other symbols and prices here. The out bridge does not take it as a peer (it would
+    hold the gate for every other trader) and sends it its header alone; the in bridge
+    refuses that, and the engine stops with one line naming both layouts (exit 1). A
+    trader of the right layout beside it goes on receiving."""
     port = free_port()
     feed = EngineProcess(unique_name("brlay"), "--seconds", "0",
                          config_file=_feed_config(tmp_path, port))
+    good = None
     try:
+        good = EngineProcess(unique_name("brgood"), "--seconds", "0",
+                             config_file=_trader_config(tmp_path, port, name="good.toml"))
+        segment = good.wait_running()
         out = subprocess.run([sys.executable, "-m", "tickpipe.cli", "run",
                               _trader_config(tmp_path, port, "symbols = 2\n"), "--seconds",
                               "0", "--name", unique_name("brother")],
                              capture_output=True, text=True, timeout=600)
+        received = _in_counter(segment, IN_RECORDS)
+        good.wait_until(lambda: _in_counter(segment, IN_RECORDS) > received + 1000,
+                        "1,000 records after the other trader was refused")
+        feed_segment = feed.wait_running()
+        peers = int(feed_segment.view("workers", WORKER_DTYPE)[OUT_ROLE.row]["counters"]
+                    [OUT_PEERS])
+        feed_segment.close()
+        segment.close()
     finally:
-        feed.kill()
+        for engine in (feed, good):
+            if engine is not None:
+                engine.kill()
     assert out.returncode == 1, out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert "another layout" in last and "refused" in last, out.stderr
+    assert peers == 1  # the good trader only
 
 
 def test_bridge_bad_config_is_one_line(tmp_path):

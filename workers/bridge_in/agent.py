@@ -52,7 +52,9 @@ from tickpipe.shm_layouts.bridge_wire import (
     BRIDGE_HEADER, BRIDGE_HEADER_SIZE, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, KIND_ACK,
     KIND_BYE, KIND_HELLO, KIND_RECORDS, KIND_RESEND, layout_hash,
 )
-from tickpipe.shm_layouts.control_block import FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET
+from tickpipe.shm_layouts.control_block import (
+    CONTROL_DTYPE, FEED_GO_OFFSET, STOP_ALL_OFFSET, STOP_FEED_OFFSET,
+)
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.worker_table import (
     W_BUSY_PASSES, W_COUNTERS, W_HEARTBEAT_NS, W_IDLE_PASSES, W_PROCESSED,
@@ -75,6 +77,8 @@ RESEND_AGAIN_S = 0.05  # a RESEND not answered by then is asked again (it may be
 GAP_SAID_EVERY_S = 1.0  # a gap is said at most this often (each is counted)
 NO_PEER_SAY_S = 10.0   # no connection this long after the start: said once
 FINAL_ACK_LINGER_MS = 200  # at the close, how long the last acknowledgement may take to leave
+BYE_WAIT_S = 1.0       # at the close, how long the BYE may wait for the socket to take it
+                       # (ZeroMQ reconnects within 1 s: RECONNECT_MAX_MS)
 SECTION = ROLE.rings[0].section
 RECORD_WORDS = MARKET_DATA_DTYPE.itemsize // 8
 
@@ -93,6 +97,10 @@ class Agent:
                          curve_of(config["bridge_in"], IN_KEYS),
                          identity=routing_id(config["engine"]["name"]))
         self.hello_due = False  # the connection came up: say where this worker stands
+        # this engine's start, in every message to the out bridge: another engine under
+        # this routing id (one host name on two hosts) is told apart by it
+        self.engine_run = int(context.segment.view("control", CONTROL_DTYPE)[0]
+                              ["started_unix_ns"])
         self.ack = bytearray(BRIDGE_HEADER_SIZE)
         self.unacked = 0  # messages taken since the last acknowledgement
         self.asked = (-1, 0.0)  # the last RESEND: from which record, when
@@ -158,7 +166,7 @@ class Agent:
                                 MARKET_DATA_DTYPE.itemsize, self.ours,
                                 int(row[W_COUNTERS + IN_RUN_ID]),
                                 int(row[W_COUNTERS + IN_NEXT_SEQ]), 0, kind,
-                                lib.tp_monotonic_ns(), 0)
+                                lib.tp_monotonic_ns(), self.engine_run)
         try:
             self.link.socket.send(self.ack, zmq.NOBLOCK)
         except zmq.Again:
@@ -341,8 +349,17 @@ class Agent:
     def close(self) -> None:
         # where this engine's ring stands, told once more, and that it leaves: the out
         # bridge then holds nothing more for it, and sends a next engine of this name
-        # only what this one did not put on its ring
-        self._acknowledge(KIND_BYE)
+        # only what this one did not put on its ring. Retried while the socket cannot take
+        # it (a full queue, a connection coming back), and said when it never went.
+        deadline = time.monotonic() + BYE_WAIT_S
+        while not self._acknowledge(KIND_BYE):
+            self._link_events()
+            if time.monotonic() > deadline:
+                say(f"bridge in: could not tell {self.address} that this engine leaves (no "
+                    f"connection); if that engine still runs, with policy gate it holds its "
+                    f"feed for this one until an engine of this name connects again")
+                break
+            self.link.socket.poll(50, zmq.POLLOUT)
         self.link.close(FINAL_ACK_LINGER_MS)
 
 

@@ -69,6 +69,7 @@ CLOSE_LINGER_MS = 1000  # and ZeroMQ to write them: within the supervisor's 5 s 
                         # a background worker (engine/supervisor.py JOIN_TIMEOUT_S)
 ACK_WAIT_MS = 5         # at the stop, a wait for an acknowledgement between two looks
 REWIND_AGAIN_S = 0.25   # a RESEND of the record last gone back to, sooner: already answered
+REJOIN_S = 10.0         # after a restart: how long the gate waits for the peers there were
 
 
 class Peer:
@@ -78,7 +79,8 @@ class Peer:
     policy's gate is the lowest peer's); `rewound`, the last RESEND answered (from which
     record, when); `hello_due`, it is owed a hello (where its stream stands)."""
 
-    __slots__ = ("identity", "name", "sent", "sent_most", "acked", "rewound", "hello_due")
+    __slots__ = ("identity", "name", "sent", "sent_most", "acked", "rewound", "hello_due",
+                 "engine_run")
 
     def __init__(self, identity: bytes, position: int):
         self.identity = identity
@@ -86,6 +88,7 @@ class Peer:
         self.sent = self.sent_most = self.acked = position
         self.rewound = (-1, 0.0)
         self.hello_due = True
+        self.engine_run = 0  # the receiving engine's start, from its messages (0: not yet)
 
 
 class Agent:
@@ -123,7 +126,12 @@ class Agent:
                                   offset=BRIDGE_HEADER_SIZE).reshape(self.batch, -1)
         self.row = context.row_words
         self.row[W_COUNTERS + OUT_CONNECTED] = 0  # after a restart: that link died with it
-        self.row[W_COUNTERS + OUT_PEERS] = 0      # (its peers say HELLO again)
+        # A restarted worker knows no peer until each says HELLO again (its connection
+        # broke with the last process): the gate waits for as many as there were, for
+        # REJOIN_S at most, so that the first back does not move it past the others'
+        self.rejoining = int(self.row[W_COUNTERS + OUT_PEERS])
+        self.rejoin_until = time.monotonic() + REJOIN_S
+        self.said_layout = self.said_clash = False
         self.row[W_COUNTERS + OUT_ACKED] = self.gate
         workers_offset, _ = segment.section("workers")
         self.others = [segment.base_address + workers_offset + index * WORKER_DTYPE.itemsize
@@ -207,7 +215,8 @@ class Agent:
         self.body[:before_wrap] = self.words[first:first + before_wrap]
         if count > before_wrap:
             self.body[before_wrap:count] = self.words[:count - before_wrap]
-        if self._send(peer, memoryview(message)[:BRIDGE_HEADER_SIZE + count * self.record_size]):
+        if self._send_to(peer.identity,
+                         memoryview(message)[:BRIDGE_HEADER_SIZE + count * self.record_size]):
             again = max(0, min(count, peer.sent_most - sent))  # sent before, on a lost link
             self.row[W_COUNTERS + OUT_RESENT] += again
             self.row[W_COUNTERS + OUT_RECORDS] += count - again
@@ -261,9 +270,19 @@ class Agent:
             if len(parts) != 2 or len(parts[1]) != BRIDGE_HEADER_SIZE:
                 continue
             identity, frame = parts[0].bytes, parts[1]
-            magic, version, _, _, run, upto, _, kind, _, _ = \
+            magic, version, _, layout, run, upto, _, kind, _, engine_run = \
                 BRIDGE_HEADER.unpack_from(frame.buffer)
             if magic != BRIDGE_MAGIC or version != BRIDGE_WIRE_VERSION:
+                continue
+            if layout != self.layout:
+                # not a peer (it would hold the gate for nothing): it is sent our header
+                # alone, on which its engine stops with a line naming both layouts
+                self._send_header(identity, self.gate)
+                if not self.said_layout:
+                    self.said_layout = True
+                    say(f"bridge out: {identity.decode(errors='replace')} has another layout "
+                        f"(its hash {layout:016x}, this engine's {self.layout:016x}: the "
+                        f"[[instrument]] lists or tickpipe versions differ); not a peer")
                 continue
             upto = min(upto, head)  # one the last process sent may be past this one's head
             peer = self.peers.get(identity)
@@ -273,7 +292,8 @@ class Agent:
                         self._acked(peer, upto)
                     moved |= self._advance_gate()
                     del self.peers[identity]
-                    self.row[W_COUNTERS + OUT_PEERS] = len(self.peers)
+                    self.rejoining = max(0, self.rejoining - 1)
+                    self._count_peers()
                     say(f"bridge out: peer {peer.name} left (its engine stopped)")
                 continue
             if peer is None:
@@ -281,17 +301,33 @@ class Agent:
                 # tells it what it missed before); one that knows this run says where it
                 # stands in its HELLO or ACK
                 peer = self.peers[identity] = Peer(identity, self.gate)
-                self.row[W_COUNTERS + OUT_PEERS] = len(self.peers)
+                self._count_peers()
                 n = len(self.peers)
                 say(f"bridge out: peer {peer.name} joined ({n} peer{'s' if n > 1 else ''})")
             if kind == KIND_HELLO:
                 peer.hello_due = True
+                if peer.engine_run and engine_run != peer.engine_run:
+                    # another engine under this id: a new one of the name (it starts
+                    # with nothing), or a second one at once (said when they alternate)
+                    peer.acked = peer.sent_most = self.gate
+                peer.engine_run = engine_run
                 if run == self.run_id:  # it has every record below upto: on from there
                     self._acked(peer, upto)
                     peer.sent = max(upto, self.gate)
                 else:  # nothing of this run yet (a new engine): what is held
-                    peer.sent = peer.acked = self.gate
+                    peer.sent = peer.acked = peer.sent_most = self.gate
                 continue
+            if peer.engine_run and engine_run != peer.engine_run:
+                # two engines under one routing id (one host name on two hosts):
+                # ZeroMQ hands the id from one to the other; the stale one's word is not
+                # taken, or the other's records would be passed over
+                if not self.said_clash:
+                    self.said_clash = True
+                    say(f"bridge out: two engines connect as {peer.name} (one host name, "
+                        f"one engine name): give each engine its own [engine] name; "
+                        f"their acknowledgements are not taken (said once)")
+                continue
+            peer.engine_run = engine_run
             if run != self.run_id:
                 continue
             if kind == KIND_ACK or kind == KIND_RESEND:
@@ -316,11 +352,20 @@ class Agent:
         peer.acked = max(peer.acked, upto)
         peer.sent = max(peer.sent, upto)
 
+    def _count_peers(self) -> None:
+        self.row[W_COUNTERS + OUT_PEERS] = max(len(self.peers), self.rejoining)
+
     def _advance_gate(self) -> bool:
         """Gate policy: the gate up to the lowest acknowledgement of the peers (none: it
-        stays, and the producer waits for a peer). Whether it moved."""
+        stays, and the producer waits for a peer); after a restart, not before as many
+        peers as there were are back (or REJOIN_S passed). Whether it moved."""
         if self.dropping or not self.peers:
             return False
+        if self.rejoining:
+            if len(self.peers) < self.rejoining and time.monotonic() < self.rejoin_until:
+                return False
+            self.rejoining = 0
+            self._count_peers()
         low = min(peer.acked for peer in self.peers.values())
         if low <= self.gate:
             return False
@@ -337,20 +382,25 @@ class Agent:
         bridge checks the layout, and learns where its stream stands (the next record it
         is sent, the oldest this worker holds) at once rather than at the next record: it
         asks for what it lacks (a RESEND). Sent when the socket takes it."""
-        hello = bytearray(BRIDGE_HEADER_SIZE)
-        BRIDGE_HEADER.pack_into(hello, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, self.record_size,
-                                self.layout, self.run_id, peer.sent, 0, KIND_RECORDS,
-                                lib.tp_monotonic_ns(), self.gate)
-        if self._send(peer, hello):
+        if self._send_header(peer.identity, peer.sent):
             peer.hello_due = False
 
-    def _send(self, peer: Peer, message) -> bool:
-        """The message on the socket to the peer; False when it cannot take it now (its
-        queue is at the high-water mark, or its connection is gone: ROUTER_MANDATORY)."""
+    def _send_header(self, identity: bytes, first: int) -> bool:
+        """A header of no records (this engine's layout, run, `first` the next record it
+        sends, the gate) to the in bridge `identity`; whether the socket took it."""
+        hello = bytearray(BRIDGE_HEADER_SIZE)
+        BRIDGE_HEADER.pack_into(hello, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION, self.record_size,
+                                self.layout, self.run_id, first, 0, KIND_RECORDS,
+                                lib.tp_monotonic_ns(), self.gate)
+        return self._send_to(identity, hello)
+
+    def _send_to(self, identity: bytes, message) -> bool:
+        """The message on the socket to one in bridge; False when it cannot take it now
+        (its queue is at the high-water mark, or its connection is gone: ROUTER_MANDATORY)."""
         socket = self.link.socket
         try:
             # copied: for a few KiB, cheaper than ZeroMQ tracking our buffer
-            socket.send(peer.identity, zmq.NOBLOCK | zmq.SNDMORE)
+            socket.send(identity, zmq.NOBLOCK | zmq.SNDMORE)
             socket.send(message, zmq.NOBLOCK)
             return True
         except zmq.ZMQError:  # zmq.Again (full), or EHOSTUNREACH (no such peer now)

@@ -84,7 +84,7 @@ def _line(state: dict, link: bool) -> str:
     if link and state.get("behind"):
         line += f"; {state['behind']:,} published not yet delivered"
     if state["unsent"]:
-        line += f"; {state['unsent']:,} NOT DELIVERED (no peer acknowledged them)"
+        line += f"; {state['unsent']:,} NOT DELIVERED (not acknowledged by every peer)"
     if state["held_producer"]:
         line += f"; held its producer {state['held_producer']:,} times"
     if state["disconnects"]:
