@@ -33,8 +33,8 @@ from tickpipe.engine.config import ConfigError, load_config, parse_core_list, to
 @click.option("--keep", is_flag=True, help="Keep the segment after the run, for a post-mortem.")
 @click.option("--lock-memory", is_flag=True, default=None, help="mlockall in every worker.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the final report as JSON on stdout, and no status lines (the "
-                   "engine's events, such as a worker restarted, still go to stderr).")
+              help="Print only the final report, as JSON (its notes say what happened on "
+                   "the way: a worker restarted, and why).")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
 def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journal_dir, name, keep,
         lock_memory, as_json, print_config):
@@ -87,15 +87,12 @@ def run(config_file, seconds, rate, cores, wait, data_file, speed, depth, journa
         click.echo(to_toml(config), nl=False)
         return
 
-    def say(line):  # the engine's events (a worker killed, restarted): stderr, always
-        click.echo(line, err=True)
-
-    def status(line):  # the status line a second: not with --json (a script reads it)
+    def say(line):
         if not as_json:
             click.echo(line, err=True)
 
     try:
-        report = run_engine(config, keep=keep, say=say, status=status)
+        report = run_engine(config, keep=keep, say=say, status=say)
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

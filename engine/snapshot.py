@@ -395,8 +395,11 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _ring(ring: _Ring, rate: _RateBasis, totals: dict) -> dict:
-    # tail first, then head (acquire loads): head only grows, so head >= tail always.
+    # tail and gate first, then head (acquire loads): head only grows, so head >= tail and
+    # head >= gate always (the gate read after the head could be past it: a CI failure)
     tail = lib.tp_load_acquire_u64(ring.tail_address)
+    gated = int(ring.header["gated"])
+    gate = lib.tp_load_acquire_u64(ring.gate_address) if gated else 0
     head = lib.tp_load_acquire_u64(ring.head_address)
     capacity = int(ring.header["capacity"])
     # The consumer updates its mark only when it re-reads head, so a backlog seen here
@@ -413,8 +416,7 @@ def _ring(ring: _Ring, rate: _RateBasis, totals: dict) -> dict:
         "full_waits": int(ring.header["full_waits"]),
         "rate_per_s": rate.rate(("head", ring.name), head),
         # gated: the journal's position, and how far behind the head it is
-        **({"gate": (gate := lib.tp_load_acquire_u64(ring.gate_address)),
-            "journal_lag": max(0, head - gate)} if int(ring.header["gated"]) else {}),
+        **({"gate": gate, "journal_lag": head - gate} if gated else {}),
     }
 
 

@@ -128,6 +128,7 @@ class Supervisor:
         self.stop_signal: str | None = None
         # what ended the run: "seconds", "data-end", the signal's name; a failure: "failure"
         self.ended_by: str | None = None
+        self.heartbeat_kills: dict[int, float] = {}  # pid: seconds silent, when we killed it
         self.dma_latency_fd: int | None = None
         self.feed_started = 0.0
 
@@ -312,10 +313,13 @@ class Supervisor:
                 state = self._worker_state(role)
                 heartbeat = int(self._row(role)["heartbeat_ns"])
                 if state == WORKER_RUNNING and heartbeat and now_ns - heartbeat > timeout_ns:
+                    silent = (now_ns - heartbeat) / 1e9
                     self.say(f"{self._label(role)} (pid {proc.pid}) missed its heartbeat for "
-                             f"{(now_ns - heartbeat) / 1e9:.1f} s: killing it")
+                             f"{silent:.1f} s: killing it")
                     proc.kill()
                     proc.wait()
+                    # the report's note says why (--json prints no line): not a kill from outside
+                    self.heartbeat_kills[proc.pid] = silent
                 else:
                     continue
             if self._worker_state(role) == WORKER_STOPPED and proc.returncode == 0:
@@ -326,6 +330,10 @@ class Supervisor:
         """'signal 9', or 'exit code 1, ValueError: ..., raised at FILE:LINE, traceback in LOG'
         when the worker logged its failure (engine/worker_main.py)."""
         returncode = proc.returncode
+        if proc.pid in self.heartbeat_kills:
+            return (f"signal {-returncode}: killed by the supervisor, its heartbeat missed for "
+                    f"{self.heartbeat_kills.pop(proc.pid):.1f} s ([engine] "
+                    f"heartbeat_timeout_s = {self.engine['heartbeat_timeout_s']:g})")
         if returncode is not None and returncode < 0:
             return f"signal {-returncode}"
         started_s = int(self._row(role)["started_unix_ns"]) / 1e9

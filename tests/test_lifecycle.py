@@ -165,6 +165,9 @@ def test_check_workers_when_a_running_worker_misses_its_heartbeat_then_it_is_kil
     assert victim.returncode == -9
     assert sup.spawned == ["risk"]
     assert any(line.startswith(f"risk (pid {victim.pid}) missed its heartbeat") for line in sup.said)
+    # the report's note says it too (with --json no line is printed): not a kill from outside
+    assert any(note.startswith("risk restarted after signal 9: killed by the supervisor, its "
+                               "heartbeat missed for") for note in sup.notes), sup.notes
 
 
 def test_check_workers_when_a_worker_dies_while_draining_then_only_that_worker_is_given_up(
