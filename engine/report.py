@@ -171,7 +171,8 @@ def strategies(segment, histograms=None) -> dict:
     return out
 
 
-def _count(n: int, noun: str) -> str:
+def count_text(n: int, noun: str) -> str:
+    """'1 order', '2 orders' (report lines and the roles' sections)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
@@ -278,7 +279,7 @@ def format_report(report: dict) -> str:
     lines += _position_lines(report.get("positions") or {}, report)
     venue = report.get("venue")
     if venue:
-        lines.append(f"  venue: {_count(venue['working'], 'order')} still working at the end; "
+        lines.append(f"  venue: {count_text(venue['working'], 'order')} still working at the end; "
                      f"{venue['kill_switch_cancels']:,} cancelled by the kill switch (or at the "
                      f"close)")
     for section in report.values():  # a declared role's section (engine/role.py) says its line
@@ -299,7 +300,7 @@ def _strategy_lines(strategies: dict) -> list[str]:
         return []
     lines = ["  strategies: " + ", ".join(
         f"{name} ({entry.get('source') or '?'}"
-        + (f", {_count(len(entry['symbols']), 'symbol')}"
+        + (f", {count_text(len(entry['symbols']), 'symbol')}"
            if isinstance(entry.get("symbols"), list) else "")
         + ")" for name, entry in strategies.items())]
     for name, entry in strategies.items():

@@ -159,8 +159,8 @@ class Agent:
     def _acknowledge(self, kind: int = KIND_ACK) -> bool:
         """Tell the out bridge where the sequence stands: everything before the next one
         expected is on the ring (an ACK); with a RESEND, send again from there; with a
-        HELLO, this connection is new; with a BYE, this engine leaves. Not sent when the socket cannot take it now (the next one says the same and
-        more); whether it was."""
+        HELLO, this connection is new; with a BYE, this engine leaves. Not sent when the
+        socket cannot take it now (the next one says the same and more); whether it was."""
         row = self.row
         BRIDGE_HEADER.pack_into(self.ack, 0, BRIDGE_MAGIC, BRIDGE_WIRE_VERSION,
                                 MARKET_DATA_DTYPE.itemsize, self.ours,

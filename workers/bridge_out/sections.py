@@ -3,6 +3,7 @@ and of `tickpipe inspect` (named by its declaration, workers/bridge_out/role.py)
 
 from tickpipe.engine.atomics_lib import lib
 from tickpipe.engine.engine_layout import engine_rings, gate_conflict
+from tickpipe.engine.report import count_text
 from tickpipe.engine.role import RoleError
 from tickpipe.shm_layouts.market_data import MARKET_DATA_DTYPE
 from tickpipe.shm_layouts.ring_header import RING_GATE_OFFSET, RING_HEAD_OFFSET
@@ -63,16 +64,12 @@ def _gated_ring(segment) -> str:
     return gated[0] if len(gated) == 1 else ""
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _line(state: dict, link: bool) -> str:
     line = "bridge out: "
     if link:
         peers, connected = state["peers"], state["connected"]
         line += "NO PEER; " if not peers and not connected else \
-            f"{_count(peers, 'peer')}, {_count(connected, 'connection')} up; "
+            f"{count_text(peers, 'peer')}, {count_text(connected, 'connection')} up; "
     elif state["peers"] > 1:
         line += f"{state['peers']} peers at the end; "
     line += (f"{state['records']:,} records of {state.get('ring', '?')} sent in "
